@@ -1,0 +1,208 @@
+"""Analysis configuration: strict YAML loading, JSON-schema validation with defaults, checks.
+
+Every error is a :class:`ConfigError` whose message names the config key or file and says what
+to do, raised before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "dataset_files",
+    "is_generated",
+    "load_config",
+    "process_of",
+    "schema",
+    "validate",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported with the offending key or file."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}: duplicate key "
+                f"{key!r} (first at line {seen[key].line + 1}); each dataset, region, histogram "
+                "and systematic name must appear once"
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def schema() -> dict:
+    """The configuration JSON schema (shipped with the package)."""
+    text = resources.files("brewflow").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (safe subclass)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, update: Mapping) -> dict:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(paths: str | Path | Sequence[str | Path]) -> dict:
+    """Read one or more YAML/JSON config files (later ones update earlier ones) and validate."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    config: dict = {}
+    for path in paths:
+        _merge(config, _read(path))
+    return validate(config, sources=[str(p) for p in paths])
+
+
+def _default_filling_validator() -> type:
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema_):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, props, instance, schema_)
+
+    return jsonschema.validators.extend(base, {"properties": properties})
+
+
+def _key(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate(config: Mapping, *, sources: Sequence[str] = ()) -> dict:
+    """Validate a config mapping against the schema, fill defaults, and check consistency.
+
+    ``sources`` are the files it came from: they are re-read strictly so that duplicate keys
+    (which a plain YAML parser drops silently) are reported.
+    """
+    for source in sources:
+        _read(source)
+    config = json.loads(json.dumps(config))  # a plain, independent copy
+    validator = _default_filling_validator()(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = f" in {', '.join(sources)}" if sources else ""
+        lines = [f"config key '{_key(e.absolute_path)}': {_message(e)}" for e in errors]
+        raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
+    _check(config)
+    return config
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required" and error.schema_path and "then" in error.schema_path:
+        return f"{error.message} (MC datasets need a cross section in pb; or set is_data: true)"
+    if error.validator == "oneOf" and "variable" in error.instance:
+        return "give either 'bins', 'start' and 'stop' or 'edges'"
+    return error.message
+
+
+def _check(config: dict) -> None:
+    regions = config["regions"]
+    datasets = config["datasets"]
+    for name, hist_def in config["histograms"].items():
+        for region in hist_def.get("regions", []):
+            if region not in regions:
+                raise ConfigError(
+                    f"config key 'histograms.{name}.regions': unknown region {region!r} "
+                    f"(known: {', '.join(regions)})"
+                )
+        edges = hist_def.get("edges")
+        if edges is not None and any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ConfigError(f"config key 'histograms.{name}.edges': edges must increase")
+        if "start" in hist_def and hist_def["stop"] <= hist_def["start"]:
+            raise ConfigError(f"config key 'histograms.{name}': 'stop' must exceed 'start'")
+    for name, syst in config["systematics"].items():
+        if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
+            raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
+        for dataset in syst.get("datasets", []):
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key 'systematics.{name}.datasets': unknown dataset {dataset!r}"
+                )
+            if datasets[dataset]["is_data"]:
+                raise ConfigError(
+                    f"config key 'systematics.{name}.datasets': {dataset!r} is data; "
+                    "systematic variations apply to MC only"
+                )
+    for name, dataset in datasets.items():
+        if dataset["is_data"] and "xsec" in dataset:
+            raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
+        if not is_generated(dataset):
+            dataset_files(config, name)  # raises if a file or glob is missing
+    if not any(not d["is_data"] for d in datasets.values()):
+        raise ConfigError("config key 'datasets': at least one MC dataset is needed")
+
+
+def is_generated(dataset: Mapping) -> bool:
+    """True for demo datasets whose files ``brewflow generate`` writes."""
+    return "generator" in dataset
+
+
+def process_of(config: Mapping, dataset: str) -> str:
+    """The stacking group of a dataset (its ``process``, else its name)."""
+    return config["datasets"][dataset].get("process", dataset)
+
+
+def dataset_files(config: Mapping, dataset: str) -> list[str]:
+    """The dataset's files with globs expanded (sorted), checking that each exists."""
+    out: list[str] = []
+    for pattern in config["datasets"][dataset]["files"]:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise ConfigError(
+                    f"config key 'datasets.{dataset}.files': the glob {pattern!r} matches no file"
+                )
+            out.extend(matches)
+        elif is_generated(config["datasets"][dataset]) or Path(pattern).is_file():
+            out.append(pattern)
+        else:
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.files': file {pattern!r} does not exist"
+            )
+    duplicates = {f for f in out if out.count(f) > 1}
+    if duplicates:
+        raise ConfigError(
+            f"config key 'datasets.{dataset}.files': listed more than once: {sorted(duplicates)}"
+        )
+    return out

@@ -1,0 +1,109 @@
+"""The demo analysis: Z -> mumu and ttbar -> e mu selections on NanoAOD (also real NanoAOD).
+
+Objects (GeV, pT-ordered as in NanoAOD):
+- muons: tight ID, pT > 15, |eta| < 2.4, PF relative isolation (dR 0.4) < 0.15;
+- electrons: cut-based tight (``cutBased >= 4``), pT > 15, |eta| < 2.5, relative iso < 0.15;
+- jets: pT > 30, |eta| < 2.4, tight jet ID (bit 2), dR > 0.4 from the selected leptons;
+- b jets: DeepJet score above ``btag_wp`` (2018 UL medium: 0.2783).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from brewflow._array import lib
+from brewflow.selection import Selection
+from brewflow.weights import Weights
+
+__all__ = ["AnalysisOutput", "Context", "analysis"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the analysis is told about the events it runs on."""
+
+    dataset: str
+    is_data: bool
+    systematic: str = "nominal"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisOutput:
+    """What an analysis returns: named cuts, named per-event variables, and event weights."""
+
+    selection: Selection
+    variables: dict[str, Any]
+    weights: Weights
+
+
+def _leptons(muons: Any, electrons: Any) -> Any:
+    """Selected muons and electrons as one pT-ordered collection of 4-vectors with charge."""
+    ak = lib(muons.pt)
+    fields = ("pt", "eta", "phi", "mass", "charge")
+    both = ak.concatenate(
+        [ak.zip({f: c[f] for f in fields}, with_name="Momentum4D") for c in (muons, electrons)],
+        axis=1,
+    )
+    return both[ak.argsort(both.pt, axis=1, ascending=False)]
+
+
+def analysis(events: Any, context: Context) -> AnalysisOutput:
+    """Select Z -> mumu and ttbar -> e mu candidates; define variables and weights."""
+    ak = lib(events.MET.pt)
+    opts = {"btag_wp": 0.2783, "lead_muon_pt": 26.0, **context.options}
+
+    mu = events.Muon
+    muons = mu[mu.tightId & (mu.pt > 15) & (np.abs(mu.eta) < 2.4) & (mu.pfRelIso04_all < 0.15)]
+    el = events.Electron
+    electrons = el[
+        (el.cutBased >= 4) & (el.pt > 15) & (np.abs(el.eta) < 2.5) & (el.pfRelIso03_all < 0.15)
+    ]
+    leptons = _leptons(muons, electrons)
+    jet = events.Jet
+    jets = jet[(jet.pt > 30) & (np.abs(jet.eta) < 2.4) & ((jet.jetId & 2) > 0)]
+    pairs = ak.cartesian([jets, leptons], nested=True)
+    jets = jets[ak.all(pairs["0"].deltaR(pairs["1"]) > 0.4, axis=2)]
+    bjets = jets[jets.btagDeepFlavB > opts["btag_wp"]]
+
+    n_mu, n_el = ak.num(muons), ak.num(electrons)
+    padded = ak.pad_none(leptons, 2)
+    l1, l2 = padded[:, 0], padded[:, 1]
+    dilepton = l1 + l2
+    lead_mu = ak.pad_none(muons, 1)[:, 0]
+
+    selection = Selection()
+    selection.add("trigger", events.HLT.IsoMu24)
+    selection.add("lead_muon", lead_mu.pt > opts["lead_muon_pt"])
+    selection.add("two_muons", (n_mu == 2) & (n_el == 0))
+    selection.add("emu", (n_mu == 1) & (n_el == 1))
+    selection.add("opposite_charge", l1.charge * l2.charge < 0)
+    selection.add("z_window", np.abs(dilepton.mass - 91.1876) < 15)
+    selection.add("two_jets", ak.num(jets) >= 2)
+    selection.add("one_btag", ak.num(bjets) >= 1)
+
+    variables = {
+        "mll": dilepton.mass,
+        "ptll": dilepton.pt,
+        "lead_muon_pt": lead_mu.pt,
+        "lead_muon_eta": lead_mu.eta,
+        "njets": ak.num(jets),
+        "nbjets": ak.num(bjets),
+        "met": events.MET.pt,
+        "jet_pt": jets.pt,
+    }
+
+    weights = Weights()
+    if not context.is_data:
+        weights.add("genWeight", events.genWeight)
+        ps = events.PSWeight
+        has_ps = ak.num(ps) == 4
+        ps = ak.pad_none(ps, 4)
+        one = events.genWeight * 0 + 1
+        variation = lambda i: ak.where(has_ps, ak.fill_none(ps[:, i], 1.0), one)  # noqa: E731
+        weights.add("ps_isr", one, up=variation(0), down=variation(2))
+        weights.add("ps_fsr", one, up=variation(1), down=variation(3))
+    return AnalysisOutput(selection=selection, variables=variables, weights=weights)

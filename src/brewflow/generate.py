@@ -1,0 +1,388 @@
+"""Deterministic NanoAOD-like demo datasets: Drell-Yan, ttbar, WW and pseudo-data.
+
+Each MC model draws parton-level kinematics (resonances decayed isotropically in their rest
+frame, boosted with ``vector``), then a toy detector: efficiencies, pT smearing, identification
+and isolation, fake leptons, ISR and pileup jets, b-tag discriminant, MET from neutrinos plus
+resolution, the ``HLT_IsoMu24`` decision. Files use NanoAOD branch names and types.
+
+Pseudo-data is a Poisson fluctuation of the sum of the MC models at the configured luminosity:
+for each model ``m``, ``N_m ~ Poisson(L * xsec_m)`` events are drawn from the same model, so
+MC scaled by ``xsec * L / sum(genWeight)`` agrees with data within statistical errors.
+Units: GeV, radians, pb, pb^-1.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+import vector
+
+__all__ = ["MODELS", "generate_data", "generate_mc"]
+
+log = logging.getLogger(__name__)
+
+M_Z, W_Z = 91.1876, 2.4952
+M_W, W_W = 80.379, 2.085
+M_TOP, M_B = 172.5, 4.8
+M_MU, M_E = 0.10566, 0.000511
+DATA_RUNS = (315257, 315259, 315264, 315265, 315267, 315270)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A demo process: its true cross section (pb), the negative-weight fraction, the sampler."""
+
+    xsec: float
+    negative_fraction: float
+    weight_scale: float
+    sample: Callable[[np.random.Generator, int], _Truth]
+
+
+@dataclass
+class _Truth:
+    """Parton-level content of n events (jagged per event)."""
+
+    leptons: ak.Array  # records pt, eta, phi, mass, charge, flavour (11/13)
+    quarks: ak.Array  # records pt, eta, phi, mass, flavour (5 = b)
+    nu_px: np.ndarray
+    nu_py: np.ndarray
+
+
+def _momentum(pt: np.ndarray, y: np.ndarray, phi: np.ndarray, mass: np.ndarray):
+    mt = np.sqrt(mass**2 + pt**2)
+    return vector.array(
+        {
+            "px": pt * np.cos(phi),
+            "py": pt * np.sin(phi),
+            "pz": mt * np.sinh(y),
+            "E": mt * np.cosh(y),
+        }
+    )
+
+
+def _two_body(rng: np.random.Generator, parent, m1: np.ndarray, m2: np.ndarray):
+    """Isotropic two-body decay in the parent rest frame, boosted to the lab."""
+    m = parent.mass
+    pstar = np.sqrt(np.clip((m**2 - (m1 + m2) ** 2) * (m**2 - (m1 - m2) ** 2), 0, None)) / (2 * m)
+    cos_t = rng.uniform(-1, 1, len(m))
+    sin_t = np.sqrt(1 - cos_t**2)
+    phi = rng.uniform(-np.pi, np.pi, len(m))
+    px, py, pz = pstar * sin_t * np.cos(phi), pstar * sin_t * np.sin(phi), pstar * cos_t
+    d1 = vector.array({"px": px, "py": py, "pz": pz, "E": np.sqrt(pstar**2 + m1**2)})
+    d2 = vector.array({"px": -px, "py": -py, "pz": -pz, "E": np.sqrt(pstar**2 + m2**2)})
+    return d1.boost_p4(parent), d2.boost_p4(parent)
+
+
+def _breit_wigner(rng: np.random.Generator, n: int, mass: float, width: float, lo: float, hi: float):
+    """Cauchy-distributed masses truncated to [lo, hi] by inverse transform."""
+    a, b = np.arctan(2 * (lo - mass) / width), np.arctan(2 * (hi - mass) / width)
+    return mass + 0.5 * width * np.tan(rng.uniform(a, b, n))
+
+
+def _particles(vectors: Sequence, **fields: Sequence[np.ndarray]) -> ak.Array:
+    """Stack per-event particles (one vector per slot) into a jagged record array."""
+    n = len(vectors[0])
+    columns = {
+        "pt": np.stack([v.pt for v in vectors], axis=1),
+        "eta": np.stack([v.eta for v in vectors], axis=1),
+        "phi": np.stack([v.phi for v in vectors], axis=1),
+        "mass": np.stack([v.mass for v in vectors], axis=1),
+    }
+    columns.update({k: np.stack(v, axis=1) for k, v in fields.items()})
+    return ak.unflatten(
+        ak.zip({k: v.ravel() for k, v in columns.items()}), np.full(n, len(vectors))
+    )
+
+
+def _lepton_flavour(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    flavour = np.where(rng.random(n) < 0.5, 13, 11)
+    return flavour, np.where(flavour == 13, M_MU, M_E)
+
+
+def _dy(rng: np.random.Generator, n: int) -> _Truth:
+    """Z/gamma* -> ee/mumu: Breit-Wigner peak plus a falling continuum, 50 < m < 200 GeV."""
+    mass = _breit_wigner(rng, n, M_Z, W_Z, 50.0, 200.0)
+    continuum = rng.random(n) < 0.08
+    mass[continuum] = np.minimum(50.0 + rng.exponential(25.0, continuum.sum()), 199.0)
+    z = _momentum(rng.gamma(1.5, 9.0, n), rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), mass)
+    flavour, ml = _lepton_flavour(rng, n)
+    l1, l2 = _two_body(rng, z, ml, ml)
+    leptons = _particles([l1, l2], charge=[np.ones(n), -np.ones(n)], flavour=[flavour, flavour])
+    quarks = _particles([l1], flavour=[np.zeros(n)])[:, :0]
+    return _Truth(leptons, quarks, np.zeros(n), np.zeros(n))
+
+
+def _w_decays(rng: np.random.Generator, w, charge: float):
+    n = len(w.pt)
+    flavour, ml = _lepton_flavour(rng, n)
+    lep, nu = _two_body(rng, w, ml, np.zeros(n))
+    return lep, nu, flavour, np.full(n, charge)
+
+
+def _ttbar(rng: np.random.Generator, n: int) -> _Truth:
+    """ttbar -> b l nu b l nu (l = e, mu): t -> bW and W -> l nu decayed in their rest frames."""
+    pt = rng.gamma(2.0, 45.0, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    t1 = _momentum(pt, rng.normal(0, 1.1, n), phi, np.full(n, M_TOP))
+    t2 = _momentum(
+        pt * rng.uniform(0.6, 1.4, n), rng.normal(0, 1.1, n), phi + np.pi + rng.normal(0, 0.3, n),
+        np.full(n, M_TOP),
+    )
+    mw = lambda: _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0)  # noqa: E731
+    b1, w1 = _two_body(rng, t1, np.full(n, M_B), mw())
+    b2, w2 = _two_body(rng, t2, np.full(n, M_B), mw())
+    l1, nu1, f1, q1 = _w_decays(rng, w1, +1.0)
+    l2, nu2, f2, q2 = _w_decays(rng, w2, -1.0)
+    leptons = _particles([l1, l2], charge=[q1, q2], flavour=[f1, f2])
+    quarks = _particles([b1, b2], flavour=[np.full(n, 5), np.full(n, 5)])
+    return _Truth(leptons, quarks, nu1.px + nu2.px, nu1.py + nu2.py)
+
+
+def _ww(rng: np.random.Generator, n: int) -> _Truth:
+    """WW -> l nu l nu (l = e, mu)."""
+    pt = rng.gamma(1.5, 25.0, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    w1 = _momentum(pt, rng.normal(0, 1.4, n), phi, _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0))
+    w2 = _momentum(
+        pt * rng.uniform(0.7, 1.3, n), rng.normal(0, 1.4, n), phi + np.pi + rng.normal(0, 0.4, n),
+        _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0),
+    )
+    l1, nu1, f1, q1 = _w_decays(rng, w1, +1.0)
+    l2, nu2, f2, q2 = _w_decays(rng, w2, -1.0)
+    leptons = _particles([l1, l2], charge=[q1, q2], flavour=[f1, f2])
+    quarks = _particles([l1], flavour=[np.zeros(n)])[:, :0]
+    return _Truth(leptons, quarks, nu1.px + nu2.px, nu1.py + nu2.py)
+
+
+MODELS: dict[str, Model] = {
+    "dy": Model(xsec=4051.4, negative_fraction=0.16, weight_scale=2.3e4, sample=_dy),
+    "ttbar": Model(xsec=88.29, negative_fraction=0.004, weight_scale=1.0, sample=_ttbar),
+    "ww": Model(xsec=12.18, negative_fraction=0.02, weight_scale=1.2, sample=_ww),
+}
+
+
+def _random_particles(rng: np.random.Generator, counts: np.ndarray, pt0: float, slope: float,
+                      eta_max: float) -> dict[str, np.ndarray]:
+    total = int(counts.sum())
+    return {
+        "pt": pt0 + rng.exponential(slope, total),
+        "eta": rng.uniform(-eta_max, eta_max, total),
+        "phi": rng.uniform(-np.pi, np.pi, total),
+    }
+
+
+def _sorted_by_pt(collection: ak.Array) -> ak.Array:
+    return collection[ak.argsort(collection.pt, axis=1, ascending=False)]
+
+
+def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int) -> ak.Array:
+    """Reconstructed muons (13) or electrons (11): prompt ones with efficiency, plus fakes."""
+    is_mu = flavour == 13
+    eta_max, eff, resolution = (2.4, 0.98, 0.015) if is_mu else (2.5, 0.95, 0.025)
+    prompt = truth.leptons[truth.leptons.flavour == flavour]
+    flat = ak.flatten(prompt)
+    pt = ak.to_numpy(flat.pt) * rng.normal(1.0, resolution, len(flat))
+    keep = (pt > (3 if is_mu else 5)) & (np.abs(ak.to_numpy(flat.eta)) < eta_max)
+    keep &= rng.random(len(flat)) < eff
+    counts = ak.to_numpy(ak.num(prompt))
+    parts = {
+        "pt": pt,
+        "eta": ak.to_numpy(flat.eta),
+        "phi": ak.to_numpy(flat.phi),
+        "charge": ak.to_numpy(flat.charge),
+        "iso": rng.exponential(0.03, len(flat)),
+        "quality": rng.random(len(flat)) < (0.97 if is_mu else 0.80),
+    }
+    prompt_reco = ak.unflatten(ak.zip(parts), counts)[ak.unflatten(keep, counts)]
+
+    n_fake = rng.poisson(0.15 if is_mu else 0.25, len(counts))
+    fake = _random_particles(rng, n_fake, 3.0 if is_mu else 5.0, 8.0, eta_max)
+    nf = len(fake["pt"])
+    fake.update(
+        charge=rng.choice([-1.0, 1.0], nf),
+        iso=0.05 + rng.exponential(0.4, nf),
+        quality=rng.random(nf) < (0.6 if is_mu else 0.1),
+    )
+    fakes = ak.unflatten(ak.zip(fake), n_fake)
+    reco = _sorted_by_pt(ak.concatenate([prompt_reco, fakes], axis=1))
+    mass = M_MU if is_mu else M_E
+    out = {
+        "pt": ak.values_astype(reco.pt, np.float32),
+        "eta": ak.values_astype(reco.eta, np.float32),
+        "phi": ak.values_astype(reco.phi, np.float32),
+        "mass": ak.values_astype(ak.full_like(reco.pt, mass), np.float32),
+        "charge": ak.values_astype(reco.charge, np.int32),
+    }
+    if is_mu:
+        out["tightId"] = ak.values_astype(reco.quality, bool)
+        out["pfRelIso04_all"] = ak.values_astype(reco.iso, np.float32)
+    else:
+        flat_q = ak.to_numpy(ak.flatten(reco.quality))
+        cut_based = np.where(flat_q, 4, rng.choice([1, 2, 3], len(flat_q), p=[0.4, 0.35, 0.25]))
+        out["cutBased"] = ak.unflatten(cut_based.astype(np.int32), ak.num(reco))
+        out["pfRelIso03_all"] = ak.values_astype(reco.iso, np.float32)
+    return ak.zip(out)
+
+
+def _jets(rng: np.random.Generator, truth: _Truth, n_isr_mean: float) -> tuple[ak.Array, np.ndarray]:
+    """Jets from b quarks, ISR (light, some c and b) and pileup; pT > 15 GeV, |eta| < 4.7."""
+    n = len(truth.nu_px)
+    quarks = truth.quarks
+    qflat = ak.flatten(quarks)
+    n_isr = rng.poisson(n_isr_mean, n)
+    isr = _random_particles(rng, n_isr, 20.0, 25.0, 3.5)
+    isr["flavour"] = rng.choice([0, 4, 5], len(isr["pt"]), p=[0.89, 0.08, 0.03])
+    n_pu = rng.poisson(0.5, n)
+    pu = _random_particles(rng, n_pu, 15.0, 6.0, 4.7)
+    pu["flavour"] = np.zeros(len(pu["pt"]), dtype=np.int64)
+    parts = [
+        ak.unflatten(
+            ak.zip({
+                "pt": ak.to_numpy(qflat.pt), "eta": ak.to_numpy(qflat.eta),
+                "phi": ak.to_numpy(qflat.phi),
+                "flavour": ak.to_numpy(qflat.flavour).astype(np.int64),
+            }),
+            ak.num(quarks),
+        ),
+        ak.unflatten(ak.zip(isr), n_isr),
+        ak.unflatten(ak.zip(pu), n_pu),
+    ]
+    jets = ak.concatenate(parts, axis=1)
+    flat = ak.flatten(jets)
+    total = len(flat)
+    pt = ak.to_numpy(flat.pt) * rng.normal(1.0, 0.12, total)
+    eta = ak.to_numpy(flat.eta) + rng.normal(0, 0.02, total)
+    flavour = ak.to_numpy(flat.flavour)
+    btag = np.where(
+        flavour == 5, rng.beta(5.0, 1.2, total),
+        np.where(flavour == 4, rng.beta(1.5, 3.0, total), rng.beta(0.6, 8.0, total)),
+    )
+    reco = ak.unflatten(
+        ak.zip({
+            "pt": pt, "eta": eta, "phi": ak.to_numpy(flat.phi),
+            "mass": pt * rng.uniform(0.05, 0.2, total),
+            "btagDeepFlavB": btag,
+            "jetId": np.where(rng.random(total) < 0.97, 6, 2),
+            "hadronFlavour": flavour,
+        }),
+        ak.num(jets),
+    )
+    reco = _sorted_by_pt(reco[(reco.pt > 15) & (np.abs(reco.eta) < 4.7)])
+    types = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
+             "btagDeepFlavB": np.float32, "jetId": np.int32, "hadronFlavour": np.int32}
+    return ak.zip({k: ak.values_astype(reco[k], t) for k, t in types.items()}), n_isr
+
+
+def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -> dict:
+    """One block of n events of one model as NanoAOD branches (without run/lumi/event)."""
+    truth = model.sample(rng, n)
+    muons = _leptons(rng, truth, 13)
+    electrons = _leptons(rng, truth, 11)
+    jets, n_isr = _jets(rng, truth, 0.6 if model.sample is _dy else 1.0)
+    met_x = truth.nu_px + rng.normal(0, 10.0, n)
+    met_y = truth.nu_py + rng.normal(0, 10.0, n)
+    trig_mu = (muons.pt > 24) & (np.abs(muons.eta) < 2.4) & (muons.pfRelIso04_all < 0.15)
+    trigger = ak.to_numpy(ak.any(trig_mu & muons.tightId, axis=1)) & (rng.random(n) < 0.93)
+    branches: dict = {
+        "Muon": muons,
+        "Electron": electrons,
+        "Jet": jets if not is_data else jets[[f for f in jets.fields if f != "hadronFlavour"]],
+        "MET_pt": np.hypot(met_x, met_y).astype(np.float32),
+        "MET_phi": np.arctan2(met_y, met_x).astype(np.float32),
+        "HLT_IsoMu24": trigger,
+    }
+    if not is_data:
+        sign = np.where(rng.random(n) < model.negative_fraction, -1.0, 1.0)
+        branches["genWeight"] = (
+            sign * model.weight_scale * rng.lognormal(0.0, 0.05, n)
+        ).astype(np.float32)
+        branches["Pileup_nTrueInt"] = rng.gamma(8.0, 4.0, n).astype(np.float32)
+        lead = ak.to_numpy(ak.fill_none(ak.max(truth.leptons.pt, axis=1), 40.0))
+        isr_up = np.clip(1.0 + 0.06 * (n_isr - 0.8) + rng.normal(0, 0.02, n), 0.5, 2.0)
+        fsr_up = np.clip(1.0 - 0.002 * (lead - 40.0) + rng.normal(0, 0.03, n), 0.5, 2.0)
+        ps = np.stack([isr_up, fsr_up, 2.0 - isr_up, 2.0 - fsr_up], axis=1).astype(np.float32)
+        branches["PSWeight"] = ak.unflatten(ps.ravel(), np.full(n, 4))
+    return branches
+
+
+def _rng(seed: int, *names: str | int) -> np.random.Generator:
+    keys = [zlib.crc32(str(x).encode()) for x in names]
+    return np.random.default_rng([seed, *keys])
+
+
+def _write(path: Path, branches: dict, run: np.ndarray, lumi: np.ndarray, event: np.ndarray):
+    """Write one file atomically (a temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = {
+        "run": run.astype(np.uint32),
+        "luminosityBlock": lumi.astype(np.uint32),
+        "event": event.astype(np.uint64),
+        **branches,
+    }
+    types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
+    with uproot.recreate(tmp, compression=uproot.ZLIB(4)) as f:
+        f.mktree("Events", types, title="Events").extend(data)
+    tmp.replace(path)
+
+
+def _split(n: int, parts: int) -> list[int]:
+    base, extra = divmod(n, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def generate_mc(model: str, paths: Sequence[str | Path], events: int, *, seed: int = 42) -> int:
+    """Write ``events`` events of ``model`` split evenly over ``paths``; returns the count."""
+    spec = MODELS[model]
+    first = 0
+    for index, (path, n) in enumerate(zip(paths, _split(events, len(paths)), strict=True)):
+        rng = _rng(seed, model, index)
+        branches = _nanoaod(rng, spec, n, is_data=False)
+        event = np.arange(first, first + n) + 1
+        _write(Path(path), branches, np.ones(n), 1 + event // 1000, event)
+        first += n
+        log.info("wrote %s: %d %s events", path, n, model)
+    return events
+
+
+def _concatenate(blocks: list[dict]) -> dict:
+    out = {}
+    for key in blocks[0]:
+        values = [b[key] for b in blocks]
+        out[key] = (
+            np.concatenate(values) if isinstance(values[0], np.ndarray)
+            else ak.concatenate(values)
+        )
+    return out
+
+
+def generate_data(paths: Sequence[str | Path], luminosity: float, *, seed: int = 42) -> int:
+    """Pseudo-data: ``Poisson(L * xsec)`` events of every model, shuffled over ``paths``."""
+    blocks, total = [], 0
+    for index, path in enumerate(paths):
+        rng = _rng(seed, "data", index)
+        parts = []
+        for name, spec in MODELS.items():
+            mean = luminosity * spec.xsec / len(paths)
+            parts.append(_nanoaod(rng, spec, int(rng.poisson(mean)), is_data=True))
+        block = _concatenate(parts)
+        n = len(block["MET_pt"])
+        order = rng.permutation(n)
+        block = {k: v[order] for k, v in block.items()}
+        blocks.append((Path(path), block, n))
+        total += n
+    first = 0
+    for index, (path, block, n) in enumerate(blocks):
+        event = np.arange(first, first + n) + 1
+        run = np.full(n, DATA_RUNS[index % len(DATA_RUNS)])
+        _write(path, block, run, 1 + event // 500, event)
+        first += n
+        log.info("wrote %s: %d data events", path, n)
+    return total

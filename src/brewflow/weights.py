@@ -1,0 +1,79 @@
+"""Per-event weights as a product of named factors with up/down variations (cf. coffea Weights)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["Weights"]
+
+
+class Weights:
+    """Named multiplicative event weights; variations replace one factor by its up or down value.
+
+    Variation names follow the combine convention: ``<name>Up`` and ``<name>Down``.
+    """
+
+    def __init__(self) -> None:
+        self._nominal: dict[str, Any] = {}
+        self._up: dict[str, Any] = {}
+        self._down: dict[str, Any] = {}
+
+    def add(self, name: str, nominal: Any, up: Any = None, down: Any = None) -> None:
+        """Add factor ``name``; ``up``/``down`` are the factor's varied values (not ratios)."""
+        if name in self._nominal:
+            raise ValueError(f"weight {name!r} is already defined")
+        if (up is None) != (down is None):
+            raise ValueError(f"weight {name!r}: give both up and down, or neither")
+        self._nominal[name] = nominal
+        if up is not None:
+            self._up[name] = up
+            self._down[name] = down
+
+    @property
+    def names(self) -> list[str]:
+        """Factor names in the order they were added."""
+        return list(self._nominal)
+
+    @property
+    def variations(self) -> list[str]:
+        """Available variations, ``<name>Up`` and ``<name>Down`` for each varied factor."""
+        return [f"{n}{d}" for n in self._up for d in ("Up", "Down")]
+
+    def __bool__(self) -> bool:
+        return bool(self._nominal)
+
+    def weight(self, modifier: str | None = None) -> Any:
+        """The product of all factors, with one replaced by its variation when ``modifier`` is
+        given (e.g. ``"ps_isrUp"``)."""
+        factors = dict(self._nominal)
+        if modifier is not None:
+            for direction, table in (("Up", self._up), ("Down", self._down)):
+                name = modifier.removesuffix(direction)
+                if modifier.endswith(direction) and name in table:
+                    factors[name] = table[name]
+                    break
+            else:
+                raise KeyError(
+                    f"unknown weight variation {modifier!r}; available: "
+                    f"{', '.join(self.variations) or 'none'}"
+                )
+        return self._product(factors.values())
+
+    def partial_weight(self, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> Any:
+        """The product of the included factors (default all) without the excluded ones."""
+        include, exclude = list(include), set(exclude)
+        unknown = (set(include) | exclude) - set(self._nominal)
+        if unknown:
+            raise KeyError(f"unknown weights {sorted(unknown)}; defined: {self.names}")
+        names = include or self.names
+        return self._product(self._nominal[n] for n in names if n not in exclude)
+
+    @staticmethod
+    def _product(factors: Iterable[Any]) -> Any:
+        out = None
+        for factor in factors:
+            out = factor if out is None else out * factor
+        if out is None:
+            raise ValueError("no weights were added")
+        return out
