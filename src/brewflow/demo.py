@@ -9,35 +9,16 @@ Objects (GeV, pT-ordered as in NanoAOD):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from brewflow._array import lib
+from brewflow.analysis import AnalysisOutput, Context
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
-__all__ = ["AnalysisOutput", "Context", "analysis"]
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the analysis is told about the events it runs on."""
-
-    dataset: str
-    is_data: bool
-    systematic: str = "nominal"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class AnalysisOutput:
-    """What an analysis returns: named cuts, named per-event variables, and event weights."""
-
-    selection: Selection
-    variables: dict[str, Any]
-    weights: Weights
+__all__ = ["analysis"]
 
 
 def _leptons(muons: Any, electrons: Any) -> Any:

@@ -14,6 +14,7 @@ Units: GeV, radians, pb, pb^-1.
 from __future__ import annotations
 
 import logging
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -317,7 +318,9 @@ def _rng(seed: int, *names: str | int) -> np.random.Generator:
     return np.random.default_rng([seed, *keys])
 
 
-def _write(path: Path, branches: dict, run: np.ndarray, lumi: np.ndarray, event: np.ndarray):
+def _write(
+    path: Path, branches: dict, run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int
+) -> None:
     """Write one file atomically (a temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -328,7 +331,11 @@ def _write(path: Path, branches: dict, run: np.ndarray, lumi: np.ndarray, event:
         **branches,
     }
     types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
-    with uproot.recreate(tmp, compression=uproot.ZLIB(4)) as f:
+    # a UUID derived from the content's name and seed, so regenerated files keep their identity
+    file_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-demo/{path.name}/{seed}")
+    with uproot.recreate(
+        tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid
+    ) as f:
         f.mktree("Events", types, title="Events").extend(data)
     tmp.replace(path)
 
@@ -346,7 +353,7 @@ def generate_mc(model: str, paths: Sequence[str | Path], events: int, *, seed: i
         rng = _rng(seed, model, index)
         branches = _nanoaod(rng, spec, n, is_data=False)
         event = np.arange(first, first + n) + 1
-        _write(Path(path), branches, np.ones(n), 1 + event // 1000, event)
+        _write(Path(path), branches, np.ones(n), 1 + event // 1000, event, seed)
         first += n
         log.info("wrote %s: %d %s events", path, n, model)
     return events
@@ -382,7 +389,7 @@ def generate_data(paths: Sequence[str | Path], luminosity: float, *, seed: int =
     for index, (path, block, n) in enumerate(blocks):
         event = np.arange(first, first + n) + 1
         run = np.full(n, DATA_RUNS[index % len(DATA_RUNS)])
-        _write(path, block, run, 1 + event // 500, event)
+        _write(path, block, run, 1 + event // 500, event, seed)
         first += n
         log.info("wrote %s: %d data events", path, n)
     return total

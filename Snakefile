@@ -1,0 +1,28 @@
+# brewflow: NanoAOD -> histograms, cutflows and data/MC plots.
+# Run the demo with `snakemake --cores 2`; your analysis with `--configfile my.yaml`.
+from brewflow.config import validate
+
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+config = validate(config, sources=workflow.overwrite_configfiles or ["config/config.yaml"])
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/analyze.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        expand("results/stack/{process}.json", process=PROCESSES),
+        table_outputs(config, "results/cutflow/{region}.{ext}"),
+        plot_outputs(config, "results/plots/{region}/{histogram}.{ext}"),
+    default_target: True

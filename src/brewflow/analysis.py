@@ -1,0 +1,36 @@
+"""The contract between brewflow and an analysis: what it is told and what it returns.
+
+An analysis is a function ``analysis(events, context) -> AnalysisOutput`` named in the config as
+``module:function``. ``events`` is a NanoAOD record array, lazy (dask-awkward) in workflow jobs
+and eager (awkward) in tests; write the function once against the array API
+(:func:`brewflow._array.lib` gives the matching library).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from brewflow.selection import Selection
+from brewflow.weights import Weights
+
+__all__ = ["AnalysisOutput", "Context"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the analysis is told about the events it runs on."""
+
+    dataset: str
+    is_data: bool
+    systematic: str = "nominal"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisOutput:
+    """What an analysis returns: named cuts, named per-event variables, and event weights."""
+
+    selection: Selection
+    variables: dict[str, Any]
+    weights: Weights

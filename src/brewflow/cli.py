@@ -1,0 +1,240 @@
+"""The ``brewflow`` command line: one subcommand per workflow stage (each rule calls one)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from brewflow import __version__
+
+__all__ = ["main"]
+
+log = logging.getLogger("brewflow")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from brewflow.config import load_config
+    from brewflow.generate import generate_data, generate_mc
+
+    config = load_config(args.config)
+    settings = config.get("generate", {"events": 40000, "seed": 42})
+    events = args.events or settings["events"]
+    seed = settings["seed"] if args.seed is None else args.seed
+    for name, dataset in config["datasets"].items():
+        model = dataset.get("generator")
+        if model is None or (args.datasets and name not in args.datasets):
+            continue
+        if model == "data":
+            n = generate_data(dataset["files"], config["luminosity"], seed=seed)
+        else:
+            n = generate_mc(model, dataset["files"], events, seed=seed)
+        log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from brewflow import preprocess
+    from brewflow.config import load_config
+
+    config = load_config(args.config)
+    preprocess.save(preprocess.preprocess(config, _dataset(config, args.dataset)), args.output)
+
+
+def _dataset(config: dict, name: str) -> str:
+    from brewflow.config import ConfigError
+
+    if name not in config["datasets"]:
+        raise ConfigError(f"unknown dataset {name!r}; config has: {', '.join(config['datasets'])}")
+    return name
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from dask.diagnostics import ProgressBar
+
+    from brewflow import preprocess, results, runner
+    from brewflow.config import load_config
+
+    config = load_config(args.config)
+    dataset = _dataset(config, args.dataset)
+    inventory = preprocess.load(args.preprocess)
+    result = runner.run(
+        config, dataset, args.systematic, inventory["files"],
+        scheduler=args.scheduler, workers=args.threads, progress=ProgressBar(minimum=5, dt=0.25),
+    )
+    results.save(result, args.output)
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from brewflow import results
+
+    results.save(results.merge_systematics([results.load(p) for p in args.inputs]), args.output)
+
+
+def _scale(args: argparse.Namespace) -> None:
+    from brewflow import preprocess, results
+    from brewflow.config import load_config
+
+    config = load_config(args.config)
+    result = results.load(args.input)
+    spec = config["datasets"][_dataset(config, result.dataset)]
+    if spec["is_data"]:
+        scaled = results.scale(result, 1.0, luminosity=config["luminosity"])
+    else:
+        sumw = preprocess.load(args.preprocess)["sumw"]
+        factor = spec["xsec"] * config["luminosity"] / sumw
+        scaled = results.scale(
+            result, factor, xsec=spec["xsec"], luminosity=config["luminosity"], sumw_total=sumw
+        )
+        log.info("%s: xsec %g pb x L %g /pb / sumw %g = %g", result.dataset, spec["xsec"],
+                 config["luminosity"], sumw, factor)
+    results.save(scaled, args.output)
+
+
+def _stack(args: argparse.Namespace) -> None:
+    from brewflow import results
+
+    results.save(results.stack([results.load(p) for p in args.inputs], args.process), args.output)
+
+
+def _cutflow(args: argparse.Namespace) -> None:
+    from brewflow import results, tables
+
+    tables.write_tables(
+        [results.load(p) for p in args.processes],
+        [results.load(p) for p in args.datasets],
+        args.region,
+        args.output_stem,
+    )
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from brewflow import plots, results
+    from brewflow.config import ConfigError, load_config
+
+    config = load_config(args.config)
+    stacked = [results.load(p) for p in args.inputs]
+    styles: dict[str, dict[str, str]] = {}
+    for name, dataset in config["datasets"].items():
+        style = styles.setdefault(dataset.get("process", name), {})
+        for key in ("label", "color"):
+            if key in dataset:
+                style.setdefault(key, dataset[key])
+    region = config["regions"][args.region]
+    for name, definition in config["histograms"].items():
+        if args.histogram not in (None, name):
+            continue
+        if args.region not in (definition.get("regions") or config["regions"]):
+            if args.histogram:
+                raise ConfigError(f"histogram {name!r} is not filled in region {args.region!r}")
+            continue
+        plots.data_mc(
+            stacked, name, args.region,
+            [Path(args.output_dir) / f"{name}.{ext}" for ext in config["plots"]["formats"]],
+            styles=styles, luminosity=config["luminosity"], energy=config["energy"],
+            label=config["plots"]["label"], log_y=definition["log"],
+            ratio_range=config["plots"]["ratio_range"], region_label=region.get("label"),
+        )
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from brewflow.config import load_config
+    from brewflow.runner import systematics_for
+
+    config = load_config(args.config)
+    table = Table(title=f"{args.config}: valid")
+    for column in ("dataset", "process", "type", "files", "xsec [pb]", "systematics"):
+        table.add_column(column)
+    for name, d in config["datasets"].items():
+        table.add_row(
+            name, d.get("process", name), "data" if d["is_data"] else "MC", str(len(d["files"])),
+            "" if d["is_data"] else f"{d['xsec']:g}", str(len(systematics_for(config, name))),
+        )
+    Console().print(table)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brewflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"brewflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("validate", _validate, "check a config and list its datasets")
+    p.add_argument("config")
+    p = command("generate", _generate, "write the demo datasets named in a config")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--events", type=int, help="MC events per dataset (default: config)")
+    p.add_argument("--seed", type=int, help="random seed (default: config)")
+    p.add_argument("--datasets", nargs="*", help="only these datasets")
+    p = command("preprocess", _preprocess, "inventory a dataset: entries, sum of weights")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--output", required=True)
+    p = command("analyze", _analyze, "run the analysis on one dataset for one systematic")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--systematic", default="nominal")
+    p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
+    p.add_argument("--output", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scheduler", choices=["threads", "processes", "sync"])
+    p = command("merge", _merge, "merge one dataset's systematic results into one file")
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--output", required=True)
+    p = command("scale", _scale, "normalise MC to xsec x luminosity / sum of genWeight")
+    p.add_argument("--config", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--preprocess", required=True)
+    p.add_argument("--output", required=True)
+    p = command("stack", _stack, "sum the scaled datasets of one process")
+    p.add_argument("--process", required=True)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--output", required=True)
+    p = command("cutflow", _cutflow, "cutflow tables of one region (CSV, Markdown, LaTeX)")
+    p.add_argument("--region", required=True)
+    p.add_argument("--processes", nargs="+", required=True, help="stacked process results")
+    p.add_argument("--datasets", nargs="+", required=True, help="scaled dataset results")
+    p.add_argument("--output-stem", required=True)
+    p = command("plot", _plot, "data/MC plots of every histogram in one region")
+    p.add_argument("--config", required=True)
+    p.add_argument("--region", required=True)
+    p.add_argument("--histogram", help="only this histogram (default: all in the region)")
+    p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
+    p.add_argument("--output-dir", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``brewflow`` command."""
+    from rich.logging import RichHandler
+
+    from brewflow.config import ConfigError
+    from brewflow.preprocess import InputError
+
+    args = _parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if sys.stderr.isatty():
+        handler: logging.Handler = RichHandler(show_path=False)
+        logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+    else:  # log files of workflow jobs: one plain line per message
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except (ConfigError, InputError) as err:
+        print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

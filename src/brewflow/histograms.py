@@ -1,0 +1,160 @@
+"""Histogram booking and filling from config definitions; category merging; cutflow histograms.
+
+Every analysis histogram has axes ``region`` (StrCategory), ``systematic`` (StrCategory) and the
+variable (Regular or Variable), with Weight storage (sum of weights and of squared weights).
+Cutflows are two more histograms over ``passed`` (the number of a region's cuts an event passes
+in sequence): ``_cutflow`` (weighted) and ``_cutflow_events`` (unweighted counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import hist
+import hist.dask
+import numpy as np
+
+from brewflow._array import lib
+
+__all__ = [
+    "CUTFLOW",
+    "CUTFLOW_EVENTS",
+    "RESERVED_AXES",
+    "book",
+    "book_cutflow",
+    "cutflow_counts",
+    "fill",
+    "merge_categories",
+    "variable_axis",
+]
+
+CUTFLOW = "_cutflow"
+CUTFLOW_EVENTS = "_cutflow_events"
+RESERVED_AXES = ("region", "systematic", "passed")
+
+
+def variable_axis(name: str, definition: Mapping[str, Any]) -> hist.axis.AxisProtocol:
+    """The variable axis of a histogram definition (``bins/start/stop`` or ``edges``)."""
+    label = definition.get("label", definition["variable"])
+    variable = definition["variable"]
+    if variable in RESERVED_AXES:
+        raise ValueError(f"histogram {name!r}: variable name {variable!r} is reserved")
+    if "edges" in definition:
+        return hist.axis.Variable(definition["edges"], name=variable, label=label)
+    return hist.axis.Regular(
+        definition["bins"], definition["start"], definition["stop"], name=variable, label=label
+    )
+
+
+def _hist_class(lazy: bool) -> type:
+    return hist.dask.Hist if lazy else hist.Hist
+
+
+def book(
+    definitions: Mapping[str, Mapping[str, Any]],
+    regions: Sequence[str],
+    systematics: Sequence[str],
+    *,
+    lazy: bool,
+) -> dict[str, Any]:
+    """Empty histograms, one per definition, with region and systematic category axes."""
+    cls = _hist_class(lazy)
+    out = {}
+    for name, definition in definitions.items():
+        out[name] = cls(
+            hist.axis.StrCategory(list(definition.get("regions") or regions), name="region"),
+            hist.axis.StrCategory(list(systematics), name="systematic"),
+            variable_axis(name, definition),
+            storage=hist.storage.Weight(),
+            name=name,
+            label=definition.get("label", definition["variable"]),
+        )
+    return out
+
+
+def book_cutflow(
+    regions: Mapping[str, Sequence[str]], systematics: Sequence[str], *, lazy: bool
+) -> dict[str, Any]:
+    """The weighted and unweighted cutflow histograms for the given ``{region: cuts}``."""
+    cls = _hist_class(lazy)
+    n_cuts = max(len(cuts) for cuts in regions.values())
+    axes = (
+        hist.axis.StrCategory(list(regions), name="region"),
+        hist.axis.StrCategory(list(systematics), name="systematic"),
+        hist.axis.Integer(0, n_cuts + 1, name="passed", underflow=False, overflow=False),
+    )
+    return {
+        CUTFLOW: cls(*axes, storage=hist.storage.Weight()),
+        CUTFLOW_EVENTS: cls(*axes, storage=hist.storage.Double()),
+    }
+
+
+def fill(
+    h: Any, *, region: str, systematic: str, values: Any, mask: Any, weight: Any | None
+) -> None:
+    """Fill ``values`` of events in ``mask`` (jagged values are flattened, None dropped)."""
+    ak = lib(values)
+    values = values[mask]
+    if weight is not None:
+        weight = weight[mask]
+    if values.ndim > 1:
+        if weight is not None:
+            weight = ak.flatten(ak.broadcast_arrays(weight, values)[0])
+        values = ak.flatten(values)
+    keep = ~ak.is_none(values)
+    values = values[keep]
+    kwargs = {h.axes[-1].name: values}
+    if weight is not None:
+        kwargs["weight"] = weight[keep]
+    h.fill(region=region, systematic=systematic, **kwargs)
+
+
+def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:
+    """Events, sum of weights and sum of squared weights passing each cutflow step.
+
+    Step 0 is all events; step k counts events passing the first k cuts.
+    """
+    view = h[{"region": region, "systematic": systematic}].view()
+    if view.dtype.names:  # Weight storage
+        value, variance = view["value"], view["variance"]
+    else:
+        value, variance = np.asarray(view), None
+    tail = lambda a: [float(x) for x in np.cumsum(a[::-1])[::-1][: n_cuts + 1]]  # noqa: E731
+    out = {"value": tail(value)}
+    if variance is not None:
+        out["variance"] = tail(variance)
+    return out
+
+
+def merge_categories(
+    hists: Sequence[hist.Hist], axis: str = "systematic", order: Sequence[str] | None = None
+) -> hist.Hist:
+    """One histogram whose ``axis`` categories are the union of the inputs' (summed where shared).
+
+    All other axes must be identical.
+    """
+    first = hists[0]
+    names = list(order) if order is not None else []
+    for h in hists:
+        names += [c for c in h.axes[axis] if c not in names]
+    axes = [
+        hist.axis.StrCategory(names, name=axis, label=a.label) if a.name == axis else a
+        for a in first.axes
+    ]
+    out = hist.Hist(*axes, storage=first.storage_type(), name=first.name, label=first.label)
+    index = [a.name for a in first.axes].index(axis)
+    for h in hists:
+        if [a for a in h.axes if a.name != axis] != [a for a in first.axes if a.name != axis]:
+            raise ValueError(f"histogram {first.name!r}: axes differ, cannot merge")
+        target, source = out.view(flow=True), h.view(flow=True)
+        for i, category in enumerate(h.axes[axis]):
+            j = names.index(category)
+            dst = (slice(None),) * index + (j,)
+            src = (slice(None),) * index + (i,)
+            if target.dtype.names:
+                for field in target.dtype.names:
+                    target[field][dst] += source[field][src]
+            else:
+                target[dst] += source[src]
+    return out

@@ -1,0 +1,122 @@
+"""Data/MC plots: stacked MC by process, data points, MC statistical band and a ratio panel.
+
+CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import hist
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep as mh  # noqa: E402
+import numpy as np  # noqa: E402
+
+from brewflow.results import Result  # noqa: E402
+
+__all__ = ["data_mc", "lumi_text"]
+
+_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    "svg": {"Date": None, "Creator": None},
+}
+
+
+def lumi_text(luminosity_pb: float) -> str:
+    """``'10 pb$^{-1}$'`` below 1 fb^-1, else ``'59.8 fb$^{-1}$'``."""
+    if luminosity_pb < 1000:
+        return f"{luminosity_pb:.3g} pb$^{{-1}}$"
+    return f"{luminosity_pb / 1000:.3g} fb$^{{-1}}$"
+
+
+def _project(result: Result, name: str, region: str, systematic: str) -> hist.Hist:
+    return result.histograms[name][{"region": region, "systematic": systematic}]
+
+
+def data_mc(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
+    outputs: Sequence[str | Path],
+    *,
+    styles: Mapping[str, Mapping[str, str]],
+    luminosity: float,
+    energy: float = 13.0,
+    label: str = "Preliminary",
+    log_y: bool = False,
+    ratio_range: Sequence[float] = (0.5, 1.5),
+    region_label: str | None = None,
+) -> None:
+    """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``."""
+    mc = [p for p in processes if not p.is_data]
+    data = [p for p in processes if p.is_data]
+    mc_hists = [_project(p, histogram, region, "nominal") for p in mc]
+    order = np.argsort([h.sum().value for h in mc_hists])  # largest on top
+    mc = [mc[i] for i in order]
+    mc_hists = [mc_hists[i] for i in order]
+
+    plt.style.use(mh.style.CMS)
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+    )
+    fig.subplots_adjust(hspace=0.07)
+    edges = mc_hists[0].axes[0].edges
+    if mc_hists:
+        mh.histplot(
+            mc_hists, ax=ax, stack=True, histtype="fill",
+            label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
+            color=[styles.get(p.process, {}).get("color") for p in mc],
+            flow="none",
+        )
+    total = sum(h.values() for h in mc_hists)
+    total_err = np.sqrt(sum(h.variances() for h in mc_hists))
+    ax.stairs(total + total_err, edges, baseline=total - total_err, fill=True, hatch="////",
+              facecolor="none", edgecolor="grey", linewidth=0, label="MC stat. unc.")
+    if data:
+        data_hist = sum((_project(p, histogram, region, "nominal") for p in data[1:]),
+                        _project(data[0], histogram, region, "nominal"))
+        counts = data_hist.values()
+        mh.histplot(data_hist, ax=ax, histtype="errorbar", color="black", label="Data",
+                    yerr=np.sqrt(counts), flow="none")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total > 0, counts / total, np.nan)
+            ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
+        centers = mc_hists[0].axes[0].centers
+        rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(total > 0, total_err / total, 0.0)
+    rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, hatch="////", facecolor="none",
+               edgecolor="grey", linewidth=0)
+    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    rax.set_ylim(*ratio_range)
+    rax.set_ylabel("Data / MC")
+    rax.set_xlabel(mc_hists[0].axes[0].label)
+    ax.set_xlabel("")
+    width = np.diff(edges)
+    uniform = np.allclose(width, width[0])
+    ax.set_ylabel(f"Events / {width[0]:.3g}" if uniform else "Events / bin")
+    if log_y:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.1)
+    else:
+        ax.set_ylim(bottom=0)
+        top = max(np.max(total + total_err, initial=0), np.max(counts, initial=0) if data else 0)
+        ax.set_ylim(top=1.45 * top if top > 0 else 1)
+    ax.set_xlim(edges[0], edges[-1])
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], title=region_label or region, ncol=2, fontsize=16)
+    mh.cms.label(label, data=bool(data), ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)")
+    for output in outputs:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        ext = output.suffix.lstrip(".")
+        tmp = output.with_name(f".{output.stem}.tmp.{ext}")
+        fig.savefig(tmp, metadata=_METADATA.get(ext), dpi=100 if ext == "png" else None)
+        tmp.replace(output)
+    plt.close(fig)

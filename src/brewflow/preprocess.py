@@ -1,0 +1,94 @@
+"""Per-dataset file inventory: entries per file, sum of generator weights (MC), ROOT file UUID."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uproot
+
+from brewflow.config import dataset_files
+from brewflow.results import atomic_write
+
+__all__ = ["InputError", "inspect_file", "load", "preprocess", "save"]
+
+log = logging.getLogger(__name__)
+
+
+class InputError(RuntimeError):
+    """An input file that cannot be used, named with what is wrong and what to do."""
+
+
+def inspect_file(path: str, tree: str, *, is_data: bool, dataset: str) -> dict[str, Any]:
+    """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file."""
+    where = f"dataset {dataset!r}, file {path!r}"
+    try:
+        handle = uproot.open(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{where}: cannot open as a ROOT file ({err})") from err
+    with handle:
+        if tree not in handle:
+            raise InputError(
+                f"{where}: no tree {tree!r} (keys: {', '.join(handle.keys(recursive=False))}); "
+                "set 'tree' in the dataset's config"
+            )
+        ttree = handle[tree]
+        record: dict[str, Any] = {
+            "path": path,
+            "tree": tree,
+            "entries": int(ttree.num_entries),
+            "size": Path(path).stat().st_size,
+            "uuid": str(handle.file.uuid),
+        }
+        if not is_data:
+            if "genWeight" not in ttree:
+                raise InputError(
+                    f"{where}: MC file without a 'genWeight' branch; if this is collision data "
+                    "set 'is_data: true' for the dataset"
+                )
+            sumw, sumw2 = 0.0, 0.0
+            for chunk in ttree.iterate(["genWeight"], library="np", step_size="100 MB"):
+                w = chunk["genWeight"].astype(np.float64)
+                sumw += float(w.sum())
+                sumw2 += float((w * w).sum())
+            record["sumw"], record["sumw2"] = sumw, sumw2
+    return record
+
+
+def preprocess(config: Mapping, dataset: str) -> dict[str, Any]:
+    """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict."""
+    spec = config["datasets"][dataset]
+    tree = spec.get("tree", config["tree"])
+    files = [
+        inspect_file(path, tree, is_data=spec["is_data"], dataset=dataset)
+        for path in dataset_files(config, dataset)
+    ]
+    out: dict[str, Any] = {
+        "dataset": dataset,
+        "is_data": spec["is_data"],
+        "entries": sum(f["entries"] for f in files),
+        "files": files,
+    }
+    if not spec["is_data"]:
+        out["sumw"] = sum(f["sumw"] for f in files)
+        if out["sumw"] == 0:
+            raise InputError(
+                f"dataset {dataset!r}: the sum of genWeight over {len(files)} file(s) is zero; "
+                "cannot normalise to cross section"
+            )
+    log.info("%s: %d files, %d events", dataset, len(files), out["entries"])
+    return out
+
+
+def save(inventory: Mapping[str, Any], path: str | Path) -> None:
+    """Write an inventory as JSON (atomically)."""
+    atomic_write(path, json.dumps(inventory, indent=1, sort_keys=True) + "\n")
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read an inventory written by :func:`save`."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,188 @@
+"""Analysis results on disk: histograms (UHI JSON), cutflows and metadata, written atomically.
+
+A result file is JSON: ``{"format": "brewflow-result", "version": 1, "dataset", "process",
+"is_data", "cutflows": {region: [cuts]}, "meta": {...}, "histograms": {name: <UHI hist>}}``.
+No pickle: any language with a JSON parser can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hist
+import numpy as np
+import uhi.io.json
+
+from brewflow.histograms import CUTFLOW, CUTFLOW_EVENTS, cutflow_counts, merge_categories
+
+__all__ = ["FORMAT", "Result", "atomic_write", "load", "merge_systematics", "save", "scale", "stack"]
+
+FORMAT = "brewflow-result"
+VERSION = 1
+
+
+@dataclass
+class Result:
+    """Histograms and cutflows of one dataset (or of a process, after stacking)."""
+
+    dataset: str | None
+    process: str
+    is_data: bool
+    histograms: dict[str, hist.Hist]
+    cutflows: dict[str, list[str]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def systematics(self) -> list[str]:
+        """Systematic categories present (``nominal`` first)."""
+        return list(self.histograms[CUTFLOW].axes["systematic"])
+
+    def cutflow(self, region: str, systematic: str = "nominal") -> dict[str, list]:
+        """Per step (initial, then each cut): ``events``, ``sumw``, ``sumw2``."""
+        n = len(self.cutflows[region])
+        weighted = cutflow_counts(self.histograms[CUTFLOW], region, systematic, n)
+        counts = cutflow_counts(self.histograms[CUTFLOW_EVENTS], region, systematic, n)
+        return {
+            "cuts": ["initial", *self.cutflows[region]],
+            "events": counts["value"],
+            "sumw": weighted["value"],
+            "sumw2": weighted["variance"],
+        }
+
+
+def atomic_write(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(result: Result, path: str | Path) -> None:
+    """Write a result file (deterministic: sorted keys, no timestamps)."""
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dataset": result.dataset,
+        "process": result.process,
+        "is_data": result.is_data,
+        "cutflows": result.cutflows,
+        "meta": result.meta,
+        "histograms": result.histograms,
+    }
+    atomic_write(path, json.dumps(document, default=uhi.io.json.default, sort_keys=True) + "\n")
+
+
+def load(path: str | Path) -> Result:
+    """Read a result file written by :func:`save`."""
+    try:
+        document = json.loads(Path(path).read_text(), object_hook=uhi.io.json.object_hook)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read brewflow result {str(path)!r}: {err}") from err
+    if document.get("format") != FORMAT or document.get("version") != VERSION:
+        raise ValueError(f"{str(path)!r} is not a brewflow result file (format {FORMAT} v1)")
+    return Result(
+        dataset=document["dataset"],
+        process=document["process"],
+        is_data=document["is_data"],
+        histograms={k: hist.Hist(v) for k, v in document["histograms"].items()},
+        cutflows=document["cutflows"],
+        meta=document["meta"],
+    )
+
+
+def merge_systematics(results: Sequence[Result]) -> Result:
+    """One result per dataset whose histograms hold every systematic category of the inputs."""
+    first = results[0]
+    for r in results:
+        if r.dataset != first.dataset or r.cutflows != first.cutflows:
+            raise ValueError(
+                f"cannot merge results of {r.dataset!r} and {first.dataset!r}: "
+                "different datasets or regions"
+            )
+    order = ["nominal"] if any("nominal" in r.systematics for r in results) else None
+    histograms = {
+        name: merge_categories([r.histograms[name] for r in results], order=order)
+        for name in first.histograms
+    }
+    meta = dict(first.meta)
+    meta["systematics"] = list(histograms[CUTFLOW].axes["systematic"])
+    return Result(first.dataset, first.process, first.is_data, histograms, first.cutflows, meta)
+
+
+def _scaled(h: hist.Hist, factor: float) -> hist.Hist:
+    out = h.copy()
+    view = out.view(flow=True)
+    if view.dtype.names:  # Weight storage: values scale by f, variances by f^2
+        view["value"] *= factor
+        view["variance"] *= factor**2
+    return out
+
+
+def scale(result: Result, factor: float, **meta: Any) -> Result:
+    """Multiply weighted histograms (and weighted cutflows) by ``factor``; counts stay counts."""
+    histograms = {name: _scaled(h, factor) for name, h in result.histograms.items()}
+    new_meta = {**result.meta, **meta, "scale_factor": factor}
+    return Result(
+        result.dataset, result.process, result.is_data, histograms, result.cutflows, new_meta
+    )
+
+
+def _with_categories(h: hist.Hist, categories: Sequence[str]) -> hist.Hist:
+    """``h`` with systematic categories ``categories``; missing ones are copies of nominal."""
+    present = list(h.axes["systematic"])
+    missing = [c for c in categories if c not in present]
+    if not missing:
+        return merge_categories([h], order=categories)
+    nominal = h[{"systematic": hist.loc("nominal")}]
+    copies = []
+    for category in missing:
+        axes = [
+            hist.axis.StrCategory([category], name="systematic") if a.name == "systematic" else a
+            for a in h.axes
+        ]
+        copy = hist.Hist(*axes, storage=h.storage_type(), name=h.name, label=h.label)
+        index = [a.name for a in h.axes].index("systematic")
+        view = copy.view(flow=True)
+        src = nominal.view(flow=True)
+        view[(slice(None),) * index + (0,)] = src
+        copies.append(copy)
+    return merge_categories([h, *copies], order=categories)
+
+
+def stack(results: Sequence[Result], process: str) -> Result:
+    """Sum the results of one process's datasets. A dataset without a systematic variation
+    contributes its nominal to that variation."""
+    if not results:
+        raise ValueError(f"process {process!r} has no datasets")
+    kinds = {r.is_data for r in results}
+    if len(kinds) != 1:
+        raise ValueError(f"process {process!r} mixes data and MC datasets")
+    categories: list[str] = []
+    for r in results:
+        categories += [c for c in r.systematics if c not in categories]
+    histograms = {}
+    for name in results[0].histograms:
+        parts = [_with_categories(r.histograms[name], categories) for r in results]
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        histograms[name] = total
+    meta = {
+        "datasets": [r.dataset for r in results],
+        "systematics": categories,
+        "events": int(np.sum([r.meta.get("events", 0) for r in results])),
+    }
+    return Result(None, process, results[0].is_data, histograms, results[0].cutflows, meta)

@@ -1,0 +1,108 @@
+"""Config -> Snakemake targets: the dataset x systematic fan-out, output paths, fingerprints.
+
+The ``.smk`` rules import these so that no logic lives in the workflow files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from brewflow.config import is_generated, process_of
+from brewflow.results import atomic_write
+from brewflow.runner import systematics_for
+
+__all__ = [
+    "analyze_outputs",
+    "dataset_fingerprint",
+    "fingerprint",
+    "generated_files",
+    "plot_fingerprint",
+    "plot_outputs",
+    "processes",
+    "table_outputs",
+    "write_resolved",
+]
+
+
+def fingerprint(value: Any) -> str:
+    """A short stable hash of a JSON-serialisable value (Snakemake params: rerun on change)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def dataset_fingerprint(config: Mapping, dataset: str) -> str:
+    """What an ``analyze`` job of this dataset depends on in the config (and nothing else)."""
+    spec = config["datasets"][dataset]
+    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
+    shared = {k: config[k] for k in ("analysis", "regions", "histograms", "step_size", "tree")}
+    systematics = {
+        s: config["systematics"][s] for s in {v[:-2] if v.endswith("Up") else v[:-4]
+                                               for v in systematics_for(config, dataset)[1:]}
+    }
+    return fingerprint([relevant, shared, systematics])
+
+
+def plot_fingerprint(config: Mapping, histogram: str) -> str:
+    """What a plot depends on in the config besides its inputs: styles, labels, binning."""
+    styles = {
+        name: [d.get("label"), d.get("color"), d.get("process")]
+        for name, d in config["datasets"].items()
+    }
+    return fingerprint([
+        styles, config["plots"], config["histograms"][histogram], config["regions"],
+        config["luminosity"], config["energy"],
+    ])
+
+
+def write_resolved(config: Mapping, directory: str | Path = ".brewflow") -> str:
+    """Write the validated config to ``directory/config-<hash>.json`` and return the path.
+
+    Rules pass this path to ``brewflow`` commands, so they see exactly what Snakemake saw
+    (including ``--config`` overrides). Its name changes only when the config does.
+    """
+    text = json.dumps(config, sort_keys=True, indent=1) + "\n"
+    path = Path(directory) / f"config-{fingerprint(config)}.json"
+    if not path.exists() or path.read_text() != text:
+        atomic_write(path, text)
+    return str(path)
+
+
+def processes(config: Mapping) -> dict[str, list[str]]:
+    """Process -> its datasets, in config order."""
+    out: dict[str, list[str]] = {}
+    for dataset in config["datasets"]:
+        out.setdefault(process_of(config, dataset), []).append(dataset)
+    return out
+
+
+def generated_files(config: Mapping) -> list[str]:
+    """Files that ``brewflow generate`` writes for the demo datasets."""
+    return [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
+
+
+def analyze_outputs(config: Mapping, pattern: str) -> list[str]:
+    """``pattern`` formatted for every dataset x systematic pair."""
+    return [
+        pattern.format(dataset=d, systematic=s)
+        for d in config["datasets"]
+        for s in systematics_for(config, d)
+    ]
+
+
+def plot_outputs(config: Mapping, pattern: str) -> list[str]:
+    """``pattern`` formatted for every region x histogram x format plotted."""
+    return [
+        pattern.format(region=r, histogram=h, ext=ext)
+        for h, definition in config["histograms"].items()
+        for r in (definition.get("regions") or config["regions"])
+        for ext in config["plots"]["formats"]
+    ]
+
+
+def table_outputs(config: Mapping, pattern: str) -> list[str]:
+    """``pattern`` formatted for every region x table format."""
+    return [pattern.format(region=r, ext=e) for r in config["regions"] for e in ("csv", "md", "tex")]

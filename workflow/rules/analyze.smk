@@ -1,0 +1,15 @@
+rule analyze:
+    input:
+        "results/preprocess/{dataset}.json",
+    output:
+        "results/analyze/{dataset}/{systematic}.json",
+    params:
+        config=CONFIG,
+        dataset=lambda w: dataset_fingerprint(config, w.dataset),
+    log:
+        "logs/analyze/{dataset}/{systematic}.log",
+    threads: 2
+    shell:
+        "brewflow analyze --config {params.config} --dataset {wildcards.dataset} "
+        "--systematic {wildcards.systematic} --preprocess {input} --output {output} "
+        "--threads {threads} > {log} 2>&1"

@@ -1,0 +1,32 @@
+# Config -> targets, all computed by the brewflow package.
+from brewflow.config import process_of
+from brewflow.runner import systematics_for
+from brewflow.workflow import (
+    dataset_fingerprint,
+    fingerprint,
+    generated_files,
+    plot_fingerprint,
+    plot_outputs,
+    processes,
+    table_outputs,
+    write_resolved,
+)
+
+CONFIG = write_resolved(config)
+PROCESSES = processes(config)
+DATASETS = list(config["datasets"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    process="|".join(PROCESSES),
+    region="|".join(config["regions"]),
+    histogram="|".join(config["histograms"]),
+
+
+def analyze_inputs(wildcards):
+    return expand(
+        "results/analyze/{dataset}/{systematic}.json",
+        dataset=wildcards.dataset,
+        systematic=systematics_for(config, wildcards.dataset),
+    )

@@ -1,0 +1,39 @@
+rule merge:
+    input:
+        analyze_inputs,
+    output:
+        "results/merge/{dataset}.json",
+    log:
+        "logs/merge/{dataset}.log",
+    shell:
+        "brewflow merge --inputs {input} --output {output} > {log} 2>&1"
+
+
+rule scale:
+    input:
+        result="results/merge/{dataset}.json",
+        preprocess="results/preprocess/{dataset}.json",
+    output:
+        "results/scale/{dataset}.json",
+    params:
+        config=CONFIG,
+        norm=lambda w: fingerprint(
+            [config["datasets"][w.dataset].get("xsec"), config["luminosity"]]
+        ),
+    log:
+        "logs/scale/{dataset}.log",
+    shell:
+        "brewflow scale --config {params.config} --input {input.result} "
+        "--preprocess {input.preprocess} --output {output} > {log} 2>&1"
+
+
+rule stack:
+    input:
+        lambda w: expand("results/scale/{dataset}.json", dataset=PROCESSES[w.process]),
+    output:
+        "results/stack/{process}.json",
+    log:
+        "logs/stack/{process}.log",
+    shell:
+        "brewflow stack --process {wildcards.process} --inputs {input} --output {output} "
+        "> {log} 2>&1"

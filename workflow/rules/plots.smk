@@ -1,0 +1,22 @@
+rule plot:
+    input:
+        expand("results/stack/{process}.json", process=PROCESSES),
+    output:
+        report(
+            expand(
+                "results/plots/{{region}}/{{histogram}}.{ext}",
+                ext=config["plots"]["formats"],
+            ),
+            category="Plots",
+            subcategory="{region}",
+            caption="../report/plot.rst",
+        ),
+    params:
+        config=CONFIG,
+        style=lambda w: plot_fingerprint(config, w.histogram),
+    log:
+        "logs/plot/{region}/{histogram}.log",
+    shell:
+        "brewflow plot --config {params.config} --region {wildcards.region} "
+        "--histogram {wildcards.histogram} --inputs {input} "
+        "--output-dir results/plots/{wildcards.region} > {log} 2>&1"
