@@ -2,13 +2,14 @@
 # Run the demo with `snakemake --cores 2`; your analysis with `--configfile my.yaml`.
 from brewflow.config import validate
 
-
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
 
-config = validate(config, sources=workflow.overwrite_configfiles or ["config/config.yaml"])
+config = validate(
+    config, sources=workflow.overwrite_configfiles or ["config/config.yaml"]
+)
 
 
 include: "workflow/rules/common.smk"
@@ -21,8 +22,8 @@ include: "workflow/rules/plots.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/stack/{process}.json", process=PROCESSES),
         table_outputs(config, "results/cutflow/{region}.{ext}"),
         plot_outputs(config, "results/plots/{region}/{histogram}.{ext}"),
-    default_target: True

@@ -59,13 +59,15 @@ def plot_fingerprint(config: Mapping, histogram: str) -> str:
 
 
 def write_resolved(config: Mapping, directory: str | Path = ".brewflow") -> str:
-    """Write the validated config to ``directory/config-<hash>.json`` and return the path.
+    """Write the validated config to ``directory/config.json`` and return the path.
 
     Rules pass this path to ``brewflow`` commands, so they see exactly what Snakemake saw
-    (including ``--config`` overrides). Its name changes only when the config does.
+    (including ``--config`` overrides). The path is stable: what a job depends on in the config
+    is tracked by the rule's fingerprint params, so editing one dataset reruns only its jobs.
+    The file is rewritten only when its content changes.
     """
     text = json.dumps(config, sort_keys=True, indent=1) + "\n"
-    path = Path(directory) / f"config-{fingerprint(config)}.json"
+    path = Path(directory) / "config.json"
     if not path.exists() or path.read_text() != text:
         atomic_write(path, text)
     return str(path)

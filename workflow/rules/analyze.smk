@@ -3,12 +3,14 @@ rule analyze:
         "results/preprocess/{dataset}.json",
     output:
         "results/analyze/{dataset}/{systematic}.json",
+    log:
+        "logs/analyze/{dataset}/{systematic}.log",
+    conda:
+        "../../envs/brewflow.yaml"
+    threads: 2
     params:
         config=CONFIG,
         dataset=lambda w: dataset_fingerprint(config, w.dataset),
-    log:
-        "logs/analyze/{dataset}/{systematic}.log",
-    threads: 2
     shell:
         "brewflow analyze --config {params.config} --dataset {wildcards.dataset} "
         "--systematic {wildcards.systematic} --preprocess {input} --output {output} "

@@ -5,6 +5,8 @@ rule merge:
         "results/merge/{dataset}.json",
     log:
         "logs/merge/{dataset}.log",
+    conda:
+        "../../envs/brewflow.yaml"
     shell:
         "brewflow merge --inputs {input} --output {output} > {log} 2>&1"
 
@@ -15,13 +17,15 @@ rule scale:
         preprocess="results/preprocess/{dataset}.json",
     output:
         "results/scale/{dataset}.json",
+    log:
+        "logs/scale/{dataset}.log",
+    conda:
+        "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
         norm=lambda w: fingerprint(
             [config["datasets"][w.dataset].get("xsec"), config["luminosity"]]
         ),
-    log:
-        "logs/scale/{dataset}.log",
     shell:
         "brewflow scale --config {params.config} --input {input.result} "
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"
@@ -34,6 +38,8 @@ rule stack:
         "results/stack/{process}.json",
     log:
         "logs/stack/{process}.log",
+    conda:
+        "../../envs/brewflow.yaml"
     shell:
         "brewflow stack --process {wildcards.process} --inputs {input} --output {output} "
         "> {log} 2>&1"

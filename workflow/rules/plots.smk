@@ -11,11 +11,13 @@ rule plot:
             subcategory="{region}",
             caption="../report/plot.rst",
         ),
+    log:
+        "logs/plot/{region}/{histogram}.log",
+    conda:
+        "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
         style=lambda w: plot_fingerprint(config, w.histogram),
-    log:
-        "logs/plot/{region}/{histogram}.log",
     shell:
         "brewflow plot --config {params.config} --region {wildcards.region} "
         "--histogram {wildcards.histogram} --inputs {input} "

@@ -1,15 +1,19 @@
 rule preprocess:
     input:
-        lambda w: config["datasets"][w.dataset]["files"]
-        if "generator" in config["datasets"][w.dataset]
-        else [],
+        lambda w: (
+            config["datasets"][w.dataset]["files"]
+            if "generator" in config["datasets"][w.dataset]
+            else []
+        ),
     output:
         "results/preprocess/{dataset}.json",
+    log:
+        "logs/preprocess/{dataset}.log",
+    conda:
+        "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
         dataset=lambda w: fingerprint(config["datasets"][w.dataset]["files"]),
-    log:
-        "logs/preprocess/{dataset}.log",
     shell:
         "brewflow preprocess --config {params.config} --dataset {wildcards.dataset} "
         "--output {output} > {log} 2>&1"
