@@ -1,0 +1,136 @@
+"""An independent, explicit per-event implementation of the demo analysis, for tests.
+
+Plain Python loops over arrays read with uproot (library="np"); no awkward, vector, hist or
+brewflow code. Slow, so only for small inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import uproot
+
+BRANCHES = [
+    "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
+    "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass",
+    "Electron_charge", "Electron_cutBased", "Electron_pfRelIso03_all", "Jet_pt", "Jet_eta",
+    "Jet_phi", "Jet_jetId", "Jet_btagDeepFlavB", "MET_pt", "HLT_IsoMu24",
+]
+MC_BRANCHES = ["genWeight", "PSWeight"]
+
+
+def _p4(pt: float, eta: float, phi: float, mass: float) -> tuple[float, float, float, float]:
+    px, py, pz = pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)
+    return px, py, pz, math.sqrt(px * px + py * py + pz * pz + mass * mass)
+
+
+def _delta_r(eta1: float, phi1: float, eta2: float, phi2: float) -> float:
+    dphi = (phi1 - phi2 + math.pi) % (2 * math.pi) - math.pi
+    return math.hypot(eta1 - eta2, dphi)
+
+
+def events(paths: Sequence[str], is_data: bool) -> list[dict]:
+    """Per-event dicts of the demo analysis's quantities (None where undefined)."""
+    out = []
+    for path in paths:
+        tree = uproot.open(path)["Events"]
+        a = tree.arrays(BRANCHES + ([] if is_data else MC_BRANCHES), library="np")
+        for i in range(tree.num_entries):
+            out.append(_event(a, i, is_data))
+    return out
+
+
+def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
+    muons = [
+        (a["Muon_pt"][i][k], a["Muon_eta"][i][k], a["Muon_phi"][i][k], a["Muon_mass"][i][k],
+         a["Muon_charge"][i][k])
+        for k in range(len(a["Muon_pt"][i]))
+        if a["Muon_tightId"][i][k] and a["Muon_pt"][i][k] > 15
+        and abs(a["Muon_eta"][i][k]) < 2.4 and a["Muon_pfRelIso04_all"][i][k] < 0.15
+    ]
+    electrons = [
+        (a["Electron_pt"][i][k], a["Electron_eta"][i][k], a["Electron_phi"][i][k],
+         a["Electron_mass"][i][k], a["Electron_charge"][i][k])
+        for k in range(len(a["Electron_pt"][i]))
+        if a["Electron_cutBased"][i][k] >= 4 and a["Electron_pt"][i][k] > 15
+        and abs(a["Electron_eta"][i][k]) < 2.5 and a["Electron_pfRelIso03_all"][i][k] < 0.15
+    ]
+    leptons = sorted(muons + electrons, key=lambda lep: -lep[0])
+    jets = []
+    for k in range(len(a["Jet_pt"][i])):
+        pt, eta, phi = a["Jet_pt"][i][k], a["Jet_eta"][i][k], a["Jet_phi"][i][k]
+        if pt > 30 and abs(eta) < 2.4 and (a["Jet_jetId"][i][k] & 2) and all(
+            _delta_r(eta, phi, lep[1], lep[2]) > 0.4 for lep in leptons
+        ):
+            jets.append((pt, a["Jet_btagDeepFlavB"][i][k]))
+    n_b = sum(1 for _, score in jets if score > btag_wp)
+    mll = ptll = None
+    opposite = False
+    if len(leptons) >= 2:
+        p = [sum(c) for c in zip(_p4(*leptons[0][:4]), _p4(*leptons[1][:4]), strict=True)]
+        mll = math.sqrt(max(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2, 0.0))
+        ptll = math.hypot(p[0], p[1])
+        opposite = leptons[0][4] * leptons[1][4] < 0
+    cuts = {
+        "trigger": bool(a["HLT_IsoMu24"][i]),
+        "lead_muon": bool(muons) and muons[0][0] > 26,
+        "two_muons": len(muons) == 2 and not electrons,
+        "emu": len(muons) == 1 and len(electrons) == 1,
+        "opposite_charge": opposite,
+        "z_window": mll is not None and abs(mll - 91.1876) < 15,
+        "two_jets": len(jets) >= 2,
+        "one_btag": n_b >= 1,
+    }
+    event = {
+        "cuts": cuts,
+        "mll": mll,
+        "ptll": ptll,
+        "lead_muon_pt": muons[0][0] if muons else None,
+        "lead_muon_eta": muons[0][1] if muons else None,
+        "njets": len(jets),
+        "nbjets": n_b,
+        "met": float(a["MET_pt"][i]),
+        "jet_pt": [pt for pt, _ in jets],
+        "weight": {"nominal": 1.0},
+    }
+    if not is_data:
+        w = float(a["genWeight"][i])
+        ps = a["PSWeight"][i]
+        event["weight"] = {
+            "nominal": w,
+            "ps_isrUp": w * ps[0], "ps_isrDown": w * ps[2],
+            "ps_fsrUp": w * ps[1], "ps_fsrDown": w * ps[3],
+            "lumiUp": w * 1.025, "lumiDown": w * 0.975,
+        }
+    return event
+
+
+def histogram(
+    evts: list[dict], variable: str, cuts: Sequence[str], edges: np.ndarray, systematic: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of weights and of squared weights per bin (no flow) of events passing ``cuts``."""
+    values, variances = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    for event in evts:
+        if not all(event["cuts"][c] for c in cuts):
+            continue
+        w = event["weight"][systematic]
+        xs = event[variable] if isinstance(event[variable], list) else [event[variable]]
+        for x in xs:
+            if x is None or not edges[0] <= x < edges[-1]:
+                continue
+            b = int(np.searchsorted(edges, x, side="right")) - 1
+            values[b] += w
+            variances[b] += w * w
+    return values, variances
+
+
+def cutflow(evts: list[dict], cuts: Sequence[str], systematic: str) -> tuple[list, list]:
+    """Events and sum of weights passing initial + each cut in sequence."""
+    counts, sumw = [], []
+    for k in range(len(cuts) + 1):
+        passing = [e for e in evts if all(e["cuts"][c] for c in cuts[:k])]
+        counts.append(len(passing))
+        sumw.append(sum(e["weight"][systematic] for e in passing))
+    return counts, sumw

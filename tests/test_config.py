@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from brewflow.config import ConfigError, dataset_files, load_config, process_of, validate
+from tests.conftest import DEMO_CONFIG
+
+
+@pytest.fixture
+def config(demo_set) -> dict:
+    return copy.deepcopy(demo_set["config"])
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_demo_config_is_valid_and_defaults_are_filled():
+    config = load_config(DEMO_CONFIG)
+    assert config["tree"] == "Events"
+    assert config["scheduler"] == "threads"
+    assert config["datasets"]["data"]["is_data"] is True
+    assert config["datasets"]["dy"]["is_data"] is False
+    assert config["histograms"]["mll"]["log"] is False
+    assert config["plots"]["ratio_range"] == [0.5, 1.5]
+    assert process_of(config, "ttbar") == "top"
+    assert process_of(config, "data") == "data"
+
+
+def test_unknown_key_is_named(config):
+    config["datasets"]["dy"]["xsecc"] = 1.0
+    with pytest.raises(ConfigError, match=r"datasets\.dy.*'xsecc' was unexpected"):
+        validate(config)
+
+
+def test_mc_without_cross_section(config):
+    del config["datasets"]["ttbar"]["xsec"]
+    with pytest.raises(ConfigError, match=r"datasets\.ttbar.*'xsec' is a required property"):
+        validate(config)
+
+
+def test_missing_file_is_named(config, tmp_path):
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = [str(tmp_path / "nope.root")]
+    with pytest.raises(ConfigError, match=r"datasets\.ww\.files.*nope\.root.*does not exist"):
+        validate(config)
+
+
+def test_glob_without_match(config, tmp_path):
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = [str(tmp_path / "*.root")]
+    with pytest.raises(ConfigError, match="matches no file"):
+        validate(config)
+
+
+def test_globs_expand_sorted(config, demo_set):
+    del config["datasets"]["dy"]["generator"]
+    config["datasets"]["dy"]["files"] = [str(demo_set["directory"] / "dy" / "*.root")]
+    files = dataset_files(validate(config), "dy")
+    assert files == sorted(str(p) for p in (demo_set["directory"] / "dy").glob("*.root"))
+    assert len(files) == 2
+
+
+def test_duplicate_dataset_names_in_yaml(tmp_path):
+    text = DEMO_CONFIG.read_text().replace("  ww:\n", "  dy:\n", 1)
+    with pytest.raises(ConfigError, match=r"duplicate key 'dy'"):
+        load_config(_write(tmp_path, text))
+
+
+def test_malformed_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml.*not valid YAML"):
+        load_config(_write(tmp_path, "datasets: [unclosed\n"))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_histogram_of_unknown_region(config):
+    config["histograms"]["mll"]["regions"] = ["nowhere"]
+    with pytest.raises(ConfigError, match=r"histograms\.mll\.regions.*'nowhere'"):
+        validate(config)
+
+
+def test_histogram_binning_must_be_given_once(config):
+    config["histograms"]["mll"]["edges"] = [0, 1]
+    with pytest.raises(ConfigError, match=r"histograms\.mll.*either"):
+        validate(config)
+
+
+def test_systematic_on_data_is_refused(config):
+    config["systematics"]["ps_fsr"]["datasets"] = ["data"]
+    with pytest.raises(ConfigError, match="data; systematic variations apply to MC only"):
+        validate(config)
+
+
+def test_later_config_files_update_earlier_ones(tmp_path):
+    override = tmp_path / "lumi.yaml"
+    override.write_text(yaml.safe_dump({"luminosity": 123.0}))
+    config = load_config([DEMO_CONFIG, override])
+    assert config["luminosity"] == 123.0
+    assert "dy" in config["datasets"]

@@ -1,0 +1,153 @@
+"""The analysis runner against the independent per-event reference (tests/reference.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brewflow import preprocess
+from brewflow.config import ConfigError, validate
+from brewflow.runner import run, systematics_for
+from tests import reference
+
+
+@pytest.fixture(scope="module")
+def config(demo_set) -> dict:
+    return validate(demo_set["config"])
+
+
+@pytest.fixture(scope="module")
+def inventories(config) -> dict:
+    return {name: preprocess.preprocess(config, name) for name in config["datasets"]}
+
+
+@pytest.fixture(scope="module")
+def expected(config) -> dict:
+    return {
+        name: reference.events(spec["files"], spec["is_data"])
+        for name, spec in config["datasets"].items()
+    }
+
+
+def _edges(definition: dict) -> np.ndarray:
+    if "edges" in definition:
+        return np.asarray(definition["edges"], dtype=float)
+    return np.linspace(definition["start"], definition["stop"], definition["bins"] + 1)
+
+
+def _check(result, config, events, systematic):
+    for name, definition in config["histograms"].items():
+        h = result.histograms[name]
+        for region in definition.get("regions") or config["regions"]:
+            cuts = config["regions"][region]["cuts"]
+            values, variances = reference.histogram(
+                events, definition["variable"], cuts, _edges(definition), systematic
+            )
+            got = h[{"region": region, "systematic": systematic}]
+            np.testing.assert_allclose(got.values(), values, rtol=2e-6, atol=1e-3,
+                                       err_msg=f"{name} in {region}")
+            np.testing.assert_allclose(got.variances(), variances, rtol=2e-6, atol=1e-3)
+    for region, spec in config["regions"].items():
+        counts, sumw = reference.cutflow(events, spec["cuts"], systematic)
+        flow = result.cutflow(region, systematic)
+        assert flow["events"] == counts, region
+        np.testing.assert_allclose(flow["sumw"], sumw, rtol=2e-6, atol=1e-3)
+
+
+def _same(a, b) -> None:
+    """Same histograms; weighted sums may differ only by float summation order (partitions)."""
+    for name, h in a.histograms.items():
+        x, y = h.view(flow=True), b.histograms[name].view(flow=True)
+        if x.dtype.names:
+            np.testing.assert_allclose(x["value"], y["value"], rtol=1e-12, err_msg=name)
+            np.testing.assert_allclose(x["variance"], y["variance"], rtol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+@pytest.mark.parametrize("dataset", ["data", "dy", "ttbar", "ww"])
+def test_nominal_lazy_and_eager_equal_the_reference(config, inventories, expected, dataset):
+    files = inventories[dataset]["files"]
+    lazy = run(config, dataset, "nominal", files, scheduler="sync")
+    eager = run(config, dataset, "nominal", files, lazy=False)
+    _check(lazy, config, expected[dataset], "nominal")
+    _same(lazy, eager)
+    assert lazy.meta["events"] == len(expected[dataset])
+    if dataset != "data":
+        assert lazy.meta["sumw"] == pytest.approx(
+            sum(e["weight"]["nominal"] for e in expected[dataset]), rel=1e-9
+        )
+
+
+@pytest.mark.parametrize("systematic", ["ps_isrUp", "ps_fsrDown", "lumiUp"])
+def test_systematic_variations_equal_the_reference(config, inventories, expected, systematic):
+    result = run(config, "ttbar", systematic, inventories["ttbar"]["files"], scheduler="threads",
+                 workers=2)
+    assert result.systematics == [systematic]
+    _check(result, config, expected["ttbar"], systematic)
+
+
+def test_fan_out_per_dataset(config):
+    assert systematics_for(config, "data") == ["nominal"]
+    assert systematics_for(config, "dy") == [
+        "nominal", "lumiUp", "lumiDown", "ps_isrUp", "ps_isrDown"
+    ]
+    assert len(systematics_for(config, "ttbar")) == 7
+
+
+def test_systematic_not_applicable_is_refused(config, inventories):
+    with pytest.raises(ConfigError, match="'ps_fsrUp' does not apply to dataset 'dy'"):
+        run(config, "dy", "ps_fsrUp", inventories["dy"]["files"])
+
+
+def test_unknown_cut_and_variable_are_named(config, inventories):
+    regions = {**config["regions"], "r": {"cuts": ["trigger", "no_such_cut"]}}
+    bad = validate({**config, "regions": regions})
+    with pytest.raises(ConfigError, match=r"regions\.r\.cuts.*'no_such_cut'"):
+        run(bad, "ww", "nominal", inventories["ww"]["files"])
+    histograms = {"h": {"variable": "nope", "bins": 2, "start": 0, "stop": 1}}
+    bad = validate({**config, "histograms": histograms})
+    with pytest.raises(ConfigError, match=r"histograms\.h\.variable.*'nope'"):
+        run(bad, "ww", "nominal", inventories["ww"]["files"])
+
+
+def test_real_nanoaod_runs_and_matches_eager(shared_data, config):
+    """The demo analysis on real CMS NanoAOD (Run 2 DY MC and SingleMuon data)."""
+    real = validate({
+        **config,
+        "datasets": {
+            "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy.root")], "xsec": 6077.2},
+            "data": {"files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
+                     "is_data": True},
+        },
+        "systematics": {},
+        "step_size": 15,
+    })
+    for dataset in ("dy", "data"):
+        files = preprocess.preprocess(real, dataset)["files"]
+        lazy = run(real, dataset, "nominal", files, scheduler="sync")
+        eager = run(real, dataset, "nominal", files, lazy=False)
+        assert lazy.meta["events"] == 40
+        _same(lazy, eager)
+    flow = lazy.cutflow("zmumu")
+    assert flow["events"][0] == 40
+    assert flow["events"][1] <= 40
+
+
+def test_empty_file_gives_empty_results(shared_data, config):
+    real = validate({
+        **config,
+        "datasets": {
+            "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy_empty.root")], "xsec": 1.0},
+            "data": {"files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
+                     "is_data": True},
+        },
+        "systematics": {},
+    })
+    record = preprocess.inspect_file(
+        str(shared_data / "nanoaod" / "nano_dy_empty.root"), "Events", is_data=False, dataset="dy"
+    )
+    assert record["entries"] == 0
+    result = run(real, "dy", "nominal", [record])
+    assert result.cutflow("zmumu")["events"] == [0.0] * 6
+    assert result.histograms["mll"].sum().value == 0
