@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+import numpy as np
+
+from brewflow import histograms as H
 from brewflow.generate import generate_data, generate_mc
+from brewflow.results import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -53,3 +57,19 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return {"config": config, "path": path, "directory": directory}
+
+
+DEFS = {"x": {"variable": "x", "bins": 3, "start": 0.0, "stop": 3.0}}
+REGIONS = {"r": ["c1"]}
+
+
+def make_result(dataset: str, systematic: str, x, w, *, process="p", is_data=False) -> Result:
+    """A small result with one histogram x (3 bins on [0, 3]) and one cut (x > 1)."""
+    hists = H.book(DEFS, ["r"], [systematic], lazy=False)
+    hists.update(H.book_cutflow(REGIONS, [systematic], lazy=False))
+    x, w = np.asarray(x, float), np.asarray(w, float)
+    hists["x"].fill(region="r", systematic=systematic, x=x, weight=w)
+    passed = (x > 1).astype(int)
+    hists[H.CUTFLOW].fill(region="r", systematic=systematic, passed=passed, weight=w)
+    hists[H.CUTFLOW_EVENTS].fill(region="r", systematic=systematic, passed=passed)
+    return Result(dataset, process, is_data, hists, {"r": ["c1"]}, {"events": len(x)})

@@ -97,7 +97,7 @@ def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
     }
     if not is_data:
         w = float(a["genWeight"][i])
-        ps = a["PSWeight"][i]
+        ps = [float(x) for x in a["PSWeight"][i]]
         event["weight"] = {
             "nominal": w,
             "ps_isrUp": w * ps[0], "ps_isrDown": w * ps[2],

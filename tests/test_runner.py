@@ -44,14 +44,14 @@ def _check(result, config, events, systematic):
                 events, definition["variable"], cuts, _edges(definition), systematic
             )
             got = h[{"region": region, "systematic": systematic}]
-            np.testing.assert_allclose(got.values(), values, rtol=2e-6, atol=1e-3,
+            np.testing.assert_allclose(got.values(), values, rtol=1e-9, atol=1e-9,
                                        err_msg=f"{name} in {region}")
-            np.testing.assert_allclose(got.variances(), variances, rtol=2e-6, atol=1e-3)
+            np.testing.assert_allclose(got.variances(), variances, rtol=1e-9, atol=1e-9)
     for region, spec in config["regions"].items():
         counts, sumw = reference.cutflow(events, spec["cuts"], systematic)
         flow = result.cutflow(region, systematic)
         assert flow["events"] == counts, region
-        np.testing.assert_allclose(flow["sumw"], sumw, rtol=2e-6, atol=1e-3)
+        np.testing.assert_allclose(flow["sumw"], sumw, rtol=1e-9, atol=1e-9)
 
 
 def _same(a, b) -> None:

@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import awkward as ak
+import dask_awkward as dak
+import numpy as np
+
+from brewflow._array import lib
+
 __all__ = ["Weights"]
 
 
 class Weights:
     """Named multiplicative event weights; variations replace one factor by its up or down value.
 
-    Variation names follow the combine convention: ``<name>Up`` and ``<name>Down``.
+    Variation names follow the combine convention: ``<name>Up`` and ``<name>Down``. Factors are
+    promoted to float64 (NanoAOD stores ``genWeight`` and ``PSWeight`` as float32, whose products
+    would lose precision at the 1e-7 level).
     """
 
     def __init__(self) -> None:
@@ -25,10 +33,10 @@ class Weights:
             raise ValueError(f"weight {name!r} is already defined")
         if (up is None) != (down is None):
             raise ValueError(f"weight {name!r}: give both up and down, or neither")
-        self._nominal[name] = nominal
+        self._nominal[name] = _float64(nominal)
         if up is not None:
-            self._up[name] = up
-            self._down[name] = down
+            self._up[name] = _float64(up)
+            self._down[name] = _float64(down)
 
     @property
     def names(self) -> list[str]:
@@ -77,3 +85,9 @@ class Weights:
         if out is None:
             raise ValueError("no weights were added")
         return out
+
+
+def _float64(values: Any) -> Any:
+    if isinstance(values, ak.Array | dak.Array):
+        return lib(values).values_astype(values, np.float64)
+    return np.asarray(values, dtype=np.float64)
