@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-
-import numpy as np
 
 from brewflow import histograms as H
 from brewflow.generate import generate_data, generate_mc

@@ -13,10 +13,27 @@ import numpy as np
 import uproot
 
 BRANCHES = [
-    "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
-    "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass",
-    "Electron_charge", "Electron_cutBased", "Electron_pfRelIso03_all", "Jet_pt", "Jet_eta",
-    "Jet_phi", "Jet_jetId", "Jet_btagDeepFlavB", "MET_pt", "HLT_IsoMu24",
+    "Muon_pt",
+    "Muon_eta",
+    "Muon_phi",
+    "Muon_mass",
+    "Muon_charge",
+    "Muon_tightId",
+    "Muon_pfRelIso04_all",
+    "Electron_pt",
+    "Electron_eta",
+    "Electron_phi",
+    "Electron_mass",
+    "Electron_charge",
+    "Electron_cutBased",
+    "Electron_pfRelIso03_all",
+    "Jet_pt",
+    "Jet_eta",
+    "Jet_phi",
+    "Jet_jetId",
+    "Jet_btagDeepFlavB",
+    "MET_pt",
+    "HLT_IsoMu24",
 ]
 MC_BRANCHES = ["genWeight", "PSWeight"]
 
@@ -44,25 +61,42 @@ def events(paths: Sequence[str], is_data: bool) -> list[dict]:
 
 def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
     muons = [
-        (a["Muon_pt"][i][k], a["Muon_eta"][i][k], a["Muon_phi"][i][k], a["Muon_mass"][i][k],
-         a["Muon_charge"][i][k])
+        (
+            a["Muon_pt"][i][k],
+            a["Muon_eta"][i][k],
+            a["Muon_phi"][i][k],
+            a["Muon_mass"][i][k],
+            a["Muon_charge"][i][k],
+        )
         for k in range(len(a["Muon_pt"][i]))
-        if a["Muon_tightId"][i][k] and a["Muon_pt"][i][k] > 15
-        and abs(a["Muon_eta"][i][k]) < 2.4 and a["Muon_pfRelIso04_all"][i][k] < 0.15
+        if a["Muon_tightId"][i][k]
+        and a["Muon_pt"][i][k] > 15
+        and abs(a["Muon_eta"][i][k]) < 2.4
+        and a["Muon_pfRelIso04_all"][i][k] < 0.15
     ]
     electrons = [
-        (a["Electron_pt"][i][k], a["Electron_eta"][i][k], a["Electron_phi"][i][k],
-         a["Electron_mass"][i][k], a["Electron_charge"][i][k])
+        (
+            a["Electron_pt"][i][k],
+            a["Electron_eta"][i][k],
+            a["Electron_phi"][i][k],
+            a["Electron_mass"][i][k],
+            a["Electron_charge"][i][k],
+        )
         for k in range(len(a["Electron_pt"][i]))
-        if a["Electron_cutBased"][i][k] >= 4 and a["Electron_pt"][i][k] > 15
-        and abs(a["Electron_eta"][i][k]) < 2.5 and a["Electron_pfRelIso03_all"][i][k] < 0.15
+        if a["Electron_cutBased"][i][k] >= 4
+        and a["Electron_pt"][i][k] > 15
+        and abs(a["Electron_eta"][i][k]) < 2.5
+        and a["Electron_pfRelIso03_all"][i][k] < 0.15
     ]
     leptons = sorted(muons + electrons, key=lambda lep: -lep[0])
     jets = []
     for k in range(len(a["Jet_pt"][i])):
         pt, eta, phi = a["Jet_pt"][i][k], a["Jet_eta"][i][k], a["Jet_phi"][i][k]
-        if pt > 30 and abs(eta) < 2.4 and (a["Jet_jetId"][i][k] & 2) and all(
-            _delta_r(eta, phi, lep[1], lep[2]) > 0.4 for lep in leptons
+        if (
+            pt > 30
+            and abs(eta) < 2.4
+            and (a["Jet_jetId"][i][k] & 2)
+            and all(_delta_r(eta, phi, lep[1], lep[2]) > 0.4 for lep in leptons)
         ):
             jets.append((pt, a["Jet_btagDeepFlavB"][i][k]))
     n_b = sum(1 for _, score in jets if score > btag_wp)
@@ -100,9 +134,12 @@ def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
         ps = [float(x) for x in a["PSWeight"][i]]
         event["weight"] = {
             "nominal": w,
-            "ps_isrUp": w * ps[0], "ps_isrDown": w * ps[2],
-            "ps_fsrUp": w * ps[1], "ps_fsrDown": w * ps[3],
-            "lumiUp": w * 1.025, "lumiDown": w * 0.975,
+            "ps_isrUp": w * ps[0],
+            "ps_isrDown": w * ps[2],
+            "ps_fsrUp": w * ps[1],
+            "ps_fsrDown": w * ps[3],
+            "lumiUp": w * 1.025,
+            "lumiDown": w * 0.975,
         }
     return event
 

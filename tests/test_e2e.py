@@ -24,9 +24,24 @@ pytestmark = pytest.mark.slow
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-         str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 
@@ -45,8 +60,9 @@ def workflow_run(tmp_path_factory) -> dict:
 def expected(workflow_run) -> dict:
     workdir, config = workflow_run["workdir"], workflow_run["config"]
     return {
-        name: reference.events([str(workdir / f) for f in spec["files"]],
-                               spec.get("is_data", False))
+        name: reference.events(
+            [str(workdir / f) for f in spec["files"]], spec.get("is_data", False)
+        )
         for name, spec in config["datasets"].items()
     }
 
@@ -56,8 +72,15 @@ def _edges(definition: dict) -> np.ndarray:
 
 
 def _sum_genweight(workdir: Path, files: list[str]) -> float:
-    return float(sum(uproot.open(workdir / f)["Events"]["genWeight"].array(library="np")
-                     .astype(np.float64).sum() for f in files))
+    return float(
+        sum(
+            uproot.open(workdir / f)["Events"]["genWeight"]
+            .array(library="np")
+            .astype(np.float64)
+            .sum()
+            for f in files
+        )
+    )
 
 
 def test_every_dataset_and_systematic_matches_the_reference(workflow_run, expected):
@@ -68,19 +91,28 @@ def test_every_dataset_and_systematic_matches_the_reference(workflow_run, expect
         if spec.get("is_data"):
             assert systematics == ["nominal"]
         else:
-            assert "nominal" in systematics and "lumiUp" in systematics
+            assert "nominal" in systematics
+            assert "lumiUp" in systematics
         for systematic in systematics:
             raw = load(workdir / "results" / "analyze" / dataset / f"{systematic}.json")
             assert raw.systematics == [systematic]
             for name, definition in config["histograms"].items():
                 for region in definition.get("regions") or config["regions"]:
                     values, variances = reference.histogram(
-                        expected[dataset], definition["variable"],
-                        config["regions"][region]["cuts"], _edges(definition), systematic,
+                        expected[dataset],
+                        definition["variable"],
+                        config["regions"][region]["cuts"],
+                        _edges(definition),
+                        systematic,
                     )
                     got = merged.histograms[name][{"region": region, "systematic": systematic}]
-                    np.testing.assert_allclose(got.values(), values, rtol=1e-9, atol=1e-9,
-                                               err_msg=f"{dataset} {systematic} {name} {region}")
+                    np.testing.assert_allclose(
+                        got.values(),
+                        values,
+                        rtol=1e-9,
+                        atol=1e-9,
+                        err_msg=f"{dataset} {systematic} {name} {region}",
+                    )
                     np.testing.assert_allclose(got.variances(), variances, rtol=1e-9, atol=1e-9)
             if not spec.get("is_data"):
                 sumw = sum(e["weight"][systematic] for e in expected[dataset])
@@ -101,8 +133,11 @@ def test_normalisation_to_cross_section_and_luminosity(workflow_run, expected):
         # the initial sum of weights is xsec * L by construction
         assert scaled.cutflow("zmumu")["sumw"][0] == pytest.approx(spec["xsec"] * lumi, rel=1e-9)
         values, _ = reference.histogram(
-            expected[dataset], "mll", config["regions"]["zmumu"]["cuts"],
-            _edges(config["histograms"]["mll"]), "nominal",
+            expected[dataset],
+            "mll",
+            config["regions"]["zmumu"]["cuts"],
+            _edges(config["histograms"]["mll"]),
+            "nominal",
         )
         got = scaled.histograms["mll"][{"region": "zmumu", "systematic": "nominal"}].values()
         np.testing.assert_allclose(got, values * factor, rtol=1e-9, atol=1e-12)
@@ -113,10 +148,14 @@ def test_stacks_sum_their_datasets(workflow_run):
     top = load(workdir / "results" / "stack" / "top.json")
     ttbar = load(workdir / "results" / "scale" / "ttbar.json")
     assert top.meta["datasets"] == ["ttbar"]
-    np.testing.assert_allclose(top.histograms["mll"].values(flow=True),
-                               ttbar.histograms["mll"].values(flow=True))
+    np.testing.assert_allclose(
+        top.histograms["mll"].values(flow=True), ttbar.histograms["mll"].values(flow=True)
+    )
     assert sorted(p.stem for p in (workdir / "results" / "stack").glob("*.json")) == [
-        "data", "diboson", "dy", "top"
+        "data",
+        "diboson",
+        "dy",
+        "top",
     ]
 
 
@@ -129,8 +168,13 @@ def test_cutflow_tables_match_the_reference(workflow_run, expected):
             rows = table[(table.level == "dataset") & (table.name == dataset)]
             assert rows["cut"].tolist() == ["initial", *spec["cuts"]]
             assert rows["events"].tolist() == counts
-            factor = 1.0 if dspec.get("is_data") else dspec["xsec"] * config["luminosity"] / (
-                _sum_genweight(workdir, dspec["files"]))
+            factor = (
+                1.0
+                if dspec.get("is_data")
+                else dspec["xsec"]
+                * config["luminosity"]
+                / (_sum_genweight(workdir, dspec["files"]))
+            )
             np.testing.assert_allclose(rows["sumw"], np.asarray(sumw) * factor, rtol=1e-9)
         for suffix in ("md", "tex"):
             assert (workdir / "results" / "cutflow" / f"{region}.{suffix}").stat().st_size > 200
@@ -142,7 +186,8 @@ def test_plots_exist_and_are_images(workflow_run):
         for region in definition.get("regions") or config["regions"]:
             png = workdir / "results" / "plots" / region / f"{name}.png"
             image = matplotlib.image.imread(png)
-            assert image.ndim == 3 and image.std() > 0.01
+            assert image.ndim == 3
+            assert image.std() > 0.01
             pdf = png.with_suffix(".pdf")
             assert pdf.read_bytes()[:5] == b"%PDF-"
 
@@ -158,4 +203,6 @@ def test_rerun_is_a_no_op_and_one_dataset_change_reruns_only_it(workflow_run):
     dry = _snakemake(workdir, "-n", "--quiet", "rules")
     text = dry.stdout + dry.stderr
     assert dry.returncode == 0, text
-    assert "scale" in text and "analyze" not in text and "generate" not in text
+    assert "scale" in text
+    assert "analyze" not in text
+    assert "generate" not in text

@@ -9,14 +9,32 @@ from brewflow.generate import MODELS, generate_data, generate_mc
 from tests.conftest import DEMO_CONFIG, SMALL_EVENTS, SMALL_LUMI
 
 NANOAOD_BRANCHES = {
-    "run": "uint32", "luminosityBlock": "uint32", "event": "uint64", "nMuon": "int32",
-    "Muon_pt": "float32", "Muon_eta": "float32", "Muon_phi": "float32", "Muon_mass": "float32",
-    "Muon_charge": "int32", "Muon_tightId": "bool", "Muon_pfRelIso04_all": "float32",
-    "nElectron": "int32", "Electron_pt": "float32", "Electron_cutBased": "int32",
-    "Electron_pfRelIso03_all": "float32", "nJet": "int32", "Jet_pt": "float32",
-    "Jet_btagDeepFlavB": "float32", "Jet_hadronFlavour": "int32", "Jet_jetId": "int32",
-    "MET_pt": "float32", "MET_phi": "float32", "genWeight": "float32",
-    "Pileup_nTrueInt": "float32", "HLT_IsoMu24": "bool", "PSWeight": "float32",
+    "run": "uint32",
+    "luminosityBlock": "uint32",
+    "event": "uint64",
+    "nMuon": "int32",
+    "Muon_pt": "float32",
+    "Muon_eta": "float32",
+    "Muon_phi": "float32",
+    "Muon_mass": "float32",
+    "Muon_charge": "int32",
+    "Muon_tightId": "bool",
+    "Muon_pfRelIso04_all": "float32",
+    "nElectron": "int32",
+    "Electron_pt": "float32",
+    "Electron_cutBased": "int32",
+    "Electron_pfRelIso03_all": "float32",
+    "nJet": "int32",
+    "Jet_pt": "float32",
+    "Jet_btagDeepFlavB": "float32",
+    "Jet_hadronFlavour": "int32",
+    "Jet_jetId": "int32",
+    "MET_pt": "float32",
+    "MET_phi": "float32",
+    "genWeight": "float32",
+    "Pileup_nTrueInt": "float32",
+    "HLT_IsoMu24": "bool",
+    "PSWeight": "float32",
 }
 
 
@@ -62,10 +80,12 @@ def test_events_split_over_files_and_event_numbers_unique(tmp_path):
 
 def test_signed_generator_weights(demo_set):
     for name, fraction in (("dy", MODELS["dy"].negative_fraction),):
-        weights = np.concatenate([
-            uproot.open(f)["Events"]["genWeight"].array(library="np")
-            for f in demo_set["config"]["datasets"][name]["files"]
-        ])
+        weights = np.concatenate(
+            [
+                uproot.open(f)["Events"]["genWeight"].array(library="np")
+                for f in demo_set["config"]["datasets"][name]["files"]
+            ]
+        )
         assert len(weights) == SMALL_EVENTS
         negative = np.mean(weights < 0)
         sigma = np.sqrt(fraction * (1 - fraction) / len(weights))

@@ -28,11 +28,18 @@ def test_fill_flattens_jagged_and_drops_none():
     mask = ak.Array([True, True, False, True])
     weight = ak.Array([2.0, 3.0, 5.0, 7.0])
     H.fill(h, region="a", systematic="nominal", values=values, mask=mask, weight=weight)
-    np.testing.assert_allclose(h[{"region": "a", "systematic": "nominal"}].values(),
-                               [2 + 7, 2, 0, 7])
+    np.testing.assert_allclose(
+        h[{"region": "a", "systematic": "nominal"}].values(), [2 + 7, 2, 0, 7]
+    )
     scalar = ak.Array([0.5, None, 3.5])
-    H.fill(h, region="b", systematic="nominal", values=scalar, mask=ak.Array([True] * 3),
-           weight=ak.Array([1.0, 1.0, 1.0]))
+    H.fill(
+        h,
+        region="b",
+        systematic="nominal",
+        values=scalar,
+        mask=ak.Array([True] * 3),
+        weight=ak.Array([1.0, 1.0, 1.0]),
+    )
     np.testing.assert_allclose(h[{"region": "b", "systematic": "nominal"}].values(), [1, 0, 0, 1])
 
 
@@ -57,10 +64,12 @@ def test_merge_categories_unions_and_sums():
     c.fill(region="a", systematic="nominal", x=[0.5], weight=[1.0])
     merged = H.merge_categories([b, a, c], order=["nominal"])
     assert list(merged.axes["systematic"]) == ["nominal", "up"]
-    np.testing.assert_allclose(merged[{"region": "a", "systematic": "nominal"}].values(),
-                               [3, 0, 0, 0])
-    np.testing.assert_allclose(merged[{"region": "a", "systematic": "nominal"}].variances(),
-                               [5, 0, 0, 0])
+    np.testing.assert_allclose(
+        merged[{"region": "a", "systematic": "nominal"}].values(), [3, 0, 0, 0]
+    )
+    np.testing.assert_allclose(
+        merged[{"region": "a", "systematic": "nominal"}].variances(), [5, 0, 0, 0]
+    )
     np.testing.assert_allclose(merged[{"region": "a", "systematic": "up"}].values(), [0, 3, 0, 0])
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import awkward as ak
 import dask_awkward as dak
 import numpy as np
-import pytest
 import uproot
 
 from brewflow.nanoevents import eager_events, lazy_events, nanoaod_form
@@ -24,7 +23,13 @@ def test_form_groups_collections_singletons_and_triggers(demo_set):
     assert events.Muon.layout.content.parameter("__record__") == "Momentum4D"
     assert events.MET.layout.parameter("__record__") == "Momentum2D"
     assert set(events.Muon.fields) == {
-        "pt", "eta", "phi", "mass", "charge", "tightId", "pfRelIso04_all"
+        "pt",
+        "eta",
+        "phi",
+        "mass",
+        "charge",
+        "tightId",
+        "pfRelIso04_all",
     }
 
 
@@ -71,8 +76,9 @@ def test_lazy_equals_eager_and_a_loop(demo_set):
         ["Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass"], library="np"
     )
     loop = []
-    for pt, eta, phi, m in zip(a["Muon_pt"], a["Muon_eta"], a["Muon_phi"], a["Muon_mass"],
-                               strict=True):
+    for pt, eta, phi, m in zip(
+        a["Muon_pt"], a["Muon_eta"], a["Muon_phi"], a["Muon_mass"], strict=True
+    ):
         if len(pt) < 2:
             continue
         p = np.zeros(4)
@@ -124,8 +130,12 @@ def test_empty_file_gives_empty_arrays(shared_data):
 
 def test_form_rejects_nothing_it_cannot_map():
     base = ak.forms.RecordForm(
-        [ak.forms.NumpyForm("int32"), ak.forms.ListOffsetForm("i64", ak.forms.NumpyForm("float32")),
-         ak.forms.NumpyForm("float32"), ak.forms.NumpyForm("float32")],
+        [
+            ak.forms.NumpyForm("int32"),
+            ak.forms.ListOffsetForm("i64", ak.forms.NumpyForm("float32")),
+            ak.forms.NumpyForm("float32"),
+            ak.forms.NumpyForm("float32"),
+        ],
         ["nFoo", "Foo_x", "Bar_y", "plain"],
     )
     form = nanoaod_form(base)

@@ -14,15 +14,24 @@ def test_lumi_text():
 
 @pytest.mark.parametrize("log_y", [False, True])
 def test_data_mc_writes_valid_png_and_pdf(tmp_path, log_y):
-    data = make_result("d", "nominal", [0.5, 1.5, 1.5, 2.5], [1, 1, 1, 1], process="data",
-                       is_data=True)
+    data = make_result(
+        "d", "nominal", [0.5, 1.5, 1.5, 2.5], [1, 1, 1, 1], process="data", is_data=True
+    )
     mc1 = make_result("a", "nominal", [0.5, 1.5, 2.5], [1.0, 1.5, 0.5], process="a")
     mc2 = make_result("b", "nominal", [1.5], [0.7], process="b")
     outputs = [tmp_path / "x.png", tmp_path / "x.pdf"]
-    data_mc([data, mc1, mc2], "x", "r", outputs, styles={"a": {"label": "A", "color": "red"}},
-            luminosity=10.0, log_y=log_y)
+    data_mc(
+        [data, mc1, mc2],
+        "x",
+        "r",
+        outputs,
+        styles={"a": {"label": "A", "color": "red"}},
+        luminosity=10.0,
+        log_y=log_y,
+    )
     image = matplotlib.image.imread(outputs[0])
-    assert image.shape[0] > 500 and image.shape[1] > 500
+    assert image.shape[0] > 500
+    assert image.shape[1] > 500
     assert image.std() > 0.01  # not blank
     assert outputs[1].read_bytes().startswith(b"%PDF")
     assert not list(tmp_path.glob(".*tmp*"))  # no leftovers of the atomic write
@@ -31,7 +40,13 @@ def test_data_mc_writes_valid_png_and_pdf(tmp_path, log_y):
 def test_plots_are_byte_reproducible(tmp_path):
     mc = make_result("a", "nominal", [0.5, 1.5], [1.0, 1.0], process="a")
     for name in ("one", "two"):
-        data_mc([mc], "x", "r", [tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"],
-                styles={}, luminosity=1.0)
+        data_mc(
+            [mc],
+            "x",
+            "r",
+            [tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"],
+            styles={},
+            luminosity=1.0,
+        )
     assert (tmp_path / "one.pdf").read_bytes() == (tmp_path / "two.pdf").read_bytes()
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()

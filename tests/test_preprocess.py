@@ -30,5 +30,5 @@ def test_bad_inputs_are_named(tmp_path, demo_set):
     data_file = demo_set["config"]["datasets"]["data"]["files"][0]
     with pytest.raises(InputError, match="no tree 'Tree'"):
         inspect_file(data_file, "Tree", is_data=True, dataset="x")
-    with pytest.raises(InputError, match="without a 'genWeight'.*is_data: true"):
+    with pytest.raises(InputError, match=r"without a 'genWeight'.*is_data: true"):
         inspect_file(data_file, "Events", is_data=False, dataset="x")

@@ -8,6 +8,7 @@ import pytest
 from brewflow.results import load, merge_systematics, save, scale, stack
 from tests.conftest import make_result as _result
 
+
 def test_save_load_round_trip_is_exact(tmp_path):
     r = _result("d", "nominal", [0.5, 1.5, 2.5], [0.1, 0.2, 0.30000000000000004])
     save(r, tmp_path / "r.json")
@@ -15,8 +16,9 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert back.dataset == "d"
     assert back.cutflows == {"r": ["c1"]}
     for name in r.histograms:
-        np.testing.assert_array_equal(back.histograms[name].view(flow=True),
-                                      r.histograms[name].view(flow=True))
+        np.testing.assert_array_equal(
+            back.histograms[name].view(flow=True), r.histograms[name].view(flow=True)
+        )
     text = (tmp_path / "r.json").read_text()
     assert "pickle" not in text
     assert json.loads(text)["format"] == "brewflow-result"
@@ -49,20 +51,24 @@ def test_merge_scale_and_cutflow():
 
 
 def test_stack_uses_nominal_where_a_dataset_has_no_variation():
-    a = merge_systematics([
-        _result("a", "nominal", [0.5], [1.0]), _result("a", "sUp", [0.5], [2.0])
-    ])
+    a = merge_systematics(
+        [_result("a", "nominal", [0.5], [1.0]), _result("a", "sUp", [0.5], [2.0])]
+    )
     b = _result("b", "nominal", [1.5], [5.0])
     total = stack([a, b], "p")
     assert total.systematics == ["nominal", "sUp"]
-    np.testing.assert_allclose(total.histograms["x"][{"region": "r", "systematic": "sUp"}]
-                               .values(), [2.0, 5.0, 0.0])
-    np.testing.assert_allclose(total.histograms["x"][{"region": "r", "systematic": "nominal"}]
-                               .values(), [1.0, 5.0, 0.0])
+    np.testing.assert_allclose(
+        total.histograms["x"][{"region": "r", "systematic": "sUp"}].values(), [2.0, 5.0, 0.0]
+    )
+    np.testing.assert_allclose(
+        total.histograms["x"][{"region": "r", "systematic": "nominal"}].values(), [1.0, 5.0, 0.0]
+    )
     assert total.meta["datasets"] == ["a", "b"]
 
 
 def test_stack_refuses_mixing_data_and_mc():
     with pytest.raises(ValueError, match="mixes data and MC"):
-        stack([_result("a", "nominal", [1], [1]),
-               _result("b", "nominal", [1], [1], is_data=True)], "p")
+        stack(
+            [_result("a", "nominal", [1], [1]), _result("b", "nominal", [1], [1], is_data=True)],
+            "p",
+        )

@@ -44,8 +44,9 @@ def _check(result, config, events, systematic):
                 events, definition["variable"], cuts, _edges(definition), systematic
             )
             got = h[{"region": region, "systematic": systematic}]
-            np.testing.assert_allclose(got.values(), values, rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{name} in {region}")
+            np.testing.assert_allclose(
+                got.values(), values, rtol=1e-9, atol=1e-9, err_msg=f"{name} in {region}"
+            )
             np.testing.assert_allclose(got.variances(), variances, rtol=1e-9, atol=1e-9)
     for region, spec in config["regions"].items():
         counts, sumw = reference.cutflow(events, spec["cuts"], systematic)
@@ -81,8 +82,9 @@ def test_nominal_lazy_and_eager_equal_the_reference(config, inventories, expecte
 
 @pytest.mark.parametrize("systematic", ["ps_isrUp", "ps_fsrDown", "lumiUp"])
 def test_systematic_variations_equal_the_reference(config, inventories, expected, systematic):
-    result = run(config, "ttbar", systematic, inventories["ttbar"]["files"], scheduler="threads",
-                 workers=2)
+    result = run(
+        config, "ttbar", systematic, inventories["ttbar"]["files"], scheduler="threads", workers=2
+    )
     assert result.systematics == [systematic]
     _check(result, config, expected["ttbar"], systematic)
 
@@ -90,7 +92,11 @@ def test_systematic_variations_equal_the_reference(config, inventories, expected
 def test_fan_out_per_dataset(config):
     assert systematics_for(config, "data") == ["nominal"]
     assert systematics_for(config, "dy") == [
-        "nominal", "lumiUp", "lumiDown", "ps_isrUp", "ps_isrDown"
+        "nominal",
+        "lumiUp",
+        "lumiDown",
+        "ps_isrUp",
+        "ps_isrDown",
     ]
     assert len(systematics_for(config, "ttbar")) == 7
 
@@ -113,16 +119,20 @@ def test_unknown_cut_and_variable_are_named(config, inventories):
 
 def test_real_nanoaod_runs_and_matches_eager(shared_data, config):
     """The demo analysis on real CMS NanoAOD (Run 2 DY MC and SingleMuon data)."""
-    real = validate({
-        **config,
-        "datasets": {
-            "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy.root")], "xsec": 6077.2},
-            "data": {"files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
-                     "is_data": True},
-        },
-        "systematics": {},
-        "step_size": 15,
-    })
+    real = validate(
+        {
+            **config,
+            "datasets": {
+                "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy.root")], "xsec": 6077.2},
+                "data": {
+                    "files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
+                    "is_data": True,
+                },
+            },
+            "systematics": {},
+            "step_size": 15,
+        }
+    )
     for dataset in ("dy", "data"):
         files = preprocess.preprocess(real, dataset)["files"]
         lazy = run(real, dataset, "nominal", files, scheduler="sync")
@@ -135,15 +145,19 @@ def test_real_nanoaod_runs_and_matches_eager(shared_data, config):
 
 
 def test_empty_file_gives_empty_results(shared_data, config):
-    real = validate({
-        **config,
-        "datasets": {
-            "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy_empty.root")], "xsec": 1.0},
-            "data": {"files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
-                     "is_data": True},
-        },
-        "systematics": {},
-    })
+    real = validate(
+        {
+            **config,
+            "datasets": {
+                "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy_empty.root")], "xsec": 1.0},
+                "data": {
+                    "files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
+                    "is_data": True,
+                },
+            },
+            "systematics": {},
+        }
+    )
     record = preprocess.inspect_file(
         str(shared_data / "nanoaod" / "nano_dy_empty.root"), "Events", is_data=False, dataset="dy"
     )
@@ -151,3 +165,17 @@ def test_empty_file_gives_empty_results(shared_data, config):
     result = run(real, "dy", "nominal", [record])
     assert result.cutflow("zmumu")["events"] == [0.0] * 6
     assert result.histograms["mll"].sum().value == 0
+
+
+def test_example_config_for_real_nanoaod(shared_data, monkeypatch):
+    """The README's real-data example validates and runs (paths relative to the repository)."""
+    from brewflow.config import load_config
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    config = load_config(ROOT / "config" / "examples" / "cms_nanoaod.yaml")
+    for dataset in config["datasets"]:
+        inventory = preprocess.preprocess(config, dataset)
+        for systematic in systematics_for(config, dataset):
+            result = run(config, dataset, systematic, inventory["files"], scheduler="sync")
+            assert result.cutflow("zmumu", systematic)["events"][0] == 40

@@ -20,8 +20,9 @@ def test_cutflow_frame_numbers_and_efficiencies():
 
 
 def test_write_tables_csv_markdown_latex(tmp_path):
-    data = make_result("d", "nominal", [1.5, 2.5, 0.5], [1.0, 1.0, 1.0], process="data",
-                       is_data=True)
+    data = make_result(
+        "d", "nominal", [1.5, 2.5, 0.5], [1.0, 1.0, 1.0], process="data", is_data=True
+    )
     mc = make_result("m", "nominal", [1.5, 0.5], [2.0, 2.0], process="mc")
     paths = write_tables([data, mc], [data, mc], "r", tmp_path / "r")
     assert [p.name for p in paths] == ["r.csv", "r.md", "r.tex"]

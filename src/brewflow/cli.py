@@ -59,8 +59,13 @@ def _analyze(args: argparse.Namespace) -> None:
     dataset = _dataset(config, args.dataset)
     inventory = preprocess.load(args.preprocess)
     result = runner.run(
-        config, dataset, args.systematic, inventory["files"],
-        scheduler=args.scheduler, workers=args.threads, progress=ProgressBar(minimum=5, dt=0.25),
+        config,
+        dataset,
+        args.systematic,
+        inventory["files"],
+        scheduler=args.scheduler,
+        workers=args.threads,
+        progress=ProgressBar(minimum=5, dt=0.25),
     )
     results.save(result, args.output)
 
@@ -86,8 +91,14 @@ def _scale(args: argparse.Namespace) -> None:
         scaled = results.scale(
             result, factor, xsec=spec["xsec"], luminosity=config["luminosity"], sumw_total=sumw
         )
-        log.info("%s: xsec %g pb x L %g /pb / sumw %g = %g", result.dataset, spec["xsec"],
-                 config["luminosity"], sumw, factor)
+        log.info(
+            "%s: xsec %g pb x L %g /pb / sumw %g = %g",
+            result.dataset,
+            spec["xsec"],
+            config["luminosity"],
+            sumw,
+            factor,
+        )
     results.save(scaled, args.output)
 
 
@@ -131,11 +142,17 @@ def _plot(args: argparse.Namespace) -> None:
                 raise ConfigError(f"histogram {name!r} is not filled in region {args.region!r}")
             continue
         plots.data_mc(
-            stacked, name, args.region,
+            stacked,
+            name,
+            args.region,
             [Path(args.output_dir) / f"{name}.{ext}" for ext in config["plots"]["formats"]],
-            styles=styles, luminosity=config["luminosity"], energy=config["energy"],
-            label=config["plots"]["label"], log_y=definition["log"],
-            ratio_range=config["plots"]["ratio_range"], region_label=region.get("label"),
+            styles=styles,
+            luminosity=config["luminosity"],
+            energy=config["energy"],
+            label=config["plots"]["label"],
+            log_y=definition["log"],
+            ratio_range=config["plots"]["ratio_range"],
+            region_label=region.get("label"),
         )
 
 
@@ -152,8 +169,12 @@ def _validate(args: argparse.Namespace) -> None:
         table.add_column(column)
     for name, d in config["datasets"].items():
         table.add_row(
-            name, d.get("process", name), "data" if d["is_data"] else "MC", str(len(d["files"])),
-            "" if d["is_data"] else f"{d['xsec']:g}", str(len(systematics_for(config, name))),
+            name,
+            d.get("process", name),
+            "data" if d["is_data"] else "MC",
+            str(len(d["files"])),
+            "" if d["is_data"] else f"{d['xsec']:g}",
+            str(len(systematics_for(config, name))),
         )
     Console().print(table)
 
@@ -164,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func, help: str) -> argparse.ArgumentParser:  # noqa: A002
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -64,7 +65,7 @@ def _read(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (safe subclass)
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -147,7 +148,7 @@ def _check(config: dict) -> None:
                     f"(known: {', '.join(regions)})"
                 )
         edges = hist_def.get("edges")
-        if edges is not None and any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        if edges is not None and any(b <= a for a, b in itertools.pairwise(edges)):
             raise ConfigError(f"config key 'histograms.{name}.edges': edges must increase")
         if "start" in hist_def and hist_def["stop"] <= hist_def["start"]:
             raise ConfigError(f"config key 'histograms.{name}': 'stop' must exceed 'start'")

@@ -81,7 +81,9 @@ def _two_body(rng: np.random.Generator, parent, m1: np.ndarray, m2: np.ndarray):
     return d1.boost_p4(parent), d2.boost_p4(parent)
 
 
-def _breit_wigner(rng: np.random.Generator, n: int, mass: float, width: float, lo: float, hi: float):
+def _breit_wigner(
+    rng: np.random.Generator, n: int, mass: float, width: float, lo: float, hi: float
+):
     """Cauchy-distributed masses truncated to [lo, hi] by inverse transform."""
     a, b = np.arctan(2 * (lo - mass) / width), np.arctan(2 * (hi - mass) / width)
     return mass + 0.5 * width * np.tan(rng.uniform(a, b, n))
@@ -112,7 +114,9 @@ def _dy(rng: np.random.Generator, n: int) -> _Truth:
     mass = _breit_wigner(rng, n, M_Z, W_Z, 50.0, 200.0)
     continuum = rng.random(n) < 0.08
     mass[continuum] = np.minimum(50.0 + rng.exponential(25.0, continuum.sum()), 199.0)
-    z = _momentum(rng.gamma(1.5, 9.0, n), rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), mass)
+    z = _momentum(
+        rng.gamma(1.5, 9.0, n), rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), mass
+    )
     flavour, ml = _lepton_flavour(rng, n)
     l1, l2 = _two_body(rng, z, ml, ml)
     leptons = _particles([l1, l2], charge=[np.ones(n), -np.ones(n)], flavour=[flavour, flavour])
@@ -133,7 +137,9 @@ def _ttbar(rng: np.random.Generator, n: int) -> _Truth:
     phi = rng.uniform(-np.pi, np.pi, n)
     t1 = _momentum(pt, rng.normal(0, 1.1, n), phi, np.full(n, M_TOP))
     t2 = _momentum(
-        pt * rng.uniform(0.6, 1.4, n), rng.normal(0, 1.1, n), phi + np.pi + rng.normal(0, 0.3, n),
+        pt * rng.uniform(0.6, 1.4, n),
+        rng.normal(0, 1.1, n),
+        phi + np.pi + rng.normal(0, 0.3, n),
         np.full(n, M_TOP),
     )
     mw = lambda: _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0)  # noqa: E731
@@ -152,7 +158,9 @@ def _ww(rng: np.random.Generator, n: int) -> _Truth:
     phi = rng.uniform(-np.pi, np.pi, n)
     w1 = _momentum(pt, rng.normal(0, 1.4, n), phi, _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0))
     w2 = _momentum(
-        pt * rng.uniform(0.7, 1.3, n), rng.normal(0, 1.4, n), phi + np.pi + rng.normal(0, 0.4, n),
+        pt * rng.uniform(0.7, 1.3, n),
+        rng.normal(0, 1.4, n),
+        phi + np.pi + rng.normal(0, 0.4, n),
         _breit_wigner(rng, n, M_W, W_W, 60.0, 100.0),
     )
     l1, nu1, f1, q1 = _w_decays(rng, w1, +1.0)
@@ -169,8 +177,9 @@ MODELS: dict[str, Model] = {
 }
 
 
-def _random_particles(rng: np.random.Generator, counts: np.ndarray, pt0: float, slope: float,
-                      eta_max: float) -> dict[str, np.ndarray]:
+def _random_particles(
+    rng: np.random.Generator, counts: np.ndarray, pt0: float, slope: float, eta_max: float
+) -> dict[str, np.ndarray]:
     total = int(counts.sum())
     return {
         "pt": pt0 + rng.exponential(slope, total),
@@ -232,7 +241,9 @@ def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int) -> ak.Array:
     return ak.zip(out)
 
 
-def _jets(rng: np.random.Generator, truth: _Truth, n_isr_mean: float) -> tuple[ak.Array, np.ndarray]:
+def _jets(
+    rng: np.random.Generator, truth: _Truth, n_isr_mean: float
+) -> tuple[ak.Array, np.ndarray]:
     """Jets from b quarks, ISR (light, some c and b) and pileup; pT > 15 GeV, |eta| < 4.7."""
     n = len(truth.nu_px)
     quarks = truth.quarks
@@ -245,11 +256,14 @@ def _jets(rng: np.random.Generator, truth: _Truth, n_isr_mean: float) -> tuple[a
     pu["flavour"] = np.zeros(len(pu["pt"]), dtype=np.int64)
     parts = [
         ak.unflatten(
-            ak.zip({
-                "pt": ak.to_numpy(qflat.pt), "eta": ak.to_numpy(qflat.eta),
-                "phi": ak.to_numpy(qflat.phi),
-                "flavour": ak.to_numpy(qflat.flavour).astype(np.int64),
-            }),
+            ak.zip(
+                {
+                    "pt": ak.to_numpy(qflat.pt),
+                    "eta": ak.to_numpy(qflat.eta),
+                    "phi": ak.to_numpy(qflat.phi),
+                    "flavour": ak.to_numpy(qflat.flavour).astype(np.int64),
+                }
+            ),
             ak.num(quarks),
         ),
         ak.unflatten(ak.zip(isr), n_isr),
@@ -262,22 +276,34 @@ def _jets(rng: np.random.Generator, truth: _Truth, n_isr_mean: float) -> tuple[a
     eta = ak.to_numpy(flat.eta) + rng.normal(0, 0.02, total)
     flavour = ak.to_numpy(flat.flavour)
     btag = np.where(
-        flavour == 5, rng.beta(5.0, 1.2, total),
+        flavour == 5,
+        rng.beta(5.0, 1.2, total),
         np.where(flavour == 4, rng.beta(1.5, 3.0, total), rng.beta(0.6, 8.0, total)),
     )
     reco = ak.unflatten(
-        ak.zip({
-            "pt": pt, "eta": eta, "phi": ak.to_numpy(flat.phi),
-            "mass": pt * rng.uniform(0.05, 0.2, total),
-            "btagDeepFlavB": btag,
-            "jetId": np.where(rng.random(total) < 0.97, 6, 2),
-            "hadronFlavour": flavour,
-        }),
+        ak.zip(
+            {
+                "pt": pt,
+                "eta": eta,
+                "phi": ak.to_numpy(flat.phi),
+                "mass": pt * rng.uniform(0.05, 0.2, total),
+                "btagDeepFlavB": btag,
+                "jetId": np.where(rng.random(total) < 0.97, 6, 2),
+                "hadronFlavour": flavour,
+            }
+        ),
         ak.num(jets),
     )
     reco = _sorted_by_pt(reco[(reco.pt > 15) & (np.abs(reco.eta) < 4.7)])
-    types = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
-             "btagDeepFlavB": np.float32, "jetId": np.int32, "hadronFlavour": np.int32}
+    types = {
+        "pt": np.float32,
+        "eta": np.float32,
+        "phi": np.float32,
+        "mass": np.float32,
+        "btagDeepFlavB": np.float32,
+        "jetId": np.int32,
+        "hadronFlavour": np.int32,
+    }
     return ak.zip({k: ak.values_astype(reco[k], t) for k, t in types.items()}), n_isr
 
 
@@ -301,9 +327,9 @@ def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -
     }
     if not is_data:
         sign = np.where(rng.random(n) < model.negative_fraction, -1.0, 1.0)
-        branches["genWeight"] = (
-            sign * model.weight_scale * rng.lognormal(0.0, 0.05, n)
-        ).astype(np.float32)
+        branches["genWeight"] = (sign * model.weight_scale * rng.lognormal(0.0, 0.05, n)).astype(
+            np.float32
+        )
         branches["Pileup_nTrueInt"] = rng.gamma(8.0, 4.0, n).astype(np.float32)
         lead = ak.to_numpy(ak.fill_none(ak.max(truth.leptons.pt, axis=1), 40.0))
         isr_up = np.clip(1.0 + 0.06 * (n_isr - 0.8) + rng.normal(0, 0.02, n), 0.5, 2.0)
@@ -333,9 +359,7 @@ def _write(
     types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
     # a UUID derived from the content's name and seed, so regenerated files keep their identity
     file_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-demo/{path.name}/{seed}")
-    with uproot.recreate(
-        tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid
-    ) as f:
+    with uproot.recreate(tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid) as f:
         f.mktree("Events", types, title="Events").extend(data)
     tmp.replace(path)
 
@@ -364,8 +388,7 @@ def _concatenate(blocks: list[dict]) -> dict:
     for key in blocks[0]:
         values = [b[key] for b in blocks]
         out[key] = (
-            np.concatenate(values) if isinstance(values[0], np.ndarray)
-            else ak.concatenate(values)
+            np.concatenate(values) if isinstance(values[0], np.ndarray) else ak.concatenate(values)
         )
     return out
 
@@ -376,7 +399,7 @@ def generate_data(paths: Sequence[str | Path], luminosity: float, *, seed: int =
     for index, path in enumerate(paths):
         rng = _rng(seed, "data", index)
         parts = []
-        for name, spec in MODELS.items():
+        for _name, spec in MODELS.items():
             mean = luminosity * spec.xsec / len(paths)
             parts.append(_nanoaod(rng, spec, int(rng.poisson(mean)), is_data=True))
         block = _concatenate(parts)

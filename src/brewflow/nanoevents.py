@@ -136,9 +136,7 @@ def _branch_of(form_key: str) -> str:
     return form_key.split(_SEP, 1)[0]
 
 
-def _buffers(
-    arrays: Mapping[str, ak.Array], form_keys: Sequence[str]
-) -> dict[str, np.ndarray]:
+def _buffers(arrays: Mapping[str, ak.Array], form_keys: Sequence[str]) -> dict[str, np.ndarray]:
     """The buffers of the given form keys from per-branch arrays read with uproot."""
     out: dict[str, np.ndarray] = {}
     for form_key in form_keys:
@@ -157,9 +155,7 @@ def _buffers(
             if role == "list":
                 out[f"{form_key}-offsets"] = offsets - offsets[0]
             else:
-                out[f"{form_key}-data"] = np.asarray(layout.content.data)[
-                    offsets[0] : offsets[-1]
-                ]
+                out[f"{form_key}-data"] = np.asarray(layout.content.data)[offsets[0] : offsets[-1]]
     return out
 
 

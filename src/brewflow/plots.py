@@ -13,11 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep as mh  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import mplhep as mh
+import numpy as np
 
-from brewflow.results import Result  # noqa: E402
+from brewflow.results import Result
 
 __all__ = ["data_mc", "lumi_text"]
 
@@ -69,21 +69,42 @@ def data_mc(
     edges = mc_hists[0].axes[0].edges
     if mc_hists:
         mh.histplot(
-            mc_hists, ax=ax, stack=True, histtype="fill",
+            mc_hists,
+            ax=ax,
+            stack=True,
+            histtype="fill",
             label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
             color=[styles.get(p.process, {}).get("color") for p in mc],
             flow="none",
         )
     total = sum(h.values() for h in mc_hists)
     total_err = np.sqrt(sum(h.variances() for h in mc_hists))
-    ax.stairs(total + total_err, edges, baseline=total - total_err, fill=True, hatch="////",
-              facecolor="none", edgecolor="grey", linewidth=0, label="MC stat. unc.")
+    ax.stairs(
+        total + total_err,
+        edges,
+        baseline=total - total_err,
+        fill=True,
+        hatch="////",
+        facecolor="none",
+        edgecolor="grey",
+        linewidth=0,
+        label="MC stat. unc.",
+    )
     if data:
-        data_hist = sum((_project(p, histogram, region, "nominal") for p in data[1:]),
-                        _project(data[0], histogram, region, "nominal"))
+        data_hist = sum(
+            (_project(p, histogram, region, "nominal") for p in data[1:]),
+            _project(data[0], histogram, region, "nominal"),
+        )
         counts = data_hist.values()
-        mh.histplot(data_hist, ax=ax, histtype="errorbar", color="black", label="Data",
-                    yerr=np.sqrt(counts), flow="none")
+        mh.histplot(
+            data_hist,
+            ax=ax,
+            histtype="errorbar",
+            color="black",
+            label="Data",
+            yerr=np.sqrt(counts),
+            flow="none",
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(total > 0, counts / total, np.nan)
             ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
@@ -91,8 +112,16 @@ def data_mc(
         rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(total > 0, total_err / total, 0.0)
-    rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, hatch="////", facecolor="none",
-               edgecolor="grey", linewidth=0)
+    rax.stairs(
+        1 + rel,
+        edges,
+        baseline=1 - rel,
+        fill=True,
+        hatch="////",
+        facecolor="none",
+        edgecolor="grey",
+        linewidth=0,
+    )
     rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
     rax.set_ylim(*ratio_range)
     rax.set_ylabel("Data / MC")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,16 @@ import uhi.io.json
 
 from brewflow.histograms import CUTFLOW, CUTFLOW_EVENTS, cutflow_counts, merge_categories
 
-__all__ = ["FORMAT", "Result", "atomic_write", "load", "merge_systematics", "save", "scale", "stack"]
+__all__ = [
+    "FORMAT",
+    "Result",
+    "atomic_write",
+    "load",
+    "merge_systematics",
+    "save",
+    "scale",
+    "stack",
+]
 
 FORMAT = "brewflow-result"
 VERSION = 1

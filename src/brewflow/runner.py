@@ -19,8 +19,8 @@ import dask
 import dask_awkward as dak
 
 from brewflow import histograms as H
-from brewflow.config import ConfigError, process_of
 from brewflow.analysis import AnalysisOutput, Context
+from brewflow.config import ConfigError, process_of
 from brewflow.nanoevents import eager_events, lazy_events
 from brewflow.results import Result
 
@@ -35,7 +35,9 @@ def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"config key 'analysis.callable': cannot import {module_name!r}: {err}")
+        raise ConfigError(
+            f"config key 'analysis.callable': cannot import {module_name!r}: {err}"
+        ) from err
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -78,9 +80,7 @@ def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) 
     raise ConfigError(f"unknown systematic {systematic!r}; see config key 'systematics'")
 
 
-def build(
-    config: Mapping, dataset: str, systematic: str, events: Any
-) -> dict[str, Any]:
+def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[str, Any]:
     """Histograms (lazy or eager, like ``events``) of the analysis for one systematic."""
     spec = config["datasets"][dataset]
     analysis = load_analysis(config["analysis"]["callable"])
@@ -107,8 +107,12 @@ def build(
         for region in h.axes["region"]:
             mask = output.selection.all(*regions[region])
             H.fill(
-                h, region=region, systematic=systematic,
-                values=output.variables[variable], mask=mask, weight=weight,
+                h,
+                region=region,
+                systematic=systematic,
+                values=output.variables[variable],
+                mask=mask,
+                weight=weight,
             )
     cutflow = H.book_cutflow(regions, [systematic], lazy=lazy)
     for region, cuts in regions.items():
@@ -116,7 +120,11 @@ def build(
         everything = passed >= 0
         for name, h in cutflow.items():
             H.fill(
-                h, region=region, systematic=systematic, values=passed, mask=everything,
+                h,
+                region=region,
+                systematic=systematic,
+                values=passed,
+                mask=everything,
                 weight=weight if name == H.CUTFLOW else None,
             )
     return {**hists, **cutflow}
@@ -131,7 +139,7 @@ def run(
     scheduler: str | None = None,
     workers: int = 1,
     lazy: bool = True,
-    progress: AbstractContextManager = nullcontext(),
+    progress: AbstractContextManager | None = None,
 ) -> Result:
     """Analyze ``files`` (preprocess records: path, tree, entries) of ``dataset``.
 
@@ -154,11 +162,18 @@ def run(
         events = lazy_events({f["path"]: f["tree"] for f in with_events}, steps=steps)
         graph = build(config, dataset, systematic, events)
         (optimized,) = dask.optimize(graph)  # column projection: only needed branches are read
-        log.info("%s/%s: %d partitions, %d files", dataset, systematic, events.npartitions,
-                 len(with_events))
-        with progress:
+        log.info(
+            "%s/%s: %d partitions, %d files",
+            dataset,
+            systematic,
+            events.npartitions,
+            len(with_events),
+        )
+        with progress or nullcontext():
             (computed,) = dask.compute(
-                optimized, scheduler=scheduler or config["scheduler"], num_workers=workers,
+                optimized,
+                scheduler=scheduler or config["scheduler"],
+                num_workers=workers,
                 optimize_graph=False,
             )
     else:
@@ -169,8 +184,9 @@ def run(
     meta = {
         "systematic": systematic,
         "events": int(sum(f["entries"] for f in files)),
-        "sumw": sum(f.get("sumw") or 0.0 for f in files) if not config["datasets"][dataset][
-            "is_data"] else None,
+        "sumw": sum(f.get("sumw") or 0.0 for f in files)
+        if not config["datasets"][dataset]["is_data"]
+        else None,
         "files": [f["path"] for f in files],
     }
     seconds = time.perf_counter() - started

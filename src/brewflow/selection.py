@@ -1,4 +1,4 @@
-"""Named event selections: boolean masks by name, combined on demand (cf. coffea PackedSelection)."""
+"""Named event selections: boolean masks by name, combined on demand (cf. PackedSelection)."""
 
 from __future__ import annotations
 

@@ -36,21 +36,23 @@ def cutflow_frame(
         eff, cum = _efficiency(sumw)
         eff_n, cum_n = _efficiency(events)
         for step, cut in enumerate(flow["cuts"]):
-            rows.append({
-                "region": region,
-                "level": level,
-                "name": name,
-                "is_data": result.is_data,
-                "step": step,
-                "cut": cut,
-                "events": int(round(events[step])),
-                "events_eff": eff_n[step],
-                "events_cum_eff": cum_n[step],
-                "sumw": sumw[step],
-                "sumw_err": float(np.sqrt(flow["sumw2"][step])),
-                "eff": eff[step],
-                "cum_eff": cum[step],
-            })
+            rows.append(
+                {
+                    "region": region,
+                    "level": level,
+                    "name": name,
+                    "is_data": result.is_data,
+                    "step": step,
+                    "cut": cut,
+                    "events": round(events[step]),
+                    "events_eff": eff_n[step],
+                    "events_cum_eff": cum_n[step],
+                    "sumw": sumw[step],
+                    "sumw_err": float(np.sqrt(flow["sumw2"][step])),
+                    "eff": eff[step],
+                    "cum_eff": cum[step],
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -40,8 +40,10 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
     shared = {k: config[k] for k in ("analysis", "regions", "histograms", "step_size", "tree")}
     systematics = {
-        s: config["systematics"][s] for s in {v[:-2] if v.endswith("Up") else v[:-4]
-                                               for v in systematics_for(config, dataset)[1:]}
+        s: config["systematics"][s]
+        for s in {
+            v[:-2] if v.endswith("Up") else v[:-4] for v in systematics_for(config, dataset)[1:]
+        }
     }
     return fingerprint([relevant, shared, systematics])
 
@@ -52,10 +54,16 @@ def plot_fingerprint(config: Mapping, histogram: str) -> str:
         name: [d.get("label"), d.get("color"), d.get("process")]
         for name, d in config["datasets"].items()
     }
-    return fingerprint([
-        styles, config["plots"], config["histograms"][histogram], config["regions"],
-        config["luminosity"], config["energy"],
-    ])
+    return fingerprint(
+        [
+            styles,
+            config["plots"],
+            config["histograms"][histogram],
+            config["regions"],
+            config["luminosity"],
+            config["energy"],
+        ]
+    )
 
 
 def write_resolved(config: Mapping, directory: str | Path = ".brewflow") -> str:
@@ -107,4 +115,6 @@ def plot_outputs(config: Mapping, pattern: str) -> list[str]:
 
 def table_outputs(config: Mapping, pattern: str) -> list[str]:
     """``pattern`` formatted for every region x table format."""
-    return [pattern.format(region=r, ext=e) for r in config["regions"] for e in ("csv", "md", "tex")]
+    return [
+        pattern.format(region=r, ext=e) for r in config["regions"] for e in ("csv", "md", "tex")
+    ]

@@ -1,0 +1,61 @@
+"""Wall time of the demo workflow from a clean folder, per rule and in total.
+
+    python benchmarks/demo.py --events 40000 --cores 2
+
+Runs `snakemake --cores N` on the demo config (with `generate.events` set to --events) in a
+temporary directory, prints a table, and writes benchmarks/results-demo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40000, help="MC events per dataset")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["generate"]["events"] = args.events
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+             str(work), "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
+             "--quiet"],
+            check=True, env=env,
+        )
+        wall = time.perf_counter() - started
+        mc = sum(1 for d in config["datasets"].values() if not d.get("is_data"))
+        jobs = sum(1 for _ in (work / "logs").rglob("*.log"))
+    lines = [
+        "# Demo workflow wall time",
+        "",
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "",
+        "| MC events per dataset | MC datasets | jobs | cores | wall time [s] |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {args.events} | {mc} | {jobs} | {args.cores} | {wall:.1f} |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (ROOT / "benchmarks" / "results-demo.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from brewflow.config import load_config
+from brewflow.workflow import (
+    analyze_outputs,
+    dataset_fingerprint,
+    generated_files,
+    plot_fingerprint,
+    plot_outputs,
+    processes,
+    table_outputs,
+    write_resolved,
+)
+from tests.conftest import DEMO_CONFIG
+
+
+@pytest.fixture
+def config() -> dict:
+    return load_config(DEMO_CONFIG)
+
+
+def test_targets_fan_out(config):
+    outputs = analyze_outputs(config, "{dataset}/{systematic}")
+    assert len(outputs) == 1 + 5 + 7 + 7  # data, dy (lumi, ps_isr), ttbar and ww (+ ps_fsr)
+    assert "data/nominal" in outputs
+    assert "ww/ps_fsrDown" in outputs
+    assert "dy/ps_fsrUp" not in outputs
+    assert processes(config) == {
+        "data": ["data"],
+        "dy": ["dy"],
+        "top": ["ttbar"],
+        "diboson": ["ww"],
+    }
+    plots = plot_outputs(config, "{region}/{histogram}.{ext}")
+    assert "ttbar_emu/jet_pt.pdf" in plots
+    assert "zmumu/jet_pt.pdf" not in plots
+    assert len(plots) == (7 * 2 + 1) * 2
+    assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
+    assert len(generated_files(config)) == 11
+
+
+def test_fingerprints_change_only_with_what_a_job_depends_on(config):
+    before = {d: dataset_fingerprint(config, d) for d in config["datasets"]}
+    changed = copy.deepcopy(config)
+    changed["datasets"]["ww"]["files"] = changed["datasets"]["ww"]["files"][:1]
+    after = {d: dataset_fingerprint(changed, d) for d in config["datasets"]}
+    assert [d for d in before if before[d] != after[d]] == ["ww"]
+    relabel = copy.deepcopy(config)
+    relabel["datasets"]["ww"]["label"] = "Diboson"
+    relabel["datasets"]["ww"]["xsec"] = 13.0
+    assert {d: dataset_fingerprint(relabel, d) for d in config["datasets"]} == before
+    assert plot_fingerprint(relabel, "mll") != plot_fingerprint(config, "mll")
+    fsr = copy.deepcopy(config)
+    fsr["systematics"]["ps_fsr"]["description"] = "changed"
+    fsr_prints = {d: dataset_fingerprint(fsr, d) for d in config["datasets"]}
+    assert [d for d in before if before[d] != fsr_prints[d]] == ["ttbar", "ww"]
+
+
+def test_resolved_config_is_stable(config, tmp_path):
+    path = write_resolved(config, tmp_path)
+    mtime = (tmp_path / "config.json").stat().st_mtime_ns
+    assert write_resolved(config, tmp_path) == path
+    assert (tmp_path / "config.json").stat().st_mtime_ns == mtime  # not rewritten
+    assert json.loads((tmp_path / "config.json").read_text()) == config
