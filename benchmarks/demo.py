@@ -35,10 +35,22 @@ def main() -> None:
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-             str(work), "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
-             "--quiet"],
-            check=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-s",
+                str(ROOT / "Snakefile"),
+                "--directory",
+                str(work),
+                "--configfile",
+                str(work / "config.yaml"),
+                "--cores",
+                str(args.cores),
+                "--quiet",
+            ],
+            check=True,
+            env=env,
         )
         wall = time.perf_counter() - started
         mc = sum(1 for d in config["datasets"].values() if not d.get("is_data"))
@@ -46,7 +58,8 @@ def main() -> None:
     lines = [
         "# Demo workflow wall time",
         "",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "",
         "| MC events per dataset | MC datasets | jobs | cores | wall time [s] |",
         "|---:|---:|---:|---:|---:|",
