@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from brewflow.workflow import snakemake_command
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,20 +37,7 @@ def main() -> None:
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         started = time.perf_counter()
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                "-s",
-                str(ROOT / "Snakefile"),
-                "--directory",
-                str(work),
-                "--configfile",
-                str(work / "config.yaml"),
-                "--cores",
-                str(args.cores),
-                "--quiet",
-            ],
+            snakemake_command(work, work / "config.yaml", args.cores, "--quiet"),
             check=True,
             env=env,
         )

@@ -15,8 +15,9 @@ import uproot
 import yaml
 
 from brewflow.results import load
+from brewflow.workflow import snakemake_command
 from tests import reference
-from tests.conftest import ROOT, small_config
+from tests.conftest import small_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,25 +25,9 @@ pytestmark = pytest.mark.slow
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+        snakemake_command(workdir, workdir / "config.yaml", 2, *args),
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +191,27 @@ def test_rerun_is_a_no_op_and_one_dataset_change_reruns_only_it(workflow_run):
     assert "scale" in text
     assert "analyze" not in text
     assert "generate" not in text
+
+
+def test_data_agree_with_normalised_mc(workflow_run):
+    """Pseudo-data are Poisson draws of the MC sum: yields and shapes agree within errors."""
+    workdir, config = workflow_run["workdir"], workflow_run["config"]
+    stacks = [load(p) for p in (workdir / "results" / "stack").glob("*.json")]
+    data = next(s for s in stacks if s.is_data)
+    mc = [s for s in stacks if not s.is_data]
+    for region in config["regions"]:
+        flow_data = data.cutflow(region)["sumw"][-1]
+        flows = [s.cutflow(region) for s in mc]
+        expected = sum(f["sumw"][-1] for f in flows)
+        variance = sum(f["sumw2"][-1] for f in flows)
+        assert abs(flow_data - expected) < 4 * np.sqrt(expected + variance), region
+    sel = {"region": "zmumu", "systematic": "nominal"}
+    for name in ("mll", "njets"):
+        observed = data.histograms[name][sel].values()
+        prediction = sum(s.histograms[name][sel].values() for s in mc)
+        mc_var = sum(s.histograms[name][sel].variances() for s in mc)
+        used = prediction >= 5  # Pearson chi2 needs enough expected events per bin
+        chi2 = np.sum((observed[used] - prediction[used]) ** 2 / (prediction + mc_var)[used])
+        ndf = int(used.sum())
+        assert ndf >= 3, name
+        assert chi2 < ndf + 5 * np.sqrt(2 * ndf), f"{name}: chi2 {chi2:.1f} for {ndf} bins"

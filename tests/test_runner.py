@@ -117,22 +117,19 @@ def test_unknown_cut_and_variable_are_named(config, inventories):
         run(bad, "ww", "nominal", inventories["ww"]["files"])
 
 
+def _real_config(config: dict, shared, mc_file: str, **settings) -> dict:
+    """The demo config on real NanoAOD: ``mc_file`` as MC and SingleMuon 2018 as data."""
+    nanoaod = shared / "nanoaod"
+    datasets = {
+        "dy": {"files": [str(nanoaod / mc_file)], "xsec": 6077.2},
+        "data": {"files": [str(nanoaod / "nano_dimuon.root")], "is_data": True},
+    }
+    return validate({**config, "datasets": datasets, "systematics": {}, **settings})
+
+
 def test_real_nanoaod_runs_and_matches_eager(shared_data, config):
     """The demo analysis on real CMS NanoAOD (Run 2 DY MC and SingleMuon data)."""
-    real = validate(
-        {
-            **config,
-            "datasets": {
-                "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy.root")], "xsec": 6077.2},
-                "data": {
-                    "files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
-                    "is_data": True,
-                },
-            },
-            "systematics": {},
-            "step_size": 15,
-        }
-    )
+    real = _real_config(config, shared_data, "nano_dy.root", step_size=15)
     for dataset in ("dy", "data"):
         files = preprocess.preprocess(real, dataset)["files"]
         lazy = run(real, dataset, "nominal", files, scheduler="sync")
@@ -145,19 +142,7 @@ def test_real_nanoaod_runs_and_matches_eager(shared_data, config):
 
 
 def test_empty_file_gives_empty_results(shared_data, config):
-    real = validate(
-        {
-            **config,
-            "datasets": {
-                "dy": {"files": [str(shared_data / "nanoaod" / "nano_dy_empty.root")], "xsec": 1.0},
-                "data": {
-                    "files": [str(shared_data / "nanoaod" / "nano_dimuon.root")],
-                    "is_data": True,
-                },
-            },
-            "systematics": {},
-        }
-    )
+    real = _real_config(config, shared_data, "nano_dy_empty.root")
     record = preprocess.inspect_file(
         str(shared_data / "nanoaod" / "nano_dy_empty.root"), "Events", is_data=False, dataset="dy"
     )

@@ -110,26 +110,22 @@ def nanoaod_form(base: ak.forms.RecordForm) -> ak.forms.RecordForm:
         )
     for prefix, members in groups.items():
         fields.append(prefix)
-        record = ak.forms.RecordForm(
-            [_numpy_form(c, f"{prefix}_{f}{_SEP}data") for f, c in members.items()],
-            list(members),
-            parameters=_record_parameters(members),
-        )
-        contents.append(record)
+        contents.append(_record_form(prefix, members, "data"))
     for prefix, members in collections.items():
         fields.append(prefix)
-        record = ak.forms.RecordForm(
-            [_numpy_form(c, f"{prefix}_{f}{_SEP}content") for f, c in members.items()],
-            list(members),
-            parameters=_record_parameters(members),
-        )
+        record = _record_form(prefix, members, "content")
         contents.append(ak.forms.ListOffsetForm("i64", record, form_key=f"n{prefix}{_SEP}counts"))
     return ak.forms.RecordForm(contents, fields)
 
 
-def _record_parameters(members: Mapping[str, Any]) -> dict[str, str]:
+def _record_form(prefix: str, members: Mapping[str, Any], role: str) -> ak.forms.RecordForm:
+    """Record of the ``<prefix>_<field>`` branches; vector behaviour where the fields allow."""
     name = _record_name(list(members))
-    return {"__record__": name} if name else {}
+    return ak.forms.RecordForm(
+        [_numpy_form(c, f"{prefix}_{f}{_SEP}{role}") for f, c in members.items()],
+        list(members),
+        parameters={"__record__": name} if name else {},
+    )
 
 
 def _branch_of(form_key: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from brewflow.config import is_generated, process_of
 from brewflow.results import atomic_write
 from brewflow.runner import systematics_for
+
+SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 __all__ = [
     "analyze_outputs",
@@ -23,6 +26,7 @@ __all__ = [
     "plot_fingerprint",
     "plot_outputs",
     "processes",
+    "snakemake_command",
     "table_outputs",
     "write_resolved",
 ]
@@ -118,3 +122,21 @@ def table_outputs(config: Mapping, pattern: str) -> list[str]:
     return [
         pattern.format(region=r, ext=e) for r in config["regions"] for e in ("csv", "md", "tex")
     ]
+
+
+def snakemake_command(
+    workdir: str | Path, configfile: str | Path, cores: int, *extra: str
+) -> list[str]:
+    """The command that runs this repository's workflow in ``workdir`` on ``configfile``.
+
+    Needs brewflow installed from a checkout (``pip install -e .``), where the Snakefile is.
+    """
+    if not SNAKEFILE.is_file():
+        raise FileNotFoundError(
+            f"no Snakefile at {SNAKEFILE}; install brewflow with "
+            "'pip install -e .' from a clone of the repository"
+        )
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", str(configfile), "--cores", str(cores), *extra,
+    ]  # fmt: skip
