@@ -68,7 +68,7 @@ def test_globs_expand_sorted(config, demo_set):
 
 def test_duplicate_dataset_names_in_yaml(tmp_path):
     text = DEMO_CONFIG.read_text().replace("  ww:\n", "  dy:\n", 1)
-    with pytest.raises(ConfigError, match=r"duplicate key 'dy'"):
+    with pytest.raises(ConfigError, match=r"c\.yaml:\d+: duplicate key 'dy'"):
         load_config(_write(tmp_path, text))
 
 

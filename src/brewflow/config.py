@@ -110,7 +110,7 @@ def _key(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def validate(config: Mapping, *, sources: Sequence[str] = ()) -> dict:
+def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
     """Validate a config mapping against the schema, fill defaults, and check consistency.
 
     ``sources`` are the files it came from: they are re-read strictly so that duplicate keys
@@ -122,7 +122,7 @@ def validate(config: Mapping, *, sources: Sequence[str] = ()) -> dict:
     validator = _default_filling_validator()(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        where = f" in {', '.join(sources)}" if sources else ""
+        where = f" in {', '.join(map(str, sources))}" if sources else ""
         lines = [f"config key '{_key(e.absolute_path)}': {_message(e)}" for e in errors]
         raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
     _check(config)
