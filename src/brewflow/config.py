@@ -65,7 +65,8 @@ def _read(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.load(path.read_text(), Loader=_StrictLoader)
+        with path.open() as handle:  # a stream, so YAML marks name the file
+            data = yaml.load(handle, Loader=_StrictLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
