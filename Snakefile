@@ -12,6 +12,9 @@ config = validate(
 )
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/preprocess.smk"
