@@ -164,3 +164,11 @@ def test_example_config_for_real_nanoaod(shared_data, monkeypatch):
         for systematic in systematics_for(config, dataset):
             result = run(config, dataset, systematic, inventory["files"], scheduler="sync")
             assert result.cutflow("zmumu", systematic)["events"][0] == 40
+
+
+def test_analysis_must_return_analysis_output(config, inventories, monkeypatch):
+    import brewflow.demo
+
+    monkeypatch.setattr(brewflow.demo, "analysis", lambda events, context: {"not": "output"})
+    with pytest.raises(ConfigError, match=r"returned dict; it must return .*AnalysisOutput"):
+        run(config, "ww", "nominal", inventories["ww"]["files"], lazy=False)

@@ -38,11 +38,13 @@ DATA_RUNS = (315257, 315259, 315264, 315265, 315267, 315270)
 
 @dataclass(frozen=True)
 class Model:
-    """A demo process: its true cross section (pb), the negative-weight fraction, the sampler."""
+    """A demo process: true cross section (pb), negative-weight fraction, |genWeight| scale,
+    mean number of ISR jets, and the parton-level sampler."""
 
     xsec: float
     negative_fraction: float
     weight_scale: float
+    isr_jets: float
     sample: Callable[[np.random.Generator, int], _Truth]
 
 
@@ -104,6 +106,13 @@ def _particles(vectors: Sequence, **fields: Sequence[np.ndarray]) -> ak.Array:
     )
 
 
+def _no_particles(n: int) -> ak.Array:
+    """n empty lists of particle records (the quark content of a process without quarks)."""
+    empty = np.zeros(0)
+    record = ak.zip({k: empty for k in ("pt", "eta", "phi", "mass", "flavour")})
+    return ak.unflatten(record, np.zeros(n, dtype=np.int64))
+
+
 def _lepton_flavour(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     flavour = np.where(rng.random(n) < 0.5, 13, 11)
     return flavour, np.where(flavour == 13, M_MU, M_E)
@@ -120,7 +129,7 @@ def _dy(rng: np.random.Generator, n: int) -> _Truth:
     flavour, ml = _lepton_flavour(rng, n)
     l1, l2 = _two_body(rng, z, ml, ml)
     leptons = _particles([l1, l2], charge=[np.ones(n), -np.ones(n)], flavour=[flavour, flavour])
-    quarks = _particles([l1], flavour=[np.zeros(n)])[:, :0]
+    quarks = _no_particles(n)
     return _Truth(leptons, quarks, np.zeros(n), np.zeros(n))
 
 
@@ -166,14 +175,14 @@ def _ww(rng: np.random.Generator, n: int) -> _Truth:
     l1, nu1, f1, q1 = _w_decays(rng, w1, +1.0)
     l2, nu2, f2, q2 = _w_decays(rng, w2, -1.0)
     leptons = _particles([l1, l2], charge=[q1, q2], flavour=[f1, f2])
-    quarks = _particles([l1], flavour=[np.zeros(n)])[:, :0]
+    quarks = _no_particles(n)
     return _Truth(leptons, quarks, nu1.px + nu2.px, nu1.py + nu2.py)
 
 
 MODELS: dict[str, Model] = {
-    "dy": Model(xsec=4051.4, negative_fraction=0.16, weight_scale=2.3e4, sample=_dy),
-    "ttbar": Model(xsec=88.29, negative_fraction=0.004, weight_scale=1.0, sample=_ttbar),
-    "ww": Model(xsec=12.18, negative_fraction=0.02, weight_scale=1.2, sample=_ww),
+    "dy": Model(4051.4, negative_fraction=0.16, weight_scale=2.3e4, isr_jets=0.6, sample=_dy),
+    "ttbar": Model(88.29, negative_fraction=0.004, weight_scale=1.0, isr_jets=1.0, sample=_ttbar),
+    "ww": Model(12.18, negative_fraction=0.02, weight_scale=1.2, isr_jets=1.0, sample=_ww),
 }
 
 
@@ -312,7 +321,7 @@ def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -
     truth = model.sample(rng, n)
     muons = _leptons(rng, truth, 13)
     electrons = _leptons(rng, truth, 11)
-    jets, n_isr = _jets(rng, truth, 0.6 if model.sample is _dy else 1.0)
+    jets, n_isr = _jets(rng, truth, model.isr_jets)
     met_x = truth.nu_px + rng.normal(0, 10.0, n)
     met_y = truth.nu_py + rng.normal(0, 10.0, n)
     trig_mu = (muons.pt > 24) & (np.abs(muons.eta) < 2.4) & (muons.pfRelIso04_all < 0.15)

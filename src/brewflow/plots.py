@@ -56,6 +56,8 @@ def data_mc(
     """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``."""
     mc = [p for p in processes if not p.is_data]
     data = [p for p in processes if p.is_data]
+    if not mc:
+        raise ValueError(f"histogram {histogram!r}: no MC process to plot")
     mc_hists = [_project(p, histogram, region, "nominal") for p in mc]
     order = np.argsort([h.sum().value for h in mc_hists])  # largest on top
     mc = [mc[i] for i in order]
@@ -67,16 +69,15 @@ def data_mc(
     )
     fig.subplots_adjust(hspace=0.07)
     edges = mc_hists[0].axes[0].edges
-    if mc_hists:
-        mh.histplot(
-            mc_hists,
-            ax=ax,
-            stack=True,
-            histtype="fill",
-            label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
-            color=[styles.get(p.process, {}).get("color") for p in mc],
-            flow="none",
-        )
+    mh.histplot(
+        mc_hists,
+        ax=ax,
+        stack=True,
+        histtype="fill",
+        label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
+        color=[styles.get(p.process, {}).get("color") for p in mc],
+        flow="none",
+    )
     total = sum(h.values() for h in mc_hists)
     total_err = np.sqrt(sum(h.variances() for h in mc_hists))
     ax.stairs(

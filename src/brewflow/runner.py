@@ -86,6 +86,11 @@ def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[s
     analysis = load_analysis(config["analysis"]["callable"])
     context = Context(dataset, spec["is_data"], systematic, dict(config["analysis"]["options"]))
     output = analysis(events, context)
+    if not isinstance(output, AnalysisOutput):
+        raise ConfigError(
+            f"config key 'analysis.callable': {config['analysis']['callable']} returned "
+            f"{type(output).__name__}; it must return brewflow.analysis.AnalysisOutput"
+        )
     weight = systematic_weight(config, output, systematic)
     lazy = isinstance(events, dak.Array)
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
@@ -96,6 +101,7 @@ def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[s
                     f"config key 'regions.{name}.cuts': the analysis defines no cut {cut!r} "
                     f"(it has: {', '.join(output.selection.names)})"
                 )
+    masks = {region: output.selection.all(*cuts) for region, cuts in regions.items()}
     hists = H.book(config["histograms"], list(regions), [systematic], lazy=lazy)
     for name, h in hists.items():
         variable = config["histograms"][name]["variable"]
@@ -105,13 +111,12 @@ def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[s
                 f"{variable!r} (it has: {', '.join(output.variables)})"
             )
         for region in h.axes["region"]:
-            mask = output.selection.all(*regions[region])
             H.fill(
                 h,
                 region=region,
                 systematic=systematic,
                 values=output.variables[variable],
-                mask=mask,
+                mask=masks[region],
                 weight=weight,
             )
     cutflow = H.book_cutflow(regions, [systematic], lazy=lazy)
