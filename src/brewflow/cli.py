@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from brewflow import __version__
 
@@ -120,8 +121,6 @@ def _cutflow(args: argparse.Namespace) -> None:
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from brewflow import plots, results
     from brewflow.config import ConfigError, load_config
 
@@ -154,6 +153,35 @@ def _plot(args: argparse.Namespace) -> None:
             ratio_range=config["plots"]["ratio_range"],
             region_label=region.get("label"),
         )
+
+
+def _adl(args: argparse.Namespace) -> None:
+    import glob
+    import json
+
+    from dask.diagnostics import ProgressBar
+
+    from brewflow import adl
+    from brewflow.nanoevents import lazy_events
+    from brewflow.preprocess import InputError
+    from brewflow.results import atomic_write
+
+    files = []
+    for pattern in args.files:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputError(f"no file matches {pattern!r}")
+        files += matches
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise InputError(f"input file(s) not found: {', '.join(missing)}")
+    events = lazy_events(files, tree=args.tree, step_size=args.step_size)
+    with ProgressBar(minimum=5, dt=0.25):
+        document = adl.compute(events, scheduler=args.scheduler, workers=args.workers)
+    atomic_write(args.output, json.dumps(document) + "\n")
+    log.info(
+        "ADL Q1-Q8 on %d events of %d file(s) -> %s", document["events"], len(files), args.output
+    )
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -190,6 +218,13 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    p = command("adl", _adl, "the ADL benchmark queries Q1-Q8 in one pass, as JSON")
+    p.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD files or globs")
+    p.add_argument("--output", required=True, help="the JSON file to write")
+    p.add_argument("--tree", default="Events")
+    p.add_argument("--step-size", type=int, default=100_000, help="events per partition")
+    p.add_argument("--scheduler", choices=["threads", "processes", "sync"], default="threads")
+    p.add_argument("--workers", type=int, help="threads or processes (default: cores)")
     p = command("validate", _validate, "check a config and list its datasets")
     p.add_argument("config")
     p = command("generate", _generate, "write the demo datasets named in a config")
