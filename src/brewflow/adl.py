@@ -20,7 +20,7 @@ rounding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hist
@@ -29,7 +29,7 @@ import numpy as np
 
 from brewflow._array import is_lazy, lib
 
-__all__ = ["BINNING", "compute", "queries", "to_json"]
+__all__ = ["BINNING", "compute", "histograms", "queries", "to_json"]
 
 BINNING: dict[str, tuple[int, float, float]] = {
     "q1": (100, 0.0, 200.0),
@@ -120,18 +120,26 @@ def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:
     return np.sqrt(2 * ak.firsts(lead.pt) * met * (1 - np.cos(dphi)))
 
 
-def compute(events: Any, *, scheduler: str | None = None, workers: int | None = None) -> dict:
-    """Fill every query histogram (one graph, one pass) and return the ADL JSON document."""
+def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The query histograms (``hist.dask`` for lazy events), all filled from one graph."""
     values = queries(events)
-    lazy = is_lazy(events.MET.pt)
-    cls = hist.dask.Hist if lazy else hist.Hist
-    hists = {}
-    for name, (bins, lo, hi) in BINNING.items():
+    cls = hist.dask.Hist if is_lazy(events.MET.pt) else hist.Hist
+    out = {}
+    for name in names or BINNING:
+        if name not in BINNING:
+            raise KeyError(f"unknown ADL query {name!r}; known: {', '.join(BINNING)}")
+        bins, lo, hi = BINNING[name]
         h = cls(hist.axis.Regular(bins, lo, hi, name=name), storage=hist.storage.Double())
         h.fill(values[name])
-        hists[name] = h
+        out[name] = h
+    return out
+
+
+def compute(events: Any, *, scheduler: str | None = None, workers: int | None = None) -> dict:
+    """Fill every query histogram (one graph, one pass) and return the ADL JSON document."""
+    hists = histograms(events)
     n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
-    if lazy:
+    if is_lazy(events.MET.pt):
         import dask
 
         hists, n_events = dask.compute(hists, n_events, scheduler=scheduler, num_workers=workers)

@@ -184,6 +184,41 @@ def _adl(args: argparse.Namespace) -> None:
     )
 
 
+def _inspect(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from brewflow import inspect
+    from brewflow.config import ConfigError, load_config
+
+    if args.adl:
+        reports = [
+            {
+                "dataset": "ADL " + ",".join(args.query or ["q1-q8"]),
+                **inspect.inspect_adl(args.adl, queries=args.query),
+            }
+        ]
+    elif args.config:
+        config = load_config(args.config)
+        names = [_dataset(config, args.dataset)] if args.dataset else list(config["datasets"])
+        reports = [inspect.inspect_dataset(config, name) for name in names]
+    else:
+        raise ConfigError("give a CONFIG, or --adl FILE ... for the ADL queries")
+    table = Table(title="columns read and task-graph layers (no event data read)")
+    for column in ("dataset", "tree", "files", "layers before", "layers after", "columns"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        table.add_row(
+            r["dataset"],
+            r["tree"],
+            str(r["files"]),
+            str(r["layers_before"]),
+            str(r["layers_after"]),
+            f"{len(r['columns'])}: " + " ".join(r["columns"]),
+        )
+    Console(width=args.width).print(table)
+
+
 def _validate(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -225,6 +260,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step-size", type=int, default=100_000, help="events per partition")
     p.add_argument("--scheduler", choices=["threads", "processes", "sync"], default="threads")
     p.add_argument("--workers", type=int, help="threads or processes (default: cores)")
+    p = command("inspect", _inspect, "columns an analysis reads and its graph size, no data read")
+    p.add_argument("config", nargs="?", help="an analysis config")
+    p.add_argument("--dataset", help="only this dataset")
+    p.add_argument("--adl", nargs="+", metavar="FILE", help="inspect the ADL queries on FILEs")
+    p.add_argument("--query", nargs="+", help="only these ADL queries (e.g. q8)")
+    p.add_argument("--width", type=int, default=140, help="table width in characters")
     p = command("validate", _validate, "check a config and list its datasets")
     p.add_argument("config")
     p = command("generate", _generate, "write the demo datasets named in a config")

@@ -237,12 +237,15 @@ def lazy_events(
     tree: str = "Events",
     step_size: int = 100_000,
     steps: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+    open_files: bool = True,
 ) -> Any:
     """A lazy ``dask_awkward.Array`` of NanoAOD events, one partition per step.
 
     ``files`` is a path, a glob, a list of them, or a ``{path: tree}`` mapping. With ``steps``
     (``{path: [(start, stop), ...]}``, e.g. from preprocessing) no file is opened but the first
     (for its form); otherwise files are opened to find their entries and cut in ``step_size``.
+    With ``open_files=False`` and no ``steps``, only the first file is opened and each file is one
+    partition of unknown length (enough to build and inspect a graph without reading data).
     """
     mapping = _file_map(files, tree)
     if steps is not None:
@@ -251,6 +254,8 @@ def lazy_events(
             for path, obj in mapping.items()
         }
         return uproot.dask(spec, open_files=False, form_mapping=NanoAODMapping())
+    if not open_files:
+        return uproot.dask(mapping, open_files=False, form_mapping=NanoAODMapping())
     return uproot.dask(mapping, step_size=step_size, form_mapping=NanoAODMapping())
 
 
