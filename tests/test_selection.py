@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import awkward as ak
 import dask_awkward as dak
+import hist
 import numpy as np
 import pytest
 
@@ -53,3 +54,65 @@ def test_errors_name_the_selection():
         full.add(f"c{i}", ak.Array(A))
     with pytest.raises(ValueError, match="at most 64"):
         full.add("one_more", ak.Array(A))
+
+
+W = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+
+def _manual_cutflow():
+    masks = {"a": A, "b": B, "c": C}
+    onecut = [len(A)] + [int(m.sum()) for m in masks.values()]
+    cumulative, current = [len(A)], np.ones(len(A), bool)
+    for m in masks.values():
+        current = current & m
+        cumulative.append(int(current.sum()))
+    return onecut, cumulative
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_cutflow_result_table_and_plot(lazy):
+    sel = _selection(lazy)
+    weight = dak.from_awkward(ak.Array(W), npartitions=2) if lazy else ak.Array(W)
+    result = sel.cutflow("a", "b", "c", weight=weight).result()
+    onecut, cumulative = _manual_cutflow()
+    assert result.labels == ["initial", "a", "b", "c"]
+    assert result.onecut == onecut
+    assert result.cumulative == cumulative
+    assert result.cumulative_sumw == [21.0, 1 + 2 + 4 + 6, 1 + 4 + 6, 4 + 6]
+    assert result.onecut_sumw[1] == float(W[A].sum())
+    frame = result.to_frame()
+    assert frame.loc["c", "cum_eff"] == pytest.approx(2 / 6)
+    assert frame.loc["b", "eff"] == pytest.approx(3 / 4)
+    ax = result.plot()
+    assert [t.get_text() for t in ax.get_xticklabels()] == result.labels
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_nminusone_counts_and_histograms(lazy):
+    sel = _selection(lazy)
+    x = ak.Array([0.5, 1.5, 2.5, 3.5, 0.5, 1.5])
+    jets = ak.Array([[0.5, 1.5], [], [2.5], [0.5], [3.5, 3.5], [1.5]])
+    if lazy:
+        x, jets = dak.from_awkward(x, npartitions=2), dak.from_awkward(jets, npartitions=2)
+    nm1 = sel.nminusone("a", "b", "c")
+    result = nm1.result()
+    assert result.labels == ["initial", "N - a", "N - b", "N - c", "N"]
+    expected = [
+        6,
+        int((B & C).sum()),
+        int((A & C).sum()),
+        int((A & B).sum()),
+        int((A & B & C).sum()),
+    ]
+    assert result.events == expected
+    axis = hist.axis.Regular(4, 0, 4, name="x")
+    h = nm1.histogram(x, axis)
+    h = h.compute() if lazy else h
+    xs = np.array([0.5, 1.5, 2.5, 3.5, 0.5, 1.5])
+    np.testing.assert_array_equal(h[{"selection": "N - b"}].values(),
+                                  np.histogram(xs[A & C], bins=4, range=(0, 4))[0])  # fmt: skip
+    hj = nm1.histogram(jets, hist.axis.Regular(4, 0, 4, name="pt"))
+    hj = hj.compute() if lazy else hj
+    assert hj[{"selection": "initial"}].values().tolist() == [2, 2, 1, 2]
+    assert hj[{"selection": "N"}].values().tolist() == [1, 1, 0, 0]  # events 3 and 5
+    assert result.to_frame().loc["N", "events"] == 2

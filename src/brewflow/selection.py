@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from brewflow._array import lib
+from brewflow.cutflow import Cutflow, NMinusOne
 
 __all__ = ["MAX_CUTS", "Selection"]
 
@@ -74,3 +75,11 @@ class Selection:
         for mask in cumulative[1:]:
             total = total + mask
         return total
+
+    def cutflow(self, *names: str, weight: Any = None) -> Cutflow:
+        """Events (and sums of ``weight``) passing each named cut alone and cumulatively."""
+        return Cutflow(names, [self[n] for n in names], weight)
+
+    def nminusone(self, *names: str, weight: Any = None) -> NMinusOne:
+        """Events passing all named cuts but one, each in turn; see :class:`NMinusOne`."""
+        return NMinusOne(names, [self[n] for n in names], weight)
