@@ -43,9 +43,39 @@ _VECTOR_NAMES = (
 )
 
 
+class _DeltaMethods:
+    """snake_case spellings of vector's angular distances (coffea's names)."""
+
+    def delta_phi(self, other: Any) -> Any:
+        """Signed azimuthal difference in (-pi, pi]."""
+        return self.deltaphi(other)
+
+
+class _DeltaMethods3D(_DeltaMethods):
+    def delta_eta(self, other: Any) -> Any:
+        """Pseudorapidity difference."""
+        return self.deltaeta(other)
+
+    def delta_r(self, other: Any) -> Any:
+        """sqrt(delta_eta^2 + delta_phi^2)."""
+        return self.deltaR(other)
+
+
+_V = vector.backends.awkward
+_BEHAVIOR = dict(_V.behavior)
+for _name, _classes, _mixin in (
+    ("Momentum2D", (_V.MomentumRecord2D, _V.MomentumArray2D), _DeltaMethods),
+    ("Momentum3D", (_V.MomentumRecord3D, _V.MomentumArray3D), _DeltaMethods3D),
+    ("Momentum4D", (_V.MomentumRecord4D, _V.MomentumArray4D), _DeltaMethods3D),
+):
+    _record, _array = _classes
+    _BEHAVIOR[_name] = type(_record.__name__, (_mixin, _record), {})
+    _BEHAVIOR["*", _name] = type(_array.__name__, (_mixin, _array), {})
+
+
 def behavior() -> dict:
-    """The awkward behaviour dictionary used for NanoAOD records (vector's)."""
-    return dict(vector.backends.awkward.behavior)
+    """The awkward behaviours of NanoAOD records: vector's, plus ``delta_r``/``delta_phi``."""
+    return _BEHAVIOR
 
 
 def _record_name(fields: Sequence[str]) -> str | None:

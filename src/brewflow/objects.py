@@ -1,0 +1,51 @@
+"""Cross-references between NanoAOD collections through their index branches.
+
+NanoAOD links objects by integer index branches, ``-1`` meaning "none": ``Jet_muonIdx1/2``,
+``Jet_electronIdx1/2``, ``Muon_jetIdx``, ``Electron_jetIdx``, ``Jet_genJetIdx``,
+``Muon_genPartIdx``, ``GenPart_genPartIdxMother``, ... :func:`matched` follows one of them
+(eagerly or lazily); the result has one entry per source object, None where there is no link.
+Indices past the end of the stored target are None too: real NanoAOD has ``Jet_genJetIdx``
+values pointing at generator jets below the GenJet storage threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from brewflow._array import lib
+
+__all__ = ["TARGETS", "link", "matched"]
+
+TARGETS = {
+    "muonIdx": "Muon",
+    "electronIdx": "Electron",
+    "jetIdx": "Jet",
+    "genJetIdx": "GenJet",
+    "genPartIdx": "GenPart",
+    "genPartIdxMother": "GenPart",
+    "photonIdx": "Photon",
+    "fsrPhotonIdx": "FsrPhoton",
+    "tauIdx": "Tau",
+    "svIdx": "SV",
+}
+
+
+def link(target: Any, index: Any) -> Any:
+    """``target[index]`` within each event; ``index < 0`` or past the target's end gives None."""
+    ak = lib(index)
+    valid = (index >= 0) & (index < ak.num(target, axis=1))
+    return target[ak.mask(index, valid)]
+
+
+def matched(events: Any, collection: str, field: str) -> Any:
+    """Follow ``<collection>_<field>`` (e.g. ``"Jet", "muonIdx1"``) to its target collection."""
+    key = re.sub(r"\d+$", "", field)
+    if key not in TARGETS:
+        raise KeyError(
+            f"{collection}_{field}: unknown index branch; known kinds: {', '.join(TARGETS)}"
+        )
+    source = events[collection]
+    if field not in source.fields:
+        raise KeyError(f"{collection} has no field {field!r} (branch {collection}_{field})")
+    return link(events[TARGETS[key]], source[field])
