@@ -141,3 +141,12 @@ def test_form_rejects_nothing_it_cannot_map():
     form = nanoaod_form(base)
     assert form.fields == ["plain", "Bar", "Foo"]
     assert form.content("Foo").form_key == "nFoo!counts"
+
+
+def test_globs_expand_to_all_matching_files(demo_set):
+    pattern = str(demo_set["directory"] / "ttbar" / "ttbar_*.root")
+    events = lazy_events(pattern, step_size=10_000)
+    files = demo_set["config"]["datasets"]["ttbar"]["files"]
+    assert events.npartitions == len(files)
+    expected = sum(uproot.open(f)["Events"].num_entries for f in files)
+    assert len(events.event.compute()) == expected
