@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from brewflow._array import is_lazy, lib
+from brewflow.histograms import fill_arguments
 
 __all__ = ["Cutflow", "CutflowResult", "NMinusOne", "NMinusOneResult"]
 
@@ -155,17 +156,10 @@ class NMinusOne:
         cls = hist.dask.Hist if lazy else hist.Hist
         h = cls(hist.axis.StrCategory(self.labels, name="selection"), axis,
                 storage=hist.storage.Weight())  # fmt: skip
-        ak = lib(values)
         for label, mask in zip(self.labels, self._selections, strict=True):
-            selected = values[mask]
-            weight = self._weight[mask] if self._weight is not None else None
-            if selected.ndim > 1:
-                if weight is not None:
-                    weight = ak.flatten(ak.broadcast_arrays(weight, selected)[0])
-                selected = ak.flatten(selected)
-            keep = ~ak.is_none(selected)
-            kwargs = {"weight": weight[keep]} if weight is not None else {}
-            h.fill(selection=label, **{axis.name: selected[keep]}, **kwargs)
+            args = fill_arguments(values, mask, self._weight)
+            args[axis.name] = args.pop("values")
+            h.fill(selection=label, **args)
         return h
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "book_cutflow",
     "cutflow_counts",
     "fill",
+    "fill_arguments",
     "merge_categories",
     "variable_axis",
 ]
@@ -90,10 +91,9 @@ def book_cutflow(
     }
 
 
-def fill(
-    h: Any, *, region: str, systematic: str, values: Any, mask: Any, weight: Any | None
-) -> None:
-    """Fill ``values`` of events in ``mask`` (jagged values are flattened, None dropped)."""
+def fill_arguments(values: Any, mask: Any, weight: Any | None) -> dict[str, Any]:
+    """``values`` and per-entry ``weight`` of the events in ``mask``, ready for ``Hist.fill``:
+    jagged values are flattened (each event's weight repeated per object), None dropped."""
     ak = lib(values)
     values = values[mask]
     if weight is not None:
@@ -103,11 +103,19 @@ def fill(
             weight = ak.flatten(ak.broadcast_arrays(weight, values)[0])
         values = ak.flatten(values)
     keep = ~ak.is_none(values)
-    values = values[keep]
-    kwargs = {h.axes[-1].name: values}
+    out = {"values": values[keep]}
     if weight is not None:
-        kwargs["weight"] = weight[keep]
-    h.fill(region=region, systematic=systematic, **kwargs)
+        out["weight"] = weight[keep]
+    return out
+
+
+def fill(
+    h: Any, *, region: str, systematic: str, values: Any, mask: Any, weight: Any | None
+) -> None:
+    """Fill ``values`` of events in ``mask`` into the region and systematic categories."""
+    args = fill_arguments(values, mask, weight)
+    args[h.axes[-1].name] = args.pop("values")
+    h.fill(region=region, systematic=systematic, **args)
 
 
 def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:
