@@ -24,7 +24,14 @@ from brewflow.config import ConfigError, process_of
 from brewflow.nanoevents import eager_events, lazy_events
 from brewflow.results import Result
 
-__all__ = ["build", "load_analysis", "run", "systematic_weight", "systematics_for"]
+__all__ = [
+    "applicable_systematics",
+    "build",
+    "load_analysis",
+    "run",
+    "systematic_weight",
+    "systematics_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +53,21 @@ def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
         ) from None
 
 
+def applicable_systematics(config: Mapping, dataset: str) -> list[str]:
+    """Names of the configured systematics that apply to ``dataset`` (none for data)."""
+    if config["datasets"][dataset]["is_data"]:
+        return []
+    return [
+        name
+        for name, spec in config["systematics"].items()
+        if dataset in spec.get("datasets", config["datasets"])
+    ]
+
+
 def systematics_for(config: Mapping, dataset: str) -> list[str]:
     """``nominal`` plus ``<name>Up``/``<name>Down`` for each systematic applying to the dataset."""
-    if config["datasets"][dataset]["is_data"]:
-        return ["nominal"]
-    out = ["nominal"]
-    for name, spec in config["systematics"].items():
-        if dataset in spec.get("datasets", config["datasets"]):
-            out += [f"{name}Up", f"{name}Down"]
-    return out
+    names = applicable_systematics(config, dataset)
+    return ["nominal", *(f"{name}{d}" for name in names for d in ("Up", "Down"))]
 
 
 def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from brewflow.config import is_generated, process_of
 from brewflow.results import atomic_write
-from brewflow.runner import systematics_for
+from brewflow.runner import applicable_systematics, systematics_for
 
 SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
@@ -43,12 +43,7 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     spec = config["datasets"][dataset]
     relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
     shared = {k: config[k] for k in ("analysis", "regions", "histograms", "step_size", "tree")}
-    systematics = {
-        s: config["systematics"][s]
-        for s in {
-            v[:-2] if v.endswith("Up") else v[:-4] for v in systematics_for(config, dataset)[1:]
-        }
-    }
+    systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
     return fingerprint([relevant, shared, systematics])
 
 
