@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from brewflow import histograms as H
+from brewflow.demo_payloads import write_demo_corrections
 from brewflow.generate import generate_data, generate_mc
 from brewflow.results import Result
 
@@ -35,7 +36,10 @@ def small_config(directory: Path) -> dict:
     config = copy.deepcopy(config)
     config["luminosity"] = SMALL_LUMI
     config["step_size"] = 700
-    config["generate"] = {"events": SMALL_EVENTS, "seed": 7}
+    payload = str(directory / "corrections" / "demo.json.gz")
+    config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload}
+    for spec in config["corrections"].values():
+        spec["file"] = payload
     for name, dataset in config["datasets"].items():
         n = 2
         dataset["files"] = [str(directory / name / f"{name}_{i}.root") for i in range(n)]
@@ -47,6 +51,7 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A small generated demo dataset and its config (files written once per session)."""
     directory = tmp_path_factory.mktemp("demo")
     config = small_config(directory)
+    write_demo_corrections(config["generate"]["corrections"])
     for dataset in config["datasets"].values():
         model = dataset["generator"]
         if model == "data":

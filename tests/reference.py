@@ -7,8 +7,9 @@ brewflow code. Slow, so only for small inputs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import correctionlib
 import numpy as np
 import uproot
 
@@ -35,7 +36,7 @@ BRANCHES = [
     "MET_pt",
     "HLT_IsoMu24",
 ]
-MC_BRANCHES = ["genWeight", "PSWeight"]
+MC_BRANCHES = ["genWeight", "PSWeight", "Pileup_nTrueInt"]
 
 
 def _p4(pt: float, eta: float, phi: float, mass: float) -> tuple[float, float, float, float]:
@@ -48,18 +49,27 @@ def _delta_r(eta1: float, phi1: float, eta2: float, phi2: float) -> float:
     return math.hypot(eta1 - eta2, dphi)
 
 
-def events(paths: Sequence[str], is_data: bool) -> list[dict]:
-    """Per-event dicts of the demo analysis's quantities (None where undefined)."""
+def events(
+    paths: Sequence[str], is_data: bool, corrections: Mapping[str, Mapping] | None = None
+) -> list[dict]:
+    """Per-event dicts of the demo analysis's quantities (None where undefined).
+
+    ``corrections`` is the config's ``corrections`` section; payloads are read with correctionlib.
+    """
+    loaded = {
+        key: correctionlib.CorrectionSet.from_file(spec["file"])[spec["name"]]
+        for key, spec in (corrections or {}).items()
+    }
     out = []
     for path in paths:
         tree = uproot.open(path)["Events"]
         a = tree.arrays(BRANCHES + ([] if is_data else MC_BRANCHES), library="np")
         for i in range(tree.num_entries):
-            out.append(_event(a, i, is_data))
+            out.append(_event(a, i, is_data, loaded))
     return out
 
 
-def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
+def _event(a: dict, i: int, is_data: bool, corrections: dict, btag_wp: float = 0.2783) -> dict:
     muons = [
         (
             a["Muon_pt"][i][k],
@@ -132,14 +142,31 @@ def _event(a: dict, i: int, is_data: bool, btag_wp: float = 0.2783) -> dict:
     if not is_data:
         w = float(a["genWeight"][i])
         ps = [float(x) for x in a["PSWeight"][i]]
+        pu = {"nominal": 1.0, "up": 1.0, "down": 1.0}
+        if "pileup" in corrections:
+            n_true = float(a["Pileup_nTrueInt"][i])
+            pu = {k: corrections["pileup"].evaluate(n_true, k) for k in pu}
+        sf = {"nominal": 1.0, "up": 1.0, "down": 1.0}
+        if "muon_id" in corrections:
+            for key, valtype in (("nominal", "sf"), ("up", "systup"), ("down", "systdown")):
+                for m in muons:
+                    sf[key] *= corrections["muon_id"].evaluate(
+                        "2018_UL", abs(float(m[1])), float(m[0]), valtype
+                    )
+        nominal = w * pu["nominal"] * sf["nominal"]
+        event["genWeight"] = w
         event["weight"] = {
-            "nominal": w,
-            "ps_isrUp": w * ps[0],
-            "ps_isrDown": w * ps[2],
-            "ps_fsrUp": w * ps[1],
-            "ps_fsrDown": w * ps[3],
-            "lumiUp": w * 1.025,
-            "lumiDown": w * 0.975,
+            "nominal": nominal,
+            "ps_isrUp": nominal * ps[0],
+            "ps_isrDown": nominal * ps[2],
+            "ps_fsrUp": nominal * ps[1],
+            "ps_fsrDown": nominal * ps[3],
+            "lumiUp": nominal * 1.025,
+            "lumiDown": nominal * 0.975,
+            "pileupUp": w * pu["up"] * sf["nominal"],
+            "pileupDown": w * pu["down"] * sf["nominal"],
+            "muon_idUp": w * pu["nominal"] * sf["up"],
+            "muon_idDown": w * pu["nominal"] * sf["down"],
         }
     return event
 

@@ -47,7 +47,7 @@ def test_stage_commands_chain(demo_set, tmp_path):
     pre = tmp_path / "ww.json"
     assert main(["preprocess", "--config", config, "--dataset", "ww", "--output", str(pre)]) == 0
     outputs = []
-    for systematic in ("nominal", "ps_fsrUp"):
+    for systematic in ("nominal", "pileupUp"):
         out = tmp_path / f"{systematic}.json"
         assert (
             main(
@@ -90,4 +90,4 @@ def test_stage_commands_chain(demo_set, tmp_path):
     result = load(scaled)
     sumw = json.loads(pre.read_text())["sumw"]
     assert result.meta["scale_factor"] == pytest.approx(12.18 * 0.5 / sumw)
-    assert result.systematics == ["nominal", "ps_fsrUp"]
+    assert result.systematics == ["nominal", "pileupUp"]

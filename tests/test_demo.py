@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from brewflow.analysis import Context
+from brewflow.corrections import load_all
 from brewflow.demo import analysis
 from brewflow.nanoevents import eager_events, lazy_events
 from tests import reference
@@ -15,14 +16,20 @@ from tests import reference
 @pytest.fixture(scope="module")
 def ttbar(demo_set) -> dict:
     path = demo_set["config"]["datasets"]["ttbar"]["files"][0]
-    return {"path": path, "expected": reference.events([path], is_data=False)}
+    corrections = demo_set["config"]["corrections"]
+    return {
+        "path": path,
+        "corrections": corrections,
+        "expected": reference.events([path], False, corrections),
+    }
 
 
 @pytest.mark.parametrize("lazy", [False, True])
 def test_cuts_and_variables_per_event(ttbar, lazy):
     path = ttbar["path"]
     events = lazy_events([path], step_size=400) if lazy else eager_events(path)
-    out = analysis(events, Context("ttbar", is_data=False))
+    corrections = load_all(ttbar["corrections"])
+    out = analysis(events, Context("ttbar", is_data=False, corrections=corrections))
     compute = (lambda x: x.compute()) if lazy else (lambda x: x)
     expected = ttbar["expected"]
     for cut in out.selection:
@@ -38,6 +45,11 @@ def test_cuts_and_variables_per_event(ttbar, lazy):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
     jet_pt = ak.to_list(compute(out.variables["jet_pt"]))
     assert [len(j) for j in jet_pt] == [len(e["jet_pt"]) for e in expected]
+    for variation in ("ps_isrUp", "pileupDown", "muon_idUp"):
+        weights = compute(out.weights.weight(variation))
+        np.testing.assert_allclose(
+            ak.to_numpy(weights), [e["weight"][variation] for e in expected], rtol=1e-12
+        )
     weights = compute(out.weights.weight("ps_isrUp"))
     np.testing.assert_allclose(ak.to_numpy(weights), [e["weight"]["ps_isrUp"] for e in expected],
                                rtol=1e-12)  # fmt: skip

@@ -46,7 +46,9 @@ def expected(workflow_run) -> dict:
     workdir, config = workflow_run["workdir"], workflow_run["config"]
     return {
         name: reference.events(
-            [str(workdir / f) for f in spec["files"]], spec.get("is_data", False)
+            [str(workdir / f) for f in spec["files"]],
+            spec.get("is_data", False),
+            {k: {**c, "file": str(workdir / c["file"])} for k, c in config["corrections"].items()},
         )
         for name, spec in config["datasets"].items()
     }
@@ -115,8 +117,11 @@ def test_normalisation_to_cross_section_and_luminosity(workflow_run, expected):
             continue
         factor = spec["xsec"] * lumi / _sum_genweight(workdir, spec["files"])
         assert scaled.meta["scale_factor"] == pytest.approx(factor, rel=1e-12)
-        # the initial sum of weights is xsec * L by construction
-        assert scaled.cutflow("zmumu")["sumw"][0] == pytest.approx(spec["xsec"] * lumi, rel=1e-9)
+        # before selection: xsec * L times the mean of the other weights (pileup, muon SF)
+        total = sum(e["weight"]["nominal"] for e in expected[dataset])
+        assert scaled.cutflow("zmumu")["sumw"][0] == pytest.approx(total * factor, rel=1e-9)
+        gen = sum(e["genWeight"] for e in expected[dataset])
+        assert gen * factor == pytest.approx(spec["xsec"] * lumi, rel=1e-9)
         values, _ = reference.histogram(
             expected[dataset],
             "mll",

@@ -24,7 +24,7 @@ def inventories(config) -> dict:
 @pytest.fixture(scope="module")
 def expected(config) -> dict:
     return {
-        name: reference.events(spec["files"], spec["is_data"])
+        name: reference.events(spec["files"], spec["is_data"], config["corrections"])
         for name, spec in config["datasets"].items()
     }
 
@@ -76,11 +76,13 @@ def test_nominal_lazy_and_eager_equal_the_reference(config, inventories, expecte
     assert lazy.meta["events"] == len(expected[dataset])
     if dataset != "data":
         assert lazy.meta["sumw"] == pytest.approx(
-            sum(e["weight"]["nominal"] for e in expected[dataset]), rel=1e-9
+            sum(e["genWeight"] for e in expected[dataset]), rel=1e-9
         )
 
 
-@pytest.mark.parametrize("systematic", ["ps_isrUp", "ps_fsrDown", "lumiUp"])
+@pytest.mark.parametrize(
+    "systematic", ["ps_isrUp", "ps_fsrDown", "lumiUp", "pileupDown", "muon_idUp"]
+)
 def test_systematic_variations_equal_the_reference(config, inventories, expected, systematic):
     result = run(
         config, "ttbar", systematic, inventories["ttbar"]["files"], scheduler="threads", workers=2
@@ -93,12 +95,10 @@ def test_fan_out_per_dataset(config):
     assert systematics_for(config, "data") == ["nominal"]
     assert systematics_for(config, "dy") == [
         "nominal",
-        "lumiUp",
-        "lumiDown",
-        "ps_isrUp",
-        "ps_isrDown",
+        *("lumiUp", "lumiDown", "ps_isrUp", "ps_isrDown"),
+        *("pileupUp", "pileupDown", "muon_idUp", "muon_idDown"),
     ]
-    assert len(systematics_for(config, "ttbar")) == 7
+    assert len(systematics_for(config, "ttbar")) == 11
 
 
 def test_systematic_not_applicable_is_refused(config, inventories):

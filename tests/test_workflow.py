@@ -26,10 +26,12 @@ def config() -> dict:
 
 def test_targets_fan_out(config):
     outputs = analyze_outputs(config, "{dataset}/{systematic}")
-    assert len(outputs) == 1 + 5 + 7 + 7  # data, dy (lumi, ps_isr), ttbar and ww (+ ps_fsr)
+    # data: nominal; dy, ww: nominal + (lumi, ps_isr, pileup, muon_id) x 2; ttbar: + ps_fsr
+    assert len(outputs) == 1 + 9 + 11 + 9
     assert "data/nominal" in outputs
-    assert "ww/ps_fsrDown" in outputs
-    assert "dy/ps_fsrUp" not in outputs
+    assert "ttbar/ps_fsrDown" in outputs
+    assert "ww/ps_fsrUp" not in outputs
+    assert "dy/pileupUp" in outputs
     assert processes(config) == {
         "data": ["data"],
         "dy": ["dy"],
@@ -41,7 +43,7 @@ def test_targets_fan_out(config):
     assert "zmumu/jet_pt.pdf" not in plots
     assert len(plots) == (7 * 2 + 1) * 2
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
-    assert len(generated_files(config)) == 11
+    assert len(generated_files(config)) == 11 + 1  # + the demo corrections payload
 
 
 def test_fingerprints_change_only_with_what_a_job_depends_on(config):
@@ -58,7 +60,7 @@ def test_fingerprints_change_only_with_what_a_job_depends_on(config):
     fsr = copy.deepcopy(config)
     fsr["systematics"]["ps_fsr"]["description"] = "changed"
     fsr_prints = {d: dataset_fingerprint(fsr, d) for d in config["datasets"]}
-    assert [d for d in before if before[d] != fsr_prints[d]] == ["ttbar", "ww"]
+    assert [d for d in before if before[d] != fsr_prints[d]] == ["ttbar"]
 
 
 def test_resolved_config_is_stable(config, tmp_path):

@@ -25,6 +25,7 @@ class Context:
     is_data: bool
     systematic: str = "nominal"
     options: dict[str, Any] = field(default_factory=dict)
+    corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
 
 
 @dataclass

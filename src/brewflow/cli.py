@@ -17,10 +17,13 @@ log = logging.getLogger("brewflow")
 
 def _generate(args: argparse.Namespace) -> None:
     from brewflow.config import load_config
+    from brewflow.demo_payloads import write_demo_corrections
     from brewflow.generate import generate_data, generate_mc
 
     config = load_config(args.config)
     settings = config.get("generate", {"events": 40000, "seed": 42})
+    if settings.get("corrections"):
+        write_demo_corrections(settings["corrections"])
     events = args.events or settings["events"]
     seed = settings["seed"] if args.seed is None else args.seed
     for name, dataset in config["datasets"].items():

@@ -171,6 +171,12 @@ def _check(config: dict) -> None:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
         if not is_generated(dataset):
             dataset_files(config, name)  # raises if a file or glob is missing
+    generated_payload = config.get("generate", {}).get("corrections")
+    for key, spec in config["corrections"].items():
+        if spec["file"] != generated_payload and not Path(spec["file"]).is_file():
+            raise ConfigError(
+                f"config key 'corrections.{key}.file': payload {spec['file']!r} does not exist"
+            )
     if not any(not d["is_data"] for d in datasets.values()):
         raise ConfigError("config key 'datasets': at least one MC dataset is needed")
 

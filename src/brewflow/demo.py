@@ -5,6 +5,10 @@ Objects (GeV, pT-ordered as in NanoAOD):
 - electrons: cut-based tight (``cutBased >= 4``), pT > 15, |eta| < 2.5, relative iso < 0.15;
 - jets: pT > 30, |eta| < 2.4, tight jet ID (bit 2), dR > 0.4 from the selected leptons;
 - b jets: DeepJet score above ``btag_wp`` (2018 UL medium: 0.2783).
+
+MC weights: ``genWeight``; parton-shower ISR/FSR variations from ``PSWeight``; and, when the
+config provides them as ``corrections``, ``pileup`` (from ``Pileup_nTrueInt``) and ``muon_id``
+(product of the selected muons' scale factors, scenario ``muon_sf_year``), each with up/down.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 
 from brewflow._array import lib
 from brewflow.analysis import AnalysisOutput, Context
+from brewflow.corrections import muon_sf_weights, pileup_weights
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
@@ -35,7 +40,7 @@ def _leptons(muons: Any, electrons: Any) -> Any:
 def analysis(events: Any, context: Context) -> AnalysisOutput:
     """Select Z -> mumu and ttbar -> e mu candidates; define variables and weights."""
     ak = lib(events.MET.pt)
-    opts = {"btag_wp": 0.2783, "lead_muon_pt": 26.0, **context.options}
+    opts = {"btag_wp": 0.2783, "lead_muon_pt": 26.0, "muon_sf_year": "2018_UL", **context.options}
 
     mu = events.Muon
     muons = mu[mu.tightId & (mu.pt > 15) & (np.abs(mu.eta) < 2.4) & (mu.pfRelIso04_all < 0.15)]
@@ -87,4 +92,10 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
         variation = lambda i: ak.where(has_ps, ak.fill_none(ps[:, i], 1.0), one)  # noqa: E731
         weights.add("ps_isr", one, up=variation(0), down=variation(2))
         weights.add("ps_fsr", one, up=variation(1), down=variation(3))
+        if "pileup" in context.corrections:
+            pu = pileup_weights(context.corrections["pileup"], events.Pileup.nTrueInt)
+            weights.add("pileup", pu["nominal"], up=pu["up"], down=pu["down"])
+        if "muon_id" in context.corrections:
+            sf = muon_sf_weights(context.corrections["muon_id"], muons, opts["muon_sf_year"])
+            weights.add("muon_id", sf["nominal"], up=sf["up"], down=sf["down"])
     return AnalysisOutput(selection=selection, variables=variables, weights=weights)

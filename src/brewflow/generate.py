@@ -25,6 +25,8 @@ import numpy as np
 import uproot
 import vector
 
+from brewflow.demo_payloads import demo_muon_sf
+
 __all__ = ["MODELS", "generate_data", "generate_mc"]
 
 log = logging.getLogger(__name__)
@@ -201,15 +203,20 @@ def _sorted_by_pt(collection: ak.Array) -> ak.Array:
     return collection[ak.argsort(collection.pt, axis=1, ascending=False)]
 
 
-def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int) -> ak.Array:
-    """Reconstructed muons (13) or electrons (11): prompt ones with efficiency, plus fakes."""
+def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int, is_data: bool) -> ak.Array:
+    """Reconstructed muons (13) or electrons (11): prompt ones with efficiency, plus fakes.
+
+    In data the prompt-muon efficiency is the MC one times the demo scale factor."""
     is_mu = flavour == 13
     eta_max, eff, resolution = (2.4, 0.98, 0.015) if is_mu else (2.5, 0.95, 0.025)
     prompt = truth.leptons[truth.leptons.flavour == flavour]
     flat = ak.flatten(prompt)
     pt = ak.to_numpy(flat.pt) * rng.normal(1.0, resolution, len(flat))
     keep = (pt > (3 if is_mu else 5)) & (np.abs(ak.to_numpy(flat.eta)) < eta_max)
-    keep &= rng.random(len(flat)) < eff
+    efficiency = np.full(len(flat), eff)
+    if is_mu and is_data:
+        efficiency *= demo_muon_sf(np.abs(ak.to_numpy(flat.eta)), pt)
+    keep &= rng.random(len(flat)) < efficiency
     counts = ak.to_numpy(ak.num(prompt))
     parts = {
         "pt": pt,
@@ -319,8 +326,8 @@ def _jets(
 def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -> dict:
     """One block of n events of one model as NanoAOD branches (without run/lumi/event)."""
     truth = model.sample(rng, n)
-    muons = _leptons(rng, truth, 13)
-    electrons = _leptons(rng, truth, 11)
+    muons = _leptons(rng, truth, 13, is_data)
+    electrons = _leptons(rng, truth, 11, is_data)
     jets, n_isr = _jets(rng, truth, model.isr_jets)
     met_x = truth.nu_px + rng.normal(0, 10.0, n)
     met_y = truth.nu_py + rng.normal(0, 10.0, n)

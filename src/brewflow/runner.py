@@ -21,6 +21,7 @@ import dask_awkward as dak
 from brewflow import histograms as H
 from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, process_of
+from brewflow.corrections import load_all
 from brewflow.nanoevents import eager_events, lazy_events
 from brewflow.results import Result
 
@@ -97,7 +98,13 @@ def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[s
     """Histograms (lazy or eager, like ``events``) of the analysis for one systematic."""
     spec = config["datasets"][dataset]
     analysis = load_analysis(config["analysis"]["callable"])
-    context = Context(dataset, spec["is_data"], systematic, dict(config["analysis"]["options"]))
+    context = Context(
+        dataset,
+        spec["is_data"],
+        systematic,
+        dict(config["analysis"]["options"]),
+        load_all(config["corrections"]),
+    )
     output = analysis(events, context)
     if not isinstance(output, AnalysisOutput):
         raise ConfigError(

@@ -89,8 +89,10 @@ def processes(config: Mapping) -> dict[str, list[str]]:
 
 
 def generated_files(config: Mapping) -> list[str]:
-    """Files that ``brewflow generate`` writes for the demo datasets."""
-    return [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
+    """Files that ``brewflow generate`` writes: demo datasets and the demo corrections."""
+    files = [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
+    payload = config.get("generate", {}).get("corrections")
+    return [*files, payload] if payload else files
 
 
 def analyze_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -1,0 +1,127 @@
+"""Demo correctionlib payloads (schema v2), written by ``brewflow generate``.
+
+They have the inputs of the CMS 2018 UL payloads, so the demo analysis code is the same for demo
+and real data: pileup weights ``(NumTrueInteractions, nominal|up|down)`` and a muon ID scale
+factor ``(year, abseta, pt, sf|systup|systdown)``. The generator makes pseudo-data consistent
+with them (muon efficiency in data = MC efficiency x scale factor).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from math import lgamma
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["demo_muon_sf", "write_demo_corrections"]
+
+log = logging.getLogger(__name__)
+# Demo scale factors: muon tight-ID efficiency in data / in MC, binned in |eta| and pT (GeV).
+MUON_SF_ABSETA = (0.0, 0.9, 1.2, 2.1, 2.4)
+MUON_SF_PT = (15.0, 20.0, 25.0, 30.0, 40.0, 60.0, 120.0, 1000.0)
+MUON_SF_SYST = 0.005
+PILEUP_MC_SCALE, PILEUP_DATA_SCALE = 4.0, {"nominal": 4.2, "up": 4.4, "down": 4.0}
+
+
+def demo_muon_sf(abseta: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """The demo muon ID scale factor (bin values; clamped outside the binning)."""
+    i = np.clip(np.searchsorted(MUON_SF_ABSETA, abseta, side="right") - 1, 0, 3)
+    j = np.clip(np.searchsorted(MUON_SF_PT, pt, side="right") - 1, 0, len(MUON_SF_PT) - 2)
+    return 0.995 - 0.008 * i - 0.02 * (j == 0) - 0.01 * (j == 1)
+
+
+def _gamma_pdf(x: np.ndarray, shape: float, scale: float) -> np.ndarray:
+    return np.exp((shape - 1) * np.log(x) - x / scale - lgamma(shape) - shape * np.log(scale))
+
+
+def write_demo_corrections(path: str | Path) -> None:
+    """correctionlib payload (schema v2) with ``demo_pileup`` and ``demo_muon_id``.
+
+    Same inputs as the CMS 2018 UL payloads: pileup ``(NumTrueInteractions, nominal|up|down)``
+    = data/MC ratio of true-interaction profiles (Gamma, shape 8, scales 4.2/4.4/4.0 vs 4.0);
+    muon ``(year, abseta, pt, sf|systup|systdown)`` with year ``"2018_UL"``.
+    """
+    import correctionlib.schemav2 as cs
+
+    edges = np.arange(0.0, 100.0)
+    centers = edges[:-1] + 0.5
+    mc = _gamma_pdf(centers, 8.0, PILEUP_MC_SCALE)
+
+    def pileup(scale: float) -> cs.Binning:
+        ratio = np.clip(_gamma_pdf(centers, 8.0, scale) / mc, 0.0, 5.0)
+        return cs.Binning(
+            nodetype="binning",
+            input="NumTrueInteractions",
+            edges=list(edges),
+            content=[float(r) for r in ratio],
+            flow="clamp",
+        )
+
+    pu = cs.Correction(
+        name="demo_pileup",
+        version=1,
+        description="demo pileup weights: data/MC true-interaction profile ratio",
+        inputs=[
+            cs.Variable(name="NumTrueInteractions", type="real"),
+            cs.Variable(name="weights", type="string"),
+        ],
+        output=cs.Variable(name="weight", type="real"),
+        data=cs.Category(
+            nodetype="category",
+            input="weights",
+            content=[cs.CategoryItem(key=k, value=pileup(v)) for k, v in PILEUP_DATA_SCALE.items()],
+        ),
+    )
+    eta_c = (np.asarray(MUON_SF_ABSETA[:-1]) + np.asarray(MUON_SF_ABSETA[1:])) / 2
+    pt_c = (np.asarray(MUON_SF_PT[:-1]) + np.asarray(MUON_SF_PT[1:])) / 2
+    grid = demo_muon_sf(np.repeat(eta_c, len(pt_c)), np.tile(pt_c, len(eta_c)))
+
+    def muon(shift: float) -> cs.MultiBinning:
+        return cs.MultiBinning(
+            nodetype="multibinning",
+            inputs=["abseta", "pt"],
+            edges=[list(MUON_SF_ABSETA), list(MUON_SF_PT)],
+            content=[float(v + shift) for v in grid],
+            flow="clamp",
+        )
+
+    muon_id = cs.Correction(
+        name="demo_muon_id",
+        version=1,
+        description="demo muon tight ID scale factor (data/MC efficiency)",
+        inputs=[
+            cs.Variable(name="year", type="string"),
+            cs.Variable(name="abseta", type="real"),
+            cs.Variable(name="pt", type="real"),
+            cs.Variable(name="ValType", type="string"),
+        ],
+        output=cs.Variable(name="weight", type="real"),
+        data=cs.Category(
+            nodetype="category",
+            input="year",
+            content=[
+                cs.CategoryItem(
+                    key="2018_UL",
+                    value=cs.Category(
+                        nodetype="category",
+                        input="ValType",
+                        content=[
+                            cs.CategoryItem(key="sf", value=muon(0.0)),
+                            cs.CategoryItem(key="systup", value=muon(MUON_SF_SYST)),
+                            cs.CategoryItem(key="systdown", value=muon(-MUON_SF_SYST)),
+                        ],
+                    ),
+                )
+            ],
+        ),
+    )
+    payload = cs.CorrectionSet(schema_version=2, corrections=[pu, muon_id])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with gzip.GzipFile(tmp, "wb", mtime=0) as handle:  # mtime=0: byte-reproducible
+        handle.write(payload.model_dump_json(exclude_unset=True).encode())
+    tmp.replace(path)
+    log.info("wrote demo corrections %s", path)
