@@ -7,6 +7,7 @@ import pytest
 
 from brewflow import preprocess
 from brewflow.config import ConfigError, validate
+from brewflow.preprocess import InputError
 from brewflow.runner import run, systematics_for
 from tests import reference
 
@@ -172,3 +173,9 @@ def test_analysis_must_return_analysis_output(config, inventories, monkeypatch):
     monkeypatch.setattr(brewflow.demo, "analysis", lambda events, context: {"not": "output"})
     with pytest.raises(ConfigError, match=r"returned dict; it must return .*AnalysisOutput"):
         run(config, "ww", "nominal", inventories["ww"]["files"], lazy=False)
+
+
+def test_missing_input_file_is_named(config, inventories, tmp_path):
+    files = [*inventories["ww"]["files"], {**inventories["ww"]["files"][0], "path": "gone.root"}]
+    with pytest.raises(InputError, match=r"dataset 'ww': input file\(s\) missing.*gone\.root"):
+        run(config, "ww", "nominal", files)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -23,6 +24,7 @@ from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, process_of
 from brewflow.corrections import load_all
 from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.preprocess import InputError
 from brewflow.results import Result
 
 __all__ = [
@@ -175,6 +177,12 @@ def run(
         raise ConfigError(
             f"systematic {systematic!r} does not apply to dataset {dataset!r} "
             f"(it has: {', '.join(systematics_for(config, dataset))})"
+        )
+    missing = [f["path"] for f in files if not Path(f["path"]).is_file()]
+    if missing:
+        raise InputError(
+            f"dataset {dataset!r}: input file(s) missing since preprocessing: "
+            f"{', '.join(missing)}; restore them or rerun the workflow to redo preprocessing"
         )
     step = config["step_size"]
     started = time.perf_counter()

@@ -1,17 +1,18 @@
 rule analyze:
     input:
-        "results/preprocess/{dataset}.json",
+        inventory="results/preprocess/{dataset}.json",
+        files=input_files,
     output:
         "results/analyze/{dataset}/{systematic}.json",
     log:
         "logs/analyze/{dataset}/{systematic}.log",
     conda:
         "../../envs/brewflow.yaml"
-    threads: 2
+    threads: config["threads"]
     params:
         config=CONFIG,
         dataset=lambda w: dataset_fingerprint(config, w.dataset),
     shell:
         "brewflow analyze --config {params.config} --dataset {wildcards.dataset} "
-        "--systematic {wildcards.systematic} --preprocess {input} --output {output} "
+        "--systematic {wildcards.systematic} --preprocess {input.inventory} --output {output} "
         "--threads {threads} > {log} 2>&1"

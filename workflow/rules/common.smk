@@ -1,5 +1,5 @@
 # Config -> targets, all computed by the brewflow package.
-from brewflow.config import process_of
+from brewflow.config import dataset_files, process_of
 from brewflow.runner import systematics_for
 from brewflow.workflow import (
     dataset_fingerprint,
@@ -22,6 +22,11 @@ wildcard_constraints:
     process="|".join(PROCESSES),
     region="|".join(config["regions"]),
     histogram="|".join(config["histograms"]),
+
+
+def input_files(wildcards):
+    """The dataset's ROOT files (globs expanded): jobs that read them rerun when they change."""
+    return dataset_files(config, wildcards.dataset)
 
 
 def analyze_inputs(wildcards):

@@ -1,10 +1,6 @@
 rule preprocess:
     input:
-        lambda w: (
-            config["datasets"][w.dataset]["files"]
-            if "generator" in config["datasets"][w.dataset]
-            else []
-        ),
+        input_files,
     output:
         "results/preprocess/{dataset}.json",
     log:
