@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from brewflow.plots import data_mc, lumi_text
@@ -50,3 +51,27 @@ def test_plots_are_byte_reproducible(tmp_path):
         )
     assert (tmp_path / "one.pdf").read_bytes() == (tmp_path / "two.pdf").read_bytes()
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
+
+
+def test_uncertainty_band_adds_envelopes_in_quadrature_with_stat():
+    from brewflow.plots import uncertainty_band
+    from brewflow.results import merge_systematics
+
+    # process a: nominal x=0.5 (w 2), aUp w 3 (shift +1), aDown w 2.5 (shift +0.5: same side)
+    a = merge_systematics([
+        make_result("a", "nominal", [0.5], [2.0], process="a"),
+        make_result("a", "sUp", [0.5], [3.0], process="a"),
+        make_result("a", "sDown", [0.5], [2.5], process="a"),
+    ])  # fmt: skip
+    # process b has no variation s: its nominal is used for sUp/sDown; t moves b in bin 2
+    b = merge_systematics([
+        make_result("b", "nominal", [1.5], [4.0], process="b"),
+        make_result("b", "tUp", [1.5], [5.0], process="b"),
+        make_result("b", "tDown", [1.5], [2.0], process="b"),
+    ])  # fmt: skip
+    data = make_result("d", "nominal", [0.5], [1.0], process="data", is_data=True)
+    total, down, up = uncertainty_band([a, b, data], "x", "r")
+    np.testing.assert_allclose(total, [2.0, 4.0, 0.0])
+    stat2 = np.array([4.0, 16.0, 0.0])
+    np.testing.assert_allclose(up, np.sqrt(stat2 + np.array([1.0, 1.0, 0.0]) ** 2))  # s: +1; t: +1
+    np.testing.assert_allclose(down, np.sqrt(stat2 + np.array([0.0, 2.0, 0.0]) ** 2))  # t: -2

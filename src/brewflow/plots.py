@@ -19,7 +19,7 @@ import numpy as np
 
 from brewflow.results import Result
 
-__all__ = ["data_mc", "lumi_text"]
+__all__ = ["data_mc", "lumi_text", "uncertainty_band"]
 
 _METADATA = {
     "png": {"Software": None},
@@ -37,6 +37,34 @@ def lumi_text(luminosity_pb: float) -> str:
 
 def _project(result: Result, name: str, region: str, systematic: str) -> hist.Hist:
     return result.histograms[name][{"region": region, "systematic": systematic}]
+
+
+def _values(result: Result, name: str, region: str, systematic: str) -> np.ndarray:
+    present = systematic in result.systematics
+    return _project(result, name, region, systematic if present else "nominal").values()
+
+
+def uncertainty_band(
+    processes: Sequence[Result], histogram: str, region: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total MC prediction and its lower and upper uncertainty per bin.
+
+    For each systematic, the shifts of the total MC under its Up and Down variations are taken;
+    the largest upward and downward shifts (zero if none) are added in quadrature over
+    systematics, together with the MC statistical uncertainty (sqrt of the sum of w^2).
+    Processes without a variation contribute their nominal to it.
+    """
+    mc = [p for p in processes if not p.is_data]
+    total = sum(_values(p, histogram, region, "nominal") for p in mc)
+    stat2 = sum(_project(p, histogram, region, "nominal").variances() for p in mc)
+    names = sorted({s[:-2] for p in mc for s in p.systematics if s.endswith("Up")})
+    up2, down2 = stat2.copy(), stat2.copy()
+    for name in names:
+        shifts = [sum(_values(p, histogram, region, name + d) for p in mc) - total
+                  for d in ("Up", "Down")]  # fmt: skip
+        up2 += np.maximum(np.maximum(shifts[0], shifts[1]), 0.0) ** 2
+        down2 += np.minimum(np.minimum(shifts[0], shifts[1]), 0.0) ** 2
+    return total, np.sqrt(down2), np.sqrt(up2)
 
 
 def data_mc(
@@ -78,18 +106,18 @@ def data_mc(
         color=[styles.get(p.process, {}).get("color") for p in mc],
         flow="none",
     )
-    total = sum(h.values() for h in mc_hists)
-    total_err = np.sqrt(sum(h.variances() for h in mc_hists))
+    total, err_down, err_up = uncertainty_band(mc, histogram, region)
+    has_syst = any(s != "nominal" for p in mc for s in p.systematics)
     ax.stairs(
-        total + total_err,
+        total + err_up,
         edges,
-        baseline=total - total_err,
+        baseline=total - err_down,
         fill=True,
         hatch="////",
         facecolor="none",
         edgecolor="grey",
         linewidth=0,
-        label="MC stat. unc.",
+        label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.",
     )
     if data:
         data_hist = sum(
@@ -112,11 +140,12 @@ def data_mc(
         centers = mc_hists[0].axes[0].centers
         rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(total > 0, total_err / total, 0.0)
+        rel_up = np.where(total > 0, err_up / total, 0.0)
+        rel_down = np.where(total > 0, err_down / total, 0.0)
     rax.stairs(
-        1 + rel,
+        1 + rel_up,
         edges,
-        baseline=1 - rel,
+        baseline=1 - rel_down,
         fill=True,
         hatch="////",
         facecolor="none",
@@ -136,7 +165,7 @@ def data_mc(
         ax.set_ylim(bottom=0.1)
     else:
         ax.set_ylim(bottom=0)
-        top = max(np.max(total + total_err, initial=0), np.max(counts, initial=0) if data else 0)
+        top = max(np.max(total + err_up, initial=0), np.max(counts, initial=0) if data else 0)
         ax.set_ylim(top=1.45 * top if top > 0 else 1)
     ax.set_xlim(edges[0], edges[-1])
     handles, labels = ax.get_legend_handles_labels()
