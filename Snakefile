@@ -22,6 +22,7 @@ include: "workflow/rules/analyze.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/shapes.smk"
 
 
 rule all:
@@ -30,3 +31,4 @@ rule all:
         expand("results/stack/{process}.json", process=PROCESSES),
         table_outputs(config, "results/cutflow/{region}.{ext}"),
         plot_outputs(config, "results/plots/{region}/{histogram}.{ext}"),
+        shapes_outputs(config, "results/shapes/{histogram}.{ext}"),

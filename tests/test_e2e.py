@@ -220,3 +220,24 @@ def test_data_agree_with_normalised_mc(workflow_run):
         ndf = int(used.sum())
         assert ndf >= 3, name
         assert chi2 < ndf + 5 * np.sqrt(2 * ndf), f"{name}: chi2 {chi2:.1f} for {ndf} bins"
+
+
+def test_combine_shapes_match_the_stacks(workflow_run):
+    workdir, config = workflow_run["workdir"], workflow_run["config"]
+    stacks = {s.process: s for s in map(load, (workdir / "results" / "stack").glob("*.json"))}
+    card = (workdir / "results" / "shapes" / "mll.txt").read_text()
+    assert "shapes * * mll.root" in card
+    with uproot.open(workdir / "results" / "shapes" / "mll.root") as shapes:
+        for region in config["regions"]:
+            for process in ("dy", "top", "diboson"):
+                for systematic in stacks[process].systematics:
+                    name = process if systematic == "nominal" else f"{process}_{systematic}"
+                    expected = stacks[process].histograms["mll"][
+                        {"region": region, "systematic": systematic}
+                    ]
+                    np.testing.assert_array_equal(
+                        shapes[f"{region}/{name}"].values(flow=True), expected.values(flow=True)
+                    )
+            observed = stacks["data"].histograms["mll"][{"region": region, "systematic": "nominal"}]
+            assert shapes[f"{region}/data_obs"].values().sum() == observed.sum().value
+            assert f"{region}" in card

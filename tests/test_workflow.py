@@ -13,6 +13,7 @@ from brewflow.workflow import (
     plot_fingerprint,
     plot_outputs,
     processes,
+    shapes_outputs,
     table_outputs,
     write_resolved,
 )
@@ -44,6 +45,8 @@ def test_targets_fan_out(config):
     assert len(plots) == (7 * 2 + 1) * 2
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
     assert len(generated_files(config)) == 11 + 1  # + the demo corrections payload
+    assert shapes_outputs(config, "{histogram}.{ext}") == ["mll.root", "mll.txt", "njets.root",
+                                                           "njets.txt"]  # fmt: skip
 
 
 def test_fingerprints_change_only_with_what_a_job_depends_on(config):

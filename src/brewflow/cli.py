@@ -187,6 +187,22 @@ def _adl(args: argparse.Namespace) -> None:
     )
 
 
+def _shapes(args: argparse.Namespace) -> None:
+    from brewflow import results, shapes
+    from brewflow.config import ConfigError, load_config
+
+    config = load_config(args.config)
+    if args.histogram not in config["histograms"]:
+        raise ConfigError(f"unknown histogram {args.histogram!r}")
+    stacked = [results.load(p) for p in args.inputs]
+    definition = config["histograms"][args.histogram]
+    regions = list(definition.get("regions") or config["regions"])
+    shapes.write_shapes(stacked, args.histogram, regions, args.output_root)
+    text = shapes.datacard(stacked, args.histogram, regions, Path(args.output_root).name,
+                           config["shapes"]["signal"])  # fmt: skip
+    shapes.write_datacard(text, args.output_card)
+
+
 def _inspect(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -263,6 +279,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step-size", type=int, default=100_000, help="events per partition")
     p.add_argument("--scheduler", choices=["threads", "processes", "sync"], default="threads")
     p.add_argument("--workers", type=int, help="threads or processes (default: cores)")
+    p = command("shapes", _shapes, "combine shapes file (ROOT) and datacard of one histogram")
+    p.add_argument("--config", required=True)
+    p.add_argument("--histogram", required=True)
+    p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
+    p.add_argument("--output-root", required=True)
+    p.add_argument("--output-card", required=True)
     p = command("inspect", _inspect, "columns an analysis reads and its graph size, no data read")
     p.add_argument("config", nargs="?", help="an analysis config")
     p.add_argument("--dataset", help="only this dataset")

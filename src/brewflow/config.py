@@ -171,6 +171,9 @@ def _check(config: dict) -> None:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
         if not is_generated(dataset):
             dataset_files(config, name)  # raises if a file or glob is missing
+    for name in config.get("shapes", {}).get("histograms", []):
+        if name not in config["histograms"]:
+            raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
     generated_payload = config.get("generate", {}).get("corrections")
     for key, spec in config["corrections"].items():
         if spec["file"] != generated_payload and not Path(spec["file"]).is_file():

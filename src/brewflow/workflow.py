@@ -26,6 +26,7 @@ __all__ = [
     "plot_fingerprint",
     "plot_outputs",
     "processes",
+    "shapes_outputs",
     "snakemake_command",
     "table_outputs",
     "write_resolved",
@@ -73,7 +74,7 @@ def write_resolved(config: Mapping, directory: str | Path = ".brewflow") -> str:
     is tracked by the rule's fingerprint params, so editing one dataset reruns only its jobs.
     The file is rewritten only when its content changes.
     """
-    text = json.dumps(config, sort_keys=True, indent=1) + "\n"
+    text = json.dumps(config, indent=1) + "\n"  # keeps the order of regions, datasets, ...
     path = Path(directory) / "config.json"
     if not path.exists() or path.read_text() != text:
         atomic_write(path, text)
@@ -112,6 +113,12 @@ def plot_outputs(config: Mapping, pattern: str) -> list[str]:
         for r in (definition.get("regions") or config["regions"])
         for ext in config["plots"]["formats"]
     ]
+
+
+def shapes_outputs(config: Mapping, pattern: str) -> list[str]:
+    """``pattern`` formatted for every histogram with combine inputs (ROOT shapes + datacard)."""
+    names = config.get("shapes", {}).get("histograms", [])
+    return [pattern.format(histogram=h, ext=e) for h in names for e in ("root", "txt")]
 
 
 def table_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -8,6 +8,7 @@ from brewflow.workflow import (
     plot_fingerprint,
     plot_outputs,
     processes,
+    shapes_outputs,
     table_outputs,
     write_resolved,
 )

@@ -1,0 +1,104 @@
+"""Fit inputs for CMS combine: a ROOT shapes file (written with uproot) and a datacard.
+
+For one histogram, the shapes file holds one directory per region (combine "bin") with a TH1
+per process (``<process>``), per process and systematic (``<process>_<syst>Up/Down``) and the
+data (``data_obs``). The datacard reads them with
+``shapes * * FILE $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``; every systematic is a
+``shape`` nuisance for the processes that have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import hist
+import uproot
+
+from brewflow.results import Result, atomic_write
+
+__all__ = ["datacard", "write_datacard", "write_shapes"]
+
+
+def _project(result: Result, histogram: str, region: str, systematic: str) -> hist.Hist:
+    return result.histograms[histogram][{"region": region, "systematic": systematic}]
+
+
+def _systematics(processes: Sequence[Result]) -> list[str]:
+    names = {s[:-2] for p in processes for s in p.systematics if s.endswith("Up")}
+    return sorted(names)
+
+
+def write_shapes(
+    processes: Sequence[Result], histogram: str, regions: Sequence[str], path: str | Path
+) -> None:
+    """Write ``<region>/<process>[_<syst>Up|Down]`` and ``<region>/data_obs`` TH1s to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = [p for p in processes if p.is_data]
+    with uproot.recreate(tmp) as out:
+        for region in regions:
+            for p in processes:
+                if p.is_data:
+                    continue
+                out[f"{region}/{p.process}"] = _project(p, histogram, region, "nominal")
+                for syst in p.systematics:
+                    if syst != "nominal":
+                        out[f"{region}/{p.process}_{syst}"] = _project(p, histogram, region, syst)
+            if data:
+                observed = _project(data[0], histogram, region, "nominal")
+                for extra in data[1:]:
+                    observed = observed + _project(extra, histogram, region, "nominal")
+                out[f"{region}/data_obs"] = observed
+    tmp.replace(path)
+
+
+def datacard(
+    processes: Sequence[Result],
+    histogram: str,
+    regions: Sequence[str],
+    shapes_file: str,
+    signal: Sequence[str],
+) -> str:
+    """The combine datacard text for :func:`write_shapes`' file (rates read from the shapes)."""
+    mc = [p for p in processes if not p.is_data]
+    data = [p for p in processes if p.is_data]
+    signals = [p for p in mc if p.process in signal]
+    backgrounds = [p for p in mc if p.process not in signal]
+    if not signals:
+        raise ValueError(f"no signal process among {[p.process for p in mc]}; set shapes.signal")
+    ordered = signals + backgrounds
+    # combine convention: signal processes have indices <= 0, backgrounds > 0
+    index = {p.process: -i for i, p in enumerate(signals)}
+    index |= {p.process: i + 1 for i, p in enumerate(backgrounds)}
+    observed = [
+        sum(_project(d, histogram, r, "nominal").sum().value for d in data) if data else -1
+        for r in regions
+    ]
+    rows = [
+        f"# brewflow datacard: histogram {histogram}",
+        f"imax {len(regions)}",
+        f"jmax {len(ordered) - 1}",
+        "kmax *",
+        "-" * 60,
+        f"shapes * * {shapes_file} $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC",
+        "-" * 60,
+        "bin " + " ".join(regions),
+        "observation " + " ".join(f"{o:g}" for o in observed),
+        "-" * 60,
+        "bin " + " ".join(r for r in regions for _ in ordered),
+        "process " + " ".join(p.process for _ in regions for p in ordered),
+        "process " + " ".join(str(index[p.process]) for _ in regions for p in ordered),
+        "rate " + " ".join("-1" for _ in regions for _ in ordered),
+        "-" * 60,
+    ]
+    for syst in _systematics(mc):
+        cells = ["1" if f"{syst}Up" in p.systematics else "-" for _ in regions for p in ordered]
+        rows.append(f"{syst} shape " + " ".join(cells))
+    return "\n".join(rows) + "\n"
+
+
+def write_datacard(text: str, path: str | Path) -> None:
+    """Write a datacard atomically."""
+    atomic_write(path, text)
