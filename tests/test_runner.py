@@ -161,6 +161,7 @@ def test_example_config_for_real_nanoaod(shared_data, monkeypatch):
 
     monkeypatch.chdir(ROOT)
     config = load_config(ROOT / "config" / "examples" / "cms_nanoaod.yaml")
+    assert {"pileupUp", "muon_idDown"} <= set(systematics_for(config, "DYJetsToLL_M50"))
     for dataset in config["datasets"]:
         inventory = preprocess.preprocess(config, dataset)
         for systematic in systematics_for(config, dataset):
