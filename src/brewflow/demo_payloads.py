@@ -12,6 +12,7 @@ import gzip
 import logging
 from math import lgamma
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,20 @@ def demo_muon_sf(abseta: np.ndarray, pt: np.ndarray) -> np.ndarray:
 
 def _gamma_pdf(x: np.ndarray, shape: float, scale: float) -> np.ndarray:
     return np.exp((shape - 1) * np.log(x) - x / scale - lgamma(shape) - shape * np.log(scale))
+
+
+def _correction(name: str, description: str, inputs: dict[str, str], data: Any) -> Any:
+    """A version-1 correction with the given ``{input: type}`` and a real ``weight`` output."""
+    import correctionlib.schemav2 as cs
+
+    return cs.Correction(
+        name=name,
+        version=1,
+        description=description,
+        inputs=[cs.Variable(name=k, type=t) for k, t in inputs.items()],
+        output=cs.Variable(name="weight", type="real"),
+        data=data,
+    )
 
 
 def write_demo_corrections(path: str | Path) -> None:
@@ -59,16 +74,11 @@ def write_demo_corrections(path: str | Path) -> None:
             flow="clamp",
         )
 
-    pu = cs.Correction(
-        name="demo_pileup",
-        version=1,
-        description="demo pileup weights: data/MC true-interaction profile ratio",
-        inputs=[
-            cs.Variable(name="NumTrueInteractions", type="real"),
-            cs.Variable(name="weights", type="string"),
-        ],
-        output=cs.Variable(name="weight", type="real"),
-        data=cs.Category(
+    pu = _correction(
+        "demo_pileup",
+        "demo pileup weights: data/MC true-interaction profile ratio",
+        {"NumTrueInteractions": "real", "weights": "string"},
+        cs.Category(
             nodetype="category",
             input="weights",
             content=[cs.CategoryItem(key=k, value=pileup(v)) for k, v in PILEUP_DATA_SCALE.items()],
@@ -87,18 +97,11 @@ def write_demo_corrections(path: str | Path) -> None:
             flow="clamp",
         )
 
-    muon_id = cs.Correction(
-        name="demo_muon_id",
-        version=1,
-        description="demo muon tight ID scale factor (data/MC efficiency)",
-        inputs=[
-            cs.Variable(name="year", type="string"),
-            cs.Variable(name="abseta", type="real"),
-            cs.Variable(name="pt", type="real"),
-            cs.Variable(name="ValType", type="string"),
-        ],
-        output=cs.Variable(name="weight", type="real"),
-        data=cs.Category(
+    muon_id = _correction(
+        "demo_muon_id",
+        "demo muon tight ID scale factor (data/MC efficiency)",
+        {"year": "string", "abseta": "real", "pt": "real", "ValType": "string"},
+        cs.Category(
             nodetype="category",
             input="year",
             content=[
