@@ -126,3 +126,19 @@ def test_demo_config_cross_sections_are_the_generator_truth(dataset):
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     spec = config["datasets"][dataset]
     assert spec["xsec"] == MODELS[spec["generator"]].xsec
+
+
+def test_demo_payload_is_byte_reproducible_and_matches_the_generator(tmp_path):
+    import correctionlib
+
+    from brewflow.demo_payloads import demo_muon_sf, write_demo_corrections
+
+    write_demo_corrections(tmp_path / "a" / "c.json.gz")
+    write_demo_corrections(tmp_path / "b.json.gz")
+    assert (tmp_path / "a" / "c.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+    muon = correctionlib.CorrectionSet.from_file(str(tmp_path / "b.json.gz"))["demo_muon_id"]
+    abseta, pt = np.array([0.3, 1.0, 1.5, 2.2, 0.5]), np.array([17.0, 22.0, 35.0, 80.0, 500.0])
+    np.testing.assert_allclose(muon.evaluate("2018_UL", abseta, pt, "sf"), demo_muon_sf(abseta, pt))
+    np.testing.assert_allclose(
+        muon.evaluate("2018_UL", abseta, pt, "systup"), demo_muon_sf(abseta, pt) + 0.005
+    )

@@ -124,7 +124,8 @@ def write_demo_corrections(path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with gzip.GzipFile(tmp, "wb", mtime=0) as handle:  # mtime=0: byte-reproducible
-        handle.write(payload.model_dump_json(exclude_unset=True).encode())
+    # no embedded name or time in the gzip header: the bytes depend on the content only
+    with tmp.open("wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(payload.model_dump_json(exclude_unset=True).encode())
     tmp.replace(path)
     log.info("wrote demo corrections %s", path)
