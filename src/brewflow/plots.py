@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import hist
 import matplotlib
 
 matplotlib.use("Agg")
@@ -17,7 +16,7 @@ import matplotlib.pyplot as plt
 import mplhep as mh
 import numpy as np
 
-from brewflow.results import Result
+from brewflow.results import Result, variation_names
 
 __all__ = ["data_mc", "lumi_text", "uncertainty_band"]
 
@@ -35,13 +34,9 @@ def lumi_text(luminosity_pb: float) -> str:
     return f"{luminosity_pb / 1000:.3g} fb$^{{-1}}$"
 
 
-def _project(result: Result, name: str, region: str, systematic: str) -> hist.Hist:
-    return result.histograms[name][{"region": region, "systematic": systematic}]
-
-
 def _values(result: Result, name: str, region: str, systematic: str) -> np.ndarray:
     present = systematic in result.systematics
-    return _project(result, name, region, systematic if present else "nominal").values()
+    return result.project(name, region, systematic if present else "nominal").values()
 
 
 def uncertainty_band(
@@ -56,8 +51,8 @@ def uncertainty_band(
     """
     mc = [p for p in processes if not p.is_data]
     total = sum(_values(p, histogram, region, "nominal") for p in mc)
-    stat2 = sum(_project(p, histogram, region, "nominal").variances() for p in mc)
-    names = sorted({s[:-2] for p in mc for s in p.systematics if s.endswith("Up")})
+    stat2 = sum(p.project(histogram, region).variances() for p in mc)
+    names = variation_names(mc)
     up2, down2 = stat2.copy(), stat2.copy()
     for name in names:
         shifts = [sum(_values(p, histogram, region, name + d) for p in mc) - total
@@ -86,7 +81,7 @@ def data_mc(
     data = [p for p in processes if p.is_data]
     if not mc:
         raise ValueError(f"histogram {histogram!r}: no MC process to plot")
-    mc_hists = [_project(p, histogram, region, "nominal") for p in mc]
+    mc_hists = [p.project(histogram, region) for p in mc]
     order = np.argsort([h.sum().value for h in mc_hists])  # largest on top
     mc = [mc[i] for i in order]
     mc_hists = [mc_hists[i] for i in order]
@@ -121,8 +116,8 @@ def data_mc(
     )
     if data:
         data_hist = sum(
-            (_project(p, histogram, region, "nominal") for p in data[1:]),
-            _project(data[0], histogram, region, "nominal"),
+            (p.project(histogram, region) for p in data[1:]),
+            data[0].project(histogram, region),
         )
         counts = data_hist.values()
         mh.histplot(

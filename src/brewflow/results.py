@@ -30,6 +30,7 @@ __all__ = [
     "save",
     "scale",
     "stack",
+    "variation_names",
 ]
 
 FORMAT = "brewflow-result"
@@ -51,6 +52,10 @@ class Result:
     def systematics(self) -> list[str]:
         """Systematic categories present (``nominal`` first)."""
         return list(self.histograms[CUTFLOW].axes["systematic"])
+
+    def project(self, histogram: str, region: str, systematic: str = "nominal") -> hist.Hist:
+        """The 1D histogram of one region and systematic category."""
+        return self.histograms[histogram][{"region": region, "systematic": systematic}]
 
     def cutflow(self, region: str, systematic: str = "nominal") -> dict[str, list]:
         """Per step (initial, then each cut): ``events``, ``sumw``, ``sumw2``."""
@@ -110,6 +115,11 @@ def load(path: str | Path) -> Result:
         cutflows=document["cutflows"],
         meta=document["meta"],
     )
+
+
+def variation_names(results: Sequence[Result]) -> list[str]:
+    """Names of the systematics with ``<name>Up`` categories in any of ``results``, sorted."""
+    return sorted({s[:-2] for r in results for s in r.systematics if s.endswith("Up")})
 
 
 def merge_systematics(results: Sequence[Result]) -> Result:

@@ -12,21 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import hist
 import uproot
 
-from brewflow.results import Result, atomic_write
+from brewflow.results import Result, atomic_write, variation_names
 
 __all__ = ["datacard", "write_datacard", "write_shapes"]
-
-
-def _project(result: Result, histogram: str, region: str, systematic: str) -> hist.Hist:
-    return result.histograms[histogram][{"region": region, "systematic": systematic}]
-
-
-def _systematics(processes: Sequence[Result]) -> list[str]:
-    names = {s[:-2] for p in processes for s in p.systematics if s.endswith("Up")}
-    return sorted(names)
 
 
 def write_shapes(
@@ -42,14 +32,14 @@ def write_shapes(
             for p in processes:
                 if p.is_data:
                     continue
-                out[f"{region}/{p.process}"] = _project(p, histogram, region, "nominal")
+                out[f"{region}/{p.process}"] = p.project(histogram, region, "nominal")
                 for syst in p.systematics:
                     if syst != "nominal":
-                        out[f"{region}/{p.process}_{syst}"] = _project(p, histogram, region, syst)
+                        out[f"{region}/{p.process}_{syst}"] = p.project(histogram, region, syst)
             if data:
-                observed = _project(data[0], histogram, region, "nominal")
+                observed = data[0].project(histogram, region, "nominal")
                 for extra in data[1:]:
-                    observed = observed + _project(extra, histogram, region, "nominal")
+                    observed = observed + extra.project(histogram, region, "nominal")
                 out[f"{region}/data_obs"] = observed
     tmp.replace(path)
 
@@ -73,7 +63,7 @@ def datacard(
     index = {p.process: -i for i, p in enumerate(signals)}
     index |= {p.process: i + 1 for i, p in enumerate(backgrounds)}
     observed = [
-        sum(_project(d, histogram, r, "nominal").sum().value for d in data) if data else -1
+        sum(d.project(histogram, r, "nominal").sum().value for d in data) if data else -1
         for r in regions
     ]
     rows = [
@@ -93,7 +83,7 @@ def datacard(
         "rate " + " ".join("-1" for _ in regions for _ in ordered),
         "-" * 60,
     ]
-    for syst in _systematics(mc):
+    for syst in variation_names(mc):
         cells = ["1" if f"{syst}Up" in p.systematics else "-" for _ in regions for p in ordered]
         rows.append(f"{syst} shape " + " ".join(cells))
     return "\n".join(rows) + "\n"
