@@ -11,6 +11,8 @@ Payload conventions followed (CMS POG JSON, schema v2): pileup weights take
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,19 +29,29 @@ class CorrectionError(ValueError):
     """A payload or correction that cannot be used, named with what is available."""
 
 
+@functools.lru_cache(maxsize=16)
+def _payload(path: str, mtime_ns: int) -> Any:
+    """A parsed payload, cached while the file is unchanged (large JERC files take ~1 s)."""
+    try:
+        return correctionlib.CorrectionSet.from_file(path)
+    except Exception as err:  # correctionlib raises several types for malformed payloads
+        raise CorrectionError(f"cannot read correction payload {path!r}: {err}") from err
+
+
 def load(path: str | Path, name: str) -> Any:
-    """The correction ``name`` of the payload at ``path`` (``.json`` or ``.json.gz``)."""
+    """The correction (or compound correction) ``name`` of the payload at ``path``."""
     path = Path(path)
     if not path.is_file():
         raise CorrectionError(f"correction payload {str(path)!r} does not exist")
-    try:
-        corrections = correctionlib.CorrectionSet.from_file(str(path))
-    except Exception as err:  # correctionlib raises several types for malformed payloads
-        raise CorrectionError(f"cannot read correction payload {str(path)!r}: {err}") from err
-    available = list(corrections.keys())
+    corrections = _payload(str(path.resolve()), path.stat().st_mtime_ns)
+    if name in corrections.compound:
+        return corrections.compound[name]
+    available = [*corrections.keys(), *corrections.compound.keys()]
     if name not in available:
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         raise CorrectionError(
-            f"no correction {name!r} in {str(path)!r}; available: {', '.join(available)}"
+            f"no correction {name!r} in {str(path)!r}{hint}; available: {', '.join(available)}"
         )
     return corrections[name]
 

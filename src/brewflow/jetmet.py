@@ -1,0 +1,254 @@
+"""Jet energy corrections and their uncertainties, propagated to missing transverse momentum.
+
+What :func:`correct` does to NanoAOD events (eager or lazy, the same code):
+
+1. **JEC**: re-apply the compound correction (e.g. ``..._L1L2L3Res_AK4PFchs``) to the raw jet
+   four-momentum, ``raw = pt * (1 - rawFactor)``, with inputs ``JetA`` (area), ``JetEta``,
+   ``JetPt`` (raw) and ``Rho``. Data gets the data tag of its dataset; MC the MC tag.
+2. **JER** (MC only): smear the corrected jets. With a generator jet (``Jet_genJetIdx``) within
+   ``dR < 0.2`` and ``|pt - pt_gen| < 3 sigma pt``, scale: ``1 + (s - 1) (pt - pt_gen) / pt``;
+   otherwise stochastic: ``1 + sigma N(0, 1) sqrt(max(s^2 - 1, 0))``, clipped at 0. ``sigma`` is
+   the relative pT resolution ``(JetEta, JetPt, Rho)``, ``s`` the scale factor
+   ``(JetEta[, JetPt], "nom"|"up"|"down")``. The N(0, 1) numbers are a pure function of
+   ``(run, luminosityBlock, event, jet index)``: the same on every rerun and for any chunking.
+3. **JES** variations: ``pt (1 +- u)`` with ``u`` the uncertainty of a source ``(JetEta, JetPt)``.
+4. **MET**: ``MET -= sum over jets with new pT > met_jet_pt_min of (new - NanoAOD) pT``, in x
+   and y (the NanoAOD MET already includes the NanoAOD JEC; only differences propagate).
+   The unclustered-energy variation adds or subtracts ``MET_MetUnclustEnUpDelta{X,Y}``.
+
+Jets keep their NanoAOD order (index links such as ``Muon_jetIdx`` stay valid); the mass scales
+like the pT. Inputs are named by the payload's own input names, so Run 2 (CHS) and Run 3 (Puppi)
+payloads work alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from brewflow._array import is_lazy, lib
+from brewflow.corrections import CorrectionError, load
+from brewflow.objects import link
+
+__all__ = [
+    "SHAPE_TYPES",
+    "JetCorrector",
+    "event_normals",
+    "propagate_met",
+    "resolved_branch",
+]
+
+SHAPE_TYPES = ("jes", "jer", "unclustered")  # systematic types that change objects
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _normals_numpy(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, index: np.ndarray, salt: int
+) -> np.ndarray:
+    """N(0, 1) per (run, lumi, event, index): hash chain, then Box-Muller."""
+    key = _splitmix64(run.astype(np.uint64) ^ np.uint64(salt))
+    key = _splitmix64(key ^ lumi.astype(np.uint64))
+    key = _splitmix64(key ^ event.astype(np.uint64))
+    key = _splitmix64(key ^ index.astype(np.uint64))
+    u1 = ((key >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    u2 = ((_splitmix64(key) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _normals_awkward(run: Any, lumi: Any, event: Any, like: Any, salt: int) -> ak.Array:
+    if ak.backend(like) == "typetracer":  # dask-awkward's metadata pass: declare the columns
+        for column in (run, lumi, event, like):
+            ak.typetracer.touch_data(column)
+        return ak.values_astype(like, np.float64)
+    counts = ak.to_numpy(ak.num(like, axis=1))
+    repeat = lambda a: np.repeat(ak.to_numpy(a), counts)  # noqa: E731
+    index = ak.to_numpy(ak.flatten(ak.local_index(like, axis=1)))
+    flat = _normals_numpy(repeat(run), repeat(lumi), repeat(event), index, salt)
+    return ak.unflatten(flat, counts)
+
+
+def event_normals(events: Any, like: Any, salt: int = 0) -> Any:
+    """Standard normal numbers shaped like the jagged ``like``, reproducible per event and object.
+
+    They depend only on ``(run, luminosityBlock, event)``, the object's index and ``salt``.
+    """
+    args = (events.run, events.luminosityBlock, events.event, like)
+    if is_lazy(like):
+        import dask_awkward as dak
+
+        return dak.map_partitions(_normals_awkward, *args, salt, label="event-normals")
+    return _normals_awkward(*args, salt)
+
+
+def resolved_branch(events: Any, name: str) -> Any:
+    """A flat NanoAOD branch by its branch name, e.g. ``fixedGridRhoFastjetAll`` (Run 2, a
+    top-level field) or ``Rho_fixedGridRhoFastjetAll`` (Run 3, field of the ``Rho`` group)."""
+    if name in events.fields:
+        return events[name]
+    prefix, _, rest = name.partition("_")
+    if rest and prefix in events.fields and rest in events[prefix].fields:
+        return events[prefix][rest]
+    raise KeyError(f"branch {name!r} not found in the events (is it the right NanoAOD version?)")
+
+
+def _evaluate(correction: Any, values: Mapping[str, Any]) -> Any:
+    """Evaluate ``correction`` taking each input by name from ``values``."""
+    names = [i.name for i in correction.inputs]
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise CorrectionError(
+            f"correction {correction.name!r} needs input(s) {missing}; brewflow provides "
+            f"{sorted(values)}"
+        )
+    return correction.evaluate(*(values[n] for n in names))
+
+
+def propagate_met(met: Any, before: Any, after: Any, pt_min: float) -> dict[str, Any]:
+    """``{"pt", "phi"}`` of ``met`` after the jets' pT went from ``before`` to ``after``.
+
+    ``before``/``after``: the same jets (with ``phi``) before and after a change; jets with new
+    pT above ``pt_min`` contribute ``-(after - before)`` in x and y.
+    """
+    ak_ = lib(met.pt)
+    delta = ak_.where(after.pt > pt_min, after.pt - before.pt, 0.0)
+    dx = ak_.sum(delta * np.cos(after.phi), axis=1)
+    dy = ak_.sum(delta * np.sin(after.phi), axis=1)
+    px = met.pt * np.cos(met.phi) - dx
+    py = met.pt * np.sin(met.phi) - dy
+    return {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
+
+
+@dataclass
+class JetCorrector:
+    """The jet and MET corrections of one configuration (see the config key ``jets``).
+
+    ``jec``: compound correction for this dataset (data or MC tag); ``uncertainty``: JES
+    uncertainty template with ``{source}``; ``resolution``/``resolution_sf``: JER payload names
+    (MC only; None to skip smearing).
+    """
+
+    file: str
+    jec: str | None
+    uncertainty: str | None = None
+    resolution: str | None = None
+    resolution_sf: str | None = None
+    rho: str = "fixedGridRhoFastjetAll"
+    met: str = "MET"
+    met_jet_pt_min: float = 15.0
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any], *, is_data: bool, jec: str | None = None):
+        """From the ``jets`` config block; ``jec`` overrides the data/MC tag (per dataset)."""
+        tag = jec or spec["jec"]["data" if is_data else "mc"]
+        return cls(
+            file=spec["file"],
+            jec=tag,
+            uncertainty=None if is_data else spec.get("uncertainty"),
+            resolution=None if is_data else spec.get("resolution"),
+            resolution_sf=None if is_data else spec.get("resolution_sf"),
+            rho=spec.get("rho", "fixedGridRhoFastjetAll"),
+            met=spec.get("met", "MET"),
+            met_jet_pt_min=spec.get("met_jet_pt_min", 15.0),
+        )
+
+    def correction(self, name: str) -> Any:
+        if name not in self._cache:
+            self._cache[name] = load(self.file, name)
+        return self._cache[name]
+
+    def check(self, sources: list[str] = ()) -> None:
+        """Load every correction this configuration needs now (clear errors before any job)."""
+        for name in (self.jec, self.resolution, self.resolution_sf):
+            if name:
+                self.correction(name)
+        for source in sources:
+            self.correction(self._source(source))
+
+    def _source(self, source: str) -> str:
+        if not self.uncertainty:
+            raise CorrectionError("JES variations need 'jets.uncertainty' (a name with {source})")
+        return self.uncertainty.format(source=source)
+
+    # the corrections ---------------------------------------------------------------------------
+    def corrected(self, events: Any) -> Any:
+        """The NanoAOD jets with the JEC re-applied (``pt``, ``mass``; ``pt_raw`` added)."""
+        jets = events.Jet
+        scale = 1.0 - jets.rawFactor
+        pt_raw, mass_raw = jets.pt * scale, jets.mass * scale
+        if not self.jec:
+            return _with(jets, pt=jets.pt, mass=jets.mass, pt_raw=pt_raw)
+        rho = jets.pt * 0.0 + resolved_branch(events, self.rho)  # broadcast per jet
+        factor = _evaluate(
+            self.correction(self.jec),
+            {"JetA": jets.area, "JetEta": jets.eta, "JetPt": pt_raw, "Rho": rho},
+        )
+        return _with(jets, pt=pt_raw * factor, mass=mass_raw * factor, pt_raw=pt_raw)
+
+    def smeared(self, events: Any, jets: Any, variation: str = "nom") -> Any:
+        """``jets`` (JEC-corrected) after JER smearing with scale factor ``variation``."""
+        if not (self.resolution and self.resolution_sf):
+            return jets
+        ak_ = lib(jets.pt)
+        rho = jets.pt * 0.0 + resolved_branch(events, self.rho)
+        values = {"JetEta": jets.eta, "JetPt": jets.pt, "Rho": rho, "systematic": variation}
+        sigma = _evaluate(self.correction(self.resolution), values)
+        sf = _evaluate(self.correction(self.resolution_sf), values)
+        gen = link(events.GenJet, jets.genJetIdx)
+        dpt = jets.pt - gen.pt
+        matched = (gen.delta_r(jets) < 0.2) & (np.abs(dpt) < 3.0 * sigma * jets.pt)
+        matched = ak_.fill_none(matched, False)
+        scaled = 1.0 + (sf - 1.0) * ak_.fill_none(dpt, 0.0) / jets.pt
+        stochastic = 1.0 + sigma * event_normals(events, jets.pt) * np.sqrt(
+            np.maximum(sf * sf - 1.0, 0.0)
+        )
+        factor = np.maximum(ak_.where(matched, scaled, stochastic), 0.0)
+        return _with(jets, pt=jets.pt * factor, mass=jets.mass * factor)
+
+    def jes(self, jets: Any, source: str, direction: str) -> Any:
+        """``jets`` with the JES uncertainty ``source`` applied up or down."""
+        u = _evaluate(self.correction(self._source(source)), {"JetEta": jets.eta, "JetPt": jets.pt})
+        factor = 1.0 + u if direction == "Up" else 1.0 - u
+        return _with(jets, pt=jets.pt * factor, mass=jets.mass * factor)
+
+    def apply(self, events: Any, variation: tuple[str, str, str] | None = None) -> Any:
+        """Events with corrected ``Jet`` and MET for the nominal or one shape ``variation``:
+        ``(type, source, "Up"|"Down")`` with type ``jes`` (source e.g. ``Total``), ``jer`` or
+        ``unclustered``."""
+        kind, source, direction = variation or (None, None, None)
+        jets = self.corrected(events)
+        jer = {"Up": "up", "Down": "down"}[direction] if kind == "jer" else "nom"
+        jets = self.smeared(events, jets, jer)
+        if kind == "jes":
+            jets = self.jes(jets, source, direction)
+        met = events[self.met]
+        new_met = propagate_met(met, events.Jet, jets, self.met_jet_pt_min)
+        if kind == "unclustered":
+            sign = 1.0 if direction == "Up" else -1.0
+            px = new_met["pt"] * np.cos(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaX
+            py = new_met["pt"] * np.sin(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaY
+            new_met = {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
+        elif kind not in (None, "jes", "jer"):
+            raise ValueError(f"unknown shape variation type {kind!r}; known: {SHAPE_TYPES}")
+        new_met = _with(met, pt_nano=met.pt, phi_nano=met.phi, **new_met)
+        events = lib(jets.pt).with_field(events, jets, "Jet")
+        return lib(jets.pt).with_field(events, new_met, self.met)
+
+
+def _with(record: Any, **fields: Any) -> Any:
+    """``record`` with fields replaced or added (keeps its name and behaviour)."""
+    for name, values in fields.items():
+        record = lib(values).with_field(record, values, name)
+    return record
