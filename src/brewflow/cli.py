@@ -31,7 +31,12 @@ def _generate(args: argparse.Namespace) -> None:
         if model is None or (args.datasets and name not in args.datasets):
             continue
         if model == "data":
-            n = generate_data(dataset["files"], config["luminosity"], seed=seed)
+            n = generate_data(
+                dataset["files"],
+                config["luminosity"],
+                seed=seed,
+                lumi_mask=dataset.get("lumi_mask"),
+            )
         else:
             n = generate_mc(model, dataset["files"], events, seed=seed)
         log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
@@ -62,16 +67,31 @@ def _analyze(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     dataset = _dataset(config, args.dataset)
     inventory = preprocess.load(args.preprocess)
+    if args.all_systematics:
+        systematics = runner.systematics_for(config, dataset)
+    else:
+        systematics = args.systematic or ["nominal"]
     result = runner.run(
         config,
         dataset,
-        args.systematic,
+        systematics,
         inventory["files"],
         scheduler=args.scheduler,
         workers=args.threads,
         progress=ProgressBar(minimum=5, dt=0.25),
     )
     results.save(result, args.output)
+
+
+def _split(args: argparse.Namespace) -> None:
+    from brewflow import results
+
+    parts = results.split_systematics(results.load(args.input))
+    unknown = [s for s in args.systematic if s not in parts]
+    if unknown:
+        raise ValueError(f"{args.input}: no systematic {unknown}; it has {list(parts)}")
+    for systematic in args.systematic or parts:
+        results.save(parts[systematic], Path(args.outdir) / f"{systematic}.json")
 
 
 def _merge(args: argparse.Namespace) -> None:
@@ -302,14 +322,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--output", required=True)
-    p = command("analyze", _analyze, "run the analysis on one dataset for one systematic")
+    p = command("analyze", _analyze, "run the analysis on one dataset (one graph, one read)")
     p.add_argument("--config", required=True)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--systematic", default="nominal")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--systematic", action="append", help="a systematic (repeatable; default nominal)"
+    )
+    which.add_argument(
+        "--all-systematics", action="store_true", help="every variation of the dataset"
+    )
     p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
     p.add_argument("--output", required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--scheduler", choices=["threads", "processes", "sync"])
+    p = command("split", _split, "one result file per systematic of a multi-systematic result")
+    p.add_argument("--input", required=True)
+    p.add_argument("--outdir", required=True, help="writes <outdir>/<systematic>.json")
+    p.add_argument("--systematic", action="append", default=[], help="only these (repeatable)")
     p = command("merge", _merge, "merge one dataset's systematic results into one file")
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--output", required=True)

@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+SHAPE_TYPES = ("jes", "jer", "unclustered")  # systematic types that vary objects (brewflow.jetmet)
+
 __all__ = [
     "ConfigError",
     "dataset_files",
@@ -156,6 +158,16 @@ def _check(config: dict) -> None:
     for name, syst in config["systematics"].items():
         if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
             raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
+        if syst["type"] in SHAPE_TYPES and "jets" not in config:
+            raise ConfigError(
+                f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
+                "configure the 'jets' block (JERC payload and names)"
+            )
+        needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
+        if needs and needs not in config.get("jets", {}):
+            raise ConfigError(f"config key 'systematics.{name}': needs 'jets.{needs}'")
+        if "source" in syst and syst["type"] != "jes":
+            raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
         for dataset in syst.get("datasets", []):
             if dataset not in datasets:
                 raise ConfigError(
@@ -169,17 +181,28 @@ def _check(config: dict) -> None:
     for name, dataset in datasets.items():
         if dataset["is_data"] and "xsec" in dataset:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
+        for key in ("lumi_mask", "jec"):
+            if key in dataset and not dataset["is_data"]:
+                raise ConfigError(f"config key 'datasets.{name}.{key}': for data only")
+        mask = dataset.get("lumi_mask")
+        if mask is not None and not is_generated(dataset) and not Path(mask).is_file():
+            raise ConfigError(
+                f"config key 'datasets.{name}.lumi_mask': golden JSON {mask!r} does not exist"
+            )
         if not is_generated(dataset):
             dataset_files(config, name)  # raises if a file or glob is missing
     for name in config.get("shapes", {}).get("histograms", []):
         if name not in config["histograms"]:
             raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
     generated_payload = config.get("generate", {}).get("corrections")
-    for key, spec in config["corrections"].items():
-        if spec["file"] != generated_payload and not Path(spec["file"]).is_file():
-            raise ConfigError(
-                f"config key 'corrections.{key}.file': payload {spec['file']!r} does not exist"
-            )
+    payloads = {
+        f"corrections.{key}.file": spec["file"] for key, spec in config["corrections"].items()
+    }
+    if "jets" in config:
+        payloads["jets.file"] = config["jets"]["file"]
+    for key, file in payloads.items():
+        if file != generated_payload and not Path(file).is_file():
+            raise ConfigError(f"config key '{key}': payload {file!r} does not exist")
     if not any(not d["is_data"] for d in datasets.values()):
         raise ConfigError("config key 'datasets': at least one MC dataset is needed")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["demo_muon_sf", "write_demo_corrections"]
+__all__ = ["demo_jec", "demo_muon_sf", "write_demo_corrections"]
 
 log = logging.getLogger(__name__)
 # Demo scale factors: muon tight-ID efficiency in data / in MC, binned in |eta| and pT (GeV).
@@ -31,6 +31,96 @@ def demo_muon_sf(abseta: np.ndarray, pt: np.ndarray) -> np.ndarray:
     i = np.clip(np.searchsorted(MUON_SF_ABSETA, abseta, side="right") - 1, 0, 3)
     j = np.clip(np.searchsorted(MUON_SF_PT, pt, side="right") - 1, 0, len(MUON_SF_PT) - 2)
     return 0.995 - 0.008 * i - 0.02 * (j == 0) - 0.01 * (j == 1)
+
+
+# Demo jet energy corrections (CMS structure: compound L1 x L2L3 [x residual for data]).
+JEC_L1_OFFSET = 0.5  # L1: 1 - 0.5 * area * rho / raw pT
+JEC_ETA = (-5.2, -2.5, -1.3, 1.3, 2.5, 5.2)
+JEC_L2L3 = (1.12, 1.08, 1.05, 1.08, 1.12)  # per |eta| region, pT-independent
+JEC_DATA_RESIDUAL = 0.98
+JES_TOTAL = "0.015 + 0.8/x"  # relative uncertainty vs corrected pT (TFormula in x = pT)
+JER_RESOLUTION = "sqrt((1.5+0.2*y)*(1.5+0.2*y)/(x*x) + 1.0/x + 0.0025)"  # x = pT, y = rho
+JER_SF = {"nom": 1.10, "up": 1.15, "down": 1.05}
+JER_NAMES = {
+    "jec_mc": "demo_MC_L1L2L3Res",
+    "jec_data": "demo_DATA_L1L2L3Res",
+    "uncertainty": "demo_MC_{source}",
+    "resolution": "demo_MC_PtResolution",
+    "resolution_sf": "demo_MC_ScaleFactor",
+}
+
+
+def demo_jec(eta: np.ndarray, is_data: bool) -> np.ndarray:
+    """The demo L2L3 (x residual) factor per jet: ``pT = (raw - 0.5 area rho) x this``."""
+    i = np.clip(np.searchsorted(JEC_ETA, eta, side="right") - 1, 0, len(JEC_L2L3) - 1)
+    return np.asarray(JEC_L2L3)[i] * (JEC_DATA_RESIDUAL if is_data else 1.0)
+
+
+def _jerc(cs: Any) -> list:
+    """The demo JERC corrections: L1, L2L3, residual, compounds, JES Total, JER."""
+
+    def formula(expression: str, variables: list[str]) -> Any:
+        return cs.Formula(
+            nodetype="formula", expression=expression, parser="TFormula", variables=variables
+        )
+
+    def eta_binned(values: Any) -> Any:
+        return cs.Binning(
+            nodetype="binning", input="JetEta", edges=list(JEC_ETA), content=values, flow="clamp"
+        )
+
+    jet = {"JetA": "real", "JetEta": "real", "JetPt": "real", "Rho": "real"}
+    l1 = _correction(
+        "demo_MC_L1FastJet",
+        "demo L1 pileup offset",
+        jet,
+        formula(f"max(0.0001, 1 - {JEC_L1_OFFSET}*x*y/z)", ["JetA", "Rho", "JetPt"]),
+    )
+    l2l3 = _correction(
+        "demo_MC_L2L3", "demo relative+absolute response", jet, eta_binned(list(JEC_L2L3))
+    )
+    residual = _correction("demo_DATA_L2L3Residual", "demo data residual", jet, JEC_DATA_RESIDUAL)
+    uncertainty = _correction(
+        JER_NAMES["uncertainty"].format(source="Total"),
+        "demo JES total uncertainty (relative)",
+        {"JetEta": "real", "JetPt": "real"},
+        formula(JES_TOTAL, ["JetPt"]),
+    )
+    resolution = _correction(
+        JER_NAMES["resolution"],
+        "demo relative pT resolution",
+        {"JetEta": "real", "JetPt": "real", "Rho": "real"},
+        formula(JER_RESOLUTION, ["JetPt", "Rho"]),
+    )
+    sf = _correction(
+        JER_NAMES["resolution_sf"],
+        "demo JER data/MC scale factor",
+        {"JetEta": "real", "systematic": "string"},
+        cs.Category(
+            nodetype="category",
+            input="systematic",
+            content=[cs.CategoryItem(key=k, value=v) for k, v in JER_SF.items()],
+        ),
+    )
+
+    def compound(name: str, stack: list[str]) -> Any:
+        return cs.CompoundCorrection(
+            name=name,
+            inputs=[cs.Variable(name=k, type=t) for k, t in jet.items()],
+            output=cs.Variable(name="weight", type="real"),
+            inputs_update=["JetPt"],
+            input_op="*",
+            output_op="*",
+            stack=stack,
+        )
+
+    compounds = [
+        compound(JER_NAMES["jec_mc"], ["demo_MC_L1FastJet", "demo_MC_L2L3"]),
+        compound(
+            JER_NAMES["jec_data"], ["demo_MC_L1FastJet", "demo_MC_L2L3", "demo_DATA_L2L3Residual"]
+        ),
+    ]
+    return [l1, l2l3, residual, uncertainty, resolution, sf], compounds
 
 
 def _gamma_pdf(x: np.ndarray, shape: float, scale: float) -> np.ndarray:
@@ -52,7 +142,8 @@ def _correction(name: str, description: str, inputs: dict[str, str], data: Any) 
 
 
 def write_demo_corrections(path: str | Path) -> None:
-    """correctionlib payload (schema v2) with ``demo_pileup`` and ``demo_muon_id``.
+    """correctionlib payload (schema v2) with ``demo_pileup``, ``demo_muon_id`` and the demo
+    JERC (names in ``JER_NAMES``; CMS input names ``JetA, JetEta, JetPt, Rho, systematic``).
 
     Same inputs as the CMS 2018 UL payloads: pileup ``(NumTrueInteractions, nominal|up|down)``
     = data/MC ratio of true-interaction profiles (Gamma, shape 8, scales 4.2/4.4/4.0 vs 4.0);
@@ -120,7 +211,10 @@ def write_demo_corrections(path: str | Path) -> None:
             ],
         ),
     )
-    payload = cs.CorrectionSet(schema_version=2, corrections=[pu, muon_id])
+    jerc, compounds = _jerc(cs)
+    payload = cs.CorrectionSet(
+        schema_version=2, corrections=[pu, muon_id, *jerc], compound_corrections=compounds
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

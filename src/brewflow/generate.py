@@ -13,6 +13,7 @@ Units: GeV, radians, pb, pb^-1.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 import zlib
@@ -25,9 +26,16 @@ import numpy as np
 import uproot
 import vector
 
-from brewflow.demo_payloads import demo_muon_sf
+from brewflow.demo_payloads import (
+    JEC_L1_OFFSET,
+    JER_SF,
+    PILEUP_DATA_SCALE,
+    PILEUP_MC_SCALE,
+    demo_jec,
+    demo_muon_sf,
+)
 
-__all__ = ["MODELS", "generate_data", "generate_mc"]
+__all__ = ["MODELS", "generate_data", "generate_mc", "write_golden_json"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ M_W, W_W = 80.379, 2.085
 M_TOP, M_B = 172.5, 4.8
 M_MU, M_E = 0.10566, 0.000511
 DATA_RUNS = (315257, 315259, 315264, 315265, 315267, 315270)
+EVENTS_PER_LUMI = 500  # demo data: lumi block = 1 + event // 500
+UNCERTIFIED_EVERY = 10  # the demo golden JSON leaves out lumi blocks 10, 20, ...
 
 
 @dataclass(frozen=True)
@@ -257,10 +267,26 @@ def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int, is_data: boo
     return ak.zip(out)
 
 
+def _gen_index(flat_pt: np.ndarray, event: np.ndarray, is_gen: np.ndarray, n: int):
+    """GenJets (the ``is_gen`` truth jets, pT-ordered per event) and, for every truth jet,
+    its index among them (-1 if not a GenJet)."""
+    chosen = np.nonzero(is_gen)[0]
+    order = chosen[np.lexsort((-flat_pt[chosen], event[chosen]))]
+    counts = np.bincount(event[order], minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    index = np.full(len(flat_pt), -1, dtype=np.int64)
+    index[order] = np.arange(len(order)) - starts[event[order]]
+    return order, counts, index
+
+
 def _jets(
-    rng: np.random.Generator, truth: _Truth, n_isr_mean: float
-) -> tuple[ak.Array, np.ndarray]:
-    """Jets from b quarks, ISR (light, some c and b) and pileup; pT > 15 GeV, |eta| < 4.7."""
+    rng: np.random.Generator, truth: _Truth, n_isr_mean: float, rho: np.ndarray, is_data: bool
+) -> tuple[ak.Array, ak.Array, np.ndarray]:
+    """Jets from b quarks, ISR (light, some c and b) and pileup; pT > 15 GeV, |eta| < 4.7.
+
+    Also the GenJets (quark and ISR jets with true pT > 10 GeV) with ``Jet_genJetIdx``, and
+    ``rawFactor``/``area`` consistent with the demo JEC (data: resolution x JER SF, residual).
+    """
     n = len(truth.nu_px)
     quarks = truth.quarks
     qflat = ak.flatten(quarks)
@@ -270,6 +296,8 @@ def _jets(
     n_pu = rng.poisson(0.5, n)
     pu = _random_particles(rng, n_pu, 15.0, 6.0, 4.7)
     pu["flavour"] = np.zeros(len(pu["pt"]), dtype=np.int64)
+    pu["pileup"] = np.ones(len(pu["pt"]), dtype=bool)
+    isr["pileup"] = np.zeros(len(isr["pt"]), dtype=bool)
     parts = [
         ak.unflatten(
             ak.zip(
@@ -278,6 +306,7 @@ def _jets(
                     "eta": ak.to_numpy(qflat.eta),
                     "phi": ak.to_numpy(qflat.phi),
                     "flavour": ak.to_numpy(qflat.flavour).astype(np.int64),
+                    "pileup": np.zeros(len(qflat), dtype=bool),
                 }
             ),
             ak.num(quarks),
@@ -288,14 +317,23 @@ def _jets(
     jets = ak.concatenate(parts, axis=1)
     flat = ak.flatten(jets)
     total = len(flat)
-    pt = ak.to_numpy(flat.pt) * rng.normal(1.0, 0.12, total)
-    eta = ak.to_numpy(flat.eta) + rng.normal(0, 0.02, total)
+    counts = ak.to_numpy(ak.num(jets))
+    event = np.repeat(np.arange(n), counts)
+    true_pt, true_eta = ak.to_numpy(flat.pt), ak.to_numpy(flat.eta)
+    gen_order, gen_counts, gen_index = _gen_index(
+        true_pt, event, ~ak.to_numpy(flat.pileup) & (true_pt > 10), n
+    )
+    resolution = 0.12 * (JER_SF["nom"] if is_data else 1.0)
+    pt = true_pt * rng.normal(1.0, resolution, total)
+    eta = true_eta + rng.normal(0, 0.02, total)
     flavour = ak.to_numpy(flat.flavour)
     btag = np.where(
         flavour == 5,
         rng.beta(5.0, 1.2, total),
         np.where(flavour == 4, rng.beta(1.5, 3.0, total), rng.beta(0.6, 8.0, total)),
     )
+    area = rng.normal(0.5, 0.03, total)
+    raw = pt / demo_jec(eta, is_data) + JEC_L1_OFFSET * area * np.repeat(rho, counts)
     reco = ak.unflatten(
         ak.zip(
             {
@@ -305,10 +343,13 @@ def _jets(
                 "mass": pt * rng.uniform(0.05, 0.2, total),
                 "btagDeepFlavB": btag,
                 "jetId": np.where(rng.random(total) < 0.97, 6, 2),
+                "rawFactor": 1.0 - raw / pt,
+                "area": area,
+                "genJetIdx": gen_index,
                 "hadronFlavour": flavour,
             }
         ),
-        ak.num(jets),
+        counts,
     )
     reco = _sorted_by_pt(reco[(reco.pt > 15) & (np.abs(reco.eta) < 4.7)])
     types = {
@@ -318,9 +359,19 @@ def _jets(
         "mass": np.float32,
         "btagDeepFlavB": np.float32,
         "jetId": np.int32,
+        "rawFactor": np.float32,
+        "area": np.float32,
+        "genJetIdx": np.int32,
         "hadronFlavour": np.int32,
     }
-    return ak.zip({k: ak.values_astype(reco[k], t) for k, t in types.items()}), n_isr
+    gen = {
+        "pt": true_pt[gen_order],
+        "eta": true_eta[gen_order],
+        "phi": ak.to_numpy(flat.phi)[gen_order],
+        "mass": true_pt[gen_order] * 0.1,
+    }
+    genjets = ak.unflatten(ak.zip({k: v.astype(np.float32) for k, v in gen.items()}), gen_counts)
+    return ak.zip({k: ak.values_astype(reco[k], t) for k, t in types.items()}), genjets, n_isr
 
 
 def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -> dict:
@@ -328,17 +379,23 @@ def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -
     truth = model.sample(rng, n)
     muons = _leptons(rng, truth, 13, is_data)
     electrons = _leptons(rng, truth, 11, is_data)
-    jets, n_isr = _jets(rng, truth, model.isr_jets)
+    n_true_int = rng.gamma(8.0, PILEUP_DATA_SCALE["nominal"] if is_data else PILEUP_MC_SCALE, n)
+    rho = np.maximum(0.5 * n_true_int + rng.normal(0.0, 1.5, n), 0.0)
+    jets, genjets, n_isr = _jets(rng, truth, model.isr_jets, rho, is_data)
     met_x = truth.nu_px + rng.normal(0, 10.0, n)
     met_y = truth.nu_py + rng.normal(0, 10.0, n)
+    mc_only = ("hadronFlavour", "genJetIdx")
     trig_mu = (muons.pt > 24) & (np.abs(muons.eta) < 2.4) & (muons.pfRelIso04_all < 0.15)
     trigger = ak.to_numpy(ak.any(trig_mu & muons.tightId, axis=1)) & (rng.random(n) < 0.93)
     branches: dict = {
         "Muon": muons,
         "Electron": electrons,
-        "Jet": jets if not is_data else jets[[f for f in jets.fields if f != "hadronFlavour"]],
+        "Jet": jets if not is_data else jets[[f for f in jets.fields if f not in mc_only]],
         "MET_pt": np.hypot(met_x, met_y).astype(np.float32),
         "MET_phi": np.arctan2(met_y, met_x).astype(np.float32),
+        "MET_MetUnclustEnUpDeltaX": rng.normal(0.0, 3.0, n).astype(np.float32),
+        "MET_MetUnclustEnUpDeltaY": rng.normal(0.0, 3.0, n).astype(np.float32),
+        "fixedGridRhoFastjetAll": rho.astype(np.float32),
         "HLT_IsoMu24": trigger,
     }
     if not is_data:
@@ -346,7 +403,8 @@ def _nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -
         branches["genWeight"] = (sign * model.weight_scale * rng.lognormal(0.0, 0.05, n)).astype(
             np.float32
         )
-        branches["Pileup_nTrueInt"] = rng.gamma(8.0, 4.0, n).astype(np.float32)
+        branches["Pileup_nTrueInt"] = n_true_int.astype(np.float32)
+        branches["GenJet"] = genjets
         lead = ak.to_numpy(ak.fill_none(ak.max(truth.leptons.pt, axis=1), 40.0))
         isr_up = np.clip(1.0 + 0.06 * (n_isr - 0.8) + rng.normal(0, 0.02, n), 0.5, 2.0)
         fsr_up = np.clip(1.0 - 0.002 * (lead - 40.0) + rng.normal(0, 0.03, n), 0.5, 2.0)
@@ -409,14 +467,26 @@ def _concatenate(blocks: list[dict]) -> dict:
     return out
 
 
-def generate_data(paths: Sequence[str | Path], luminosity: float, *, seed: int = 42) -> int:
-    """Pseudo-data: ``Poisson(L * xsec)`` events of every model, shuffled over ``paths``."""
+def generate_data(
+    paths: Sequence[str | Path],
+    luminosity: float,
+    *,
+    seed: int = 42,
+    lumi_mask: str | Path | None = None,
+) -> int:
+    """Pseudo-data: ``Poisson(L * xsec)`` events of every model, shuffled over ``paths``.
+
+    With ``lumi_mask``, also a golden JSON there that leaves out every tenth lumi block
+    (``UNCERTIFIED_EVERY``); events are then drawn for ``L / certified fraction`` so that the
+    certified ones correspond to ``L`` on average.
+    """
+    scale = UNCERTIFIED_EVERY / (UNCERTIFIED_EVERY - 1) if lumi_mask else 1.0
     blocks, total = [], 0
     for index, path in enumerate(paths):
         rng = _rng(seed, "data", index)
         parts = []
         for _name, spec in MODELS.items():
-            mean = luminosity * spec.xsec / len(paths)
+            mean = scale * luminosity * spec.xsec / len(paths)
             parts.append(_nanoaod(rng, spec, int(rng.poisson(mean)), is_data=True))
         block = _concatenate(parts)
         n = len(block["MET_pt"])
@@ -424,11 +494,35 @@ def generate_data(paths: Sequence[str | Path], luminosity: float, *, seed: int =
         block = {k: v[order] for k, v in block.items()}
         blocks.append((Path(path), block, n))
         total += n
-    first = 0
+    first, certified = 0, {}
     for index, (path, block, n) in enumerate(blocks):
         event = np.arange(first, first + n) + 1
-        run = np.full(n, DATA_RUNS[index % len(DATA_RUNS)])
-        _write(path, block, run, 1 + event // 500, event, seed)
+        run = DATA_RUNS[index % len(DATA_RUNS)]
+        lumi = 1 + event // EVENTS_PER_LUMI
+        _write(path, block, np.full(n, run), lumi, event, seed)
+        good = [int(b) for b in np.unique(lumi) if b % UNCERTIFIED_EVERY]
+        certified.setdefault(str(run), []).extend([[b, b] for b in good])
         first += n
         log.info("wrote %s: %d data events", path, n)
+    if lumi_mask:
+        write_golden_json(lumi_mask, certified)
     return total
+
+
+def write_golden_json(path: str | Path, certified: dict[str, list[list[int]]]) -> None:
+    """A golden JSON (run -> inclusive lumi-block ranges, adjacent blocks joined), atomically."""
+    out = {}
+    for run, blocks in sorted(certified.items()):
+        ranges: list[list[int]] = []
+        for first, last in sorted(blocks):
+            if ranges and first <= ranges[-1][1] + 1:
+                ranges[-1][1] = max(ranges[-1][1], last)
+            else:
+                ranges.append([first, last])
+        out[run] = ranges
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    lines = [f"  {json.dumps(run)}: {json.dumps(ranges)}" for run, ranges in out.items()]
+    tmp.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    tmp.replace(path)

@@ -27,6 +27,7 @@ __all__ = [
     "fill",
     "fill_arguments",
     "merge_categories",
+    "pick_categories",
     "variable_axis",
 ]
 
@@ -165,4 +166,21 @@ def merge_categories(
                     target[field][dst] += source[field][src]
             else:
                 target[dst] += source[src]
+    return out
+
+
+def pick_categories(h: hist.Hist, names: Sequence[str], axis: str = "systematic") -> hist.Hist:
+    """``h`` restricted to the categories ``names`` of ``axis`` (in that order)."""
+    present = list(h.axes[axis])
+    unknown = [n for n in names if n not in present]
+    if unknown:
+        raise KeyError(f"histogram {h.name!r} has no {axis} {unknown}; it has {present}")
+    axes = [
+        hist.axis.StrCategory(names, name=axis, label=a.label) if a.name == axis else a
+        for a in h.axes
+    ]
+    out = hist.Hist(*axes, storage=h.storage_type(), name=h.name, label=h.label)
+    index = [a.name for a in h.axes].index(axis)
+    chosen = (slice(None),) * index + ([present.index(n) for n in names],)
+    out.view(flow=True)[...] = h.view(flow=True)[chosen]
     return out

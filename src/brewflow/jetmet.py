@@ -31,6 +31,7 @@ import awkward as ak
 import numpy as np
 
 from brewflow._array import is_lazy, lib
+from brewflow.config import SHAPE_TYPES
 from brewflow.corrections import CorrectionError, load
 from brewflow.objects import link
 
@@ -41,8 +42,6 @@ __all__ = [
     "propagate_met",
     "resolved_branch",
 ]
-
-SHAPE_TYPES = ("jes", "jer", "unclustered")  # systematic types that change objects
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,13 @@ import hist
 import numpy as np
 import uhi.io.json
 
-from brewflow.histograms import CUTFLOW, CUTFLOW_EVENTS, cutflow_counts, merge_categories
+from brewflow.histograms import (
+    CUTFLOW,
+    CUTFLOW_EVENTS,
+    cutflow_counts,
+    merge_categories,
+    pick_categories,
+)
 
 __all__ = [
     "FORMAT",
@@ -29,6 +35,7 @@ __all__ = [
     "merge_systematics",
     "save",
     "scale",
+    "split_systematics",
     "stack",
     "variation_names",
 ]
@@ -139,6 +146,18 @@ def merge_systematics(results: Sequence[Result]) -> Result:
     meta = dict(first.meta)
     meta["systematics"] = list(histograms[CUTFLOW].axes["systematic"])
     return Result(first.dataset, first.process, first.is_data, histograms, first.cutflows, meta)
+
+
+def split_systematics(result: Result) -> dict[str, Result]:
+    """One result per systematic category of ``result`` (e.g. a graph that filled them all)."""
+    out = {}
+    for systematic in result.systematics:
+        histograms = {n: pick_categories(h, [systematic]) for n, h in result.histograms.items()}
+        meta = {**result.meta, "systematics": [systematic]}
+        out[systematic] = Result(
+            result.dataset, result.process, result.is_data, histograms, result.cutflows, meta
+        )
+    return out
 
 
 def _scaled(h: hist.Hist, factor: float) -> hist.Hist:

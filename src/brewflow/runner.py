@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ import dask
 import dask_awkward as dak
 
 from brewflow import histograms as H
+from brewflow._array import lib
 from brewflow.analysis import AnalysisOutput, Context
-from brewflow.config import ConfigError, process_of
+from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
+from brewflow.jetmet import JetCorrector
+from brewflow.lumimask import LumiMask
 from brewflow.nanoevents import eager_events, lazy_events
 from brewflow.preprocess import InputError
 from brewflow.results import Result
@@ -73,13 +77,24 @@ def systematics_for(config: Mapping, dataset: str) -> list[str]:
     return ["nominal", *(f"{name}{d}" for name in names for d in ("Up", "Down"))]
 
 
+def shape_variation(config: Mapping, systematic: str) -> tuple[str, str, str] | None:
+    """``(type, source, "Up"|"Down")`` when ``systematic`` varies objects, else None."""
+    for direction in ("Up", "Down"):
+        spec = config["systematics"].get(systematic.removesuffix(direction))
+        if systematic.endswith(direction) and spec is not None and spec["type"] in SHAPE_TYPES:
+            return spec["type"], spec.get("source", "Total"), direction
+    return None
+
+
 def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) -> Any:
-    """The event weight for ``systematic`` (None for unweighted data)."""
+    """The event weight for ``systematic`` (None for unweighted data).
+
+    Object (shape) variations use the nominal weight of the analysis run on varied objects."""
     if not output.weights:
         if systematic != "nominal":
             raise ConfigError(f"systematic {systematic!r} needs event weights (MC)")
         return None
-    if systematic == "nominal":
+    if systematic == "nominal" or shape_variation(config, systematic):
         return output.weights.weight()
     for direction in ("Up", "Down"):
         name = systematic.removesuffix(direction)
@@ -96,71 +111,112 @@ def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) 
     raise ConfigError(f"unknown systematic {systematic!r}; see config key 'systematics'")
 
 
-def build(config: Mapping, dataset: str, systematic: str, events: Any) -> dict[str, Any]:
-    """Histograms (lazy or eager, like ``events``) of the analysis for one systematic."""
-    spec = config["datasets"][dataset]
-    analysis = load_analysis(config["analysis"]["callable"])
-    context = Context(
-        dataset,
-        spec["is_data"],
-        systematic,
-        dict(config["analysis"]["options"]),
-        load_all(config["corrections"]),
-    )
-    output = analysis(events, context)
+def _check_output(config: Mapping, output: Any) -> None:
+    spec = config["analysis"]["callable"]
     if not isinstance(output, AnalysisOutput):
         raise ConfigError(
-            f"config key 'analysis.callable': {config['analysis']['callable']} returned "
-            f"{type(output).__name__}; it must return brewflow.analysis.AnalysisOutput"
+            f"config key 'analysis.callable': {spec} returned {type(output).__name__}; "
+            "it must return brewflow.analysis.AnalysisOutput"
         )
-    weight = systematic_weight(config, output, systematic)
-    lazy = isinstance(events, dak.Array)
-    regions = {name: region["cuts"] for name, region in config["regions"].items()}
-    for name, cuts in regions.items():
-        for cut in cuts:
+    for name, region in config["regions"].items():
+        for cut in region["cuts"]:
             if cut not in output.selection:
                 raise ConfigError(
                     f"config key 'regions.{name}.cuts': the analysis defines no cut {cut!r} "
                     f"(it has: {', '.join(output.selection.names)})"
                 )
-    masks = {region: output.selection.all(*cuts) for region, cuts in regions.items()}
-    hists = H.book(config["histograms"], list(regions), [systematic], lazy=lazy)
-    for name, h in hists.items():
-        variable = config["histograms"][name]["variable"]
-        if variable not in output.variables:
+    for name, definition in config["histograms"].items():
+        if definition["variable"] not in output.variables:
             raise ConfigError(
                 f"config key 'histograms.{name}.variable': the analysis returns no variable "
-                f"{variable!r} (it has: {', '.join(output.variables)})"
+                f"{definition['variable']!r} (it has: {', '.join(output.variables)})"
             )
-        for region in h.axes["region"]:
-            H.fill(
-                h,
-                region=region,
-                systematic=systematic,
-                values=output.variables[variable],
-                mask=masks[region],
-                weight=weight,
-            )
-    cutflow = H.book_cutflow(regions, [systematic], lazy=lazy)
-    for region, cuts in regions.items():
-        passed = output.selection.n_passed(*cuts)
-        everything = passed >= 0
-        for name, h in cutflow.items():
-            H.fill(
-                h,
-                region=region,
-                systematic=systematic,
-                values=passed,
-                mask=everything,
-                weight=weight if name == H.CUTFLOW else None,
-            )
+
+
+def jet_corrector(config: Mapping, dataset: str) -> JetCorrector | None:
+    """The dataset's jet/MET corrections from the ``jets`` block (None without one)."""
+    if "jets" not in config:
+        return None
+    spec = config["datasets"][dataset]
+    return JetCorrector.from_config(config["jets"], is_data=spec["is_data"], jec=spec.get("jec"))
+
+
+def build(
+    config: Mapping, dataset: str, systematics: str | Sequence[str], events: Any
+) -> dict[str, Any]:
+    """Histograms (lazy or eager, like ``events``) of the analysis for ``systematics``.
+
+    The analysis runs once on the nominal objects (serving nominal, weight and scale
+    variations) and once per object variation; each variation is one fill of the shared
+    histograms' ``systematic`` axis, so one compute reads the columns once for all of them.
+    """
+    systematics = [systematics] if isinstance(systematics, str) else list(systematics)
+    spec = config["datasets"][dataset]
+    analysis = load_analysis(config["analysis"]["callable"])
+    context = Context(
+        dataset,
+        spec["is_data"],
+        "nominal",
+        dict(config["analysis"]["options"]),
+        load_all(config["corrections"]),
+    )
+    corrector = jet_corrector(config, dataset)
+    groups: dict[str, list[str]] = {}
+    for systematic in systematics:
+        key = systematic if shape_variation(config, systematic) else "nominal"
+        groups.setdefault(key, []).append(systematic)
+    lazy = isinstance(events, dak.Array)
+    regions = {name: region["cuts"] for name, region in config["regions"].items()}
+    hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
+    cutflow = H.book_cutflow(regions, systematics, lazy=lazy)
+    for key, members in groups.items():
+        varied = corrector.apply(events, shape_variation(config, key)) if corrector else events
+        output = analysis(varied, replace(context, systematic=key))
+        _check_output(config, output)
+        masks = {region: output.selection.all(*cuts) for region, cuts in regions.items()}
+        passed = {region: output.selection.n_passed(*cuts) for region, cuts in regions.items()}
+        for systematic in members:
+            weight = systematic_weight(config, output, systematic)
+            for name, h in hists.items():
+                values = output.variables[config["histograms"][name]["variable"]]
+                for region in h.axes["region"]:
+                    H.fill(
+                        h,
+                        region=region,
+                        systematic=systematic,
+                        values=values,
+                        mask=masks[region],
+                        weight=weight,
+                    )
+            for region in regions:
+                for name, h in cutflow.items():
+                    H.fill(
+                        h,
+                        region=region,
+                        systematic=systematic,
+                        values=passed[region],
+                        mask=passed[region] >= 0,
+                        weight=weight if name == H.CUTFLOW else None,
+                    )
     return {**hists, **cutflow}
+
+
+def _certified(config: Mapping, dataset: str, events: Any) -> tuple[Any, Any]:
+    """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them."""
+    mask_file = config["datasets"][dataset].get("lumi_mask")
+    if mask_file is None:
+        return events, None
+    try:
+        mask = LumiMask(mask_file).events(events)
+    except (KeyError, ValueError) as err:
+        raise InputError(f"dataset {dataset!r}: config key 'lumi_mask': {err}") from None
+    return events[mask], lib(mask).sum(mask)
 
 
 def run(
     config: Mapping,
     dataset: str,
-    systematic: str,
+    systematics: str | Sequence[str],
     files: Sequence[Mapping[str, Any]],
     *,
     scheduler: str | None = None,
@@ -170,14 +226,18 @@ def run(
 ) -> Result:
     """Analyze ``files`` (preprocess records: path, tree, entries) of ``dataset``.
 
-    Returns a :class:`Result` with every histogram and cutflow for ``systematic``. ``progress``
-    (e.g. a dask ``ProgressBar``) is entered around the computation only.
+    Returns a :class:`Result` with every histogram and cutflow for ``systematics`` (one name or
+    several, filled in one graph). ``progress`` (e.g. a dask ``ProgressBar``) is entered around
+    the computation only.
     """
-    if systematic not in systematics_for(config, dataset):
-        raise ConfigError(
-            f"systematic {systematic!r} does not apply to dataset {dataset!r} "
-            f"(it has: {', '.join(systematics_for(config, dataset))})"
-        )
+    systematics = [systematics] if isinstance(systematics, str) else list(systematics)
+    known = systematics_for(config, dataset)
+    for systematic in systematics:
+        if systematic not in known:
+            raise ConfigError(
+                f"systematic {systematic!r} does not apply to dataset {dataset!r} "
+                f"(it has: {', '.join(known)})"
+            )
     missing = [f["path"] for f in files if not Path(f["path"]).is_file()]
     if missing:
         raise InputError(
@@ -187,43 +247,44 @@ def run(
     step = config["step_size"]
     started = time.perf_counter()
     with_events = [f for f in files if f["entries"] > 0]
+    label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     if lazy and with_events:
         steps = {
             f["path"]: [(s, min(s + step, f["entries"])) for s in range(0, f["entries"], step)]
             for f in with_events
         }
         events = lazy_events({f["path"]: f["tree"] for f in with_events}, steps=steps)
-        graph = build(config, dataset, systematic, events)
-        (optimized,) = dask.optimize(graph)  # column projection: only needed branches are read
-        log.info(
-            "%s/%s: %d partitions, %d files",
-            dataset,
-            systematic,
-            events.npartitions,
-            len(with_events),
-        )
+        events, certified = _certified(config, dataset, events)
+        graph = build(config, dataset, systematics, events)
+        (optimized,) = dask.optimize((graph, certified))  # column projection: read only needed
+        log.info("%s: %d partitions, %d files", label, events.npartitions, len(with_events))
         with progress or nullcontext():
-            (computed,) = dask.compute(
+            ((computed, certified),) = dask.compute(
                 optimized,
                 scheduler=scheduler or config["scheduler"],
                 num_workers=workers,
                 optimize_graph=False,
             )
     else:
-        computed = None
+        computed, certified = None, None
         for f in with_events or files[:1]:
-            part = build(config, dataset, systematic, eager_events(f["path"], tree=f["tree"]))
+            events, n = _certified(config, dataset, eager_events(f["path"], tree=f["tree"]))
+            part = build(config, dataset, systematics, events)
             computed = part if computed is None else {k: computed[k] + part[k] for k in part}
+            certified = n if certified is None else certified + n
     meta = {
-        "systematic": systematic,
+        "systematics": systematics,
         "events": int(sum(f["entries"] for f in files)),
         "sumw": sum(f.get("sumw") or 0.0 for f in files)
         if not config["datasets"][dataset]["is_data"]
         else None,
         "files": [f["path"] for f in files],
     }
+    if certified is not None:
+        meta["events_certified"] = int(certified)
+        meta["lumi_mask"] = config["datasets"][dataset]["lumi_mask"]
     seconds = time.perf_counter() - started
-    log.info("%s/%s: %d events in %.1f s", dataset, systematic, meta["events"], seconds)
+    log.info("%s: %d events in %.1f s", label, meta["events"], seconds)
     return Result(
         dataset=dataset,
         process=process_of(config, dataset),

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from brewflow.config import is_generated, process_of
+from brewflow.config import dataset_files, is_generated, process_of
 from brewflow.results import atomic_write
 from brewflow.runner import applicable_systematics, systematics_for
 
 SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 __all__ = [
+    "analysis_inputs",
     "analyze_outputs",
     "dataset_fingerprint",
     "fingerprint",
@@ -42,10 +43,22 @@ def fingerprint(value: Any) -> str:
 def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     """What an ``analyze`` job of this dataset depends on in the config (and nothing else)."""
     spec = config["datasets"][dataset]
-    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
-    shared = {k: config[k] for k in ("analysis", "regions", "histograms", "step_size", "tree")}
+    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree", "jec", "lumi_mask")}
+    keys = ("analysis", "regions", "histograms", "step_size", "tree", "corrections", "jets")
+    shared = {k: config.get(k) for k in keys}
     systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
     return fingerprint([relevant, shared, systematics])
+
+
+def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
+    """Files an ``analyze`` job of ``dataset`` reads: its data files (globs expanded), its golden
+    JSON and the correction payloads (jobs rerun when one changes)."""
+    payloads = [spec["file"] for spec in config["corrections"].values()]
+    if "jets" in config:
+        payloads.append(config["jets"]["file"])
+    mask = config["datasets"][dataset].get("lumi_mask")
+    extra = [*([mask] if mask else []), *payloads]
+    return [*dataset_files(config, dataset), *dict.fromkeys(extra)]
 
 
 def plot_fingerprint(config: Mapping, histogram: str) -> str:
@@ -90,8 +103,11 @@ def processes(config: Mapping) -> dict[str, list[str]]:
 
 
 def generated_files(config: Mapping) -> list[str]:
-    """Files that ``brewflow generate`` writes: demo datasets and the demo corrections."""
+    """Files that ``brewflow generate`` writes: demo datasets, golden JSON and corrections."""
     files = [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
+    files += [
+        d["lumi_mask"] for d in config["datasets"].values() if "lumi_mask" in d and is_generated(d)
+    ]
     payload = config.get("generate", {}).get("corrections")
     return [*files, payload] if payload else files
 

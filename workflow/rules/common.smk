@@ -2,6 +2,7 @@
 from brewflow.config import dataset_files, process_of
 from brewflow.runner import systematics_for
 from brewflow.workflow import (
+    analysis_inputs,
     dataset_fingerprint,
     fingerprint,
     generated_files,
@@ -28,6 +29,11 @@ wildcard_constraints:
 def input_files(wildcards):
     """The dataset's ROOT files (globs expanded): jobs that read them rerun when they change."""
     return dataset_files(config, wildcards.dataset)
+
+
+def analyzed_files(wildcards):
+    """Data files, golden JSON and correction payloads an analyze job reads."""
+    return analysis_inputs(config, wildcards.dataset)
 
 
 def analyze_inputs(wildcards):
