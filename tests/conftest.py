@@ -38,11 +38,13 @@ def small_config(directory: Path) -> dict:
     config["step_size"] = 700
     payload = str(directory / "corrections" / "demo.json.gz")
     config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload}
-    for spec in config["corrections"].values():
+    for spec in [*config["corrections"].values(), config["jets"]]:
         spec["file"] = payload
     for name, dataset in config["datasets"].items():
         n = 2
         dataset["files"] = [str(directory / name / f"{name}_{i}.root") for i in range(n)]
+        if "lumi_mask" in dataset:
+            dataset["lumi_mask"] = str(directory / "golden.json")
     return config
 
 
@@ -55,7 +57,7 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for dataset in config["datasets"].values():
         model = dataset["generator"]
         if model == "data":
-            generate_data(dataset["files"], SMALL_LUMI, seed=7)
+            generate_data(dataset["files"], SMALL_LUMI, seed=7, lumi_mask=dataset["lumi_mask"])
         else:
             generate_mc(model, dataset["files"], SMALL_EVENTS, seed=7)
     path = directory / "config.yaml"

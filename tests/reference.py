@@ -6,12 +6,16 @@ brewflow code. Slow, so only for small inputs.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import correctionlib
 import numpy as np
 import uproot
+
+from tests import jet_reference
 
 BRANCHES = [
     "Muon_pt",
@@ -49,27 +53,65 @@ def _delta_r(eta1: float, phi1: float, eta2: float, phi2: float) -> float:
     return math.hypot(eta1 - eta2, dphi)
 
 
+def _certified(path: str | None) -> Callable[[int, int], bool]:
+    if path is None:
+        return lambda run, lumi: True
+    ranges = json.loads(Path(path).read_text())
+    return lambda run, lumi: any(a <= lumi <= b for a, b in ranges.get(str(run), []))
+
+
 def events(
-    paths: Sequence[str], is_data: bool, corrections: Mapping[str, Mapping] | None = None
+    paths: Sequence[str],
+    is_data: bool,
+    corrections: Mapping[str, Mapping] | None = None,
+    *,
+    jets: Mapping | None = None,
+    shapes: Mapping[str, tuple[str, str, str]] | None = None,
+    lumi_mask: str | None = None,
 ) -> list[dict]:
     """Per-event dicts of the demo analysis's quantities (None where undefined).
 
     ``corrections`` is the config's ``corrections`` section; payloads are read with correctionlib.
+    ``jets`` is the config's ``jets`` block (jets and MET corrected jet by jet, see
+    jet_reference.py); ``shapes`` maps object-variation names (e.g. ``jesUp``) to
+    ``(type, source, direction)``: each event then has ``variants[name]``, the whole event
+    recomputed on varied jets. ``lumi_mask``: only events in this golden JSON are kept.
     """
     loaded = {
         key: correctionlib.CorrectionSet.from_file(spec["file"])[spec["name"]]
         for key, spec in (corrections or {}).items()
     }
+    certified = _certified(lumi_mask)
+    names = BRANCHES + ([] if is_data else MC_BRANCHES) + ["run", "luminosityBlock"]
+    if jets:
+        names += jet_reference.branches(jets, is_data)
     out = []
     for path in paths:
         tree = uproot.open(path)["Events"]
-        a = tree.arrays(BRANCHES + ([] if is_data else MC_BRANCHES), library="np")
+        a = tree.arrays(sorted(set(names)), library="np")
         for i in range(tree.num_entries):
-            out.append(_event(a, i, is_data, loaded))
+            if not certified(int(a["run"][i]), int(a["luminosityBlock"][i])):
+                continue
+            variants = {None: None}
+            if jets:
+                variants = {None: jet_reference.corrected(a, i, jets, is_data=is_data)}
+                for name, variation in (shapes or {}).items():
+                    variants[name] = jet_reference.corrected(
+                        a, i, jets, is_data=is_data, variation=variation
+                    )
+            event = _event(a, i, is_data, loaded, variants[None])
+            event["variants"] = {
+                name: _event(a, i, is_data, loaded, corr)
+                for name, corr in variants.items()
+                if name is not None
+            }
+            out.append(event)
     return out
 
 
-def _event(a: dict, i: int, is_data: bool, corrections: dict, btag_wp: float = 0.2783) -> dict:
+def _event(
+    a: dict, i: int, is_data: bool, corrections: dict, jets: dict | None, btag_wp: float = 0.2783
+) -> dict:
     muons = [
         (
             a["Muon_pt"][i][k],
@@ -99,9 +141,11 @@ def _event(a: dict, i: int, is_data: bool, corrections: dict, btag_wp: float = 0
         and a["Electron_pfRelIso03_all"][i][k] < 0.15
     ]
     leptons = sorted(muons + electrons, key=lambda lep: -lep[0])
+    jet_pt = a["Jet_pt"][i] if jets is None else jets["pt"]
+    met = float(a["MET_pt"][i]) if jets is None else jets["met"]
     jets = []
-    for k in range(len(a["Jet_pt"][i])):
-        pt, eta, phi = a["Jet_pt"][i][k], a["Jet_eta"][i][k], a["Jet_phi"][i][k]
+    for k in range(len(jet_pt)):
+        pt, eta, phi = jet_pt[k], a["Jet_eta"][i][k], a["Jet_phi"][i][k]
         if (
             pt > 30
             and abs(eta) < 2.4
@@ -135,7 +179,7 @@ def _event(a: dict, i: int, is_data: bool, corrections: dict, btag_wp: float = 0
         "lead_muon_eta": muons[0][1] if muons else None,
         "njets": len(jets),
         "nbjets": n_b,
-        "met": float(a["MET_pt"][i]),
+        "met": met,
         "jet_pt": [pt for pt, _ in jets],
         "weight": {"nominal": 1.0},
     }
@@ -171,15 +215,45 @@ def _event(a: dict, i: int, is_data: bool, corrections: dict, btag_wp: float = 0
     return event
 
 
+def variant(event: dict, systematic: str) -> tuple[dict, float]:
+    """The event as seen by ``systematic`` (varied objects if any) and its weight."""
+    if systematic in event["variants"]:
+        varied = event["variants"][systematic]
+        return varied, varied["weight"]["nominal"]
+    return event, event["weight"][systematic]
+
+
+def dataset_events(config: Mapping, dataset: str, base: Path | str = "") -> list[dict]:
+    """:func:`events` for a dataset of a (validated or raw) config; paths relative to ``base``."""
+    spec = config["datasets"][dataset]
+    is_data = spec.get("is_data", False)
+    at = lambda f: str(Path(base) / f)  # noqa: E731
+    shapes = {}
+    for name, syst in config.get("systematics", {}).items():
+        applies = dataset in syst.get("datasets", config["datasets"])
+        if syst["type"] in ("jes", "jer", "unclustered") and applies and not is_data:
+            for d in ("Up", "Down"):
+                shapes[f"{name}{d}"] = (syst["type"], syst.get("source", "Total"), d)
+    jets = {**config["jets"], "file": at(config["jets"]["file"])} if "jets" in config else None
+    return events(
+        [at(f) for f in spec["files"]],
+        is_data,
+        {k: {**c, "file": at(c["file"])} for k, c in config.get("corrections", {}).items()},
+        jets=jets,
+        shapes=shapes,
+        lumi_mask=at(spec["lumi_mask"]) if "lumi_mask" in spec else None,
+    )
+
+
 def histogram(
     evts: list[dict], variable: str, cuts: Sequence[str], edges: np.ndarray, systematic: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum of weights and of squared weights per bin (no flow) of events passing ``cuts``."""
     values, variances = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
     for event in evts:
+        event, w = variant(event, systematic)
         if not all(event["cuts"][c] for c in cuts):
             continue
-        w = event["weight"][systematic]
         xs = event[variable] if isinstance(event[variable], list) else [event[variable]]
         for x in xs:
             if x is None or not edges[0] <= x < edges[-1]:
@@ -193,8 +267,9 @@ def histogram(
 def cutflow(evts: list[dict], cuts: Sequence[str], systematic: str) -> tuple[list, list]:
     """Events and sum of weights passing initial + each cut in sequence."""
     counts, sumw = [], []
+    seen = [variant(e, systematic) for e in evts]
     for k in range(len(cuts) + 1):
-        passing = [e for e in evts if all(e["cuts"][c] for c in cuts[:k])]
+        passing = [(e, w) for e, w in seen if all(e["cuts"][c] for c in cuts[:k])]
         counts.append(len(passing))
-        sumw.append(sum(e["weight"][systematic] for e in passing))
+        sumw.append(sum(w for _, w in passing))
     return counts, sumw

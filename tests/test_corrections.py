@@ -7,7 +7,15 @@ import correctionlib
 import numpy as np
 import pytest
 
-from brewflow.corrections import CorrectionError, load, muon_sf_weights, pileup_weights
+from brewflow.corrections import (
+    CorrectionError,
+    btag_shape_weights,
+    btag_wp_weights,
+    electron_sf_weights,
+    load,
+    muon_sf_weights,
+    pileup_weights,
+)
 from brewflow.nanoevents import eager_events, lazy_events
 
 PU = ("puWeights.json.gz", "Collisions18_UltraLegacy_goldenJSON")
@@ -27,6 +35,25 @@ def real(shared_data) -> dict:
         False: eager_events(path),
         True: lazy_events([path], step_size=15),
     }
+
+
+def _direct(real, payload: str, name: str):
+    return correctionlib.CorrectionSet.from_file(str(real["base"] / payload))[name]
+
+
+def _jets(events):
+    jets = events.Jet
+    return jets[(jets.pt > 20) & (np.abs(jets.eta) < 2.5)]
+
+
+def _per_event_product(objects, factor) -> list[float]:
+    out = []
+    for event in ak.to_list(objects):
+        product = 1.0
+        for obj in event:
+            product *= factor(obj)
+        out.append(product)
+    return out
 
 
 def _muons(events):
@@ -69,3 +96,82 @@ def test_errors_list_what_is_available(real, tmp_path):
     bad.write_text("{}")
     with pytest.raises(CorrectionError, match="cannot read correction payload"):
         load(bad, "x")
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_electron_sf_products_equal_a_per_electron_loop(real, lazy):
+    correction = load(real["base"] / "electron.json.gz", "UL-Electron-ID-SF")
+    direct = _direct(real, "electron.json.gz", "UL-Electron-ID-SF")
+    select = lambda ev: ev.Electron[(ev.Electron.pt > 10) & (abs(ev.Electron.eta) < 2.5)]  # noqa: E731
+    weights = electron_sf_weights(correction, select(real[lazy]), "2018", "Tight")
+    for key, valtype in (("nominal", "sf"), ("up", "sfup"), ("down", "sfdown")):
+        got = ak.to_numpy(weights[key].compute() if lazy else weights[key])
+        expected = _per_event_product(
+            select(real[False]),
+            lambda e, v=valtype: direct.evaluate("2018", v, "Tight", e["eta"], e["pt"]),
+        )
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        assert any(x != 1.0 for x in expected)
+
+
+SHAPE_SYSTEMATICS = ["hf", "lf", "cferr1", "jesFlavorQCD"]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_btag_shape_weights_follow_the_flavour_prescription(real, lazy):
+    correction = load(real["base"] / "btagging.json.gz", "deepJet_shape")
+    direct = _direct(real, "btagging.json.gz", "deepJet_shape")
+    weights = btag_shape_weights(correction, _jets(real[lazy]), SHAPE_SYSTEMATICS)
+    jets = _jets(real[False])
+    flavours = set(ak.to_list(ak.flatten(jets.hadronFlavour)))
+    assert {0, 4} <= flavours  # c-only and light/b branches of the prescription both exercised
+
+    def sf(jet, systematic):
+        args = (jet["hadronFlavour"], abs(jet["eta"]), jet["pt"], jet["btagDeepFlavB"])
+        return direct.evaluate(systematic, *args)
+
+    expected = {"nominal": _per_event_product(jets, lambda j: sf(j, "central"))}
+    for name in SHAPE_SYSTEMATICS:
+        for direction in ("up", "down"):
+            applies = (
+                (lambda j: j["hadronFlavour"] == 4)
+                if name.startswith("cferr")
+                else (lambda j: j["hadronFlavour"] != 4)
+            )
+            expected[f"{name}{direction.title()}"] = _per_event_product(
+                jets,
+                lambda j, s=f"{direction}_{name}", a=applies: sf(j, s if a(j) else "central"),
+            )
+    assert set(weights) == set(expected)
+    for key, values in expected.items():
+        got = weights[key].compute() if lazy else weights[key]
+        np.testing.assert_allclose(ak.to_numpy(got), values, rtol=1e-12, err_msg=key)
+    assert not np.allclose(expected["cferr1Up"], expected["nominal"])
+    assert not np.allclose(expected["hfUp"], expected["nominal"])
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_btag_fixed_wp_weights_method_1a(real, lazy):
+    correction = load(real["base"] / "btagging.json.gz", "deepJet_wp")
+    direct = _direct(real, "btagging.json.gz", "deepJet_wp")
+    jets = _jets(real[lazy])
+    tagged = jets.btagDeepFlavB > 0.2783
+    efficiency = ak.where(
+        jets.hadronFlavour == 5, 0.7, ak.where(jets.hadronFlavour == 4, 0.2, 0.02)
+    )
+    weights = btag_wp_weights(correction, jets, tagged, efficiency, "M")
+    method = {5: "comb", 4: "comb", 0: "incl"}
+    eff = {5: 0.7, 4: 0.2, 0: 0.02}
+
+    def factor(jet, systematic):
+        flav = jet["hadronFlavour"]
+        sf = direct.evaluate(systematic, method[flav], "M", flav, abs(jet["eta"]), jet["pt"])
+        if jet["btagDeepFlavB"] > 0.2783:
+            return sf
+        return (1 - sf * eff[flav]) / (1 - eff[flav])
+
+    for key, systematic in (("nominal", "central"), ("up", "up"), ("down", "down")):
+        got = weights[key].compute() if lazy else weights[key]
+        expected = _per_event_product(_jets(real[False]), lambda j, s=systematic: factor(j, s))
+        np.testing.assert_allclose(ak.to_numpy(got), expected, rtol=1e-12)
+        assert any(x != 1.0 for x in expected)

@@ -6,16 +6,15 @@ with an independent pure-Python SplitMix64 and sums the MET shifts by hand.
 
 from __future__ import annotations
 
-import math
-
 import awkward as ak
 import numpy as np
 import pytest
 import uproot
 
-from brewflow.corrections import CorrectionError, load
+from brewflow.corrections import CorrectionError
 from brewflow.jetmet import JetCorrector, event_normals
 from brewflow.nanoevents import eager_events, lazy_events
+from tests import jet_reference
 
 RUN2 = {
     "file": "corrections/2018_UL/jet_jerc.json.gz",
@@ -38,92 +37,19 @@ RUN3 = {
     "resolution_sf": "Summer22_22Sep2023_JRV1_MC_ScaleFactor_AK4PFPuppi",
     "rho": "Rho_fixedGridRhoFastjetAll",
 }
-MASK = (1 << 64) - 1
-
-
-def _splitmix(x: int) -> int:
-    z = (x + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def _normal(run: int, lumi: int, event: int, index: int, salt: int = 0) -> float:
-    key = _splitmix(run ^ salt)
-    for value in (lumi, event, index):
-        key = _splitmix(key ^ value)
-    u1 = ((key >> 11) + 0.5) * 2.0**-53
-    u2 = ((_splitmix(key) >> 11) + 0.5) * 2.0**-53
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
 def _spec(shared_data, spec):
     return {**spec, "file": str(shared_data / spec["file"])}
 
 
-def _args(c, **values):
-    return [values[i.name] for i in c.inputs]
-
-
 def reference(path: str, spec: dict, *, is_data: bool, variation=None) -> list[dict]:
-    """Per event: corrected jet pts and MET (pt, phi), jet by jet with scalar correctionlib."""
-    file = spec["file"]
-    rho_branch = spec.get("rho", "fixedGridRhoFastjetAll")
-    jec = load(file, spec["jec"]["data" if is_data else "mc"])
-    branches = ["run", "luminosityBlock", "event", rho_branch, "MET_pt", "MET_phi"]
-    branches += ["MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY"]
-    branches += [f"Jet_{f}" for f in ("pt", "eta", "phi", "mass", "rawFactor", "area")]
-    if not is_data:
-        branches += ["Jet_genJetIdx", "GenJet_pt", "GenJet_eta", "GenJet_phi"]
-        res, sfc = load(file, spec["resolution"]), load(file, spec["resolution_sf"])
-    arrays = uproot.open(path)["Events"].arrays(branches, library="np")
-    kind, source, direction = variation or (None, None, None)
-    out = []
-    for i in range(len(arrays["run"])):
-        rho = float(arrays[rho_branch][i])
-        met_x = float(arrays["MET_pt"][i]) * math.cos(float(arrays["MET_phi"][i]))
-        met_y = float(arrays["MET_pt"][i]) * math.sin(float(arrays["MET_phi"][i]))
-        pts = []
-        for j, pt_nano in enumerate(arrays["Jet_pt"][i]):
-            pt_nano, eta = float(pt_nano), float(arrays["Jet_eta"][i][j])
-            phi = float(arrays["Jet_phi"][i][j])
-            raw = pt_nano * (1 - float(arrays["Jet_rawFactor"][i][j]))
-            area = float(arrays["Jet_area"][i][j])
-            pt = raw * jec.evaluate(*_args(jec, JetA=area, JetEta=eta, JetPt=raw, Rho=rho))
-            if not is_data:
-                syst = {"Up": "up", "Down": "down"}[direction] if kind == "jer" else "nom"
-                values = {"JetEta": eta, "JetPt": pt, "Rho": rho, "systematic": syst}
-                sigma = res.evaluate(*_args(res, **values))
-                sf = sfc.evaluate(*_args(sfc, **values))
-                g = int(arrays["Jet_genJetIdx"][i][j])
-                factor = None
-                if 0 <= g < len(arrays["GenJet_pt"][i]):
-                    gpt = float(arrays["GenJet_pt"][i][g])
-                    dphi = (float(arrays["GenJet_phi"][i][g]) - phi + math.pi) % (
-                        2 * math.pi
-                    ) - math.pi
-                    dr = math.hypot(float(arrays["GenJet_eta"][i][g]) - eta, dphi)
-                    if dr < 0.2 and abs(pt - gpt) < 3 * sigma * pt:
-                        factor = 1 + (sf - 1) * (pt - gpt) / pt
-                if factor is None:
-                    run, lumi, event = (int(arrays[k][i]) for k in branches[:3])
-                    n = _normal(run, lumi, event, j)
-                    factor = 1 + sigma * n * math.sqrt(max(sf * sf - 1, 0.0))
-                pt *= max(factor, 0.0)
-                if kind == "jes":
-                    unc = load(file, spec["uncertainty"].format(source=source))
-                    u = unc.evaluate(*_args(unc, JetEta=eta, JetPt=pt))
-                    pt *= 1 + u if direction == "Up" else 1 - u
-            if pt > 15:
-                met_x -= (pt - pt_nano) * math.cos(phi)
-                met_y -= (pt - pt_nano) * math.sin(phi)
-            pts.append(pt)
-        if kind == "unclustered":
-            sign = 1 if direction == "Up" else -1
-            met_x += sign * float(arrays["MET_MetUnclustEnUpDeltaX"][i])
-            met_y += sign * float(arrays["MET_MetUnclustEnUpDeltaY"][i])
-        out.append({"pt": pts, "met": math.hypot(met_x, met_y), "phi": math.atan2(met_y, met_x)})
-    return out
+    """Per event: corrected jet pts and MET (pt, phi), jet by jet (tests/jet_reference.py)."""
+    arrays = uproot.open(path)["Events"].arrays(jet_reference.branches(spec, is_data), library="np")
+    return [
+        jet_reference.corrected(arrays, i, spec, is_data=is_data, variation=variation)
+        for i in range(len(arrays["run"]))
+    ]
 
 
 VARIATIONS = [
@@ -210,7 +136,7 @@ def test_event_normals_are_standard_normal_and_reproducible():
     assert abs(flat.mean()) < 0.02
     assert abs(flat.std() - 1) < 0.02
     assert ak.to_list(event_normals(events[5:9], like[5:9])) == ak.to_list(draws[5:9])
-    assert ak.to_list(draws[3]) == [_normal(1, 0, 3, j) for j in range(3)]
+    assert ak.to_list(draws[3]) == [jet_reference.normal(1, 0, 3, j) for j in range(3)]
     assert not np.array_equal(flat, ak.to_numpy(ak.flatten(event_normals(events, like, 1))))
 
 

@@ -6,14 +6,17 @@ event weights with up/down variations.
 
 Payload conventions followed (CMS POG JSON, schema v2): pileup weights take
 ``(NumTrueInteractions, "nominal"|"up"|"down")``; muon scale factors take
-``(year, abseta, pt, "sf"|"systup"|"systdown")``.
+``(year, abseta, pt, "sf"|"systup"|"systdown")``; electron scale factors
+``(year, "sf"|"sfup"|"sfdown", WorkingPoint, eta, pt)``; b-tagging shape scale factors
+``(systematic, flavor, abseta, pt, discriminant)`` and fixed working points
+``(systematic, method, working_point, flavor, abseta, pt)``.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,18 @@ import numpy as np
 
 from brewflow._array import lib
 
-__all__ = ["CorrectionError", "load", "load_all", "muon_sf_weights", "pileup_weights"]
+__all__ = [
+    "BTAG_C_ONLY",
+    "CorrectionError",
+    "btag_shape_weights",
+    "btag_wp_weights",
+    "electron_sf_weights",
+    "load",
+    "load_all",
+    "muon_sf_weights",
+    "pileup_weights",
+]
+BTAG_C_ONLY = ("cferr1", "cferr2")  # shape uncertainties for c jets; all others for b and light
 
 
 class CorrectionError(ValueError):
@@ -78,4 +92,84 @@ def muon_sf_weights(correction: Any, muons: Any, year: str) -> dict[str, Any]:
     for key, valtype in (("nominal", "sf"), ("up", "systup"), ("down", "systdown")):
         sf = correction.evaluate(year, abseta, muons.pt, valtype)
         out[key] = ak.prod(sf, axis=1)
+    return out
+
+
+def electron_sf_weights(
+    correction: Any, electrons: Any, year: str, working_point: str
+) -> dict[str, Any]:
+    """Per-event products over ``electrons`` of the ID scale factor and its up/down values.
+
+    ``year`` (e.g. ``"2018"``) and ``working_point`` (e.g. ``"Tight"``, ``"wp80iso"``) are the
+    payload's category keys; pass electrons in its range (pT >= 10 GeV, |eta| < 2.5)."""
+    ak = lib(electrons.pt)
+    out = {}
+    for key, valtype in (("nominal", "sf"), ("up", "sfup"), ("down", "sfdown")):
+        sf = correction.evaluate(year, valtype, working_point, electrons.eta, electrons.pt)
+        out[key] = ak.prod(sf, axis=1)
+    return out
+
+
+def btag_shape_weights(
+    correction: Any, jets: Any, systematics: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Event weights from b-tag shape (iterative-fit) scale factors: the product over ``jets``.
+
+    Returns ``{"nominal": ..., "<syst>Up": ..., "<syst>Down": ...}`` for each name in
+    ``systematics`` (e.g. ``"hf"``, ``"lf"``, ``"cferr1"``, ``"jesTotal"``: the payload's
+    ``up_<syst>``/``down_<syst>``). ``cferr*`` vary c jets only; all others vary b and light
+    jets, c jets keeping the central value (the CMS prescription). ``jets`` need ``pt``,
+    ``eta``, ``hadronFlavour`` and ``btagDeepFlavB``, inside the payload's range
+    (pT > 20 GeV, |eta| < 2.5).
+    """
+    ak = lib(jets.pt)
+    flavor = jets.hadronFlavour
+    abseta, discriminant = np.abs(jets.eta), jets.btagDeepFlavB
+
+    def sf(systematic: str, flav: Any) -> Any:
+        return correction.evaluate(systematic, flav, abseta, jets.pt, discriminant)
+
+    central = sf("central", flavor)
+    out = {"nominal": ak.prod(central, axis=1)}
+    is_c = flavor == 4
+    for name in systematics:
+        c_only = name in BTAG_C_ONLY
+        varies = is_c if c_only else ~is_c
+        # evaluate the variation only where the payload defines it (others: any valid flavour)
+        flav = ak.where(varies, flavor, 4 if c_only else 0)
+        for direction in ("up", "down"):
+            varied = ak.where(varies, sf(f"{direction}_{name}", flav), central)
+            out[f"{name}{direction.title()}"] = ak.prod(varied, axis=1)
+    return out
+
+
+def btag_wp_weights(
+    correction: Any,
+    jets: Any,
+    tagged: Any,
+    efficiency: Any,
+    working_point: str,
+    *,
+    methods: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """Event weights for a fixed working point (CMS "method 1a").
+
+    ``w = prod_tagged(SF) * prod_untagged((1 - SF eff) / (1 - eff))`` with ``eff`` the MC
+    tagging efficiency of each jet (``efficiency``, same shape as ``jets``), ``tagged`` the
+    per-jet decision at ``working_point`` (``"L"``, ``"M"``, ``"T"``). Scale factors come from
+    ``methods[flavour]`` (default ``comb`` for b and c jets, ``incl`` for light jets), with
+    ``central``/``up``/``down``.
+    """
+    ak = lib(jets.pt)
+    methods = dict(methods or {5: "comb", 4: "comb", 0: "incl"})
+    flavor = jets.hadronFlavour
+    abseta = np.abs(jets.eta)
+    out = {}
+    for key, systematic in (("nominal", "central"), ("up", "up"), ("down", "down")):
+        sf = None
+        for flav, method in methods.items():
+            value = correction.evaluate(systematic, method, working_point, flav, abseta, jets.pt)
+            sf = value if sf is None else ak.where(flavor == flav, value, sf)
+        factor = ak.where(tagged, sf, (1.0 - sf * efficiency) / (1.0 - efficiency))
+        out[key] = ak.prod(factor, axis=1)
     return out

@@ -44,7 +44,7 @@ M_W, W_W = 80.379, 2.085
 M_TOP, M_B = 172.5, 4.8
 M_MU, M_E = 0.10566, 0.000511
 DATA_RUNS = (315257, 315259, 315264, 315265, 315267, 315270)
-EVENTS_PER_LUMI = 500  # demo data: lumi block = 1 + event // 500
+EVENTS_PER_LUMI = 100  # demo data: lumi block = 1 + event // 100
 UNCERTIFIED_EVERY = 10  # the demo golden JSON leaves out lumi blocks 10, 20, ...
 
 
@@ -512,7 +512,7 @@ def generate_data(
 def write_golden_json(path: str | Path, certified: dict[str, list[list[int]]]) -> None:
     """A golden JSON (run -> inclusive lumi-block ranges, adjacent blocks joined), atomically."""
     out = {}
-    for run, blocks in sorted(certified.items()):
+    for run, blocks in sorted(certified.items(), key=lambda item: int(item[0])):
         ranges: list[list[int]] = []
         for first, last in sorted(blocks):
             if ranges and first <= ranges[-1][1] + 1:

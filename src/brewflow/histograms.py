@@ -182,5 +182,6 @@ def pick_categories(h: hist.Hist, names: Sequence[str], axis: str = "systematic"
     out = hist.Hist(*axes, storage=h.storage_type(), name=h.name, label=h.label)
     index = [a.name for a in h.axes].index(axis)
     chosen = (slice(None),) * index + ([present.index(n) for n in names],)
-    out.view(flow=True)[...] = h.view(flow=True)[chosen]
+    target = (slice(None),) * index + (slice(0, len(names)),)  # not the category overflow
+    out.view(flow=True)[target] = h.view(flow=True)[chosen]
     return out
