@@ -40,7 +40,7 @@ BRANCHES = [
     "MET_pt",
     "HLT_IsoMu24",
 ]
-MC_BRANCHES = ["genWeight", "PSWeight", "Pileup_nTrueInt"]
+MC_BRANCHES = ["genWeight", "PSWeight", "Pileup_nTrueInt", "Jet_hadronFlavour"]
 
 
 def _p4(pt: float, eta: float, phi: float, mass: float) -> tuple[float, float, float, float]:
@@ -68,6 +68,7 @@ def events(
     jets: Mapping | None = None,
     shapes: Mapping[str, tuple[str, str, str]] | None = None,
     lumi_mask: str | None = None,
+    btag_systematics: Sequence[str] = (),
 ) -> list[dict]:
     """Per-event dicts of the demo analysis's quantities (None where undefined).
 
@@ -99,9 +100,9 @@ def events(
                     variants[name] = jet_reference.corrected(
                         a, i, jets, is_data=is_data, variation=variation
                     )
-            event = _event(a, i, is_data, loaded, variants[None])
+            event = _event(a, i, is_data, loaded, variants[None], btag_systematics)
             event["variants"] = {
-                name: _event(a, i, is_data, loaded, corr)
+                name: _event(a, i, is_data, loaded, corr, btag_systematics)
                 for name, corr in variants.items()
                 if name is not None
             }
@@ -109,8 +110,84 @@ def events(
     return out
 
 
+def _product(objects, factor) -> float:
+    out = 1.0
+    for obj in objects:
+        out *= factor(obj)
+    return out
+
+
+def _weights(a, i, corrections, muons, electrons, jets, btag_systematics) -> dict[str, float]:
+    """Every weight variation of one MC event: factors with nominal/Up/Down, one replaced."""
+    ps = [float(x) for x in a["PSWeight"][i]]
+    factors = {"genWeight": {"nominal": float(a["genWeight"][i])}}
+    factors["ps_isr"] = {"nominal": 1.0, "Up": ps[0], "Down": ps[2]}
+    factors["ps_fsr"] = {"nominal": 1.0, "Up": ps[1], "Down": ps[3]}
+    directions = {"nominal": "nominal", "Up": "up", "Down": "down"}
+    if "pileup" in corrections:
+        n_true = float(a["Pileup_nTrueInt"][i])
+        factors["pileup"] = {
+            k: corrections["pileup"].evaluate(n_true, v) for k, v in directions.items()
+        }
+    if "muon_id" in corrections:
+        valtypes = {"nominal": "sf", "Up": "systup", "Down": "systdown"}
+        factors["muon_id"] = {
+            k: _product(
+                muons,
+                lambda m, v=v: corrections["muon_id"].evaluate(
+                    "2018_UL", abs(float(m[1])), float(m[0]), v
+                ),
+            )
+            for k, v in valtypes.items()
+        }
+    if "electron_id" in corrections:
+        valtypes = {"nominal": "sf", "Up": "sfup", "Down": "sfdown"}
+        factors["electron_id"] = {
+            k: _product(
+                electrons,
+                lambda e, v=v: corrections["electron_id"].evaluate(
+                    "2018", v, "Tight", float(e[1]), float(e[0])
+                ),
+            )
+            for k, v in valtypes.items()
+        }
+    variations = {}
+    if "btag" in corrections:
+
+        def sf(jet, systematic):
+            return corrections["btag"].evaluate(
+                systematic, jet[3], abs(float(jet[2])), float(jet[0]), float(jet[1])
+            )
+
+        factors["btag"] = {"nominal": _product(jets, lambda j: sf(j, "central"))}
+        for name in btag_systematics:
+            c_only = name.startswith("cferr")
+            for d in ("Up", "Down"):
+                syst = f"{d.lower()}_{name}"
+                applies = lambda j, c=c_only: (j[3] == 4) == c  # noqa: E731
+                value = _product(jets, lambda j, s=syst, f=applies: sf(j, s if f(j) else "central"))
+                variations[f"btag_{name}{d}"] = ("btag", value)
+    for name, values in factors.items():
+        for d in ("Up", "Down"):
+            if d in values:
+                variations[f"{name}{d}"] = (name, values[d])
+    nominal = _product(factors.values(), lambda f: f["nominal"])
+    out = {"nominal": nominal, "lumiUp": nominal * 1.025, "lumiDown": nominal * 0.975}
+    for variation, (factor, value) in variations.items():
+        out[variation] = _product(
+            factors, lambda n, f=factor, v=value: v if n == f else factors[n]["nominal"]
+        )
+    return out
+
+
 def _event(
-    a: dict, i: int, is_data: bool, corrections: dict, jets: dict | None, btag_wp: float = 0.2783
+    a: dict,
+    i: int,
+    is_data: bool,
+    corrections: dict,
+    jets: dict | None,
+    btag_systematics: Sequence[str] = (),
+    btag_wp: float = 0.2783,
 ) -> dict:
     muons = [
         (
@@ -152,8 +229,9 @@ def _event(
             and (a["Jet_jetId"][i][k] & 2)
             and all(_delta_r(eta, phi, lep[1], lep[2]) > 0.4 for lep in leptons)
         ):
-            jets.append((pt, a["Jet_btagDeepFlavB"][i][k]))
-    n_b = sum(1 for _, score in jets if score > btag_wp)
+            flavour = None if is_data else int(a["Jet_hadronFlavour"][i][k])
+            jets.append((pt, a["Jet_btagDeepFlavB"][i][k], eta, flavour))
+    n_b = sum(1 for jet in jets if jet[1] > btag_wp)
     mll = ptll = None
     opposite = False
     if len(leptons) >= 2:
@@ -180,38 +258,12 @@ def _event(
         "njets": len(jets),
         "nbjets": n_b,
         "met": met,
-        "jet_pt": [pt for pt, _ in jets],
+        "jet_pt": [jet[0] for jet in jets],
         "weight": {"nominal": 1.0},
     }
     if not is_data:
-        w = float(a["genWeight"][i])
-        ps = [float(x) for x in a["PSWeight"][i]]
-        pu = {"nominal": 1.0, "up": 1.0, "down": 1.0}
-        if "pileup" in corrections:
-            n_true = float(a["Pileup_nTrueInt"][i])
-            pu = {k: corrections["pileup"].evaluate(n_true, k) for k in pu}
-        sf = {"nominal": 1.0, "up": 1.0, "down": 1.0}
-        if "muon_id" in corrections:
-            for key, valtype in (("nominal", "sf"), ("up", "systup"), ("down", "systdown")):
-                for m in muons:
-                    sf[key] *= corrections["muon_id"].evaluate(
-                        "2018_UL", abs(float(m[1])), float(m[0]), valtype
-                    )
-        nominal = w * pu["nominal"] * sf["nominal"]
-        event["genWeight"] = w
-        event["weight"] = {
-            "nominal": nominal,
-            "ps_isrUp": nominal * ps[0],
-            "ps_isrDown": nominal * ps[2],
-            "ps_fsrUp": nominal * ps[1],
-            "ps_fsrDown": nominal * ps[3],
-            "lumiUp": nominal * 1.025,
-            "lumiDown": nominal * 0.975,
-            "pileupUp": w * pu["up"] * sf["nominal"],
-            "pileupDown": w * pu["down"] * sf["nominal"],
-            "muon_idUp": w * pu["nominal"] * sf["up"],
-            "muon_idDown": w * pu["nominal"] * sf["down"],
-        }
+        event["genWeight"] = float(a["genWeight"][i])
+        event["weight"] = _weights(a, i, corrections, muons, electrons, jets, btag_systematics)
     return event
 
 
@@ -242,6 +294,7 @@ def dataset_events(config: Mapping, dataset: str, base: Path | str = "") -> list
         jets=jets,
         shapes=shapes,
         lumi_mask=at(spec["lumi_mask"]) if "lumi_mask" in spec else None,
+        btag_systematics=config["analysis"].get("options", {}).get("btag_systematics", []),
     )
 
 

@@ -85,7 +85,8 @@ def test_nominal_lazy_and_eager_equal_the_reference(config, inventories, expecte
 @pytest.mark.parametrize(
     "systematic",
     [
-        *("ps_isrUp", "ps_fsrDown", "lumiUp", "pileupDown", "muon_idUp"),
+        *("ps_isrUp", "ps_fsrDown", "lumiUp", "pileupDown", "muon_idUp", "electron_idDown"),
+        *("btag_hfUp", "btag_lfDown", "btag_cferr1Up"),
         *("jesUp", "jesDown", "jerUp", "met_unclusteredDown"),
     ],
 )
@@ -103,9 +104,11 @@ def test_fan_out_per_dataset(config):
         "nominal",
         *("lumiUp", "lumiDown", "ps_isrUp", "ps_isrDown"),
         *("pileupUp", "pileupDown", "muon_idUp", "muon_idDown"),
+        *("electron_idUp", "electron_idDown", "btag_hfUp", "btag_hfDown"),
+        *("btag_lfUp", "btag_lfDown", "btag_cferr1Up", "btag_cferr1Down"),
         *("jesUp", "jesDown", "jerUp", "jerDown", "met_unclusteredUp", "met_unclusteredDown"),
     ]
-    assert len(systematics_for(config, "ttbar")) == 17
+    assert len(systematics_for(config, "ttbar")) == 25
 
 
 @pytest.mark.parametrize("lazy", [True, False])

@@ -7,8 +7,14 @@ Objects (GeV, pT-ordered as in NanoAOD):
 - b jets: DeepJet score above ``btag_wp`` (2018 UL medium: 0.2783).
 
 MC weights: ``genWeight``; parton-shower ISR/FSR variations from ``PSWeight``; and, when the
-config provides them as ``corrections``, ``pileup`` (from ``Pileup_nTrueInt``) and ``muon_id``
-(product of the selected muons' scale factors, scenario ``muon_sf_year``), each with up/down.
+config provides them as ``corrections``: ``pileup`` (from ``Pileup_nTrueInt``), ``muon_id``
+(product over the selected muons, scenario ``muon_sf_year``), ``electron_id`` (product over the
+selected electrons, ``electron_sf_year`` and ``electron_wp``), each with up/down; and ``btag``
+(b-tag shape scale factors, product over the selected jets) with one variation
+``btag_<name>`` per name in the option ``btag_systematics`` (e.g. ``hf``, ``lf``, ``cferr1``).
+
+Jets and MET arrive already corrected (JEC/JER, and varied for jes/jer/unclustered
+systematics) when the config has a ``jets`` block: the runner applies :mod:`brewflow.jetmet`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ import numpy as np
 
 from brewflow._array import lib
 from brewflow.analysis import AnalysisOutput, Context
-from brewflow.corrections import muon_sf_weights, pileup_weights
+from brewflow.corrections import (
+    btag_shape_weights,
+    electron_sf_weights,
+    muon_sf_weights,
+    pileup_weights,
+)
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
@@ -40,7 +51,15 @@ def _leptons(muons: Any, electrons: Any) -> Any:
 def analysis(events: Any, context: Context) -> AnalysisOutput:
     """Select Z -> mumu and ttbar -> e mu candidates; define variables and weights."""
     ak = lib(events.MET.pt)
-    opts = {"btag_wp": 0.2783, "lead_muon_pt": 26.0, "muon_sf_year": "2018_UL", **context.options}
+    opts = {
+        "btag_wp": 0.2783,
+        "lead_muon_pt": 26.0,
+        "muon_sf_year": "2018_UL",
+        "electron_sf_year": "2018",
+        "electron_wp": "Tight",
+        "btag_systematics": [],
+        **context.options,
+    }
 
     mu = events.Muon
     muons = mu[mu.tightId & (mu.pt > 15) & (np.abs(mu.eta) < 2.4) & (mu.pfRelIso04_all < 0.15)]
@@ -98,4 +117,18 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
         if "muon_id" in context.corrections:
             sf = muon_sf_weights(context.corrections["muon_id"], muons, opts["muon_sf_year"])
             weights.add("muon_id", sf["nominal"], up=sf["up"], down=sf["down"])
+        if "electron_id" in context.corrections:
+            sf = electron_sf_weights(
+                context.corrections["electron_id"],
+                electrons,
+                opts["electron_sf_year"],
+                opts["electron_wp"],
+            )
+            weights.add("electron_id", sf["nominal"], up=sf["up"], down=sf["down"])
+        if "btag" in context.corrections:
+            names = list(opts["btag_systematics"])
+            sf = btag_shape_weights(context.corrections["btag"], jets, names)
+            weights.add("btag", sf["nominal"])
+            for name in names:
+                weights.add_variation(f"btag_{name}", "btag", sf[f"{name}Up"], sf[f"{name}Down"])
     return AnalysisOutput(selection=selection, variables=variables, weights=weights)

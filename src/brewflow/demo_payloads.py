@@ -123,6 +123,92 @@ def _jerc(cs: Any) -> list:
     return [l1, l2l3, residual, uncertainty, resolution, sf], compounds
 
 
+# Demo electron ID scale factors and b-tag shape scale factors (CMS input names).
+ELECTRON_SF = {"sf": 0.97, "sfup": 0.98, "sfdown": 0.96}
+ELECTRON_ETA = (-2.5, -1.566, -1.444, 0.0, 1.444, 1.566, 2.5)
+ELECTRON_PT = (10.0, 20.0, 35.0, 50.0, 100.0, 500.0)
+BTAG_SHAPE = {  # per systematic and flavour: TFormula in x = discriminant
+    "central": {5: "0.92+0.12*x", 4: "1.0+0.05*x", 0: "1.04-0.15*x"},
+    "up_hf": {5: "0.95+0.12*x", 0: "1.04-0.15*x"},
+    "down_hf": {5: "0.89+0.12*x", 0: "1.04-0.15*x"},
+    "up_lf": {5: "0.92+0.12*x", 0: "1.06-0.15*x"},
+    "down_lf": {5: "0.92+0.12*x", 0: "1.02-0.15*x"},
+    "up_cferr1": {4: "1.05+0.05*x"},
+    "down_cferr1": {4: "0.95+0.05*x"},
+}
+
+
+def _sf_payloads(cs: Any) -> list:
+    """``demo_electron_id`` (year, ValType, WorkingPoint, eta, pt) and ``demo_btag_shape``
+    (systematic, flavor, abseta, pt, discriminant), structured like the 2018 UL payloads."""
+
+    def electron(value: float) -> Any:
+        n = (len(ELECTRON_ETA) - 1) * (len(ELECTRON_PT) - 1)
+        return cs.MultiBinning(
+            nodetype="multibinning",
+            inputs=["eta", "pt"],
+            edges=[list(ELECTRON_ETA), list(ELECTRON_PT)],
+            content=[value - 0.002 * (k % (len(ELECTRON_PT) - 1)) for k in range(n)],
+            flow="clamp",
+        )
+
+    def category(input_: str, items: dict) -> Any:
+        return cs.Category(
+            nodetype="category",
+            input=input_,
+            content=[cs.CategoryItem(key=k, value=v) for k, v in items.items()],
+        )
+
+    electron_id = _correction(
+        "demo_electron_id",
+        "demo electron ID scale factor",
+        {
+            "year": "string",
+            "ValType": "string",
+            "WorkingPoint": "string",
+            "eta": "real",
+            "pt": "real",
+        },
+        category(
+            "year",
+            {
+                "2018": category(
+                    "ValType",
+                    {
+                        v: category("WorkingPoint", {"Tight": electron(x)})
+                        for v, x in ELECTRON_SF.items()
+                    },
+                )
+            },
+        ),
+    )
+
+    def formula(expression: str) -> Any:
+        return cs.Formula(
+            nodetype="formula", expression=expression, parser="TFormula", variables=["discriminant"]
+        )
+
+    btag = _correction(
+        "demo_btag_shape",
+        "demo DeepJet shape scale factors",
+        {
+            "systematic": "string",
+            "flavor": "int",
+            "abseta": "real",
+            "pt": "real",
+            "discriminant": "real",
+        },
+        category(
+            "systematic",
+            {
+                s: category("flavor", {f: formula(e) for f, e in by.items()})
+                for s, by in BTAG_SHAPE.items()
+            },
+        ),
+    )
+    return [electron_id, btag]
+
+
 def _gamma_pdf(x: np.ndarray, shape: float, scale: float) -> np.ndarray:
     return np.exp((shape - 1) * np.log(x) - x / scale - lgamma(shape) - shape * np.log(scale))
 
@@ -213,7 +299,9 @@ def write_demo_corrections(path: str | Path) -> None:
     )
     jerc, compounds = _jerc(cs)
     payload = cs.CorrectionSet(
-        schema_version=2, corrections=[pu, muon_id, *jerc], compound_corrections=compounds
+        schema_version=2,
+        corrections=[pu, muon_id, *_sf_payloads(cs), *jerc],
+        compound_corrections=compounds,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

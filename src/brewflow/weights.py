@@ -24,8 +24,7 @@ class Weights:
 
     def __init__(self) -> None:
         self._nominal: dict[str, Any] = {}
-        self._up: dict[str, Any] = {}
-        self._down: dict[str, Any] = {}
+        self._varied: dict[str, tuple[str, Any, Any]] = {}  # variation -> (factor, up, down)
 
     def add(self, name: str, nominal: Any, up: Any = None, down: Any = None) -> None:
         """Add factor ``name``; ``up``/``down`` are the factor's varied values (not ratios)."""
@@ -35,8 +34,18 @@ class Weights:
             raise ValueError(f"weight {name!r}: give both up and down, or neither")
         self._nominal[name] = _float64(nominal)
         if up is not None:
-            self._up[name] = _float64(up)
-            self._down[name] = _float64(down)
+            self.add_variation(name, name, up, down)
+
+    def add_variation(self, name: str, factor: str, up: Any, down: Any) -> None:
+        """Add variation ``name`` that replaces factor ``factor`` by ``up`` or ``down``.
+
+        For factors with several uncertainties, e.g. b-tag shape scale factors: factor
+        ``btag``, variations ``btag_hf``, ``btag_lf``, ... each replacing the whole product."""
+        if factor not in self._nominal:
+            raise KeyError(f"variation {name!r}: no weight {factor!r}; defined: {self.names}")
+        if name in self._varied:
+            raise ValueError(f"weight variation {name!r} is already defined")
+        self._varied[name] = (factor, _float64(up), _float64(down))
 
     @property
     def names(self) -> list[str]:
@@ -46,7 +55,7 @@ class Weights:
     @property
     def variations(self) -> list[str]:
         """Available variations, ``<name>Up`` and ``<name>Down`` for each varied factor."""
-        return [f"{n}{d}" for n in self._up for d in ("Up", "Down")]
+        return [f"{n}{d}" for n in self._varied for d in ("Up", "Down")]
 
     def __bool__(self) -> bool:
         return bool(self._nominal)
@@ -56,10 +65,11 @@ class Weights:
         given (e.g. ``"ps_isrUp"``)."""
         factors = dict(self._nominal)
         if modifier is not None:
-            for direction, table in (("Up", self._up), ("Down", self._down)):
+            for index, direction in ((1, "Up"), (2, "Down")):
                 name = modifier.removesuffix(direction)
-                if modifier.endswith(direction) and name in table:
-                    factors[name] = table[name]
+                if modifier.endswith(direction) and name in self._varied:
+                    varied = self._varied[name]
+                    factors[varied[0]] = varied[index]
                     break
             else:
                 raise KeyError(
