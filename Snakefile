@@ -30,5 +30,5 @@ rule all:
     input:
         expand("results/stack/{process}.json", process=PROCESSES),
         table_outputs(config, "results/cutflow/{region}.{ext}"),
-        plot_outputs(config, "results/plots/{region}/{histogram}.{ext}"),
+        plot_outputs(config, "results/plots/{region}/{file}"),
         shapes_outputs(config, "results/shapes/{histogram}.{ext}"),

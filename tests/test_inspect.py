@@ -29,7 +29,12 @@ def test_dataset_columns_and_layers_without_reading(demo_set, no_event_data):
     assert "genWeight" in mc["columns"]
     assert "genWeight" not in data["columns"]
     assert {"nMuon", "Muon_pt", "HLT_IsoMu24", "Jet_btagDeepFlavB"} <= set(mc["columns"])
-    assert "Jet_mass" not in mc["columns"]  # the demo never touches jet masses
+    assert "Jet_rawFactor" in mc["columns"]  # the JEC is re-applied: it scales pt and mass
+    plain = validate(
+        {k: v for k, v in demo_set["config"].items() if k != "jets"}
+        | {"systematics": {k: v for k, v in config["systematics"].items() if v["type"] == "weight"}}
+    )
+    assert "Jet_mass" not in inspect.inspect_dataset(plain, "dy")["columns"]  # demo: no masses
     assert mc["input_layers"] == 1
     assert mc["layers_after"] < mc["layers_before"]
 

@@ -27,8 +27,9 @@ def config() -> dict:
 
 def test_targets_fan_out(config):
     outputs = analyze_outputs(config, "{dataset}/{systematic}")
-    # data: nominal; dy, ww: nominal + (lumi, ps_isr, pileup, muon_id) x 2; ttbar: + ps_fsr
-    assert len(outputs) == 1 + 9 + 11 + 9
+    # data: nominal; dy, ww: nominal + 11 systematics x 2 (lumi, ps_isr, pileup, muon_id,
+    # electron_id, btag_hf, btag_lf, btag_cferr1, jes, jer, met_unclustered); ttbar: + ps_fsr
+    assert len(outputs) == 1 + 23 + 25 + 23
     assert "data/nominal" in outputs
     assert "ttbar/ps_fsrDown" in outputs
     assert "ww/ps_fsrUp" not in outputs
@@ -39,12 +40,13 @@ def test_targets_fan_out(config):
         "top": ["ttbar"],
         "diboson": ["ww"],
     }
-    plots = plot_outputs(config, "{region}/{histogram}.{ext}")
+    plots = plot_outputs(config, "{region}/{file}")
     assert "ttbar_emu/jet_pt.pdf" in plots
+    assert "ttbar_emu/jet_pt_systematics.pdf" in plots
     assert "zmumu/jet_pt.pdf" not in plots
-    assert len(plots) == (7 * 2 + 1) * 2
+    assert len(plots) == (7 * 2 + 1) * 3  # png, pdf and the systematics pdf
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
-    assert len(generated_files(config)) == 11 + 1  # + the demo corrections payload
+    assert len(generated_files(config)) == 11 + 2  # + golden JSON and corrections payload
     assert shapes_outputs(config, "{histogram}.{ext}") == ["mll.root", "mll.txt", "njets.root",
                                                            "njets.txt"]  # fmt: skip
 

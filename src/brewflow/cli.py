@@ -86,12 +86,8 @@ def _analyze(args: argparse.Namespace) -> None:
 def _split(args: argparse.Namespace) -> None:
     from brewflow import results
 
-    parts = results.split_systematics(results.load(args.input))
-    unknown = [s for s in args.systematic if s not in parts]
-    if unknown:
-        raise ValueError(f"{args.input}: no systematic {unknown}; it has {list(parts)}")
-    for systematic in args.systematic or parts:
-        results.save(parts[systematic], Path(args.outdir) / f"{systematic}.json")
+    for systematic in args.systematic or results.load(args.input).systematics:
+        results.split_file(args.input, Path(args.outdir) / f"{systematic}.json", systematic)
 
 
 def _merge(args: argparse.Namespace) -> None:
@@ -176,6 +172,20 @@ def _plot(args: argparse.Namespace) -> None:
             ratio_range=config["plots"]["ratio_range"],
             region_label=region.get("label"),
         )
+        if config["plots"]["systematics"]:
+            plots.systematics_pdf(
+                stacked,
+                name,
+                args.region,
+                Path(args.output_dir) / f"{name}_systematics.pdf",
+                luminosity=config["luminosity"],
+                energy=config["energy"],
+                label=config["plots"]["label"],
+                region_label=region.get("label"),
+                descriptions={
+                    k: v.get("description", "") for k, v in config["systematics"].items()
+                },
+            )
 
 
 def _adl(args: argparse.Namespace) -> None:

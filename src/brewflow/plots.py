@@ -6,6 +6,7 @@ CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import matplotlib
@@ -15,14 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep as mh
 import numpy as np
+from matplotlib.backends.backend_pdf import PdfPages
 
 from brewflow.results import Result, variation_names
 
-__all__ = ["data_mc", "lumi_text", "uncertainty_band"]
+__all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
 
 _METADATA = {
     "png": {"Software": None},
-    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
     "svg": {"Date": None, "Creator": None},
 }
 
@@ -174,3 +176,64 @@ def data_mc(
         fig.savefig(tmp, metadata=_METADATA.get(ext), dpi=100 if ext == "png" else None)
         tmp.replace(output)
     plt.close(fig)
+
+
+def _total(processes: Sequence[Result], histogram: str, region: str, systematic: str):
+    return sum(_values(p, histogram, region, systematic) for p in processes if not p.is_data)
+
+
+def systematics_pdf(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
+    output: str | Path,
+    *,
+    luminosity: float,
+    energy: float = 13.0,
+    label: str = "Preliminary",
+    region_label: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> list[str]:
+    """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
+    ratios to nominal. Returns the systematics shown (processes without a variation
+    contribute their nominal)."""
+    mc = [p for p in processes if not p.is_data]
+    names = variation_names(mc)
+    nominal = _total(mc, histogram, region, "nominal")
+    edges = mc[0].project(histogram, region).axes[0].edges
+    xlabel = mc[0].project(histogram, region).axes[0].label
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.tmp.pdf")
+    plt.style.use(mh.style.CMS)
+    with ExitStack() as stack:
+        pdf = stack.enter_context(PdfPages(tmp, metadata=_METADATA["pdf"]))
+        for name in names or ["nominal"]:
+            fig, (ax, rax) = plt.subplots(
+                2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+            )
+            fig.subplots_adjust(hspace=0.07)
+            ax.stairs(nominal, edges, color="black", linewidth=2, label="nominal")
+            rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+            for direction, color in (("Up", "#e42536"), ("Down", "#5790fc")):
+                if name == "nominal":
+                    break
+                varied = _total(mc, histogram, region, name + direction)
+                ax.stairs(varied, edges, color=color, linewidth=2, label=f"{name}{direction}")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(nominal != 0, varied / nominal, np.nan)
+                rax.stairs(ratio, edges, color=color, linewidth=2)
+            ax.set_ylim(bottom=0, top=1.45 * max(np.max(nominal, initial=0), 1e-9))
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_ylabel("Events / bin")
+            rax.set_ylabel("Var. / nom.")
+            rax.set_xlabel(xlabel)
+            title = (descriptions or {}).get(name, "")
+            ax.legend(title=f"{region_label or region}\n{title}".strip(), fontsize=16)
+            mh.cms.label(
+                label, data=False, ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)"
+            )
+            pdf.savefig(fig)
+            plt.close(fig)
+    tmp.replace(output)
+    return names

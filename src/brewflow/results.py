@@ -35,6 +35,7 @@ __all__ = [
     "merge_systematics",
     "save",
     "scale",
+    "split_file",
     "split_systematics",
     "stack",
     "variation_names",
@@ -158,6 +159,14 @@ def split_systematics(result: Result) -> dict[str, Result]:
             result.dataset, result.process, result.is_data, histograms, result.cutflows, meta
         )
     return out
+
+
+def split_file(source: str | Path, output: str | Path, systematic: str) -> None:
+    """Write the ``systematic`` part of the multi-systematic result file ``source``."""
+    result = load(source)
+    if systematic not in result.systematics:
+        raise ValueError(f"{str(source)!r} has no systematic {systematic!r}: {result.systematics}")
+    save(split_systematics(result)[systematic], output)
 
 
 def _scaled(h: hist.Hist, factor: float) -> hist.Hist:

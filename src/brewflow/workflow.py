@@ -24,6 +24,7 @@ __all__ = [
     "dataset_fingerprint",
     "fingerprint",
     "generated_files",
+    "plot_files",
     "plot_fingerprint",
     "plot_outputs",
     "processes",
@@ -121,13 +122,20 @@ def analyze_outputs(config: Mapping, pattern: str) -> list[str]:
     ]
 
 
+def plot_files(config: Mapping) -> list[str]:
+    """File names (``{histogram}`` left to fill) one plot job writes: the data/MC plot in
+    every format and, with ``plots.systematics``, the per-systematic comparison PDF."""
+    names = [f"{{histogram}}.{ext}" for ext in config["plots"]["formats"]]
+    return [*names, "{histogram}_systematics.pdf"] if config["plots"]["systematics"] else names
+
+
 def plot_outputs(config: Mapping, pattern: str) -> list[str]:
-    """``pattern`` formatted for every region x histogram x format plotted."""
+    """``pattern`` (with ``{region}`` and ``{file}``) for every region x histogram plotted."""
     return [
-        pattern.format(region=r, histogram=h, ext=ext)
+        pattern.format(region=r, file=f.format(histogram=h))
         for h, definition in config["histograms"].items()
         for r in (definition.get("regions") or config["regions"])
-        for ext in config["plots"]["formats"]
+        for f in plot_files(config)
     ]
 
 

@@ -45,10 +45,7 @@ else:
             "results/analyze/{dataset}.all-systematics.json",
         output:
             "results/analyze/{dataset}/{systematic}.json",
-        log:
-            "logs/analyze/{dataset}/{systematic}.log",
-        conda:
-            "../../envs/brewflow.yaml"
-        shell:
-            "brewflow split --input {input} --outdir results/analyze/{wildcards.dataset} "
-            "--systematic {wildcards.systematic} > {log} 2>&1"
+        # in-process (no job start-up): one file per systematic from the fused result
+        localrule: True
+        run:
+            split_result(input[0], output[0], wildcards.systematic)

@@ -1,11 +1,13 @@
 # Config -> targets, all computed by the brewflow package.
 from brewflow.config import dataset_files, process_of
+from brewflow.results import split_file as split_result
 from brewflow.runner import systematics_for
 from brewflow.workflow import (
     analysis_inputs,
     dataset_fingerprint,
     fingerprint,
     generated_files,
+    plot_files,
     plot_fingerprint,
     plot_outputs,
     processes,

@@ -4,8 +4,10 @@ rule plot:
     output:
         report(
             expand(
-                "results/plots/{{region}}/{{histogram}}.{ext}",
-                ext=config["plots"]["formats"],
+                "results/plots/{{region}}/{file}",
+                file=plot_files(
+                    config
+                ),  # names with {histogram}, inserted as they are
             ),
             category="Plots",
             subcategory="{region}",
