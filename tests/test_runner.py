@@ -182,18 +182,44 @@ def test_empty_file_gives_empty_results(shared_data, config):
 
 
 def test_example_config_for_real_nanoaod(shared_data, monkeypatch):
-    """The README's real-data example validates and runs (paths relative to the repository)."""
+    """The README's real-data example (2018 UL payloads: pileup, muon, electron, b-tag shape,
+    JEC/JES/JER) runs all variations in one graph and equals the per-event reference."""
     from brewflow.config import load_config
     from tests.conftest import ROOT
 
     monkeypatch.chdir(ROOT)
     config = load_config(ROOT / "config" / "examples" / "cms_nanoaod.yaml")
-    assert {"pileupUp", "muon_idDown"} <= set(systematics_for(config, "DYJetsToLL_M50"))
+    systematics = systematics_for(config, "DYJetsToLL_M50")
+    assert {"pileupUp", "muon_idDown", "btag_cferr1Up", "jes_FlavorQCDDown", "jerUp"} <= set(
+        systematics
+    )
     for dataset in config["datasets"]:
         inventory = preprocess.preprocess(config, dataset)
+        result = run(config, dataset, systematics_for(config, dataset), inventory["files"])
+        expected = reference.dataset_events(config, dataset)
         for systematic in systematics_for(config, dataset):
-            result = run(config, dataset, systematic, inventory["files"], scheduler="sync")
             assert result.cutflow("zmumu", systematic)["events"][0] == 40
+            _check(result, config, expected, systematic)
+    initial = {s: result.cutflow("zmumu", s)["sumw"][0] for s in ("nominal", "btag_hfUp")}
+    assert initial["btag_hfUp"] != initial["nominal"]  # the real b-tag payload is exercised
+
+
+def test_golden_json_on_real_data_counts_what_it_drops(shared_data, config, tmp_path):
+    """The shared 2017 certificate does not cover the 2018 run: every event is dropped and
+    the count says so; a certificate with the run's lumi block keeps all 40."""
+    real = _real_config(config, shared_data, "nano_dy.root")
+    golden = shared_data / "lumi" / "Cert_294927-306462_13TeV_EOY2017ReReco_Collisions17_JSON.txt"
+    own = tmp_path / "golden.json"
+    own.write_text('{"315267": [[200, 210]]}')
+    for certificate, kept in ((golden, 0), (own, 40)):
+        datasets = {**real["datasets"]}
+        datasets["data"] = {**datasets["data"], "lumi_mask": str(certificate)}
+        masked = validate({**real, "datasets": datasets})
+        files = preprocess.preprocess(masked, "data")["files"]
+        result = run(masked, "data", "nominal", files, scheduler="sync")
+        assert result.meta["events"] == 40
+        assert result.meta["events_certified"] == kept
+        assert result.cutflow("zmumu")["events"][0] == kept
 
 
 def test_analysis_must_return_analysis_output(config, inventories, monkeypatch):

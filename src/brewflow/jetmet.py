@@ -242,8 +242,49 @@ class JetCorrector:
         elif kind not in (None, "jes", "jer"):
             raise ValueError(f"unknown shape variation type {kind!r}; known: {SHAPE_TYPES}")
         new_met = _with(met, pt_nano=met.pt, phi_nano=met.phi, **new_met)
-        events = lib(jets.pt).with_field(events, jets, "Jet")
-        return lib(jets.pt).with_field(events, new_met, self.met)
+        return CorrectedEvents(events, {"Jet": jets, self.met: new_met})
+
+
+class CorrectedEvents:
+    """NanoAOD events with some collections replaced (corrected jets and MET).
+
+    Field access (``events.Muon``, ``events["Jet"]``, ``events.fields``) returns the replaced
+    collections or the original ones *unchanged*: the same lazy arrays for every variation, so
+    a graph with several object variations computes the jet-independent parts (leptons,
+    triggers, most weights) once. Anything else (slicing ``events[mask]``, ``len``, passing
+    ``events`` to an array function) acts on :meth:`materialize`, a real record array with
+    the replacements.
+    """
+
+    def __init__(self, events: Any, replaced: Mapping[str, Any]) -> None:
+        self._events = events
+        self._replaced = dict(replaced)
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self._events.fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._replaced:
+            return self._replaced[name]
+        return getattr(self._events, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._replaced[key] if key in self._replaced else self._events[key]
+        return self.materialize()[key]
+
+    def __len__(self) -> int:
+        return len(self.materialize())
+
+    def materialize(self) -> Any:
+        """The events as one record array with the replaced collections."""
+        out = self._events
+        for name, values in self._replaced.items():
+            out = lib(values).with_field(out, values, name)
+        return out
 
 
 def _with(record: Any, **fields: Any) -> Any:
