@@ -146,7 +146,7 @@ class JetCorrector:
     rho: str = "fixedGridRhoFastjetAll"
     met: str = "MET"
     met_jet_pt_min: float = 15.0
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], *, is_data: bool, jec: str | None = None):
@@ -222,14 +222,24 @@ class JetCorrector:
         factor = 1.0 + u if direction == "Up" else 1.0 - u
         return _with(jets, pt=jets.pt * factor, mass=jets.mass * factor)
 
+    def _smeared(self, events: Any, variation: str) -> Any:
+        """JEC + JER jets, built once per events collection and JER variation (the nominal
+        ones are shared by every JES and MET variation of a graph)."""
+        # keyed by id(events); the entry holds events, so the id cannot be reused meanwhile
+        jec, key = ("jec", id(events)), ("smeared", id(events), variation)
+        if jec not in self._cache:
+            self._cache[jec] = (events, self.corrected(events))
+        if key not in self._cache:
+            self._cache[key] = (events, self.smeared(events, self._cache[jec][1], variation))
+        return self._cache[key][1]
+
     def apply(self, events: Any, variation: tuple[str, str, str] | None = None) -> Any:
         """Events with corrected ``Jet`` and MET for the nominal or one shape ``variation``:
         ``(type, source, "Up"|"Down")`` with type ``jes`` (source e.g. ``Total``), ``jer`` or
         ``unclustered``."""
         kind, source, direction = variation or (None, None, None)
-        jets = self.corrected(events)
         jer = {"Up": "up", "Down": "down"}[direction] if kind == "jer" else "nom"
-        jets = self.smeared(events, jets, jer)
+        jets = self._smeared(events, jer)
         if kind == "jes":
             jets = self.jes(jets, source, direction)
         met = events[self.met]
