@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +235,39 @@ def test_combine_shapes_match_the_stacks(workflow_run):
             observed = stacks["data"].histograms["mll"][{"region": region, "systematic": "nominal"}]
             assert shapes[f"{region}/data_obs"].values().sum() == observed.sum().value
             assert f"{region}" in card
+
+
+def test_systematics_pdfs_have_a_page_per_systematic(workflow_run):
+    workdir, config = workflow_run["workdir"], workflow_run["config"]
+    pdf = (workdir / "results" / "plots" / "zmumu" / "mll_systematics.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    n_pages = len(re.findall(rb"/Type /Page\b(?!s)", pdf))
+    assert n_pages == len(config["systematics"])
+
+
+def test_fused_systematics_give_the_same_files(workflow_run, tmp_path):
+    """fuse_systematics: one analyze job per dataset, split afterwards: the same
+    per-systematic histograms as one job per systematic, and identical stacks."""
+    split_dir = workflow_run["workdir"]
+    fused_dir = tmp_path / "fused"
+    fused_dir.mkdir()
+    config = {**workflow_run["config"], "fuse_systematics": True}
+    (fused_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    run = _snakemake(fused_dir)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = (run.stdout + run.stderr).count("(Rule: analyze_fused)")
+    assert jobs == len(config["datasets"])
+    for dataset in config["datasets"]:
+        for path in (split_dir / "results" / "analyze" / dataset).glob("*.json"):
+            fused = load(fused_dir / "results" / "analyze" / dataset / path.name)
+            alone = load(path)
+            assert fused.systematics == alone.systematics
+            for name, h in alone.histograms.items():
+                np.testing.assert_allclose(
+                    fused.histograms[name].values(flow=True),
+                    h.values(flow=True),
+                    rtol=1e-12,
+                    atol=1e-9,
+                    err_msg=f"{dataset} {path.stem} {name}",
+                )
+    assert not list((fused_dir / "results" / "analyze").glob("*.all-systematics.json"))
