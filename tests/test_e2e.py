@@ -255,7 +255,7 @@ def test_fused_systematics_give_the_same_files(workflow_run, tmp_path):
     (fused_dir / "config.yaml").write_text(yaml.safe_dump(config))
     run = _snakemake(fused_dir)
     assert run.returncode == 0, run.stderr[-3000:]
-    jobs = (run.stdout + run.stderr).count("(Rule: analyze_fused)")
+    jobs = (run.stdout + run.stderr).count("(Rule: analyze_fused_")
     assert jobs == len(config["datasets"])
     for dataset in config["datasets"]:
         for path in (split_dir / "results" / "analyze" / dataset).glob("*.json"):

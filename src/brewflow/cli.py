@@ -80,7 +80,11 @@ def _analyze(args: argparse.Namespace) -> None:
         workers=args.threads,
         progress=ProgressBar(minimum=5, dt=0.25),
     )
-    results.save(result, args.output)
+    if args.output:
+        results.save(result, args.output)
+    else:
+        for systematic, part in results.split_systematics(result).items():
+            results.save(part, Path(args.outdir) / f"{systematic}.json")
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -343,7 +347,9 @@ def _parser() -> argparse.ArgumentParser:
         "--all-systematics", action="store_true", help="every variation of the dataset"
     )
     p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
-    p.add_argument("--output", required=True)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", help="one result file (all its systematics)")
+    where.add_argument("--outdir", help="one result file per systematic: <outdir>/<syst>.json")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--scheduler", choices=["threads", "processes", "sync"])
     p = command("split", _split, "one result file per systematic of a multi-systematic result")

@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 FORMAT = "brewflow-result"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 VERSION = 1
 
 
@@ -86,6 +88,7 @@ def atomic_write(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,6 +1,5 @@
 # Config -> targets, all computed by the brewflow package.
 from brewflow.config import dataset_files, process_of
-from brewflow.results import split_file as split_result
 from brewflow.runner import systematics_for
 from brewflow.workflow import (
     analysis_inputs,
