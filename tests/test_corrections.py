@@ -175,3 +175,24 @@ def test_btag_fixed_wp_weights_method_1a(real, lazy):
         expected = _per_event_product(_jets(real[False]), lambda j, s=systematic: factor(j, s))
         np.testing.assert_allclose(ak.to_numpy(got), expected, rtol=1e-12)
         assert any(x != 1.0 for x in expected)
+
+
+@pytest.mark.parametrize(
+    ("payload", "name", "call", "message"),
+    [
+        ("muon_Z.json.gz", MUON[1], lambda c, ev: muon_sf_weights(c, ev.Muon, "2017_UL"),
+         "year = '2017_UL' is not in the payload .*accepted: 2018_UL"),
+        ("electron.json.gz", "UL-Electron-ID-SF",
+         lambda c, ev: electron_sf_weights(c, ev.Electron, "2018", "Tigth"),
+         "WorkingPoint = 'Tigth' .*accepted: Loose, Medium, .*Tight"),
+        ("btagging.json.gz", "deepJet_shape",
+         lambda c, ev: btag_shape_weights(c, ev.Jet, ["hff"]),
+         "systematic = 'up_hff' .*accepted: central, .*up_hf,"),
+    ],
+)  # fmt: skip
+def test_wrong_year_working_point_or_systematic_lists_what_the_payload_has(
+    real, payload, name, call, message
+):
+    correction = load(real["base"] / payload, name)
+    with pytest.raises(CorrectionError, match=message):
+        call(correction, real[True])  # fails while the graph is built, before any data is read

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import gzip
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "CorrectionError",
     "btag_shape_weights",
     "btag_wp_weights",
+    "check_keys",
     "electron_sf_weights",
     "load",
     "load_all",
@@ -67,7 +70,60 @@ def load(path: str | Path, name: str) -> Any:
         raise CorrectionError(
             f"no correction {name!r} in {str(path)!r}{hint}; available: {', '.join(available)}"
         )
-    return corrections[name]
+    correction = corrections[name]
+    _SOURCES[id(correction)] = (str(path), correction)  # keeps it alive: the id stays unique
+    return correction
+
+
+_SOURCES: dict[int, tuple[str, Any]] = {}  # id(correction) -> (payload path, correction)
+
+
+def _category_keys(path: str, name: str, input_name: str) -> list[str]:
+    """The keys of every category node on ``input_name`` of correction ``name`` in ``path``."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as handle:
+        document = json.load(handle)
+    keys: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("nodetype") == "category" and node.get("input") == input_name:
+                keys.extend(str(item["key"]) for item in node["content"] if item["key"] not in keys)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for correction in document.get("corrections", []):
+        if correction["name"] == name:
+            walk(correction["data"])
+    return sorted(set(keys))
+
+
+def check_keys(correction: Any, **keys: str) -> None:
+    """Fail now, with the accepted values, if a string input (e.g. year, working point) is not
+    among the payload's categories. Give every string input; numeric ones get a placeholder.
+    Cheap: one scalar evaluation."""
+    names = [i.name for i in correction.inputs]
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        raise CorrectionError(f"correction {correction.name!r} has no input {unknown}: {names}")
+    args = [keys.get(i.name, 0 if i.type == "int" else 1.0) for i in correction.inputs]
+    try:
+        correction.evaluate(*args)
+    except (IndexError, RuntimeError) as err:  # correctionlib's lookup errors
+        message = str(err)
+        if "Category" not in message:
+            return  # e.g. a numeric placeholder outside a binning: not what is checked here
+        index = int(message.split("argument")[1].split()[0])
+        input_name = names[index]
+        path, _ = _SOURCES.get(id(correction), (None, None))
+        accepted = _category_keys(path, correction.name, input_name) if path else []
+        raise CorrectionError(
+            f"correction {correction.name!r}: {input_name} = {args[index]!r} is not in the "
+            f"payload{f' {path!r}' if path else ''}; accepted: {', '.join(accepted) or '?'}"
+        ) from None
 
 
 def load_all(specs: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
@@ -87,6 +143,7 @@ def muon_sf_weights(correction: Any, muons: Any, year: str) -> dict[str, Any]:
     Pass muons inside the payload's validity range (e.g. selected muons with pT > 15 GeV).
     """
     ak = lib(muons.pt)
+    check_keys(correction, **{correction.inputs[0].name: year, correction.inputs[3].name: "sf"})
     abseta = np.abs(muons.eta)
     out = {}
     for key, valtype in (("nominal", "sf"), ("up", "systup"), ("down", "systdown")):
@@ -103,6 +160,7 @@ def electron_sf_weights(
     ``year`` (e.g. ``"2018"``) and ``working_point`` (e.g. ``"Tight"``, ``"wp80iso"``) are the
     payload's category keys; pass electrons in its range (pT >= 10 GeV, |eta| < 2.5)."""
     ak = lib(electrons.pt)
+    check_keys(correction, year=year, ValType="sf", WorkingPoint=working_point)
     out = {}
     for key, valtype in (("nominal", "sf"), ("up", "sfup"), ("down", "sfdown")):
         sf = correction.evaluate(year, valtype, working_point, electrons.eta, electrons.pt)
@@ -129,6 +187,8 @@ def btag_shape_weights(
     def sf(systematic: str, flav: Any) -> Any:
         return correction.evaluate(systematic, flav, abseta, jets.pt, discriminant)
 
+    for name in systematics:
+        check_keys(correction, systematic=f"up_{name}", flavor=4 if name in BTAG_C_ONLY else 5)
     central = sf("central", flavor)
     out = {"nominal": ak.prod(central, axis=1)}
     is_c = flavor == 4
