@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from brewflow.cli import main
@@ -91,3 +92,27 @@ def test_stage_commands_chain(demo_set, tmp_path):
     sumw = json.loads(pre.read_text())["sumw"]
     assert result.meta["scale_factor"] == pytest.approx(12.18 * 0.5 / sumw)
     assert result.systematics == ["nominal", "pileupUp"]
+
+
+def test_all_systematics_outdir_equals_split_of_one_file(demo_set, tmp_path):
+    """``analyze --all-systematics --outdir`` (the fused rule) writes one file per systematic,
+    the same as ``analyze --output`` followed by ``split``."""
+    config = str(demo_set["path"])
+    pre = tmp_path / "ww.json"
+    assert main(["preprocess", "--config", config, "--dataset", "ww", "--output", str(pre)]) == 0
+    common = ["analyze", "--config", config, "--dataset", "ww", "--preprocess", str(pre)]
+    assert main([*common, "--all-systematics", "--outdir", str(tmp_path / "fused")]) == 0
+    assert main([*common, "--all-systematics", "--output", str(tmp_path / "all.json")]) == 0
+    split = tmp_path / "split"
+    assert main(["split", "--input", str(tmp_path / "all.json"), "--outdir", str(split)]) == 0
+    names = sorted(p.name for p in (tmp_path / "fused").glob("*.json"))
+    assert names == sorted(p.name for p in split.glob("*.json"))
+    assert "jesUp.json" in names
+    assert "btag_cferr1Down.json" in names
+    for name in names:
+        a, b = load(tmp_path / "fused" / name), load(split / name)
+        assert a.systematics == b.systematics == [name.removesuffix(".json")]
+        for key, h in a.histograms.items():
+            np.testing.assert_array_equal(h.values(flow=True), b.histograms[key].values(flow=True))
+    assert main(["split", "--input", str(tmp_path / "all.json"), "--outdir", str(split),
+                 "--systematic", "nope"]) != 0  # fmt: skip

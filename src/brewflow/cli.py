@@ -89,8 +89,13 @@ def _analyze(args: argparse.Namespace) -> None:
 
 def _split(args: argparse.Namespace) -> None:
     from brewflow import results
+    from brewflow.config import ConfigError
 
-    for systematic in args.systematic or results.load(args.input).systematics:
+    present = results.load(args.input).systematics
+    unknown = [s for s in args.systematic if s not in present]
+    if unknown:
+        raise ConfigError(f"{args.input} has no systematic {unknown}; it has {present}")
+    for systematic in args.systematic or present:
         results.split_file(args.input, Path(args.outdir) / f"{systematic}.json", systematic)
 
 
@@ -387,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.logging import RichHandler
 
     from brewflow.config import ConfigError
+    from brewflow.corrections import CorrectionError
     from brewflow.preprocess import InputError
 
     args = _parser().parse_args(argv)
@@ -398,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (ConfigError, InputError) as err:
+    except (ConfigError, InputError, CorrectionError) as err:
         print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0
