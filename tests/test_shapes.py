@@ -7,7 +7,7 @@ import pytest
 import uproot
 
 from brewflow.results import merge_systematics
-from brewflow.shapes import datacard, write_shapes
+from brewflow.shapes import datacard, pyhf_workspace, write_shapes
 from tests.conftest import make_result
 
 
@@ -52,3 +52,22 @@ def test_datacard(processes):
     assert "a shape 1 -" in text
     with pytest.raises(ValueError, match="no signal process"):
         datacard(processes, "x", ["r"], "x.root", signal=["nope"])
+
+
+def test_pyhf_workspace_builds_the_same_model(processes):
+    pyhf = pytest.importorskip("pyhf")
+    spec = pyhf_workspace(processes, "x", ["r"], signal=["sig"])
+    workspace = pyhf.Workspace(spec)  # validates against the pyhf schema
+    model = workspace.model()
+    assert model.config.poi_name == "mu"
+    assert sorted(model.config.parameters) == ["a", "mu", "staterror_r"]
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    np.testing.assert_allclose(model.expected_actualdata(pars), [1.0, 5.0, 2.0])  # sig + bkg
+    pars[model.config.poi_index] = 2.0
+    np.testing.assert_allclose(model.expected_actualdata(pars), [2.0, 7.0, 2.0])
+    pars[model.config.poi_index] = 1.0
+    pars[model.config.par_slice("a")] = 1.0  # the Up template of sig
+    np.testing.assert_allclose(model.expected_actualdata(pars), [1.5, 5.0, 2.0])
+    np.testing.assert_allclose(workspace.data(model, include_auxdata=False), [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="no signal process"):
+        pyhf_workspace(processes, "x", ["r"], signal=["nope"])

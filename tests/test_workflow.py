@@ -47,8 +47,9 @@ def test_targets_fan_out(config):
     assert len(plots) == (7 * 2 + 1) * 3  # png, pdf and the systematics pdf
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
     assert len(generated_files(config)) == 11 + 2  # + golden JSON and corrections payload
-    assert shapes_outputs(config, "{histogram}.{ext}") == ["mll.root", "mll.txt", "njets.root",
-                                                           "njets.txt"]  # fmt: skip
+    assert shapes_outputs(config, "{histogram}.{ext}") == [
+        *("mll.root", "mll.txt", "mll.pyhf.json", "njets.root", "njets.txt", "njets.pyhf.json")
+    ]
 
 
 def test_fingerprints_change_only_with_what_a_job_depends_on(config):

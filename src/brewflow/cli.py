@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -240,6 +241,11 @@ def _shapes(args: argparse.Namespace) -> None:
     text = shapes.datacard(stacked, args.histogram, regions, Path(args.output_root).name,
                            config["shapes"]["signal"])  # fmt: skip
     shapes.write_datacard(text, args.output_card)
+    if args.output_pyhf:
+        workspace = shapes.pyhf_workspace(
+            stacked, args.histogram, regions, config["shapes"]["signal"]
+        )
+        results.atomic_write(args.output_pyhf, json.dumps(workspace, indent=1) + "\n")
 
 
 def _inspect(args: argparse.Namespace) -> None:
@@ -324,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
     p.add_argument("--output-root", required=True)
     p.add_argument("--output-card", required=True)
+    p.add_argument("--output-pyhf", help="also a pyhf JSON workspace")
     p = command("inspect", _inspect, "columns an analysis reads and its graph size, no data read")
     p.add_argument("config", nargs="?", help="an analysis config")
     p.add_argument("--dataset", help="only this dataset")

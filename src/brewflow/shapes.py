@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import uproot
 
 from brewflow.results import Result, atomic_write, variation_names
 
-__all__ = ["datacard", "write_datacard", "write_shapes"]
+__all__ = ["datacard", "pyhf_workspace", "write_datacard", "write_shapes"]
 
 
 def write_shapes(
@@ -92,3 +94,52 @@ def datacard(
 def write_datacard(text: str, path: str | Path) -> None:
     """Write a datacard atomically."""
     atomic_write(path, text)
+
+
+def pyhf_workspace(
+    processes: Sequence[Result],
+    histogram: str,
+    regions: Sequence[str],
+    signal: Sequence[str],
+    poi: str = "mu",
+) -> dict[str, Any]:
+    """The same fit as a pyhf JSON workspace (HistFactory): one channel per region, one sample
+    per process with a ``staterror`` (sqrt of the sum of w^2), a ``normfactor`` ``poi`` on the
+    signal processes, and a ``histosys`` per systematic (Up/Down templates) for the processes
+    that have it; observations from the data."""
+    mc = [p for p in processes if not p.is_data]
+    data = [p for p in processes if p.is_data]
+    if not any(p.process in signal for p in mc):
+        raise ValueError(f"no signal process among {[p.process for p in mc]}; set shapes.signal")
+    channels, observations = [], []
+    for region in regions:
+        samples = []
+        for p in mc:
+            nominal = p.project(histogram, region, "nominal")
+            modifiers: list[dict[str, Any]] = [
+                {
+                    "name": f"staterror_{region}",
+                    "type": "staterror",
+                    "data": np.sqrt(nominal.variances()).tolist(),
+                }
+            ]
+            if p.process in signal:
+                modifiers.append({"name": poi, "type": "normfactor", "data": None})
+            for syst in variation_names([p]):
+                templates = {
+                    key: p.project(histogram, region, f"{syst}{d}").values().tolist()
+                    for key, d in (("hi_data", "Up"), ("lo_data", "Down"))
+                }
+                modifiers.append({"name": syst, "type": "histosys", "data": templates})
+            samples.append(
+                {"name": p.process, "data": nominal.values().tolist(), "modifiers": modifiers}
+            )
+        channels.append({"name": region, "samples": samples})
+        observed = sum(d.project(histogram, region, "nominal").values() for d in data)
+        observations.append({"name": region, "data": np.asarray(observed, dtype=float).tolist()})
+    return {
+        "channels": channels,
+        "observations": observations if data else [],
+        "measurements": [{"name": "measurement", "config": {"poi": poi, "parameters": []}}],
+        "version": "1.0.0",
+    }

@@ -140,9 +140,10 @@ def plot_outputs(config: Mapping, pattern: str) -> list[str]:
 
 
 def shapes_outputs(config: Mapping, pattern: str) -> list[str]:
-    """``pattern`` formatted for every histogram with combine inputs (ROOT shapes + datacard)."""
+    """``pattern`` formatted for every histogram with fit inputs (combine ROOT shapes and
+    datacard, pyhf workspace)."""
     names = config.get("shapes", {}).get("histograms", [])
-    return [pattern.format(histogram=h, ext=e) for h in names for e in ("root", "txt")]
+    return [pattern.format(histogram=h, ext=e) for h in names for e in ("root", "txt", "pyhf.json")]
 
 
 def table_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -4,6 +4,7 @@ rule shapes:
     output:
         root="results/shapes/{histogram}.root",
         card="results/shapes/{histogram}.txt",
+        pyhf="results/shapes/{histogram}.pyhf.json",
     log:
         "logs/shapes/{histogram}.log",
     conda:
@@ -13,4 +14,5 @@ rule shapes:
         fit=lambda w: fingerprint([config.get("shapes"), config["regions"]]),
     shell:
         "brewflow shapes --config {params.config} --histogram {wildcards.histogram} "
-        "--inputs {input} --output-root {output.root} --output-card {output.card} > {log} 2>&1"
+        "--inputs {input} --output-root {output.root} --output-card {output.card} "
+        "--output-pyhf {output.pyhf} > {log} 2>&1"
