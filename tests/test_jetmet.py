@@ -73,13 +73,19 @@ def _check(got, expected):
     np.testing.assert_allclose(ak.to_numpy(got.MET.phi), [e["phi"] for e in expected], atol=1e-6)
 
 
+def _against_reference(shared_data, spec, sample, *, is_data, variation=None) -> JetCorrector:
+    """Correct ``sample`` with ``spec`` and compare with the per-jet loop; returns the corrector."""
+    spec = _spec(shared_data, spec)
+    path = str(shared_data / "nanoaod" / sample)
+    corrector = JetCorrector.from_config(spec, is_data=is_data)
+    got = corrector.apply(eager_events(path), variation)
+    _check(got, reference(path, spec, is_data=is_data, variation=variation))
+    return corrector
+
+
 @pytest.mark.parametrize("variation", VARIATIONS, ids=lambda v: "".join(v) if v else "nominal")
 def test_run2_mc_against_per_jet_loop(shared_data, variation):
-    spec = _spec(shared_data, RUN2)
-    path = str(shared_data / "nanoaod" / "nano_dy.root")
-    corrector = JetCorrector.from_config(spec, is_data=False)
-    got = corrector.apply(eager_events(path), variation)
-    _check(got, reference(path, spec, is_data=False, variation=variation))
+    _against_reference(shared_data, RUN2, "nano_dy.root", is_data=False, variation=variation)
 
 
 @pytest.mark.parametrize("variation", [None, ("jes", "Total", "Up")], ids=["nominal", "jesUp"])
@@ -96,21 +102,14 @@ def test_lazy_equals_eager_for_any_chunking(shared_data, variation):
 
 
 def test_data_gets_data_jec_and_no_smearing(shared_data):
-    spec = _spec(shared_data, RUN2)
-    path = str(shared_data / "nanoaod" / "nano_dimuon.root")
-    corrector = JetCorrector.from_config(spec, is_data=True)
+    corrector = _against_reference(shared_data, RUN2, "nano_dimuon.root", is_data=True)
     assert corrector.resolution is None
     assert corrector.uncertainty is None
-    _check(corrector.apply(eager_events(path)), reference(path, spec, is_data=True))
 
 
 @pytest.mark.parametrize("variation", [None, ("jer", "", "Down")], ids=["nominal", "jerDown"])
 def test_run3_puppi_payload(shared_data, variation):
-    spec = _spec(shared_data, RUN3)
-    path = str(shared_data / "nanoaod" / "nano_tt_v12.root")
-    corrector = JetCorrector.from_config(spec, is_data=False)
-    got = corrector.apply(eager_events(path), variation)
-    _check(got, reference(path, spec, is_data=False, variation=variation))
+    _against_reference(shared_data, RUN3, "nano_tt_v12.root", is_data=False, variation=variation)
 
 
 def test_smearing_uses_both_branches(shared_data):

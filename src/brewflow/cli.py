@@ -84,20 +84,18 @@ def _analyze(args: argparse.Namespace) -> None:
     if args.output:
         results.save(result, args.output)
     else:
-        for systematic, part in results.split_systematics(result).items():
-            results.save(part, Path(args.outdir) / f"{systematic}.json")
+        results.save_split(result, args.outdir)
 
 
 def _split(args: argparse.Namespace) -> None:
     from brewflow import results
     from brewflow.config import ConfigError
 
-    present = results.load(args.input).systematics
-    unknown = [s for s in args.systematic if s not in present]
+    result = results.load(args.input)
+    unknown = [s for s in args.systematic if s not in result.systematics]
     if unknown:
-        raise ConfigError(f"{args.input} has no systematic {unknown}; it has {present}")
-    for systematic in args.systematic or present:
-        results.split_file(args.input, Path(args.outdir) / f"{systematic}.json", systematic)
+        raise ConfigError(f"{args.input} has no systematic {unknown}; it has {result.systematics}")
+    results.save_split(result, args.outdir, args.systematic)
 
 
 def _merge(args: argparse.Namespace) -> None:

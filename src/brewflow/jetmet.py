@@ -1,6 +1,6 @@
 """Jet energy corrections and their uncertainties, propagated to missing transverse momentum.
 
-What :func:`correct` does to NanoAOD events (eager or lazy, the same code):
+What :meth:`JetCorrector.apply` does to NanoAOD events (eager or lazy, the same code):
 
 1. **JEC**: re-apply the compound correction (e.g. ``..._L1L2L3Res_AK4PFchs``) to the raw jet
    four-momentum, ``raw = pt * (1 - rawFactor)``, with inputs ``JetA`` (area), ``JetEta``,

@@ -6,7 +6,6 @@ CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import matplotlib
@@ -52,13 +51,12 @@ def uncertainty_band(
     Processes without a variation contribute their nominal to it.
     """
     mc = [p for p in processes if not p.is_data]
-    total = sum(_values(p, histogram, region, "nominal") for p in mc)
+    total = _total(mc, histogram, region, "nominal")
     stat2 = sum(p.project(histogram, region).variances() for p in mc)
     names = variation_names(mc)
     up2, down2 = stat2.copy(), stat2.copy()
     for name in names:
-        shifts = [sum(_values(p, histogram, region, name + d) for p in mc) - total
-                  for d in ("Up", "Down")]  # fmt: skip
+        shifts = [_total(mc, histogram, region, name + d) - total for d in ("Up", "Down")]
         up2 += np.maximum(np.maximum(shifts[0], shifts[1]), 0.0) ** 2
         down2 += np.minimum(np.minimum(shifts[0], shifts[1]), 0.0) ** 2
     return total, np.sqrt(down2), np.sqrt(up2)
@@ -200,14 +198,13 @@ def systematics_pdf(
     mc = [p for p in processes if not p.is_data]
     names = variation_names(mc)
     nominal = _total(mc, histogram, region, "nominal")
-    edges = mc[0].project(histogram, region).axes[0].edges
-    xlabel = mc[0].project(histogram, region).axes[0].label
+    axis = mc[0].project(histogram, region).axes[0]
+    edges, xlabel = axis.edges, axis.label
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.tmp.pdf")
     plt.style.use(mh.style.CMS)
-    with ExitStack() as stack:
-        pdf = stack.enter_context(PdfPages(tmp, metadata=_METADATA["pdf"]))
+    with PdfPages(tmp, metadata=_METADATA["pdf"]) as pdf:
         for name in names or ["nominal"]:
             fig, (ax, rax) = plt.subplots(
                 2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True

@@ -34,8 +34,8 @@ __all__ = [
     "load",
     "merge_systematics",
     "save",
+    "save_split",
     "scale",
-    "split_file",
     "split_systematics",
     "stack",
     "variation_names",
@@ -164,12 +164,14 @@ def split_systematics(result: Result) -> dict[str, Result]:
     return out
 
 
-def split_file(source: str | Path, output: str | Path, systematic: str) -> None:
-    """Write the ``systematic`` part of the multi-systematic result file ``source``."""
-    result = load(source)
-    if systematic not in result.systematics:
-        raise ValueError(f"{str(source)!r} has no systematic {systematic!r}: {result.systematics}")
-    save(split_systematics(result)[systematic], output)
+def save_split(
+    result: Result, directory: str | Path, systematics: Sequence[str] | None = None
+) -> None:
+    """Write ``directory/<systematic>.json`` for each systematic of ``result`` (or the given
+    ones, which must be present)."""
+    parts = split_systematics(result)
+    for systematic in systematics or parts:
+        save(parts[systematic], Path(directory) / f"{systematic}.json")
 
 
 def _scaled(h: hist.Hist, factor: float) -> hist.Hist:

@@ -175,6 +175,7 @@ def build(
         _check_output(config, output)
         masks = {region: output.selection.all(*cuts) for region, cuts in regions.items()}
         passed = {region: output.selection.n_passed(*cuts) for region, cuts in regions.items()}
+        every_event = {region: n >= 0 for region, n in passed.items()}
         for systematic in members:
             weight = systematic_weight(config, output, systematic)
             for name, h in hists.items():
@@ -195,7 +196,7 @@ def build(
                         region=region,
                         systematic=systematic,
                         values=passed[region],
-                        mask=passed[region] >= 0,
+                        mask=every_event[region],
                         weight=weight if name == H.CUTFLOW else None,
                     )
     return {**hists, **cutflow}
