@@ -78,5 +78,5 @@ def test_one_pass_over_the_needed_columns(demo_set):
     assert set(columns) == COLUMNS
     (optimized,) = dask.optimize(values)
     graph = dask.base.collections_to_dsk(list(optimized.values()), optimize_graph=False)
-    readers = [name for name in graph.layers if name.startswith("from-uproot")]
+    readers = [name for name in graph.layers if name.startswith("from-nanoaod")]
     assert len(readers) == 1

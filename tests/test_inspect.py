@@ -6,7 +6,7 @@ import uproot
 from brewflow import inspect
 from brewflow.cli import main
 from brewflow.config import validate
-from brewflow.nanoevents import NanoAODMappingInfo
+from brewflow.nanoevents import NanoReader
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def no_event_data(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("event data was read")
 
-    monkeypatch.setattr(NanoAODMappingInfo, "load_buffers", refuse)
+    monkeypatch.setattr(NanoReader, "__call__", refuse)
     monkeypatch.setattr(uproot.behaviors.TBranch.HasBranches, "arrays", refuse)
     monkeypatch.setattr(uproot.behaviors.TBranch.TBranch, "array", refuse)
 

@@ -28,8 +28,9 @@ import hist.dask
 import numpy as np
 
 from brewflow._array import is_lazy, lib
+from brewflow.kinematics import best_combination
 
-__all__ = ["BINNING", "compute", "histograms", "queries", "to_json"]
+__all__ = ["BINNING", "compute", "histograms", "queries", "run", "to_json"]
 
 BINNING: dict[str, tuple[int, float, float]] = {
     "q1": (100, 0.0, 200.0),
@@ -78,14 +79,11 @@ def queries(events: Any) -> dict[str, Any]:
     good = (pairs.a.charge != pairs.b.charge) & (mass > 60) & (mass < 120)
     out["q5"] = met[ak.any(good, axis=1)]
 
-    three = jets[ak.num(jets) >= 3]
-    trijets = ak.combinations(three, 3, fields=["a", "b", "c"])
-    system = trijets.a + trijets.b + trijets.c
-    best = ak.argmin(np.abs(system.mass - TOP_MASS), axis=1, keepdims=True)
-    out["q6_pt"] = ak.flatten(system.pt[best])
-    chosen = trijets[best]
-    btag = np.maximum(np.maximum(chosen.a.btag, chosen.b.btag), chosen.c.btag)
-    out["q6_btag"] = ak.flatten(btag)
+    trijet = jets[best_combination(jets, 3, TOP_MASS)]
+    px, py = trijet.pt * np.cos(trijet.phi), trijet.pt * np.sin(trijet.phi)
+    has = ak.num(trijet) == 3
+    out["q6_pt"] = np.hypot(ak.sum(px, axis=1), ak.sum(py, axis=1))[has]
+    out["q6_btag"] = ak.max(trijet.btag, axis=1)[has]
 
     electrons = _p4(ak, events.Electron, flavour=events.Electron.charge * 0 + 11)
     leptons = ak.concatenate(
@@ -103,21 +101,13 @@ def queries(events: Any) -> dict[str, Any]:
 
 def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:
     """Transverse mass of MET and the leading lepton outside the best Z candidate."""
-    leptons = ak.with_field(leptons, ak.local_index(leptons, axis=1), "index")
-    pairs = ak.combinations(leptons, 2, fields=["a", "b"])
-    pairs = pairs[(pairs.a.flavour == pairs.b.flavour) & (pairs.a.charge != pairs.b.charge)]
-    selected = (ak.num(leptons) >= 3) & (ak.num(pairs) > 0)
-    pairs, leptons = pairs[selected], leptons[selected]
-    met, met_phi = met[selected], met_phi[selected]
-    mass = (pairs.a + pairs.b).mass
-    best = pairs[ak.argmin(np.abs(mass - Z_MASS), axis=1, keepdims=True)]
-    in_pair = (leptons.index == ak.firsts(best.a.index)) | (
-        leptons.index == ak.firsts(best.b.index)
-    )
-    others = leptons[~in_pair]
-    lead = others[ak.argmax(others.pt, axis=1, keepdims=True)]
-    dphi = ak.firsts(lead.phi) - met_phi
-    return np.sqrt(2 * ak.firsts(lead.pt) * met * (1 - np.cos(dphi)))
+    pair = best_combination(leptons, 2, Z_MASS, equal=["flavour"], unequal=["charge"])
+    selected = (ak.num(leptons) >= 3) & (ak.num(pair) == 2)
+    index = ak.local_index(leptons, axis=1)
+    others = leptons[(index != ak.firsts(pair)) & (index != ak.firsts(pair[:, 1:]))][selected]
+    lead = ak.firsts(others[ak.argmax(others.pt, axis=1, keepdims=True)])
+    dphi = lead.phi - met_phi[selected]
+    return np.sqrt(2 * lead.pt * met[selected] * (1 - np.cos(dphi)))
 
 
 def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -133,6 +123,24 @@ def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any
         h.fill(values[name])
         out[name] = h
     return out
+
+
+def run(
+    files: Sequence[str],
+    *,
+    tree: str = "Events",
+    step_size: int = 100_000,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> dict:
+    """``brewflow adl``: all queries on ``files`` in one lazy pass; the ADL JSON document."""
+    from brewflow.nanoevents import lazy_events
+
+    return compute(
+        lazy_events({f: tree for f in files}, step_size=step_size),
+        scheduler=scheduler,
+        workers=workers,
+    )
 
 
 def compute(events: Any, *, scheduler: str | None = None, workers: int | None = None) -> dict:

@@ -203,7 +203,6 @@ def _adl(args: argparse.Namespace) -> None:
     from dask.diagnostics import ProgressBar
 
     from brewflow import adl
-    from brewflow.nanoevents import lazy_events
     from brewflow.preprocess import InputError
     from brewflow.results import atomic_write
 
@@ -216,9 +215,14 @@ def _adl(args: argparse.Namespace) -> None:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
-    events = lazy_events(files, tree=args.tree, step_size=args.step_size)
     with ProgressBar(minimum=5, dt=0.25):
-        document = adl.compute(events, scheduler=args.scheduler, workers=args.workers)
+        document = adl.run(
+            files,
+            tree=args.tree,
+            step_size=args.step_size,
+            scheduler=args.scheduler,
+            workers=args.workers,
+        )
     atomic_write(args.output, json.dumps(document) + "\n")
     log.info(
         "ADL Q1-Q8 on %d events of %d file(s) -> %s", document["events"], len(files), args.output

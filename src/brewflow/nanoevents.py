@@ -14,19 +14,23 @@ on both paths. Only the buffers an analysis touches are ever read.
 
 from __future__ import annotations
 
+import glob
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
+import dask
+import dask_awkward as dak
 import numpy as np
-import uproot
 import vector
+from dask_awkward.lib import utils as dak_utils
+
+from brewflow import trees
 
 __all__ = [
-    "NanoAODMapping",
+    "NanoReader",
     "behavior",
     "eager_events",
     "lazy_events",
@@ -202,63 +206,122 @@ def _form_keys(form: ak.forms.Form) -> dict[str, list[str]]:
     return out
 
 
-class NanoAODMappingInfo:
-    """Tells ``uproot.dask`` how the grouped form's buffers map to branches and reads them."""
+class NanoReader:
+    """The dask-awkward IO function of NanoAOD partitions ``(source index, start, stop)``.
+
+    It implements dask-awkward's column projection: at optimization the graph runs on a
+    typetracer and the reader is replaced by one that reads only the branches whose buffers
+    were touched (a collection whose fields are not needed reads only its ``n<Name>``
+    counter). Trees come from the process-wide cache of :mod:`brewflow.trees`, so a file is
+    parsed once however many partitions it has, and the reader tokenizes by file identity
+    (path, tree, size, mtime), not by pickling open trees.
+    """
 
     buffer_key = "{form_key}-{attribute}"
 
-    def __init__(self, form: ak.forms.RecordForm) -> None:
-        self._form = form
-        self._keys_by_branch = _form_keys(form)
-
-    @property
-    def behavior(self) -> dict:
-        return behavior()
-
-    def parse_buffer_key(self, buffer_key: str) -> tuple[str, str]:
-        form_key, attribute = buffer_key.rsplit("-", maxsplit=1)
-        return form_key, attribute
-
-    def keys_for_buffer_keys(self, buffer_keys: frozenset[str]) -> frozenset[str]:
-        return frozenset(_branch_of(self.parse_buffer_key(k)[0]) for k in buffer_keys)
-
-    def load_buffers(
+    def __init__(
         self,
-        tree: Any,
-        keys: frozenset[str],
-        start: int,
-        stop: int,
-        decompression_executor: Any,
-        interpretation_executor: Any,
-        options: Any,
-    ) -> dict[str, np.ndarray]:
-        arrays = tree.arrays(
-            sorted(keys),
-            entry_start=start,
-            entry_stop=stop,
-            how=dict,
-            decompression_executor=decompression_executor,
-            interpretation_executor=interpretation_executor,
+        sources: Sequence[tuple[str, str]],
+        form: ak.forms.RecordForm,
+        branches: frozenset[str] | None = None,
+    ) -> None:
+        self.sources = tuple(sources)
+        self.form = form
+        self.branches = branches
+        self._keys_by_branch = _form_keys(form)
+        self._counters = _counters(form)
+        self._fields = [
+            (field, content, frozenset(_form_keys(content)))
+            for field, content in zip(form.fields, form.contents, strict=True)
+        ]
+
+    def __dask_tokenize__(self) -> tuple:
+        files = tuple((path, tree, trees.signature(path)) for path, tree in self.sources)
+        return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()))
+
+    def __call__(self, part: tuple[int, int, int | None]) -> ak.Array:
+        index, start, stop = part
+        ttree = trees.open_tree(*self.sources[index])
+        stop = ttree.num_entries if stop is None else stop
+        branches = sorted(self.branches if self.branches is not None else self._keys_by_branch)
+        arrays = ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict)
+        buffers = _buffers(arrays, [k for b in branches for k in self._keys_by_branch.get(b, [])])
+        form = self._projected(frozenset(branches))
+        container = {
+            key: buffers[key] if key in buffers else _unread(key, self.sources[index][0])
+            for key in form.expected_from_buffers(self.buffer_key)
+        }
+        return ak.from_buffers(
+            form, stop - start, container, buffer_key=self.buffer_key, behavior=behavior()
         )
-        return _buffers(arrays, [fk for b in keys for fk in self._keys_by_branch.get(b, [])])
+
+    def _projected(self, branches: frozenset[str]) -> ak.forms.RecordForm:
+        """The event form with only the top-level fields (whole collections) ``branches`` fill.
+
+        Kept collections keep all their fields (unread ones fail if touched), so records keep
+        their vector behaviour; the other few thousand buffers are never built per partition.
+        """
+        kept = [(f, c) for f, c, used in self._fields if not branches.isdisjoint(used)]
+        return ak.forms.RecordForm([c for _, c in kept], [f for f, _ in kept])
+
+    def mock(self) -> ak.Array:
+        return ak.typetracer.typetracer_from_form(self.form, highlevel=True, behavior=behavior())
+
+    def mock_empty(self, backend: str = "cpu") -> ak.Array:
+        empty = self.form.length_zero_array(highlevel=False)
+        return ak.to_backend(empty, backend, highlevel=True, behavior=behavior())
+
+    def prepare_for_projection(self) -> tuple[ak.Array, Any, dict]:
+        meta, report = ak.typetracer.typetracer_with_report(
+            self.form, highlevel=True, behavior=behavior(), buffer_key=self.buffer_key
+        )
+        return meta, report, dak_utils.trace_form_structure(self.form, buffer_key=_render_key)
+
+    def necessary_columns(self, report: Any, state: dict) -> frozenset[str]:
+        """Branches whose buffers the typetracer run touched (offsets above shapes included)."""
+        touched = {
+            *report.data_touched,
+            *dak_utils.buffer_keys_required_to_compute_shapes(
+                dak_utils.parse_buffer_key,
+                report.shape_touched,
+                state["form_key_to_parent_form_key"],
+                state["form_key_to_buffer_keys"],
+            ),
+        }
+        branches = {_branch_of(dak_utils.parse_buffer_key(k)[0]) for k in touched}
+        return frozenset(branches | {self._counters[b] for b in branches if b in self._counters})
+
+    def project(self, report: Any, state: dict) -> NanoReader:
+        return self.project_manually(self.necessary_columns(report, state))
+
+    def project_manually(self, columns: frozenset[str]) -> NanoReader:
+        return NanoReader(self.sources, self.form, frozenset(columns))
 
 
-class NanoAODMapping:
-    """``form_mapping`` for ``uproot.dask``: flat NanoAOD branches -> grouped NanoAOD records."""
+def _counters(form: ak.forms.RecordForm) -> dict[str, str]:
+    """Branch of a collection field -> its counter branch (``Muon_pt`` -> ``nMuon``)."""
+    out = {}
+    for content in form.contents:
+        if isinstance(content, ak.forms.ListOffsetForm) and content.form_key.endswith("!counts"):
+            for branch in _form_keys(content.content):
+                out[branch] = _branch_of(content.form_key)
+    return out
 
-    def __call__(self, form: ak.forms.Form) -> tuple[ak.forms.RecordForm, NanoAODMappingInfo]:
-        new_form = nanoaod_form(form)
-        return new_form, NanoAODMappingInfo(new_form)
+
+def _render_key(form: ak.forms.Form, form_key: str, attribute: str) -> str:
+    return f"{form_key}-{attribute}"
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """Entries ``[start, stop)`` of one tree in one file."""
+def _unread(buffer_key: str, path: str) -> Callable[[], np.ndarray]:
+    """Stands in for a buffer the column projection left out; fails loudly if ever touched."""
 
-    path: str
-    tree: str
-    start: int
-    stop: int
+    def fail() -> np.ndarray:
+        raise RuntimeError(
+            f"{path}: branch {_branch_of(buffer_key)!r} was not read because the optimized graph "
+            "did not ask for it (a column-projection bug: please report it)"
+        )
+
+    return fail
 
 
 def lazy_events(
@@ -272,29 +335,42 @@ def lazy_events(
     """A lazy ``dask_awkward.Array`` of NanoAOD events, one partition per step.
 
     ``files`` is a path, a glob, a list of them, or a ``{path: tree}`` mapping. With ``steps``
-    (``{path: [(start, stop), ...]}``, e.g. from preprocessing) no file is opened but the first
-    (for its form); otherwise files are opened to find their entries and cut in ``step_size``.
-    With ``open_files=False`` and no ``steps``, only the first file is opened and each file is one
-    partition of unknown length (enough to build and inspect a graph without reading data).
+    (``{path: [(start, stop), ...]}``, e.g. from preprocessing) only the first file is opened
+    (for its form); otherwise every file is opened to find its entries, cut in ``step_size``.
+    With ``open_files=False`` and no ``steps``, only the first file is opened and each file is
+    one partition of unknown length (enough to build and inspect a graph without reading data).
+    Opened trees stay in the process cache of :mod:`brewflow.trees` for the partitions to use.
     """
-    mapping = _file_map(files, tree)
+    sources = list(_file_map(files, tree).items())
+    if not sources:
+        raise FileNotFoundError(f"no input file in {files!r}")
+    parts: list[tuple[int, int, int | None]] = []
     if steps is not None:
-        spec = {
-            path: {"object_path": obj, "steps": [list(s) for s in steps[path]]}
-            for path, obj in mapping.items()
-        }
-        return uproot.dask(spec, open_files=False, form_mapping=NanoAODMapping())
-    if not open_files:
-        return uproot.dask(mapping, open_files=False, form_mapping=NanoAODMapping())
-    return uproot.dask(mapping, step_size=step_size, form_mapping=NanoAODMapping())
+        parts = [(i, a, b) for i, (path, _) in enumerate(sources) for a, b in steps[path]]
+    elif not open_files:
+        parts = [(i, 0, None) for i in range(len(sources))]
+    else:
+        for i, (path, name) in enumerate(sources):
+            entries = trees.open_tree(path, name).num_entries
+            parts += [(i, a, min(a + step_size, entries)) for a in range(0, entries, step_size)]
+        parts = parts or [(0, 0, 0)]
+    if any(stop is None for _, _, stop in parts):
+        divisions = None
+    else:
+        divisions = tuple(np.cumsum([0] + [b - a for _, a, b in parts]).tolist())
+    form = nanoaod_form(trees.branch_form(trees.open_tree(*sources[0])))
+    reader = NanoReader(sources, form)
+    return dak.from_map(
+        reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
+        divisions=divisions,
+    )  # fmt: skip
 
 
 def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int | None = None):
     """Events of one file as an ``awkward.Array`` whose columns are read on first access."""
-    ttree = uproot.open(path)[tree]
+    ttree = trees.open_tree(path, tree)
     stop = ttree.num_entries if stop is None else min(stop, ttree.num_entries)
-    base = ttree.arrays(entry_stop=0, how=dict)
-    form = nanoaod_form(ak.forms.RecordForm([base[k].layout.form for k in base], list(base)))
+    form = nanoaod_form(trees.branch_form(ttree))
     keys_by_branch = _form_keys(form)
     cache: dict[str, dict[str, np.ndarray]] = {}
 
@@ -321,8 +397,13 @@ def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int |
 
 
 def _file_map(files: Mapping[str, str] | Sequence[str] | str, tree: str) -> dict[str, str]:
+    """``{path: tree}``; globs are expanded (sorted), other paths kept as given."""
     if isinstance(files, Mapping):
         return {str(k): v for k, v in files.items()}
     if isinstance(files, str | Path):
         files = [str(files)]
-    return {str(f): tree for f in files}
+    out: dict[str, str] = {}
+    for pattern in map(str, files):
+        for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+            out[path] = tree
+    return out

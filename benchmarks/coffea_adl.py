@@ -1,0 +1,191 @@
+"""ADL Q1-Q8 with coffea, for `run.py` to compare against (run in an interpreter with coffea).
+
+    python benchmarks/coffea_adl.py dask|virtual FILE [FILE ...] --workers 2 --step-size 100000
+
+Same queries, binning and float64 promotion as ``brewflow.adl`` (the histograms are compared
+bin by bin by ``run.py``), written the way coffea's documentation does: NanoEvents objects, their
+vector methods, ``ak.combinations``, ``metric_table``. ``dask``: ``NanoEventsFactory.from_root(
+mode="dask")``, one graph, dask's threaded scheduler with ``--workers`` threads (as brewflow).
+``virtual``: coffea's default mode through its ``processor.Runner`` with ``--workers`` processes
+(``FuturesExecutor``), chunks of ``--step-size`` events. Prints one JSON line: seconds (after
+imports), events, histograms (counts with flow bins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+STARTED = time.perf_counter()
+
+import awkward as ak  # noqa: E402
+import hist  # noqa: E402
+import numpy as np  # noqa: E402
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory  # noqa: E402
+from coffea.nanoevents.methods import vector  # noqa: E402
+
+IMPORTED = time.perf_counter()
+NanoAODSchema.warn_missing_crossrefs = False
+warnings.filterwarnings("ignore", module="coffea")
+
+BINNING = {
+    "q1": (100, 0.0, 200.0),
+    "q2": (100, 15.0, 60.0),
+    "q3": (100, 15.0, 60.0),
+    "q4": (100, 0.0, 200.0),
+    "q5": (100, 0.0, 200.0),
+    "q6_pt": (100, 0.0, 300.0),
+    "q6_btag": (100, 0.0, 1.0),
+    "q7": (100, 0.0, 500.0),
+    "q8": (100, 0.0, 200.0),
+}
+
+
+def _p4(objects, **extra):
+    """float64 PtEtaPhiMLorentzVector (with charge) like brewflow.adl's promotion."""
+    fields = {f: ak.values_astype(objects[f], np.float64) for f in ("pt", "eta", "phi", "mass")}
+    return ak.zip(
+        {**fields, "charge": objects.charge, **extra},
+        with_name="PtEtaPhiMLorentzVector",
+        behavior=vector.behavior,
+    )
+
+
+def queries(events) -> dict:
+    met = ak.values_astype(events.MET.pt, np.float64)
+    met_phi = ak.values_astype(events.MET.phi, np.float64)
+    jets = ak.zip(
+        {
+            **{f: ak.values_astype(events.Jet[f], np.float64) for f in ("pt", "eta", "phi", "mass")},
+            "btag": events.Jet.btagDeepFlavB,
+        },
+        with_name="PtEtaPhiMLorentzVector",
+        behavior=vector.behavior,
+    )
+    out = {
+        "q1": met,
+        "q2": ak.flatten(jets.pt),
+        "q3": ak.flatten(jets.pt[np.abs(jets.eta) < 1]),
+        "q4": met[ak.sum(jets.pt > 40, axis=1) >= 2],
+    }
+    muons = _p4(events.Muon)
+    pairs = ak.combinations(muons, 2, fields=["mu1", "mu2"])
+    mass = (pairs.mu1 + pairs.mu2).mass
+    good = (pairs.mu1.charge != pairs.mu2.charge) & (mass > 60) & (mass < 120)
+    out["q5"] = met[ak.any(good, axis=1)]
+
+    trijet = ak.combinations(jets[ak.num(jets) >= 3], 3, fields=["j1", "j2", "j3"])
+    trijet["p4"] = trijet.j1 + trijet.j2 + trijet.j3
+    best = trijet[ak.argmin(np.abs(trijet.p4.mass - 172.5), axis=1, keepdims=True)]
+    out["q6_pt"] = ak.flatten(best.p4.pt)
+    out["q6_btag"] = ak.flatten(np.maximum(np.maximum(best.j1.btag, best.j2.btag), best.j3.btag))
+
+    electrons = _p4(events.Electron, flavour=events.Electron.charge * 0 + 11)
+    leptons = ak.concatenate([electrons, _p4(events.Muon, flavour=muons.charge * 0 + 13)], axis=1)
+    light = leptons[leptons.pt > 10]
+    hard = jets[jets.pt > 30]
+    isolated = ak.all(hard.metric_table(light) >= 0.4, axis=2)
+    out["q7"] = ak.sum(hard.pt[isolated], axis=1)
+
+    leptons = ak.with_field(leptons, ak.local_index(leptons, axis=1), "index")
+    pairs = ak.combinations(leptons, 2, fields=["a", "b"])
+    pairs = pairs[(pairs.a.flavour == pairs.b.flavour) & (pairs.a.charge != pairs.b.charge)]
+    selected = (ak.num(leptons) >= 3) & (ak.num(pairs) > 0)
+    pairs, leptons = pairs[selected], leptons[selected]
+    met8, met_phi8 = met[selected], met_phi[selected]
+    mass = (pairs.a + pairs.b).mass
+    best = pairs[ak.argmin(np.abs(mass - 91.2), axis=1, keepdims=True)]
+    in_pair = (leptons.index == ak.firsts(best.a.index)) | (leptons.index == ak.firsts(best.b.index))
+    others = leptons[~in_pair]
+    lead = others[ak.argmax(others.pt, axis=1, keepdims=True)]
+    dphi = ak.firsts(lead.phi) - met_phi8
+    out["q8"] = np.sqrt(2 * ak.firsts(lead.pt) * met8 * (1 - np.cos(dphi)))
+    return out
+
+
+def histograms(events, cls) -> dict:
+    values = queries(events)
+    out = {}
+    for name, (bins, lo, hi) in BINNING.items():
+        h = cls(hist.axis.Regular(bins, lo, hi, name=name), storage=hist.storage.Double())
+        h.fill(values[name])
+        out[name] = h
+    return out
+
+
+def run_dask(files: list[str], workers: int, step_size: int) -> tuple[dict, int]:
+    import dask
+    import hist.dask
+
+    import uproot
+
+    steps = {}  # what coffea's dataset_tools.preprocess gives: every file's chunks
+    for f in files:
+        entries = uproot.open(f)["Events"].num_entries
+        steps[f] = {
+            "object_path": "Events",
+            "steps": [[a, min(a + step_size, entries)] for a in range(0, entries, step_size)],
+        }
+    events = NanoEventsFactory.from_root(steps, mode="dask").events()
+    hists = histograms(events, hist.dask.Hist)
+    hists, n = dask.compute(hists, ak.num(events, axis=0), scheduler="threads", num_workers=workers)
+    return hists, int(n)
+
+
+def run_single(files: list[str], workers: int, step_size: int) -> tuple[dict, int]:
+    """Virtual mode in this process, one whole file at a time (no Runner, one core)."""
+    total, n = None, 0
+    for f in files:
+        events = NanoEventsFactory.from_root({f: "Events"}, mode="virtual").events()
+        hists = histograms(events, hist.Hist)
+        total = hists if total is None else {k: total[k] + hists[k] for k in hists}
+        n += len(events)
+    return total, n
+
+
+def run_virtual(files: list[str], workers: int, step_size: int) -> tuple[dict, int]:
+    from coffea import processor
+
+    class ADL(processor.ProcessorABC):
+        def process(self, events):
+            return {"hists": histograms(events, hist.Hist), "events": len(events)}
+
+        def postprocess(self, accumulator):
+            return accumulator
+
+    runner = processor.Runner(
+        executor=processor.FuturesExecutor(workers=workers, status=False),
+        schema=NanoAODSchema,
+        chunksize=step_size,
+    )
+    out = runner({"adl": {"files": files, "treename": "Events"}}, ADL())
+    return out["hists"], int(out["events"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["dask", "virtual", "virtual-single"])
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--step-size", type=int, default=100_000)
+    args = parser.parse_args()
+    begin = time.perf_counter()
+    run = {"dask": run_dask, "virtual": run_virtual, "virtual-single": run_single}[args.mode]
+    hists, events = run(args.files, args.workers, args.step_size)
+    seconds = time.perf_counter() - begin
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "imports": IMPORTED - STARTED,
+                "events": events,
+                "histograms": {k: [int(v) for v in h.values(flow=True)] for k, h in hists.items()},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""brewflow's speed and memory side by side with coffea and the read limit, in one run.
+
+    python benchmarks/run.py                       # everything, 400k replicated + 1M generated
+    python benchmarks/run.py --cases adl --events 100000 --generated 0 --repeat 1   # quick
+
+Inputs are made in a temporary folder: ``../shared/data/nanoaod/nano_dy.root`` replicated to
+``--events`` events with all its ~1500 branches (ZLIB and LZ4, clusters of 10k events) and
+``--generated`` demo ttbar events. Every measurement is a fresh process (same files, same
+cores, one after the other, interleaved over ``--repeat`` rounds; medians reported): its time
+after imports, its whole wall time, and the peak resident memory of the process and all its
+children (sampled every 10 ms).
+
+Cases:
+
+- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.adl.run``) vs coffea 2026.9
+  (``benchmarks/coffea_adl.py``: ``NanoEventsFactory`` in dask mode with the same threaded
+  scheduler, and in virtual mode through ``processor.Runner`` with as many processes, and in
+  one process) vs the read limit (uproot opening the file and reading exactly the needed
+  columns, same partitions and threads, no computation). The histograms are compared bin by bin.
+- ``demo``: the demo analysis (runner, all corrections) nominal alone and nominal + 20
+  variations in one graph (``benchmarks/systematics.py`` settings).
+- ``graph``: graph build + optimization time and layer counts for 0, 10, 50 variations.
+
+coffea is never a brewflow dependency: ``--coffea-python`` names an interpreter that has it; by
+default the script uses this one if it imports coffea, else makes its own venv (cached in
+``~/.cache/brewflow-bench``) with ``coffea[dask-awkward]``. Writes ``benchmarks/results.md``
+and ``benchmarks/results.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "data" / "nanoaod" / "nano_dy.root"
+COFFEA = "coffea[dask-awkward]==2026.9.0"
+CACHE = Path.home() / ".cache" / "brewflow-bench"
+
+
+# -- measuring one process -------------------------------------------------------------------
+
+
+def measure(command: list[str]) -> dict:
+    """Run ``command``; its last stdout line is JSON. Adds wall time and peak tree RSS (MB)."""
+    import psutil
+
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(process.pid)
+        while not stop.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            stop.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "wall": wall, "rss": peak / 2**20}
+
+
+def job(name: str, **options) -> list[str]:
+    """The command that runs one brewflow-side job of this script in a fresh interpreter."""
+    return [sys.executable, str(Path(__file__)), "--job", name, json.dumps(options)]
+
+
+# -- jobs (run inside the fresh interpreter) -------------------------------------------------
+
+
+def _job_adl(files: list[str], workers: int, step_size: int) -> dict:
+    from brewflow import adl
+
+    started = time.perf_counter()
+    document = adl.run(files, step_size=step_size, scheduler="threads", workers=workers)
+    seconds = time.perf_counter() - started
+    hists = {k: v["values"] for k, v in document.items() if k != "events"}
+    return {"seconds": seconds, "events": document["events"], "histograms": hists}
+
+
+def _job_read(files: list[str], workers: int, step_size: int, columns: list[str]) -> dict:
+    """The read limit: open, then read and decompress exactly ``columns``, same partitions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import uproot
+
+    started = time.perf_counter()
+    parts = []
+    for f in files:
+        tree = uproot.open(f)["Events"]
+        n = tree.num_entries
+        parts += [(tree, a, min(a + step_size, n)) for a in range(0, n, step_size)]
+
+    def read(part) -> int:
+        tree, start, stop = part
+        arrays = tree.arrays(columns, entry_start=start, entry_stop=stop, how=dict)
+        return stop - start if arrays else 0
+
+    with ThreadPoolExecutor(workers) as pool:
+        events = sum(pool.map(read, parts))
+    return {"seconds": time.perf_counter() - started, "events": events}
+
+
+def _job_demo(config: dict, files: list, systematics: list[str], workers: int) -> dict:
+    from brewflow.config import validate
+    from brewflow.runner import run
+
+    config = validate(config)
+    started = time.perf_counter()
+    result = run(config, "ttbar", systematics, files, workers=workers)
+    return {"seconds": time.perf_counter() - started, "events": result.meta["events"]}
+
+
+def _job_graph(config: dict, files: list, kind: str, n: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    import dask
+    from systematics import _with_variations
+
+    from brewflow.config import validate
+    from brewflow.inspect import graph_report
+    from brewflow.nanoevents import lazy_events
+    from brewflow.runner import build, systematics_for
+
+    config = _with_variations(validate(config), kind, n)
+    paths = {f["path"]: f["tree"] for f in files}
+    lazy_events(paths, steps=_steps(files, config["step_size"]))  # open the files once
+    started = time.perf_counter()
+    events = lazy_events(paths, steps=_steps(files, config["step_size"]))
+    graph = build(config, "ttbar", systematics_for(config, "ttbar"), events)
+    dask.optimize(graph)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, **graph_report(graph)}
+
+
+def _steps(files: list, step: int) -> dict:
+    return {
+        f["path"]: [(s, min(s + step, f["entries"])) for s in range(0, f["entries"], step)]
+        for f in files
+    }
+
+
+JOBS = {"adl": _job_adl, "read": _job_read, "demo": _job_demo, "graph": _job_graph}
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+def make_inputs(work: Path, events: int, generated: int) -> dict[str, list[str]]:
+    sys.path.insert(0, str(HERE))
+    from inputs import replicate
+
+    from brewflow.generate import generate_mc
+
+    out: dict[str, list[str]] = {}
+    if events:
+        if not SHARED.is_file():
+            sys.exit(f"{SHARED} not found: the replicated inputs need ../shared (use --events 0)")
+        for compression in ("zlib", "lz4"):
+            path = work / f"dy_{compression}.root"
+            info = replicate(SHARED, path, events, compression=compression, cluster=10_000)
+            print(f"made {path.name}: {events} events, {info['bytes'] / 1e6:.0f} MB", flush=True)
+            out[f"nano_dy x{events // 40} ({compression.upper()})"] = [str(path)]
+    if generated:
+        paths = [str(work / f"generated_{i}.root") for i in range(4)]
+        generate_mc("ttbar", paths, generated, seed=1)
+        print(f"made {generated} generated ttbar events in 4 files", flush=True)
+        out[f"generated ttbar {generated} (4 files)"] = paths
+    return out
+
+
+def coffea_python(given: str | None) -> str:
+    """An interpreter with coffea: given, this one, or a cached venv made here."""
+    if given:
+        return given
+    try:
+        metadata.version("coffea")
+        return sys.executable
+    except metadata.PackageNotFoundError:
+        pass
+    venv = CACHE / "coffea-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"making a venv with {COFFEA} in {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", COFFEA, "psutil"], check=True)
+    return str(python)
+
+
+# -- cases -----------------------------------------------------------------------------------
+
+
+def _median(runs: list[dict]) -> dict:
+    keys = ("seconds", "wall", "rss")
+    return {**runs[-1], **{k: statistics.median(r[k] for r in runs) for k in keys}}
+
+
+def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
+    from brewflow.inspect import inspect_adl
+
+    python = coffea_python(args.coffea_python)
+    rows = []
+    for label, files in inputs.items():
+        columns = inspect_adl(files)["columns"]
+        common = {"files": files, "workers": args.workers, "step_size": args.step_size}
+        coffea = [python, str(HERE / "coffea_adl.py")]
+        options = ["--workers", str(args.workers), "--step-size", str(args.step_size)]
+        systems = {
+            "read limit (uproot, needed columns)": job("read", columns=columns, **common),
+            "brewflow": job("adl", **common),
+            "coffea dask": [*coffea, "dask", *files, *options],
+            "coffea virtual (Runner)": [*coffea, "virtual", *files, *options],
+            "coffea virtual (1 process)": [*coffea, "virtual-single", *files, *options],
+        }
+        runs: dict[str, list[dict]] = {name: [] for name in systems}
+        for round_ in range(args.repeat):
+            for name, command in systems.items():
+                runs[name].append(measure(command))
+                print(f"  {label} | {name} | round {round_ + 1}: "
+                      f"{runs[name][-1]['seconds']:.2f} s", flush=True)  # fmt: skip
+        result = {name: _median(r) for name, r in runs.items()}
+        reference = result["brewflow"]["histograms"]
+        for name, r in result.items():
+            if "histograms" in r and name != "brewflow":
+                r["agreement"] = _agreement(reference, r["histograms"])
+        rows += [{"case": "adl", "input": label, "system": n, **r} for n, r in result.items()]
+    return rows
+
+
+def _agreement(a: dict, b: dict) -> str:
+    differing = sum(x != y for k in a for x, y in zip(a[k], b[k], strict=True))
+    return "bin-identical" if differing == 0 else f"{differing} bins differ"
+
+
+def _demo_config(work: Path, events: int) -> tuple[dict, list]:
+    sys.path.insert(0, str(HERE))
+    from systematics import _config
+
+    from brewflow import preprocess
+
+    config = _config(work / "demo", events)
+    return config, preprocess.preprocess(config, "ttbar")["files"]
+
+
+def case_demo(work: Path, args: argparse.Namespace) -> list[dict]:
+    from brewflow.runner import systematics_for
+
+    (work / "demo").mkdir(exist_ok=True)
+    config, files = _demo_config(work, args.demo_events)
+    variations = [s for s in systematics_for(config, "ttbar") if s != "nominal"][:20]
+    cases = {"nominal": ["nominal"], "nominal + 20 variations": ["nominal", *variations]}
+    runs: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(args.repeat):
+        for name, systematics in cases.items():
+            command = job("demo", config=config, files=files, systematics=systematics,
+                          workers=args.workers)  # fmt: skip
+            runs[name].append(measure(command))
+            print(f"  demo | {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
+    label = f"demo ttbar {args.demo_events}"
+    return [{"case": "demo", "input": label, "system": n, **_median(r)} for n, r in runs.items()]
+
+
+def case_graph(work: Path, args: argparse.Namespace) -> list[dict]:
+    (work / "demo").mkdir(exist_ok=True)
+    config, files = _demo_config(work, args.demo_events)
+    rows = []
+    for kind in ("weight", "object"):
+        for n in (0, 10, 50):
+            runs = [
+                measure(job("graph", config=config, files=files, kind=kind, n=n))
+                for _ in range(args.repeat)
+            ]
+            r = _median(runs)
+            print(f"  graph | {n} {kind} variations: {r['seconds']:.2f} s", flush=True)
+            rows.append({"case": "graph", "input": kind, "system": str(n), **r})
+    return rows
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def report(rows: list[dict], args: argparse.Namespace, started: float) -> str:
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}"
+        for p in ("brewflow", "awkward", "uproot", "dask", "dask-awkward", "hist", "numpy")
+    )
+    coffea = [r for r in rows if r["system"].startswith("coffea")]
+    lines = [
+        "# brewflow performance",
+        "",
+        f"`python benchmarks/run.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{_memory_gib():.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}."
+        f" {args.workers} workers, partitions of {args.step_size} events, median of "
+        f"{args.repeat} round(s), each measurement a fresh process. Versions: {versions}"
+        + (f"; coffea {coffea[0].get('coffea', '2026.9.0')}." if coffea else "."),
+        "",
+        "*time*: after imports (what each system does with the files); *process*: the whole "
+        "process incl. interpreter start and imports; *peak RSS*: the process and its children.",
+        "",
+    ]
+    adl = [r for r in rows if r["case"] == "adl"]
+    for label in dict.fromkeys(r["input"] for r in adl):
+        group = {r["system"]: r for r in adl if r["input"] == label}
+        base = group["brewflow"]
+        lines += [
+            f"## ADL Q1-Q8 in one pass: {label}, {base['events']} events",
+            "",
+            "| system | time [s] | brewflow faster by | process [s] | peak RSS [MB] | "
+            "histograms vs brewflow |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for name, r in group.items():
+            ratio = r["seconds"] / base["seconds"]
+            lines.append(
+                f"| {name} | {r['seconds']:.2f} | {ratio:.2f}x | {r['wall']:.2f} | "
+                f"{r['rss']:.0f} | {r.get('agreement', '')} |"
+            )
+        lines.append("")
+    demo = [r for r in rows if r["case"] == "demo"]
+    if demo:
+        nominal = demo[0]["seconds"]
+        lines += [
+            f"## Demo analysis, all corrections: {demo[0]['input']} events",
+            "",
+            "| systematics | time [s] | ratio to nominal | process [s] | peak RSS [MB] |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {r['system']} | {r['seconds']:.2f} | {r['seconds'] / nominal:.2f} | "
+                f"{r['wall']:.2f} | {r['rss']:.0f} |"
+                for r in demo
+            ),
+            "",
+        ]
+    graph = [r for r in rows if r["case"] == "graph"]
+    if graph:
+        lines += [
+            "## Task graph: build + optimize (demo analysis, files already open)",
+            "",
+            "| variations | type | build + optimize [s] | layers before | layers after | "
+            "peak RSS [MB] |",
+            "|---:|---|---:|---:|---:|---:|",
+            *(
+                f"| {r['system']} | {r['input']} | {r['seconds']:.2f} | {r['layers_before']} | "
+                f"{r['layers_after']} | {r['rss']:.0f} |"
+                for r in graph
+            ),
+            "",
+        ]
+    lines.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Events per second of each ADL system on each input (bar chart)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    adl = [r for r in rows if r["case"] == "adl"]
+    labels = list(dict.fromkeys(r["input"] for r in adl))
+    systems = list(dict.fromkeys(r["system"] for r in adl))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        rates = [
+            next(r["events"] / r["seconds"] / 1e3 for r in adl if r["input"] == lab
+                 and r["system"] == system)
+            for lab in labels
+        ]  # fmt: skip
+        ax.bar([x + i * width for x in range(len(labels))], rates, width, label=system)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels)
+    ax.set_ylabel("thousand events / s (after imports)")
+    ax.set_title(f"ADL Q1-Q8 in one pass, {os.cpu_count()} cores")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _memory_gib() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 2**30
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--job":
+        print(json.dumps(JOBS[sys.argv[2]](**json.loads(sys.argv[3]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=["adl", "demo", "graph"],
+                        default=["adl", "demo", "graph"])  # fmt: skip
+    parser.add_argument("--events", type=int, default=400_000, help="replicated nano_dy events")
+    parser.add_argument("--generated", type=int, default=1_000_000, help="generated events")
+    parser.add_argument("--demo-events", type=int, default=400_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--step-size", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--coffea-python", help="an interpreter with coffea installed")
+    parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="brewflow-bench-") as tmp:
+        work = Path(tmp)
+        if "adl" in args.cases:
+            rows += case_adl(make_inputs(work, args.events, args.generated), args)
+        if "demo" in args.cases:
+            rows += case_demo(work, args)
+        if "graph" in args.cases:
+            rows += case_graph(work, args)
+    text = report(rows, args, started)
+    print(text)
+    args.output.write_text(text)
+    if any(r["case"] == "adl" for r in rows):
+        plot(rows, args.output.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
