@@ -43,9 +43,12 @@ BINNING = {
 }
 
 
+KINEMATICS = ("pt", "eta", "phi", "mass")
+
+
 def _p4(objects, **extra):
     """float64 PtEtaPhiMLorentzVector (with charge) like brewflow.adl's promotion."""
-    fields = {f: ak.values_astype(objects[f], np.float64) for f in ("pt", "eta", "phi", "mass")}
+    fields = {f: ak.values_astype(objects[f], np.float64) for f in KINEMATICS}
     return ak.zip(
         {**fields, "charge": objects.charge, **extra},
         with_name="PtEtaPhiMLorentzVector",
@@ -58,7 +61,7 @@ def queries(events) -> dict:
     met_phi = ak.values_astype(events.MET.phi, np.float64)
     jets = ak.zip(
         {
-            **{f: ak.values_astype(events.Jet[f], np.float64) for f in ("pt", "eta", "phi", "mass")},
+            **{f: ak.values_astype(events.Jet[f], np.float64) for f in KINEMATICS},
             "btag": events.Jet.btagDeepFlavB,
         },
         with_name="PtEtaPhiMLorentzVector",
@@ -97,7 +100,8 @@ def queries(events) -> dict:
     met8, met_phi8 = met[selected], met_phi[selected]
     mass = (pairs.a + pairs.b).mass
     best = pairs[ak.argmin(np.abs(mass - 91.2), axis=1, keepdims=True)]
-    in_pair = (leptons.index == ak.firsts(best.a.index)) | (leptons.index == ak.firsts(best.b.index))
+    first, second = ak.firsts(best.a.index), ak.firsts(best.b.index)
+    in_pair = (leptons.index == first) | (leptons.index == second)
     others = leptons[~in_pair]
     lead = others[ak.argmax(others.pt, axis=1, keepdims=True)]
     dphi = ak.firsts(lead.phi) - met_phi8
@@ -118,7 +122,6 @@ def histograms(events, cls) -> dict:
 def run_dask(files: list[str], workers: int, step_size: int) -> tuple[dict, int]:
     import dask
     import hist.dask
-
     import uproot
 
     steps = {}  # what coffea's dataset_tools.preprocess gives: every file's chunks
