@@ -19,13 +19,28 @@ __all__ = ["AnalysisOutput", "Context"]
 
 @dataclass(frozen=True)
 class Context:
-    """What the analysis is told about the events it runs on."""
+    """What the analysis is told about the events it runs on.
+
+    ``systematic`` is ``"nominal"`` for the run on nominal objects (the one whose weight
+    variations are used), the object variation's name (e.g. ``"jesTotalUp"``) when the analysis
+    runs on varied objects, or ``OBJECT_VARIATIONS`` when it runs once on all object variations
+    stacked (lazy graphs). Only the nominal run's weight variations are used: the analysis may
+    skip computing them otherwise (:attr:`wants_weight_variations`).
+    """
 
     dataset: str
     is_data: bool
     systematic: str = "nominal"
     options: dict[str, Any] = field(default_factory=dict)
     corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
+
+    @property
+    def wants_weight_variations(self) -> bool:
+        """True in the run on nominal objects, the only one whose weight variations are used."""
+        return self.systematic == "nominal"
+
+
+OBJECT_VARIATIONS = "object variations"
 
 
 @dataclass

@@ -126,7 +126,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
             )
             weights.add("electron_id", sf["nominal"], up=sf["up"], down=sf["down"])
         if "btag" in context.corrections:
-            names = list(opts["btag_systematics"])
+            names = list(opts["btag_systematics"]) if context.wants_weight_variations else []
             sf = btag_shape_weights(context.corrections["btag"], jets, names)
             weights.add("btag", sf["nominal"])
             for name in names:

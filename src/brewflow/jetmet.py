@@ -23,7 +23,7 @@ payloads work alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,6 +288,23 @@ class CorrectedEvents:
 
     def __len__(self) -> int:
         return len(self.materialize())
+
+    @classmethod
+    def stack(cls, views: Sequence[CorrectedEvents]) -> CorrectedEvents | None:
+        """The views one after the other along the event axis (lazy: block ``i`` is partitions
+        ``i * P`` to ``(i + 1) * P``); None when they do not share events and field types."""
+        events = views[0]._events
+        names = list(views[0]._replaced)
+        if any(v._events is not events or list(v._replaced) != names for v in views):
+            return None
+        for name in names:
+            if any(v._replaced[name].form != views[0]._replaced[name].form for v in views):
+                return None
+        concatenate = lib(events).concatenate
+        return cls(
+            concatenate([events] * len(views), axis=0),
+            {name: concatenate([v._replaced[name] for v in views], axis=0) for name in names},
+        )
 
     def materialize(self) -> Any:
         """The events as one record array with the replaced collections."""

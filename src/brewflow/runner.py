@@ -8,6 +8,7 @@ read once.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import time
@@ -22,10 +23,10 @@ import dask_awkward as dak
 
 from brewflow import histograms as H
 from brewflow._array import lib
-from brewflow.analysis import AnalysisOutput, Context
+from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
-from brewflow.jetmet import JetCorrector
+from brewflow.jetmet import CorrectedEvents, JetCorrector
 from brewflow.lumimask import LumiMask
 from brewflow.nanoevents import eager_events, lazy_events
 from brewflow.preprocess import InputError
@@ -169,36 +170,52 @@ def build(
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
     hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
     cutflow = H.book_cutflow(regions, systematics, lazy=lazy)
-    for key, members in groups.items():
-        varied = corrector.apply(events, shape_variation(config, key)) if corrector else events
-        output = analysis(varied, replace(context, systematic=key))
+
+    def fill(output: AnalysisOutput, members: Sequence[Sequence[str]], part: Any = None) -> None:
+        """Fill every histogram from ``output``: ``members[i]`` are the systematics of block
+        ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output)."""
         _check_output(config, output)
-        masks = {region: output.selection.all(*cuts) for region, cuts in regions.items()}
-        passed = {region: output.selection.n_passed(*cuts) for region, cuts in regions.items()}
-        every_event = {region: n >= 0 for region, n in passed.items()}
-        for systematic in members:
-            weight = systematic_weight(config, output, systematic)
-            for name, h in hists.items():
-                values = output.variables[config["histograms"][name]["variable"]]
-                for region in h.axes["region"]:
-                    H.fill(
-                        h,
-                        region=region,
-                        systematic=systematic,
-                        values=values,
-                        mask=masks[region],
-                        weight=weight,
-                    )
-            for region in regions:
-                for name, h in cutflow.items():
-                    H.fill(
-                        h,
-                        region=region,
-                        systematic=systematic,
-                        values=passed[region],
-                        mask=every_event[region],
-                        weight=weight if name == H.CUTFLOW else None,
-                    )
+        filler = H.Filler({r: output.selection.all(*cuts) for r, cuts in regions.items()})
+        passed = {r: output.selection.n_passed(*cuts) for r, cuts in regions.items()}
+        for block, names in enumerate(members):
+            select = None if part is None else functools.partial(part, block=block)
+            for systematic in names:
+                weight = systematic_weight(config, output, systematic)
+                for name, h in hists.items():
+                    variable = config["histograms"][name]["variable"]
+                    for region in h.axes["region"]:
+                        filler.fill(
+                            h,
+                            region=region,
+                            systematic=systematic,
+                            variable=variable,
+                            values=output.variables[variable],
+                            weight=weight,
+                            select=select,
+                        )
+                for region in regions:
+                    for name, h in cutflow.items():
+                        args = {"passed": passed[region]}
+                        if name == H.CUTFLOW and weight is not None:
+                            args["weight"] = weight
+                        if select is not None:
+                            args = {k: select(v) for k, v in args.items()}
+                        h.fill(region=region, systematic=systematic, **args)
+
+    shapes = [key for key in groups if key != "nominal"]
+    if "nominal" in groups:
+        nominal = corrector.apply(events) if corrector else events
+        fill(analysis(nominal, context), [groups["nominal"]])
+    varied = {key: corrector.apply(events, shape_variation(config, key)) for key in shapes}
+    stacked = CorrectedEvents.stack(list(varied.values())) if lazy and len(shapes) > 1 else None
+    if stacked is not None:  # one analysis run on all object variations, block by block
+        n = events.npartitions
+        part = lambda a, block: a.partitions[block * n : (block + 1) * n]  # noqa: E731
+        output = analysis(stacked, replace(context, systematic=OBJECT_VARIATIONS))
+        fill(output, [groups[key] for key in shapes], part)
+    else:
+        for key in shapes:
+            fill(analysis(varied[key], replace(context, systematic=key)), [groups[key]])
     return {**hists, **cutflow}
 
 
