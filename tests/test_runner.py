@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dask_awkward as dak
 import numpy as np
 import pytest
 
 from brewflow import preprocess
 from brewflow.config import ConfigError, validate
+from brewflow.nanoevents import lazy_events
 from brewflow.preprocess import InputError
 from brewflow.results import split_systematics
-from brewflow.runner import run, systematics_for
+from brewflow.runner import build, run, shape_variation, systematics_for
 from tests import reference
 
 
@@ -127,6 +129,33 @@ def test_all_variations_in_one_graph_equal_separate_runs(config, inventories, ex
         _check(parts[systematic], config, expected["ttbar"], systematic)
     up = fused.project("njets", "ttbar_emu", "jesUp").values()
     assert not np.array_equal(up, fused.project("njets", "ttbar_emu", "jesDown").values())
+
+
+def test_stacked_object_variations_equal_one_run_each(config, inventories, expected):
+    """Lazily, six object variations stacked in one analysis run: each block equals the
+    reference and the run per variation; the unclustered deltas (needed by two of the blocks
+    only) are read."""
+    files = inventories["ttbar"]["files"]
+    shapes = [s for s in systematics_for(config, "ttbar") if shape_variation(config, s)]
+    assert len(shapes) == 6
+    stacked = validate({**config, "stack_object_variations": 2})
+    events = lazy_events({f["path"]: f["tree"] for f in files}, steps=_steps(files, config))
+    graph = build(stacked, "ttbar", ["nominal", *shapes], events)
+    columns = {c for cols in dak.necessary_columns(*graph.values()).values() for c in cols}
+    assert {"MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY"} <= columns
+    result = run(stacked, "ttbar", ["nominal", *shapes], files, scheduler="sync")
+    parts = split_systematics(result)
+    for systematic in shapes:
+        _check(parts[systematic], config, expected["ttbar"], systematic)
+        _same(parts[systematic], run(config, "ttbar", systematic, files, scheduler="sync"))
+
+
+def _steps(files, config):
+    step = config["step_size"]
+    return {
+        f["path"]: [(a, min(a + step, f["entries"])) for a in range(0, f["entries"], step)]
+        for f in files
+    }
 
 
 def test_systematic_not_applicable_is_refused(config, inventories):

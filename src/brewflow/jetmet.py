@@ -30,7 +30,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from brewflow._array import is_lazy, lib
+from brewflow._array import is_lazy, lib, stack
 from brewflow.config import SHAPE_TYPES
 from brewflow.corrections import CorrectionError, load
 from brewflow.objects import link
@@ -300,10 +300,9 @@ class CorrectedEvents:
         for name in names:
             if any(v._replaced[name].form != views[0]._replaced[name].form for v in views):
                 return None
-        concatenate = lib(events).concatenate
         return cls(
-            concatenate([events] * len(views), axis=0),
-            {name: concatenate([v._replaced[name] for v in views], axis=0) for name in names},
+            stack([events] * len(views)),
+            {name: stack([v._replaced[name] for v in views]) for name in names},
         )
 
     def materialize(self) -> Any:

@@ -148,8 +148,10 @@ def build(
     """Histograms (lazy or eager, like ``events``) of the analysis for ``systematics``.
 
     The analysis runs once on the nominal objects (serving nominal, weight and scale
-    variations) and once per object variation; each variation is one fill of the shared
-    histograms' ``systematic`` axis, so one compute reads the columns once for all of them.
+    variations) and once per object variation, or, for lazy events with at least
+    ``stack_object_variations`` of them, once on all object variations stacked one after the
+    other (each a block of partitions). Each variation is one fill of the shared histograms'
+    ``systematic`` axis, so one compute reads the columns once for all of them.
     """
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
     spec = config["datasets"][dataset]
@@ -207,7 +209,9 @@ def build(
         nominal = corrector.apply(events) if corrector else events
         fill(analysis(nominal, context), [groups["nominal"]])
     varied = {key: corrector.apply(events, shape_variation(config, key)) for key in shapes}
-    stacked = CorrectedEvents.stack(list(varied.values())) if lazy and len(shapes) > 1 else None
+    stacked = None
+    if lazy and len(shapes) >= config["stack_object_variations"]:
+        stacked = CorrectedEvents.stack(list(varied.values()))
     if stacked is not None:  # one analysis run on all object variations, block by block
         n = events.npartitions
         part = lambda a, block: a.partitions[block * n : (block + 1) * n]  # noqa: E731
