@@ -96,10 +96,13 @@ def _job_adl(files: list[str], workers: int, step_size: int) -> dict:
     from brewflow import adl
 
     started = time.perf_counter()
-    document = adl.run(files, step_size=step_size, scheduler="threads", workers=workers)
+    phases: dict[str, float] = {}
+    document = adl.run(
+        files, step_size=step_size, scheduler="threads", workers=workers, timings=phases
+    )
     seconds = time.perf_counter() - started
     hists = {k: v["values"] for k, v in document.items() if k != "events"}
-    return {"seconds": seconds, "events": document["events"], "histograms": hists}
+    return {"seconds": seconds, "events": document["events"], "histograms": hists, **phases}
 
 
 def _job_read(files: list[str], workers: int, step_size: int, columns: list[str]) -> dict:

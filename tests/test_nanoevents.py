@@ -150,3 +150,37 @@ def test_globs_expand_to_all_matching_files(demo_set):
     assert events.npartitions == len(files)
     expected = sum(uproot.open(f)["Events"].num_entries for f in files)
     assert len(events.event.compute()) == expected
+
+
+def test_partitions_share_one_open_tree_and_tokens_are_cheap(demo_set, monkeypatch):
+    import dask
+
+    from brewflow import trees
+
+    path = demo_set["config"]["datasets"]["dy"]["files"][0]
+    trees.clear()
+    opened = []
+    real_open = uproot.open
+    monkeypatch.setattr(uproot, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    events = lazy_events([path], step_size=200)
+    assert events.npartitions > 3
+    (pt,) = dask.compute(events.Muon.pt, scheduler="threads", num_workers=2)
+    assert len(opened) == 1  # metadata parsed once for the graph and every partition
+    assert len(pt) == uproot.open(path)["Events"].num_entries
+    assert dask.base.tokenize(lazy_events([path], step_size=200)) == dask.base.tokenize(events)
+    trees.clear()
+
+
+def test_a_buffer_left_out_by_projection_fails_loudly(demo_set):
+    import pytest
+
+    from brewflow.nanoevents import NanoReader
+
+    path = demo_set["config"]["datasets"]["dy"]["files"][0]
+    reader = lazy_events([path]).dask.layers[lazy_events([path]).name].io_func
+    assert isinstance(reader, NanoReader)
+    part = reader.project_manually(frozenset({"nMuon", "Muon_pt"}))((0, 0, 10))
+    assert len(part.Muon.pt) == 10
+    with pytest.raises(RuntimeError, match="Muon_eta"):  # a placeholder: never read
+        ak.to_list(part.Muon.eta)
+    assert "Electron" not in part.fields  # collections nobody asked for are not built

@@ -46,6 +46,7 @@ M_MU, M_E = 0.10566, 0.000511
 DATA_RUNS = (315257, 315259, 315264, 315265, 315267, 315270)
 EVENTS_PER_LUMI = 100  # demo data: lumi block = 1 + event // 100
 UNCERTIFIED_EVERY = 10  # the demo golden JSON leaves out lumi blocks 10, 20, ...
+CLUSTER = 10_000  # events per basket (NanoAOD files have clusters of about this size)
 
 
 @dataclass(frozen=True)
@@ -433,8 +434,11 @@ def _write(
     types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
     # a UUID derived from the content's name and seed, so regenerated files keep their identity
     file_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-demo/{path.name}/{seed}")
+    n = len(data["event"])
     with uproot.recreate(tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid) as f:
-        f.mktree("Events", types, title="Events").extend(data)
+        tree = f.mktree("Events", types, title="Events")
+        for start in range(0, max(n, 1), CLUSTER):  # baskets of CLUSTER events, as in NanoAOD
+            tree.extend({k: v[start : start + CLUSTER] for k, v in data.items()})
     tmp.replace(path)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from brewflow._array import is_lazy
 
-__all__ = ["best_combination", "cartesian"]
+__all__ = ["best_combination", "cartesian", "near"]
 
 _BLOCK = 1 << 20  # combinations evaluated at once
 
@@ -124,3 +124,45 @@ def best_combination(
 
         return dak.map_partitions(_kernel, objects, *args, label="best-combination")
     return _best(objects, *args)
+
+
+def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
+    """Per object of ``a``: is any object of ``b`` in the same event within ``distance``?"""
+    na = np.asarray(ak.num(a, axis=1), dtype=np.int64)
+    nb = np.asarray(ak.num(b, axis=1), dtype=np.int64)
+    starts_a, starts_b = np.cumsum(na) - na, np.cumsum(nb) - nb
+    pairs = na * nb
+    event = np.repeat(np.arange(len(na)), pairs)
+    k = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+    ia = starts_a[event] + k // nb[event]  # a-major order, like ak.cartesian
+    ib = starts_b[event] + k % nb[event]
+    eta_a, phi_a, eta_b, phi_b = (
+        np.asarray(ak.flatten(x[f], axis=None), dtype=np.float64)
+        for x in (a, b)
+        for f in ("eta", "phi")
+    )
+    dphi = (phi_a[ia] - phi_b[ib] + np.pi) % (2 * np.pi) - np.pi
+    close = np.sqrt((eta_a[ia] - eta_b[ib]) ** 2 + dphi**2) < distance
+    out = np.zeros(len(eta_a), dtype=bool)
+    out[ia[close]] = True
+    return ak.unflatten(out, na)
+
+
+def _near_kernel(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
+    if ak.backend(a) == "typetracer":
+        for x in (a, b):
+            for field in ("eta", "phi"):
+                ak.typetracer.touch_data(x[field])
+        return ak.Array(ak.Array([[True]]).layout.to_typetracer(forget_length=True))
+    return _near(a, b, distance)
+
+
+def near(a: Any, b: Any, distance: float) -> Any:
+    """Per object of ``a`` (jagged, with ``eta, phi``): True when an object of ``b`` in the same
+    event lies within Delta R < ``distance`` (e.g. jets overlapping leptons). Eager or lazy;
+    Delta phi is wrapped to [-pi, pi) as vector does."""
+    if is_lazy(a):
+        import dask_awkward as dak
+
+        return dak.map_partitions(_near_kernel, a, b, float(distance), label="near")
+    return _near(a, b, float(distance))

@@ -25,6 +25,7 @@ import dask
 import dask_awkward as dak
 import numpy as np
 import vector
+from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow import trees
@@ -206,6 +207,9 @@ def _form_keys(form: ak.forms.Form) -> dict[str, list[str]]:
     return out
 
 
+numpy_like = Numpy.instance()
+
+
 class NanoReader:
     """The dask-awkward IO function of NanoAOD partitions ``(source index, start, stop)``.
 
@@ -247,9 +251,13 @@ class NanoReader:
         arrays = ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict)
         buffers = _buffers(arrays, [k for b in branches for k in self._keys_by_branch.get(b, [])])
         form = self._projected(frozenset(branches))
-        container = {
-            key: buffers[key] if key in buffers else _unread(key, self.sources[index][0])
-            for key in form.expected_from_buffers(self.buffer_key)
+        container = {  # placeholders: never read, fail if touched, survive pickling
+            key: buffers[key]
+            if key in buffers
+            else ak.typetracer.PlaceholderArray(
+                numpy_like, (ak.typetracer.unknown_length,), dtype, buffer_key=key
+            )
+            for key, dtype in form.expected_from_buffers(self.buffer_key).items()
         }
         return ak.from_buffers(
             form, stop - start, container, buffer_key=self.buffer_key, behavior=behavior()
@@ -258,7 +266,7 @@ class NanoReader:
     def _projected(self, branches: frozenset[str]) -> ak.forms.RecordForm:
         """The event form with only the top-level fields (whole collections) ``branches`` fill.
 
-        Kept collections keep all their fields (unread ones fail if touched), so records keep
+        Kept collections keep all their fields (unread ones are placeholders), so records keep
         their vector behaviour; the other few thousand buffers are never built per partition.
         """
         kept = [(f, c) for f, c, used in self._fields if not branches.isdisjoint(used)]
@@ -310,18 +318,6 @@ def _counters(form: ak.forms.RecordForm) -> dict[str, str]:
 
 def _render_key(form: ak.forms.Form, form_key: str, attribute: str) -> str:
     return f"{form_key}-{attribute}"
-
-
-def _unread(buffer_key: str, path: str) -> Callable[[], np.ndarray]:
-    """Stands in for a buffer the column projection left out; fails loudly if ever touched."""
-
-    def fail() -> np.ndarray:
-        raise RuntimeError(
-            f"{path}: branch {_branch_of(buffer_key)!r} was not read because the optimized graph "
-            "did not ask for it (a column-projection bug: please report it)"
-        )
-
-    return fail
 
 
 def lazy_events(

@@ -57,6 +57,10 @@ def clear() -> None:
 
 def branch_form(ttree: Any) -> ak.forms.RecordForm:
     """One field per top-level branch, with the form uproot reads it as (no basket is read)."""
+    if not hasattr(ttree, "branches"):
+        raise TypeError(
+            f"{ttree.file.file_path}: {ttree.name!r} is not a TTree (brewflow reads TTrees)"
+        )
     names, contents = [], []
     for branch in ttree.branches:
         try:
