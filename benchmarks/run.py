@@ -305,7 +305,7 @@ def case_graph(work: Path, args: argparse.Namespace) -> list[dict]:
 # -- report ----------------------------------------------------------------------------------
 
 
-def report(rows: list[dict], args: argparse.Namespace, started: float) -> str:
+def report(rows: list[dict], command: str, settings: str, seconds: float) -> str:
     versions = ", ".join(
         f"{p} {metadata.version(p)}"
         for p in ("brewflow", "awkward", "uproot", "dask", "dask-awkward", "hist", "numpy")
@@ -314,13 +314,12 @@ def report(rows: list[dict], args: argparse.Namespace, started: float) -> str:
     lines = [
         "# brewflow performance",
         "",
-        f"`python benchmarks/run.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
+        f"`{command}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{_memory_gib():.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}."
-        f" {args.workers} workers, partitions of {args.step_size} events, median of "
-        f"{args.repeat} round(s), each measurement a fresh process. Versions: {versions}"
-        + (f"; coffea {coffea[0].get('coffea', '2026.9.0')}." if coffea else "."),
+        f" {settings}, each measurement a fresh process. Versions: {versions}"
+        + (f"; {COFFEA.split('[')[0]} {COFFEA.split('==')[1]}." if coffea else "."),
         "",
         "*time*: after imports (what each system does with the files); *process*: the whole "
         "process incl. interpreter start and imports; *peak RSS*: the process and its children.",
@@ -374,8 +373,47 @@ def report(rows: list[dict], args: argparse.Namespace, started: float) -> str:
             ),
             "",
         ]
-    lines.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
+    lines += targets(rows)
+    lines.append(f"Total benchmark time: {seconds:.0f} s.")
     return "\n".join(lines) + "\n"
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Issue 5's targets, each with the measured ratio and whether it is met."""
+    out = ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|"]
+
+    def add(name: str, value: str, ok: bool) -> None:
+        out.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+
+    adl = [r for r in rows if r["case"] == "adl"]
+    for label in dict.fromkeys(r["input"] for r in adl):
+        g = {r["system"]: r for r in adl if r["input"] == label}
+        ours = g["brewflow"]
+        virtual = min((r for n, r in g.items() if "virtual" in n), key=lambda r: r["seconds"])
+        dask_ratio = g["coffea dask"]["seconds"] / ours["seconds"]
+        virtual_ratio = virtual["seconds"] / ours["seconds"]
+        read_ratio = ours["seconds"] / g["read limit (uproot, needed columns)"]["seconds"]
+        rss = min(r["rss"] for n, r in g.items() if n.startswith("coffea"))
+        add(f"{label}: ADL >= 2x coffea dask", f"{dask_ratio:.2f}x", dask_ratio >= 2)
+        add(f"{label}: ADL >= 1.2x coffea virtual (faster of Runner, 1 process)",
+            f"{virtual_ratio:.2f}x", virtual_ratio >= 1.2)  # fmt: skip
+        add(f"{label}: ADL <= 2.5x the read limit", f"{read_ratio:.2f}x", read_ratio <= 2.5)
+        add(f"{label}: peak RSS <= coffea's (lowest of the three)",
+            f"{ours['rss']:.0f} vs {rss:.0f} MB", ours["rss"] <= rss)  # fmt: skip
+    graph = {(r["input"], r["system"]): r["seconds"] for r in rows if r["case"] == "graph"}
+    for kind in ("weight", "object"):
+        if (kind, "50") in graph:
+            t0, t10, t50 = (graph[kind, n] for n in ("0", "10", "50"))
+            add(f"graph build, 50 {kind} variations <= 2 s", f"{t50:.2f} s", t50 <= 2)
+            linear = (t50 - t10) / 40 <= 1.5 * max((t10 - t0) / 10, 1e-3)
+            add(f"graph build grows at most linearly ({kind})",
+                f"+{(t10 - t0) / 10 * 1e3:.0f} ms/variation to 10, "
+                f"+{(t50 - t10) / 40 * 1e3:.0f} ms/variation to 50", linear)  # fmt: skip
+    demo = [r for r in rows if r["case"] == "demo"]
+    if len(demo) == 2:
+        ratio = demo[1]["seconds"] / demo[0]["seconds"]
+        add("nominal + 20 variations <= 3x nominal", f"{ratio:.2f}x", ratio <= 3)
+    return [*out, ""]
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -426,7 +464,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--coffea-python", help="an interpreter with coffea installed")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite OUTPUT (and plot) from OUTPUT .json"
+    )
     args = parser.parse_args()
+    if args.render:
+        render(args.output)
+        return
     started = time.perf_counter()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="brewflow-bench-") as tmp:
@@ -437,11 +481,27 @@ def main() -> None:
             rows += case_demo(work, args)
         if "graph" in args.cases:
             rows += case_graph(work, args)
-    text = report(rows, args, started)
+    command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
+    settings = (
+        f"{args.workers} workers, partitions of {args.step_size} events, median of "
+        f"{args.repeat} round(s)"
+    )
+    rows = [{k: v for k, v in r.items() if k != "histograms"} for r in rows]
+    document = {"command": command, "settings": settings, "rows": rows,
+                "seconds": time.perf_counter() - started}  # fmt: skip
+    args.output.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
+    render(args.output)
+
+
+def render(output: Path) -> None:
+    """Write ``output`` (markdown) and its plot from the measurements saved next to it."""
+    document = json.loads(output.with_suffix(".json").read_text())
+    rows = document["rows"]
+    text = report(rows, document["command"], document["settings"], document["seconds"])
     print(text)
-    args.output.write_text(text)
+    output.write_text(text)
     if any(r["case"] == "adl" for r in rows):
-        plot(rows, args.output.with_suffix(".png"))
+        plot(rows, output.with_suffix(".png"))
 
 
 if __name__ == "__main__":
