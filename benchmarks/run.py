@@ -465,7 +465,32 @@ def targets(rows: list[dict]) -> list[str]:
     if len(demo) == 2:
         ratio = demo[1]["seconds"] / demo[0]["seconds"]
         add("nominal + 20 variations <= 3x nominal", f"{ratio:.2f}x", ratio <= 3)
+    missed = [line for line in out if line.endswith("**no** |")]
+    if missed:
+        out += [
+            "",
+            "Why the gaps (profiled with cProfile; see the README's performance section):",
+            "",
+        ]
+        out += [why for key, why in GAPS.items() if any(key in line for line in missed)]
     return [*out, ""]
+
+
+GAPS = {
+    "generated": (
+        "- *Few-branch files (generated)*: the work is compute-bound. awkward's per-operation "
+        "Python overhead holds the GIL, so 2 threads give about 1.4x over one (the processes "
+        "scheduler is slower: pickling); coffea's per-partition costs (reopening files, "
+        "re-parsing metadata) are small on 45 branches, so brewflow's lead shrinks to the "
+        "vectorized kernels and the leaner graph. Peak RSS counts the memory-mapped pages of "
+        "the files brewflow keeps open for reuse."
+    ),
+    "object variations <= 2 s": (
+        "- *50 object variations*: the analysis runs once on all of them stacked, but each "
+        "variation's jet corrections (JES evaluation, MET propagation) are still built per "
+        "variation (about 30 ms each) and traced again by the column optimization."
+    ),
+}
 
 
 def plot(rows: list[dict], path: Path) -> None:
