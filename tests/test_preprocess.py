@@ -32,3 +32,42 @@ def test_bad_inputs_are_named(tmp_path, demo_set):
         inspect_file(data_file, "Tree", is_data=True, dataset="x")
     with pytest.raises(InputError, match=r"without a 'genWeight'.*is_data: true"):
         inspect_file(data_file, "Events", is_data=False, dataset="x")
+
+
+def test_chunks_follow_cluster_boundaries():
+
+    from brewflow.preprocess import chunks
+
+    clusters = [0, 10, 20, 30, 45, 50, 100, 101]
+    split = [[50, 66], [66, 83], [83, 100]]  # the 50-entry cluster in 3 even parts
+    assert chunks(clusters, 20) == [[0, 20], [20, 45], [45, 50], *split, [100, 101]]
+    assert chunks(clusters, 1000) == [[0, 101]]
+    quarters = [[50 + 50 * i // 4, 50 + 50 * (i + 1) // 4] for i in range(4)]
+    assert chunks(clusters, 15) == [[0, 20], [20, 45], [45, 50], *quarters, [100, 101]]
+    assert chunks([0, 1500], 700) == [[0, 500], [500, 1000], [1000, 1500]]  # split evenly
+    assert chunks([0, 0], 10) == []  # an empty tree has no chunk
+    cuts = [c for chunk in chunks(clusters, 7) for c in chunk]
+    assert set(clusters) <= set(cuts)  # never across a cluster boundary
+
+
+def test_inventory_records_cluster_aligned_chunks(tmp_path):
+    import itertools
+
+    import uproot
+
+    from brewflow.generate import generate_mc
+    from brewflow.preprocess import inspect_file
+
+    path = str(tmp_path / "three_clusters.root")
+    generate_mc("ttbar", [path], 25_000, seed=3)  # clusters [0, 10000, 20000, 25000]
+    record = inspect_file(path, "Events", is_data=False, dataset="ttbar", step_size=15_000)
+    boundaries = set(uproot.open(path)["Events"].common_entry_offsets())
+    assert len(boundaries) == 4
+    assert record["chunks"] == [[0, 20_000], [20_000, 25_000]]
+    assert record["chunk_size"] == 15_000
+    assert record["chunks"][0][0] == 0
+    assert record["chunks"][-1][1] == record["entries"]
+    for (a, b), (c, _) in itertools.pairwise(record["chunks"]):
+        assert b == c
+        assert b in boundaries
+        assert b - a >= 15_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ import uproot
 from brewflow.config import dataset_files
 from brewflow.results import atomic_write
 
-__all__ = ["InputError", "inspect_file", "load", "preprocess", "save"]
+__all__ = ["InputError", "chunks", "inspect_file", "load", "preprocess", "save"]
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,36 @@ class InputError(RuntimeError):
     """An input file that cannot be used, named with what is wrong and what to do."""
 
 
-def inspect_file(path: str, tree: str, *, is_data: bool, dataset: str) -> dict[str, Any]:
-    """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file."""
+def chunks(clusters: list[int], step_size: int) -> list[list[int]]:
+    """``[start, stop)`` chunks of about ``step_size`` entries, cut at cluster boundaries.
+
+    ``clusters`` are the tree's cluster (basket) boundaries ``[0, ..., entries]``. Whole clusters
+    are grouped until a chunk holds at least ``step_size`` entries, so no basket is decompressed
+    by two chunks; a cluster larger than ``step_size`` is split evenly (parallelism first).
+    """
+    out: list[list[int]] = []
+    start = clusters[0]
+    for low, high in itertools.pairwise(clusters):
+        if high - low > step_size:
+            if start < low:
+                out.append([start, low])
+            parts = -(-(high - low) // step_size)
+            cuts = [low + (high - low) * i // parts for i in range(parts + 1)]
+            out += [[a, b] for a, b in itertools.pairwise(cuts)]
+            start = high
+        elif high - start >= step_size:
+            out.append([start, high])
+            start = high
+    if start < clusters[-1]:
+        out.append([start, clusters[-1]])
+    return out
+
+
+def inspect_file(
+    path: str, tree: str, *, is_data: bool, dataset: str, step_size: int | None = None
+) -> dict[str, Any]:
+    """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file;
+    with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries."""
     where = f"dataset {dataset!r}, file {path!r}"
     try:
         handle = uproot.open(path)
@@ -44,6 +73,9 @@ def inspect_file(path: str, tree: str, *, is_data: bool, dataset: str) -> dict[s
             "size": Path(path).stat().st_size,
             "uuid": str(handle.file.uuid),
         }
+        if step_size is not None:
+            clusters = [int(x) for x in ttree.common_entry_offsets()]
+            record["chunk_size"], record["chunks"] = step_size, chunks(clusters, step_size)
         if not is_data:
             if "genWeight" not in ttree:
                 raise InputError(
@@ -60,11 +92,14 @@ def inspect_file(path: str, tree: str, *, is_data: bool, dataset: str) -> dict[s
 
 
 def preprocess(config: Mapping, dataset: str) -> dict[str, Any]:
-    """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict."""
+    """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict: per file
+    entries, size, UUID, sums of weights (MC) and chunks of ``step_size`` events at cluster
+    boundaries (what the analysis partitions are)."""
     spec = config["datasets"][dataset]
     tree = spec.get("tree", config["tree"])
+    step = config["step_size"]
     files = [
-        inspect_file(path, tree, is_data=spec["is_data"], dataset=dataset)
+        inspect_file(path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step)
         for path in dataset_files(config, dataset)
     ]
     out: dict[str, Any] = {

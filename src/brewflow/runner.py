@@ -223,6 +223,14 @@ def build(
     return {**hists, **cutflow}
 
 
+def _chunks(record: Mapping[str, Any], step: int) -> list[tuple[int, int]]:
+    """A file's partitions: the cluster-aligned chunks preprocessing recorded, or even steps."""
+    if record.get("chunk_size") == step:
+        return [(a, b) for a, b in record["chunks"]]
+    n = record["entries"]
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
 def _certified(config: Mapping, dataset: str, events: Any) -> tuple[Any, Any]:
     """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them."""
     mask_file = config["datasets"][dataset].get("lumi_mask")
@@ -271,10 +279,7 @@ def run(
     with_events = [f for f in files if f["entries"] > 0]
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     if lazy and with_events:
-        steps = {
-            f["path"]: [(s, min(s + step, f["entries"])) for s in range(0, f["entries"], step)]
-            for f in with_events
-        }
+        steps = {f["path"]: _chunks(f, step) for f in with_events}
         events = lazy_events({f["path"]: f["tree"] for f in with_events}, steps=steps)
         events, certified = _certified(config, dataset, events)
         graph = build(config, dataset, systematics, events)
