@@ -1,12 +1,14 @@
 """ADL Q1-Q8 with coffea, for `run.py` to compare against (run in an interpreter with coffea).
 
-    python benchmarks/coffea_adl.py dask|virtual FILE [FILE ...] --workers 2 --step-size 100000
+    python benchmarks/coffea_adl.py dask|virtual FILE [FILE ...] --workers 2 --step-size 100000 \
+        --binning '{"q1": [100, 0.0, 200.0], ...}'
 
-Same queries, binning and float64 promotion as ``brewflow.adl`` (the histograms are compared
-bin by bin by ``run.py``), written the way coffea's documentation does: NanoEvents objects, their
-vector methods, ``ak.combinations``, ``metric_table``. ``dask``: ``NanoEventsFactory.from_root(
-mode="dask")``, one graph, dask's threaded scheduler with ``--workers`` threads (as brewflow).
-``virtual``: coffea's default mode through its ``processor.Runner`` with ``--workers`` processes
+Same queries and float64 promotion as ``brewflow.adl`` and its binning (``--binning``; the
+histograms are compared bin by bin by ``run.py``), written the way coffea's documentation
+does: NanoEvents objects, their vector methods, ``ak.combinations``, ``metric_table``.
+``dask``: ``NanoEventsFactory.from_root(mode="dask")``, one graph, dask's threaded scheduler
+with ``--workers`` threads (as brewflow). ``virtual``: coffea's default mode through its
+``processor.Runner`` with ``--workers`` processes
 (``FuturesExecutor``), chunks of ``--step-size`` events. Prints one JSON line: seconds (after
 imports), events, histograms (counts with flow bins).
 """
@@ -28,19 +30,8 @@ from coffea.nanoevents.methods import vector  # noqa: E402
 
 IMPORTED = time.perf_counter()
 NanoAODSchema.warn_missing_crossrefs = False
+BINNING: dict[str, list] = {}  # the query binning, given by run.py from brewflow.adl
 warnings.filterwarnings("ignore", module="coffea")
-
-BINNING = {
-    "q1": (100, 0.0, 200.0),
-    "q2": (100, 15.0, 60.0),
-    "q3": (100, 15.0, 60.0),
-    "q4": (100, 0.0, 200.0),
-    "q5": (100, 0.0, 200.0),
-    "q6_pt": (100, 0.0, 300.0),
-    "q6_btag": (100, 0.0, 1.0),
-    "q7": (100, 0.0, 500.0),
-    "q8": (100, 0.0, 200.0),
-}
 
 
 KINEMATICS = ("pt", "eta", "phi", "mass")
@@ -112,7 +103,7 @@ def queries(events) -> dict:
 def histograms(events, cls) -> dict:
     values = queries(events)
     out = {}
-    for name, (bins, lo, hi) in BINNING.items():
+    for name, (bins, lo, hi) in BINNING.items():  # set by main from --binning
         h = cls(hist.axis.Regular(bins, lo, hi, name=name), storage=hist.storage.Double())
         h.fill(values[name])
         out[name] = h
@@ -173,7 +164,11 @@ def main() -> None:
     parser.add_argument("files", nargs="+")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--step-size", type=int, default=100_000)
+    parser.add_argument(
+        "--binning", required=True, help='brewflow.adl.BINNING as JSON: {"q1": [100, 0, 200]}'
+    )
     args = parser.parse_args()
+    BINNING.update(json.loads(args.binning))
     begin = time.perf_counter()
     run = {"dask": run_dask, "virtual": run_virtual, "virtual-single": run_single}[args.mode]
     hists, events = run(args.files, args.workers, args.step_size)

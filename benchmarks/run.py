@@ -196,20 +196,14 @@ def _job_graph(config: dict, files: list, kind: str, n: int) -> dict:
 
     config = with_variations(validate(config), kind, n)
     paths = {f["path"]: f["tree"] for f in files}
-    lazy_events(paths, steps=_steps(files, config["step_size"]))  # open the files once
+    steps = {f["path"]: f["chunks"] for f in files}  # preprocessing's partitions
+    lazy_events(paths, steps=steps)  # open the files once
     started = time.perf_counter()
-    events = lazy_events(paths, steps=_steps(files, config["step_size"]))
+    events = lazy_events(paths, steps=steps)
     graph = build(config, "ttbar", systematics_for(config, "ttbar"), events)
     dask.optimize(graph)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, **graph_report(graph)}
-
-
-def _steps(files: list, step: int) -> dict:
-    return {
-        f["path"]: [(s, min(s + step, f["entries"])) for s in range(0, f["entries"], step)]
-        for f in files
-    }
 
 
 JOBS = {"adl": _job_adl, "read": _job_read, "demo": _job_demo, "graph": _job_graph}
@@ -268,6 +262,7 @@ def _median(runs: list[dict]) -> dict:
 
 
 def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
+    from brewflow.adl import BINNING
     from brewflow.inspect import inspect_adl
 
     python = coffea_python(args.coffea_python)
@@ -276,7 +271,8 @@ def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
         columns = inspect_adl(files)["columns"]
         common = {"files": files, "workers": args.workers, "step_size": args.step_size}
         coffea = [python, str(HERE / "coffea_adl.py")]
-        options = ["--workers", str(args.workers), "--step-size", str(args.step_size)]
+        options = ["--workers", str(args.workers), "--step-size", str(args.step_size),
+                   "--binning", json.dumps(BINNING)]  # fmt: skip
         systems = {
             "read limit (uproot, needed columns)": job("read", columns=columns, **common),
             "brewflow": job("adl", **common),

@@ -139,7 +139,9 @@ def test_stacked_object_variations_equal_one_run_each(config, inventories, expec
     shapes = [s for s in systematics_for(config, "ttbar") if shape_variation(config, s)]
     assert len(shapes) == 6
     stacked = validate({**config, "stack_object_variations": 2})
-    events = lazy_events({f["path"]: f["tree"] for f in files}, steps=_steps(files, config))
+    events = lazy_events(
+        {f["path"]: f["tree"] for f in files}, steps={f["path"]: f["chunks"] for f in files}
+    )
     graph = build(stacked, "ttbar", ["nominal", *shapes], events)
     columns = {c for cols in dak.necessary_columns(*graph.values()).values() for c in cols}
     assert {"MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY"} <= columns
@@ -148,14 +150,6 @@ def test_stacked_object_variations_equal_one_run_each(config, inventories, expec
     for systematic in shapes:
         _check(parts[systematic], config, expected["ttbar"], systematic)
         _same(parts[systematic], run(config, "ttbar", systematic, files, scheduler="sync"))
-
-
-def _steps(files, config):
-    step = config["step_size"]
-    return {
-        f["path"]: [(a, min(a + step, f["entries"])) for a in range(0, f["entries"], step)]
-        for f in files
-    }
 
 
 def test_systematic_not_applicable_is_refused(config, inventories):

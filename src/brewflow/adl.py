@@ -24,7 +24,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import dask_awkward
 import hist
 import hist.dask
 import numpy as np
@@ -138,24 +137,41 @@ def run(
 ) -> dict:
     """``brewflow adl``: all queries on ``files`` in one lazy pass; the ADL JSON document.
 
-    ``timings``, when given, receives the seconds spent opening the files (tree metadata),
-    building the graph, optimizing it (column projection) and computing it."""
-    import dask
-
+    ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
+    the phases of :func:`compute`."""
     from brewflow.nanoevents import lazy_events
 
-    clock = _Clock(timings)
+    started = time.perf_counter()
     events = lazy_events({f: tree for f in files}, step_size=step_size)
-    clock("open")
+    if timings is not None:
+        timings["open"] = time.perf_counter() - started
+    return compute(events, scheduler=scheduler, workers=workers, timings=timings)
+
+
+def compute(
+    events: Any,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """Fill every query histogram (one graph, one pass) and return the ADL JSON document.
+
+    For lazy events, ``timings`` (when given) receives the seconds spent building the graph,
+    optimizing it (column projection) and computing it."""
+    clock = _Clock(timings)
     hists = histograms(events)
-    n_events = dask_awkward.num(events.MET.pt, axis=0)
-    clock("build")
-    hists, n_events = dask.optimize(hists, n_events)
-    clock("optimize")
-    hists, n_events = dask.compute(
-        hists, n_events, scheduler=scheduler, num_workers=workers, optimize_graph=False
-    )
-    clock("compute")
+    n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
+    if is_lazy(events.MET.pt):
+        import dask
+
+        clock("build")
+        hists, n_events = dask.optimize(hists, n_events)
+        clock("optimize")
+        hists, n_events = dask.compute(
+            hists, n_events, scheduler=scheduler, num_workers=workers, optimize_graph=False
+        )
+        clock("compute")
     return to_json(hists, int(n_events))
 
 
@@ -170,17 +186,6 @@ class _Clock:
         if self.timings is not None:
             self.timings[name] = now - self.last
         self.last = now
-
-
-def compute(events: Any, *, scheduler: str | None = None, workers: int | None = None) -> dict:
-    """Fill every query histogram (one graph, one pass) and return the ADL JSON document."""
-    hists = histograms(events)
-    n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
-    if is_lazy(events.MET.pt):
-        import dask
-
-        hists, n_events = dask.compute(hists, n_events, scheduler=scheduler, num_workers=workers)
-    return to_json(hists, int(n_events))
 
 
 def to_json(hists: Mapping[str, hist.Hist], events: int) -> dict:

@@ -96,45 +96,34 @@ def book_cutflow(
 def fill_arguments(values: Any, mask: Any, weight: Any | None) -> dict[str, Any]:
     """``values`` and per-entry ``weight`` of the events in ``mask``, ready for ``Hist.fill``:
     jagged values are flattened (each event's weight repeated per object), None dropped."""
-    ak = lib(values)
-    values = values[mask]
-    if weight is not None:
-        weight = weight[mask]
-    if values.ndim > 1:
-        if weight is not None:
-            weight = ak.flatten(ak.broadcast_arrays(weight, values)[0])
-        values = ak.flatten(values)
-    keep = ~ak.is_none(values)
-    out = {"values": values[keep]}
-    if weight is not None:
-        out["weight"] = weight[keep]
-    return out
+    return Filler({None: mask}).arguments(region=None, variable=None, values=values, weight=weight)
 
 
 def fill(
     h: Any, *, region: str, systematic: str, values: Any, mask: Any, weight: Any | None
 ) -> None:
     """Fill ``values`` of events in ``mask`` into the region and systematic categories."""
-    args = fill_arguments(values, mask, weight)
-    args[h.axes[-1].name] = args.pop("values")
-    h.fill(region=region, systematic=systematic, **args)
+    Filler({region: mask}).fill(
+        h, region=region, systematic=systematic, variable=None, values=values, weight=weight
+    )
 
 
 class Filler:
     """Fills of one analysis output into many histograms, regions and systematics, with the
     selections and weights prepared once and shared.
 
-    ``fill`` gives the same entries as :func:`fill` but builds the masked, flattened values
-    once per (variable, region) and the weights once per (region, systematic, list structure):
-    with many weight variations the lazy graph is built several times faster.
+    The masked, flattened values are built once per (variable, region) and the weights once
+    per (region, systematic, list structure): with many weight variations the lazy graph is
+    built several times faster. :func:`fill` and :func:`fill_arguments` are its one-histogram
+    forms.
     """
 
-    def __init__(self, masks: Mapping[str, Any]) -> None:
+    def __init__(self, masks: Mapping[Any, Any]) -> None:
         self.masks = masks
         self._values: dict[tuple, tuple[Any, Any, Any]] = {}
         self._weights: dict[tuple, Any] = {}
 
-    def _entries(self, variable: str, values: Any, region: str) -> tuple[Any, Any, Any]:
+    def _entries(self, variable: Any, values: Any, region: Any) -> tuple[Any, Any, Any]:
         """``(values to fill, selection, keep)``: flat values give the event mask as selection
         and no ``keep``; jagged ones the selected lists and the non-None flat entries."""
         key = (variable, region)
@@ -146,27 +135,18 @@ class Filler:
                 flat = ak.flatten(selected)
                 keep = ~ak.is_none(flat)
                 self._values[key] = (flat[keep], selected, keep)
-            else:
-                mask = mask & ~ak.is_none(values)
+            else:  # a None in the mask drops the event, as a None value does
+                mask = ak.fill_none(mask & ~ak.is_none(values), False)
                 self._values[key] = (values[mask], mask, None)
         return self._values[key]
 
-    def fill(
-        self,
-        h: Any,
-        *,
-        region: str,
-        systematic: str,
-        variable: str,
-        values: Any,
-        weight: Any,
-        select: Callable[[Any], Any] | None = None,
-    ) -> None:
-        """Fill ``h``; ``select`` picks the part of the prepared arrays to fill (e.g. the
-        partitions of one stacked object variation)."""
-        select = select or (lambda a: a)
+    def arguments(
+        self, *, region: Any, variable: Any, values: Any, weight: Any, systematic: Any = None
+    ) -> dict[str, Any]:
+        """``{"values": ..., "weight": ...}`` of ``values`` (the output's ``variable``) in
+        ``region``, weighted by ``systematic``'s ``weight`` (None: unweighted)."""
         flat, selection, keep = self._entries(variable, values, region)
-        args: dict[str, Any] = {}
+        out = {"values": flat}
         if weight is not None:
             key = (region, systematic, variable if keep is not None else None)
             if key not in self._weights:
@@ -177,8 +157,28 @@ class Filler:
                     per_event = weight[self.masks[region]]
                     entries = ak.flatten(ak.broadcast_arrays(per_event, selection)[0])
                     self._weights[key] = entries[keep]
-            args["weight"] = select(self._weights[key])
-        args[h.axes[-1].name] = select(flat)
+            out["weight"] = self._weights[key]
+        return out
+
+    def fill(
+        self,
+        h: Any,
+        *,
+        region: Any,
+        systematic: str,
+        variable: Any,
+        values: Any,
+        weight: Any,
+        select: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """Fill ``h``; ``select`` picks the part of the prepared arrays to fill (e.g. the
+        partitions of one stacked object variation)."""
+        select = select or (lambda a: a)
+        args = self.arguments(
+            region=region, variable=variable, values=values, weight=weight, systematic=systematic
+        )
+        args = {k: select(v) for k, v in args.items()}
+        args[h.axes[-1].name] = args.pop("values")
         h.fill(region=region, systematic=systematic, **args)
 
 

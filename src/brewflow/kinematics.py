@@ -16,7 +16,7 @@ typetracer it touches the fields it reads, so column projection reads exactly th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -54,12 +54,16 @@ def _sum(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return out
 
 
+def _counts(objects: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Objects per event and the flat index of each event's first object."""
+    counts = np.asarray(ak.num(objects, axis=1), dtype=np.int64)
+    return counts, np.cumsum(counts) - counts
+
+
 def _best(
     objects: ak.Array, k: int, target: float, equal: Sequence[str], unequal: Sequence[str]
 ) -> ak.Array:
-    counts = np.asarray(ak.num(objects, axis=1), dtype=np.int64)
-    starts = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
+    counts, starts = _counts(objects)
     px, py, pz, e = cartesian(objects)
     checks = [
         (np.asarray(ak.flatten(objects[f], axis=None)), same)
@@ -88,14 +92,31 @@ def _best(
     return ak.unflatten(chosen[has].ravel(), np.where(has, k, 0))
 
 
-def _kernel(
-    objects: ak.Array, k: int, target: float, equal: Sequence[str], unequal: Sequence[str]
+def _per_partition(
+    function: Callable, fields: Sequence[str], example: list, n: int, *args: Any
 ) -> ak.Array:
-    if ak.backend(objects) == "typetracer":
-        for field in ("pt", "eta", "phi", "mass", *equal, *unequal):
-            ak.typetracer.touch_data(objects[field])
-        return ak.Array(ak.Array([[0]]).layout.to_typetracer(forget_length=True))
-    return _best(objects, k, target, equal, unequal)
+    """``function(*args)`` on one partition, whose first ``n`` arguments are arrays; on the
+    typetracer, touch their ``fields`` and return an array typed like ``example``."""
+    if ak.backend(args[0]) == "typetracer":
+        for array in args[:n]:
+            for field in fields:
+                ak.typetracer.touch_data(array[field])
+        return ak.Array(ak.Array(example).layout.to_typetracer(forget_length=True))
+    return function(*args)
+
+
+def _apply(
+    function: Callable, arrays: Sequence[Any], args: Sequence[Any], *, fields: Sequence[str],
+    example: list, label: str,
+) -> Any:  # fmt: skip
+    """``function(*arrays, *args)``: directly for eager arrays, per partition for lazy ones."""
+    if not is_lazy(arrays[0]):
+        return function(*arrays, *args)
+    import dask_awkward as dak
+
+    return dak.map_partitions(
+        _per_partition, function, tuple(fields), example, len(arrays), *arrays, *args, label=label
+    )
 
 
 def best_combination(
@@ -118,19 +139,16 @@ def best_combination(
         raise ValueError(f"k must be at least 1, got {k}")
     if (equal or unequal) and k != 2:
         raise ValueError("equal/unequal requirements are defined for pairs (k = 2) only")
-    args = (k, float(target), tuple(equal), tuple(unequal))
-    if is_lazy(objects):
-        import dask_awkward as dak
-
-        return dak.map_partitions(_kernel, objects, *args, label="best-combination")
-    return _best(objects, *args)
+    return _apply(
+        _best, [objects], [k, float(target), tuple(equal), tuple(unequal)],
+        fields=("pt", "eta", "phi", "mass", *equal, *unequal), example=[[0]],
+        label="best-combination",
+    )  # fmt: skip
 
 
 def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
     """Per object of ``a``: is any object of ``b`` in the same event within ``distance``?"""
-    na = np.asarray(ak.num(a, axis=1), dtype=np.int64)
-    nb = np.asarray(ak.num(b, axis=1), dtype=np.int64)
-    starts_a, starts_b = np.cumsum(na) - na, np.cumsum(nb) - nb
+    (na, starts_a), (nb, starts_b) = _counts(a), _counts(b)
     pairs = na * nb
     event = np.repeat(np.arange(len(na)), pairs)
     k = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
@@ -148,21 +166,10 @@ def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
     return ak.unflatten(out, na)
 
 
-def _near_kernel(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
-    if ak.backend(a) == "typetracer":
-        for x in (a, b):
-            for field in ("eta", "phi"):
-                ak.typetracer.touch_data(x[field])
-        return ak.Array(ak.Array([[True]]).layout.to_typetracer(forget_length=True))
-    return _near(a, b, distance)
-
-
 def near(a: Any, b: Any, distance: float) -> Any:
     """Per object of ``a`` (jagged, with ``eta, phi``): True when an object of ``b`` in the same
     event lies within Delta R < ``distance`` (e.g. jets overlapping leptons). Eager or lazy;
     Delta phi is wrapped to [-pi, pi) as vector does."""
-    if is_lazy(a):
-        import dask_awkward as dak
-
-        return dak.map_partitions(_near_kernel, a, b, float(distance), label="near")
-    return _near(a, b, float(distance))
+    return _apply(
+        _near, [a, b], [float(distance)], fields=("eta", "phi"), example=[[True]], label="near"
+    )

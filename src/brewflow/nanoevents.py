@@ -283,7 +283,8 @@ class NanoReader:
         meta, report = ak.typetracer.typetracer_with_report(
             self.form, highlevel=True, behavior=behavior(), buffer_key=self.buffer_key
         )
-        return meta, report, dak_utils.trace_form_structure(self.form, buffer_key=_render_key)
+        structure = dak_utils.trace_form_structure(self.form, dak_utils.render_buffer_key)
+        return meta, report, structure
 
     def necessary_columns(self, report: Any, state: dict) -> frozenset[str]:
         """Branches whose buffers the typetracer run touched (offsets above shapes included)."""
@@ -314,10 +315,6 @@ def _counters(form: ak.forms.RecordForm) -> dict[str, str]:
             for branch in _form_keys(content.content):
                 out[branch] = _branch_of(content.form_key)
     return out
-
-
-def _render_key(form: ak.forms.Form, form_key: str, attribute: str) -> str:
-    return f"{form_key}-{attribute}"
 
 
 def lazy_events(
@@ -379,16 +376,13 @@ def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int |
 
         return load
 
+    key_format = NanoReader.buffer_key
     container = {
-        key: loader(_branch_of(key.rsplit("-", 1)[0]), key)
-        for key in form.expected_from_buffers("{form_key}-{attribute}")
+        key: loader(_branch_of(dak_utils.parse_buffer_key(key)[0]), key)
+        for key in form.expected_from_buffers(key_format)
     }
     return ak.from_buffers(
-        form,
-        stop - start,
-        container,
-        buffer_key="{form_key}-{attribute}",
-        behavior=behavior(),
+        form, stop - start, container, buffer_key=key_format, behavior=behavior()
     )
 
 
