@@ -60,10 +60,8 @@ def _dataset(config: dict, name: str) -> str:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from dask.diagnostics import ProgressBar
-
     from brewflow import preprocess, results, runner
-    from brewflow.config import load_config
+    from brewflow.config import ConfigError, load_config
 
     config = load_config(args.config)
     dataset = _dataset(config, args.dataset)
@@ -72,15 +70,26 @@ def _analyze(args: argparse.Namespace) -> None:
         systematics = runner.systematics_for(config, dataset)
     else:
         systematics = args.systematic or ["nominal"]
+    files = inventory["files"]
+    if args.group is not None:
+        groups = preprocess.groups(files, config["events_per_job"])
+        if not 0 <= args.group < len(groups):
+            raise ConfigError(
+                f"dataset {dataset!r} has {len(groups)} chunk group(s) of "
+                f"events_per_job={config['events_per_job']}; no group {args.group}"
+            )
+        files = groups[args.group]
     result = runner.run(
         config,
         dataset,
         systematics,
-        inventory["files"],
+        files,
         scheduler=args.scheduler,
         workers=args.threads,
-        progress=ProgressBar(minimum=5, dt=0.25),
+        progress_interval=args.progress_interval,
     )
+    if args.group is not None:
+        result.meta["group"] = [args.group, len(groups)]
     if args.output:
         results.save(result, args.output)
     else:
@@ -99,9 +108,29 @@ def _split(args: argparse.Namespace) -> None:
 
 
 def _merge(args: argparse.Namespace) -> None:
-    from brewflow import results
+    from brewflow import preprocess, results
+    from brewflow.preprocess import InputError
 
-    results.save(results.merge_systematics([results.load(p) for p in args.inputs]), args.output)
+    try:
+        loaded = {path: results.load(path) for path in args.inputs}
+        by_systematics: dict[tuple[str, ...], list[str]] = {}
+        for path, result in loaded.items():
+            by_systematics.setdefault(tuple(result.systematics), []).append(path)
+        parts = [  # chunk groups of one systematic add up; then the systematics side by side
+            results.add_chunks([loaded[p] for p in paths], paths)
+            if len(paths) > 1
+            else loaded[paths[0]]
+            for paths in by_systematics.values()
+        ]
+        merged = results.merge_systematics(parts)
+        inventory = preprocess.load(args.preprocess) if args.preprocess else None
+        for part in parts if inventory is not None else []:
+            results.check_complete(part, inventory)
+    except ValueError as err:
+        raise InputError(f"merge of {len(args.inputs)} result(s): {err}") from None
+    if inventory is not None and not inventory["is_data"]:
+        merged.meta["sumw"] = inventory["sumw"]
+    results.save(merged, args.output)
 
 
 def _scale(args: argparse.Namespace) -> None:
@@ -364,15 +393,24 @@ def _parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--output", help="one result file (all its systematics)")
     where.add_argument("--outdir", help="one result file per systematic: <outdir>/<syst>.json")
+    p.add_argument("--group", type=int, help="only this chunk group (config events_per_job)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--scheduler", choices=["threads", "processes", "sync"])
+    p.add_argument(
+        "--scheduler",
+        help="threads, processes, sync, distributed or tcp://host:port "
+        "(default: $BREWFLOW_SCHEDULER, else config 'scheduler')",
+    )
+    p.add_argument(
+        "--progress-interval", type=float, default=10.0, help="seconds between progress lines"
+    )
     p = command("split", _split, "one result file per systematic of a multi-systematic result")
     p.add_argument("--input", required=True)
     p.add_argument("--outdir", required=True, help="writes <outdir>/<systematic>.json")
     p.add_argument("--systematic", action="append", default=[], help="only these (repeatable)")
-    p = command("merge", _merge, "merge one dataset's systematic results into one file")
+    p = command("merge", _merge, "merge one dataset's results (systematics, chunk groups)")
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--output", required=True)
+    p.add_argument("--preprocess", help="check every event of this inventory counted once")
     p = command("scale", _scale, "normalise MC to xsec x luminosity / sum of genWeight")
     p.add_argument("--config", required=True)
     p.add_argument("--input", required=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import awkward as ak
 import dask
 import dask_awkward as dak
 import numpy as np
+import uproot
 import vector
 from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
@@ -31,6 +33,7 @@ from dask_awkward.lib import utils as dak_utils
 from brewflow import trees
 
 __all__ = [
+    "ChunkReadError",
     "NanoReader",
     "behavior",
     "eager_events",
@@ -39,6 +42,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class ChunkReadError(OSError):
+    """A chunk that could not be read, after the configured retries (names file and entries)."""
 
 _SEP = "!"  # form keys are "<branch>!<role>"; buffer keys "<form key>-<attribute>"
 _VECTOR_NAMES = (
@@ -228,10 +235,12 @@ class NanoReader:
         sources: Sequence[tuple[str, str]],
         form: ak.forms.RecordForm,
         branches: frozenset[str] | None = None,
+        retries: tuple[int, float] = (0, 0.0),
     ) -> None:
         self.sources = tuple(sources)
         self.form = form
         self.branches = branches
+        self.retries = retries
         self._keys_by_branch = _form_keys(form)
         self._counters = _counters(form)
         self._fields = [
@@ -243,12 +252,36 @@ class NanoReader:
         files = tuple((path, tree, trees.signature(path)) for path, tree in self.sources)
         return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()))
 
+    def _read(self, index: int, start: int, stop: int | None, branches: list[str]) -> tuple:
+        """``(arrays, stop)`` of one chunk; a transient read error (``OSError``, a damaged
+        basket) is retried ``retries[0]`` times with exponential backoff from ``retries[1]`` s,
+        reopening the file, then reported as a :class:`ChunkReadError` naming file and chunk."""
+        path, tree = self.sources[index]
+        attempts, backoff = self.retries
+        for attempt in range(attempts + 1):
+            try:
+                ttree = trees.open_tree(path, tree)
+                stop = ttree.num_entries if stop is None else stop
+                return ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict), stop
+            except (OSError, uproot.deserialization.DeserializationError) as err:
+                trees.forget(path, tree)
+                if attempt == attempts:
+                    raise ChunkReadError(
+                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): {err} "
+                        f"(read {attempts + 1} time(s)); check the file is readable, or raise "
+                        "config key 'retries.read' if the storage is flaky"
+                    ) from err
+                wait = backoff * 2**attempt
+                log.warning(
+                    "%s entries [%s, %s): %s; reading again in %.1f s", path, start, stop, err, wait
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
     def __call__(self, part: tuple[int, int, int | None]) -> ak.Array:
         index, start, stop = part
-        ttree = trees.open_tree(*self.sources[index])
-        stop = ttree.num_entries if stop is None else stop
         branches = sorted(self.branches if self.branches is not None else self._keys_by_branch)
-        arrays = ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict)
+        arrays, stop = self._read(index, start, stop, branches)
         buffers = _buffers(arrays, [k for b in branches for k in self._keys_by_branch.get(b, [])])
         form = self._projected(frozenset(branches))
         container = {  # placeholders: never read, fail if touched, survive pickling
@@ -304,7 +337,7 @@ class NanoReader:
         return self.project_manually(self.necessary_columns(report, state))
 
     def project_manually(self, columns: frozenset[str]) -> NanoReader:
-        return NanoReader(self.sources, self.form, frozenset(columns))
+        return NanoReader(self.sources, self.form, frozenset(columns), self.retries)
 
 
 def _counters(form: ak.forms.RecordForm) -> dict[str, str]:
@@ -324,6 +357,7 @@ def lazy_events(
     step_size: int = 100_000,
     steps: Mapping[str, Sequence[tuple[int, int]]] | None = None,
     open_files: bool = True,
+    retries: tuple[int, float] = (0, 0.0),
 ) -> Any:
     """A lazy ``dask_awkward.Array`` of NanoAOD events, one partition per step.
 
@@ -333,6 +367,7 @@ def lazy_events(
     With ``open_files=False`` and no ``steps``, only the first file is opened and each file is
     one partition of unknown length (enough to build and inspect a graph without reading data).
     Opened trees stay in the process cache of :mod:`brewflow.trees` for the partitions to use.
+    ``retries``: ``(re-reads, first backoff in s)`` of a chunk after a transient read error.
     """
     sources = list(_file_map(files, tree).items())
     if not sources:
@@ -352,7 +387,7 @@ def lazy_events(
     else:
         divisions = tuple(np.cumsum([0] + [b - a for _, a, b in parts]).tolist())
     form = nanoaod_form(trees.branch_form(trees.open_tree(*sources[0])))
-    reader = NanoReader(sources, form)
+    reader = NanoReader(sources, form, retries=retries)
     return dak.from_map(
         reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
         divisions=divisions,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,19 @@ import uproot
 from brewflow.config import dataset_files
 from brewflow.results import atomic_write
 
-__all__ = ["InputError", "chunks", "inspect_file", "load", "preprocess", "save"]
+__all__ = [
+    "CACHE",
+    "InputError",
+    "chunks",
+    "groups",
+    "inspect_file",
+    "load",
+    "preprocess",
+    "save",
+]
+
+CACHE = Path(".brewflow") / "cache" / "preprocess"
+"""Where :func:`preprocess` keeps one record per file (relative to the working directory)."""
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +105,52 @@ def inspect_file(
     return record
 
 
-def preprocess(config: Mapping, dataset: str) -> dict[str, Any]:
+def _cached_inspect(
+    path: str, tree: str, *, is_data: bool, dataset: str, step_size: int, cache: Path | None
+) -> dict[str, Any]:
+    """:func:`inspect_file`, reusing the record kept in ``cache`` while the file is unchanged
+    (same absolute path, size and modification time; same tree, kind and step size)."""
+    if cache is None:
+        return inspect_file(path, tree, is_data=is_data, dataset=dataset, step_size=step_size)
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
+    identity = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, is_data, step_size]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
+    entry = cache / f"{key}.json"
+    try:
+        record = json.loads(entry.read_text())
+        if record.get("path") == path:
+            log.debug("%s: reusing the inventory of %s", dataset, path)
+            return record
+    except (OSError, ValueError):
+        pass  # not cached yet, or a damaged entry: inspect again
+    record = inspect_file(path, tree, is_data=is_data, dataset=dataset, step_size=step_size)
+    atomic_write(entry, json.dumps(record, sort_keys=True) + "\n")
+    return record
+
+
+def preprocess(config: Mapping, dataset: str, *, cache: Path | None = CACHE) -> dict[str, Any]:
     """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict: per file
     entries, size, UUID, sums of weights (MC) and chunks of ``step_size`` events at cluster
-    boundaries (what the analysis partitions are)."""
+    boundaries (what the analysis partitions are).
+
+    Each file's record is kept in ``cache`` and reused while the file is unchanged, so adding
+    files to a dataset inspects only the new ones (``cache=None``: always inspect)."""
     spec = config["datasets"][dataset]
     tree = spec.get("tree", config["tree"])
     step = config["step_size"]
-    files = [
-        inspect_file(path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step)
-        for path in dataset_files(config, dataset)
-    ]
+    paths = dataset_files(config, dataset)
+    files = []
+    for i, path in enumerate(paths):
+        files.append(
+            _cached_inspect(
+                path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step, cache=cache
+            )
+        )
+        if len(paths) > 20 and (i + 1) % max(1, len(paths) // 10) == 0:
+            log.info("%s: %d/%d files inventoried", dataset, i + 1, len(paths))
     out: dict[str, Any] = {
         "dataset": dataset,
         "is_data": spec["is_data"],
@@ -116,6 +165,26 @@ def preprocess(config: Mapping, dataset: str) -> dict[str, Any]:
                 "cannot normalise to cross section"
             )
     log.info("%s: %d files, %d events", dataset, len(files), out["entries"])
+    return out
+
+
+def groups(files: Sequence[Mapping[str, Any]], events_per_job: int | None) -> list[list[dict]]:
+    """The dataset's chunks in job-sized groups: each group is a list of file records (copies)
+    whose ``chunks`` are the ones the job reads. Whole chunks, in file order, at least
+    ``events_per_job`` events per group (the last may be smaller); every chunk is in exactly one
+    group. ``events_per_job=None``: one group with everything."""
+    out: list[list[dict]] = [[]]
+    size = 0
+    for record in files:
+        for start, stop in record.get("chunks") or [[0, record["entries"]]]:
+            if events_per_job is not None and size >= events_per_job:
+                out.append([])
+                size = 0
+            group = out[-1]
+            if not group or group[-1]["path"] != record["path"]:
+                group.append({**record, "chunks": []})
+            group[-1]["chunks"].append([start, stop])
+            size += stop - start
     return out
 
 

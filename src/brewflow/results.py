@@ -7,6 +7,7 @@ No pickle: any language with a JSON parser can read it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -30,7 +31,9 @@ from brewflow.histograms import (
 __all__ = [
     "FORMAT",
     "Result",
+    "add_chunks",
     "atomic_write",
+    "check_complete",
     "load",
     "merge_systematics",
     "save",
@@ -150,6 +153,75 @@ def merge_systematics(results: Sequence[Result]) -> Result:
     meta = dict(first.meta)
     meta["systematics"] = list(histograms[CUTFLOW].axes["systematic"])
     return Result(first.dataset, first.process, first.is_data, histograms, first.cutflows, meta)
+
+
+def _intervals(result: Result) -> dict[str, list[tuple[int, int]]]:
+    chunks = result.meta.get("chunks")
+    if chunks is None:
+        raise ValueError(f"result of {result.dataset!r} records no chunks (written before 0.2?)")
+    return {path: [(a, b) for a, b in spans] for path, spans in chunks.items()}
+
+
+def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) -> Result:
+    """Sum results of one dataset and systematics over disjoint chunks (the chunk-group jobs
+    of ``events_per_job``): histograms add, event counts add. A chunk in two inputs is an error
+    (it would be counted twice); ``names`` (e.g. file paths) are used in messages."""
+    names = list(names or [f"input {i}" for i in range(len(results))])
+    first = results[0]
+    spans: list[tuple[str, int, int, str]] = []
+    for r, name in zip(results, names, strict=True):
+        if (r.dataset, r.systematics, r.cutflows) != (first.dataset, first.systematics,
+                                                      first.cutflows):  # fmt: skip
+            raise ValueError(
+                f"{name}: cannot add to {names[0]}: different dataset, systematics or regions"
+            )
+        spans += [(path, a, b, name) for path, ab in _intervals(r).items() for a, b in ab]
+    spans.sort()
+    for (path, _, end, other), (path2, a, b, name) in itertools.pairwise(spans):
+        if path == path2 and a < end:
+            raise ValueError(
+                f"file {path!r} entries [{a}, {b}) are in both {other} and {name}: "
+                "they would be counted twice"
+            )
+    histograms = {k: h.copy() for k, h in first.histograms.items()}
+    for r in results[1:]:
+        for k, h in r.histograms.items():
+            histograms[k] += h
+    chunks: dict[str, list[list[int]]] = {}
+    for path, a, b, _ in spans:
+        chunks.setdefault(path, []).append([a, b])
+    meta = {**first.meta, "chunks": chunks, "files": list(chunks)}
+    meta["events"] = int(sum(r.meta["events"] for r in results))
+    if "events_certified" in first.meta:
+        meta["events_certified"] = int(sum(r.meta["events_certified"] for r in results))
+    meta.pop("sumw", None)
+    meta.pop("group", None)
+    return Result(first.dataset, first.process, first.is_data, histograms, first.cutflows, meta)
+
+
+def check_complete(result: Result, inventory: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``result`` covers every event of the inventory's files
+    exactly once (each file ``[0, entries)`` in consecutive chunks, no other file)."""
+    covered = _intervals(result)
+    expected = {f["path"]: f["entries"] for f in inventory["files"]}
+    for path in covered:
+        if path not in expected:
+            raise ValueError(f"{result.dataset}: file {path!r} is not in the dataset's inventory")
+    for path, entries in expected.items():
+        spans = sorted(covered.get(path, []))
+        edge = 0
+        for a, b in spans:
+            if a != edge:
+                raise ValueError(
+                    f"{result.dataset}: file {path!r} entries [{edge}, {a}) were not processed"
+                    if a > edge
+                    else f"{result.dataset}: file {path!r} entries from {a} counted twice"
+                )
+            edge = b
+        if edge != entries:
+            raise ValueError(
+                f"{result.dataset}: file {path!r} entries [{edge}, {entries}) were not processed"
+            )
 
 
 def split_systematics(result: Result) -> dict[str, Result]:

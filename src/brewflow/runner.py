@@ -13,7 +13,6 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import dask
 import dask_awkward as dak
 
+from brewflow import execution
 from brewflow import histograms as H
 from brewflow._array import lib
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
@@ -225,10 +225,16 @@ def build(
 
 def _chunks(record: Mapping[str, Any], step: int) -> list[tuple[int, int]]:
     """A file's partitions: the cluster-aligned chunks preprocessing recorded, or even steps."""
-    if record.get("chunk_size") == step:
+    if record.get("chunk_size") == step and record.get("chunks") is not None:
         return [(a, b) for a, b in record["chunks"]]
     n = record["entries"]
     return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def _covers(chunks: Sequence[tuple[int, int]], entries: int) -> bool:
+    """Whether ``chunks`` are exactly ``[0, entries)`` cut in consecutive pieces."""
+    edges = [0, *(b for _, b in chunks)]
+    return [a for a, _ in chunks] == edges[:-1] and edges[-1] == entries
 
 
 def _certified(config: Mapping, dataset: str, events: Any) -> tuple[Any, Any]:
@@ -252,13 +258,16 @@ def run(
     scheduler: str | None = None,
     workers: int = 1,
     lazy: bool = True,
-    progress: AbstractContextManager | None = None,
+    progress_interval: float | None = 10.0,
 ) -> Result:
-    """Analyze ``files`` (preprocess records: path, tree, entries) of ``dataset``.
+    """Analyze ``files`` (preprocess records: path, tree, entries, chunks) of ``dataset``.
 
     Returns a :class:`Result` with every histogram and cutflow for ``systematics`` (one name or
-    several, filled in one graph). ``progress`` (e.g. a dask ``ProgressBar``) is entered around
-    the computation only.
+    several, filled in one graph). Only the records' ``chunks`` are read (a job of a chunk
+    group, see :func:`brewflow.preprocess.groups`, gets records with some of a file's chunks);
+    the result's ``meta["chunks"]`` says which. ``scheduler`` defaults to
+    :func:`brewflow.execution.scheduler_name`; progress is logged every ``progress_interval``
+    seconds (None: not at all).
     """
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
     known = systematics_for(config, dataset)
@@ -276,37 +285,49 @@ def run(
         )
     step = config["step_size"]
     started = time.perf_counter()
-    with_events = [f for f in files if f["entries"] > 0]
+    steps = {f["path"]: _chunks(f, step) for f in files}
+    with_events = [f for f in files if any(b > a for a, b in steps[f["path"]])]
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     if lazy and with_events:
-        steps = {f["path"]: _chunks(f, step) for f in with_events}
-        events = lazy_events({f["path"]: f["tree"] for f in with_events}, steps=steps)
+        events = lazy_events(
+            {f["path"]: f["tree"] for f in with_events},
+            steps={f["path"]: steps[f["path"]] for f in with_events},
+            retries=(config["retries"]["read"], config["retries"]["backoff"]),
+        )
         events, certified = _certified(config, dataset, events)
         graph = build(config, dataset, systematics, events)
         (optimized,) = dask.optimize((graph, certified))  # column projection: read only needed
         log.info("%s: %d partitions, %d files", label, events.npartitions, len(with_events))
-        with progress or nullcontext():
-            ((computed, certified),) = dask.compute(
-                optimized,
-                scheduler=scheduler or config["scheduler"],
-                num_workers=workers,
-                optimize_graph=False,
-            )
+        sizes = [b - a for f in with_events for a, b in steps[f["path"]]]
+        progress = (
+            execution.Progress(label, sizes, progress_interval)
+            if progress_interval is not None
+            else None
+        )
+        computed, certified = execution.compute(
+            optimized,
+            scheduler=scheduler or execution.scheduler_name(config),
+            workers=workers,
+            progress=progress,
+        )
     else:
         computed, certified = None, None
         for f in with_events or files[:1]:
-            events, n = _certified(config, dataset, eager_events(f["path"], tree=f["tree"]))
-            part = build(config, dataset, systematics, events)
-            computed = part if computed is None else {k: computed[k] + part[k] for k in part}
-            certified = n if certified is None else certified + n
-    meta = {
+            for a, b in steps[f["path"]] or [(0, 0)]:
+                chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b)
+                events, n = _certified(config, dataset, chunk)
+                part = build(config, dataset, systematics, events)
+                computed = part if computed is None else {k: computed[k] + part[k] for k in part}
+                certified = n if certified is None else certified + n
+    complete = all(_covers(steps[f["path"]], f["entries"]) for f in files)
+    meta: dict[str, Any] = {
         "systematics": systematics,
-        "events": int(sum(f["entries"] for f in files)),
-        "sumw": sum(f.get("sumw") or 0.0 for f in files)
-        if not config["datasets"][dataset]["is_data"]
-        else None,
+        "events": int(sum(b - a for chunks in steps.values() for a, b in chunks)),
         "files": [f["path"] for f in files],
+        "chunks": {path: [list(c) for c in chunks] for path, chunks in steps.items()},
     }
+    if not config["datasets"][dataset]["is_data"] and complete:
+        meta["sumw"] = sum(f.get("sumw") or 0.0 for f in files)
     if certified is not None:
         meta["events_certified"] = int(certified)
         meta["lumi_mask"] = config["datasets"][dataset]["lumi_mask"]

@@ -17,7 +17,7 @@ from typing import Any
 import awkward as ak
 import uproot
 
-__all__ = ["branch_form", "clear", "open_tree", "signature"]
+__all__ = ["branch_form", "clear", "forget", "open_tree", "signature"]
 
 MAX_OPEN = 64
 _CACHE: OrderedDict[tuple[str, str], tuple[tuple[int, int], Any]] = OrderedDict()
@@ -45,6 +45,13 @@ def open_tree(path: str, tree: str) -> Any:
             _, (_, old) = _CACHE.popitem(last=False)
             old.file.close()
     return ttree
+
+
+def forget(path: str, tree: str) -> None:
+    """Drop the cached tree of ``path``: reopened on next use (e.g. after a read error). Not
+    closed here: other partitions may still be reading through it."""
+    with _LOCK:
+        _CACHE.pop((str(path), tree), None)
 
 
 def clear() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from brewflow import preprocess
 from brewflow.config import dataset_files, is_generated, process_of
 from brewflow.results import atomic_write
 from brewflow.runner import applicable_systematics, systematics_for
@@ -21,6 +22,8 @@ SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 __all__ = [
     "analysis_inputs",
     "analyze_outputs",
+    "analyze_resources",
+    "chunk_groups",
     "dataset_fingerprint",
     "fingerprint",
     "generated_files",
@@ -60,6 +63,31 @@ def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
     mask = config["datasets"][dataset].get("lumi_mask")
     extra = [*([mask] if mask else []), *payloads]
     return [*dataset_files(config, dataset), *dict.fromkeys(extra)]
+
+
+def chunk_groups(config: Mapping, inventory: str | Path) -> list[int]:
+    """Indices of the chunk-group jobs of a dataset (its preprocess ``inventory``)."""
+    files = preprocess.load(inventory)["files"]
+    return list(range(len(preprocess.groups(files, config["events_per_job"]))))
+
+
+def analyze_resources(
+    config: Mapping, inventory: str | Path, threads: int, attempt: int = 1
+) -> dict[str, int]:
+    """``mem_mb`` and ``runtime`` (minutes) of an analyze job, from the events it reads.
+
+    Memory: ``mem_mb_base`` plus ``mem_mb_per_thread`` per thread for partitions of 100k events
+    (scaled with ``step_size``). Runtime: 3x the events over ``events_per_second`` per thread,
+    plus 5 minutes. A retried job (``attempt`` > 1) asks for proportionally more of both.
+    """
+    spec = config["resources"]
+    events = preprocess.load(inventory)["entries"]
+    if config["events_per_job"] is not None:
+        events = min(events, config["events_per_job"] + config["step_size"])
+    per_thread = spec["mem_mb_per_thread"] * max(config["step_size"] / 100_000, 0.25)
+    mem_mb = spec["mem_mb_base"] + per_thread * threads
+    seconds = 3 * events / (spec["events_per_second"] * threads)
+    return {"mem_mb": int(mem_mb * attempt), "runtime": int((seconds / 60 + 5) * attempt)}
 
 
 def plot_fingerprint(config: Mapping, histogram: str) -> str:

@@ -1,3 +1,5 @@
+# Each analyze job reads its files (or, with events_per_job, one chunk group of them) and
+# writes one result per systematic; resources for batch systems follow the events it reads.
 if not config["fuse_systematics"]:
 
     rule analyze:
@@ -5,25 +7,31 @@ if not config["fuse_systematics"]:
             inventory="results/preprocess/{dataset}.json",
             files=analyzed_files,
         output:
-            "results/analyze/{dataset}/{systematic}.json",
+            ANALYZE,
         log:
-            "logs/analyze/{dataset}/{systematic}.log",
+            ANALYZE.replace("results/", "logs/").replace(".json", ".log"),
+        retries: config["retries"]["jobs"]
         conda:
             "../../envs/brewflow.yaml"
         threads: config["threads"]
+        resources:
+            mem_mb=analyze_job_resources("mem_mb"),
+            runtime=analyze_job_resources("runtime"),
         params:
             config=CONFIG,
             dataset=lambda w: dataset_fingerprint(config, w.dataset),
+            group=lambda w: f"--group {w.group}" if GROUPED else "",
         shell:
             "brewflow analyze --config {params.config} --dataset {wildcards.dataset} "
-            "--systematic {wildcards.systematic} --preprocess {input.inventory} "
+            "--systematic {wildcards.systematic} --preprocess {input.inventory} {params.group} "
             "--output {output} --threads {threads} > {log} 2>&1"
 
 else:
-    # one job per dataset fills every variation in ONE graph (columns read once) and writes
-    # the same per-systematic files as the rule above; a rule per dataset, as its outputs
-    # (the dataset's systematics) differ between datasets
+    # one job per dataset (x chunk group) fills every variation in ONE graph (columns read
+    # once) and writes the same per-systematic files as the rule above; a rule per dataset, as
+    # its outputs (the dataset's systematics) differ between datasets
     for dataset_name in DATASETS:
+        part = "part{group}/" if GROUPED else ""
 
         rule:
             name:
@@ -33,20 +41,28 @@ else:
                 files=analysis_inputs(config, dataset_name),
             output:
                 expand(
-                    "results/analyze/{dataset}/{systematic}.json",
+                    ANALYZE,
                     dataset=dataset_name,
                     systematic=systematics_for(config, dataset_name),
+                    allow_missing=True,
                 ),
             log:
-                f"logs/analyze/{dataset_name}.log",
+                f"logs/analyze/{dataset_name}/{part}all.log",
+            retries: config["retries"]["jobs"]
             conda:
                 "../../envs/brewflow.yaml"
             threads: config["threads"]
+            resources:
+                mem_mb=analyze_job_resources("mem_mb"),
+                runtime=analyze_job_resources("runtime"),
             params:
                 config=CONFIG,
                 name=dataset_name,
                 fingerprint=dataset_fingerprint(config, dataset_name),
+                group=lambda w: f"--group {w.group}" if GROUPED else "",
+                part=lambda w: f"part{w.group}" if GROUPED else "",
             shell:
                 "brewflow analyze --config {params.config} --dataset {params.name} "
-                "--all-systematics --preprocess {input.inventory} "
-                "--outdir results/analyze/{params.name} --threads {threads} > {log} 2>&1"
+                "--all-systematics --preprocess {input.inventory} {params.group} "
+                "--outdir results/analyze/{params.name}/{params.part} --threads {threads} "
+                "> {log} 2>&1"

@@ -3,6 +3,8 @@ from brewflow.config import dataset_files, process_of
 from brewflow.runner import systematics_for
 from brewflow.workflow import (
     analysis_inputs,
+    analyze_resources,
+    chunk_groups,
     dataset_fingerprint,
     fingerprint,
     generated_files,
@@ -25,6 +27,8 @@ wildcard_constraints:
     process="|".join(PROCESSES),
     region="|".join(config["regions"]),
     histogram="|".join(config["histograms"]),
+    systematic="[^/]+",
+    group=r"\d+",
 
 
 def input_files(wildcards):
@@ -37,9 +41,30 @@ def analyzed_files(wildcards):
     return analysis_inputs(config, wildcards.dataset)
 
 
+GROUPED = config["events_per_job"] is not None
+# one analyze job's output: per dataset x systematic, or per dataset x systematic x chunk group
+ANALYZE = (
+    "results/analyze/{dataset}/"
+    + ("part{group}/" if GROUPED else "")
+    + "{systematic}.json"
+)
+
+
 def analyze_inputs(wildcards):
+    """Every analyze output of a dataset: its systematics (x its chunk groups, known once
+    preprocessing has run: the preprocess checkpoint)."""
+    inventory = checkpoints.preprocess.get(dataset=wildcards.dataset).output[0]
+    groups = {"group": chunk_groups(config, inventory)} if GROUPED else {}
     return expand(
-        "results/analyze/{dataset}/{systematic}.json",
+        ANALYZE,
         dataset=wildcards.dataset,
         systematic=systematics_for(config, wildcards.dataset),
+        **groups,
     )
+
+
+def analyze_job_resources(name):
+    """A resource of an analyze job, derived from the events it reads (see brewflow.workflow)."""
+    return lambda wildcards, input, threads, attempt: analyze_resources(
+        config, input.inventory, threads, attempt
+    )[name]

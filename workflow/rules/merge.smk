@@ -1,6 +1,7 @@
 rule merge:
     input:
-        analyze_inputs,
+        parts=analyze_inputs,
+        inventory="results/preprocess/{dataset}.json",
     output:
         "results/merge/{dataset}.json",
     log:
@@ -8,7 +9,8 @@ rule merge:
     conda:
         "../../envs/brewflow.yaml"
     shell:
-        "brewflow merge --inputs {input} --output {output} > {log} 2>&1"
+        "brewflow merge --inputs {input.parts} --preprocess {input.inventory} "
+        "--output {output} > {log} 2>&1"
 
 
 rule scale:

@@ -1,4 +1,4 @@
-rule preprocess:
+checkpoint preprocess:
     input:
         input_files,
     output:
@@ -9,7 +9,9 @@ rule preprocess:
         "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
-        dataset=lambda w: fingerprint(config["datasets"][w.dataset]["files"]),
+        dataset=lambda w: fingerprint(
+            [config["datasets"][w.dataset], config["step_size"], config["tree"]]
+        ),
     shell:
         "brewflow preprocess --config {params.config} --dataset {wildcards.dataset} "
         "--output {output} > {log} 2>&1"
