@@ -119,7 +119,7 @@ def connect(scheduler: str, workers: int) -> Iterator[Any]:
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         with cluster, Client(cluster) as client:
-            log.info("dask LocalCluster of %d workers, dashboard %s", workers, client.dashboard_link)
+            log.info("dask LocalCluster: %d workers, dashboard %s", workers, client.dashboard_link)
             yield client
     else:
         try:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 class ChunkReadError(OSError):
     """A chunk that could not be read, after the configured retries (names file and entries)."""
 
+
 _SEP = "!"  # form keys are "<branch>!<role>"; buffer keys "<form key>-<attribute>"
 _VECTOR_NAMES = (
     ({"pt", "eta", "phi", "mass"}, "Momentum4D"),
