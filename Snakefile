@@ -15,6 +15,15 @@ config = validate(
 report: "workflow/report/workflow.rst"
 
 
+# on a batch system (config/profiles) these run on the submitting host: small JSON sums
+localrules:
+    all,
+    merge,
+    scale,
+    stack,
+    cutflow,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/preprocess.smk"

@@ -314,6 +314,28 @@ def _inspect(args: argparse.Namespace) -> None:
     Console(width=args.width).print(table)
 
 
+def _cluster(args: argparse.Namespace) -> None:
+    from brewflow import clusters
+
+    spec = clusters.ClusterSpec(
+        kind=args.kind,
+        jobs=args.jobs,
+        cores=args.cores,
+        processes=args.processes,
+        memory=args.memory,
+        walltime=args.walltime,
+        queue=args.queue,
+        account=args.account,
+        host=args.host,
+        directives=args.directive,
+        skip_directives=args.skip_directive,
+    )
+    if args.dry_run:
+        print(clusters.job_script(spec))
+        return
+    clusters.serve(spec, args.address_file)
+
+
 def _validate(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -368,6 +390,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--adl", nargs="+", metavar="FILE", help="inspect the ADL queries on FILEs")
     p.add_argument("--query", nargs="+", help="only these ADL queries (e.g. q8)")
     p.add_argument("--width", type=int, default=140, help="table width in characters")
+    p = command("cluster", _cluster, "serve one dask cluster (local, Slurm or HTCondor jobs)")
+    p.add_argument("kind", choices=["local", "slurm", "htcondor"])
+    p.add_argument("--jobs", type=int, default=1, help="batch jobs of workers (local: workers)")
+    p.add_argument("--cores", type=int, default=1, help="cores per job")
+    p.add_argument("--processes", type=int, default=1, help="worker processes per job")
+    p.add_argument("--memory", default="2GB", help="memory per job")
+    p.add_argument("--walltime", default="01:00:00", help="HH:MM:SS per job")
+    p.add_argument("--queue", help="Slurm partition")
+    p.add_argument("--account", help="Slurm account")
+    p.add_argument("--host", help="scheduler host/interface the workers can reach")
+    p.add_argument(
+        "--directive", action="append", default=[], help="extra job directive (repeatable)"
+    )
+    p.add_argument(
+        "--skip-directive", action="append", default=[], help="drop a default directive, e.g. --mem"
+    )
+    p.add_argument("--address-file", default=".brewflow/scheduler", help="scheduler address")
+    p.add_argument("--dry-run", action="store_true", help="print the job script and exit")
     p = command("validate", _validate, "check a config and list its datasets")
     p.add_argument("config")
     p = command("generate", _generate, "write the demo datasets named in a config")
