@@ -87,8 +87,16 @@ start() {
     done
     echo "slurm.sh: the node did not become idle in 30 s; logs in $DIR/log" >&2
     sinfo >&2 || true
-    tail -20 "$DIR"/log/*.log >&2 || true
+    tail -n 20 "$DIR"/log/*.log >&2 || true
     exit 1
+}
+
+wait_gone() {  # wait until no process named $1 is left (10 s at most)
+    for _ in $(seq 40); do
+        pgrep -x "$1" >/dev/null || return 0
+        sleep 0.25
+    done
+    pkill -9 -x "$1" 2>/dev/null || true
 }
 
 stop() {
@@ -98,9 +106,11 @@ stop() {
             rm -f "/run/slurm/$daemon.pid"
         fi
         pkill -x "$daemon" 2>/dev/null || true
+        wait_gone "$daemon"
     done
     if [ -f "$DIR/started-munged" ]; then
         pkill -x munged 2>/dev/null || true
+        wait_gone munged
         rm -f "$DIR/started-munged"
     fi
     rm -rf "$DIR/state" "$DIR/spool"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,8 @@ import yaml
 from brewflow import histograms as H
 from brewflow.demo_payloads import write_demo_corrections
 from brewflow.generate import generate_data, generate_mc
-from brewflow.results import Result
+from brewflow.results import Result, load
+from brewflow.workflow import snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -20,6 +24,45 @@ DEMO_CONFIG = ROOT / "config" / "config.yaml"
 
 SMALL_EVENTS = 1500
 SMALL_LUMI = 0.5  # pb^-1 -> about 2000 data events
+
+
+def snakemake(
+    workdir: Path, *args: str, cores: int = 2, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run this repository's workflow on ``workdir/config.yaml`` (brewflow's bin dir on PATH)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        snakemake_command(workdir, workdir / "config.yaml", cores, *args),
+        capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})},
+        check=False, **kwargs,
+    )  # fmt: skip
+
+
+def tiny_workflow_config(directory: Path) -> dict:
+    """A small, fast workflow: 3 datasets, 2 systematics, 1 histogram, all variations of a
+    dataset in one job, chunk groups of 700 events (2 per dataset)."""
+    config = small_config(directory)
+    config["datasets"] = {k: config["datasets"][k] for k in ("data", "dy", "ttbar")}
+    config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "jes")}
+    config["histograms"] = {"mll": config["histograms"]["mll"]}
+    config["shapes"]["histograms"] = ["mll"]
+    config["plots"]["formats"] = ["png"]
+    config["fuse_systematics"] = True
+    config["events_per_job"] = 700
+    return config
+
+
+def assert_same_results(first: Path, second: Path, datasets) -> None:
+    """Every merged histogram of two workflow runs is bin-identical (values and variances)."""
+    for dataset in datasets:
+        a = load(first / "results" / "merge" / f"{dataset}.json")
+        b = load(second / "results" / "merge" / f"{dataset}.json")
+        assert a.systematics == b.systematics
+        assert a.meta["events"] == b.meta["events"]
+        for name, h in a.histograms.items():
+            assert np.array_equal(h.view(flow=True), b.histograms[name].view(flow=True)), (
+                f"{dataset} {name}"
+            )
 
 
 @pytest.fixture(scope="session")
