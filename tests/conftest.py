@@ -26,6 +26,14 @@ SMALL_EVENTS = 1500
 SMALL_LUMI = 0.5  # pb^-1 -> about 2000 data events
 
 
+@pytest.fixture(autouse=True)
+def _preprocess_cache(tmp_path_factory, monkeypatch) -> None:
+    """Tests keep preprocessing's per-file cache in a temporary folder, not the checkout."""
+    from brewflow import preprocess
+
+    monkeypatch.setattr(preprocess, "CACHE", tmp_path_factory.getbasetemp() / "preprocess-cache")
+
+
 def snakemake(
     workdir: Path, *args: str, cores: int = 2, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:

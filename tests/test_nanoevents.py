@@ -184,3 +184,30 @@ def test_a_buffer_left_out_by_projection_fails_loudly(demo_set):
     with pytest.raises(RuntimeError, match="Muon_eta"):  # a placeholder: never read
         ak.to_list(part.Muon.eta)
     assert "Electron" not in part.fields  # collections nobody asked for are not built
+
+
+def test_transient_read_errors_are_retried_then_named(demo_set, monkeypatch, caplog):
+    import pytest
+
+    from brewflow import trees
+    from brewflow.nanoevents import ChunkReadError
+
+    path = demo_set["config"]["datasets"]["dy"]["files"][0]
+    expected = uproot.open(path)["Events"]["Muon_pt"].array()
+    real_open = trees.open_tree
+    failures = {"left": 0}
+
+    def flaky(p, tree):  # the first two reads fail like a dropped network mount
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError("Input/output error")
+        return real_open(p, tree)
+
+    monkeypatch.setattr(trees, "open_tree", flaky)
+    events = lazy_events([path], steps={path: [(0, 750)]}, retries=(2, 0.01))
+    failures["left"] = 2
+    assert ak.array_equal(events.Muon.pt.compute(scheduler="sync"), expected)
+    assert caplog.text.count("Input/output error; reading again") == 2
+    failures["left"] = 3  # one more failure than retries
+    with pytest.raises(ChunkReadError, match=r"dy_0\.root', tree 'Events', entries \[0, 750\)"):
+        events.Muon.pt.compute(scheduler="sync")

@@ -71,3 +71,40 @@ def test_inventory_records_cluster_aligned_chunks(tmp_path):
         assert b == c
         assert b in boundaries
         assert b - a >= 15_000
+
+
+def test_groups_hold_every_chunk_once_in_order():
+    from brewflow.preprocess import groups
+
+    files = [
+        {"path": "a.root", "entries": 25, "chunks": [[0, 10], [10, 20], [20, 25]]},
+        {"path": "empty.root", "entries": 0, "chunks": []},
+        {"path": "b.root", "entries": 7, "chunks": [[0, 7]]},
+    ]
+    flat = [("a.root", 0, 10), ("a.root", 10, 20), ("a.root", 20, 25), ("empty.root", 0, 0),
+            ("b.root", 0, 7)]  # fmt: skip
+    for size, expected in [(None, 1), (1, 4), (15, 2), (21, 2), (1000, 1)]:
+        parts = groups(files, size)
+        assert len(parts) == expected
+        assert [(f["path"], a, b) for g in parts for f in g for a, b in f["chunks"]] == flat
+        events = [sum(b - a for f in g for a, b in f["chunks"]) for g in parts]
+        assert all(n >= (size or 0) for n in events[:-1])  # only the last may be smaller
+    assert groups(files, 15)[1][0]["entries"] == 25  # records keep the file's facts
+
+
+def test_inventory_is_cached_per_file_until_the_file_changes(tmp_path, demo_set, monkeypatch):
+    import os
+
+    from brewflow import preprocess as P
+
+    config = validate(demo_set["config"])
+    first = P.preprocess(config, "dy", cache=tmp_path / "cache")
+    calls = []
+    monkeypatch.setattr(P, "inspect_file", lambda path, *a, **k: calls.append(path) or {})
+    assert P.preprocess(config, "dy", cache=tmp_path / "cache") == first
+    assert calls == []  # every file reused
+    changed = config["datasets"]["dy"]["files"][1]
+    os.utime(changed, ns=(0, os.stat(changed).st_mtime_ns + 1))
+    with pytest.raises(KeyError):  # the changed file was inspected again (by the stub)
+        P.preprocess(config, "dy", cache=tmp_path / "cache")
+    assert calls == [changed]

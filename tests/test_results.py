@@ -72,3 +72,32 @@ def test_stack_refuses_mixing_data_and_mc():
             [_result("a", "nominal", [1], [1]), _result("b", "nominal", [1], [1], is_data=True)],
             "p",
         )
+
+
+def _part(x, w, chunks):
+    r = _result("d", "nominal", x, w)
+    r.meta.update({"events": sum(b - a for s in chunks.values() for a, b in s), "chunks": chunks})
+    return r
+
+
+def test_chunk_groups_add_exactly_and_never_twice():
+    from brewflow.results import add_chunks, check_complete
+
+    first = _part([0.5, 1.5], [1.0, 2.0], {"f.root": [[0, 10]]})
+    second = _part([1.5, 2.5], [0.25, 3.0], {"f.root": [[10, 15]], "g.root": [[0, 5]]})
+    total = add_chunks([first, second])
+    h = total.histograms["x"][{"region": "r", "systematic": "nominal"}]
+    np.testing.assert_array_equal(h.values(), [1.0, 2.25, 3.0])
+    np.testing.assert_array_equal(h.variances(), [1.0, 4.0 + 0.0625, 9.0])
+    assert total.cutflow("r")["events"] == [4, 3]  # integer counts add
+    assert total.meta["events"] == 20
+    assert total.meta["chunks"] == {"f.root": [[0, 10], [10, 15]], "g.root": [[0, 5]]}
+    inventory = {"files": [{"path": "f.root", "entries": 15}, {"path": "g.root", "entries": 5}]}
+    check_complete(total, inventory)
+    with pytest.raises(ValueError, match=r"'f.root' entries \[10, 15\) were not processed"):
+        check_complete(first, {"files": inventory["files"][:1]})
+    overlapping = _part([0.5], [1.0], {"f.root": [[5, 12]]})
+    with pytest.raises(ValueError, match=r"'f.root' entries \[5, 12\) are in both a and c"):
+        add_chunks([first, second, overlapping], ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"'g\.root' is not in the dataset's inventory"):
+        check_complete(total, {"files": inventory["files"][:1]})

@@ -257,3 +257,23 @@ def test_missing_input_file_is_named(config, inventories, tmp_path):
     files = [*inventories["ww"]["files"], {**inventories["ww"]["files"][0], "path": "gone.root"}]
     with pytest.raises(InputError, match=r"dataset 'ww': input file\(s\) missing.*gone\.root"):
         run(config, "ww", "nominal", files)
+
+
+@pytest.mark.parametrize("dataset", ["data", "ttbar"])
+def test_chunk_groups_add_up_to_the_reference(config, inventories, expected, dataset):
+    from brewflow.results import add_chunks, check_complete
+
+    files = inventories[dataset]["files"]
+    whole = run(config, dataset, ["nominal", "jesUp"][: 1 + (dataset != "data")], files)
+    parts = []
+    for i, group in enumerate(preprocess.groups(files, 1)):  # one chunk per job
+        lazy = i % 2 == 0  # eager and lazy jobs add up alike
+        parts.append(run(config, dataset, whole.systematics, group, lazy=lazy))
+    assert len(parts) == sum(len(f["chunks"]) for f in files) > 2
+    total = add_chunks(parts)
+    check_complete(total, inventories[dataset])
+    assert total.meta["events"] == whole.meta["events"] == inventories[dataset]["entries"]
+    assert total.meta.get("events_certified") == whole.meta.get("events_certified")
+    _same(total, whole)  # counts exact; sums of weights up to summation order
+    for systematic in whole.systematics:
+        _check(total, config, expected[dataset], systematic)

@@ -75,3 +75,19 @@ def test_resolved_config_is_stable(config, tmp_path):
     assert write_resolved(config, tmp_path) == path
     assert (tmp_path / "config.json").stat().st_mtime_ns == mtime  # not rewritten
     assert json.loads((tmp_path / "config.json").read_text()) == config
+
+
+def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
+    import json
+
+    from brewflow.config import validate
+    from brewflow.workflow import analyze_resources
+
+    inventory = tmp_path / "dy.json"
+    inventory.write_text(json.dumps({"entries": 4_000_000, "files": []}))
+    config = validate({**demo_set["config"], "step_size": 100_000})
+    # 1500 MB + 1000 MB per thread; 3 x 4M events / (20k/s x 2 threads) = 5 min, + 5 min
+    assert analyze_resources(config, inventory, threads=2) == {"mem_mb": 3500, "runtime": 10}
+    assert analyze_resources(config, inventory, 2, attempt=2) == {"mem_mb": 7000, "runtime": 20}
+    grouped = validate({**config, "events_per_job": 400_000})  # a job reads <= 500k events
+    assert analyze_resources(grouped, inventory, threads=1)["runtime"] == 6

@@ -48,7 +48,10 @@ def _preprocess(args: argparse.Namespace) -> None:
     from brewflow.config import load_config
 
     config = load_config(args.config)
-    preprocess.save(preprocess.preprocess(config, _dataset(config, args.dataset)), args.output)
+    inventory = preprocess.preprocess(
+        config, _dataset(config, args.dataset), cache=preprocess.CACHE
+    )
+    preprocess.save(inventory, args.output)
 
 
 def _dataset(config: dict, name: str) -> str:

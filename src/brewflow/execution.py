@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ENV = "BREWFLOW_SCHEDULER"
 LOCAL = ("threads", "processes", "sync")
+CONNECT_TIMEOUT = "30s"  # how long a job waits for a scheduler at an address
 
 
 def scheduler_name(config: Mapping) -> str:
@@ -123,7 +124,7 @@ def connect(scheduler: str, workers: int) -> Iterator[Any]:
             yield client
     else:
         try:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as err:
             raise OSError(
                 f"cannot connect to the dask scheduler {scheduler!r} (config key 'scheduler' "

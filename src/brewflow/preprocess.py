@@ -131,13 +131,14 @@ def _cached_inspect(
     return record
 
 
-def preprocess(config: Mapping, dataset: str, *, cache: Path | None = CACHE) -> dict[str, Any]:
+def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> dict[str, Any]:
     """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict: per file
     entries, size, UUID, sums of weights (MC) and chunks of ``step_size`` events at cluster
     boundaries (what the analysis partitions are).
 
-    Each file's record is kept in ``cache`` and reused while the file is unchanged, so adding
-    files to a dataset inspects only the new ones (``cache=None``: always inspect)."""
+    With ``cache`` (a folder; the workflow uses :data:`CACHE`), each file's record is kept
+    there and reused while the file is unchanged, so adding files to a dataset inspects only
+    the new ones."""
     spec = config["datasets"][dataset]
     tree = spec.get("tree", config["tree"])
     step = config["step_size"]
