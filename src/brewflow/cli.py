@@ -127,8 +127,9 @@ def _merge(args: argparse.Namespace) -> None:
         ]
         merged = results.merge_systematics(parts)
         inventory = preprocess.load(args.preprocess) if args.preprocess else None
-        for part in parts if inventory is not None else []:
-            results.check_complete(part, inventory)
+        if inventory is not None:
+            for part in parts:
+                results.check_complete(part, inventory)
     except ValueError as err:
         raise InputError(f"merge of {len(args.inputs)} result(s): {err}") from None
     if inventory is not None and not inventory["is_data"]:

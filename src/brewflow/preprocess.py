@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import uproot
 
+from brewflow import trees
 from brewflow.config import dataset_files
 from brewflow.results import atomic_write
 
@@ -113,10 +114,10 @@ def _cached_inspect(
     if cache is None:
         return inspect_file(path, tree, is_data=is_data, dataset=dataset, step_size=step_size)
     try:
-        stat = os.stat(path)
+        size, mtime_ns = trees.signature(path)
     except OSError as err:
         raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
-    identity = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, is_data, step_size]
+    identity = [os.path.abspath(path), size, mtime_ns, tree, is_data, step_size]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
     entry = cache / f"{key}.json"
     try:

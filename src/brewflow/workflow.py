@@ -5,8 +5,10 @@ The ``.smk`` rules import these so that no logic lives in the workflow files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,9 +67,19 @@ def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
     return [*dataset_files(config, dataset), *dict.fromkeys(extra)]
 
 
+@functools.lru_cache(maxsize=256)
+def _inventory(path: str, mtime_ns: int) -> dict[str, Any]:
+    """A preprocess inventory, read once per DAG evaluation however many jobs ask for it."""
+    return preprocess.load(path)
+
+
+def _load_inventory(path: str | Path) -> dict[str, Any]:
+    return _inventory(str(path), os.stat(path).st_mtime_ns)
+
+
 def chunk_groups(config: Mapping, inventory: str | Path) -> list[int]:
     """Indices of the chunk-group jobs of a dataset (its preprocess ``inventory``)."""
-    files = preprocess.load(inventory)["files"]
+    files = _load_inventory(inventory)["files"]
     return list(range(len(preprocess.groups(files, config["events_per_job"]))))
 
 
@@ -81,7 +93,7 @@ def analyze_resources(
     plus 5 minutes. A retried job (``attempt`` > 1) asks for proportionally more of both.
     """
     spec = config["resources"]
-    events = preprocess.load(inventory)["entries"]
+    events = _load_inventory(inventory)["entries"]
     if config["events_per_job"] is not None:
         events = min(events, config["events_per_job"] + config["step_size"])
     per_thread = spec["mem_mb_per_thread"] * max(config["step_size"] / 100_000, 0.25)
