@@ -92,12 +92,13 @@ def test_chunk_groups_add_exactly_and_never_twice():
     assert total.cutflow("r")["events"] == [4, 3]  # integer counts add
     assert total.meta["events"] == 20
     assert total.meta["chunks"] == {"f.root": [[0, 10], [10, 15]], "g.root": [[0, 5]]}
-    inventory = {"files": [{"path": "f.root", "entries": 15}, {"path": "g.root", "entries": 5}]}
+    files = [{"path": "f.root", "entries": 15}, {"path": "g.root", "entries": 5}]
+    inventory = {"is_data": True, "files": files}
     check_complete(total, inventory)
     with pytest.raises(ValueError, match=r"'f.root' entries \[10, 15\) were not processed"):
-        check_complete(first, {"files": inventory["files"][:1]})
+        check_complete(first, {"is_data": True, "files": files[:1]})
     overlapping = _part([0.5], [1.0], {"f.root": [[5, 12]]})
     with pytest.raises(ValueError, match=r"'f.root' entries \[5, 12\) are in both a and c"):
         add_chunks([first, second, overlapping], ["a", "b", "c"])
     with pytest.raises(ValueError, match=r"'g\.root' is not in the dataset's inventory"):
-        check_complete(total, {"files": inventory["files"][:1]})
+        check_complete(total, {"is_data": True, "files": files[:1]})

@@ -255,7 +255,7 @@ def test_analysis_must_return_analysis_output(config, inventories, monkeypatch):
 
 def test_missing_input_file_is_named(config, inventories, tmp_path):
     files = [*inventories["ww"]["files"], {**inventories["ww"]["files"][0], "path": "gone.root"}]
-    with pytest.raises(InputError, match=r"dataset 'ww': input file\(s\) missing.*gone\.root"):
+    with pytest.raises(InputError, match=r"dataset 'ww', file 'gone\.root': does not exist"):
         run(config, "ww", "nominal", files)
 
 

@@ -70,21 +70,20 @@ def test_fingerprints_change_only_with_what_a_job_depends_on(config):
 
 
 def test_resolved_config_is_stable(config, tmp_path):
-    path = write_resolved(config, tmp_path)
+    path = write_resolved(config, tmp_path / "config.json")
     mtime = (tmp_path / "config.json").stat().st_mtime_ns
-    assert write_resolved(config, tmp_path) == path
+    assert write_resolved(config, tmp_path / "config.json") == path
     assert (tmp_path / "config.json").stat().st_mtime_ns == mtime  # not rewritten
     assert json.loads((tmp_path / "config.json").read_text()) == config
 
 
 def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
-    import json
-
     from brewflow.config import validate
+    from brewflow.preprocess import save
     from brewflow.workflow import analyze_resources
 
     inventory = tmp_path / "dy.json"
-    inventory.write_text(json.dumps({"entries": 4_000_000, "files": []}))
+    save({"entries": 4_000_000, "files": []}, inventory)
     config = validate({**demo_set["config"], "step_size": 100_000})
     # 1500 MB + 1000 MB per thread; 3 x 4M events / (20k/s x 2 threads) = 5 min, + 5 min
     assert analyze_resources(config, inventory, threads=2) == {"mem_mb": 3500, "runtime": 10}

@@ -139,13 +139,23 @@ def run(
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
     the phases of :func:`compute`."""
+    from brewflow.inputs import InputError, open_checked
     from brewflow.nanoevents import lazy_events
 
     started = time.perf_counter()
+    for path in files:  # a clear error for a missing, damaged or non-NanoAOD file
+        open_checked(path, tree)
     events = lazy_events({f: tree for f in files}, step_size=step_size)
     if timings is not None:
         timings["open"] = time.perf_counter() - started
-    return compute(events, scheduler=scheduler, workers=workers, timings=timings)
+    try:
+        return compute(events, scheduler=scheduler, workers=workers, timings=timings)
+    except AttributeError as err:  # the first file, whose branches define the events
+        if "no field named" not in str(err):
+            raise
+        raise InputError(
+            f"file {files[0]!r}: lacks a branch the ADL queries read ({err}); is it NanoAOD?"
+        ) from None
 
 
 def compute(

@@ -112,7 +112,7 @@ def _split(args: argparse.Namespace) -> None:
 
 def _merge(args: argparse.Namespace) -> None:
     from brewflow import preprocess, results
-    from brewflow.preprocess import InputError
+    from brewflow.inputs import InputError
 
     try:
         loaded = {path: results.load(path) for path in args.inputs}
@@ -128,11 +128,17 @@ def _merge(args: argparse.Namespace) -> None:
         merged = results.merge_systematics(parts)
         inventory = preprocess.load(args.preprocess) if args.preprocess else None
         if inventory is not None:
-            for part in parts:
-                results.check_complete(part, inventory)
+            books = [results.ledger(part, inventory) for part in parts]
+            for part, book in zip(parts[1:], books[1:], strict=True):
+                if book["skipped"] != books[0]["skipped"]:
+                    raise ValueError(
+                        f"systematics {part.systematics} and {parts[0].systematics} skipped "
+                        "different chunks (a transient read error?); rerun the analyze jobs"
+                    )
+            merged.meta["ledger"] = books[0]
     except ValueError as err:
         raise InputError(f"merge of {len(args.inputs)} result(s): {err}") from None
-    if inventory is not None and not inventory["is_data"]:
+    if inventory is not None and not inventory["is_data"] and books[0]["complete"]:
         merged.meta["sumw"] = inventory["sumw"]
     results.save(merged, args.output)
 
@@ -140,21 +146,43 @@ def _merge(args: argparse.Namespace) -> None:
 def _scale(args: argparse.Namespace) -> None:
     from brewflow import preprocess, results
     from brewflow.config import load_config
+    from brewflow.inputs import InputError
 
     config = load_config(args.config)
     result = results.load(args.input)
-    spec = config["datasets"][_dataset(config, result.dataset)]
+    name = _dataset(config, result.dataset)
+    spec = config["datasets"][name]
+    book = result.meta.get("ledger")
+    partial: dict[str, float] = {}
+    sumw = None if spec["is_data"] else preprocess.load(args.preprocess)["sumw"]
+    if book is not None and not book["complete"]:
+        if not spec["allow_partial"]:
+            raise InputError(
+                f"dataset {name!r} is incomplete ({results.describe(book)}): not normalised. "
+                "`brewflow status` lists what was skipped and why; fix or remove those files "
+                f"and rerun, or set datasets.{name}.allow_partial: true to normalise what was "
+                "read"
+            )
+        partial = {"fraction": book["fraction"]}
+        sumw = book["sumw"]["read"] if not spec["is_data"] else None
+        log.warning("%s: partial (allow_partial): %s", name, results.describe(book))
     if spec["is_data"]:
-        scaled = results.scale(result, 1.0, luminosity=config["luminosity"])
+        scaled = results.scale(result, 1.0, luminosity=config["luminosity"], **partial)
     else:
-        sumw = preprocess.load(args.preprocess)["sumw"]
-        factor = spec["xsec"] * config["luminosity"] / sumw
+        factor = spec["xsec"] * config["luminosity"] / sumw if sumw else 0.0
+        if not sumw:
+            log.warning("%s: no events read; it contributes nothing", name)
         scaled = results.scale(
-            result, factor, xsec=spec["xsec"], luminosity=config["luminosity"], sumw_total=sumw
+            result,
+            factor,
+            xsec=spec["xsec"],
+            luminosity=config["luminosity"],
+            sumw_total=sumw,
+            **partial,
         )
         log.info(
             "%s: xsec %g pb x L %g /pb / sumw %g = %g",
-            result.dataset,
+            name,
             spec["xsec"],
             config["luminosity"],
             sumw,
@@ -236,7 +264,7 @@ def _adl(args: argparse.Namespace) -> None:
     from dask.diagnostics import ProgressBar
 
     from brewflow import adl
-    from brewflow.preprocess import InputError
+    from brewflow.inputs import InputError
     from brewflow.results import atomic_write
 
     files = []
@@ -363,10 +391,44 @@ def _validate(args: argparse.Namespace) -> None:
     Console().print(table)
 
 
+def _status(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from brewflow import status
+
+    entries = status.collect(args.results)
+    if args.json:
+        print(json.dumps(entries, indent=1))
+        return
+    table = Table(title=f"event ledger of {args.results}/")
+    for column in ("dataset", "state", "files read", "chunks read/skipped", "events read",
+                   "sum genWeight read"):  # fmt: skip
+        table.add_column(column)
+    for e in entries:
+        files, chunks = e.get("files"), e.get("chunks")
+        sumw = e.get("sumw")
+        table.add_row(
+            e["dataset"],
+            e["state"],
+            f"{files['read']}/{files['expected']}" if files else "",
+            f"{chunks['read']}/{chunks['skipped']}" if chunks else "",
+            f"{e['events']['read']}/{e['events']['expected']}",
+            f"{100 * sumw['read'] / sumw['all']:.1f}%" if sumw and sumw["all"] else "",
+        )
+    console = Console(width=args.width)
+    console.print(table)
+    for e in entries:
+        for s in e["skipped"]:
+            span = "" if s["start"] is None else f" entries [{s['start']}, {s['stop']})"
+            console.print(f"{e['dataset']}: skipped {s['path']}{span}: {s['reason']}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brewflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"brewflow {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
@@ -412,6 +474,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--address-file", default=".brewflow/scheduler", help="scheduler address")
     p.add_argument("--dry-run", action="store_true", help="print the job script and exit")
+    p = command("status", _status, "the event ledger: what was read, skipped and why")
+    p.add_argument("results", nargs="?", default="results", help="a results folder")
+    p.add_argument("--json", action="store_true", help="print the ledger as JSON")
+    p.add_argument("--width", type=int, default=140, help="table width in characters")
     p = command("validate", _validate, "check a config and list its datasets")
     p.add_argument("config")
     p = command("generate", _generate, "write the demo datasets named in a config")
@@ -484,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from brewflow.config import ConfigError
     from brewflow.corrections import CorrectionError
-    from brewflow.preprocess import InputError
+    from brewflow.inputs import InputError
+    from brewflow.nanoevents import ChunkReadError
 
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
@@ -495,9 +562,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (ConfigError, InputError, CorrectionError) as err:
+    except (ConfigError, InputError, CorrectionError, ChunkReadError) as err:
+        if args.debug:
+            raise
         print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        print(
+            f"brewflow {args.command}: error: {type(err).__name__}: {err}\n"
+            f"(unexpected; `brewflow --debug {args.command} ...` shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -14,9 +14,13 @@ on both paths. Only the buffers an analysis touches are ever read.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import importlib
 import logging
+import lzma
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +35,10 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow import trees
+from brewflow.inputs import check_branches, open_checked
 
 __all__ = [
+    "READ_ERRORS",
     "ChunkReadError",
     "NanoReader",
     "behavior",
@@ -44,8 +50,30 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _read_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [
+        OSError,
+        uproot.deserialization.DeserializationError,
+        zlib.error,
+        lzma.LZMAError,
+    ]
+    for module, name in (("lz4.block", "LZ4BlockError"), ("zstandard", "ZstdError")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+READ_ERRORS = _read_errors()
+"""What reading a damaged file raises: I/O errors, undecodable bytes, failed decompression."""
+
+
 class ChunkReadError(OSError):
-    """A chunk that could not be read, after the configured retries (names file and entries)."""
+    """A chunk that could not be read, after the configured retries (names file and entries;
+    ``path``, ``start``, ``stop`` say which, for ``on_bad_file: skip``)."""
+
+    def __init__(self, message: str, path: str = "", start: int = 0, stop: int = 0) -> None:
+        super().__init__(message)
+        self.path, self.start, self.stop = path, start, stop
 
 
 _SEP = "!"  # form keys are "<branch>!<role>"; buffer keys "<form key>-<attribute>"
@@ -264,13 +292,21 @@ class NanoReader:
                 ttree = trees.open_tree(path, tree)
                 stop = ttree.num_entries if stop is None else stop
                 return ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict), stop
-            except (OSError, uproot.deserialization.DeserializationError) as err:
+            except uproot.KeyInFileError:
+                # a missing tree or branch: InputError naming the file and what it lacks
+                check_branches(open_checked(path, tree), branches)
+                raise
+            except READ_ERRORS as err:
                 trees.forget(path, tree)
                 if attempt == attempts:
+                    reason = " ".join(str(err).split())
                     raise ChunkReadError(
-                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): {err} "
+                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): {reason} "
                         f"(read {attempts + 1} time(s)); check the file is readable, or raise "
-                        "config key 'retries.read' if the storage is flaky"
+                        "config key 'retries.read' if the storage is flaky",
+                        path,
+                        start,
+                        -1 if stop is None else stop,
                     ) from err
                 wait = backoff * 2**attempt
                 log.warning(

@@ -17,7 +17,7 @@ import mplhep as mh
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
-from brewflow.results import Result, variation_names
+from brewflow.results import Result, partial_note, variation_names
 
 __all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
 
@@ -164,7 +164,8 @@ def data_mc(
         ax.set_ylim(top=1.45 * top if top > 0 else 1)
     ax.set_xlim(edges[0], edges[-1])
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], title=region_label or region, ncol=2, fontsize=16)
+    title = "\n".join(filter(None, [region_label or region, partial_note(processes)]))
+    ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
     mh.cms.label(label, data=bool(data), ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)")
     for output in outputs:
         output = Path(output)
@@ -226,7 +227,8 @@ def systematics_pdf(
             rax.set_ylabel("Var. / nom.")
             rax.set_xlabel(xlabel)
             title = (descriptions or {}).get(name, "")
-            ax.legend(title=f"{region_label or region}\n{title}".strip(), fontsize=16)
+            lines = [region_label or region, title, partial_note(processes)]
+            ax.legend(title="\n".join(filter(None, lines)), fontsize=16)
             mh.cms.label(
                 label, data=False, ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)"
             )

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uproot
 
 from brewflow import trees
 from brewflow.config import dataset_files
-from brewflow.results import atomic_write
+from brewflow.inputs import InputError, on_bad_file, open_checked
+from brewflow.nanoevents import READ_ERRORS
+from brewflow.results import atomic_write, read_document, write_document
 
 __all__ = [
     "CACHE",
@@ -33,10 +34,6 @@ CACHE = Path(".brewflow") / "cache" / "preprocess"
 """Where :func:`preprocess` keeps one record per file (relative to the working directory)."""
 
 log = logging.getLogger(__name__)
-
-
-class InputError(RuntimeError):
-    """An input file that cannot be used, named with what is wrong and what to do."""
 
 
 def chunks(clusters: list[int], step_size: int) -> list[list[int]]:
@@ -70,24 +67,15 @@ def inspect_file(
     """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file;
     with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries."""
     where = f"dataset {dataset!r}, file {path!r}"
+    ttree = open_checked(path, tree, where=f"dataset {dataset!r}")
+    record: dict[str, Any] = {
+        "path": path,
+        "tree": tree,
+        "entries": int(ttree.num_entries),
+        "size": Path(path).stat().st_size,
+        "uuid": str(ttree.file.uuid),
+    }
     try:
-        handle = uproot.open(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{where}: cannot open as a ROOT file ({err})") from err
-    with handle:
-        if tree not in handle:
-            raise InputError(
-                f"{where}: no tree {tree!r} (keys: {', '.join(handle.keys(recursive=False))}); "
-                "set 'tree' in the dataset's config"
-            )
-        ttree = handle[tree]
-        record: dict[str, Any] = {
-            "path": path,
-            "tree": tree,
-            "entries": int(ttree.num_entries),
-            "size": Path(path).stat().st_size,
-            "uuid": str(handle.file.uuid),
-        }
         if step_size is not None:
             clusters = [int(x) for x in ttree.common_entry_offsets()]
             record["chunk_size"], record["chunks"] = step_size, chunks(clusters, step_size)
@@ -103,6 +91,9 @@ def inspect_file(
                 sumw += float(w.sum())
                 sumw2 += float((w * w).sum())
             record["sumw"], record["sumw2"] = sumw, sumw2
+    except READ_ERRORS as err:
+        trees.forget(path, tree)
+        raise InputError(f"{where}: damaged, cannot read genWeight ({err})") from None
     return record
 
 
@@ -144,29 +135,45 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
     tree = spec.get("tree", config["tree"])
     step = config["step_size"]
     paths = dataset_files(config, dataset)
-    files = []
+    policy = on_bad_file(config, dataset)
+    files, skipped = [], []
     for i, path in enumerate(paths):
-        files.append(
-            _cached_inspect(
+        try:
+            record = _cached_inspect(
                 path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step, cache=cache
             )
-        )
+        except InputError as err:
+            if policy == "fail":
+                raise InputError(f"{err} (or set on_bad_file: skip to go on without it)") from None
+            log.warning("skipping (on_bad_file: skip): %s", err)
+            skipped.append({"path": path, "reason": str(err)})
+            continue
+        files.append(record)
         if len(paths) > 20 and (i + 1) % max(1, len(paths) // 10) == 0:
             log.info("%s: %d/%d files inventoried", dataset, i + 1, len(paths))
+    if not files:
+        raise InputError(f"dataset {dataset!r}: none of its {len(paths)} file(s) is readable")
     out: dict[str, Any] = {
         "dataset": dataset,
         "is_data": spec["is_data"],
         "entries": sum(f["entries"] for f in files),
         "files": files,
+        "skipped": skipped,
     }
     if not spec["is_data"]:
         out["sumw"] = sum(f["sumw"] for f in files)
-        if out["sumw"] == 0:
+        if out["sumw"] == 0 and out["entries"] > 0:
             raise InputError(
-                f"dataset {dataset!r}: the sum of genWeight over {len(files)} file(s) is zero; "
-                "cannot normalise to cross section"
+                f"dataset {dataset!r}: the sum of genWeight over {out['entries']} events is "
+                "zero; cannot normalise to the cross section (is genWeight filled?)"
             )
-    log.info("%s: %d files, %d events", dataset, len(files), out["entries"])
+    log.info(
+        "%s: %d files, %d events%s",
+        dataset,
+        len(files),
+        out["entries"],
+        f", {len(skipped)} file(s) skipped" if skipped else "",
+    )
     return out
 
 
@@ -191,10 +198,10 @@ def groups(files: Sequence[Mapping[str, Any]], events_per_job: int | None) -> li
 
 
 def save(inventory: Mapping[str, Any], path: str | Path) -> None:
-    """Write an inventory as JSON (atomically)."""
-    atomic_write(path, json.dumps(inventory, indent=1, sort_keys=True) + "\n")
+    """Write an inventory as JSON (atomically, with a checksum)."""
+    write_document(path, dict(inventory))
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read an inventory written by :func:`save`."""
-    return json.loads(Path(path).read_text())
+    """Read an inventory written by :func:`save` (checksum verified)."""
+    return read_document(path, what="brewflow inventory")

@@ -1,12 +1,14 @@
 """Analysis results on disk: histograms (UHI JSON), cutflows and metadata, written atomically.
 
-A result file is JSON: ``{"format": "brewflow-result", "version": 1, "dataset", "process",
+A result file is JSON: ``{"checksum": "sha256:...", "format": "brewflow-result", "version": 2,
+"dataset", "process",
 "is_data", "cutflows": {region: [cuts]}, "meta": {...}, "histograms": {name: <UHI hist>}}``.
 No pickle: any language with a JSON parser can read it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -27,27 +29,35 @@ from brewflow.histograms import (
     merge_categories,
     pick_categories,
 )
+from brewflow.inputs import InputError
 
 __all__ = [
     "FORMAT",
+    "DamagedFileError",
     "Result",
     "add_chunks",
     "atomic_write",
     "check_complete",
+    "describe",
+    "ledger",
     "load",
     "merge_systematics",
+    "partial_note",
+    "read_document",
     "save",
     "save_split",
     "scale",
     "split_systematics",
     "stack",
+    "sweep_temporary",
     "variation_names",
+    "write_document",
 ]
 
 FORMAT = "brewflow-result"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -98,6 +108,53 @@ def atomic_write(path: str | Path, text: str) -> None:
         raise
 
 
+_CHECKSUM = '{"checksum": "sha256:'
+
+
+class DamagedFileError(InputError, ValueError):
+    """A brewflow JSON file that is truncated, altered or not brewflow's: named, never summed."""
+
+
+def write_document(path: str | Path, document: dict[str, Any]) -> None:
+    """Write ``document`` as JSON (sorted keys), atomically, with a leading ``checksum`` key:
+    the SHA-256 of the rest, which :func:`read_document` checks. Still plain JSON."""
+    body = json.dumps(document, default=uhi.io.json.default, sort_keys=True)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    atomic_write(path, f'{_CHECKSUM}{digest}", {body[1:]}\n')
+
+
+def read_document(path: str | Path, *, what: str = "brewflow file", hook: Any = None) -> dict:
+    """Read a file written by :func:`write_document`, verifying its checksum; a truncated or
+    altered file raises :class:`DamagedFileError` naming it and what to do."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DamagedFileError(f"cannot read {what} {str(path)!r}: {err}") from None
+    fix = "delete it and rerun (snakemake recomputes it)"
+    if not text.startswith(_CHECKSUM):
+        raise DamagedFileError(f"{str(path)!r} is not a {what} (no brewflow checksum); {fix}")
+    start = len(_CHECKSUM)
+    digest, body = text[start : start + 64], "{" + text[start + 67 :].rstrip("\n")
+    if hashlib.sha256(body.encode()).hexdigest() != digest:
+        raise DamagedFileError(
+            f"{what} {str(path)!r} is damaged (truncated or altered: checksum mismatch); {fix}"
+        )
+    document = json.loads(body, object_hook=hook)
+    return document
+
+
+def sweep_temporary(root: str | Path) -> list[Path]:
+    """Remove the hidden temporary files (``.<name>.*.tmp*``) that jobs killed while writing
+    left under ``root``; call only while no job writes there (the workflow's start)."""
+    removed = []
+    for path in Path(root).rglob(".*.tmp*"):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def save(result: Result, path: str | Path) -> None:
     """Write a result file (deterministic: sorted keys, no timestamps)."""
     document = {
@@ -110,17 +167,17 @@ def save(result: Result, path: str | Path) -> None:
         "meta": result.meta,
         "histograms": result.histograms,
     }
-    atomic_write(path, json.dumps(document, default=uhi.io.json.default, sort_keys=True) + "\n")
+    write_document(path, document)
 
 
 def load(path: str | Path) -> Result:
-    """Read a result file written by :func:`save`."""
-    try:
-        document = json.loads(Path(path).read_text(), object_hook=uhi.io.json.object_hook)
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read brewflow result {str(path)!r}: {err}") from err
+    """Read a result file written by :func:`save` (checksum verified)."""
+    document = read_document(path, what="brewflow result", hook=uhi.io.json.object_hook)
     if document.get("format") != FORMAT or document.get("version") != VERSION:
-        raise ValueError(f"{str(path)!r} is not a brewflow result file (format {FORMAT} v1)")
+        raise DamagedFileError(
+            f"{str(path)!r} is not a brewflow result file (format {FORMAT} v{VERSION}); "
+            "delete it and rerun"
+        )
     return Result(
         dataset=document["dataset"],
         process=document["process"],
@@ -162,10 +219,21 @@ def _intervals(result: Result) -> dict[str, list[tuple[int, int]]]:
     return {path: [(a, b) for a, b in spans] for path, spans in chunks.items()}
 
 
+def _spans(result: Result, name: str) -> list[tuple[str, int, int, str]]:
+    """``(path, start, stop, where)`` of every chunk ``result`` read or skipped."""
+    read = [(path, a, b, name) for path, ab in _intervals(result).items() for a, b in ab]
+    skipped = [
+        (s["path"], s["start"], s["stop"], f"{name} (skipped)")
+        for s in result.meta.get("skipped", [])
+    ]
+    return sorted(read + skipped)
+
+
 def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) -> Result:
     """Sum results of one dataset and systematics over disjoint chunks (the chunk-group jobs
-    of ``events_per_job``): histograms add, event counts add. A chunk in two inputs is an error
-    (it would be counted twice); ``names`` (e.g. file paths) are used in messages."""
+    of ``events_per_job``): histograms add, event counts add, skipped chunks are collected. A
+    chunk in two inputs is an error (it would be counted twice); ``names`` (e.g. file paths)
+    are used in messages."""
     names = list(names or [f"input {i}" for i in range(len(results))])
     first = results[0]
     spans: list[tuple[str, int, int, str]] = []
@@ -175,7 +243,7 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
             raise ValueError(
                 f"{name}: cannot add to {names[0]}: different dataset, systematics or regions"
             )
-        spans += [(path, a, b, name) for path, ab in _intervals(r).items() for a, b in ab]
+        spans += _spans(r, name)
     spans.sort()
     for (path, _, end, other), (path2, a, b, name) in itertools.pairwise(spans):
         if path == path2 and a < end:
@@ -188,40 +256,122 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
         for k, h in r.histograms.items():
             histograms[k] += h
     chunks: dict[str, list[list[int]]] = {}
-    for path, a, b, _ in spans:
-        chunks.setdefault(path, []).append([a, b])
+    for path, a, b, name in spans:
+        if not name.endswith("(skipped)"):
+            chunks.setdefault(path, []).append([a, b])
     meta = {**first.meta, "chunks": chunks, "files": list(chunks)}
     meta["events"] = int(sum(r.meta["events"] for r in results))
-    if "events_certified" in first.meta:
-        meta["events_certified"] = int(sum(r.meta["events_certified"] for r in results))
+    meta["skipped"] = [s for r in results for s in r.meta.get("skipped", [])]
+    for key in ("events_certified", "sumw_read"):
+        if key in first.meta:
+            meta[key] = sum(r.meta[key] for r in results)
     meta.pop("sumw", None)
     meta.pop("group", None)
     return Result(first.dataset, first.process, first.is_data, histograms, first.cutflows, meta)
 
 
-def check_complete(result: Result, inventory: dict[str, Any]) -> None:
-    """Raise ``ValueError`` unless ``result`` covers every event of the inventory's files
-    exactly once (each file ``[0, entries)`` in consecutive chunks, no other file)."""
-    covered = _intervals(result)
-    expected = {f["path"]: f["entries"] for f in inventory["files"]}
-    for path in covered:
+def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
+    """The event ledger of a dataset's result against its inventory: files, chunks, events and
+    (MC) sums of genWeight expected and read, what was skipped and why, ``complete`` and the
+    ``fraction`` read (of the sum of genWeight for MC, of events for data).
+
+    Raises ``ValueError`` if an event of the inventory is neither read nor recorded as
+    skipped, or is accounted for twice: no event is lost or counted twice silently."""
+    spans = _spans(result, "result")
+    by_path: dict[str, list[tuple[int, int, str]]] = {}
+    for path, a, b, name in spans:
+        by_path.setdefault(path, []).append((a, b, name))
+    expected = {f["path"]: f for f in inventory["files"]}
+    for path in by_path:
         if path not in expected:
             raise ValueError(f"{result.dataset}: file {path!r} is not in the dataset's inventory")
-    for path, entries in expected.items():
-        spans = sorted(covered.get(path, []))
-        edge = 0
-        for a, b in spans:
+    files = {"expected": len(expected), "read": 0, "partly_read": 0, "skipped": 0}
+    chunks = {"expected": 0, "read": 0, "skipped": 0}
+    for path, record in expected.items():
+        edge, read = 0, 0
+        for a, b, name in sorted(by_path.get(path, [])):
             if a != edge:
                 raise ValueError(
                     f"{result.dataset}: file {path!r} entries [{edge}, {a}) were not processed"
+                    " and not recorded as skipped"
                     if a > edge
                     else f"{result.dataset}: file {path!r} entries from {a} counted twice"
                 )
             edge = b
-        if edge != entries:
+            skipped = name.endswith("(skipped)")
+            chunks["skipped" if skipped else "read"] += 1
+            read += 0 if skipped else b - a
+        if edge != record["entries"]:
             raise ValueError(
-                f"{result.dataset}: file {path!r} entries [{edge}, {entries}) were not processed"
+                f"{result.dataset}: file {path!r} entries [{edge}, {record['entries']}) were "
+                "not processed and not recorded as skipped"
             )
+        state = "read" if read == record["entries"] else "partly_read" if read else "skipped"
+        files[state if record["entries"] else "read"] += 1
+    chunks["expected"] = chunks["read"] + chunks["skipped"]
+    skipped = list(result.meta.get("skipped", []))
+    unreadable = list(inventory.get("skipped", []))  # at preprocessing: entries unknown
+    files["expected"] += len(unreadable)
+    files["skipped"] += len(unreadable)
+    total = sum(f["entries"] for f in expected.values())
+    events = {"expected": total, "read": int(result.meta["events"])}
+    events["skipped"] = total - events["read"]
+    out: dict[str, Any] = {
+        "complete": not skipped and not unreadable,
+        "files": files,
+        "chunks": chunks,
+        "events": events,
+    }
+    if not inventory["is_data"]:
+        sumw_all = inventory["sumw"]
+        sumw_read = result.meta.get("sumw_read", sumw_all if out["complete"] else 0.0)
+        out["sumw"] = {"all": sumw_all, "read": sumw_read}
+        out["fraction"] = sumw_read / sumw_all if sumw_all else 1.0
+    else:
+        out["fraction"] = events["read"] / total if total else 1.0
+    if out["complete"]:
+        out["fraction"] = 1.0
+    out["skipped"] = skipped + [{**u, "start": None, "stop": None} for u in unreadable]
+    return out
+
+
+def describe(ledger: dict[str, Any]) -> str:
+    """One line: what of the dataset was read and what was skipped."""
+    f, e = ledger["files"], ledger["events"]
+    parts = [f"{f['read']}/{f['expected']} files read"]
+    if f["partly_read"]:
+        parts.append(f"{f['partly_read']} partly")
+    parts.append(f"{e['read']}/{e['expected']} events")
+    if any(s["start"] is None for s in ledger["skipped"]):
+        parts.append("unreadable files' events unknown")
+    if "sumw" in ledger:
+        parts.append(f"{100 * ledger['fraction']:.1f}% of the sum of genWeight")
+    return ", ".join(parts)
+
+
+def partial_note(results: Sequence[Result]) -> str:
+    """``'partial input (allow_partial): dy 93.1%'`` for datasets read in part, else ``''``."""
+    fractions: dict[str, float] = {}
+    for result in results:
+        fractions.update(result.meta.get("partial", {}))
+        if "fraction" in result.meta and result.dataset:
+            fractions[result.dataset] = result.meta["fraction"]
+    if not fractions:
+        return ""
+    shares = ", ".join(f"{name} {100 * f:.1f}%" for name, f in sorted(fractions.items()))
+    return f"partial input (allow_partial): {shares}"
+
+
+def check_complete(result: Result, inventory: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``result`` covers every event of the inventory's files
+    exactly once (each file ``[0, entries)`` in consecutive chunks, no other file)."""
+    book = ledger(result, inventory)
+    if not book["complete"]:
+        first = book["skipped"][0]
+        raise ValueError(
+            f"{result.dataset}: incomplete, {describe(book)}; first skipped: {first['path']!r} "
+            f"({first['reason']})"
+        )
 
 
 def split_systematics(result: Result) -> dict[str, Result]:
@@ -308,5 +458,6 @@ def stack(results: Sequence[Result], process: str) -> Result:
         "datasets": [r.dataset for r in results],
         "systematics": categories,
         "events": int(np.sum([r.meta.get("events", 0) for r in results])),
+        "partial": {r.dataset: r.meta["fraction"] for r in results if "fraction" in r.meta},
     }
     return Result(None, process, results[0].is_data, histograms, results[0].cutflows, meta)

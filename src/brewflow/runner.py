@@ -14,22 +14,22 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import dask
 import dask_awkward as dak
+import numpy as np
 
-from brewflow import execution
+from brewflow import execution, trees
 from brewflow import histograms as H
 from brewflow._array import lib
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
+from brewflow.inputs import InputError, check_branches, missing_branches, on_bad_file, open_checked
 from brewflow.jetmet import CorrectedEvents, JetCorrector
 from brewflow.lumimask import LumiMask
-from brewflow.nanoevents import eager_events, lazy_events
-from brewflow.preprocess import InputError
+from brewflow.nanoevents import ChunkReadError, eager_events, lazy_events
 from brewflow.results import Result
 
 __all__ = [
@@ -170,8 +170,7 @@ def build(
         groups.setdefault(key, []).append(systematic)
     lazy = isinstance(events, dak.Array)
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
-    hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
-    cutflow = H.book_cutflow(regions, systematics, lazy=lazy)
+    hists, cutflow = _book(config, systematics, lazy)
 
     def fill(output: AnalysisOutput, members: Sequence[Sequence[str]], part: Any = None) -> None:
         """Fill every histogram from ``output``: ``members[i]`` are the systematics of block
@@ -223,6 +222,13 @@ def build(
     return {**hists, **cutflow}
 
 
+def _book(config: Mapping, systematics: Sequence[str], lazy: bool) -> tuple[dict, dict]:
+    """Empty histograms and cutflow histograms of the config, for ``systematics``."""
+    regions = {name: region["cuts"] for name, region in config["regions"].items()}
+    hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
+    return hists, H.book_cutflow(regions, systematics, lazy=lazy)
+
+
 def _chunks(record: Mapping[str, Any], step: int) -> list[tuple[int, int]]:
     """A file's partitions: the cluster-aligned chunks preprocessing recorded, or even steps."""
     if record.get("chunk_size") == step and record.get("chunks") is not None:
@@ -237,16 +243,113 @@ def _covers(chunks: Sequence[tuple[int, int]], entries: int) -> bool:
     return [a for a, _ in chunks] == edges[:-1] and edges[-1] == entries
 
 
-def _certified(config: Mapping, dataset: str, events: Any) -> tuple[Any, Any]:
-    """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them."""
+def _certified(config: Mapping, dataset: str, events: Any, layout: str) -> tuple[Any, Any]:
+    """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them.
+    ``layout`` is the file whose branches define the events (named in errors)."""
     mask_file = config["datasets"][dataset].get("lumi_mask")
     if mask_file is None:
         return events, None
     try:
         mask = LumiMask(mask_file).events(events)
     except (KeyError, ValueError) as err:
-        raise InputError(f"dataset {dataset!r}: config key 'lumi_mask': {err}") from None
+        reason = err.args[0] if isinstance(err, KeyError) else err
+        raise InputError(
+            f"dataset {dataset!r}, file {layout!r}: config key 'lumi_mask': {reason}"
+        ) from None
     return events[mask], lib(mask).sum(mask)
+
+
+class _Ledger:
+    """What a job reads of its files: chunks, and chunks skipped (``on_bad_file: skip``) with
+    the reason. Under ``fail``, :meth:`bad` re-raises instead."""
+
+    def __init__(self, config: Mapping, dataset: str, files: Sequence[Mapping[str, Any]]):
+        self.policy = on_bad_file(config, dataset)
+        self.dataset = dataset
+        self.steps = {f["path"]: _chunks(f, config["step_size"]) for f in files}
+        self.skipped: list[dict[str, Any]] = []
+
+    def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
+        """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
+        if self.policy == "fail":
+            if isinstance(error, InputError):
+                raise InputError(f"{error} (or set on_bad_file: skip to go on without it)")
+            raise error
+        reason = str(error)
+        log.warning("skipping (on_bad_file: skip): %s", reason)
+        gone = [c for c in self.steps[path] if chunk is None or c == chunk]
+        self.steps[path] = [c for c in self.steps[path] if c not in gone]
+        self.skipped += [{"path": path, "start": a, "stop": b, "reason": reason} for a, b in gone]
+
+    def reading(self, files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The files with chunks left to read."""
+        return [f for f in files if any(b > a for a, b in self.steps[f["path"]])]
+
+
+def _preflight(ledger: _Ledger, files: Sequence[Mapping[str, Any]]) -> None:
+    """Open every file before any event is read: missing, damaged or changed files fail the
+    job with an :class:`InputError` naming them (or are skipped)."""
+    where = f"dataset {ledger.dataset!r}"
+    for f in files:
+        try:
+            ttree = open_checked(f["path"], f["tree"], where=where)
+            if ttree.num_entries != f["entries"]:
+                raise InputError(
+                    f"{where}, file {f['path']!r}: {ttree.num_entries} entries, "
+                    f"{f['entries']} when it was preprocessed: the file changed; rerun the "
+                    "workflow (snakemake reruns preprocessing of changed files)"
+                )
+        except InputError as err:
+            ledger.bad(err, f["path"])
+
+
+def _lazy_graph(config, dataset, systematics, ledger, files) -> tuple[Any, list[Mapping]]:
+    """The optimized graph ``(histograms, n_certified, sumw)`` over the files' chunks, after
+    checking each file has every branch the graph reads; and the files it reads."""
+    while True:
+        reading = ledger.reading(files)
+        if not reading:
+            return None, []
+        events = lazy_events(
+            {f["path"]: f["tree"] for f in reading},
+            steps={f["path"]: ledger.steps[f["path"]] for f in reading},
+            retries=(config["retries"]["read"], config["retries"]["backoff"]),
+        )
+        layout = reading[0]["path"]
+        try:
+            selected, certified = _certified(config, dataset, events, layout)
+            graph = build(config, dataset, systematics, selected)
+        except AttributeError as err:  # a field the analysis uses is not in the first file
+            if "no field named" not in str(err):
+                raise
+            ledger.bad(
+                InputError(
+                    f"dataset {dataset!r}, file {layout!r}: the analysis reads a branch this "
+                    f"file does not have ({err}); is it the right kind of file?"
+                ),
+                layout,
+            )
+            continue
+        except InputError as err:
+            ledger.bad(err, layout)
+            continue
+        sumw = None
+        if not config["datasets"][dataset]["is_data"]:
+            sumw = dak.sum(dak.values_astype(events.genWeight, "float64"))
+        needed = {c for cols in dak.necessary_columns(graph, sumw).values() for c in cols}
+        lacking = [
+            f for f in reading if missing_branches(trees.open_tree(f["path"], f["tree"]), needed)
+        ]
+        for f in lacking:
+            try:
+                check_branches(
+                    trees.open_tree(f["path"], f["tree"]), needed, where=f"dataset {dataset!r}"
+                )
+            except InputError as err:
+                ledger.bad(err, f["path"])
+        if not lacking:
+            (optimized,) = dask.optimize((graph, certified, sumw))  # reads only what is needed
+            return optimized, reading
 
 
 def run(
@@ -265,7 +368,10 @@ def run(
     Returns a :class:`Result` with every histogram and cutflow for ``systematics`` (one name or
     several, filled in one graph). Only the records' ``chunks`` are read (a job of a chunk
     group, see :func:`brewflow.preprocess.groups`, gets records with some of a file's chunks);
-    the result's ``meta["chunks"]`` says which. ``scheduler`` defaults to
+    the result's ``meta["chunks"]`` says which, ``meta["skipped"]`` which chunks were not read
+    and why (``on_bad_file: skip``; under ``fail`` a bad file or chunk raises an
+    :class:`InputError` or :class:`ChunkReadError` naming it), and ``meta["sumw_read"]`` the
+    sum of genWeight of the events read (MC). ``scheduler`` defaults to
     :func:`brewflow.execution.scheduler_name`; progress is logged every ``progress_interval``
     seconds (None: not at all).
     """
@@ -277,66 +383,77 @@ def run(
                 f"systematic {systematic!r} does not apply to dataset {dataset!r} "
                 f"(it has: {', '.join(known)})"
             )
-    missing = [f["path"] for f in files if not Path(f["path"]).is_file()]
-    if missing:
-        raise InputError(
-            f"dataset {dataset!r}: input file(s) missing since preprocessing: "
-            f"{', '.join(missing)}; restore them or rerun the workflow to redo preprocessing"
-        )
-    step = config["step_size"]
+    is_data = config["datasets"][dataset]["is_data"]
     started = time.perf_counter()
-    steps = {f["path"]: _chunks(f, step) for f in files}
-    with_events = [f for f in files if any(b > a for a, b in steps[f["path"]])]
+    ledger = _Ledger(config, dataset, files)
+    _preflight(ledger, files)
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
-    if lazy and with_events:
-        events = lazy_events(
-            {f["path"]: f["tree"] for f in with_events},
-            steps={f["path"]: steps[f["path"]] for f in with_events},
-            retries=(config["retries"]["read"], config["retries"]["backoff"]),
-        )
-        events, certified = _certified(config, dataset, events)
-        graph = build(config, dataset, systematics, events)
-        (optimized,) = dask.optimize((graph, certified))  # column projection: read only needed
-        log.info("%s: %d partitions, %d files", label, events.npartitions, len(with_events))
-        sizes = [b - a for f in with_events for a, b in steps[f["path"]]]
+    computed = certified = sumw = None
+    while lazy:
+        optimized, reading = _lazy_graph(config, dataset, systematics, ledger, files)
+        if optimized is None:
+            break
+        log.info("%s: %d chunks, %d files", label, sum(map(len, ledger.steps.values())),
+                 len(reading))  # fmt: skip
+        sizes = [b - a for f in reading for a, b in ledger.steps[f["path"]]]
         progress = (
             execution.Progress(label, sizes, progress_interval)
             if progress_interval is not None
             else None
         )
-        computed, certified = execution.compute(
-            optimized,
-            scheduler=scheduler or execution.scheduler_name(config),
-            workers=workers,
-            progress=progress,
-        )
-    else:
-        computed, certified = None, None
-        for f in with_events or files[:1]:
-            for a, b in steps[f["path"]] or [(0, 0)]:
+        try:
+            computed, certified, sumw = execution.compute(
+                optimized,
+                scheduler=scheduler or execution.scheduler_name(config),
+                workers=workers,
+                progress=progress,
+            )
+            break
+        except ChunkReadError as err:  # skip the chunk and compute again without it
+            ledger.bad(err, err.path, (err.start, err.stop))
+    bad = {s["path"] for s in ledger.skipped}
+    if computed is None and all(f["path"] in bad for f in files):
+        hists, cutflow = _book(config, systematics, lazy=False)  # every file skipped
+        computed, certified = {**hists, **cutflow}, None
+    if computed is None:  # eager (reference) path, or nothing left to read
+        for f in ledger.reading(files) or [f for f in files if f["path"] not in bad][:1]:
+            for a, b in ledger.steps[f["path"]] or [(0, 0)]:
                 chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b)
-                events, n = _certified(config, dataset, chunk)
+                events, n = _certified(config, dataset, chunk, f["path"])
                 part = build(config, dataset, systematics, events)
                 computed = part if computed is None else {k: computed[k] + part[k] for k in part}
                 certified = n if certified is None else certified + n
-    complete = all(_covers(steps[f["path"]], f["entries"]) for f in files)
+                if not is_data:
+                    w = float(np.sum(np.asarray(chunk.genWeight, dtype=np.float64)))
+                    sumw = w if sumw is None else sumw + w
+    steps = ledger.steps
+    complete = not ledger.skipped and all(_covers(steps[f["path"]], f["entries"]) for f in files)
     meta: dict[str, Any] = {
         "systematics": systematics,
         "events": int(sum(b - a for chunks in steps.values() for a, b in chunks)),
         "files": [f["path"] for f in files],
         "chunks": {path: [list(c) for c in chunks] for path, chunks in steps.items()},
+        "skipped": ledger.skipped,
     }
-    if not config["datasets"][dataset]["is_data"] and complete:
-        meta["sumw"] = sum(f.get("sumw") or 0.0 for f in files)
+    if not is_data:
+        meta["sumw_read"] = float(sumw or 0.0)
+        if complete:
+            meta["sumw"] = sum(f.get("sumw") or 0.0 for f in files)
     if certified is not None:
         meta["events_certified"] = int(certified)
         meta["lumi_mask"] = config["datasets"][dataset]["lumi_mask"]
     seconds = time.perf_counter() - started
-    log.info("%s: %d events in %.1f s", label, meta["events"], seconds)
+    log.info(
+        "%s: %d events in %.1f s%s",
+        label,
+        meta["events"],
+        seconds,
+        f"; {len(ledger.skipped)} chunk(s) skipped" if ledger.skipped else "",
+    )
     return Result(
         dataset=dataset,
         process=process_of(config, dataset),
-        is_data=config["datasets"][dataset]["is_data"],
+        is_data=is_data,
         histograms=computed,
         cutflows={name: list(region["cuts"]) for name, region in config["regions"].items()},
         meta=meta,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brewflow.results import Result, atomic_write
+from brewflow.results import Result, atomic_write, partial_note
 
 __all__ = ["cutflow_frame", "write_tables"]
 
@@ -30,6 +30,11 @@ def cutflow_frame(
     rows = []
     for result in results:
         name = result.dataset if level == "dataset" else result.process
+        fraction = (
+            result.meta.get("fraction", 1.0)
+            if level == "dataset"
+            else min(result.meta.get("partial", {}).values(), default=1.0)
+        )
         flow = result.cutflow(region, systematic)
         sumw = np.asarray(flow["sumw"])
         events = np.asarray(flow["events"])
@@ -51,6 +56,7 @@ def cutflow_frame(
                     "sumw_err": float(np.sqrt(flow["sumw2"][step])),
                     "eff": eff[step],
                     "cum_eff": cum[step],
+                    "fraction_read": fraction,
                 }
             )
     return pd.DataFrame(rows)
@@ -90,6 +96,9 @@ def write_tables(
     by_process = _yield_text(tidy[tidy.level == "process"])
     raw = _wide(tidy[tidy.level == "dataset"], "events").astype(int)
     title = f"Cutflow, region {region}"
+    note = partial_note(datasets)
+    if note:
+        title += f" ({note} of the events)"
     markdown = (
         f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
         f"{by_process.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -16,12 +17,14 @@ from typing import Any
 
 from brewflow import preprocess
 from brewflow.config import dataset_files, is_generated, process_of
-from brewflow.results import atomic_write
+from brewflow.results import atomic_write, sweep_temporary
 from brewflow.runner import applicable_systematics, systematics_for
 
+log = logging.getLogger(__name__)
 SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 __all__ = [
+    "RESOLVED",
     "analysis_inputs",
     "analyze_outputs",
     "analyze_resources",
@@ -35,6 +38,7 @@ __all__ = [
     "processes",
     "shapes_outputs",
     "snakemake_command",
+    "start_run",
     "table_outputs",
     "write_resolved",
 ]
@@ -120,19 +124,34 @@ def plot_fingerprint(config: Mapping, histogram: str) -> str:
     )
 
 
-def write_resolved(config: Mapping, directory: str | Path = ".brewflow") -> str:
-    """Write the validated config to ``directory/config.json`` and return the path.
+RESOLVED = ".brewflow/config.json"
+"""Where the workflow keeps the validated config its jobs read."""
+
+
+def write_resolved(config: Mapping, path: str | Path = RESOLVED) -> str:
+    """Write the validated config to ``path`` (:data:`RESOLVED`) and return the path.
 
     Rules pass this path to ``brewflow`` commands, so they see exactly what Snakemake saw
     (including ``--config`` overrides). The path is stable: what a job depends on in the config
     is tracked by the rule's fingerprint params, so editing one dataset reruns only its jobs.
-    The file is rewritten only when its content changes.
+    The file is rewritten only when its content changes, and only at the start of a run
+    (``onstart``, under Snakemake's lock): a second run in the same folder, refused by the
+    lock, cannot change the config the first run's jobs read.
     """
     text = json.dumps(config, indent=1) + "\n"  # keeps the order of regions, datasets, ...
-    path = Path(directory) / "config.json"
+    path = Path(path)
     if not path.exists() or path.read_text() != text:
         atomic_write(path, text)
     return str(path)
+
+
+def start_run(config: Mapping, results: str | Path = "results") -> None:
+    """What the workflow does when a run starts (holding the lock): write the resolved config,
+    and remove temporary files that killed jobs left under ``results``."""
+    write_resolved(config)
+    removed = sweep_temporary(results)
+    if removed:
+        log.info("removed %d temporary file(s) of killed jobs under %s", len(removed), results)
 
 
 def processes(config: Mapping) -> dict[str, list[str]]:

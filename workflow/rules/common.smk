@@ -13,11 +13,12 @@ from brewflow.workflow import (
     plot_outputs,
     processes,
     shapes_outputs,
+    start_run,
     table_outputs,
-    write_resolved,
+    RESOLVED,
 )
 
-CONFIG = write_resolved(config)
+CONFIG = RESOLVED  # written by onstart (below), under Snakemake's lock
 PROCESSES = processes(config)
 DATASETS = list(config["datasets"])
 
@@ -68,3 +69,7 @@ def analyze_job_resources(name):
     return lambda wildcards, input, threads, attempt: analyze_resources(
         config, input.inventory, threads, attempt
     )[name]
+
+
+onstart:
+    start_run(config)  # resolved config for the jobs; temp files of killed jobs removed

@@ -1,0 +1,77 @@
+"""Checks of input files before any event is read, with messages that name the file and say
+what to do; and the ``on_bad_file`` policy (fail, or skip and record in the ledger)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import uproot
+
+from brewflow import trees
+
+__all__ = ["InputError", "check_branches", "missing_branches", "on_bad_file", "open_checked"]
+
+
+class InputError(RuntimeError):
+    """An input file that cannot be used, named with what is wrong and what to do."""
+
+
+def on_bad_file(config: dict, dataset: str) -> str:
+    """``fail`` or ``skip``: the dataset's ``on_bad_file``, else the config's."""
+    return config["datasets"][dataset].get("on_bad_file", config["on_bad_file"])
+
+
+def open_checked(path: str, tree: str, *, where: str = "") -> Any:
+    """The TTree ``tree`` of ``path`` (process cache of :mod:`brewflow.trees`), or an
+    :class:`InputError` saying why the file cannot be used: missing, not a ROOT file or
+    truncated, no such tree, not a TTree."""
+    where = f"{where}, file {path!r}" if where else f"file {path!r}"
+    if not Path(path).is_file():
+        raise InputError(f"{where}: does not exist (moved or deleted?)")
+    try:
+        ttree = trees.open_tree(path, tree)
+    except Exception:
+        _diagnose(path, tree, where)
+        raise
+    if not hasattr(ttree, "branches"):
+        raise InputError(f"{where}: {tree!r} is a {ttree.classname}, not a TTree")
+    return ttree
+
+
+def _diagnose(path: str, tree: str, where: str) -> None:
+    """Raise the :class:`InputError` that says why ``path`` has no readable ``tree``."""
+    try:
+        with uproot.open(path) as handle:
+            keys = handle.keys(recursive=False, cycle=False)
+            present = tree in handle
+    except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
+        reason = " ".join(str(err).split())
+        raise InputError(
+            f"{where}: not a readable ROOT file (truncated or not ROOT? {reason}); "
+            "copy it again or remove it from the dataset"
+        ) from None
+    if not present:
+        raise InputError(
+            f"{where}: no tree {tree!r} (it has: {', '.join(keys) or 'no keys'}); "
+            "give the right tree name (config key 'tree', or --tree), or remove the file"
+        )
+
+
+def missing_branches(ttree: Any, needed: Iterable[str]) -> list[str]:
+    """The ``needed`` branches that ``ttree`` does not have, sorted."""
+    have = set(ttree.keys(recursive=False))
+    return sorted(set(needed) - have)
+
+
+def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
+    """Raise :class:`InputError` naming the file and the branches it lacks."""
+    missing = missing_branches(ttree, needed)
+    if missing:
+        path = ttree.file.file_path
+        where = f"{where}, file {path!r}" if where else f"file {path!r}"
+        raise InputError(
+            f"{where}: no branch(es) {', '.join(missing)} in tree {ttree.name!r}, which the "
+            "analysis reads; is it the right kind of file (data/MC, NanoAOD version)?"
+        )
