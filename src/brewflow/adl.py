@@ -139,7 +139,7 @@ def run(
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
     the phases of :func:`compute`."""
-    from brewflow.inputs import InputError, open_checked
+    from brewflow.inputs import InputError, is_missing_field, open_checked
     from brewflow.nanoevents import lazy_events
 
     started = time.perf_counter()
@@ -151,7 +151,7 @@ def run(
     try:
         return compute(events, scheduler=scheduler, workers=workers, timings=timings)
     except AttributeError as err:  # the first file, whose branches define the events
-        if "no field named" not in str(err):
+        if not is_missing_field(err):
             raise
         raise InputError(
             f"file {files[0]!r}: lacks a branch the ADL queries read ({err}); is it NanoAOD?"

@@ -567,7 +567,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:
+    except OSError as err:  # e.g. an output folder that is not writable, a full disk
+        if args.debug:
+            raise
+        where = f" {err.filename!r}" if err.filename else ""
+        print(
+            f"brewflow {args.command}: error: cannot access{where}: {err.strerror or err}; "
+            "check that the path exists, is writable and the disk has space",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as err:  # one line, not a traceback, unless --debug
         if args.debug:
             raise
         print(

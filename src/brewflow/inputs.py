@@ -11,7 +11,14 @@ import uproot
 
 from brewflow import trees
 
-__all__ = ["InputError", "check_branches", "missing_branches", "on_bad_file", "open_checked"]
+__all__ = [
+    "InputError",
+    "check_branches",
+    "is_missing_field",
+    "missing_branches",
+    "on_bad_file",
+    "open_checked",
+]
 
 
 class InputError(RuntimeError):
@@ -57,6 +64,15 @@ def _diagnose(path: str, tree: str, where: str) -> None:
             f"{where}: no tree {tree!r} (it has: {', '.join(keys) or 'no keys'}); "
             "give the right tree name (config key 'tree', or --tree), or remove the file"
         )
+
+
+def is_missing_field(error: BaseException) -> bool:
+    """Whether ``error`` is awkward's / dask-awkward's "no such field" (a branch the analysis
+    uses is not in the file that defines the event layout)."""
+    text = str(error)
+    return isinstance(error, AttributeError) and (
+        "no field named" in text or "not in fields" in text
+    )
 
 
 def missing_branches(ttree: Any, needed: Iterable[str]) -> list[str]:

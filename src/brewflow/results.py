@@ -273,7 +273,8 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
 def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
     """The event ledger of a dataset's result against its inventory: files, chunks, events and
     (MC) sums of genWeight expected and read, what was skipped and why, ``complete`` and the
-    ``fraction`` read (of the sum of genWeight for MC, of events for data).
+    ``fraction`` read (of the sum of genWeight for MC, of events for data; a file unreadable
+    at preprocessing, whose events are unknown, counts as a file of the average size).
 
     Raises ``ValueError`` if an event of the inventory is neither read nor recorded as
     skipped, or is accounted for twice: no event is lost or counted twice silently."""
@@ -329,6 +330,8 @@ def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
         out["fraction"] = sumw_read / sumw_all if sumw_all else 1.0
     else:
         out["fraction"] = events["read"] / total if total else 1.0
+    if unreadable:  # their events are unknown: counted as files of the average size
+        out["fraction"] *= len(expected) / (len(expected) + len(unreadable))
     if out["complete"]:
         out["fraction"] = 1.0
     out["skipped"] = skipped + [{**u, "start": None, "stop": None} for u in unreadable]
@@ -344,8 +347,8 @@ def describe(ledger: dict[str, Any]) -> str:
     parts.append(f"{e['read']}/{e['expected']} events")
     if any(s["start"] is None for s in ledger["skipped"]):
         parts.append("unreadable files' events unknown")
-    if "sumw" in ledger:
-        parts.append(f"{100 * ledger['fraction']:.1f}% of the sum of genWeight")
+    share = "of the sum of genWeight" if "sumw" in ledger else "of the events"
+    parts.append(f"{100 * ledger['fraction']:.1f}% {share}")
     return ", ".join(parts)
 
 

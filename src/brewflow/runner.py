@@ -26,7 +26,14 @@ from brewflow._array import lib
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
-from brewflow.inputs import InputError, check_branches, missing_branches, on_bad_file, open_checked
+from brewflow.inputs import (
+    InputError,
+    check_branches,
+    is_missing_field,
+    missing_branches,
+    on_bad_file,
+    open_checked,
+)
 from brewflow.jetmet import CorrectedEvents, JetCorrector
 from brewflow.lumimask import LumiMask
 from brewflow.nanoevents import ChunkReadError, eager_events, lazy_events
@@ -272,8 +279,13 @@ class _Ledger:
     def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
         """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
         if self.policy == "fail":
+            hint = " (or set on_bad_file: skip to go on without it)"
+            if isinstance(error, ChunkReadError):
+                raise ChunkReadError(
+                    f"dataset {self.dataset!r}, {error}{hint}", error.path, error.start, error.stop
+                ) from None
             if isinstance(error, InputError):
-                raise InputError(f"{error} (or set on_bad_file: skip to go on without it)")
+                raise InputError(f"{error}{hint}") from None
             raise error
         reason = str(error)
         log.warning("skipping (on_bad_file: skip): %s", reason)
@@ -320,7 +332,7 @@ def _lazy_graph(config, dataset, systematics, ledger, files) -> tuple[Any, list[
             selected, certified = _certified(config, dataset, events, layout)
             graph = build(config, dataset, systematics, selected)
         except AttributeError as err:  # a field the analysis uses is not in the first file
-            if "no field named" not in str(err):
+            if not is_missing_field(err):
                 raise
             ledger.bad(
                 InputError(
