@@ -102,3 +102,74 @@ def test_chunk_groups_add_exactly_and_never_twice():
         add_chunks([first, second, overlapping], ["a", "b", "c"])
     with pytest.raises(ValueError, match=r"'g\.root' is not in the dataset's inventory"):
         check_complete(total, {"is_data": True, "files": files[:1]})
+
+
+def test_ledger_accounts_for_every_event_read_or_skipped():
+    """A skipped chunk is recorded with its reason; the sums of genWeight give the fraction;
+    an event neither read nor skipped, or both, is an error."""
+    from brewflow.results import add_chunks, describe, ledger
+
+    read = _part([0.5], [1.0], {"f.root": [[0, 10]], "g.root": [[0, 5]]})
+    read.meta["sumw_read"] = 30.0
+    skipped = _part([], [], {"f.root": []})
+    skipped.meta["skipped"] = [{"path": "f.root", "start": 10, "stop": 15, "reason": "damaged"}]
+    skipped.meta["sumw_read"] = 0.0
+    total = add_chunks([read, skipped], ["a", "b"])
+    files = [{"path": "f.root", "entries": 15}, {"path": "g.root", "entries": 5}]
+    inventory = {"is_data": False, "sumw": 40.0, "files": files, "skipped": []}
+    book = ledger(total, inventory)
+    assert not book["complete"]
+    assert book["files"] == {"expected": 2, "read": 1, "partly_read": 1, "skipped": 0}
+    assert book["chunks"] == {"expected": 3, "read": 2, "skipped": 1}
+    assert book["events"] == {"expected": 20, "read": 15, "skipped": 5}
+    assert book["sumw"] == {"all": 40.0, "read": 30.0}
+    assert book["fraction"] == 0.75
+    assert book["skipped"] == skipped.meta["skipped"]
+    assert describe(book) == (
+        "1/2 files read, 1 partly, 15/20 events, 75.0% of the sum of genWeight"
+    )
+    # a file unreadable at preprocessing: events unknown, counted as an average file
+    unreadable = {**inventory, "skipped": [{"path": "h.root", "reason": "truncated"}]}
+    assert ledger(total, unreadable)["fraction"] == pytest.approx(0.75 * 2 / 3)
+    with pytest.raises(ValueError, match=r"'f.root' entries \[10, 15\) were not processed"):
+        ledger(read, inventory)  # the skipped chunk is not in this result at all
+    twice = _part([], [], {"f.root": [[10, 15]]})
+    with pytest.raises(ValueError, match=r"\[10, 15\) are in both b \(skipped\) and c"):
+        add_chunks([read, skipped, twice], ["a", "b", "c"])
+
+
+def test_partial_note_names_each_partial_dataset():
+    from brewflow.results import partial_note
+
+    a, b = _result("a", "nominal", [0.5], [1.0]), _result("b", "nominal", [0.5], [1.0])
+    assert partial_note([a, b]) == ""
+    a.meta["fraction"] = 0.931
+    assert partial_note([a, b]) == "partial input (allow_partial): a 93.1%"
+
+
+def test_checksum_detects_truncated_and_altered_files(tmp_path):
+    from brewflow.results import DamagedFileError
+
+    path = tmp_path / "r.json"
+    save(_result("d", "nominal", [0.5, 1.5], [1.0, 2.0]), path)
+    text = path.read_text()
+    assert json.loads(text)["checksum"].startswith("sha256:")  # still plain JSON
+    assert load(path).histograms["x"].sum().value == 3.0
+    path.write_text(text.replace('"version": 2', '"version": 2 '))  # same JSON, other bytes
+    with pytest.raises(DamagedFileError, match="checksum mismatch"):
+        load(path)
+    path.write_text(text[:-50])
+    with pytest.raises(DamagedFileError, match=r"r\.json' is damaged \(truncated or altered"):
+        load(path)
+
+
+def test_sweep_removes_only_temporary_files(tmp_path):
+    from brewflow.results import atomic_write, sweep_temporary
+
+    atomic_write(tmp_path / "merge" / "dy.json", "{}\n")
+    stale = [tmp_path / "merge" / ".dy.json.abc123.tmp", tmp_path / "plots" / ".mll.tmp.png"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    assert sorted(sweep_temporary(tmp_path)) == sorted(stale)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["dy.json"]

@@ -4,6 +4,7 @@ nothing is counted twice, and the results equal an uninterrupted run bit for bit
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from brewflow.results import read_document
 from brewflow.workflow import snakemake_command
 from tests.conftest import assert_same_results, snakemake, tiny_workflow_config
 
@@ -29,40 +31,115 @@ def _analyze_outputs(workdir: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in (workdir / "results" / "analyze").rglob("*.json")}
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    for workdir in (reference, killed):
-        workdir.mkdir()
-        _config(workdir)
-    run = snakemake(reference)
-    assert run.returncode == 0, run.stderr[-3000:]
+def _started(workdir: Path, stage: str) -> bool:
+    """A ``stage`` job (merge, plot) has started: Snakemake created its log file."""
+    return any((workdir / "logs" / stage).rglob("*.log"))
 
+
+def _kill_when(workdir: Path, ready, name: str, *args: str) -> None:
+    """Run the workflow in its own process group and SIGKILL all of it when ``ready()``."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    with (killed / "first.log").open("w") as log:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("w") as log:
         process = subprocess.Popen(
-            snakemake_command(killed, killed / "config.yaml", 2), env=env, stdout=log,
+            snakemake_command(workdir, workdir / "config.yaml", 2, *args), env=env, stdout=log,
             stderr=log, start_new_session=True,  # its own process group: Snakemake + jobs
         )  # fmt: skip
         deadline = time.monotonic() + 300
-        while len(_analyze_outputs(killed)) < 6 and time.monotonic() < deadline:
-            assert process.poll() is None, (killed / "first.log").read_text()[-3000:]
-            time.sleep(0.2)
+        while not ready() and time.monotonic() < deadline:
+            assert process.poll() is None, f"finished before the kill ({name})"
+            time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _no_half_written_results(workdir: Path) -> None:
+    """Every visible brewflow JSON under results/ is whole (its checksum verifies)."""
+    for path in (workdir / "results").rglob("*.json"):
+        if "generated" not in path.parts and not path.name.startswith("."):
+            read_document(path)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted run of the test workflow."""
+    workdir = tmp_path_factory.mktemp("reference")
+    _config(workdir)
+    run = snakemake(workdir)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir
+
+
+def _same_outputs(reference: Path, workdir: Path) -> None:
+    assert_same_results(reference, workdir, ["data", "dy", "ttbar"])
+    outputs = [p.relative_to(reference) for p in (reference / "results").rglob("*")
+               if p.is_file() and "generated" not in p.parts]  # fmt: skip
+    for path in outputs:  # stacks, scaled results, tables, plots: byte for byte
+        if path.suffix == ".root":  # uproot writes a fresh UUID and date into each file
+            continue
+        assert (workdir / path).read_bytes() == (reference / path).read_bytes(), path
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path):
+    """SIGKILL during analyze, then during merge, then during plotting; each time
+    ``--unlock`` and ``--rerun-incomplete``: finished jobs are kept, every output equals the
+    uninterrupted run byte for byte, and no temporary file is left."""
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    _config(killed)
+    _kill_when(killed, lambda: len(_analyze_outputs(killed)) >= 6, "analyze")
     done = _analyze_outputs(killed)
     assert 6 <= len(done) < 22, "the kill came too late to test resuming"
     assert not (killed / "results" / "stack").exists()
+    _no_half_written_results(killed)
 
-    # resume: release Snakemake's lock left by the killed run, redo only what is missing
+    for stage in ("merge", "plot"):
+        assert snakemake(killed, "--unlock").returncode == 0  # the killed run's lock
+        shutil.rmtree(killed / "logs" / stage, ignore_errors=True)
+        _kill_when(killed, lambda s=stage: _started(killed, s), stage, "--rerun-incomplete")
+        _no_half_written_results(killed)
+    assert not (killed / "results" / "plots" / "zmumu" / "mll.png").exists()
+
+    # a temporary file as a job killed while writing leaves it: swept when the run starts
+    stale = killed / "results" / "merge" / ".dy.json.k1ll3d.tmp"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"half": ')
     assert snakemake(killed, "--unlock").returncode == 0
     resumed = snakemake(killed, "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = _analyze_outputs(killed)
     assert len(after) == 22
     assert {p: after[p] for p in done} == done  # finished jobs were not recomputed
-    reran = resumed.stderr.count("rule analyze:")
-    assert reran == 22 - len(done)
-    assert_same_results(reference, killed, ["data", "dy", "ttbar"])
-    for table in ("zmumu.csv", "ttbar_emu.csv"):
-        path = Path("results") / "cutflow" / table
-        assert (killed / path).read_bytes() == (reference / path).read_bytes()
+    assert not list((killed / "results").rglob(".*tmp*"))
+    _same_outputs(reference, killed)
+
+
+def test_second_concurrent_run_is_refused(reference, tmp_path):
+    """A second run in the same folder while one runs (here with another luminosity) is
+    refused by Snakemake's lock, changes nothing, and the first run ends as if alone."""
+    workdir = tmp_path / "concurrent"
+    workdir.mkdir()
+    _config(workdir)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with (workdir / "first.log").open("w") as log:
+        first = subprocess.Popen(
+            snakemake_command(workdir, workdir / "config.yaml", 2), env=env, stdout=log,
+            stderr=log,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not _started(workdir, "preprocess") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        resolved = (workdir / ".brewflow" / "config.json").read_text()
+        other = yaml.safe_load((workdir / "config.yaml").read_text())
+        other["luminosity"] *= 2
+        (workdir / "other.yaml").write_text(yaml.safe_dump(other))
+        second = subprocess.run(
+            snakemake_command(workdir, workdir / "other.yaml", 2), env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert first.poll() is None, "the first run ended before the second started"
+        assert second.returncode != 0
+        assert "cannot be locked" in second.stdout + second.stderr
+        assert (workdir / ".brewflow" / "config.json").read_text() == resolved
+        assert first.wait(timeout=600) == 0, (workdir / "first.log").read_text()[-3000:]
+    _same_outputs(reference, workdir)

@@ -13,6 +13,7 @@ from brewflow import trees
 
 __all__ = [
     "InputError",
+    "MissingBranchError",
     "check_branches",
     "is_missing_field",
     "missing_branches",
@@ -23,6 +24,14 @@ __all__ = [
 
 class InputError(RuntimeError):
     """An input file that cannot be used, named with what is wrong and what to do."""
+
+
+class MissingBranchError(InputError):
+    """A file without a branch the analysis reads (``path`` names it)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def on_bad_file(config: dict, dataset: str) -> str:
@@ -82,12 +91,13 @@ def missing_branches(ttree: Any, needed: Iterable[str]) -> list[str]:
 
 
 def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
-    """Raise :class:`InputError` naming the file and the branches it lacks."""
+    """Raise :class:`MissingBranchError` naming the file and the branches it lacks."""
     missing = missing_branches(ttree, needed)
     if missing:
         path = ttree.file.file_path
         where = f"{where}, file {path!r}" if where else f"file {path!r}"
-        raise InputError(
+        raise MissingBranchError(
             f"{where}: no branch(es) {', '.join(missing)} in tree {ttree.name!r}, which the "
-            "analysis reads; is it the right kind of file (data/MC, NanoAOD version)?"
+            "analysis reads; is it the right kind of file (data/MC, NanoAOD version)?",
+            path,
         )

@@ -20,7 +20,7 @@ import dask
 import dask_awkward as dak
 import numpy as np
 
-from brewflow import execution, trees
+from brewflow import execution
 from brewflow import histograms as H
 from brewflow._array import lib
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
@@ -28,9 +28,8 @@ from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
 from brewflow.inputs import (
     InputError,
-    check_branches,
+    MissingBranchError,
     is_missing_field,
-    missing_branches,
     on_bad_file,
     open_checked,
 )
@@ -316,8 +315,9 @@ def _preflight(ledger: _Ledger, files: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _lazy_graph(config, dataset, systematics, ledger, files) -> tuple[Any, list[Mapping]]:
-    """The optimized graph ``(histograms, n_certified, sumw)`` over the files' chunks, after
-    checking each file has every branch the graph reads; and the files it reads."""
+    """The optimized graph ``(histograms, n_certified, sumw)`` over the files' chunks, and the
+    files it reads. The first file defines the event layout: if it lacks a field the analysis
+    uses, it is the bad file (a later file without a needed branch is found when read)."""
     while True:
         reading = ledger.reading(files)
         if not reading:
@@ -348,20 +348,8 @@ def _lazy_graph(config, dataset, systematics, ledger, files) -> tuple[Any, list[
         sumw = None
         if not config["datasets"][dataset]["is_data"]:
             sumw = dak.sum(dak.values_astype(events.genWeight, "float64"))
-        needed = {c for cols in dak.necessary_columns(graph, sumw).values() for c in cols}
-        lacking = [
-            f for f in reading if missing_branches(trees.open_tree(f["path"], f["tree"]), needed)
-        ]
-        for f in lacking:
-            try:
-                check_branches(
-                    trees.open_tree(f["path"], f["tree"]), needed, where=f"dataset {dataset!r}"
-                )
-            except InputError as err:
-                ledger.bad(err, f["path"])
-        if not lacking:
-            (optimized,) = dask.optimize((graph, certified, sumw))  # reads only what is needed
-            return optimized, reading
+        (optimized,) = dask.optimize((graph, certified, sumw))  # reads only what is needed
+        return optimized, reading
 
 
 def run(
@@ -423,6 +411,8 @@ def run(
             break
         except ChunkReadError as err:  # skip the chunk and compute again without it
             ledger.bad(err, err.path, (err.start, err.stop))
+        except MissingBranchError as err:  # skip the file and compute again without it
+            ledger.bad(err, err.path)
     bad = {s["path"] for s in ledger.skipped}
     if computed is None and all(f["path"] in bad for f in files):
         hists, cutflow = _book(config, systematics, lazy=False)  # every file skipped

@@ -17,6 +17,7 @@ from typing import Any
 
 from brewflow import preprocess
 from brewflow.config import dataset_files, is_generated, process_of
+from brewflow.inputs import on_bad_file
 from brewflow.results import atomic_write, sweep_temporary
 from brewflow.runner import applicable_systematics, systematics_for
 
@@ -32,9 +33,11 @@ __all__ = [
     "dataset_fingerprint",
     "fingerprint",
     "generated_files",
+    "normalisation_fingerprint",
     "plot_files",
     "plot_fingerprint",
     "plot_outputs",
+    "preprocess_fingerprint",
     "processes",
     "shapes_outputs",
     "snakemake_command",
@@ -54,10 +57,26 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     """What an ``analyze`` job of this dataset depends on in the config (and nothing else)."""
     spec = config["datasets"][dataset]
     relevant = {k: spec.get(k) for k in ("files", "is_data", "tree", "jec", "lumi_mask")}
+    relevant["on_bad_file"] = on_bad_file(config, dataset)
     keys = ("analysis", "regions", "histograms", "step_size", "tree", "corrections", "jets")
     shared = {k: config.get(k) for k in keys}
     systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
     return fingerprint([relevant, shared, systematics])
+
+
+def preprocess_fingerprint(config: Mapping, dataset: str) -> str:
+    """What a dataset's inventory depends on in the config: its files, kind, tree, chunking
+    and bad-file policy (not its plot label or normalisation)."""
+    spec = config["datasets"][dataset]
+    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
+    policy = on_bad_file(config, dataset)
+    return fingerprint([relevant, policy, config["step_size"], config["tree"]])
+
+
+def normalisation_fingerprint(config: Mapping, dataset: str) -> str:
+    """What ``scale`` of a dataset depends on: cross section, luminosity, allow_partial."""
+    spec = config["datasets"][dataset]
+    return fingerprint([spec.get("xsec"), config["luminosity"], spec["allow_partial"]])
 
 
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:

@@ -25,9 +25,7 @@ rule scale:
         "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
-        norm=lambda w: fingerprint(
-            [config["datasets"][w.dataset].get("xsec"), config["luminosity"]]
-        ),
+        norm=lambda w: normalisation_fingerprint(config, w.dataset),
     shell:
         "brewflow scale --config {params.config} --input {input.result} "
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"

@@ -9,9 +9,7 @@ checkpoint preprocess:
         "../../envs/brewflow.yaml"
     params:
         config=CONFIG,
-        dataset=lambda w: fingerprint(
-            [config["datasets"][w.dataset], config["step_size"], config["tree"]]
-        ),
+        dataset=lambda w: preprocess_fingerprint(config, w.dataset),
     shell:
         "brewflow preprocess --config {params.config} --dataset {wildcards.dataset} "
         "--output {output} > {log} 2>&1"
