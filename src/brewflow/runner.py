@@ -277,16 +277,14 @@ class _Ledger:
 
     def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
         """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
-        if self.policy == "fail":
-            hint = " (or set on_bad_file: skip to go on without it)"
-            if isinstance(error, ChunkReadError):
-                raise ChunkReadError(
-                    f"dataset {self.dataset!r}, {error}{hint}", error.path, error.start, error.stop
-                ) from None
-            if isinstance(error, InputError):
-                raise InputError(f"{error}{hint}") from None
-            raise error
         reason = str(error)
+        if not reason.startswith("dataset "):
+            reason = f"dataset {self.dataset!r}, {reason}"
+        if self.policy == "fail":
+            message = f"{reason} (or set on_bad_file: skip to go on without it)"
+            if isinstance(error, ChunkReadError):
+                raise ChunkReadError(message, error.path, error.start, error.stop) from None
+            raise InputError(message) from None
         log.warning("skipping (on_bad_file: skip): %s", reason)
         gone = [c for c in self.steps[path] if chunk is None or c == chunk]
         self.steps[path] = [c for c in self.steps[path] if c not in gone]
