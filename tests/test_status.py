@@ -71,7 +71,8 @@ def test_partial_dataset_is_refused_then_normalised_and_labelled(
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     assert "rule analyze" not in allowed.stderr  # only normalisation and what follows rerun
     status = _status(tmp_path, capsys, monkeypatch)
-    assert status["dy"]["state"] == "partial (50.0%), normalised"
+    assert status["dy"]["state"] == "partial, normalised (allow_partial)"
+    assert status["dy"]["fraction"] == 0.5
     with uproot.open(shared_data / "nanoaod" / "nano_dy.root") as f:
         sumw = float(np.sum(f["Events"]["genWeight"].array(library="np"), dtype=np.float64))
     scaled = load(tmp_path / "results" / "scale" / "dy.json")

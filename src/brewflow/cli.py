@@ -403,18 +403,17 @@ def _status(args: argparse.Namespace) -> None:
         return
     table = Table(title=f"event ledger of {args.results}/")
     for column in ("dataset", "state", "files read", "chunks read/skipped", "events read",
-                   "sum genWeight read"):  # fmt: skip
+                   "fraction read"):  # fmt: skip
         table.add_column(column)
     for e in entries:
         files, chunks = e.get("files"), e.get("chunks")
-        sumw = e.get("sumw")
         table.add_row(
             e["dataset"],
             e["state"],
             f"{files['read']}/{files['expected']}" if files else "",
             f"{chunks['read']}/{chunks['skipped']}" if chunks else "",
             f"{e['events']['read']}/{e['events']['expected']}",
-            f"{100 * sumw['read'] / sumw['all']:.1f}%" if sumw and sumw["all"] else "",
+            f"{100 * e['fraction']:.1f}%" if "fraction" in e else "",
         )
     console = Console(width=args.width)
     console.print(table)

@@ -50,7 +50,7 @@ def collect(directory: str | Path = "results") -> list[dict[str, Any]]:
             if book["complete"]:
                 entry["state"] = "complete"
             elif scaled.is_file() and "fraction" in results.load(scaled).meta:
-                entry["state"] = f"partial ({100 * book['fraction']:.1f}%), normalised"
+                entry["state"] = "partial, normalised (allow_partial)"
             else:
                 entry["state"] = "incomplete: not normalised (allow_partial: false)"
         out.append({"dataset": dataset, **entry})
