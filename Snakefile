@@ -22,6 +22,7 @@ localrules:
     scale,
     stack,
     cutflow,
+    summary,
 
 
 include: "workflow/rules/common.smk"
@@ -32,6 +33,7 @@ include: "workflow/rules/merge.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/shapes.smk"
+include: "workflow/rules/skims.smk"
 
 
 rule all:
@@ -41,3 +43,5 @@ rule all:
         table_outputs(config, "results/cutflow/{region}.{ext}"),
         plot_outputs(config, "results/plots/{region}/{file}"),
         shapes_outputs(config, "results/shapes/{histogram}.{ext}"),
+        "results/summary/ledger.html",
+        [f"results/skim/{skim}/{dataset}" for skim, dataset in skim_targets(config)],

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from brewflow import histograms as H
+from brewflow.demo import train_demo_bdt
 from brewflow.demo_payloads import write_demo_corrections
 from brewflow.generate import generate_data, generate_mc
 from brewflow.results import Result, load
@@ -88,7 +89,9 @@ def small_config(directory: Path) -> dict:
     config["luminosity"] = SMALL_LUMI
     config["step_size"] = 700
     payload = str(directory / "corrections" / "demo.json.gz")
-    config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload}
+    bdt = str(directory / "bdt.ubj")
+    config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload, "bdt": bdt}
+    config["models"] = {"bdt": bdt}
     for spec in [*config["corrections"].values(), config["jets"]]:
         spec["file"] = payload
     for name, dataset in config["datasets"].items():
@@ -111,6 +114,7 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
             generate_data(dataset["files"], SMALL_LUMI, seed=7, lumi_mask=dataset["lumi_mask"])
         else:
             generate_mc(model, dataset["files"], SMALL_EVENTS, seed=7)
+    train_demo_bdt(config, seed=7)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return {"config": config, "path": path, "directory": directory}

@@ -259,6 +259,8 @@ def _event(
         "nbjets": n_b,
         "met": met,
         "jet_pt": [jet[0] for jet in jets],
+        "lead_lepton_pt": leptons[0][0] if leptons else None,
+        "sublead_lepton_pt": leptons[1][0] if len(leptons) > 1 else None,
         "weight": {"nominal": 1.0},
     }
     if not is_data:
@@ -287,7 +289,7 @@ def dataset_events(config: Mapping, dataset: str, base: Path | str = "") -> list
             for d in ("Up", "Down"):
                 shapes[f"{name}{d}"] = (syst["type"], syst.get("source", "Total"), d)
     jets = {**config["jets"], "file": at(config["jets"]["file"])} if "jets" in config else None
-    return events(
+    evts = events(
         [at(f) for f in spec["files"]],
         is_data,
         {k: {**c, "file": at(c["file"])} for k, c in config.get("corrections", {}).items()},
@@ -296,6 +298,26 @@ def dataset_events(config: Mapping, dataset: str, base: Path | str = "") -> list
         lumi_mask=at(spec["lumi_mask"]) if "lumi_mask" in spec else None,
         btag_systematics=config["analysis"].get("options", {}).get("btag_systematics", []),
     )
+    model = config.get("models", {}).get("bdt")
+    if model:
+        _bdt_scores(evts, at(model))
+    return evts
+
+
+BDT_FEATURES = ("ptll", "met", "njets", "nbjets", "lead_lepton_pt", "sublead_lepton_pt")
+
+
+def _bdt_scores(evts: list[dict], model: str) -> None:
+    """Each event's (and varied event's) ``bdt``: the xgboost model's direct prediction on its
+    features (absent leptons: 0), one row per event, float32 as the model sees them."""
+    import xgboost
+
+    booster = xgboost.Booster(model_file=model)
+    seen = [e for event in evts for e in [event, *event.get("variants", {}).values()]]
+    rows = [[0.0 if e[f] is None else e[f] for f in BDT_FEATURES] for e in seen]
+    predicted = booster.predict(xgboost.DMatrix(np.asarray(rows, dtype=np.float32)))
+    for e, score in zip(seen, predicted.astype(np.float32), strict=True):
+        e["bdt"] = float(score)
 
 
 def histogram(

@@ -299,7 +299,7 @@ CONFIG_CASES = {
     ),
     "missing_payload": (
         lambda c: c["corrections"]["pileup"].update(file="nowhere.json.gz"),
-        r"config key 'corrections\.pileup\.file': payload 'nowhere\.json\.gz' does not exist",
+        r"config key 'corrections\.pileup\.file': file 'nowhere\.json\.gz' does not exist",
     ),
     "bad_policy": (
         lambda c: c.update(on_bad_file="ignore"),

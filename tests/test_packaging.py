@@ -9,7 +9,11 @@ import yaml
 
 from tests.conftest import ROOT
 
-CONDA_NAMES = {"matplotlib": "matplotlib-base", "snakemake": "snakemake-minimal"}
+CONDA_NAMES = {
+    "matplotlib": "matplotlib-base",
+    "snakemake": "snakemake-minimal",
+    "xgboost-cpu": "py-xgboost-cpu",
+}
 
 
 def _name(requirement: str) -> str:

@@ -25,7 +25,9 @@ def test_entries_and_sum_of_weights(demo_set):
 def test_bad_inputs_are_named(tmp_path, demo_set):
     junk = tmp_path / "junk.root"
     junk.write_bytes(b"not a root file")
-    with pytest.raises(InputError, match=r"dataset 'x', file '.*junk\.root': not a readable ROOT file"):
+    with pytest.raises(
+        InputError, match=r"dataset 'x', file '.*junk\.root': not a readable ROOT file"
+    ):
         inspect_file(str(junk), "Events", is_data=True, dataset="x")
     data_file = demo_set["config"]["datasets"]["data"]["files"][0]
     with pytest.raises(InputError, match="no tree 'Tree'"):

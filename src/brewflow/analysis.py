@@ -33,6 +33,7 @@ class Context:
     systematic: str = "nominal"
     options: dict[str, Any] = field(default_factory=dict)
     corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
+    models: dict[str, str] = field(default_factory=dict)  # ML model files, by config key
 
     @property
     def wants_weight_variations(self) -> bool:

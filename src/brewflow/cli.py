@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from brewflow import __version__
 
@@ -41,6 +42,11 @@ def _generate(args: argparse.Namespace) -> None:
         else:
             n = generate_mc(model, dataset["files"], events, seed=seed)
         log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
+    if settings.get("bdt"):
+        from brewflow.demo import train_demo_bdt
+
+        n = train_demo_bdt(config, seed=seed)
+        log.info("trained the demo BDT on %d events -> %s", n, settings["bdt"])
 
 
 def _preprocess(args: argparse.Namespace) -> None:
@@ -63,8 +69,8 @@ def _dataset(config: dict, name: str) -> str:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from brewflow import preprocess, results, runner
-    from brewflow.config import ConfigError, load_config
+    from brewflow import preprocess, provenance, results, runner
+    from brewflow.config import ConfigError, load_config, payload_files
 
     config = load_config(args.config)
     dataset = _dataset(config, args.dataset)
@@ -93,6 +99,9 @@ def _analyze(args: argparse.Namespace) -> None:
     )
     if args.group is not None:
         result.meta["group"] = [args.group, len(groups)]
+    result.meta["provenance"] = provenance.record(
+        config=config, inputs=files, payloads=payload_files(config, dataset)
+    )
     if args.output:
         results.save(result, args.output)
     else:
@@ -111,7 +120,7 @@ def _split(args: argparse.Namespace) -> None:
 
 
 def _merge(args: argparse.Namespace) -> None:
-    from brewflow import preprocess, results
+    from brewflow import preprocess, provenance, results
     from brewflow.inputs import InputError
 
     try:
@@ -140,11 +149,12 @@ def _merge(args: argparse.Namespace) -> None:
         raise InputError(f"merge of {len(args.inputs)} result(s): {err}") from None
     if inventory is not None and not inventory["is_data"] and books[0]["complete"]:
         merged.meta["sumw"] = inventory["sumw"]
+    merged.meta["provenance"] = provenance.of(loaded.values())
     results.save(merged, args.output)
 
 
 def _scale(args: argparse.Namespace) -> None:
-    from brewflow import preprocess, results
+    from brewflow import preprocess, provenance, results
     from brewflow.config import load_config
     from brewflow.inputs import InputError
 
@@ -153,7 +163,7 @@ def _scale(args: argparse.Namespace) -> None:
     name = _dataset(config, result.dataset)
     spec = config["datasets"][name]
     book = result.meta.get("ledger")
-    partial: dict[str, float] = {}
+    partial: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
     sumw = None if spec["is_data"] else preprocess.load(args.preprocess)["sumw"]
     if book is not None and not book["complete"]:
         if not spec["allow_partial"]:
@@ -163,7 +173,7 @@ def _scale(args: argparse.Namespace) -> None:
                 f"and rerun, or set datasets.{name}.allow_partial: true to normalise what was "
                 "read"
             )
-        partial = {"fraction": book["fraction"]}
+        partial["fraction"] = book["fraction"]
         sumw = book["sumw"]["read"] if not spec["is_data"] else None
         log.warning("%s: partial (allow_partial): %s", name, results.describe(book))
     if spec["is_data"]:
@@ -192,9 +202,12 @@ def _scale(args: argparse.Namespace) -> None:
 
 
 def _stack(args: argparse.Namespace) -> None:
-    from brewflow import results
+    from brewflow import provenance, results
 
-    results.save(results.stack([results.load(p) for p in args.inputs], args.process), args.output)
+    parts = [results.load(p) for p in args.inputs]
+    stacked = results.stack(parts, args.process)
+    stacked.meta["provenance"] = provenance.of(parts)
+    results.save(stacked, args.output)
 
 
 def _cutflow(args: argparse.Namespace) -> None:
@@ -423,6 +436,39 @@ def _status(args: argparse.Namespace) -> None:
             console.print(f"{e['dataset']}: skipped {s['path']}{span}: {s['reason']}")
 
 
+def _skim(args: argparse.Namespace) -> None:
+    from brewflow import preprocess, skims
+    from brewflow.config import ConfigError, load_config
+
+    config = load_config(args.config)
+    dataset = _dataset(config, args.dataset)
+    if args.skim not in config["skims"]:
+        raise ConfigError(f"unknown skim {args.skim!r}; config has: {', '.join(config['skims'])}")
+    inventory = preprocess.load(args.preprocess)
+    skims.write_skim(config, args.skim, dataset, inventory["files"], args.output_dir,
+                     scheduler=args.scheduler, workers=args.threads)  # fmt: skip
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from brewflow import results, summary
+    from brewflow.config import load_config
+
+    config = load_config(args.config)
+    stacked = [results.load(p) for p in args.inputs]
+    summary.write_summary(config, stacked, args.results, args.output_dir)
+
+
+def _provenance(args: argparse.Namespace) -> None:
+    from brewflow import provenance
+    from brewflow.inputs import InputError
+
+    try:
+        record = provenance.read(args.file)
+    except (ValueError, OSError, KeyError) as err:
+        raise InputError(f"{args.file}: {err}") from None
+    print(json.dumps(record, indent=1, sort_keys=True))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brewflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"brewflow {__version__}")
@@ -477,6 +523,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", default="results", help="a results folder")
     p.add_argument("--json", action="store_true", help="print the ledger as JSON")
     p.add_argument("--width", type=int, default=140, help="table width in characters")
+    p = command("skim", _skim, "a region's events with chosen columns to parquet, with a ledger")
+    p.add_argument("--config", required=True)
+    p.add_argument("--skim", required=True, help="a name under config key 'skims'")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
+    p.add_argument("--output-dir", required=True, help="the skim folder to write")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scheduler", help="as for analyze")
+    p = command("summary", _summary, "ledger, systematics and provenance pages for the report")
+    p.add_argument("--config", required=True)
+    p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
+    p.add_argument("--results", default="results", help="the results folder (for the ledger)")
+    p.add_argument("--output-dir", required=True)
+    p = command("provenance", _provenance, "what made an output: versions, config, inputs")
+    p.add_argument("file", help="a result JSON, plot, table, shapes file or datacard")
     p = command("validate", _validate, "check a config and list its datasets")
     p.add_argument("config")
     p = command("generate", _generate, "write the demo datasets named in a config")

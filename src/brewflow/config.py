@@ -25,6 +25,7 @@ __all__ = [
     "dataset_files",
     "is_generated",
     "load_config",
+    "payload_files",
     "process_of",
     "schema",
     "validate",
@@ -191,18 +192,29 @@ def _check(config: dict) -> None:
             )
         if not is_generated(dataset):
             dataset_files(config, name)  # raises if a file or glob is missing
+    for name, skim in config["skims"].items():
+        if skim["region"] not in regions:
+            raise ConfigError(
+                f"config key 'skims.{name}.region': unknown region {skim['region']!r}"
+            )
+        for dataset in skim.get("datasets", []):
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key 'skims.{name}.datasets': unknown dataset {dataset!r}"
+                )
     for name in config.get("shapes", {}).get("histograms", []):
         if name not in config["histograms"]:
             raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
-    generated_payload = config.get("generate", {}).get("corrections")
+    generated = {config.get("generate", {}).get(k) for k in ("corrections", "bdt")}
     payloads = {
         f"corrections.{key}.file": spec["file"] for key, spec in config["corrections"].items()
     }
     if "jets" in config:
         payloads["jets.file"] = config["jets"]["file"]
+    payloads |= {f"models.{key}": file for key, file in config["models"].items()}
     for key, file in payloads.items():
-        if file != generated_payload and not Path(file).is_file():
-            raise ConfigError(f"config key '{key}': payload {file!r} does not exist")
+        if file not in generated and not Path(file).is_file():
+            raise ConfigError(f"config key '{key}': file {file!r} does not exist")
     if not any(not d["is_data"] for d in datasets.values()):
         raise ConfigError("config key 'datasets': at least one MC dataset is needed")
 
@@ -215,6 +227,17 @@ def is_generated(dataset: Mapping) -> bool:
 def process_of(config: Mapping, dataset: str) -> str:
     """The stacking group of a dataset (its ``process``, else its name)."""
     return config["datasets"][dataset].get("process", dataset)
+
+
+def payload_files(config: Mapping, dataset: str) -> list[str]:
+    """Files besides its data that a dataset's analysis reads: golden JSON (data with
+    ``lumi_mask``), correction payloads, JERC payload; each once, in config order."""
+    mask = config["datasets"][dataset].get("lumi_mask")
+    files = [spec["file"] for spec in config["corrections"].values()]
+    if "jets" in config:
+        files.append(config["jets"]["file"])
+    files += config.get("models", {}).values()
+    return list(dict.fromkeys([*([mask] if mask else []), *files]))
 
 
 def dataset_files(config: Mapping, dataset: str) -> list[str]:

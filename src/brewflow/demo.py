@@ -31,10 +31,11 @@ from brewflow.corrections import (
     muon_sf_weights,
     pileup_weights,
 )
+from brewflow.inference import scores
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
-__all__ = ["analysis"]
+__all__ = ["BDT_FEATURES", "analysis", "bdt_features", "train_bdt", "train_demo_bdt"]
 
 
 def _leptons(muons: Any, electrons: Any) -> Any:
@@ -46,6 +47,16 @@ def _leptons(muons: Any, electrons: Any) -> Any:
         axis=1,
     )
     return both[ak.argsort(both.pt, axis=1, ascending=False)]
+
+
+BDT_FEATURES = ("ptll", "met", "njets", "nbjets", "lead_lepton_pt", "sublead_lepton_pt")
+"""The demo BDT's per-event inputs (missing leptons count as 0 GeV)."""
+
+
+def bdt_features(variables: dict[str, Any]) -> list[Any]:
+    """The :data:`BDT_FEATURES` of each event from the analysis variables, float32."""
+    ak = lib(variables["met"])
+    return [ak.values_astype(ak.fill_none(variables[n], 0.0), np.float32) for n in BDT_FEATURES]
 
 
 def analysis(events: Any, context: Context) -> AnalysisOutput:
@@ -99,7 +110,11 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
         "nbjets": ak.num(bjets),
         "met": events.MET.pt,
         "jet_pt": jets.pt,
+        "lead_lepton_pt": l1.pt,
+        "sublead_lepton_pt": l2.pt,
     }
+    if "bdt" in context.models:  # ttbar vs Drell-Yan/WW score (brewflow.inference)
+        variables["bdt"] = scores(context.models["bdt"], bdt_features(variables))
 
     weights = Weights()
     if not context.is_data:
@@ -132,3 +147,49 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
             for name in names:
                 weights.add_variation(f"btag_{name}", "btag", sf[f"{name}Up"], sf[f"{name}Down"])
     return AnalysisOutput(selection=selection, variables=variables, weights=weights)
+
+
+def train_bdt(
+    signal: list[str], background: list[str], path: str, *, seed: int = 42, rounds: int = 30
+) -> int:
+    """Train the demo BDT (xgboost, deterministic: one thread, fixed seed) on ``signal`` vs
+    ``background`` NanoAOD files, events with two opposite-charge leptons; write it to ``path``
+    (universal binary JSON, atomically). Returns the number of training events."""
+    import tempfile
+    from pathlib import Path
+
+    import xgboost
+
+    from brewflow.nanoevents import eager_events
+
+    rows, labels = [], []
+    for label, files in ((1, signal), (0, background)):
+        for file in files:
+            events = eager_events(file)
+            output = analysis(events, Context(Path(file).stem, False))
+            keep = np.asarray(output.selection.all("opposite_charge"), dtype=bool)
+            columns = bdt_features(output.variables)
+            matrix = np.stack([np.asarray(c) for c in columns], axis=1)[keep]
+            rows.append(matrix)
+            labels.append(np.full(len(matrix), label, dtype=np.float32))
+    matrix, target = np.concatenate(rows), np.concatenate(labels)
+    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1,
+              "seed": seed, "tree_method": "exact"}  # fmt: skip
+    booster = xgboost.train(params, xgboost.DMatrix(matrix, label=target), rounds)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        booster.save_model(str(Path(tmp) / out.name))
+        (Path(tmp) / out.name).replace(out)
+    return len(matrix)
+
+
+def train_demo_bdt(config: dict, *, seed: int = 42) -> int:
+    """:func:`train_bdt` on the config's generated MC (ttbar vs the rest), written to
+    ``generate.bdt``."""
+    files: dict[str, list[str]] = {}
+    for dataset in config["datasets"].values():
+        if dataset.get("generator") not in (None, "data"):
+            files.setdefault(dataset["generator"], []).extend(dataset["files"])
+    background = [f for model, paths in files.items() if model != "ttbar" for f in paths]
+    return train_bdt(files.get("ttbar", []), background, config["generate"]["bdt"], seed=seed)

@@ -34,6 +34,7 @@ from brewflow.demo_payloads import (
     demo_jec,
     demo_muon_sf,
 )
+from brewflow.reproducible import fixed_root_clock
 
 __all__ = ["MODELS", "generate_data", "generate_mc", "write_golden_json"]
 
@@ -435,7 +436,10 @@ def _write(
     # a UUID derived from the content's name and seed, so regenerated files keep their identity
     file_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-demo/{path.name}/{seed}")
     n = len(data["event"])
-    with uproot.recreate(tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid) as f:
+    with (
+        fixed_root_clock(),
+        uproot.recreate(tmp, compression=uproot.ZLIB(4), uuid_function=lambda: file_uuid) as f,
+    ):
         tree = f.mktree("Events", types, title="Events")
         for start in range(0, max(n, 1), CLUSTER):  # baskets of CLUSTER events, as in NanoAOD
             tree.extend({k: v[start : start + CLUSTER] for k, v in data.items()})

@@ -9,7 +9,7 @@ from typing import Any
 
 import uproot
 
-from brewflow import trees
+from brewflow import parquet, trees
 
 __all__ = [
     "InputError",
@@ -46,6 +46,14 @@ def open_checked(path: str, tree: str, *, where: str = "") -> Any:
     where = f"{where}, file {path!r}" if where else f"file {path!r}"
     if not Path(path).is_file():
         raise InputError(f"{where}: does not exist (moved or deleted?)")
+    if parquet.is_parquet(path):
+        try:
+            return parquet.Source(path)
+        except Exception as err:  # pyarrow's errors for truncated or foreign files
+            reason = " ".join(str(err).split())
+            raise InputError(
+                f"{where}: not a readable parquet file ({reason}); write it again or remove it"
+            ) from None
     try:
         ttree = trees.open_tree(path, tree)
     except Exception:

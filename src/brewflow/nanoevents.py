@@ -34,7 +34,7 @@ import vector
 from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
-from brewflow import trees
+from brewflow import parquet, trees
 from brewflow.inputs import check_branches, open_checked
 
 __all__ = [
@@ -409,6 +409,8 @@ def lazy_events(
     sources = list(_file_map(files, tree).items())
     if not sources:
         raise FileNotFoundError(f"no input file in {files!r}")
+    if all(parquet.is_parquet(path) for path, _ in sources):  # skims: a partition per file
+        return parquet.lazy([path for path, _ in sources])
     parts: list[tuple[int, int, int | None]] = []
     if steps is not None:
         parts = [(i, a, b) for i, (path, _) in enumerate(sources) for a, b in steps[path]]
@@ -433,6 +435,8 @@ def lazy_events(
 
 def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int | None = None):
     """Events of one file as an ``awkward.Array`` whose columns are read on first access."""
+    if parquet.is_parquet(path):
+        return parquet.eager(path, start, stop)
     ttree = trees.open_tree(path, tree)
     stop = ttree.num_entries if stop is None else min(stop, ttree.num_entries)
     form = nanoaod_form(trees.branch_form(ttree))

@@ -5,6 +5,7 @@ CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,15 +18,26 @@ import mplhep as mh
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
+from brewflow import provenance
+from brewflow.reproducible import build_time
 from brewflow.results import Result, partial_note, variation_names
 
 __all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
 
-_METADATA = {
-    "png": {"Software": None},
-    "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
-    "svg": {"Date": None, "Creator": None},
-}
+
+def _metadata(ext: str, processes: Sequence[Result]) -> dict[str, object]:
+    """Fixed file metadata (no software versions or wall-clock dates: rebuilding gives the same
+    bytes; a PDF's date is $SOURCE_DATE_EPOCH when set) and the inputs' provenance."""
+    origin = f"{provenance.MARK}: " + provenance.to_text(
+        provenance.compact(provenance.of(processes))
+    )
+    date = build_time() if os.environ.get("SOURCE_DATE_EPOCH") else None
+    return {
+        "png": {"Software": None, provenance.MARK: origin},
+        "pdf": {"Creator": None, "Producer": None, "CreationDate": date, "ModDate": None,
+                "Keywords": origin},
+        "svg": {"Date": None, "Creator": None, "Description": origin},
+    }[ext]  # fmt: skip
 
 
 def lumi_text(luminosity_pb: float) -> str:
@@ -172,7 +184,7 @@ def data_mc(
         output.parent.mkdir(parents=True, exist_ok=True)
         ext = output.suffix.lstrip(".")
         tmp = output.with_name(f".{output.stem}.tmp.{ext}")
-        fig.savefig(tmp, metadata=_METADATA.get(ext), dpi=100 if ext == "png" else None)
+        fig.savefig(tmp, metadata=_metadata(ext, processes), dpi=100 if ext == "png" else None)
         tmp.replace(output)
     plt.close(fig)
 
@@ -205,7 +217,7 @@ def systematics_pdf(
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.tmp.pdf")
     plt.style.use(mh.style.CMS)
-    with PdfPages(tmp, metadata=_METADATA["pdf"]) as pdf:
+    with PdfPages(tmp, metadata=_metadata("pdf", processes)) as pdf:
         for name in names or ["nominal"]:
             fig, (ax, rax) = plt.subplots(
                 2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True

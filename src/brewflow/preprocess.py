@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from brewflow import trees
+from brewflow import parquet, provenance, trees
 from brewflow.config import dataset_files
 from brewflow.inputs import InputError, on_bad_file, open_checked
 from brewflow.nanoevents import READ_ERRORS
@@ -68,6 +68,8 @@ def inspect_file(
     with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries."""
     where = f"dataset {dataset!r}, file {path!r}"
     ttree = open_checked(path, tree, where=f"dataset {dataset!r}")
+    if parquet.is_parquet(path):
+        return _inspect_parquet(path, ttree, is_data=is_data, step_size=step_size)
     record: dict[str, Any] = {
         "path": path,
         "tree": tree,
@@ -94,6 +96,35 @@ def inspect_file(
     except READ_ERRORS as err:
         trees.forget(path, tree)
         raise InputError(f"{where}: damaged, cannot read genWeight ({err})") from None
+    return record
+
+
+def _inspect_parquet(
+    path: str, source: Any, *, is_data: bool, step_size: int | None
+) -> dict[str, Any]:
+    """The record of a parquet file: one chunk (the whole file). For MC, the sum of genWeight
+    is that of the events the file was skimmed from (its skim ledger, :mod:`brewflow.skims`),
+    so normalisation is unchanged; a parquet file without a ledger sums its own genWeight."""
+    record: dict[str, Any] = {
+        "path": path,
+        "tree": "parquet",
+        "entries": source.num_entries,
+        "size": Path(path).stat().st_size,
+        "uuid": parquet.footprint(path),
+    }
+    if step_size is not None:
+        record["chunk_size"], record["chunks"] = step_size, [[0, source.num_entries]]
+    if not is_data:
+        from brewflow import skims
+
+        part = skims.part_of(path)
+        if part is not None:
+            record["sumw"], record["sumw2"] = part["sumw"], part["sumw2"]
+        else:
+            import awkward as ak
+
+            w = np.asarray(ak.from_parquet(path, columns=["genWeight"])["genWeight"], np.float64)
+            record["sumw"], record["sumw2"] = float(w.sum()), float((w * w).sum())
     return record
 
 
@@ -160,6 +191,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
         "files": files,
         "skipped": skipped,
     }
+    out["provenance"] = provenance.record(inputs=files)
     if not spec["is_data"]:
         out["sumw"] = sum(f["sumw"] for f in files)
         if out["sumw"] == 0 and out["entries"] > 0:

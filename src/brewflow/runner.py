@@ -168,6 +168,7 @@ def build(
         "nominal",
         dict(config["analysis"]["options"]),
         load_all(config["corrections"]),
+        dict(config["models"]),
     )
     corrector = jet_corrector(config, dataset)
     groups: dict[str, list[str]] = {}
@@ -265,7 +266,7 @@ def _certified(config: Mapping, dataset: str, events: Any, layout: str) -> tuple
     return events[mask], lib(mask).sum(mask)
 
 
-class _Ledger:
+class ReadLedger:
     """What a job reads of its files: chunks, and chunks skipped (``on_bad_file: skip``) with
     the reason. Under ``fail``, :meth:`bad` re-raises instead."""
 
@@ -295,7 +296,7 @@ class _Ledger:
         return [f for f in files if any(b > a for a, b in self.steps[f["path"]])]
 
 
-def _preflight(ledger: _Ledger, files: Sequence[Mapping[str, Any]]) -> None:
+def preflight(ledger: ReadLedger, files: Sequence[Mapping[str, Any]]) -> None:
     """Open every file before any event is read: missing, damaged or changed files fail the
     job with an :class:`InputError` naming them (or are skipped)."""
     where = f"dataset {ledger.dataset!r}"
@@ -383,8 +384,8 @@ def run(
             )
     is_data = config["datasets"][dataset]["is_data"]
     started = time.perf_counter()
-    ledger = _Ledger(config, dataset, files)
-    _preflight(ledger, files)
+    ledger = ReadLedger(config, dataset, files)
+    preflight(ledger, files)
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     computed = certified = sumw = None
     while lazy:

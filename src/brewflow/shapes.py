@@ -9,6 +9,7 @@ data (``data_obs``). The datacard reads them with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 import uproot
 
+from brewflow import provenance
+from brewflow.reproducible import fixed_root_clock
 from brewflow.results import Result, atomic_write, variation_names
 
 __all__ = ["datacard", "pyhf_workspace", "write_datacard", "write_shapes"]
@@ -29,7 +32,9 @@ def write_shapes(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     data = [p for p in processes if p.is_data]
-    with uproot.recreate(tmp) as out:
+    name = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-shapes/{path.name}")
+    with fixed_root_clock(), uproot.recreate(tmp, uuid_function=lambda: name) as out:
+        out["provenance"] = provenance.to_text(provenance.compact(provenance.of(processes)))
         for region in regions:
             for p in processes:
                 if p.is_data:
@@ -70,6 +75,7 @@ def datacard(
     ]
     rows = [
         f"# brewflow datacard: histogram {histogram}",
+        f"# {provenance.MARK}: {provenance.to_text(provenance.compact(provenance.of(processes)))}",
         f"imax {len(regions)}",
         f"jmax {len(ordered) - 1}",
         "kmax *",

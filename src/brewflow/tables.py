@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brewflow import provenance
 from brewflow.results import Result, atomic_write, partial_note
 
 __all__ = ["cutflow_frame", "write_tables"]
@@ -109,6 +110,9 @@ def write_tables(
         + by_process.to_latex(caption=f"{title}: yields per process", label=f"tab:cf_{region}")
         + raw.to_latex(caption=f"{title}: events per dataset", label=f"tab:cf_{region}_raw")
     )
+    origin = provenance.to_text(provenance.compact(provenance.of([*processes, *datasets])))
+    markdown += f"\n<!-- {provenance.MARK}: {origin} -->\n"
+    latex += f"% {provenance.MARK}: {origin}\n"
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     for path, text in zip(paths, (tidy.to_csv(index=False), markdown, latex), strict=True):
         atomic_write(path, text)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from brewflow import preprocess
-from brewflow.config import dataset_files, is_generated, process_of
+from brewflow.config import dataset_files, is_generated, payload_files, process_of
 from brewflow.inputs import on_bad_file
 from brewflow.results import atomic_write, sweep_temporary
 from brewflow.runner import applicable_systematics, systematics_for
@@ -40,6 +40,7 @@ __all__ = [
     "preprocess_fingerprint",
     "processes",
     "shapes_outputs",
+    "skim_fingerprint",
     "snakemake_command",
     "start_run",
     "table_outputs",
@@ -64,6 +65,11 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     return fingerprint([relevant, shared, systematics])
 
 
+def skim_fingerprint(config: Mapping, skim: str, dataset: str) -> str:
+    """What a skim of a dataset depends on: its definition and what its analyze jobs do."""
+    return fingerprint([config["skims"][skim], dataset_fingerprint(config, dataset)])
+
+
 def preprocess_fingerprint(config: Mapping, dataset: str) -> str:
     """What a dataset's inventory depends on in the config: its files, kind, tree, chunking
     and bad-file policy (not its plot label or normalisation)."""
@@ -82,12 +88,7 @@ def normalisation_fingerprint(config: Mapping, dataset: str) -> str:
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
     """Files an ``analyze`` job of ``dataset`` reads: its data files (globs expanded), its golden
     JSON and the correction payloads (jobs rerun when one changes)."""
-    payloads = [spec["file"] for spec in config["corrections"].values()]
-    if "jets" in config:
-        payloads.append(config["jets"]["file"])
-    mask = config["datasets"][dataset].get("lumi_mask")
-    extra = [*([mask] if mask else []), *payloads]
-    return [*dataset_files(config, dataset), *dict.fromkeys(extra)]
+    return [*dataset_files(config, dataset), *payload_files(config, dataset)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -182,13 +183,14 @@ def processes(config: Mapping) -> dict[str, list[str]]:
 
 
 def generated_files(config: Mapping) -> list[str]:
-    """Files that ``brewflow generate`` writes: demo datasets, golden JSON and corrections."""
+    """Files that ``brewflow generate`` writes: demo datasets, golden JSON, corrections and the
+    demo BDT."""
     files = [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
     files += [
         d["lumi_mask"] for d in config["datasets"].values() if "lumi_mask" in d and is_generated(d)
     ]
-    payload = config.get("generate", {}).get("corrections")
-    return [*files, payload] if payload else files
+    settings = config.get("generate", {})
+    return [*files, *(settings[k] for k in ("corrections", "bdt") if settings.get(k))]
 
 
 def analyze_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -1,6 +1,7 @@
 # Config -> targets, all computed by the brewflow package.
 from brewflow.config import dataset_files, process_of
 from brewflow.runner import systematics_for
+from brewflow.skims import skim_targets
 from brewflow.workflow import (
     analysis_inputs,
     analyze_resources,
@@ -15,6 +16,7 @@ from brewflow.workflow import (
     preprocess_fingerprint,
     processes,
     shapes_outputs,
+    skim_fingerprint,
     start_run,
     table_outputs,
     RESOLVED,
@@ -32,6 +34,7 @@ wildcard_constraints:
     histogram="|".join(config["histograms"]),
     systematic="[^/]+",
     group=r"\d+",
+    skim="|".join(config["skims"]) or "no-skims",
 
 
 def input_files(wildcards):

@@ -1,0 +1,199 @@
+"""Skims: the events of a region with chosen columns, to parquet, with the ledger of what went in.
+
+``config["skims"][name]`` names a ``region`` (its cuts select the events, on nominal objects),
+``columns`` (NanoAOD branches or whole collections, written as read, so a later run re-applies
+its corrections exactly as on the original files; default: every field the analysis reads) and
+``variables`` (analysis variables, computed on corrected objects, added as columns). A skim is a
+folder of ``part-<i>.parquet`` files, one per chunk read, and ``skim.json``: per part the events
+read and selected, the sum of genWeight (and of its square) of the events it was selected from
+and its source chunk; what was skipped; the provenance. Skims are dataset inputs
+(``files: [results/skim/<skim>/<dataset>/*.parquet]``): preprocessing takes each part's sum of
+genWeight from the ledger, so normalisation is that of the original dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import dask_awkward as dak
+import numpy as np
+
+from brewflow import execution, provenance
+from brewflow.config import payload_files
+from brewflow.inputs import InputError
+from brewflow.results import read_document, write_document
+
+__all__ = ["LEDGER", "part_of", "skim_targets", "write_skim"]
+
+LEDGER = "skim.json"
+log = logging.getLogger(__name__)
+
+
+def part_of(path: str | Path) -> dict[str, Any] | None:
+    """The ledger entry of a skim part (None for a parquet file outside a brewflow skim)."""
+    path = Path(path)
+    ledger = path.parent / LEDGER
+    if not ledger.is_file():
+        return None
+    for part in read_document(ledger, what="brewflow skim ledger")["parts"]:
+        if part["file"] == path.name:
+            return part
+    raise InputError(f"file {str(path)!r} is not listed in its skim ledger {str(ledger)!r}")
+
+
+def _per_partition(array: Any, square: bool = False) -> Any:
+    """One number per partition: the sum of ``array`` (of its square), float64."""
+    meta = ak.Array(ak.Array(np.zeros(1)).layout.to_typetracer(forget_length=True))
+
+    def total(values: ak.Array) -> ak.Array:
+        if ak.backend(values) == "typetracer":
+            ak.typetracer.touch_data(values)
+            return meta
+        values = ak.values_astype(values, np.float64)
+        return ak.Array(np.array([ak.sum(values * values if square else values)]))
+
+    return dak.map_partitions(total, array, meta=meta, label="partition-sum")
+
+
+def _read_fields(events: Any, output: Any) -> list[str]:
+    """The event fields (collections, branches) the analysis reads, corrections included, and
+    the event identity (run, lumi block, event): what a skim keeps to be analysed again."""
+    graphs = [*output.variables.values(), output.selection.all(*output.selection.names)]
+    if output.weights:
+        graphs += [output.weights.weight(v) for v in [None, *output.weights.variations]]
+    branches = {c for cols in dak.necessary_columns(*graphs).values() for c in cols}
+    fields = {"run", "luminosityBlock", "event"}  # event identity, and for golden JSONs
+    for branch in branches:
+        prefix = branch.split("_", 1)[0]
+        counted = branch[1:] if branch.startswith("n") else None
+        if counted in events.fields:
+            fields.add(counted)
+        elif branch in events.fields:
+            fields.add(branch)
+        elif prefix in events.fields:
+            fields.add(prefix)
+    return [f for f in events.fields if f in fields]
+
+
+def write_skim(
+    config: Mapping[str, Any],
+    name: str,
+    dataset: str,
+    files: Sequence[Mapping[str, Any]],
+    outdir: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int = 1,
+    progress_interval: float | None = 10.0,
+) -> dict[str, Any]:
+    """Write the skim ``name`` of ``dataset`` (preprocess records ``files``) to ``outdir``;
+    return its ledger (also written to ``outdir/skim.json``)."""
+    from brewflow.analysis import Context
+    from brewflow.corrections import load_all
+    from brewflow.nanoevents import lazy_events
+    from brewflow.runner import ReadLedger, jet_corrector, load_analysis, preflight
+
+    spec = config["skims"][name]
+    is_data = config["datasets"][dataset]["is_data"]
+    cuts = config["regions"][spec["region"]]["cuts"]
+    outdir = Path(outdir)
+    ledger = ReadLedger(config, dataset, files)
+    preflight(ledger, files)
+    reading = ledger.reading(files)
+    if not reading:
+        raise InputError(f"dataset {dataset!r}: no events to skim (every file was skipped)")
+    events = lazy_events(
+        {f["path"]: f["tree"] for f in reading},
+        steps={f["path"]: ledger.steps[f["path"]] for f in reading},
+        retries=(config["retries"]["read"], config["retries"]["backoff"]),
+    )
+    corrector = jet_corrector(config, dataset)
+    context = Context(dataset, is_data, "nominal", dict(config["analysis"]["options"]),
+                      load_all(config["corrections"]), dict(config["models"]))  # fmt: skip
+    output = load_analysis(config["analysis"]["callable"])(
+        corrector.apply(events) if corrector else events, context
+    )
+    mask = output.selection.all(*cuts)
+    columns = list(spec["columns"]) or _read_fields(events, output)
+    missing = [c for c in columns if c not in events.fields]
+    if missing:
+        raise InputError(
+            f"config key 'skims.{name}.columns': no branch or collection {missing} in "
+            f"dataset {dataset!r} (first file {reading[0]['path']!r})"
+        )
+    table = events[columns][mask]
+    for variable in spec["variables"]:
+        if variable not in output.variables:
+            raise InputError(
+                f"config key 'skims.{name}.variables': the analysis returns no {variable!r}"
+            )
+        table = dak.with_field(table, output.variables[variable][mask], variable)
+    selected = _per_partition(dak.values_astype(mask, np.float64))
+    tmp = outdir.with_name(f".{outdir.name}.tmp")
+    writing = dak.to_parquet(table, str(tmp), compute=False, prefix="part")
+    collections: tuple = (writing, selected)
+    if not is_data:
+        weights = events.genWeight
+        collections += (_per_partition(weights), _per_partition(weights, square=True))
+    sizes = [b - a for f in reading for a, b in ledger.steps[f["path"]]]
+    label = f"{dataset}/skim {name}"
+    progress = execution.Progress(label, sizes, progress_interval) if progress_interval else None
+    _, n_selected, *sums = execution.compute(
+        collections, scheduler=scheduler or execution.scheduler_name(config), workers=workers,
+        progress=progress,
+    )  # fmt: skip
+    sources = [(f["path"], a, b) for f in reading for a, b in ledger.steps[f["path"]]]
+    written = sorted(tmp.glob("*.parquet"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
+    if len(written) != len(sources):
+        raise RuntimeError(f"{len(written)} parquet parts for {len(sources)} chunks in {tmp}")
+    parts = []
+    for i, (path, (source, start, stop)) in enumerate(zip(written, sources, strict=True)):
+        part = {
+            "file": f"part-{i}.parquet",
+            "events_read": stop - start,
+            "events": int(n_selected[i]),
+            "source": [source, start, stop],
+        }
+        if sums:
+            part["sumw"], part["sumw2"] = float(sums[0][i]), float(sums[1][i])
+        path.rename(tmp / part["file"])
+        parts.append(part)
+    document = {
+        "format": "brewflow-skim",
+        "skim": name,
+        "dataset": dataset,
+        "region": spec["region"],
+        "cuts": list(cuts),
+        "columns": columns,
+        "variables": list(spec["variables"]),
+        "events_read": sum(p["events_read"] for p in parts),
+        "events": sum(p["events"] for p in parts),
+        "parts": parts,
+        "skipped": ledger.skipped,
+        "provenance": provenance.record(
+            config=config, inputs=files, payloads=payload_files(config, dataset)
+        ),
+    }
+    write_document(tmp / LEDGER, document)
+    if outdir.exists():  # replace a previous skim whole, never mix parts of two
+        import shutil
+
+        shutil.rmtree(outdir)
+    tmp.rename(outdir)
+    log.info("%s: %d of %d events in %d parts -> %s", label, document["events"],
+             document["events_read"], len(parts), outdir)  # fmt: skip
+    return document
+
+
+def skim_targets(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(skim, dataset)`` pairs the config asks for."""
+    return [
+        (name, dataset)
+        for name, spec in config.get("skims", {}).items()
+        for dataset in spec.get("datasets") or config["datasets"]
+    ]

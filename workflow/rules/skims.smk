@@ -1,0 +1,20 @@
+# A skim per dataset: the events of a region with chosen columns, parquet + ledger
+# (brewflow.skims); skims are valid dataset inputs of later runs.
+rule skim:
+    input:
+        inventory="results/preprocess/{dataset}.json",
+        files=analyzed_files,
+    output:
+        directory("results/skim/{skim}/{dataset}"),
+    log:
+        "logs/skim/{skim}/{dataset}.log",
+    conda:
+        "../../envs/brewflow.yaml"
+    threads: config["threads"]
+    params:
+        config=CONFIG,
+        fingerprint=lambda w: skim_fingerprint(config, w.skim, w.dataset),
+    shell:
+        "brewflow skim --config {params.config} --skim {wildcards.skim} "
+        "--dataset {wildcards.dataset} --preprocess {input.inventory} --output-dir {output} "
+        "--threads {threads} > {log} 2>&1"
