@@ -126,7 +126,5 @@ def scores(path: str | Path, features: Sequence[Any]) -> Any:
     if isinstance(features[0], dak.Array):
         meta = ak.values_astype(features[0]._meta, np.float32)
         version = Path(path).stat().st_mtime_ns  # in the task's token: a new model, new keys
-        return dak.map_partitions(
-            _apply, path, version, *features, label="model-scores", meta=meta
-        )
+        return dak.map_partitions(_apply, path, version, *features, label="model-scores", meta=meta)
     return _apply(path, None, *[ak.Array(f) for f in features])
