@@ -92,6 +92,7 @@ def small_config(directory: Path) -> dict:
     bdt = str(directory / "bdt.ubj")
     config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload, "bdt": bdt}
     config["models"] = {"bdt": bdt}
+    config.pop("skims")  # tests that skim say how (tests/test_skims.py)
     for spec in [*config["corrections"].values(), config["jets"]]:
         spec["file"] = payload
     for name, dataset in config["datasets"].items():

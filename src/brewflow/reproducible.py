@@ -35,7 +35,7 @@ def build_time() -> datetime.datetime:
 @contextlib.contextmanager
 def fixed_root_clock() -> Iterator[None]:
     """Within the block, uproot stamps written ROOT files with :func:`build_time`."""
-    from uproot.writing import _cascade, _cascadentuple, writable
+    from uproot.writing import _cascade, _cascadentuple, _cascadetree, writable
 
     stamp = build_time().replace(tzinfo=None)
     if stamp.year < 1995:  # the ROOT date format starts in 1995
@@ -47,7 +47,7 @@ def fixed_root_clock() -> Iterator[None]:
             return stamp
 
     shim = types.SimpleNamespace(datetime=_Fixed)
-    modules = (_cascade, _cascadentuple, writable)
+    modules = (_cascade, _cascadentuple, _cascadetree, writable)
     with _LOCK:
         originals = [m.datetime for m in modules]
         for module in modules:

@@ -134,7 +134,7 @@ def write_skim(
             )
         table = dak.with_field(table, output.variables[variable][mask], variable)
     selected = _per_partition(dak.values_astype(mask, np.float64))
-    tmp = outdir.with_name(f".{outdir.name}.tmp")
+    tmp = outdir.resolve().with_name(f".{outdir.name}.tmp")  # absolute: workers write it
     writing = dak.to_parquet(table, str(tmp), compute=False, prefix="part")
     collections: tuple = (writing, selected)
     if not is_data:
