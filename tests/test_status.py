@@ -36,6 +36,8 @@ def _config(workdir: Path, shared: Path, allow_partial: bool) -> Path:
     }
     config["events_per_job"] = None
     config.pop("shapes")
+    config.pop("models")  # the demo BDT is trained on generated MC, which this run has not
+    config["generate"].pop("bdt")
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -44,9 +44,9 @@ def test_targets_fan_out(config):
     assert "ttbar_emu/jet_pt.pdf" in plots
     assert "ttbar_emu/jet_pt_systematics.pdf" in plots
     assert "zmumu/jet_pt.pdf" not in plots
-    assert len(plots) == (7 * 2 + 1) * 3  # png, pdf and the systematics pdf
+    assert len(plots) == (7 * 2 + 2) * 3  # 7 in both regions, jet_pt and bdt in e mu; x 3 files
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
-    assert len(generated_files(config)) == 11 + 2  # + golden JSON and corrections payload
+    assert len(generated_files(config)) == 11 + 3  # + golden JSON, corrections payload, BDT
     assert shapes_outputs(config, "{histogram}.{ext}") == [
         *("mll.root", "mll.txt", "mll.pyhf.json", "njets.root", "njets.txt", "njets.pyhf.json")
     ]

@@ -192,4 +192,11 @@ def train_demo_bdt(config: dict, *, seed: int = 42) -> int:
         if dataset.get("generator") not in (None, "data"):
             files.setdefault(dataset["generator"], []).extend(dataset["files"])
     background = [f for model, paths in files.items() if model != "ttbar" for f in paths]
-    return train_bdt(files.get("ttbar", []), background, config["generate"]["bdt"], seed=seed)
+    if not files.get("ttbar") or not background:
+        from brewflow.config import ConfigError
+
+        raise ConfigError(
+            "config key 'generate.bdt': the demo BDT is trained on generated MC; it needs a "
+            "dataset with generator 'ttbar' and one with 'dy' or 'ww'"
+        )
+    return train_bdt(files["ttbar"], background, config["generate"]["bdt"], seed=seed)
