@@ -121,6 +121,7 @@ def demo_config(work: Path, events: int) -> dict:
     config.pop("generate")
     config.pop("models")  # the measurements predate the demo BDT: same histograms as before
     config["histograms"].pop("bdt")
+    config.pop("skims")
     write_demo_corrections(payload)
     generate_mc("ttbar", files, events, seed=1)
     return validate(config)
