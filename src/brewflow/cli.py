@@ -627,6 +627,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        return 0
     except OSError as err:  # e.g. an output folder that is not writable, a full disk
         if args.debug:
             raise
