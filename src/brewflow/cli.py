@@ -163,7 +163,7 @@ def _scale(args: argparse.Namespace) -> None:
     name = _dataset(config, result.dataset)
     spec = config["datasets"][name]
     book = result.meta.get("ledger")
-    partial: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
+    meta: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
     sumw = None if spec["is_data"] else preprocess.load(args.preprocess)["sumw"]
     if book is not None and not book["complete"]:
         if not spec["allow_partial"]:
@@ -173,11 +173,11 @@ def _scale(args: argparse.Namespace) -> None:
                 f"and rerun, or set datasets.{name}.allow_partial: true to normalise what was "
                 "read"
             )
-        partial["fraction"] = book["fraction"]
+        meta["fraction"] = book["fraction"]
         sumw = book["sumw"]["read"] if not spec["is_data"] else None
         log.warning("%s: partial (allow_partial): %s", name, results.describe(book))
     if spec["is_data"]:
-        scaled = results.scale(result, 1.0, luminosity=config["luminosity"], **partial)
+        scaled = results.scale(result, 1.0, luminosity=config["luminosity"], **meta)
     else:
         factor = spec["xsec"] * config["luminosity"] / sumw if sumw else 0.0
         if not sumw:
@@ -188,7 +188,7 @@ def _scale(args: argparse.Namespace) -> None:
             xsec=spec["xsec"],
             luminosity=config["luminosity"],
             sumw_total=sumw,
-            **partial,
+            **meta,
         )
         log.info(
             "%s: xsec %g pb x L %g /pb / sumw %g = %g",
