@@ -12,14 +12,18 @@ import uproot
 from brewflow import parquet, trees
 
 __all__ = [
+    "SKIP_HINT",
     "InputError",
     "MissingBranchError",
     "check_branches",
     "is_missing_field",
-    "missing_branches",
     "on_bad_file",
+    "one_line",
     "open_checked",
 ]
+
+SKIP_HINT = " (or set on_bad_file: skip to go on without it)"
+"""What a bad-file error under ``on_bad_file: fail`` ends with."""
 
 
 class InputError(RuntimeError):
@@ -32,6 +36,11 @@ class MissingBranchError(InputError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (uproot's span several)."""
+    return " ".join(str(error).split())
 
 
 def on_bad_file(config: dict, dataset: str) -> str:
@@ -50,9 +59,9 @@ def open_checked(path: str, tree: str, *, where: str = "") -> Any:
         try:
             return parquet.Source(path)
         except Exception as err:  # pyarrow's errors for truncated or foreign files
-            reason = " ".join(str(err).split())
             raise InputError(
-                f"{where}: not a readable parquet file ({reason}); write it again or remove it"
+                f"{where}: not a readable parquet file ({one_line(err)}); write it again or "
+                "remove it"
             ) from None
     try:
         ttree = trees.open_tree(path, tree)
@@ -71,9 +80,8 @@ def _diagnose(path: str, tree: str, where: str) -> None:
             keys = handle.keys(recursive=False, cycle=False)
             present = tree in handle
     except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
-        reason = " ".join(str(err).split())
         raise InputError(
-            f"{where}: not a readable ROOT file (truncated or not ROOT? {reason}); "
+            f"{where}: not a readable ROOT file (truncated or not ROOT? {one_line(err)}); "
             "copy it again or remove it from the dataset"
         ) from None
     if not present:
@@ -92,15 +100,9 @@ def is_missing_field(error: BaseException) -> bool:
     )
 
 
-def missing_branches(ttree: Any, needed: Iterable[str]) -> list[str]:
-    """The ``needed`` branches that ``ttree`` does not have, sorted."""
-    have = set(ttree.keys(recursive=False))
-    return sorted(set(needed) - have)
-
-
 def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
-    """Raise :class:`MissingBranchError` naming the file and the branches it lacks."""
-    missing = missing_branches(ttree, needed)
+    """Raise :class:`MissingBranchError` naming the file and the ``needed`` branches it lacks."""
+    missing = sorted(set(needed) - set(ttree.keys(recursive=False)))
     if missing:
         path = ttree.file.file_path
         where = f"{where}, file {path!r}" if where else f"file {path!r}"

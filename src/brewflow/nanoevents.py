@@ -35,7 +35,7 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow import parquet, trees
-from brewflow.inputs import check_branches, open_checked
+from brewflow.inputs import check_branches, one_line, open_checked
 
 __all__ = [
     "READ_ERRORS",
@@ -299,9 +299,9 @@ class NanoReader:
             except READ_ERRORS as err:
                 trees.forget(path, tree)
                 if attempt == attempts:
-                    reason = " ".join(str(err).split())
                     raise ChunkReadError(
-                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): {reason} "
+                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): "
+                        f"{one_line(err)} "
                         f"(read {attempts + 1} time(s)); check the file is readable, or raise "
                         "config key 'retries.read' if the storage is flaky",
                         path,

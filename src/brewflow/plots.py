@@ -25,12 +25,11 @@ from brewflow.results import Result, partial_note, variation_names
 __all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
 
 
-def _metadata(ext: str, processes: Sequence[Result]) -> dict[str, object]:
+def _metadata(ext: str, stamp: str) -> dict[str, object]:
     """Fixed file metadata (no software versions or wall-clock dates: rebuilding gives the same
-    bytes; a PDF's date is $SOURCE_DATE_EPOCH when set) and the inputs' provenance."""
-    origin = f"{provenance.MARK}: " + provenance.to_text(
-        provenance.compact(provenance.of(processes))
-    )
+    bytes; a PDF's date is $SOURCE_DATE_EPOCH when set) and the inputs' provenance ``stamp``
+    (:func:`brewflow.provenance.stamp`)."""
+    origin = f"{provenance.MARK}: {stamp}"
     date = build_time() if os.environ.get("SOURCE_DATE_EPOCH") else None
     return {
         "png": {"Software": None, provenance.MARK: origin},
@@ -179,12 +178,13 @@ def data_mc(
     title = "\n".join(filter(None, [region_label or region, partial_note(processes)]))
     ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
     mh.cms.label(label, data=bool(data), ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)")
+    stamp = provenance.stamp(processes)
     for output in outputs:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         ext = output.suffix.lstrip(".")
         tmp = output.with_name(f".{output.stem}.tmp.{ext}")
-        fig.savefig(tmp, metadata=_metadata(ext, processes), dpi=100 if ext == "png" else None)
+        fig.savefig(tmp, metadata=_metadata(ext, stamp), dpi=100 if ext == "png" else None)
         tmp.replace(output)
     plt.close(fig)
 
@@ -217,7 +217,7 @@ def systematics_pdf(
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.tmp.pdf")
     plt.style.use(mh.style.CMS)
-    with PdfPages(tmp, metadata=_metadata("pdf", processes)) as pdf:
+    with PdfPages(tmp, metadata=_metadata("pdf", provenance.stamp(processes))) as pdf:
         for name in names or ["nominal"]:
             fig, (ax, rax) = plt.subplots(
                 2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True

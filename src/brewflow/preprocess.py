@@ -15,7 +15,7 @@ import numpy as np
 
 from brewflow import parquet, provenance, trees
 from brewflow.config import dataset_files
-from brewflow.inputs import InputError, on_bad_file, open_checked
+from brewflow.inputs import SKIP_HINT, InputError, on_bad_file, open_checked
 from brewflow.nanoevents import READ_ERRORS
 from brewflow.results import atomic_write, read_document, write_document
 
@@ -175,7 +175,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
             )
         except InputError as err:
             if policy == "fail":
-                raise InputError(f"{err} (or set on_bad_file: skip to go on without it)") from None
+                raise InputError(f"{err}{SKIP_HINT}") from None
             log.warning("skipping (on_bad_file: skip): %s", err)
             skipped.append({"path": path, "reason": str(err)})
             continue

@@ -29,6 +29,7 @@ __all__ = [
     "of",
     "read",
     "record",
+    "stamp",
     "to_text",
 ]
 
@@ -157,6 +158,12 @@ def compact(record: Mapping[str, Any]) -> dict[str, Any]:
 def to_text(record: Mapping[str, Any]) -> str:
     """One line of JSON (sorted keys) for file metadata and comments."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def stamp(results: Iterable[Any]) -> str:
+    """The :func:`compact` record of ``results``' provenance as one line of JSON: what a plot,
+    table, shapes file or datacard made from them carries."""
+    return to_text(compact(of(results)))
 
 
 MARK = "brewflow-provenance"

@@ -219,11 +219,11 @@ def _intervals(result: Result) -> dict[str, list[tuple[int, int]]]:
     return {path: [(a, b) for a, b in spans] for path, spans in chunks.items()}
 
 
-def _spans(result: Result, name: str) -> list[tuple[str, int, int, str]]:
-    """``(path, start, stop, where)`` of every chunk ``result`` read or skipped."""
-    read = [(path, a, b, name) for path, ab in _intervals(result).items() for a, b in ab]
+def _spans(result: Result, name: str) -> list[tuple[str, int, int, str, bool]]:
+    """``(path, start, stop, where, skipped)`` of every chunk ``result`` read or skipped."""
+    read = [(path, a, b, name, False) for path, ab in _intervals(result).items() for a, b in ab]
     skipped = [
-        (s["path"], s["start"], s["stop"], f"{name} (skipped)")
+        (s["path"], s["start"], s["stop"], f"{name} (skipped)", True)
         for s in result.meta.get("skipped", [])
     ]
     return sorted(read + skipped)
@@ -236,7 +236,7 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
     are used in messages."""
     names = list(names or [f"input {i}" for i in range(len(results))])
     first = results[0]
-    spans: list[tuple[str, int, int, str]] = []
+    spans: list[tuple[str, int, int, str, bool]] = []
     for r, name in zip(results, names, strict=True):
         if (r.dataset, r.systematics, r.cutflows) != (first.dataset, first.systematics,
                                                       first.cutflows):  # fmt: skip
@@ -245,7 +245,7 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
             )
         spans += _spans(r, name)
     spans.sort()
-    for (path, _, end, other), (path2, a, b, name) in itertools.pairwise(spans):
+    for (path, _, end, other, _), (path2, a, b, name, _) in itertools.pairwise(spans):
         if path == path2 and a < end:
             raise ValueError(
                 f"file {path!r} entries [{a}, {b}) are in both {other} and {name}: "
@@ -256,8 +256,8 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
         for k, h in r.histograms.items():
             histograms[k] += h
     chunks: dict[str, list[list[int]]] = {}
-    for path, a, b, name in spans:
-        if not name.endswith("(skipped)"):
+    for path, a, b, _, skipped in spans:
+        if not skipped:
             chunks.setdefault(path, []).append([a, b])
     meta = {**first.meta, "chunks": chunks, "files": list(chunks)}
     meta["events"] = int(sum(r.meta["events"] for r in results))
@@ -278,10 +278,9 @@ def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
 
     Raises ``ValueError`` if an event of the inventory is neither read nor recorded as
     skipped, or is accounted for twice: no event is lost or counted twice silently."""
-    spans = _spans(result, "result")
-    by_path: dict[str, list[tuple[int, int, str]]] = {}
-    for path, a, b, name in spans:
-        by_path.setdefault(path, []).append((a, b, name))
+    by_path: dict[str, list[tuple[int, int, bool]]] = {}
+    for path, a, b, _, skipped in _spans(result, "result"):
+        by_path.setdefault(path, []).append((a, b, skipped))
     expected = {f["path"]: f for f in inventory["files"]}
     for path in by_path:
         if path not in expected:
@@ -290,7 +289,7 @@ def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
     chunks = {"expected": 0, "read": 0, "skipped": 0}
     for path, record in expected.items():
         edge, read = 0, 0
-        for a, b, name in sorted(by_path.get(path, [])):
+        for a, b, skipped in sorted(by_path.get(path, [])):
             if a != edge:
                 raise ValueError(
                     f"{result.dataset}: file {path!r} entries [{edge}, {a}) were not processed"
@@ -299,7 +298,6 @@ def ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
                     else f"{result.dataset}: file {path!r} entries from {a} counted twice"
                 )
             edge = b
-            skipped = name.endswith("(skipped)")
             chunks["skipped" if skipped else "read"] += 1
             read += 0 if skipped else b - a
         if edge != record["entries"]:

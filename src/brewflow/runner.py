@@ -27,6 +27,7 @@ from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
 from brewflow.inputs import (
+    SKIP_HINT,
     InputError,
     MissingBranchError,
     is_missing_field,
@@ -282,7 +283,7 @@ class ReadLedger:
         if not reason.startswith("dataset "):
             reason = f"dataset {self.dataset!r}, {reason}"
         if self.policy == "fail":
-            message = f"{reason} (or set on_bad_file: skip to go on without it)"
+            message = f"{reason}{SKIP_HINT}"
             if isinstance(error, ChunkReadError):
                 raise ChunkReadError(message, error.path, error.start, error.stop) from None
             raise InputError(message) from None

@@ -34,7 +34,7 @@ def write_shapes(
     data = [p for p in processes if p.is_data]
     name = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-shapes/{path.name}")
     with fixed_root_clock(), uproot.recreate(tmp, uuid_function=lambda: name) as out:
-        out["provenance"] = provenance.to_text(provenance.compact(provenance.of(processes)))
+        out["provenance"] = provenance.stamp(processes)
         for region in regions:
             for p in processes:
                 if p.is_data:
@@ -75,7 +75,7 @@ def datacard(
     ]
     rows = [
         f"# brewflow datacard: histogram {histogram}",
-        f"# {provenance.MARK}: {provenance.to_text(provenance.compact(provenance.of(processes)))}",
+        f"# {provenance.MARK}: {provenance.stamp(processes)}",
         f"imax {len(regions)}",
         f"jmax {len(ordered) - 1}",
         "kmax *",

@@ -110,7 +110,7 @@ def write_tables(
         + by_process.to_latex(caption=f"{title}: yields per process", label=f"tab:cf_{region}")
         + raw.to_latex(caption=f"{title}: events per dataset", label=f"tab:cf_{region}_raw")
     )
-    origin = provenance.to_text(provenance.compact(provenance.of([*processes, *datasets])))
+    origin = provenance.stamp([*processes, *datasets])
     markdown += f"\n<!-- {provenance.MARK}: {origin} -->\n"
     latex += f"% {provenance.MARK}: {origin}\n"
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
