@@ -14,13 +14,12 @@ from brewflow.runner import run, systematics_for
 from brewflow.skims import LEDGER, write_skim
 
 
-@pytest.fixture(scope="module")
-def skimmed(demo_set, tmp_path_factory):
+@pytest.fixture(scope="module", params=["parquet", "root"])
+def skimmed(demo_set, tmp_path_factory, request):
     """The zmumu skim of the generated dy (and of the data) and a config reading it back."""
-    out = tmp_path_factory.mktemp("skims")
-    config = validate(
-        {**demo_set["config"], "skims": {"zmumu": {"region": "zmumu", "variables": ["mll"]}}}
-    )
+    out = tmp_path_factory.mktemp(f"skims-{request.param}")
+    skim = {"region": "zmumu", "variables": ["mll"], "format": request.param}
+    config = validate({**demo_set["config"], "skims": {"zmumu": skim}})
     ledgers, inventories = {}, {}
     for dataset in ("dy", "data"):
         inventories[dataset] = preprocess.preprocess(config, dataset)
@@ -55,6 +54,29 @@ def test_ledger_accounts_for_every_event_and_the_sum_of_weights(skimmed):
     assert 0 < ledger["events"] < ledger["events_read"]
     assert {"Muon", "Jet", "genWeight", "run"} <= set(ledger["columns"])  # what the analysis reads
     assert ledger["provenance"]["inputs"]
+    assert all(p["file"].endswith(f".{ledger['file_format']}") for p in ledger["parts"])
+
+
+def test_root_skims_have_the_nanoaod_layout(skimmed):
+    """A ROOT skim is NanoAOD-like: a counter per collection, Collection_field branches, the
+    analysis variable as a branch; events as many as the ledger says."""
+    import uproot
+
+    ledger = skimmed["ledgers"]["dy"]
+    if ledger["file_format"] != "root":
+        pytest.skip("parquet skim")
+    entries = 0
+    for part in ledger["parts"]:
+        with uproot.open(skimmed["out"] / "dy" / part["file"]) as f:
+            tree = f["Events"]
+            assert {"nMuon", "Muon_pt", "Muon_tightId", "nJet", "Jet_pt", "MET_pt", "run",
+                    "genWeight", "mll"} <= set(tree.keys())  # fmt: skip
+            assert tree.num_entries == part["events"]
+            entries += tree.num_entries
+            if part["events"]:
+                n, pt = tree["nMuon"].array(), tree["Muon_pt"].array()
+                assert (np.asarray(n) == np.asarray([len(x) for x in pt])).all()
+    assert entries == ledger["events"] > 0
 
 
 @pytest.mark.parametrize("dataset", ["dy", "data"])

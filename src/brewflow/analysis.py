@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from brewflow.checkpoints import checkpoint
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
@@ -34,6 +35,13 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
     models: dict[str, str] = field(default_factory=dict)  # ML model files, by config key
+
+    def checkpoint(self, name: str, array: Any) -> Any:
+        """Mark ``array`` (e.g. the selected, corrected objects) as a checkpoint: persisted on
+        the cluster when the job persists checkpoints (config ``persist_checkpoints: true`` on
+        a distributed scheduler), so every later use reuses it; else returned unchanged. Use
+        the returned array. See :mod:`brewflow.checkpoints`."""
+        return checkpoint(array, f"{self.dataset}/{self.systematic}/{name}")
 
     @property
     def wants_weight_variations(self) -> bool:

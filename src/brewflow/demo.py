@@ -83,6 +83,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
     jets = jet[(jet.pt > 30) & (np.abs(jet.eta) < 2.4) & ((jet.jetId & 2) > 0)]
     pairs = ak.cartesian([jets, leptons], nested=True)
     jets = jets[ak.all(pairs["0"].delta_r(pairs["1"]) > 0.4, axis=2)]
+    jets = context.checkpoint("jets", jets)  # persisted under persist_checkpoints
     bjets = jets[jets.btagDeepFlavB > opts["btag_wp"]]
 
     n_mu, n_el = ak.num(muons), ak.num(electrons)

@@ -147,12 +147,15 @@ def compute(
     workers: int,
     progress: Progress | None = None,
     poll: float = 1.0,
+    client: Any = None,
 ) -> Any:
-    """``dask.compute(collections)`` (already optimized) on ``scheduler`` with ``workers``;
-    ``progress`` is updated as chunks are read."""
+    """``dask.compute(collections)`` (already optimized) on ``scheduler`` with ``workers``, or
+    on ``client`` (a ``distributed.Client`` already connected); ``progress`` is updated as
+    chunks are read."""
     parts, _ = dask.base.unpack_collections(collections)
     prefix = _reader_prefix(dask.base.collections_to_dsk(parts, optimize_graph=False))
-    with connect(scheduler, workers) as client:
+    connected = contextlib.nullcontext(client) if client else connect(scheduler, workers)
+    with connected as client:
         if client is None:
             callbacks = [_LocalProgress(prefix, progress)] if progress and prefix else []
             with contextlib.ExitStack() as stack:

@@ -81,7 +81,9 @@ def inspect_file(
         if step_size is not None:
             clusters = [int(x) for x in ttree.common_entry_offsets()]
             record["chunk_size"], record["chunks"] = step_size, chunks(clusters, step_size)
-        if not is_data:
+        if not is_data and (skimmed := _skimmed_from(path)):
+            record.update(skimmed)
+        elif not is_data:
             if "genWeight" not in ttree:
                 raise InputError(
                     f"{where}: MC file without a 'genWeight' branch; if this is collision data "
@@ -103,8 +105,8 @@ def _inspect_parquet(
     path: str, source: Any, *, is_data: bool, step_size: int | None
 ) -> dict[str, Any]:
     """The record of a parquet file: one chunk (the whole file). For MC, the sum of genWeight
-    is that of the events the file was skimmed from (its skim ledger, :mod:`brewflow.skims`),
-    so normalisation is unchanged; a parquet file without a ledger sums its own genWeight."""
+    of a skim's part is that of the events it was skimmed from (:func:`_skimmed_from`); a
+    parquet file without a ledger sums its own genWeight."""
     record: dict[str, Any] = {
         "path": path,
         "tree": "parquet",
@@ -114,18 +116,24 @@ def _inspect_parquet(
     }
     if step_size is not None:
         record["chunk_size"], record["chunks"] = step_size, [[0, source.num_entries]]
-    if not is_data:
-        from brewflow import skims
+    if not is_data and (skimmed := _skimmed_from(path)):
+        record.update(skimmed)
+    elif not is_data:
+        import awkward as ak
 
-        part = skims.part_of(path)
-        if part is not None:
-            record["sumw"], record["sumw2"] = part["sumw"], part["sumw2"]
-        else:
-            import awkward as ak
-
-            w = np.asarray(ak.from_parquet(path, columns=["genWeight"])["genWeight"], np.float64)
-            record["sumw"], record["sumw2"] = float(w.sum()), float((w * w).sum())
+        w = np.asarray(ak.from_parquet(path, columns=["genWeight"])["genWeight"], np.float64)
+        record["sumw"], record["sumw2"] = float(w.sum()), float((w * w).sum())
     return record
+
+
+def _skimmed_from(path: str) -> dict[str, float]:
+    """For a part of a brewflow skim (parquet or ROOT), the sums of genWeight of the events it
+    was selected from (its ledger, :mod:`brewflow.skims`): normalisation is the original's.
+    Empty for any other file."""
+    from brewflow import skims
+
+    part = skims.part_of(path)
+    return {} if part is None else {"sumw": part["sumw"], "sumw2": part["sumw2"]}
 
 
 def _cached_inspect(

@@ -8,11 +8,12 @@ read once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,7 @@ from brewflow import execution
 from brewflow import histograms as H
 from brewflow._array import lib
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
+from brewflow.checkpoints import persisting
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
 from brewflow.inputs import (
@@ -352,6 +354,50 @@ def _lazy_graph(config, dataset, systematics, ledger, files) -> tuple[Any, list[
         return optimized, reading
 
 
+@contextlib.contextmanager
+def _checkpoints(config: Mapping, scheduler: str, workers: int) -> Iterator[Any]:
+    """For ``persist_checkpoints`` on a distributed scheduler: one client for the job, on
+    which the intermediates the analysis marks are persisted; else None (no-op marks)."""
+    if not config["persist_checkpoints"]:
+        yield None
+        return
+    if scheduler in execution.LOCAL:
+        log.info("persist_checkpoints needs a distributed scheduler (this job: %r); one "
+                 "graph computes each intermediate once anyway", scheduler)  # fmt: skip
+        yield None
+        return
+    with execution.connect(scheduler, workers) as client, persisting(client) as kept:
+        yield client
+        if kept.names:
+            log.info("checkpoints persisted: %s", ", ".join(kept.names))
+
+
+def _compute_lazy(
+    config, dataset, systematics, files, ledger, label, progress_interval, **where
+) -> tuple[Any, Any, Any]:
+    """``(histograms, n_certified, sumw)`` of the files' chunks in the ledger, computed on
+    ``where`` (scheduler, workers, client); a bad chunk or file is skipped (``on_bad_file:
+    skip``: the graph is built again without it) or raises. Nones if nothing is left."""
+    while True:
+        optimized, reading = _lazy_graph(config, dataset, systematics, ledger, files)
+        if optimized is None:
+            return None, None, None
+        log.info("%s: %d chunks, %d files", label, sum(map(len, ledger.steps.values())),
+                 len(reading))  # fmt: skip
+        sizes = [b - a for f in reading for a, b in ledger.steps[f["path"]]]
+        progress = (
+            execution.Progress(label, sizes, progress_interval)
+            if progress_interval is not None
+            else None
+        )
+        try:
+            return execution.compute(optimized, progress=progress, **where)
+        except ChunkReadError as err:  # skip the chunk and compute again without it
+            ledger.bad(err, err.path, (err.start, err.stop))
+        except MissingBranchError as err:  # skip the file and compute again without it
+            ledger.bad(err, err.path)
+
+
 def run(
     config: Mapping,
     dataset: str,
@@ -388,31 +434,14 @@ def run(
     ledger = ReadLedger(config, dataset, files)
     preflight(ledger, files)
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
+    scheduler = scheduler or execution.scheduler_name(config)
     computed = certified = sumw = None
-    while lazy:
-        optimized, reading = _lazy_graph(config, dataset, systematics, ledger, files)
-        if optimized is None:
-            break
-        log.info("%s: %d chunks, %d files", label, sum(map(len, ledger.steps.values())),
-                 len(reading))  # fmt: skip
-        sizes = [b - a for f in reading for a, b in ledger.steps[f["path"]]]
-        progress = (
-            execution.Progress(label, sizes, progress_interval)
-            if progress_interval is not None
-            else None
-        )
-        try:
-            computed, certified, sumw = execution.compute(
-                optimized,
-                scheduler=scheduler or execution.scheduler_name(config),
-                workers=workers,
-                progress=progress,
-            )
-            break
-        except ChunkReadError as err:  # skip the chunk and compute again without it
-            ledger.bad(err, err.path, (err.start, err.stop))
-        except MissingBranchError as err:  # skip the file and compute again without it
-            ledger.bad(err, err.path)
+    if lazy:
+        with _checkpoints(config, scheduler, workers) as client:
+            computed, certified, sumw = _compute_lazy(
+                config, dataset, systematics, files, ledger, label, progress_interval,
+                scheduler=scheduler, workers=workers, client=client,
+            )  # fmt: skip
     bad = {s["path"] for s in ledger.skipped}
     if computed is None and all(f["path"] in bad for f in files):
         hists, cutflow = _book(config, systematics, lazy=False)  # every file skipped

@@ -1,14 +1,17 @@
-"""Skims: the events of a region with chosen columns, to parquet, with the ledger of what went in.
+"""Skims: the events of a region with chosen columns, to parquet or ROOT, with a ledger.
 
 ``config["skims"][name]`` names a ``region`` (its cuts select the events, on nominal objects),
 ``columns`` (NanoAOD branches or whole collections, written as read, so a later run re-applies
 its corrections exactly as on the original files; default: every field the analysis reads) and
 ``variables`` (analysis variables, computed on corrected objects, added as columns). A skim is a
-folder of ``part-<i>.parquet`` files, one per chunk read, and ``skim.json``: per part the events
-read and selected, the sum of genWeight (and of its square) of the events it was selected from
-and its source chunk; what was skipped; the provenance. Skims are dataset inputs
-(``files: [results/skim/<skim>/<dataset>/*.parquet]``): preprocessing takes each part's sum of
-genWeight from the ledger, so normalisation is that of the original dataset.
+folder of ``part-<i>.parquet`` files (``format: parquet``, :func:`dask_awkward.to_parquet`) or
+``part-<i>.root`` files (``format: root``, uproot; tree ``Events`` in NanoAOD's layout:
+``nMuon``, ``Muon_pt``, ``MET_pt``; a missing variable value is NaN), one per chunk read, and
+``skim.json``: per part the events read and selected, the sum of genWeight (and of its square)
+of the events it was selected from and its source chunk; what was skipped; the provenance.
+Skims are dataset inputs (``files: [results/skim/<skim>/<dataset>/*.parquet]``, or
+``*.root``): preprocessing takes each part's sum of genWeight from the ledger, so
+normalisation is that of the original dataset.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import awkward as ak
+import dask
 import dask_awkward as dak
 import numpy as np
 
@@ -35,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def part_of(path: str | Path) -> dict[str, Any] | None:
-    """The ledger entry of a skim part (None for a parquet file outside a brewflow skim)."""
+    """The ledger entry of a skim part (None for a file outside a brewflow skim)."""
     path = Path(path)
     ledger = path.parent / LEDGER
     if not ledger.is_file():
@@ -78,6 +82,57 @@ def _read_fields(events: Any, output: Any) -> list[str]:
         elif prefix in events.fields:
             fields.add(prefix)
     return [f for f in events.fields if f in fields]
+
+
+def _root_branches(data: ak.Array) -> dict[str, ak.Array]:
+    """The fields of ``data`` as uproot writes them in NanoAOD's layout: behaviours dropped,
+    missing values (option types, e.g. a variable undefined for an event) as NaN."""
+    out = {}
+    for field in data.fields:
+        column = ak.without_parameters(data[field])
+        if "?" in str(column.type.content):
+            column = ak.fill_none(column, np.nan, axis=None)
+        out[field] = column
+    return out
+
+
+class _ToRoot:
+    """Write one partition to ``directory/part-<i>.root`` (tree ``Events``: collections as
+    ``nMuon`` + ``Muon_pt``..., records as ``MET_pt``...); returns its number of events."""
+
+    def __init__(self, directory: Path, seed: str) -> None:
+        self.directory, self.seed = directory, seed
+
+    def __call__(self, data: ak.Array, block_index: tuple[int, ...]) -> ak.Array:
+        import uuid
+
+        import uproot
+
+        from brewflow.reproducible import fixed_root_clock
+
+        name = f"part-{block_index[0]}.root"
+        identity = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-skim/{self.seed}/{name}")
+        branches = _root_branches(data)
+        tmp = self.directory / f".{name}.tmp"
+        with fixed_root_clock(), uproot.recreate(tmp, uuid_function=lambda: identity) as out:
+            out.mktree("Events", {k: v.type for k, v in branches.items()})
+            if len(data):
+                out["Events"].extend(branches)
+        tmp.rename(self.directory / name)
+        return ak.Array(np.array([len(data)], dtype=np.int64))
+
+
+def _to_root(table: Any, directory: Path, seed: str) -> Any:
+    """A lazy write of every partition of ``table`` to ROOT (:class:`_ToRoot`)."""
+    from dask.blockwise import BlockIndex
+
+    meta = ak.Array(ak.Array(np.zeros(1, np.int64)).layout.to_typetracer(forget_length=True))
+    written = dak.map_partitions(
+        _ToRoot(directory, seed), table, BlockIndex((table.npartitions,)),
+        label="to-root", meta=meta,
+    )  # fmt: skip
+    written.dask.layers[written.name].annotations = {"ak_output": True}  # write every column
+    return written
 
 
 def write_skim(
@@ -135,7 +190,12 @@ def write_skim(
         table = dak.with_field(table, output.variables[variable][mask], variable)
     selected = _per_partition(dak.values_astype(mask, np.float64))
     tmp = outdir.resolve().with_name(f".{outdir.name}.tmp")  # absolute: workers write it
-    writing = dak.to_parquet(table, str(tmp), compute=False, prefix="part")
+    suffix = spec["format"]
+    if suffix == "root":
+        tmp.mkdir(parents=True, exist_ok=True)
+        writing = _to_root(table, tmp, seed=f"{name}/{dataset}")
+    else:
+        writing = dak.to_parquet(table, str(tmp), compute=False, prefix="part")
     collections: tuple = (writing, selected)
     if not is_data:
         weights = events.genWeight
@@ -144,17 +204,18 @@ def write_skim(
     label = f"{dataset}/skim {name}"
     progress = execution.Progress(label, sizes, progress_interval) if progress_interval else None
     _, n_selected, *sums = execution.compute(
-        collections, scheduler=scheduler or execution.scheduler_name(config), workers=workers,
+        dask.optimize(*collections),  # the columns written and counted, read once
+        scheduler=scheduler or execution.scheduler_name(config), workers=workers,
         progress=progress,
     )  # fmt: skip
     sources = [(f["path"], a, b) for f in reading for a, b in ledger.steps[f["path"]]]
-    written = sorted(tmp.glob("*.parquet"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
+    written = sorted(tmp.glob(f"*.{suffix}"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
     if len(written) != len(sources):
-        raise RuntimeError(f"{len(written)} parquet parts for {len(sources)} chunks in {tmp}")
+        raise RuntimeError(f"{len(written)} {suffix} parts for {len(sources)} chunks in {tmp}")
     parts = []
     for i, (path, (source, start, stop)) in enumerate(zip(written, sources, strict=True)):
         part = {
-            "file": f"part-{i}.parquet",
+            "file": f"part-{i}.{suffix}",
             "events_read": stop - start,
             "events": int(n_selected[i]),
             "source": [source, start, stop],
@@ -168,6 +229,7 @@ def write_skim(
         "skim": name,
         "dataset": dataset,
         "region": spec["region"],
+        "file_format": suffix,
         "cuts": list(cuts),
         "columns": columns,
         "variables": list(spec["variables"]),

@@ -1,4 +1,4 @@
-# A skim per dataset: the events of a region with chosen columns, parquet + ledger
+# A skim per dataset: the events of a region with chosen columns, parquet or ROOT + ledger
 # (brewflow.skims); skims are valid dataset inputs of later runs.
 rule skim:
     input:
