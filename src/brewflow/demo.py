@@ -154,8 +154,9 @@ def train_bdt(
     signal: list[str], background: list[str], path: str, *, seed: int = 42, rounds: int = 30
 ) -> int:
     """Train the demo BDT (xgboost, deterministic: one thread, fixed seed) on ``signal`` vs
-    ``background`` NanoAOD files, events with two opposite-charge leptons; write it to ``path``
-    (universal binary JSON, atomically). Returns the number of training events."""
+    ``background`` NanoAOD files, in the region where it is used (one electron and one muon of
+    opposite charge: ttbar vs WW and Drell-Yan there); write it to ``path`` (universal binary
+    JSON, atomically). Returns the number of training events."""
     import tempfile
     from pathlib import Path
 
@@ -168,7 +169,7 @@ def train_bdt(
         for file in files:
             events = eager_events(file)
             output = analysis(events, Context(Path(file).stem, False))
-            keep = np.asarray(output.selection.all("opposite_charge"), dtype=bool)
+            keep = np.asarray(output.selection.all("emu", "opposite_charge"), dtype=bool)
             columns = bdt_features(output.variables)
             matrix = np.stack([np.asarray(c) for c in columns], axis=1)[keep]
             rows.append(matrix)
