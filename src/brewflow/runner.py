@@ -373,7 +373,14 @@ def _checkpoints(config: Mapping, scheduler: str, workers: int) -> Iterator[Any]
 
 
 def _compute_lazy(
-    config, dataset, systematics, files, ledger, label, progress_interval, **where
+    config: Mapping,
+    dataset: str,
+    systematics: Sequence[str],
+    files: Sequence[Mapping[str, Any]],
+    ledger: ReadLedger,
+    label: str,
+    progress_interval: float | None,
+    **where: Any,
 ) -> tuple[Any, Any, Any]:
     """``(histograms, n_certified, sumw)`` of the files' chunks in the ledger, computed on
     ``where`` (scheduler, workers, client); a bad chunk or file is skipped (``on_bad_file:
