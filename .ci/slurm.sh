@@ -26,7 +26,9 @@ install() {
 write_conf() {
     local host cpus mem
     host=$(hostname -s)
-    cpus=$(nproc)
+    # the machine's CPUs, whatever OMP_NUM_THREADS says: nproc honours it, and a dask
+    # LocalCluster in the process that starts Slurm (e.g. pytest) sets it to 1
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
     mkdir -p /etc/slurm "$DIR"/{spool,state,log} /run/slurm
     cat >"$CONF" <<EOF

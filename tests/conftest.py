@@ -28,6 +28,17 @@ SMALL_LUMI = 0.5  # pb^-1 -> about 2000 data events
 
 
 @pytest.fixture(autouse=True)
+def _environment():
+    """Each test starts from the session's environment: a dask LocalCluster of processes sets
+    OMP_NUM_THREADS=1 (and other thread limits) in os.environ, which later subprocesses (e.g.
+    Slurm started by tests/test_cluster.py) would otherwise inherit."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _preprocess_cache(tmp_path_factory, monkeypatch) -> None:
     """Tests keep preprocessing's per-file cache in a temporary folder, not the checkout."""
     from brewflow import preprocess
