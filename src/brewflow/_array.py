@@ -13,7 +13,7 @@ from dask.highlevelgraph import HighLevelGraph
 from dask_awkward.layers import AwkwardMaterializedLayer
 from dask_awkward.lib.core import new_array_object
 
-__all__ = ["is_lazy", "lib", "stack"]
+__all__ = ["is_lazy", "lib", "stack", "typetracer_like"]
 
 
 def is_lazy(array: Any) -> bool:
@@ -24,6 +24,12 @@ def is_lazy(array: Any) -> bool:
 def lib(array: Any) -> ModuleType:
     """``dask_awkward`` for lazy arrays, ``awkward`` otherwise (same function names)."""
     return dak if is_lazy(array) else ak
+
+
+def typetracer_like(example: Any) -> ak.Array:
+    """A typetracer (unknown length) of the type of ``example`` (a list or numpy array): the
+    ``meta`` of a ``map_partitions`` output."""
+    return ak.Array(ak.Array(example).layout.to_typetracer(forget_length=True))
 
 
 def stack(arrays: Sequence[Any]) -> Any:

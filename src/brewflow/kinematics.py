@@ -23,7 +23,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from brewflow._array import is_lazy
+from brewflow._array import is_lazy, typetracer_like
 
 __all__ = ["best_combination", "cartesian", "near"]
 
@@ -101,7 +101,7 @@ def _per_partition(
         for array in args[:n]:
             for field in fields:
                 ak.typetracer.touch_data(array[field])
-        return ak.Array(ak.Array(example).layout.to_typetracer(forget_length=True))
+        return typetracer_like(example)
     return function(*args)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,13 @@ import awkward as ak
 import dask
 import dask_awkward as dak
 import numpy as np
+import uproot
 
 from brewflow import execution, provenance
+from brewflow._array import typetracer_like
 from brewflow.config import payload_files
 from brewflow.inputs import InputError
+from brewflow.reproducible import fixed_root_clock
 from brewflow.results import read_document, write_document
 
 __all__ = ["LEDGER", "part_of", "skim_targets", "write_skim"]
@@ -52,7 +56,7 @@ def part_of(path: str | Path) -> dict[str, Any] | None:
 
 def _per_partition(array: Any, square: bool = False) -> Any:
     """One number per partition: the sum of ``array`` (of its square), float64."""
-    meta = ak.Array(ak.Array(np.zeros(1)).layout.to_typetracer(forget_length=True))
+    meta = typetracer_like(np.zeros(1))
 
     def total(values: ak.Array) -> ak.Array:
         if ak.backend(values) == "typetracer":
@@ -104,12 +108,6 @@ class _ToRoot:
         self.directory, self.seed = directory, seed
 
     def __call__(self, data: ak.Array, block_index: tuple[int, ...]) -> ak.Array:
-        import uuid
-
-        import uproot
-
-        from brewflow.reproducible import fixed_root_clock
-
         name = f"part-{block_index[0]}.root"
         identity = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-skim/{self.seed}/{name}")
         branches = _root_branches(data)
@@ -126,7 +124,7 @@ def _to_root(table: Any, directory: Path, seed: str) -> Any:
     """A lazy write of every partition of ``table`` to ROOT (:class:`_ToRoot`)."""
     from dask.blockwise import BlockIndex
 
-    meta = ak.Array(ak.Array(np.zeros(1, np.int64)).layout.to_typetracer(forget_length=True))
+    meta = typetracer_like(np.zeros(1, np.int64))
     written = dak.map_partitions(
         _ToRoot(directory, seed), table, BlockIndex((table.npartitions,)),
         label="to-root", meta=meta,
