@@ -523,7 +523,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", default="results", help="a results folder")
     p.add_argument("--json", action="store_true", help="print the ledger as JSON")
     p.add_argument("--width", type=int, default=140, help="table width in characters")
-    p = command("skim", _skim, "a region's events with chosen columns to parquet, with a ledger")
+    p = command("skim", _skim, "a region's events to parquet or ROOT, with a ledger")
     p.add_argument("--config", required=True)
     p.add_argument("--skim", required=True, help="a name under config key 'skims'")
     p.add_argument("--dataset", required=True)
