@@ -1,4 +1,4 @@
-"""Skims: a region's events to parquet with a ledger; as inputs of a later run they give the
+"""Skims: a region's events to parquet or ROOT with a ledger; as inputs of a later run they give the
 same histograms and the same normalisation as the original files."""
 
 from __future__ import annotations
