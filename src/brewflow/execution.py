@@ -154,8 +154,8 @@ def compute(
     chunks are read."""
     parts, _ = dask.base.unpack_collections(collections)
     prefix = _reader_prefix(dask.base.collections_to_dsk(parts, optimize_graph=False))
-    connected = contextlib.nullcontext(client) if client else connect(scheduler, workers)
-    with connected as client:
+    given = client is not None
+    with contextlib.nullcontext(client) if given else connect(scheduler, workers) as client:
         if client is None:
             callbacks = [_LocalProgress(prefix, progress)] if progress and prefix else []
             with contextlib.ExitStack() as stack:
