@@ -157,7 +157,7 @@ class NMinusOne:
         h = cls(hist.axis.StrCategory(self.labels, name="selection"), axis,
                 storage=hist.storage.Weight())  # fmt: skip
         for label, mask in zip(self.labels, self._selections, strict=True):
-            args = fill_arguments(values, mask, self._weight)
+            args = fill_arguments(values, mask, self._weight, name=f"N-1 {label}")
             args[axis.name] = args.pop("values")
             h.fill(selection=label, **args)
         return h

@@ -11,19 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import awkward as ak
 import hist
 import hist.dask
 import numpy as np
 
-from brewflow._array import lib
+from brewflow._array import is_lazy, lib
 
 __all__ = [
     "CUTFLOW",
     "CUTFLOW_EVENTS",
     "RESERVED_AXES",
+    "FillLengthError",
     "Filler",
     "book",
     "book_cutflow",
+    "checked_weight",
     "cutflow_counts",
     "fill",
     "fill_arguments",
@@ -93,10 +96,16 @@ def book_cutflow(
     }
 
 
-def fill_arguments(values: Any, mask: Any, weight: Any | None) -> dict[str, Any]:
+def fill_arguments(
+    values: Any, mask: Any, weight: Any | None, *, name: str = "histogram"
+) -> dict[str, Any]:
     """``values`` and per-entry ``weight`` of the events in ``mask``, ready for ``Hist.fill``:
-    jagged values are flattened (each event's weight repeated per object), None dropped."""
-    return Filler({None: mask}).arguments(region=None, variable=None, values=values, weight=weight)
+    jagged values are flattened (each event's weight repeated per object), None dropped; the
+    weight's length is checked (:func:`checked_weight`, ``name`` in the error)."""
+    out = Filler({None: mask}).arguments(region=None, variable=None, values=values, weight=weight)
+    if "weight" in out:
+        out["weight"] = checked_weight(out["values"], out["weight"], name, "selection")
+    return out
 
 
 def fill(
@@ -113,15 +122,25 @@ class Filler:
     selections and weights prepared once and shared.
 
     The masked, flattened values are built once per (variable, region) and the weights once
-    per (region, systematic, list structure): with many weight variations the lazy graph is
-    built several times faster. :func:`fill` and :func:`fill_arguments` are its one-histogram
-    forms.
+    per (systematic, selection): with many weight variations the lazy graph is built several
+    times faster. Weights are keyed by the very selection that made the values they go with
+    (the region's mask for one value per event that is never None; the region's mask and the
+    variable's defined values otherwise), so a histogram never gets another's weights.
+    :func:`fill` and :func:`fill_arguments` are its one-histogram forms.
     """
 
     def __init__(self, masks: Mapping[Any, Any]) -> None:
         self.masks = masks
         self._values: dict[tuple, tuple[Any, Any, Any]] = {}
-        self._weights: dict[tuple, Any] = {}
+        self._region_masks: dict[Any, Any] = {}
+        self._weights: dict[tuple, tuple[Any, Any]] = {}
+
+    def _region_mask(self, region: Any) -> Any:
+        """The region's mask with None (an undecided cut) as False."""
+        if region not in self._region_masks:
+            mask = self.masks[region]
+            self._region_masks[region] = lib(mask).fill_none(mask, False)
+        return self._region_masks[region]
 
     def _entries(self, variable: Any, values: Any, region: Any) -> tuple[Any, Any, Any]:
         """``(values to fill, selection, keep)``: flat values give the event mask as selection
@@ -129,14 +148,15 @@ class Filler:
         key = (variable, region)
         if key not in self._values:
             ak = lib(values)
-            mask = self.masks[region]
             if values.ndim > 1:
-                selected = values[mask]
+                selected = values[self.masks[region]]
                 flat = ak.flatten(selected)
                 keep = ~ak.is_none(flat)
                 self._values[key] = (flat[keep], selected, keep)
-            else:  # a None in the mask drops the event, as a None value does
-                mask = ak.fill_none(mask & ~ak.is_none(values), False)
+            else:
+                mask = self._region_mask(region)
+                if _may_be_none(values):  # a None value drops the event: its own mask
+                    mask = ak.fill_none(mask & ~ak.is_none(values), False)
                 self._values[key] = (values[mask], mask, None)
         return self._values[key]
 
@@ -148,16 +168,19 @@ class Filler:
         flat, selection, keep = self._entries(variable, values, region)
         out = {"values": flat}
         if weight is not None:
-            key = (region, systematic, variable if keep is not None else None)
-            if key not in self._weights:
+            key = (region, systematic, id(selection))  # the selection is kept in _values
+            cached = self._weights.get(key)
+            if cached is None or cached[0] is not weight:
                 ak = lib(weight)
                 if keep is None:  # flat values: selection is the event mask
-                    self._weights[key] = weight[selection]
+                    entries = weight[selection]
                 else:
                     per_event = weight[self.masks[region]]
-                    entries = ak.flatten(ak.broadcast_arrays(per_event, selection)[0])
-                    self._weights[key] = entries[keep]
-            out["weight"] = self._weights[key]
+                    entries = ak.flatten(ak.broadcast_arrays(per_event, selection)[0])[keep]
+                if not is_lazy(entries):  # lazily, equal by construction (same selection)
+                    entries = checked_weight(flat, entries, variable, region)
+                cached = self._weights[key] = (weight, entries)
+            out["weight"] = cached[1]
         return out
 
     def fill(
@@ -180,6 +203,38 @@ class Filler:
         args = {k: select(v) for k, v in args.items()}
         args[h.axes[-1].name] = args.pop("values")
         h.fill(region=region, systematic=systematic, **args)
+
+
+def _may_be_none(values: Any) -> bool:
+    """Whether an array's entries can be None (its type is an option type)."""
+    layout = values._meta.layout if is_lazy(values) else ak.to_layout(values)
+    return bool(layout.is_option)
+
+
+class FillLengthError(ValueError):
+    """Values and weights of one histogram fill differ in length."""
+
+
+def _same_length(values: Any, weight: Any, name: str, region: str) -> Any:
+    if ak.backend(values) != "typetracer" and len(values) != len(weight):
+        raise FillLengthError(
+            f"histogram {name!r}, region {region!r}: {len(values)} values but {len(weight)} "
+            "weights; the analysis's weight must have one entry per event"
+        )
+    return weight
+
+
+def checked_weight(values: Any, weight: Any, name: str, region: str) -> Any:
+    """``weight``, after checking it has one entry per value (lazily: when each partition is
+    computed). boost-histogram refuses most mismatches itself, but fills with an empty weight
+    array from memory past its end; this makes every mismatch an error naming the histogram."""
+    if is_lazy(values):
+        import dask_awkward as dak
+
+        return dak.map_partitions(
+            _same_length, values, weight, name, region, label="fill-check", meta=weight._meta
+        )
+    return _same_length(values, weight, name, region)
 
 
 def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:

@@ -211,6 +211,11 @@ def build(
                             args["weight"] = weight
                         if select is not None:
                             args = {k: select(v) for k, v in args.items()}
+                        if "weight" in args and not lazy:  # lazily: masked with the
+                            # same weight above, awkward refuses a length mismatch there
+                            args["weight"] = H.checked_weight(
+                                args["passed"], args["weight"], "cutflow", region
+                            )
                         h.fill(region=region, systematic=systematic, **args)
 
     shapes = [key for key in groups if key != "nominal"]
