@@ -110,3 +110,37 @@ def test_inventory_is_cached_per_file_until_the_file_changes(tmp_path, demo_set,
     with pytest.raises(KeyError):  # the changed file was inspected again (by the stub)
         P.preprocess(config, "dy", cache=tmp_path / "cache")
     assert calls == [changed]
+
+
+def _with_weights(path, weights) -> str:
+    """A MC file of ``len(weights)`` events whose genWeight is ``weights`` (several clusters)."""
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"genWeight": np.float32})
+        for start in range(0, len(weights), 4):
+            f["Events"].extend({"genWeight": np.asarray(weights[start : start + 4], np.float32)})
+    return str(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_genweight_names_file_and_entries(bad, tmp_path, demo_set):
+    """Regression (issue 16.2): a NaN genWeight made every MC histogram NaN, an infinite one
+    the scale factor 0 (the dataset vanished), exit code 0 both times."""
+    weights = [1.0] * 10
+    weights[5] = weights[7] = bad
+    path = _with_weights(tmp_path / "bad.root", weights)
+    with pytest.raises(
+        InputError,
+        match=rf"dataset 'dy', file '.*bad\.root': genWeight is {bad} at 2 entries in "
+        r"entries \[5, 8\) \(first: entry 5\)",
+    ):
+        inspect_file(path, "Events", is_data=False, dataset="dy")
+    config = validate(demo_set["config"])
+    config["datasets"]["dy"]["files"] = [*config["datasets"]["dy"]["files"], path]
+    with pytest.raises(InputError, match=r"bad\.root': genWeight is .*on_bad_file: skip"):
+        preprocess(config, "dy")
+    config["datasets"]["dy"]["on_bad_file"] = "skip"  # skipped and recorded, never summed
+    inventory = preprocess(config, "dy")
+    assert [s["path"] for s in inventory["skipped"]] == [path]
+    assert "genWeight is" in inventory["skipped"][0]["reason"]
+    assert np.isfinite(inventory["sumw"])
+    assert inventory["sumw"] == pytest.approx(sum(f["sumw"] for f in inventory["files"]))

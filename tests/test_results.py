@@ -173,3 +173,24 @@ def test_sweep_removes_only_temporary_files(tmp_path):
         path.write_text("half")
     assert sorted(sweep_temporary(tmp_path)) == sorted(stale)
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["dy.json"]
+
+
+def test_non_finite_bins_and_scale_factors_are_refused(tmp_path):
+    """Regression (issue 16.2): NaN bins or a NaN/inf scale factor were written with exit 0."""
+    from brewflow.results import NonFiniteError
+
+    good = _result("dy", "nominal", [0.5, 1.5], [1.0, 2.0])
+    for factor in (np.nan, np.inf):
+        with pytest.raises(NonFiniteError, match=r"dataset 'dy': scale factor (nan|inf)"):
+            scale(good, factor, xsec=1.0)
+    bad = _result("dy", "nominal", [0.5, 1.5], [1.0, np.nan])
+    target = tmp_path / "dy.json"
+    with pytest.raises(
+        NonFiniteError, match=r"histogram 'x' \(region 'r', systematic 'nominal'\) has 1 non"
+    ):
+        save(bad, target)
+    assert not target.exists()  # nothing that looks complete
+    good.meta["sumw"] = float("nan")
+    with pytest.raises(NonFiniteError, match="not written: a number in it is NaN"):
+        save(good, target)
+    assert not target.exists()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uproot
 
 from brewflow import parquet, trees
@@ -16,6 +17,7 @@ __all__ = [
     "InputError",
     "MissingBranchError",
     "check_branches",
+    "check_finite_weights",
     "is_missing_field",
     "on_bad_file",
     "one_line",
@@ -110,4 +112,20 @@ def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> Non
             f"{where}: no branch(es) {', '.join(missing)} in tree {ttree.name!r}, which the "
             "analysis reads; is it the right kind of file (data/MC, NanoAOD version)?",
             path,
+        )
+
+
+def check_finite_weights(weights: Any, where: str, first_entry: int) -> None:
+    """Raise :class:`InputError` if a generator weight is NaN or infinite: one would make every
+    histogram of the dataset NaN or its normalisation zero. ``weights`` are the entries from
+    ``first_entry`` on of the file named in ``where``."""
+    bad = ~np.isfinite(np.asarray(weights, dtype=np.float64))
+    if bad.any():
+        index = np.flatnonzero(bad)
+        first = first_entry + int(index[0])
+        value = float(np.asarray(weights)[index[0]])
+        raise InputError(
+            f"{where}: genWeight is {value} at {len(index)} entr{'y' if len(index) == 1 else 'ies'}"
+            f" in entries [{first}, {first_entry + int(index[-1]) + 1}) (first: entry {first}); "
+            "the file is damaged or mis-produced; replace it or remove it from the dataset"
         )

@@ -15,7 +15,13 @@ import numpy as np
 
 from brewflow import parquet, provenance, trees
 from brewflow.config import dataset_files
-from brewflow.inputs import SKIP_HINT, InputError, on_bad_file, open_checked
+from brewflow.inputs import (
+    SKIP_HINT,
+    InputError,
+    check_finite_weights,
+    on_bad_file,
+    open_checked,
+)
 from brewflow.nanoevents import READ_ERRORS
 from brewflow.results import atomic_write, read_document, write_document
 
@@ -90,8 +96,12 @@ def inspect_file(
                     "set 'is_data: true' for the dataset"
                 )
             sumw, sumw2 = 0.0, 0.0
-            for chunk in ttree.iterate(["genWeight"], library="np", step_size="100 MB"):
-                w = chunk["genWeight"].astype(np.float64)
+            for chunk in ttree.iterate(
+                ["genWeight"], library="np", step_size="100 MB", report=True
+            ):
+                arrays, report = chunk
+                w = arrays["genWeight"].astype(np.float64)
+                check_finite_weights(w, where, int(report.tree_entry_start))
                 sumw += float(w.sum())
                 sumw2 += float((w * w).sum())
             record["sumw"], record["sumw2"] = sumw, sumw2
@@ -122,6 +132,7 @@ def _inspect_parquet(
         import awkward as ak
 
         w = np.asarray(ak.from_parquet(path, columns=["genWeight"])["genWeight"], np.float64)
+        check_finite_weights(w, f"file {path!r}", 0)
         record["sumw"], record["sumw2"] = float(w.sum()), float((w * w).sum())
     return record
 

@@ -118,7 +118,12 @@ class DamagedFileError(InputError, ValueError):
 def write_document(path: str | Path, document: dict[str, Any]) -> None:
     """Write ``document`` as JSON (sorted keys), atomically, with a leading ``checksum`` key:
     the SHA-256 of the rest, which :func:`read_document` checks. Still plain JSON."""
-    body = json.dumps(document, default=uhi.io.json.default, sort_keys=True)
+    try:
+        body = json.dumps(document, default=uhi.io.json.default, sort_keys=True, allow_nan=False)
+    except ValueError as err:  # json's "Out of range float values are not JSON compliant"
+        raise NonFiniteError(
+            f"{str(path)!r} not written: a number in it is NaN or infinite"
+        ) from err
     digest = hashlib.sha256(body.encode()).hexdigest()
     atomic_write(path, f'{_CHECKSUM}{digest}", {body[1:]}\n')
 
@@ -155,8 +160,39 @@ def sweep_temporary(root: str | Path) -> list[Path]:
     return removed
 
 
+class NonFiniteError(InputError, ValueError):
+    """A NaN or infinite number where a sum of weights or a scale factor must be finite."""
+
+
+def check_finite(result: Result, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming the histogram, region and systematic of the first
+    NaN or infinite bin of ``result`` (a NaN weight, or a NaN or infinite scale factor, would
+    otherwise spread silently into every stack and plot)."""
+    for name, h in result.histograms.items():
+        view = h.view(flow=True)
+        fields = view.dtype.names or (None,)
+        for field_name in fields:
+            values = view[field_name] if field_name else np.asarray(view)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                index = tuple(int(i[0]) for i in np.nonzero(bad))
+                axes = {
+                    a.name: a.value(i - 1 if a.traits.underflow else i)
+                    for a, i in zip(h.axes, index, strict=True)
+                    if a.name in ("region", "systematic")
+                }
+                where = ", ".join(f"{k} {v!r}" for k, v in axes.items())
+                raise NonFiniteError(
+                    f"{what}: histogram {name!r} ({where})"
+                    f" has {int(bad.sum())} non-finite bin(s) ({values[index]}); a weight of the "
+                    "analysis or a correction is NaN or infinite"
+                )
+
+
 def save(result: Result, path: str | Path) -> None:
-    """Write a result file (deterministic: sorted keys, no timestamps)."""
+    """Write a result file (deterministic: sorted keys, no timestamps); a NaN or infinite bin
+    or number is refused (:class:`NonFiniteError`), never written."""
+    check_finite(result, f"dataset {result.dataset or result.process!r} ({path})")
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -407,7 +443,13 @@ def _scaled(h: hist.Hist, factor: float) -> hist.Hist:
 
 
 def scale(result: Result, factor: float, **meta: Any) -> Result:
-    """Multiply weighted histograms (and weighted cutflows) by ``factor``; counts stay counts."""
+    """Multiply weighted histograms (and weighted cutflows) by ``factor``; counts stay counts.
+    A NaN or infinite factor is refused (:class:`NonFiniteError`)."""
+    if not np.isfinite(factor):
+        raise NonFiniteError(
+            f"dataset {result.dataset!r}: scale factor {factor} is not finite "
+            f"({', '.join(f'{k} {v}' for k, v in meta.items() if isinstance(v, float | int))})"
+        )
     histograms = {name: _scaled(h, factor) for name, h in result.histograms.items()}
     new_meta = {**result.meta, **meta, "scale_factor": factor}
     return Result(

@@ -480,6 +480,11 @@ def run(
     }
     if not is_data:
         meta["sumw_read"] = float(sumw or 0.0)
+        if not np.isfinite(meta["sumw_read"]):
+            raise InputError(
+                f"dataset {dataset!r}: the sum of genWeight of the events read is "
+                f"{meta['sumw_read']}; a file changed since preprocessing? rerun preprocess"
+            )
         if complete:
             meta["sumw"] = sum(f.get("sumw") or 0.0 for f in files)
     if certified is not None:
