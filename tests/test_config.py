@@ -106,3 +106,54 @@ def test_later_config_files_update_earlier_ones(tmp_path):
     config = load_config([DEMO_CONFIG, override])
     assert config["luminosity"] == 123.0
     assert "dy" in config["datasets"]
+
+
+def test_one_file_under_two_names_is_refused(tmp_path, demo_set, monkeypatch):
+    """Regression (issue 16.3): ``x.root`` and ``./x.root`` (or a symlink, or the same file in
+    two datasets) were read twice, doubling events and yields."""
+    import shutil
+
+    from brewflow.config import ConfigError, validate
+
+    monkeypatch.chdir(tmp_path)
+    real = demo_set["config"]["datasets"]["dy"]["files"][0]
+    shutil.copy(real, "x.root")
+    (tmp_path / "link.root").symlink_to(tmp_path / "x.root")
+    (tmp_path / "folder.root").mkdir()
+    base = copy.deepcopy(demo_set["config"])
+    for dataset in base["datasets"].values():  # real files, not the generator's
+        dataset.pop("generator")
+    cases = {
+        ("x.root", "./x.root"): r"'datasets\.dy\.files': 'x\.root' and '\./x\.root' are the same",
+        ("x.root", "link.root"): r"'x\.root' and 'link\.root' are the same file",
+        ("x.root", "*.root"): r"'x\.root' and 'link\.root' are the same file",
+        ("x.root", "x.root"): r"'x\.root' listed twice",
+        ("folder.root",): r"'folder\.root' is a folder; list its files or use a glob",
+        ("folder*",): r"the glob 'folder\*' matches only folders \(folder\.root\)",
+    }
+    for files, message in cases.items():
+        config = copy.deepcopy(base)
+        config["datasets"]["dy"]["files"] = list(files)
+        with pytest.raises(ConfigError, match=message):
+            validate(config)
+    config = copy.deepcopy(base)
+    config["datasets"]["dy"]["files"] = ["x.root"]
+    config["datasets"]["ttbar"]["files"] = ["./x.root"]
+    with pytest.raises(
+        ConfigError, match=r"'datasets\.ttbar\.files': '\./x\.root' is also in dataset 'dy'"
+    ):
+        validate(config)
+
+
+def test_copies_of_one_file_are_refused_by_uuid(tmp_path, demo_set):
+    import shutil
+
+    from brewflow.config import validate
+    from brewflow.preprocess import InputError, preprocess
+
+    real = demo_set["config"]["datasets"]["dy"]["files"][0]
+    copies = [shutil.copy(real, tmp_path / name) for name in ("a.root", "b.root")]
+    config = validate(demo_set["config"])
+    config["datasets"]["dy"]["files"] = [str(c) for c in copies]
+    with pytest.raises(InputError, match=r"'.*a\.root' and '.*b\.root' are copies of one file"):
+        preprocess(config, "dy")

@@ -10,6 +10,7 @@ import copy
 import glob
 import itertools
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -190,8 +191,7 @@ def _check(config: dict) -> None:
             raise ConfigError(
                 f"config key 'datasets.{name}.lumi_mask': golden JSON {mask!r} does not exist"
             )
-        if not is_generated(dataset):
-            dataset_files(config, name)  # raises if a file or glob is missing
+    _check_files_once(config)
     for name, skim in config["skims"].items():
         if skim["region"] not in regions:
             raise ConfigError(
@@ -241,25 +241,52 @@ def payload_files(config: Mapping, dataset: str) -> list[str]:
 
 
 def dataset_files(config: Mapping, dataset: str) -> list[str]:
-    """The dataset's files with globs expanded (sorted), checking that each exists."""
+    """The dataset's files with globs expanded (sorted; a glob's matches that are folders are
+    left out), checking that each exists and that no file is listed twice, under any name
+    (``x.root``, ``./x.root``, a symlink: the resolved path counts)."""
     out: list[str] = []
+    key = f"config key 'datasets.{dataset}.files'"
     for pattern in config["datasets"][dataset]["files"]:
         if glob.has_magic(pattern):
             matches = sorted(glob.glob(pattern, recursive=True))
-            if not matches:
-                raise ConfigError(
-                    f"config key 'datasets.{dataset}.files': the glob {pattern!r} matches no file"
-                )
-            out.extend(matches)
+            files = [m for m in matches if Path(m).is_file()]
+            if not files:
+                what = f"only folders ({', '.join(matches[:3])})" if matches else "no file"
+                raise ConfigError(f"{key}: the glob {pattern!r} matches {what}")
+            out.extend(files)
         elif is_generated(config["datasets"][dataset]) or Path(pattern).is_file():
             out.append(pattern)
-        else:
+        elif Path(pattern).is_dir():
             raise ConfigError(
-                f"config key 'datasets.{dataset}.files': file {pattern!r} does not exist"
+                f"{key}: {pattern!r} is a folder; list its files or use a glob "
+                f"({pattern.rstrip('/')}/*.root)"
             )
-    duplicates = {f for f in out if out.count(f) > 1}
-    if duplicates:
-        raise ConfigError(
-            f"config key 'datasets.{dataset}.files': listed more than once: {sorted(duplicates)}"
-        )
+        else:
+            raise ConfigError(f"{key}: file {pattern!r} does not exist")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(out):
+        first = seen.setdefault(os.path.realpath(name), i)
+        if first != i:
+            other = out[first]
+            same = "listed twice" if other == name else f"and {name!r} are the same file"
+            raise ConfigError(
+                f"{key}: {other!r} {same}; its events would be counted twice (list it once)"
+            )
     return out
+
+
+def _check_files_once(config: Mapping) -> None:
+    """Every dataset's files exist (:func:`dataset_files`) and no file is in two datasets (it
+    would be counted twice in a process, or in data and MC)."""
+    owner: dict[str, tuple[str, str]] = {}
+    for name, dataset in config["datasets"].items():
+        if is_generated(dataset):
+            continue
+        for path in dataset_files(config, name):
+            first = owner.setdefault(os.path.realpath(path), (name, path))
+            if first[0] != name:
+                raise ConfigError(
+                    f"config key 'datasets.{name}.files': {path!r} is also in dataset "
+                    f"{first[0]!r} (as {first[1]!r}); a file belongs to one dataset, or its "
+                    "events are counted twice"
+                )

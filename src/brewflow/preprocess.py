@@ -203,6 +203,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
             log.info("%s: %d/%d files inventoried", dataset, i + 1, len(paths))
     if not files:
         raise InputError(f"dataset {dataset!r}: none of its {len(paths)} file(s) is readable")
+    _refuse_copies(dataset, files)
     out: dict[str, Any] = {
         "dataset": dataset,
         "is_data": spec["is_data"],
@@ -226,6 +227,21 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
         f", {len(skipped)} file(s) skipped" if skipped else "",
     )
     return out
+
+
+def _refuse_copies(dataset: str, files: Sequence[Mapping[str, Any]]) -> None:
+    """Two files with one ROOT UUID are copies of one file (``cp``, a second download): their
+    events would be counted twice. Refused naming both (validation already refuses two names of
+    one file)."""
+    seen: dict[str, str] = {}
+    for record in files:
+        first = seen.setdefault(record["uuid"], record["path"])
+        if first != record["path"]:
+            raise InputError(
+                f"dataset {dataset!r}: files {first!r} and {record['path']!r} are copies of one "
+                f"file (same ROOT UUID {record['uuid']}); its events would be counted twice: "
+                "list one of them"
+            )
 
 
 def groups(files: Sequence[Mapping[str, Any]], events_per_job: int | None) -> list[list[dict]]:
