@@ -71,3 +71,36 @@ def test_clear_errors(shared_data, tmp_path, golden):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"cannot read golden JSON .*bad\.json"):
         LumiMask(tmp_path / "bad.json")
+
+
+BAD_GOLDEN = {
+    "truncated": ('{"315267": [[1, 10], [20', r"cannot read golden JSON .*truncated or not JSON"),
+    "reversed": ('{"315267": [[5, 1]]}', r"run '315267': range \[5, 1\] is reversed"),
+    "empty": ("{}", "certifies no lumi block"),
+    "not_a_run": ('{"Run2018A": [[1, 2]]}', r"run 'Run2018A': not a run number"),
+    "not_a_range": ('{"315267": [[1, 2, 3]]}', r"\[1, 2, 3\] is not a lumi range"),
+    "zero_block": ('{"315267": [[0, 2]]}', r"\[0, 2\] is not a lumi range"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GOLDEN))
+def test_bad_golden_json_is_named_before_any_job(case, tmp_path, demo_set):
+    """Regression (issue 16.4): a truncated golden JSON was reported as a problem of the first
+    data file (so `on_bad_file: skip` skipped every good file); a reversed range certified
+    nothing, silently. Both are refused by validation, naming the key and the file."""
+    import copy
+
+    from brewflow.config import ConfigError, validate
+    from brewflow.lumimask import LumiMaskError
+
+    text, message = BAD_GOLDEN[case]
+    path = tmp_path / "golden.json"
+    path.write_text(text)
+    with pytest.raises(LumiMaskError, match=message):
+        LumiMask(path)
+    config = copy.deepcopy(demo_set["config"])
+    data = config["datasets"]["data"]
+    data.pop("generator")
+    data["lumi_mask"] = str(path)
+    with pytest.raises(ConfigError, match=rf"'datasets\.data\.lumi_mask': .*{message}"):
+        validate(config)

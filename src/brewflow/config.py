@@ -187,10 +187,17 @@ def _check(config: dict) -> None:
             if key in dataset and not dataset["is_data"]:
                 raise ConfigError(f"config key 'datasets.{name}.{key}': for data only")
         mask = dataset.get("lumi_mask")
-        if mask is not None and not is_generated(dataset) and not Path(mask).is_file():
-            raise ConfigError(
-                f"config key 'datasets.{name}.lumi_mask': golden JSON {mask!r} does not exist"
-            )
+        if mask is not None and not is_generated(dataset):
+            if not Path(mask).is_file():
+                raise ConfigError(
+                    f"config key 'datasets.{name}.lumi_mask': golden JSON {mask!r} does not exist"
+                )
+            from brewflow.lumimask import LumiMaskError, certified_ranges
+
+            try:
+                certified_ranges(Path(mask))
+            except LumiMaskError as err:
+                raise ConfigError(f"config key 'datasets.{name}.lumi_mask': {err}") from None
     _check_files_once(config)
     for name, skim in config["skims"].items():
         if skim["region"] not in regions:

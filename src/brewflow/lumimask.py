@@ -3,6 +3,8 @@
 The JSON maps run numbers to inclusive luminosity-block ranges,
 ``{"297050": [[12, 137], [193, 776]], ...}``. Lookups are vectorised: (run, lumi) pairs are
 encoded as one 64-bit key and found among the sorted certified ranges with a binary search.
+The array libraries are imported where they are used: validating a config checks golden JSONs
+(:func:`certified_ranges`) without them.
 """
 
 from __future__ import annotations
@@ -11,28 +13,60 @@ import json
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
-from brewflow._array import is_lazy
+__all__ = ["LumiMask", "LumiMaskError", "certified_ranges"]
 
-__all__ = ["LumiMask"]
+
+class LumiMaskError(ValueError):
+    """A golden JSON that cannot be read or is not a valid list of certified lumi blocks."""
+
+
+def certified_ranges(path: Path) -> list[tuple[int, int, int]]:
+    """``(run, first, last)`` of every certified range of the golden JSON ``path``, checked:
+    run numbers and lumi blocks are positive integers, each range ``[first, last]`` has
+    ``first <= last``, and at least one block is certified."""
+    try:
+        certified = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LumiMaskError(
+            f"cannot read golden JSON {str(path)!r} (truncated or not JSON? {err}); "
+            "download it again"
+        ) from None
+    fix = 'expected {"<run>": [[first, last], ...], ...} with first <= last'
+    if not isinstance(certified, dict) or not certified:
+        raise LumiMaskError(f"golden JSON {str(path)!r} certifies no lumi block; {fix}")
+    out = []
+    for run, ranges in certified.items():
+        where = f"golden JSON {str(path)!r}, run {run!r}"
+        if not run.isdigit() or int(run) <= 0:
+            raise LumiMaskError(f"{where}: not a run number; {fix}")
+        if not isinstance(ranges, list) or not ranges:
+            raise LumiMaskError(f"{where}: no lumi ranges; {fix}")
+        for pair in ranges:
+            ok = isinstance(pair, list) and len(pair) == 2
+            ok = ok and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
+            if not ok or pair[0] < 1:
+                raise LumiMaskError(f"{where}: {pair!r} is not a lumi range [first, last]; {fix}")
+            if pair[0] > pair[1]:
+                raise LumiMaskError(
+                    f"{where}: range {pair!r} is reversed (first > last: it would certify "
+                    f"nothing); {fix}"
+                )
+            out.append((int(run), pair[0], pair[1]))
+    return out
 
 
 class LumiMask:
-    """``mask(run, luminosityBlock)`` is True for certified lumi blocks."""
+    """``mask(run, luminosityBlock)`` is True for certified lumi blocks. The file is checked
+    when read (:class:`LumiMaskError` names it and what is wrong)."""
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        try:
-            certified = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read golden JSON {str(path)!r}: {err}") from err
         starts, stops = [], []
-        for run, ranges in certified.items():
-            for first, last in ranges:
-                starts.append((int(run) << 32) | int(first))
-                stops.append((int(run) << 32) | int(last))
+        for run, first, last in certified_ranges(path):
+            starts.append((run << 32) | first)
+            stops.append((run << 32) | last)
         order = np.argsort(starts)
         self._starts = np.asarray(starts, dtype=np.int64)[order]
         self._stops = np.asarray(stops, dtype=np.int64)[order]
@@ -44,7 +78,9 @@ class LumiMask:
         found = index >= 0
         return found & (key <= self._stops[np.where(found, index, 0)])
 
-    def _awkward(self, run: ak.Array, lumi: ak.Array) -> ak.Array:
+    def _awkward(self, run: Any, lumi: Any) -> Any:
+        import awkward as ak
+
         if ak.backend(run) == "typetracer":  # dask-awkward's metadata pass:
             ak.typetracer.touch_data(run)  # say that both columns are needed, so that
             ak.typetracer.touch_data(lumi)  # column projection reads them
@@ -53,6 +89,10 @@ class LumiMask:
 
     def __call__(self, run: Any, lumi: Any) -> Any:
         """Per-event bool: is ``(run, lumi)`` certified? Works on numpy, awkward, dask-awkward."""
+        import awkward as ak
+
+        from brewflow._array import is_lazy
+
         if is_lazy(run):
             import dask_awkward as dak
 

@@ -37,7 +37,7 @@ from brewflow.inputs import (
     open_checked,
 )
 from brewflow.jetmet import CorrectedEvents, JetCorrector
-from brewflow.lumimask import LumiMask
+from brewflow.lumimask import LumiMask, LumiMaskError
 from brewflow.nanoevents import ChunkReadError, eager_events, lazy_events
 from brewflow.results import Result
 
@@ -265,11 +265,14 @@ def _certified(config: Mapping, dataset: str, events: Any, layout: str) -> tuple
     if mask_file is None:
         return events, None
     try:
-        mask = LumiMask(mask_file).events(events)
-    except (KeyError, ValueError) as err:
-        reason = err.args[0] if isinstance(err, KeyError) else err
+        lumi_mask = LumiMask(mask_file)
+    except LumiMaskError as err:  # the golden JSON's problem, not a data file's
+        raise ConfigError(f"config key 'datasets.{dataset}.lumi_mask': {err}") from None
+    try:
+        mask = lumi_mask.events(events)
+    except KeyError as err:
         raise InputError(
-            f"dataset {dataset!r}, file {layout!r}: config key 'lumi_mask': {reason}"
+            f"dataset {dataset!r}, file {layout!r}: config key 'lumi_mask': {err.args[0]}"
         ) from None
     return events[mask], lib(mask).sum(mask)
 
