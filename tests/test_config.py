@@ -157,3 +157,119 @@ def test_copies_of_one_file_are_refused_by_uuid(tmp_path, demo_set):
     config["datasets"]["dy"]["files"] = [str(c) for c in copies]
     with pytest.raises(InputError, match=r"'.*a\.root' and '.*b\.root' are copies of one file"):
         preprocess(config, "dy")
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_alias_bombs_are_refused_quickly(tmp_path):
+    """Regression (issue 16.9): a "billion laughs" config ran for minutes and gigabytes."""
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"aliases \(\*name\) expand to [\d,]+ nodes"):
+        load_config(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert time.perf_counter() - started < 5
+    with pytest.raises(ConfigError, match="refers to the node that contains it"):
+        load_config(_write(tmp_path, "a: &x [1, *x]\n"))
+
+
+def test_ordinary_aliases_still_work(tmp_path, demo_set):
+    config = copy.deepcopy(demo_set["config"])
+    config.pop("plots", None)
+    text = yaml.safe_dump(config).replace("luminosity: 0.5", "luminosity: &lumi 0.5")
+    path = _write(tmp_path, text + "plots: {formats: [png], label: *lumi}\n")
+    with pytest.raises(ConfigError, match=r"plots\.label.*not of type 'string'"):
+        load_config(path)  # the alias was expanded: 0.5 where a string belongs
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.update(luminosity=float("nan")), r"'luminosity': nan is not a finite"),
+        (lambda c: c["datasets"]["dy"].update(xsec=float("inf")), r"'datasets\.dy\.xsec': inf"),
+        (
+            lambda c: c["histograms"].update(mll={"variable": "mll", "edges": [0, float("nan")]}),
+            r"'histograms\.mll\.edges\.1': nan is not a finite number",
+        ),
+        (
+            lambda c: c["datasets"]["data"].update(process="dy"),
+            r"'datasets\.(data|dy)\.process': process 'dy' would stack data \('data'\) with MC",
+        ),
+        (
+            lambda c: c["shapes"].update(signal=["tt"]),
+            r"'shapes\.signal': 'tt' is not an MC process of the config \(MC processes: ",
+        ),
+        (
+            lambda c: c["shapes"].update(signal=["data"]),
+            r"'shapes\.signal': 'data' is not an MC process",
+        ),
+    ],
+    ids=[
+        "nan_luminosity",
+        "inf_xsec",
+        "nan_edge",
+        "data_in_mc_process",
+        "unknown_signal",
+        "data_signal",
+    ],
+)
+def test_late_errors_are_caught_by_validation(mutate, message, demo_set):
+    """Regression (issue 16.10): each of these failed only in a late job, or not at all."""
+    config = copy.deepcopy(demo_set["config"])
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_unknown_scheduler_in_the_environment(demo_set, monkeypatch):
+    from brewflow.execution import scheduler_name
+
+    monkeypatch.setenv("BREWFLOW_SCHEDULER", "thread")
+    message = r"variable BREWFLOW_SCHEDULER: unknown scheduler 'thread'; use one of threads"
+    with pytest.raises(ConfigError, match=message):
+        validate(demo_set["config"])
+    with pytest.raises(ConfigError, match=message):
+        scheduler_name({"scheduler": "threads"})
+    monkeypatch.setenv("BREWFLOW_SCHEDULER", "tcp://127.0.0.1:8786")
+    assert scheduler_name({"scheduler": "threads"}) == "tcp://127.0.0.1:8786"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["jets"]["jec"].update(mc="demo_MC_L1L2L3ResX"),
+            r"'jets' \(or a dataset's 'jec'\): no correction 'demo_MC_L1L2L3ResX'",
+        ),
+        (
+            lambda c: c["systematics"].update(jes_x={"type": "jes", "source": "NoSuchSource"}),
+            r"no correction '.*NoSuchSource.*'",
+        ),
+        (
+            lambda c: c["corrections"]["pileup"].update(name="pileupX"),
+            r"'corrections\.pileup': no correction 'pileupX'",
+        ),
+    ],
+    ids=["jec_name", "jes_source", "correction_name"],
+)
+def test_correction_names_are_checked_before_any_job(mutate, message, demo_set, tmp_path):
+    """Regression (issue 16.10): jets.jec names were never checked before the analyze jobs."""
+    import shutil
+
+    from brewflow.workflow import check_payloads
+
+    config = copy.deepcopy(demo_set["config"])
+    payload = shutil.copy(config["generate"]["corrections"], tmp_path / "payload.json.gz")
+    for spec in config["corrections"].values():
+        spec["file"] = str(payload)
+    config["jets"]["file"] = str(payload)
+    check_payloads(validate(config))  # the demo's names are right
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        check_payloads(validate(config))

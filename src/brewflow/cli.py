@@ -387,8 +387,10 @@ def _validate(args: argparse.Namespace) -> None:
 
     from brewflow.config import load_config
     from brewflow.runner import systematics_for
+    from brewflow.workflow import check_payloads
 
     config = load_config(args.config)
+    check_payloads(config)
     table = Table(title=f"{args.config}: valid")
     for column in ("dataset", "process", "type", "files", "xsec [pb]", "systematics"):
         table.add_column(column)

@@ -10,7 +10,9 @@ import copy
 import glob
 import itertools
 import json
+import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,7 @@ SHAPE_TYPES = ("jes", "jer", "unclustered")  # systematic types that vary object
 
 __all__ = [
     "ConfigError",
+    "check_scheduler",
     "dataset_files",
     "is_generated",
     "load_config",
@@ -64,13 +67,55 @@ def schema() -> dict:
     return yaml.safe_load(text)
 
 
+MAX_NODES = 100_000
+"""The most YAML nodes a config may hold once its aliases are expanded: far more than any
+analysis needs, far less than an alias bomb ("billion laughs") expands to."""
+
+
+def _expanded_size(node: yaml.Node, path: Path, memo: dict[int, int], open_: set[int]) -> int:
+    """The number of nodes of ``node`` with every alias expanded, computed on the composed
+    graph (each node once), so an alias bomb is measured, not built."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        mark = node.start_mark
+        raise ConfigError(
+            f"{path}:{mark.line + 1}: a YAML alias refers to the node that contains it "
+            "(a recursive structure); a config is a tree"
+        )
+    open_.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(
+            _expanded_size(k, path, memo, open_) + _expanded_size(v, path, memo, open_)
+            for k, v in node.value
+        )
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, path, memo, open_) for item in node.value)
+    open_.discard(key)
+    memo[key] = size
+    return size
+
+
 def _read(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         with path.open() as handle:  # a stream, so YAML marks name the file
-            data = yaml.load(handle, Loader=_StrictLoader)
+            loader = _StrictLoader(handle)
+            try:
+                node = loader.get_single_node()
+                size = 0 if node is None else _expanded_size(node, path, {}, set())
+                if size > MAX_NODES:
+                    raise ConfigError(
+                        f"config file {str(path)!r}: its YAML aliases (*name) expand to {size:,} "
+                        f"nodes (at most {MAX_NODES:,}); refused (an alias bomb?)"
+                    )
+                data = None if node is None else loader.construct_document(node)
+            finally:
+                loader.dispose()
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -130,8 +175,23 @@ def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
         where = f" in {', '.join(map(str, sources))}" if sources else ""
         lines = [f"config key '{_key(e.absolute_path)}': {_message(e)}" for e in errors]
         raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
+    _check_finite(config, [])
     _check(config)
     return config
+
+
+def _check_finite(value: Any, path: list[Any]) -> None:
+    """Refuse NaN and infinite numbers anywhere (``.nan``, ``.inf`` in YAML): JSON schema's
+    bounds do not catch them, and a luminosity, cross section or bin edge of NaN makes every
+    number downstream NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, [*path, index])
 
 
 def _message(error: jsonschema.ValidationError) -> str:
@@ -212,6 +272,24 @@ def _check(config: dict) -> None:
     for name in config.get("shapes", {}).get("histograms", []):
         if name not in config["histograms"]:
             raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
+    kinds: dict[str, dict[bool, str]] = {}
+    for name, dataset in datasets.items():
+        process = dataset.get("process", name)
+        kinds.setdefault(process, {}).setdefault(dataset["is_data"], name)
+        if len(kinds[process]) == 2:
+            data, mc = kinds[process][True], kinds[process][False]
+            raise ConfigError(
+                f"config key 'datasets.{name}.process': process {process!r} would stack data "
+                f"({data!r}) with MC ({mc!r}); give them different processes"
+            )
+    for process in config.get("shapes", {}).get("signal", []):
+        if process not in kinds or True in kinds[process]:
+            known = [p for p, k in kinds.items() if True not in k]
+            raise ConfigError(
+                f"config key 'shapes.signal': {process!r} is not an MC process of the config "
+                f"(MC processes: {', '.join(known)})"
+            )
+    check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = {config.get("generate", {}).get(k) for k in ("corrections", "bdt")}
     payloads = {
         f"corrections.{key}.file": spec["file"] for key, spec in config["corrections"].items()
@@ -224,6 +302,19 @@ def _check(config: dict) -> None:
             raise ConfigError(f"config key '{key}': file {file!r} does not exist")
     if not any(not d["is_data"] for d in datasets.values()):
         raise ConfigError("config key 'datasets': at least one MC dataset is needed")
+
+
+SCHEDULER_ENV = "BREWFLOW_SCHEDULER"
+SCHEDULERS = ("threads", "processes", "sync", "distributed")
+
+
+def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}") -> None:
+    """Refuse a scheduler that is neither one of :data:`SCHEDULERS` nor an address."""
+    if value and value not in SCHEDULERS and not re.match(r"^(tcp|tls|ucx|inproc)://.+", value):
+        raise ConfigError(
+            f"{where}: unknown scheduler {value!r}; use one of {', '.join(SCHEDULERS)} or a "
+            "scheduler address (tcp://host:8786)"
+        )
 
 
 def is_generated(dataset: Mapping) -> bool:

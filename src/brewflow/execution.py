@@ -23,17 +23,20 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
+from brewflow.config import SCHEDULER_ENV, check_scheduler
+
 __all__ = ["ENV", "Progress", "compute", "connect", "scheduler_name"]
 
 log = logging.getLogger(__name__)
 
-ENV = "BREWFLOW_SCHEDULER"
+ENV = SCHEDULER_ENV
 LOCAL = ("threads", "processes", "sync")
 CONNECT_TIMEOUT = "30s"  # how long a job waits for a scheduler at an address
 
 
 def scheduler_name(config: Mapping) -> str:
     """The scheduler of this job: ``$BREWFLOW_SCHEDULER`` if set, else config ``scheduler``."""
+    check_scheduler(os.environ.get(ENV))
     return os.environ.get(ENV) or config["scheduler"]
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "analysis_inputs",
     "analyze_outputs",
     "analyze_resources",
+    "check_payloads",
     "chunk_groups",
     "dataset_fingerprint",
     "fingerprint",
@@ -165,9 +166,42 @@ def write_resolved(config: Mapping, path: str | Path = RESOLVED) -> str:
     return str(path)
 
 
+def check_payloads(config: Mapping) -> None:
+    """Load every correction and JERC correction the config names (``corrections.*``,
+    ``jets.jec``, per-dataset ``jec``, ``jets.resolution*``, the JES sources of the
+    systematics), so a wrong name fails now, with what the payload has, instead of in every
+    analyze job. Payloads that ``brewflow generate`` writes are checked once written."""
+    from brewflow.config import ConfigError
+    from brewflow.corrections import CorrectionError, load
+    from brewflow.jetmet import JetCorrector
+
+    generated = {config.get("generate", {}).get("corrections")}
+    try:
+        for key, spec in config["corrections"].items():
+            if spec["file"] not in generated:
+                try:
+                    load(spec["file"], spec["name"])
+                except CorrectionError as err:
+                    raise ConfigError(f"config key 'corrections.{key}': {err}") from None
+        jets = config.get("jets")
+        if jets is None or jets["file"] in generated:
+            return
+        sources = [
+            s.get("source", "Total") for s in config["systematics"].values() if s["type"] == "jes"
+        ]
+        JetCorrector.from_config(jets, is_data=False).check(sources)
+        tags = {d.get("jec") for d in config["datasets"].values() if d["is_data"]}
+        for tag in tags:
+            JetCorrector.from_config(jets, is_data=True, jec=tag).check()
+    except CorrectionError as err:
+        raise ConfigError(f"config key 'jets' (or a dataset's 'jec'): {err}") from None
+
+
 def start_run(config: Mapping, results: str | Path = "results") -> None:
-    """What the workflow does when a run starts (holding the lock): write the resolved config,
-    and remove temporary files that killed jobs left under ``results``."""
+    """What the workflow does when a run starts (holding the lock, before any job): check the
+    correction names (:func:`check_payloads`), write the resolved config, and remove temporary
+    files that killed jobs left under ``results``."""
+    check_payloads(config)
     write_resolved(config)
     removed = sweep_temporary(results)
     if removed:
