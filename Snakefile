@@ -1,15 +1,10 @@
 # brewflow: NanoAOD -> histograms, cutflows and data/MC plots.
-# Run the demo with `snakemake --cores 2`; your analysis with `--configfile my.yaml`.
-from brewflow.config import validate
+# Run the demo with `snakemake --cores 2`; your analysis with `--config file=my.yaml`: brewflow
+# reads that file with its safe loader. (`--configfile` files are read by Snakemake itself,
+# through yte, before this file runs: use it only for configs you trust; see the README.)
+from brewflow.config import workflow_config
 
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
-
-
-config = validate(
-    config, sources=workflow.overwrite_configfiles or ["config/config.yaml"]
-)
+config = workflow_config(config, workflow.overwrite_configfiles)
 
 
 report: "workflow/report/workflow.rst"

@@ -90,3 +90,35 @@ def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
     assert analyze_resources(config, inventory, 2, attempt=2) == {"mem_mb": 7000, "runtime": 20}
     grouped = validate({**config, "events_per_job": 400_000})  # a job reads <= 500k events
     assert analyze_resources(grouped, inventory, threads=1)["runtime"] == 6
+
+
+def test_config_file_is_read_safely_and_configfile_templates_are_refused(tmp_path):
+    """Regression (issue 16.8): a yte template passed to Snakemake ran Python on
+    ``snakemake -n``. Through ``--config file=`` (what the README shows) it is plain YAML and
+    refused; through ``--configfile`` Snakemake evaluates it before the workflow starts (not
+    preventable from a Snakefile) and brewflow then refuses it, naming the way to pass it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f'__use_yte__: true\nluminosity: ?__import__("pathlib").Path("{marker}")'
+                    ".touch() or 1.0\n")  # fmt: skip
+    base = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path)]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = lambda *a: subprocess.run([*base, "-n", "--cores", "1", *a], capture_output=True,  # noqa: E731
+                                    text=True, env=env, check=False)  # fmt: skip
+    safe = run("--config", f"file={evil}")
+    assert safe.returncode != 0
+    output = safe.stdout + safe.stderr
+    assert "Additional properties are not allowed ('__use_yte__' was unexpected)" in output
+    assert not marker.exists()
+    unsafe = run("--configfile", str(evil))
+    assert unsafe.returncode != 0
+    output = unsafe.stdout + unsafe.stderr
+    assert "is a yte template (__use_yte__)" in output
+    assert "pass yours with --config file=PATH" in output

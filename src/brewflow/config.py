@@ -33,6 +33,7 @@ __all__ = [
     "process_of",
     "schema",
     "validate",
+    "workflow_config",
 ]
 
 
@@ -132,14 +133,45 @@ def _merge(base: dict, update: Mapping) -> dict:
     return base
 
 
-def load_config(paths: str | Path | Sequence[str | Path]) -> dict:
-    """Read one or more YAML/JSON config files (later ones update earlier ones) and validate."""
+def load_config(
+    paths: str | Path | Sequence[str | Path], overrides: Mapping[str, Any] | None = None
+) -> dict:
+    """Read one or more YAML/JSON config files (later ones update earlier ones), apply
+    ``overrides`` (e.g. Snakemake's ``--config key=value``), and validate."""
     if isinstance(paths, str | Path):
         paths = [paths]
     config: dict = {}
     for path in paths:
         _merge(config, _read(path))
+    _merge(config, overrides or {})
     return validate(config, sources=[str(p) for p in paths])
+
+
+DEFAULT_CONFIG = "config/config.yaml"
+"""The demo config, relative to the workflow's directory."""
+
+
+def workflow_config(given: Mapping[str, Any], configfiles: Sequence[str] | None) -> dict:
+    """The config of a Snakemake run: ``--config file=PATH`` (default :data:`DEFAULT_CONFIG`)
+    read with brewflow's safe loader and updated with the other ``--config key=value``; or,
+    when Snakemake was given ``--configfile`` (which it reads itself, through yte), that
+    config checked by re-reading its files strictly."""
+    given = dict(given)
+    if configfiles:
+        for path in configfiles:
+            if "__use_yte__" in Path(path).read_text(errors="replace"):
+                raise ConfigError(
+                    f"config file {path!r} is a yte template (__use_yte__): Snakemake evaluated "
+                    "its expressions while reading --configfile, before brewflow could refuse "
+                    "it; brewflow configs are plain YAML: pass yours with --config file=PATH"
+                )
+        if "file" in given:
+            raise ConfigError(
+                "give the config either as --config file=PATH or as --configfile, not both"
+            )
+        return validate(given, sources=configfiles)
+    path = given.pop("file", None) or DEFAULT_CONFIG
+    return load_config(str(path), overrides=given)
 
 
 def _default_filling_validator() -> type:

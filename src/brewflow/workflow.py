@@ -281,5 +281,5 @@ def snakemake_command(
         )
     return [
         sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
-        "--configfile", str(configfile), "--cores", str(cores), *extra,
+        "--config", f"file={Path(configfile).resolve()}", "--cores", str(cores), *extra,
     ]  # fmt: skip
