@@ -171,8 +171,13 @@ def test_sweep_removes_only_temporary_files(tmp_path):
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("half")
-    assert sorted(sweep_temporary(tmp_path)) == sorted(stale)
+    killed_skim = tmp_path / "skim" / "zmumu" / ".dy.tmp"  # regression (issue 16.12)
+    killed_skim.mkdir(parents=True)
+    (killed_skim / "part0.parquet").write_text("half")
+    (killed_skim / ".part1.parquet.x.tmp").write_text("half")
+    assert sorted(sweep_temporary(tmp_path)) == sorted([*stale, killed_skim])
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["dy.json"]
+    assert not killed_skim.exists()
 
 
 def test_non_finite_bins_and_scale_factors_are_refused(tmp_path):

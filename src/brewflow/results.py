@@ -150,12 +150,20 @@ def read_document(path: str | Path, *, what: str = "brewflow file", hook: Any = 
 
 
 def sweep_temporary(root: str | Path) -> list[Path]:
-    """Remove the hidden temporary files (``.<name>.*.tmp*``) that jobs killed while writing
-    left under ``root``; call only while no job writes there (the workflow's start)."""
+    """Remove the hidden temporary files (``.<name>.*.tmp*``) and folders (``.<name>.tmp``,
+    e.g. a skim's parts) that jobs killed while writing left under ``root``; call only while no
+    job writes there (the workflow's start)."""
+    import shutil
+
     removed = []
-    for path in Path(root).rglob(".*.tmp*"):
-        if path.is_file():
+    for path in sorted(Path(root).rglob(".*.tmp*")):
+        if not path.exists() and not path.is_symlink():
+            continue  # inside a folder removed above
+        if path.is_symlink() or path.is_file():
             path.unlink()
+            removed.append(path)
+        elif path.is_dir() and path.name.endswith(".tmp"):
+            shutil.rmtree(path)
             removed.append(path)
     return removed
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -188,6 +189,8 @@ def write_skim(
         table = dak.with_field(table, output.variables[variable][mask], variable)
     selected = _per_partition(dak.values_astype(mask, np.float64))
     tmp = outdir.resolve().with_name(f".{outdir.name}.tmp")  # absolute: workers write it
+    if tmp.exists():  # parts of a killed run of this job: never mixed with this run's
+        shutil.rmtree(tmp)
     suffix = spec["format"]
     if suffix == "root":
         tmp.mkdir(parents=True, exist_ok=True)
@@ -241,8 +244,6 @@ def write_skim(
     }
     write_document(tmp / LEDGER, document)
     if outdir.exists():  # replace a previous skim whole, never mix parts of two
-        import shutil
-
         shutil.rmtree(outdir)
     tmp.rename(outdir)
     log.info("%s: %d of %d events in %d parts -> %s", label, document["events"],
