@@ -167,3 +167,33 @@ def test_clean_rebuild_is_byte_identical(reference, tmp_path):
     rebuilt_bytes = lambda p: (reference / "results" / p).read_bytes()  # noqa: E731
     different = [p for p in files if (first / p).read_bytes() != rebuilt_bytes(p)]
     assert not different
+
+
+def test_advice_for_a_damaged_or_deleted_intermediate_regenerates_it(reference, tmp_path):
+    """Regression (issue 16.11): "delete it and rerun" left Snakemake with "Nothing to be done"
+    (what was made from the file is up to date). The advice is followed as a user would."""
+    import re
+    import subprocess
+    import sys
+
+    workdir = tmp_path / "w"
+    shutil.copytree(reference, workdir, symlinks=True)  # mtimes kept: everything up to date
+    merged = Path("results") / "merge" / "dy.json"
+    original = (workdir / merged).read_bytes()
+    brewflow = [sys.executable, "-m", "brewflow.cli"]
+    for damage in ("truncate", "delete"):
+        if damage == "truncate":
+            (workdir / merged).write_bytes(original[: len(original) // 2])
+        else:
+            (workdir / merged).unlink()
+            assert "Nothing to be done" in snakemake(workdir, "-n").stdout  # the trap
+        status = subprocess.run([*brewflow, "status", "results"], cwd=workdir,
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        said = " ".join((status.stdout + status.stderr).split())
+        command = re.search(r"`snakemake (--cores 2 --forcerun \S+)`", said)
+        assert command is not None, said
+        assert command.group(1).endswith(str(merged))
+        rerun = snakemake(workdir, *command.group(1).split()[2:])
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert (workdir / merged).read_bytes() == original
+        assert "Nothing to be done" in snakemake(workdir, "-n").stdout

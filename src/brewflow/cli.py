@@ -433,6 +433,8 @@ def _status(args: argparse.Namespace) -> None:
     console = Console(width=args.width)
     console.print(table)
     for e in entries:
+        if "advice" in e:
+            console.print(f"{e['dataset']}: {e['advice']}")
         for s in e["skipped"]:
             span = "" if s["start"] is None else f" entries [{s['start']}, {s['stop']})"
             console.print(f"{e['dataset']}: skipped {s['path']}{span}: {s['reason']}")

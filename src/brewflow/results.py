@@ -44,6 +44,7 @@ __all__ = [
     "merge_systematics",
     "partial_note",
     "read_document",
+    "regenerate",
     "save",
     "save_split",
     "scale",
@@ -128,6 +129,16 @@ def write_document(path: str | Path, document: dict[str, Any]) -> None:
     atomic_write(path, f'{_CHECKSUM}{digest}", {body[1:]}\n')
 
 
+def regenerate(path: str | Path) -> str:
+    """What to run to rebuild the workflow output ``path`` and what was made from it. A plain
+    rerun does not: Snakemake sees the outputs made from it as up to date, even when it was
+    deleted."""
+    return (
+        f"regenerate it with `snakemake --cores 2 --forcerun {path}` (with your run's --config "
+        "and --directory; a plain rerun keeps it, as what was made from it is up to date)"
+    )
+
+
 def read_document(path: str | Path, *, what: str = "brewflow file", hook: Any = None) -> dict:
     """Read a file written by :func:`write_document`, verifying its checksum; a truncated or
     altered file raises :class:`DamagedFileError` naming it and what to do."""
@@ -136,7 +147,7 @@ def read_document(path: str | Path, *, what: str = "brewflow file", hook: Any = 
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise DamagedFileError(f"cannot read {what} {str(path)!r}: {err}") from None
-    fix = "delete it and rerun (snakemake recomputes it)"
+    fix = regenerate(path)
     if not text.startswith(_CHECKSUM):
         raise DamagedFileError(f"{str(path)!r} is not a {what} (no brewflow checksum); {fix}")
     start = len(_CHECKSUM)
@@ -220,7 +231,7 @@ def load(path: str | Path) -> Result:
     if document.get("format") != FORMAT or document.get("version") != VERSION:
         raise DamagedFileError(
             f"{str(path)!r} is not a brewflow result file (format {FORMAT} v{VERSION}); "
-            "delete it and rerun"
+            f"{regenerate(path)}"
         )
     return Result(
         dataset=document["dataset"],

@@ -42,7 +42,14 @@ def collect(directory: str | Path = "results") -> list[dict[str, Any]]:
         dataset = inventory["dataset"]
         merged, scaled = root / "merge" / f"{dataset}.json", root / "scale" / f"{dataset}.json"
         book = results.load(merged).meta.get("ledger") if merged.is_file() else None
-        if book is None:
+        if book is None and scaled.is_file():  # deleted after the run: snakemake keeps it
+            entry = {
+                "state": "merge output missing",
+                "advice": f"{merged} is missing; {results.regenerate(merged)}",
+                "events": {"expected": inventory["entries"], "read": 0},
+                "skipped": [],
+            }
+        elif book is None:
             entry = _analyzed(root / "analyze" / dataset, inventory)
             entry["skipped"] += [{**s, "start": None, "stop": None} for s in inventory["skipped"]]
         else:
