@@ -489,3 +489,89 @@ def test_config_error_class_is_raised_for_the_library_user(real):
     config["stepsize"] = 10
     with pytest.raises(ConfigError, match="stepsize"):
         validate(config)
+
+
+def test_adl_refuses_runaway_combinatorics_naming_the_file(shared_data, tmp_path, capsys,
+                                                           monkeypatch):  # fmt: skip
+    """An event with more trijets than the bound: one line naming the file and the bound."""
+    from brewflow import kinematics
+
+    monkeypatch.setattr(kinematics, "MAX_COMBINATIONS", 10)  # real events with 6+ jets exceed it
+    good = str(shared_data / "nanoaod" / "nano_dy.root")
+    code, err = cli(capsys, "adl", good, "--scheduler", "sync", "--output", tmp_path / "a.json")
+    refused((code, err), rf"file '{good}': event \d+ of a chunk has \d+ objects: C\(\d+, 3\)")
+    assert "MAX_COMBINATIONS (10)" in err
+    assert not (tmp_path / "a.json").exists()
+
+
+def _raising(error: BaseException):
+    def run(*args, **kwargs):
+        raise error
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (  # a disk fills while writing: the error carries no path
+            OSError(28, "No space left on device"),
+            r"cannot write '.*o\.json': no space left on the device; free some space",
+        ),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            r"network error '.*o\.json': .*Connection refused; check that the server is up",
+        ),
+        ("model", r"error: model 'bdt\.ubj' expects 6 features, got 5$"),
+        ("scheduler", r"cannot connect to the dask scheduler 'tcp://127\.0\.0\.1:1'"),
+    ],
+    ids=["disk_full", "connection", "model_error", "scheduler_unreachable"],
+)
+def test_error_messages_name_what_failed(error, message, tmp_path, capsys, monkeypatch):
+    """Regression (issue 16.13): a full disk gave no path, an unreachable scheduler advice
+    about disk space, a model error exit 1 as "unexpected"."""
+    import brewflow.adl
+    from brewflow.execution import SchedulerError
+    from brewflow.inference import ModelError
+
+    if error == "model":
+        error = ModelError("model 'bdt.ubj' expects 6 features, got 5")
+    elif error == "scheduler":
+        error = SchedulerError(
+            "cannot connect to the dask scheduler 'tcp://127.0.0.1:1' (config key 'scheduler' "
+            "or $BREWFLOW_SCHEDULER): timed out; is `brewflow cluster` still running?"
+        )
+    monkeypatch.setattr(brewflow.adl, "run", _raising(error))
+    (tmp_path / "x.root").write_bytes(b"")
+    err = refused(cli(capsys, "adl", tmp_path / "x.root", "--output", tmp_path / "o.json"),
+                  message)  # fmt: skip
+    assert "disk" not in err or "space" in message
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_scheduler_is_a_scheduler_error(monkeypatch):
+    from brewflow import execution
+    from brewflow.execution import SchedulerError, connect
+
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT", "2s")
+    refused = pytest.raises(SchedulerError, match=r"dask scheduler 'tcp://127\.0\.0\.1:9'")
+    with refused, connect("tcp://127.0.0.1:9", workers=1):
+        pass
+
+
+def test_every_user_facing_error_is_a_brewflow_error():
+    from brewflow.config import ConfigError
+    from brewflow.corrections import CorrectionError
+    from brewflow.errors import BrewflowError
+    from brewflow.execution import SchedulerError
+    from brewflow.histograms import FillLengthError
+    from brewflow.inference import ModelError
+    from brewflow.kinematics import CombinatoricsError
+    from brewflow.lumimask import LumiMaskError
+    from brewflow.nanoevents import ChunkReadError
+    from brewflow.results import DamagedFileError, NonFiniteError
+
+    classes = [ConfigError, CorrectionError, SchedulerError, FillLengthError, ModelError,
+               CombinatoricsError, LumiMaskError, ChunkReadError, DamagedFileError,
+               NonFiniteError, InputError]  # fmt: skip
+    assert all(issubclass(c, BrewflowError) for c in classes)

@@ -85,3 +85,25 @@ def test_bad_arguments():
         best_combination(objects, 3, 1.0, equal=["charge"])
     assert ak.to_list(best_combination(objects, 1, 1.0)) == [[0]]
     assert np.isfinite(_mass([{"pt": 1, "eta": 0, "phi": 0, "mass": 0}]))
+
+
+def test_combinatorics_are_bounded():
+    """Regression (issue 16.13): an event with thousands of jets built C(n, 3) as a Python list
+    and died of MemoryError after minutes; it is refused at once, saying what and why."""
+    import time
+
+    from brewflow.kinematics import MAX_COMBINATIONS, CombinatoricsError
+
+    n = 3000
+    jets = ak.zip(
+        {"pt": [[30.0] * 5, [40.0] * n], "eta": [[0.1] * 5, [0.2] * n],
+         "phi": [[0.3] * 5, [0.4] * n], "mass": [[5.0] * 5, [6.0] * n]},
+    )  # fmt: skip
+    started = time.perf_counter()
+    with pytest.raises(
+        CombinatoricsError, match=rf"event 1 of a chunk has {n} objects: C\({n}, 3\) = "
+    ):
+        best_combination(jets, 3, 172.5)
+    assert time.perf_counter() - started < 5
+    assert math.comb(220, 3) <= MAX_COMBINATIONS  # what a real event needs is searched
+    assert len(best_combination(jets[:1], 3, 172.5)[0]) == 3

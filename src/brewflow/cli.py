@@ -289,14 +289,20 @@ def _adl(args: argparse.Namespace) -> None:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
-    with ProgressBar(minimum=5, dt=0.25):
-        document = adl.run(
-            files,
-            tree=args.tree,
-            step_size=args.step_size,
-            scheduler=args.scheduler,
-            workers=args.workers,
-        )
+    from brewflow.kinematics import CombinatoricsError
+
+    try:
+        with ProgressBar(minimum=5, dt=0.25):
+            document = adl.run(
+                files,
+                tree=args.tree,
+                step_size=args.step_size,
+                scheduler=args.scheduler,
+                workers=args.workers,
+            )
+    except CombinatoricsError as err:  # raised in a task: the chunk's file is not known there
+        where = f"file {files[0]!r}" if len(files) == 1 else f"one of {len(files)} files"
+        raise CombinatoricsError(f"{where}: {err}") from None
     atomic_write(args.output, json.dumps(document) + "\n")
     log.info(
         "ADL Q1-Q8 on %d events of %d file(s) -> %s", document["events"], len(files), args.output
@@ -608,14 +614,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(err: OSError, args: argparse.Namespace) -> str:
+    """One line for an operating-system error, naming the path (the command's output when the
+    error does not carry one, as for a full disk) and what to check."""
+    import errno
+
+    path = err.filename or next(
+        (str(getattr(args, k)) for k in ("output", "outdir") if getattr(args, k, None)), None
+    )
+    where = f" {path!r}" if path else ""
+    if isinstance(err, ConnectionError | TimeoutError):
+        return f"network error{where}: {err}; check that the server is up and reachable"
+    if err.errno == errno.ENOSPC:
+        return f"cannot write{where}: no space left on the device; free some space and rerun"
+    return (
+        f"cannot access{where}: {err.strerror or err}; check that the path exists and is writable"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``brewflow`` command."""
     from rich.logging import RichHandler
 
-    from brewflow.config import ConfigError
-    from brewflow.corrections import CorrectionError
-    from brewflow.inputs import InputError
-    from brewflow.nanoevents import ChunkReadError
+    from brewflow.errors import BrewflowError
 
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
@@ -626,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (ConfigError, InputError, CorrectionError, ChunkReadError) as err:
+    except BrewflowError as err:  # says what failed and what to do
         if args.debug:
             raise
         print(f"brewflow {args.command}: error: {err}", file=sys.stderr)
@@ -636,12 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. an output folder that is not writable, a full disk
         if args.debug:
             raise
-        where = f" {err.filename!r}" if err.filename else ""
-        print(
-            f"brewflow {args.command}: error: cannot access{where}: {err.strerror or err}; "
-            "check that the path exists, is writable and the disk has space",
-            file=sys.stderr,
-        )
+        print(f"brewflow {args.command}: error: {_os_error(err, args)}", file=sys.stderr)
         return 2
     except Exception as err:  # one line, not a traceback, unless --debug
         if args.debug:

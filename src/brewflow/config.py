@@ -21,6 +21,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from brewflow.errors import BrewflowError
+
 SHAPE_TYPES = ("jes", "jer", "unclustered")  # systematic types that vary objects (brewflow.jetmet)
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(BrewflowError, ValueError):
     """A configuration problem, reported with the offending key or file."""
 
 

@@ -26,6 +26,7 @@ import correctionlib
 import numpy as np
 
 from brewflow._array import lib
+from brewflow.errors import BrewflowError
 
 __all__ = [
     "BTAG_C_ONLY",
@@ -42,7 +43,7 @@ __all__ = [
 BTAG_C_ONLY = ("cferr1", "cferr2")  # shape uncertainties for c jets; all others for b and light
 
 
-class CorrectionError(ValueError):
+class CorrectionError(BrewflowError, ValueError):
     """A payload or correction that cannot be used, named with what is available."""
 
 

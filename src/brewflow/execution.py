@@ -24,14 +24,19 @@ import dask
 from dask.callbacks import Callback
 
 from brewflow.config import SCHEDULER_ENV, check_scheduler
+from brewflow.errors import BrewflowError
 
-__all__ = ["ENV", "Progress", "compute", "connect", "scheduler_name"]
+__all__ = ["ENV", "Progress", "SchedulerError", "compute", "connect", "scheduler_name"]
 
 log = logging.getLogger(__name__)
 
 ENV = SCHEDULER_ENV
 LOCAL = ("threads", "processes", "sync")
 CONNECT_TIMEOUT = "30s"  # how long a job waits for a scheduler at an address
+
+
+class SchedulerError(BrewflowError, ConnectionError):
+    """The dask scheduler a job is pointed at cannot be reached."""
 
 
 def scheduler_name(config: Mapping) -> str:
@@ -129,7 +134,7 @@ def connect(scheduler: str, workers: int) -> Iterator[Any]:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as err:
-            raise OSError(
+            raise SchedulerError(
                 f"cannot connect to the dask scheduler {scheduler!r} (config key 'scheduler' "
                 f"or ${ENV}): {err}; is `brewflow cluster` still running?"
             ) from err

@@ -17,6 +17,7 @@ import hist.dask
 import numpy as np
 
 from brewflow._array import is_lazy, lib
+from brewflow.errors import BrewflowError
 
 __all__ = [
     "CUTFLOW",
@@ -211,7 +212,7 @@ def _may_be_none(values: Any) -> bool:
     return bool(layout.is_option)
 
 
-class FillLengthError(ValueError):
+class FillLengthError(BrewflowError, ValueError):
     """Values and weights of one histogram fill differ in length."""
 
 

@@ -18,10 +18,12 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from brewflow.errors import BrewflowError
+
 __all__ = ["ModelError", "load", "n_features", "predict", "scores"]
 
 
-class ModelError(ValueError):
+class ModelError(BrewflowError, ValueError):
     """A model that cannot be used, or features that do not fit it."""
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import uproot
 
 from brewflow import parquet, trees
+from brewflow.errors import BrewflowError
 
 __all__ = [
     "SKIP_HINT",
@@ -28,7 +29,7 @@ SKIP_HINT = " (or set on_bad_file: skip to go on without it)"
 """What a bad-file error under ``on_bad_file: fail`` ends with."""
 
 
-class InputError(RuntimeError):
+class InputError(BrewflowError, RuntimeError):
     """An input file that cannot be used, named with what is wrong and what to do."""
 
 

@@ -16,6 +16,7 @@ typetracer it touches the fields it reads, so column projection reads exactly th
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -24,10 +25,18 @@ import awkward as ak
 import numpy as np
 
 from brewflow._array import is_lazy, typetracer_like
+from brewflow.errors import BrewflowError
 
-__all__ = ["best_combination", "cartesian", "near"]
+__all__ = ["MAX_COMBINATIONS", "CombinatoricsError", "best_combination", "cartesian", "near"]
 
 _BLOCK = 1 << 20  # combinations evaluated at once
+MAX_COMBINATIONS = 2_000_000
+"""The most combinations :func:`best_combination` searches in one event (``C(n, k)``; e.g.
+three of 220 jets): beyond that an event is refused, not searched for minutes and gigabytes."""
+
+
+class CombinatoricsError(BrewflowError, ValueError):
+    """An event with more object combinations than :data:`MAX_COMBINATIONS`."""
 
 
 def cartesian(objects: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -73,6 +82,14 @@ def _best(
     best = np.full(len(counts), -1, dtype=np.int64)  # local index of the first object
     chosen = np.zeros((len(counts), k), dtype=np.int64)
     for n in np.unique(counts[counts >= k]):
+        if math.comb(int(n), k) > MAX_COMBINATIONS:
+            event = int(np.flatnonzero(counts == n)[0])
+            raise CombinatoricsError(
+                f"event {event} of a chunk has {n} objects: C({n}, {k}) = "
+                f"{math.comb(int(n), k):,} combinations of {k}, more than "
+                f"brewflow.kinematics.MAX_COMBINATIONS ({MAX_COMBINATIONS:,}); refused. Select "
+                "the objects first (e.g. a pT threshold), or raise the limit"
+            )
         table = _table(int(n), k)
         group = np.flatnonzero(counts == n)
         step = max(1, _BLOCK // len(table))  # bounded memory for high multiplicities

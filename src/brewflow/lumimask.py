@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from brewflow.errors import BrewflowError
+
 __all__ = ["LumiMask", "LumiMaskError", "certified_ranges"]
 
 
-class LumiMaskError(ValueError):
+class LumiMaskError(BrewflowError, ValueError):
     """A golden JSON that cannot be read or is not a valid list of certified lumi blocks."""
 
 

@@ -35,6 +35,7 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow import parquet, trees
+from brewflow.errors import BrewflowError
 from brewflow.inputs import check_branches, one_line, open_checked
 
 __all__ = [
@@ -67,7 +68,7 @@ READ_ERRORS = _read_errors()
 """What reading a damaged file raises: I/O errors, undecodable bytes, failed decompression."""
 
 
-class ChunkReadError(OSError):
+class ChunkReadError(BrewflowError, OSError):
     """A chunk that could not be read, after the configured retries (names file and entries;
     ``path``, ``start``, ``stop`` say which, for ``on_bad_file: skip``)."""
 
