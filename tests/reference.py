@@ -32,6 +32,7 @@ BRANCHES = [
     "Electron_charge",
     "Electron_cutBased",
     "Electron_pfRelIso03_all",
+    "Electron_deltaEtaSC",
     "Jet_pt",
     "Jet_eta",
     "Jet_phi",
@@ -146,7 +147,7 @@ def _weights(a, i, corrections, muons, electrons, jets, btag_systematics) -> dic
             k: _product(
                 electrons,
                 lambda e, v=v: corrections["electron_id"].evaluate(
-                    "2018", v, "Tight", float(e[1]), float(e[0])
+                    "2018", v, "Tight", float(e[5]), float(e[0])
                 ),
             )
             for k, v in valtypes.items()
@@ -210,6 +211,7 @@ def _event(
             a["Electron_phi"][i][k],
             a["Electron_mass"][i][k],
             a["Electron_charge"][i][k],
+            a["Electron_eta"][i][k] + a["Electron_deltaEtaSC"][i][k],  # supercluster eta
         )
         for k in range(len(a["Electron_pt"][i]))
         if a["Electron_cutBased"][i][k] >= 4

@@ -108,10 +108,32 @@ def test_electron_sf_products_equal_a_per_electron_loop(real, lazy):
         got = ak.to_numpy(weights[key].compute() if lazy else weights[key])
         expected = _per_event_product(
             select(real[False]),
-            lambda e, v=valtype: direct.evaluate("2018", v, "Tight", e["eta"], e["pt"]),
+            lambda e, v=valtype: direct.evaluate(
+                "2018", v, "Tight", e["eta"] + e["deltaEtaSC"], e["pt"]
+            ),
         )
         np.testing.assert_allclose(got, expected, rtol=1e-12)
         assert any(x != 1.0 for x in expected)
+
+
+def test_electron_sf_is_taken_at_the_supercluster_eta(real):
+    """Regression (issue 16.6): the SF was evaluated at Electron_eta; the payload's input is
+    the supercluster eta. Electrons whose eta and supercluster eta fall in different bins of
+    the real 2018 payload (edges at 0.8, 1.444, 1.566) get the supercluster bin's SF."""
+    correction = load(real["base"] / "electron.json.gz", "UL-Electron-ID-SF")
+    direct = _direct(real, "electron.json.gz", "UL-Electron-ID-SF")
+    eta, delta = [0.79, 1.43, -1.57], [0.02, 0.03, 0.01]
+    electrons = ak.zip({"pt": [[35.0], [35.0], [35.0]], "eta": [[x] for x in eta],
+                       "deltaEtaSC": [[x] for x in delta]})  # fmt: skip
+    got = ak.to_numpy(electron_sf_weights(correction, electrons, "2018", "Tight")["nominal"])
+    sc = [
+        direct.evaluate("2018", "sf", "Tight", e + d, 35.0) for e, d in zip(eta, delta, strict=True)
+    ]
+    at_eta = [direct.evaluate("2018", "sf", "Tight", e, 35.0) for e in eta]
+    np.testing.assert_allclose(got, sc, rtol=1e-12)
+    assert all(a != b for a, b in zip(sc, at_eta, strict=True))  # the bins do differ
+    with pytest.raises(CorrectionError, match="need the NanoAOD branch Electron_deltaEtaSC"):
+        electron_sf_weights(correction, electrons[["pt", "eta"]], "2018", "Tight")
 
 
 SHAPE_SYSTEMATICS = ["hf", "lf", "cferr1", "jesFlavorQCD"]

@@ -159,12 +159,20 @@ def electron_sf_weights(
     """Per-event products over ``electrons`` of the ID scale factor and its up/down values.
 
     ``year`` (e.g. ``"2018"``) and ``working_point`` (e.g. ``"Tight"``, ``"wp80iso"``) are the
-    payload's category keys; pass electrons in its range (pT >= 10 GeV, |eta| < 2.5)."""
+    payload's category keys; pass electrons in its range (pT >= 10 GeV, |eta| < 2.5). The
+    scale factors are binned in the supercluster eta, so they are evaluated at
+    ``eta + deltaEtaSC`` (NanoAOD's ``Electron_deltaEtaSC``), not at the electron's eta."""
     ak = lib(electrons.pt)
+    if "deltaEtaSC" not in electrons.fields:
+        raise CorrectionError(
+            "electron ID scale factors are binned in the supercluster eta (eta + deltaEtaSC): "
+            "the electrons need the NanoAOD branch Electron_deltaEtaSC"
+        )
     check_keys(correction, year=year, ValType="sf", WorkingPoint=working_point)
+    sc_eta = electrons.eta + electrons.deltaEtaSC
     out = {}
     for key, valtype in (("nominal", "sf"), ("up", "sfup"), ("down", "sfdown")):
-        sf = correction.evaluate(year, valtype, working_point, electrons.eta, electrons.pt)
+        sf = correction.evaluate(year, valtype, working_point, sc_eta, electrons.pt)
         out[key] = ak.prod(sf, axis=1)
     return out
 

@@ -266,6 +266,9 @@ def _leptons(rng: np.random.Generator, truth: _Truth, flavour: int, is_data: boo
         cut_based = np.where(flat_q, 4, rng.choice([1, 2, 3], len(flat_q), p=[0.4, 0.35, 0.25]))
         out["cutBased"] = ak.unflatten(cut_based.astype(np.int32), ak.num(reco))
         out["pfRelIso03_all"] = ak.values_astype(reco.iso, np.float32)
+        # supercluster eta - eta: a deterministic few 0.01 (draws no random number, so every
+        # other generated value stays as it was)
+        out["deltaEtaSC"] = ak.values_astype(0.03 * np.sin(7.0 * reco.phi), np.float32)
     return ak.zip(out)
 
 
