@@ -103,12 +103,21 @@ def events(
                     )
             event = _event(a, i, is_data, loaded, variants[None], btag_systematics)
             event["variants"] = {
-                name: _event(a, i, is_data, loaded, corr, btag_systematics)
+                name: _event(a, i, is_data, loaded, corr, btag_systematics,
+                             btag_jes=_btag_jes((shapes or {})[name]))
                 for name, corr in variants.items()
                 if name is not None
-            }
+            }  # fmt: skip
             out.append(event)
     return out
+
+
+def _btag_jes(variation: tuple[str, str, str]) -> str | None:
+    """The b-tag shape payload's JES-correlated SF of a JES variation: up_jes, down_jesX."""
+    kind, source, direction = variation
+    if kind != "jes":
+        return None
+    return f"{direction.lower()}_jes{'' if source == 'Total' else source}"
 
 
 def _product(objects, factor) -> float:
@@ -118,7 +127,9 @@ def _product(objects, factor) -> float:
     return out
 
 
-def _weights(a, i, corrections, muons, electrons, jets, btag_systematics) -> dict[str, float]:
+def _weights(
+    a, i, corrections, muons, electrons, jets, btag_systematics, btag_jes=None
+) -> dict[str, float]:
     """Every weight variation of one MC event: factors with nominal/Up/Down, one replaced."""
     ps = [float(x) for x in a["PSWeight"][i]]
     factors = {"genWeight": {"nominal": float(a["genWeight"][i])}}
@@ -160,7 +171,10 @@ def _weights(a, i, corrections, muons, electrons, jets, btag_systematics) -> dic
                 systematic, jet[3], abs(float(jet[2])), float(jet[0]), float(jet[1])
             )
 
-        factors["btag"] = {"nominal": _product(jets, lambda j: sf(j, "central"))}
+        def nominal(jet):  # on JES-varied jets, b and light jets take up_jes/down_jes
+            return sf(jet, btag_jes if btag_jes and jet[3] != 4 else "central")
+
+        factors["btag"] = {"nominal": _product(jets, nominal)}
         for name in btag_systematics:
             c_only = name.startswith("cferr")
             for d in ("Up", "Down"):
@@ -189,6 +203,7 @@ def _event(
     jets: dict | None,
     btag_systematics: Sequence[str] = (),
     btag_wp: float = 0.2783,
+    btag_jes: str | None = None,
 ) -> dict:
     muons = [
         (
@@ -267,7 +282,9 @@ def _event(
     }
     if not is_data:
         event["genWeight"] = float(a["genWeight"][i])
-        event["weight"] = _weights(a, i, corrections, muons, electrons, jets, btag_systematics)
+        event["weight"] = _weights(
+            a, i, corrections, muons, electrons, jets, btag_systematics, btag_jes
+        )
     return event
 
 

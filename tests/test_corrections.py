@@ -139,6 +139,48 @@ def test_electron_sf_is_taken_at_the_supercluster_eta(real):
 SHAPE_SYSTEMATICS = ["hf", "lf", "cferr1", "jesFlavorQCD"]
 
 
+@pytest.mark.parametrize("mode", ["eager", "lazy", "stacked"])
+def test_btag_shape_sf_follows_the_jes_variation(real, mode):
+    """Regression (issue 16.5): on JES-varied jets the central SF was used; CMS correlates the
+    b-tag shape with JES through the payload's up_jes/down_jes<Source> (b and light jets)."""
+    import dask_awkward as dak
+
+    from brewflow._array import stack
+    from brewflow.analysis import JESVariation, PerBlock
+
+    correction = load(real["base"] / "btagging.json.gz", "deepJet_shape")
+    direct = _direct(real, "btagging.json.gz", "deepJet_shape")
+    jets = _jets(real[False])
+    variations = [JESVariation("up", "FlavorQCD"), None, JESVariation("down")]
+
+    def expected(variation):
+        def sf(j):
+            name = "central"
+            if variation is not None and j["hadronFlavour"] != 4:
+                name = variation.btag_systematic
+            args = (j["hadronFlavour"], abs(j["eta"]), j["pt"], j["btagDeepFlavB"])
+            return direct.evaluate(name, *args)
+
+        return _per_event_product(jets, sf)
+
+    assert JESVariation("up", "FlavorQCD").btag_systematic == "up_jesFlavorQCD"
+    if mode == "stacked":  # the events of each variation one block after the other
+        lazy = _jets(real[True])
+        stacked = stack([lazy] * len(variations))
+        codes = stack([dak.num(lazy, axis=1) * 0 + i for i in range(len(variations))])
+        jes = PerBlock(codes, tuple(variations))
+        got = ak.to_numpy(btag_shape_weights(correction, stacked, jes=jes)["nominal"].compute())
+        want = np.concatenate([expected(v) for v in variations])
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        return
+    for variation in variations:
+        source = _jets(real[mode == "lazy"])
+        got = btag_shape_weights(correction, source, jes=variation)["nominal"]
+        got = ak.to_numpy(got.compute() if mode == "lazy" else got)
+        np.testing.assert_allclose(got, expected(variation), rtol=1e-12)
+    assert not np.allclose(expected(variations[0]), expected(None))
+
+
 @pytest.mark.parametrize("lazy", [False, True])
 def test_btag_shape_weights_follow_the_flavour_prescription(real, lazy):
     correction = load(real["base"] / "btagging.json.gz", "deepJet_shape")

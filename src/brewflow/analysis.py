@@ -15,7 +15,33 @@ from brewflow.checkpoints import checkpoint
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
-__all__ = ["AnalysisOutput", "Context"]
+__all__ = ["AnalysisOutput", "Context", "JESVariation", "PerBlock"]
+
+
+@dataclass(frozen=True)
+class JESVariation:
+    """The jet-energy-scale variation the events' jets carry: ``direction`` ``"up"`` or
+    ``"down"`` of uncertainty ``source`` (e.g. ``"Total"``, ``"FlavorQCD"``). Weights that CMS
+    correlates with JES follow it, e.g. the b-tag shape SF's ``up_jes``/``down_jes<Source>``
+    (:func:`brewflow.corrections.btag_shape_weights`)."""
+
+    direction: str
+    source: str = "Total"
+
+    @property
+    def btag_systematic(self) -> str:
+        """The b-tag shape payload's name: ``up_jes`` (Total) or ``down_jesFlavorQCD``."""
+        return f"{self.direction}_jes{'' if self.source == 'Total' else self.source}"
+
+
+@dataclass(frozen=True)
+class PerBlock:
+    """Per-event variation of stacked object variations (lazy events, one block of partitions
+    per variation): ``codes`` (per event) indexes ``values`` (e.g. a :class:`JESVariation` or
+    None for a non-JES variation); constant within a partition."""
+
+    codes: Any
+    values: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -26,7 +52,9 @@ class Context:
     variations are used), the object variation's name (e.g. ``"jesTotalUp"``) when the analysis
     runs on varied objects, or ``OBJECT_VARIATIONS`` when it runs once on all object variations
     stacked (lazy graphs). Only the nominal run's weight variations are used: the analysis may
-    skip computing them otherwise (:attr:`wants_weight_variations`).
+    skip computing them otherwise (:attr:`wants_weight_variations`). ``jes`` is the JES
+    variation of the jets (:class:`JESVariation`; :class:`PerBlock` when stacked; None on
+    nominal jets and other variations): pass it to weights correlated with JES.
     """
 
     dataset: str
@@ -35,6 +63,7 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
     models: dict[str, str] = field(default_factory=dict)  # ML model files, by config key
+    jes: Any = None  # JESVariation | PerBlock | None
 
     def checkpoint(self, name: str, array: Any) -> Any:
         """Mark ``array`` (e.g. the selected, corrected objects) as a checkpoint: persisted on

@@ -18,7 +18,7 @@ import difflib
 import functools
 import gzip
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,16 +178,20 @@ def electron_sf_weights(
 
 
 def btag_shape_weights(
-    correction: Any, jets: Any, systematics: Sequence[str] = ()
+    correction: Any, jets: Any, systematics: Sequence[str] = (), *, jes: Any = None
 ) -> dict[str, Any]:
     """Event weights from b-tag shape (iterative-fit) scale factors: the product over ``jets``.
 
     Returns ``{"nominal": ..., "<syst>Up": ..., "<syst>Down": ...}`` for each name in
-    ``systematics`` (e.g. ``"hf"``, ``"lf"``, ``"cferr1"``, ``"jesTotal"``: the payload's
+    ``systematics`` (e.g. ``"hf"``, ``"lf"``, ``"cferr1"``: the payload's
     ``up_<syst>``/``down_<syst>``). ``cferr*`` vary c jets only; all others vary b and light
     jets, c jets keeping the central value (the CMS prescription). ``jets`` need ``pt``,
     ``eta``, ``hadronFlavour`` and ``btagDeepFlavB``, inside the payload's range
     (pT > 20 GeV, |eta| < 2.5).
+
+    ``jes`` is the analysis's ``context.jes``: on JES-varied jets the "nominal" SF of b and
+    light jets is the payload's ``up_jes``/``down_jes<Source>`` instead of ``central``, as CMS
+    prescribes to correlate the b-tag shape with JES (c jets keep ``central``).
     """
     ak = lib(jets.pt)
     flavor = jets.hadronFlavour
@@ -198,7 +202,7 @@ def btag_shape_weights(
 
     for name in systematics:
         check_keys(correction, systematic=f"up_{name}", flavor=4 if name in BTAG_C_ONLY else 5)
-    central = sf("central", flavor)
+    central = _btag_central(correction, jets, jes, sf)
     out = {"nominal": ak.prod(central, axis=1)}
     is_c = flavor == 4
     for name in systematics:
@@ -210,6 +214,62 @@ def btag_shape_weights(
             varied = ak.where(varies, sf(f"{direction}_{name}", flav), central)
             out[f"{name}{direction.title()}"] = ak.prod(varied, axis=1)
     return out
+
+
+def _btag_central(correction: Any, jets: Any, jes: Any, sf: Callable) -> Any:
+    """Per jet, the SF the event weight is the product of: ``central``, or on JES-varied jets
+    (``jes``: :class:`~brewflow.analysis.JESVariation`, or ``PerBlock`` of them when object
+    variations are stacked) the JES-correlated one for b and light jets."""
+    from brewflow.analysis import PerBlock
+
+    flavor = jets.hadronFlavour
+    if jes is None:
+        return sf("central", flavor)
+    if not isinstance(jes, PerBlock):
+        check_keys(correction, systematic=jes.btag_systematic, flavor=5)
+        ak = lib(flavor)
+        light_or_b = flavor != 4
+        varied = sf(jes.btag_systematic, ak.where(light_or_b, flavor, 0))
+        return ak.where(light_or_b, varied, sf("central", flavor))
+    names = tuple(None if v is None else v.btag_systematic for v in jes.values)
+    for name in {n for n in names if n}:
+        check_keys(correction, systematic=name, flavor=5)
+    import dask_awkward as dak
+
+    fields = ("hadronFlavour", "eta", "pt", "btagDeepFlavB")
+    return dak.map_partitions(
+        _btag_block, jes.codes, *(jets[f] for f in fields), correction, names,
+        label="btag-sf-per-variation",
+    )  # fmt: skip
+
+
+def _btag_block(
+    codes: Any, flavor: Any, eta: Any, pt: Any, discriminant: Any, correction: Any,
+    names: tuple[str | None, ...],
+) -> Any:  # fmt: skip
+    """One partition of stacked object variations (one variation): its jets' SFs."""
+    import awkward as ak
+
+    from brewflow._array import typetracer_like
+
+    if ak.backend(flavor) == "typetracer":
+        for array in (codes, flavor, eta, pt, discriminant):
+            ak.typetracer.touch_data(array)
+        return typetracer_like([[1.0]])
+    counts = ak.num(flavor, axis=1)
+    flav = np.asarray(ak.flatten(flavor), dtype=np.int64)
+    args = [np.abs(np.asarray(ak.flatten(eta), np.float64)),
+            np.asarray(ak.flatten(pt), np.float64),
+            np.asarray(ak.flatten(discriminant), np.float64)]  # fmt: skip
+    values = correction.evaluate("central", flav, *args)
+    code = int(codes[0]) if len(codes) else 0
+    if len(codes) and np.any(np.asarray(codes) != code):
+        raise ValueError("a partition of stacked object variations mixes variations")
+    if names[code] is not None:
+        light_or_b = flav != 4
+        varied = correction.evaluate(names[code], np.where(light_or_b, flav, 0), *args)
+        values = np.where(light_or_b, varied, values)
+    return ak.unflatten(values, counts)
 
 
 def btag_wp_weights(

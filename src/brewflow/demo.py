@@ -143,7 +143,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
             weights.add("electron_id", sf["nominal"], up=sf["up"], down=sf["down"])
         if "btag" in context.corrections:
             names = list(opts["btag_systematics"]) if context.wants_weight_variations else []
-            sf = btag_shape_weights(context.corrections["btag"], jets, names)
+            sf = btag_shape_weights(context.corrections["btag"], jets, names, jes=context.jes)
             weights.add("btag", sf["nominal"])
             for name in names:
                 weights.add_variation(f"btag_{name}", "btag", sf[f"{name}Up"], sf[f"{name}Down"])

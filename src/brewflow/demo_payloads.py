@@ -135,6 +135,8 @@ BTAG_SHAPE = {  # per systematic and flavour: TFormula in x = discriminant
     "down_lf": {5: "0.92+0.12*x", 0: "1.02-0.15*x"},
     "up_cferr1": {4: "1.05+0.05*x"},
     "down_cferr1": {4: "0.95+0.05*x"},
+    "up_jes": {5: "0.94+0.10*x", 0: "1.05-0.17*x"},  # correlated with the JES variation
+    "down_jes": {5: "0.90+0.14*x", 0: "1.03-0.13*x"},
 }
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from brewflow import execution
 from brewflow import histograms as H
-from brewflow._array import lib
-from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context
+from brewflow._array import lib, stack
+from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
 from brewflow.checkpoints import persisting
 from brewflow.config import SHAPE_TYPES, ConfigError, process_of
 from brewflow.corrections import load_all
@@ -94,6 +94,14 @@ def shape_variation(config: Mapping, systematic: str) -> tuple[str, str, str] | 
         if systematic.endswith(direction) and spec is not None and spec["type"] in SHAPE_TYPES:
             return spec["type"], spec.get("source", "Total"), direction
     return None
+
+
+def jes_variation(config: Mapping, systematic: str) -> JESVariation | None:
+    """The JES variation of an object variation (None for JER, unclustered, nominal)."""
+    shape = shape_variation(config, systematic)
+    if shape is None or shape[0] != "jes":
+        return None
+    return JESVariation(shape[2].lower(), shape[1])
 
 
 def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) -> Any:
@@ -229,11 +237,15 @@ def build(
     if stacked is not None:  # one analysis run on all object variations, block by block
         n = events.npartitions
         part = lambda a, block: a.partitions[block * n : (block + 1) * n]  # noqa: E731
-        output = analysis(stacked, replace(context, systematic=OBJECT_VARIATIONS))
+        codes = stack([dak.zeros_like(events.luminosityBlock, dtype=np.int64) + i
+                       for i in range(len(shapes))])  # fmt: skip
+        jes = PerBlock(codes, tuple(jes_variation(config, key) for key in shapes))
+        output = analysis(stacked, replace(context, systematic=OBJECT_VARIATIONS, jes=jes))
         fill(output, [groups[key] for key in shapes], part)
     else:
         for key in shapes:
-            fill(analysis(varied[key], replace(context, systematic=key)), [groups[key]])
+            varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
+            fill(analysis(varied[key], varied_context), [groups[key]])
     return {**hists, **cutflow}
 
 
