@@ -59,10 +59,21 @@ def no_events(shared: Path, out: Path) -> Path:
     return out
 
 
+def another_file(source: Path, out: Path) -> Path:
+    """A byte copy of ``source`` under a new ROOT UUID: another file with the same events (a
+    plain copy is refused as the same file listed twice)."""
+    import uuid
+
+    data = source.read_bytes()
+    old = uproot.open(source).file.uuid.bytes
+    out.write_bytes(data.replace(old, uuid.uuid5(uuid.NAMESPACE_URL, str(out)).bytes))
+    return out
+
+
 def damaged_basket(shared: Path, out: Path) -> Path:
     """nano_dy.root with the Muon_pt basket's compressed bytes flipped: opens, genWeight
     reads, the muons of its one chunk cannot be decompressed."""
-    data = bytearray((shared / "nanoaod" / "nano_dy.root").read_bytes())
+    data = bytearray(another_file(shared / "nanoaod" / "nano_dy.root", out).read_bytes())
     with uproot.open(shared / "nanoaod" / "nano_dy.root") as f:
         seek = int(f["Events"]["Muon_pt"].member("fBasketSeek")[0])
     for i in range(seek + 100, seek + 140):
@@ -214,7 +225,7 @@ def test_skipped_bad_file_is_in_the_ledger_and_blocks_normalisation(
 def test_file_changed_between_preprocess_and_analyze(change, policy, real, shared_data,
                                                      tmp_path, capsys):  # fmt: skip
     extra = tmp_path / "extra.root"
-    shutil.copy(shared_data / "nanoaod" / "nano_dy.root", extra)
+    another_file(shared_data / "nanoaod" / "nano_dy.root", extra)
     config = real(extra, on_bad_file=policy)
     assert cli(capsys, "preprocess", "--config", config, "--dataset", "dy", "--output",
                "pre.json")[0] == 0  # fmt: skip
