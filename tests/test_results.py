@@ -199,3 +199,20 @@ def test_non_finite_bins_and_scale_factors_are_refused(tmp_path):
     with pytest.raises(NonFiniteError, match="not written: a number in it is NaN"):
         save(good, target)
     assert not target.exists()
+
+
+def test_one_file_in_two_datasets_of_a_process_is_refused():
+    """Regression (issue 16.3): a copy of one file (same ROOT UUID, another name) in two
+    datasets of one process doubled its events in the stack."""
+    from brewflow.inputs import InputError
+
+    a = _result("dy_a", "nominal", [0.5], [1.0])
+    b = _result("dy_b", "nominal", [1.5], [1.0])
+    a.meta["provenance"] = {"inputs": {"a/x.root": {"size": 1, "uuid": "u-1"}}}
+    b.meta["provenance"] = {"inputs": {"b/y.root": {"size": 1, "uuid": "u-2"}}}
+    assert stack([a, b], "dy").histograms["x"].sum().value == 2.0
+    b.meta["provenance"]["inputs"]["copy/x.root"] = {"size": 1, "uuid": "u-1"}
+    with pytest.raises(
+        InputError, match=r"dataset 'dy_b' reads 'copy/x\.root' and dataset 'dy_a' reads 'a/x"
+    ):
+        stack([a, b], "dy")

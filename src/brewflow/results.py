@@ -498,6 +498,25 @@ def _with_categories(h: hist.Hist, categories: Sequence[str]) -> hist.Hist:
     return merge_categories([h, *copies], order=categories)
 
 
+def _refuse_shared_files(results: Sequence[Result], process: str) -> None:
+    """Two datasets of one process that read one file (same ROOT UUID, under any name: a copy)
+    would count its events twice: refused naming both. The files are those of the results'
+    provenance."""
+    seen: dict[str, tuple[str, str]] = {}
+    for result in results:
+        inputs = result.meta.get("provenance", {}).get("inputs", {})
+        if not isinstance(inputs, dict) or "files" in inputs:  # a summary: no file list
+            continue
+        for path, record in inputs.items():
+            first = seen.setdefault(record["uuid"], (str(result.dataset), path))
+            if first[0] != result.dataset:
+                raise InputError(
+                    f"process {process!r}: dataset {result.dataset!r} reads {path!r} and dataset "
+                    f"{first[0]!r} reads {first[1]!r}, one file (ROOT UUID {record['uuid']}); "
+                    "its events would be counted twice: keep it in one dataset"
+                )
+
+
 def stack(results: Sequence[Result], process: str) -> Result:
     """Sum the results of one process's datasets. A dataset without a systematic variation
     contributes its nominal to that variation."""
@@ -506,6 +525,7 @@ def stack(results: Sequence[Result], process: str) -> Result:
     kinds = {r.is_data for r in results}
     if len(kinds) != 1:
         raise ValueError(f"process {process!r} mixes data and MC datasets")
+    _refuse_shared_files(results, process)
     categories: list[str] = []
     for r in results:
         categories += [c for c in r.systematics if c not in categories]
