@@ -12,7 +12,6 @@ import itertools
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -339,14 +338,18 @@ def _check(config: dict) -> None:
 
 
 SCHEDULER_ENV = "BREWFLOW_SCHEDULER"
-SCHEDULERS = ("threads", "processes", "sync", "distributed")
 
 
 def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}") -> None:
-    """Refuse a scheduler that is neither one of :data:`SCHEDULERS` nor an address."""
-    if value and value not in SCHEDULERS and not re.match(r"^(tcp|tls|ucx|inproc)://.+", value):
+    """Refuse a scheduler that the config key ``scheduler`` would refuse (its schema: a name
+    or an address)."""
+    if not value:
+        return
+    rule = schema()["properties"]["scheduler"]
+    if not jsonschema.Draft202012Validator(rule).is_valid(value):
+        names = next(r["enum"] for r in rule["anyOf"] if "enum" in r)
         raise ConfigError(
-            f"{where}: unknown scheduler {value!r}; use one of {', '.join(SCHEDULERS)} or a "
+            f"{where}: unknown scheduler {value!r}; use one of {', '.join(names)} or a "
             "scheduler address (tcp://host:8786)"
         )
 

@@ -18,7 +18,7 @@ import difflib
 import functools
 import gzip
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,7 @@ def btag_shape_weights(
 
     for name in systematics:
         check_keys(correction, systematic=f"up_{name}", flavor=4 if name in BTAG_C_ONLY else 5)
-    central = _btag_central(correction, jets, jes, sf)
+    central = _btag_central(correction, jes, flavor, abseta, jets.pt, discriminant)
     out = {"nominal": ak.prod(central, axis=1)}
     is_c = flavor == 4
     for name in systematics:
@@ -216,35 +216,44 @@ def btag_shape_weights(
     return out
 
 
-def _btag_central(correction: Any, jets: Any, jes: Any, sf: Callable) -> Any:
+def _btag_central(correction: Any, jes: Any, *inputs: Any) -> Any:
     """Per jet, the SF the event weight is the product of: ``central``, or on JES-varied jets
     (``jes``: :class:`~brewflow.analysis.JESVariation`, or ``PerBlock`` of them when object
-    variations are stacked) the JES-correlated one for b and light jets."""
+    variations are stacked) the JES-correlated one for b and light jets. ``inputs``: flavour,
+    abs(eta), pt, discriminant."""
     from brewflow.analysis import PerBlock
 
-    flavor = jets.hadronFlavour
-    if jes is None:
-        return sf("central", flavor)
     if not isinstance(jes, PerBlock):
-        check_keys(correction, systematic=jes.btag_systematic, flavor=5)
-        ak = lib(flavor)
-        light_or_b = flavor != 4
-        varied = sf(jes.btag_systematic, ak.where(light_or_b, flavor, 0))
-        return ak.where(light_or_b, varied, sf("central", flavor))
+        name = None if jes is None else jes.btag_systematic
+        if name is not None:
+            check_keys(correction, systematic=name, flavor=5)
+        return _jes_correlated(correction, name, *inputs)
     names = tuple(None if v is None else v.btag_systematic for v in jes.values)
     for name in {n for n in names if n}:
         check_keys(correction, systematic=name, flavor=5)
     import dask_awkward as dak
 
-    fields = ("hadronFlavour", "eta", "pt", "btagDeepFlavB")
     return dak.map_partitions(
-        _btag_block, jes.codes, *(jets[f] for f in fields), correction, names,
-        label="btag-sf-per-variation",
-    )  # fmt: skip
+        _btag_block, jes.codes, *inputs, correction, names, label="btag-sf-per-variation"
+    )
+
+
+def _jes_correlated(
+    correction: Any, name: str | None, flavor: Any, abseta: Any, pt: Any, discriminant: Any
+) -> Any:
+    """Per jet: the payload's ``name`` (e.g. ``up_jes``) for b and light jets, ``central`` for
+    c jets (and for every jet when ``name`` is None). Eager or lazy."""
+    central = correction.evaluate("central", flavor, abseta, pt, discriminant)
+    if name is None:
+        return central
+    ak = lib(flavor)
+    light_or_b = flavor != 4
+    varied = correction.evaluate(name, ak.where(light_or_b, flavor, 0), abseta, pt, discriminant)
+    return ak.where(light_or_b, varied, central)
 
 
 def _btag_block(
-    codes: Any, flavor: Any, eta: Any, pt: Any, discriminant: Any, correction: Any,
+    codes: Any, flavor: Any, abseta: Any, pt: Any, discriminant: Any, correction: Any,
     names: tuple[str | None, ...],
 ) -> Any:  # fmt: skip
     """One partition of stacked object variations (one variation): its jets' SFs."""
@@ -253,23 +262,13 @@ def _btag_block(
     from brewflow._array import typetracer_like
 
     if ak.backend(flavor) == "typetracer":
-        for array in (codes, flavor, eta, pt, discriminant):
+        for array in (codes, flavor, abseta, pt, discriminant):
             ak.typetracer.touch_data(array)
         return typetracer_like([[1.0]])
-    counts = ak.num(flavor, axis=1)
-    flav = np.asarray(ak.flatten(flavor), dtype=np.int64)
-    args = [np.abs(np.asarray(ak.flatten(eta), np.float64)),
-            np.asarray(ak.flatten(pt), np.float64),
-            np.asarray(ak.flatten(discriminant), np.float64)]  # fmt: skip
-    values = correction.evaluate("central", flav, *args)
     code = int(codes[0]) if len(codes) else 0
     if len(codes) and np.any(np.asarray(codes) != code):
         raise ValueError("a partition of stacked object variations mixes variations")
-    if names[code] is not None:
-        light_or_b = flav != 4
-        varied = correction.evaluate(names[code], np.where(light_or_b, flav, 0), *args)
-        values = np.where(light_or_b, varied, values)
-    return ak.unflatten(values, counts)
+    return _jes_correlated(correction, names[code], flavor, abseta, pt, discriminant)
 
 
 def btag_wp_weights(
