@@ -3,7 +3,7 @@
     python benchmarks/coffea_adl.py dask|virtual FILE [FILE ...] --workers 2 --step-size 100000 \
         --binning '{"q1": [100, 0.0, 200.0], ...}'
 
-Same queries and float64 promotion as ``brewflow.adl`` and its binning (``--binning``; the
+Same queries and float64 promotion as ``brewflow.demo.adl`` and its binning (``--binning``; the
 histograms are compared bin by bin by ``run.py``), written the way coffea's documentation
 does: NanoEvents objects, their vector methods, ``ak.combinations``, ``metric_table``.
 ``dask``: ``NanoEventsFactory.from_root(mode="dask")``, one graph, dask's threaded scheduler
@@ -30,7 +30,7 @@ from coffea.nanoevents.methods import vector  # noqa: E402
 
 IMPORTED = time.perf_counter()
 NanoAODSchema.warn_missing_crossrefs = False
-BINNING: dict[str, list] = {}  # the query binning, given by run.py from brewflow.adl
+BINNING: dict[str, list] = {}  # the query binning, given by run.py from brewflow.demo.adl
 warnings.filterwarnings("ignore", module="coffea")
 
 
@@ -38,7 +38,7 @@ KINEMATICS = ("pt", "eta", "phi", "mass")
 
 
 def _p4(objects, **extra):
-    """float64 PtEtaPhiMLorentzVector (with charge) like brewflow.adl's promotion."""
+    """float64 PtEtaPhiMLorentzVector (with charge) like brewflow.demo.adl's promotion."""
     fields = {f: ak.values_astype(objects[f], np.float64) for f in KINEMATICS}
     return ak.zip(
         {**fields, "charge": objects.charge, **extra},
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--step-size", type=int, default=100_000)
     parser.add_argument(
-        "--binning", required=True, help='brewflow.adl.BINNING as JSON: {"q1": [100, 0, 200]}'
+        "--binning", required=True, help='brewflow.demo.adl.BINNING as JSON: {"q1": [100, 0, 200]}'
     )
     args = parser.parse_args()
     BINNING.update(json.loads(args.binning))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from brewflow.workflow import snakemake_command
+from brewflow.pipeline import snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ Three ways, each in a fresh cluster:
 - ``one graph``: all fills in one compute.
 
 Then a whole analyze job (the demo analysis, every systematic of ttbar in one graph,
-``brewflow.runner.run``) on the same cluster with ``persist_checkpoints`` false and true: the
+``brewflow.jobs.analyze.run``) on the same cluster with ``persist_checkpoints`` false and true: the
 demo marks its selected jets (nominal and each object variation).
 
 Prints and writes ``benchmarks/results-persist.md`` and ``.json``: wall time and the workers'
@@ -53,8 +53,8 @@ def _selected_jets(config: dict, files: list[str]):
     import dask_awkward as dak
     import numpy as np
 
-    from brewflow.nanoevents import lazy_events
-    from brewflow.runner import jet_corrector
+    from brewflow.jobs.build import jet_corrector
+    from brewflow.nanoevents.reader import lazy_events
 
     events = lazy_events(files, step_size=config["step_size"])
     events = jet_corrector(config, "ttbar").apply(events)
@@ -128,8 +128,8 @@ def measure(config: dict, files: list[str], way: str, n: int) -> dict:
 
 
 def measure_job(config: dict, files: list[dict], persist: bool) -> dict:
-    from brewflow.config import validate
-    from brewflow.runner import run, systematics_for
+    from brewflow.config import systematics_for, validate
+    from brewflow.jobs.analyze import run
 
     config = validate({**config, "persist_checkpoints": persist})
     systematics = systematics_for(config, "ttbar")
@@ -160,7 +160,7 @@ def main() -> None:
         files = config["datasets"]["ttbar"]["files"]
         rows = [measure(config, files, way, args.fills) for way in
                 ("separate", "checkpoint", "one graph")]  # fmt: skip
-        from brewflow.preprocess import preprocess
+        from brewflow.jobs.preprocess import preprocess
 
         inventory = preprocess(config, "ttbar")["files"]
         jobs = [measure_job(config, inventory, persist) for persist in (False, True)]
@@ -185,7 +185,7 @@ def main() -> None:
     lines += [
         "",
         f"A whole analyze job (the demo analysis, all {jobs[0]['systematics']} systematics of "
-        "ttbar in one graph, `brewflow.runner.run` on the same kind of cluster): the demo "
+        "ttbar in one graph, `brewflow.jobs.analyze.run` on the same kind of cluster): the demo "
         "marks its selected jets (nominal and each object variation) with "
         "`context.checkpoint`; identical histograms.",
         "",

@@ -12,7 +12,7 @@ children (sampled every 10 ms).
 
 Cases:
 
-- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.adl.run``) vs coffea 2026.9
+- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.demo.adl.run``) vs coffea 2026.9
   (``benchmarks/coffea_adl.py``: ``NanoEventsFactory`` in dask mode with the same threaded
   scheduler, and in virtual mode through ``processor.Runner`` with as many processes, and in
   one process) vs the read limit (uproot opening the file and reading exactly the needed
@@ -106,8 +106,8 @@ def demo_config(work: Path, events: int) -> dict:
     import yaml
 
     from brewflow.config import validate
-    from brewflow.demo_payloads import write_demo_corrections
-    from brewflow.generate import generate_mc
+    from brewflow.demo.generate import generate_mc
+    from brewflow.demo.payloads import write_demo_corrections
 
     config = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
     payload = str(work / "demo.json.gz")
@@ -144,7 +144,7 @@ def with_variations(config: dict, kind: str, n: int) -> dict:
 
 
 def _job_adl(files: list[str], workers: int, step_size: int) -> dict:
-    from brewflow import adl
+    from brewflow.demo import adl
 
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -181,7 +181,7 @@ def _job_read(files: list[str], workers: int, step_size: int, columns: list[str]
 
 def _job_demo(config: dict, files: list, systematics: list[str], workers: int) -> dict:
     from brewflow.config import validate
-    from brewflow.runner import run
+    from brewflow.jobs.analyze import run
 
     config = validate(config)
     started = time.perf_counter()
@@ -192,10 +192,10 @@ def _job_demo(config: dict, files: list, systematics: list[str], workers: int) -
 def _job_graph(config: dict, files: list, kind: str, n: int) -> dict:
     import dask
 
-    from brewflow.config import validate
-    from brewflow.inspect import graph_report
-    from brewflow.nanoevents import lazy_events
-    from brewflow.runner import build, systematics_for
+    from brewflow.config import systematics_for, validate
+    from brewflow.jobs.build import build
+    from brewflow.jobs.inspection import graph_report
+    from brewflow.nanoevents.reader import lazy_events
 
     config = with_variations(validate(config), kind, n)
     paths = {f["path"]: f["tree"] for f in files}
@@ -219,7 +219,7 @@ def make_inputs(work: Path, events: int, generated: int) -> dict[str, list[str]]
     sys.path.insert(0, str(HERE))
     from inputs import replicate
 
-    from brewflow.generate import generate_mc
+    from brewflow.demo.generate import generate_mc
 
     out: dict[str, list[str]] = {}
     if events:
@@ -265,8 +265,8 @@ def _median(runs: list[dict]) -> dict:
 
 
 def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
-    from brewflow.adl import BINNING
-    from brewflow.inspect import inspect_adl
+    from brewflow.demo.adl import BINNING
+    from brewflow.jobs.inspection import inspect_adl
 
     python = coffea_python(args.coffea_python)
     rows = []
@@ -304,14 +304,14 @@ def _agreement(a: dict, b: dict) -> str:
 
 
 def _demo_config(work: Path, events: int) -> tuple[dict, list]:
-    from brewflow import preprocess
+    from brewflow.jobs import preprocess
 
     config = demo_config(work / "demo", events)
     return config, preprocess.preprocess(config, "ttbar")["files"]
 
 
 def case_demo(work: Path, args: argparse.Namespace) -> list[dict]:
-    from brewflow.runner import systematics_for
+    from brewflow.config import systematics_for
 
     (work / "demo").mkdir(exist_ok=True)
     config, files = _demo_config(work, args.demo_events)

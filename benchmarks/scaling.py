@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from brewflow.results.inventory import group_chunks
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -38,7 +40,8 @@ WAYS = [  # (label, scheduler, workers, jobs)
 
 def _job(config: dict, files: list, scheduler: str, workers: int) -> dict:
     """One analyze job (run in a fresh interpreter)."""
-    from brewflow.runner import run, systematics_for
+    from brewflow.config import systematics_for
+    from brewflow.jobs.analyze import run
 
     started = time.perf_counter()
     result = run(config, "ttbar", systematics_for(config, "ttbar"), files,
@@ -73,15 +76,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--output", type=Path, default=HERE / "results-scaling.md")
     args = parser.parse_args()
-    from brewflow import preprocess
     from brewflow.config import validate
+    from brewflow.jobs import preprocess
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="brewflow-scaling-") as tmp:
         config = demo_config(Path(tmp), args.events)
         config = validate({**config, "step_size": 50_000})
         files = preprocess.preprocess(config, "ttbar")["files"]
-        halves = preprocess.groups(files, args.events // 2)
+        halves = group_chunks(files, args.events // 2)
         assert len(halves) == 2
         runs: dict[str, list[dict]] = {label: [] for label, *_ in WAYS}
         for _ in range(args.repeat):

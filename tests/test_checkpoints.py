@@ -10,13 +10,13 @@ import dask
 import numpy as np
 import pytest
 
-from brewflow import preprocess
 from brewflow.checkpoints import checkpoint, persisting
-from brewflow.config import validate
-from brewflow.nanoevents import eager_events, lazy_events
-from brewflow.runner import run, systematics_for
+from brewflow.config import systematics_for, validate
+from brewflow.jobs import preprocess
+from brewflow.jobs.analyze import run
+from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import reference
-from tests.test_runner import _check
+from tests.helpers import check_result as _check
 
 distributed = pytest.importorskip("distributed")
 

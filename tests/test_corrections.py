@@ -7,6 +7,7 @@ import correctionlib
 import numpy as np
 import pytest
 
+from brewflow.arrays import chain
 from brewflow.corrections import (
     CorrectionError,
     btag_shape_weights,
@@ -16,7 +17,7 @@ from brewflow.corrections import (
     muon_sf_weights,
     pileup_weights,
 )
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 
 PU = ("puWeights.json.gz", "Collisions18_UltraLegacy_goldenJSON")
 MUON = ("muon_Z.json.gz", "NUM_TightID_DEN_genTracks")
@@ -145,7 +146,6 @@ def test_btag_shape_sf_follows_the_jes_variation(real, mode):
     b-tag shape with JES through the payload's up_jes/down_jes<Source> (b and light jets)."""
     import dask_awkward as dak
 
-    from brewflow._array import stack
     from brewflow.analysis import JESVariation, PerBlock
 
     correction = load(real["base"] / "btagging.json.gz", "deepJet_shape")
@@ -166,8 +166,8 @@ def test_btag_shape_sf_follows_the_jes_variation(real, mode):
     assert JESVariation("up", "FlavorQCD").btag_systematic == "up_jesFlavorQCD"
     if mode == "stacked":  # the events of each variation one block after the other
         lazy = _jets(real[True])
-        stacked = stack([lazy] * len(variations))
-        codes = stack([dak.num(lazy, axis=1) * 0 + i for i in range(len(variations))])
+        stacked = chain([lazy] * len(variations))
+        codes = chain([dak.num(lazy, axis=1) * 0 + i for i in range(len(variations))])
         jes = PerBlock(codes, tuple(variations))
         got = ak.to_numpy(btag_shape_weights(correction, stacked, jes=jes)["nominal"].compute())
         want = np.concatenate([expected(v) for v in variations])

@@ -16,10 +16,10 @@ import pytest
 import uproot
 import yaml
 
-from brewflow.results import load
-from brewflow.workflow import snakemake_command
+from brewflow.pipeline import snakemake_command
+from brewflow.results.model import load
 from tests import reference
-from tests.conftest import small_config
+from tests.helpers import small_config
 
 pytestmark = pytest.mark.slow
 

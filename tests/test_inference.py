@@ -11,9 +11,9 @@ import pytest
 import xgboost
 
 from brewflow.analysis import Context
-from brewflow.demo import BDT_FEATURES, analysis, bdt_features, train_bdt
+from brewflow.demo.analysis import BDT_FEATURES, analysis, bdt_features, train_bdt
 from brewflow.inference import ModelError, n_features, scores
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 
 
 def _jagged(rng, counts, n):

@@ -13,7 +13,7 @@ import uproot
 
 from brewflow.corrections import CorrectionError
 from brewflow.jetmet import JetCorrector, event_normals
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import jet_reference
 
 RUN2 = {
@@ -150,3 +150,12 @@ def test_unknown_names_are_listed(shared_data):
     corrector = JetCorrector.from_config(spec, is_data=False)
     with pytest.raises(CorrectionError, match="no correction 'Summer19UL18_V5_MC_Nope_AK4PFchs'"):
         corrector.check(["Nope"])
+
+
+def test_the_config_knows_every_object_variation():
+    """Config validation (which cannot import the physics layer) and jetmet name the same
+    object variations."""
+    from brewflow.config import OBJECT_TYPES
+    from brewflow.jetmet import VARIATIONS
+
+    assert set(OBJECT_TYPES) == set(VARIATIONS)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from brewflow.kinematics import best_combination
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 
 
 def _mass(objects) -> float:

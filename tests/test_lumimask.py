@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from brewflow.lumimask import LumiMask
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 
 GOLDEN = "Cert_294927-306462_13TeV_EOY2017ReReco_Collisions17_JSON.txt"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import uproot
 
-from brewflow.nanoevents import eager_events, lazy_events
+from brewflow.nanoevents.reader import eager_events, lazy_events
 from brewflow.objects import link, matched
 
 LINKS = [

@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 CONDA_NAMES = {
     "matplotlib": "matplotlib-base",

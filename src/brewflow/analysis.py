@@ -3,7 +3,7 @@
 An analysis is a function ``analysis(events, context) -> AnalysisOutput`` named in the config as
 ``module:function``. ``events`` is a NanoAOD record array, lazy (dask-awkward) in workflow jobs
 and eager (awkward) in tests; write the function once against the array API
-(:func:`brewflow._array.lib` gives the matching library).
+(:func:`brewflow.arrays.lib` gives the matching library).
 """
 
 from __future__ import annotations

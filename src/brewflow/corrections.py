@@ -25,7 +25,7 @@ from typing import Any
 import correctionlib
 import numpy as np
 
-from brewflow._array import lib
+from brewflow.arrays import lib
 from brewflow.errors import BrewflowError
 
 __all__ = [
@@ -102,7 +102,7 @@ def _category_keys(path: str, name: str, input_name: str) -> list[str]:
     return sorted(set(keys))
 
 
-def check_keys(correction: Any, **keys: str) -> None:
+def check_keys(correction: Any, **keys: str | int) -> None:
     """Fail now, with the accepted values, if a string input (e.g. year, working point) is not
     among the payload's categories. Give every string input; numeric ones get a placeholder.
     Cheap: one scalar evaluation."""
@@ -257,13 +257,9 @@ def _btag_block(
     names: tuple[str | None, ...],
 ) -> Any:  # fmt: skip
     """One partition of stacked object variations (one variation): its jets' SFs."""
-    import awkward as ak
+    from brewflow.arrays import metadata_pass, typetracer_like
 
-    from brewflow._array import typetracer_like
-
-    if ak.backend(flavor) == "typetracer":
-        for array in (codes, flavor, abseta, pt, discriminant):
-            ak.typetracer.touch_data(array)
+    if metadata_pass(flavor, codes, abseta, pt, discriminant):
         return typetracer_like([[1.0]])
     code = int(codes[0]) if len(codes) else 0
     if len(codes) and np.any(np.asarray(codes) != code):

@@ -17,7 +17,7 @@ import hist.dask
 import numpy as np
 import pandas as pd
 
-from brewflow._array import is_lazy, lib
+from brewflow.arrays import is_lazy, lib
 from brewflow.histograms import fill_arguments
 
 __all__ = ["Cutflow", "CutflowResult", "NMinusOne", "NMinusOneResult"]

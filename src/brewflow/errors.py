@@ -7,8 +7,17 @@ else is a bug, reported as "unexpected" with exit 1.
 
 from __future__ import annotations
 
-__all__ = ["BrewflowError"]
+__all__ = ["BrewflowError", "ConfigError", "InputError"]
 
 
 class BrewflowError(Exception):
     """A problem of the input, the config or the environment, named in the message."""
+
+
+class ConfigError(BrewflowError, ValueError):
+    """A configuration problem, reported with the offending key or file."""
+
+
+class InputError(BrewflowError, RuntimeError):
+    """An input file (or a brewflow file read back) that cannot be used, named with the reason
+    and what to do."""

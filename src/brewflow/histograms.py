@@ -14,10 +14,10 @@ from typing import Any
 import awkward as ak
 import hist
 import hist.dask
-import numpy as np
 
-from brewflow._array import is_lazy, lib
+from brewflow.arrays import is_lazy, lib
 from brewflow.errors import BrewflowError
+from brewflow.results.model import CUTFLOW, CUTFLOW_EVENTS, RESERVED_AXES
 
 __all__ = [
     "CUTFLOW",
@@ -28,17 +28,10 @@ __all__ = [
     "book",
     "book_cutflow",
     "checked_weight",
-    "cutflow_counts",
     "fill",
     "fill_arguments",
-    "merge_categories",
-    "pick_categories",
     "variable_axis",
 ]
-
-CUTFLOW = "_cutflow"
-CUTFLOW_EVENTS = "_cutflow_events"
-RESERVED_AXES = ("region", "systematic", "passed")
 
 
 def variable_axis(name: str, definition: Mapping[str, Any]) -> hist.axis.AxisProtocol:
@@ -236,71 +229,3 @@ def checked_weight(values: Any, weight: Any, name: str, region: str) -> Any:
             _same_length, values, weight, name, region, label="fill-check", meta=weight._meta
         )
     return _same_length(values, weight, name, region)
-
-
-def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:
-    """Events, sum of weights and sum of squared weights passing each cutflow step.
-
-    Step 0 is all events; step k counts events passing the first k cuts.
-    """
-    view = h[{"region": region, "systematic": systematic}].view()
-    if view.dtype.names:  # Weight storage
-        value, variance = view["value"], view["variance"]
-    else:
-        value, variance = np.asarray(view), None
-    tail = lambda a: [float(x) for x in np.cumsum(a[::-1])[::-1][: n_cuts + 1]]  # noqa: E731
-    out = {"value": tail(value)}
-    if variance is not None:
-        out["variance"] = tail(variance)
-    return out
-
-
-def merge_categories(
-    hists: Sequence[hist.Hist], axis: str = "systematic", order: Sequence[str] | None = None
-) -> hist.Hist:
-    """One histogram whose ``axis`` categories are the union of the inputs' (summed where shared).
-
-    All other axes must be identical.
-    """
-    first = hists[0]
-    names = list(order) if order is not None else []
-    for h in hists:
-        names += [c for c in h.axes[axis] if c not in names]
-    axes = [
-        hist.axis.StrCategory(names, name=axis, label=a.label) if a.name == axis else a
-        for a in first.axes
-    ]
-    out = hist.Hist(*axes, storage=first.storage_type(), name=first.name, label=first.label)
-    index = [a.name for a in first.axes].index(axis)
-    for h in hists:
-        if [a for a in h.axes if a.name != axis] != [a for a in first.axes if a.name != axis]:
-            raise ValueError(f"histogram {first.name!r}: axes differ, cannot merge")
-        target, source = out.view(flow=True), h.view(flow=True)
-        for i, category in enumerate(h.axes[axis]):
-            j = names.index(category)
-            dst = (slice(None),) * index + (j,)
-            src = (slice(None),) * index + (i,)
-            if target.dtype.names:
-                for field in target.dtype.names:
-                    target[field][dst] += source[field][src]
-            else:
-                target[dst] += source[src]
-    return out
-
-
-def pick_categories(h: hist.Hist, names: Sequence[str], axis: str = "systematic") -> hist.Hist:
-    """``h`` restricted to the categories ``names`` of ``axis`` (in that order)."""
-    present = list(h.axes[axis])
-    unknown = [n for n in names if n not in present]
-    if unknown:
-        raise KeyError(f"histogram {h.name!r} has no {axis} {unknown}; it has {present}")
-    axes = [
-        hist.axis.StrCategory(names, name=axis, label=a.label) if a.name == axis else a
-        for a in h.axes
-    ]
-    out = hist.Hist(*axes, storage=h.storage_type(), name=h.name, label=h.label)
-    index = [a.name for a in h.axes].index(axis)
-    chosen = (slice(None),) * index + ([present.index(n) for n in names],)
-    target = (slice(None),) * index + (slice(0, len(names)),)  # not the category overflow
-    out.view(flow=True)[target] = h.view(flow=True)[chosen]
-    return out

@@ -18,6 +18,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from brewflow.arrays import metadata_pass
 from brewflow.errors import BrewflowError
 
 __all__ = ["ModelError", "load", "n_features", "predict", "scores"]
@@ -100,9 +101,7 @@ def _apply(path: str, version: int | None, *features: ak.Array) -> ak.Array:
     """One partition: flatten the features to a matrix, predict, restore the structure
     (``version``, the model's modification time, only makes the task's token)."""
     first = features[0]
-    if ak.backend(first) == "typetracer":  # dask-awkward's column projection: mark as read
-        for f in features:
-            ak.typetracer.touch_data(f)
+    if metadata_pass(*features):
         return ak.values_astype(first, np.float32)
     flat = [ak.to_numpy(ak.flatten(f, axis=None)) for f in features]
     out = predict(path, np.stack(flat, axis=1)) if flat else np.zeros(0, np.float32)

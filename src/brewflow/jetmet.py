@@ -30,18 +30,21 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from brewflow._array import is_lazy, lib, stack
-from brewflow.config import SHAPE_TYPES
+from brewflow.arrays import chain, is_lazy, lib, metadata_pass
 from brewflow.corrections import CorrectionError, load
 from brewflow.objects import link
 
 __all__ = [
-    "SHAPE_TYPES",
+    "VARIATIONS",
     "JetCorrector",
     "event_normals",
     "propagate_met",
     "resolved_branch",
 ]
+
+VARIATIONS = ("jes", "jer", "unclustered")
+"""The object variations :meth:`JetCorrector.apply` makes (the config's systematic types
+that vary objects)."""
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -67,9 +70,7 @@ def _normals_numpy(
 
 
 def _normals_awkward(run: Any, lumi: Any, event: Any, like: Any, salt: int) -> ak.Array:
-    if ak.backend(like) == "typetracer":  # dask-awkward's metadata pass: declare the columns
-        for column in (run, lumi, event, like):
-            ak.typetracer.touch_data(column)
+    if metadata_pass(like, run, lumi, event):
         return ak.values_astype(like, np.float64)
     counts = ak.to_numpy(ak.num(like, axis=1))
     repeat = lambda a: np.repeat(ak.to_numpy(a), counts)  # noqa: E731
@@ -168,7 +169,7 @@ class JetCorrector:
             self._cache[name] = load(self.file, name)
         return self._cache[name]
 
-    def check(self, sources: list[str] = ()) -> None:
+    def check(self, sources: Sequence[str] = ()) -> None:
         """Load every correction this configuration needs now (clear errors before any job)."""
         for name in (self.jec, self.resolution, self.resolution_sf):
             if name:
@@ -237,7 +238,7 @@ class JetCorrector:
         """Events with corrected ``Jet`` and MET for the nominal or one shape ``variation``:
         ``(type, source, "Up"|"Down")`` with type ``jes`` (source e.g. ``Total``), ``jer`` or
         ``unclustered``."""
-        kind, source, direction = variation or (None, None, None)
+        kind, source, direction = variation or ("", "", "")
         jer = {"Up": "up", "Down": "down"}[direction] if kind == "jer" else "nom"
         jets = self._smeared(events, jer)
         if kind == "jes":
@@ -249,8 +250,8 @@ class JetCorrector:
             px = new_met["pt"] * np.cos(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaX
             py = new_met["pt"] * np.sin(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaY
             new_met = {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
-        elif kind not in (None, "jes", "jer"):
-            raise ValueError(f"unknown shape variation type {kind!r}; known: {SHAPE_TYPES}")
+        elif kind not in ("", "jes", "jer"):
+            raise ValueError(f"unknown object variation {kind!r}; known: {VARIATIONS}")
         new_met = _with(met, pt_nano=met.pt, phi_nano=met.phi, **new_met)
         return CorrectedEvents(events, {"Jet": jets, self.met: new_met})
 
@@ -290,7 +291,7 @@ class CorrectedEvents:
         return len(self.materialize())
 
     @classmethod
-    def stack(cls, views: Sequence[CorrectedEvents]) -> CorrectedEvents | None:
+    def chain(cls, views: Sequence[CorrectedEvents]) -> CorrectedEvents | None:
         """The views one after the other along the event axis (lazy: block ``i`` is partitions
         ``i * P`` to ``(i + 1) * P``); None when they do not share events and field types."""
         events = views[0]._events
@@ -301,8 +302,8 @@ class CorrectedEvents:
             if any(v._replaced[name].form != views[0]._replaced[name].form for v in views):
                 return None
         return cls(
-            stack([events] * len(views)),
-            {name: stack([v._replaced[name] for v in views]) for name in names},
+            chain([events] * len(views)),
+            {name: chain([v._replaced[name] for v in views]) for name in names},
         )
 
     def materialize(self) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from brewflow._array import is_lazy, typetracer_like
+from brewflow.arrays import is_lazy, metadata_pass, typetracer_like
 from brewflow.errors import BrewflowError
 
 __all__ = ["MAX_COMBINATIONS", "CombinatoricsError", "best_combination", "cartesian", "near"]
@@ -114,10 +114,7 @@ def _per_partition(
 ) -> ak.Array:
     """``function(*args)`` on one partition, whose first ``n`` arguments are arrays; on the
     typetracer, touch their ``fields`` and return an array typed like ``example``."""
-    if ak.backend(args[0]) == "typetracer":
-        for array in args[:n]:
-            for field in fields:
-                ak.typetracer.touch_data(array[field])
+    if metadata_pass(*(array[field] for array in args[:n] for field in fields)):
         return typetracer_like(example)
     return function(*args)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from brewflow._array import lib
+from brewflow.arrays import lib
 
 __all__ = ["TARGETS", "link", "matched"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from brewflow._array import lib
+from brewflow.arrays import lib
 from brewflow.cutflow import Cutflow, NMinusOne
 
 __all__ = ["MAX_CUTS", "Selection"]

@@ -1,8 +1,6 @@
 # Config -> targets, all computed by the brewflow package.
-from brewflow.config import dataset_files, process_of
-from brewflow.runner import systematics_for
-from brewflow.skims import skim_targets
-from brewflow.workflow import (
+from brewflow.config import dataset_files, process_of, skim_targets, systematics_for
+from brewflow.pipeline import (
     analysis_inputs,
     analyze_resources,
     chunk_groups,
@@ -70,11 +68,14 @@ def analyze_inputs(wildcards):
 
 
 def analyze_job_resources(name):
-    """A resource of an analyze job, derived from the events it reads (see brewflow.workflow)."""
+    """A resource of an analyze job, derived from the events it reads (see brewflow.pipeline)."""
     return lambda wildcards, input, threads, attempt: analyze_resources(
         config, input.inventory, threads, attempt
     )[name]
 
 
 onstart:
+    from brewflow.jobs.validation import check_payloads  # the physics layer: only at a run's start
+
+    check_payloads(config)  # every correction name exists
     start_run(config)  # resolved config for the jobs; temp files of killed jobs removed

@@ -1,5 +1,5 @@
 # A skim per dataset: the events of a region with chosen columns, parquet or ROOT + ledger
-# (brewflow.skims); skims are valid dataset inputs of later runs.
+# (brewflow.jobs.skims); skims are valid dataset inputs of later runs.
 rule skim:
     input:
         inventory="results/preprocess/{dataset}.json",

@@ -1,0 +1,3 @@
+from brewflow.cli import main
+
+raise SystemExit(main())

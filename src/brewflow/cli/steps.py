@@ -1,0 +1,137 @@
+"""Commands that are the jobs of a run: generate, preprocess, analyze, split, merge, scale,
+stack, skim."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from brewflow.cli._common import command, config, results
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from brewflow.demo.generate import generate_demo
+
+    generate_demo(config(args.config), events=args.events, seed=args.seed, datasets=args.datasets)
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from brewflow.jobs import preprocess
+    from brewflow.results.inventory import write_inventory
+
+    inventory = preprocess.preprocess(config(args.config), args.dataset, cache=preprocess.CACHE)
+    write_inventory(inventory, args.output)
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from brewflow.jobs.analyze import analyze_job
+    from brewflow.results.arithmetic import save_split
+    from brewflow.results.model import save
+
+    result = analyze_job(
+        config(args.config),
+        args.dataset,
+        args.preprocess,
+        None if args.all_systematics else args.systematic or ["nominal"],
+        group=args.group,
+        scheduler=args.scheduler,
+        workers=args.threads,
+        progress_interval=args.progress_interval,
+    )
+    if args.output:
+        save(result, args.output)
+    else:
+        save_split(result, args.outdir)
+
+
+def _split(args: argparse.Namespace) -> None:
+    from brewflow.results.arithmetic import save_split
+
+    save_split(results([args.input])[0], args.outdir, args.systematic)
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from brewflow.jobs.combine import merge_dataset
+
+    merge_dataset(args.inputs, args.output, args.preprocess)
+
+
+def _scale(args: argparse.Namespace) -> None:
+    from brewflow.jobs.combine import normalise
+
+    normalise(config(args.config), args.input, args.preprocess, args.output)
+
+
+def _stack(args: argparse.Namespace) -> None:
+    from brewflow.jobs.combine import sum_process
+
+    sum_process(args.inputs, args.process, args.output)
+
+
+def _skim(args: argparse.Namespace) -> None:
+    from brewflow.jobs.skims import skim_job
+
+    skim_job(config(args.config), args.skim, args.dataset, args.preprocess, args.output_dir,
+             scheduler=args.scheduler, workers=args.threads)  # fmt: skip
+
+
+def register(sub: Any) -> None:
+    """Add the commands of this group to the ``brewflow`` parser."""
+    p = command(sub, "generate", _generate, "write the demo datasets named in a config")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--events", type=int, help="MC events per dataset (default: config)")
+    p.add_argument("--seed", type=int, help="random seed (default: config)")
+    p.add_argument("--datasets", nargs="*", help="only these datasets")
+    p = command(sub, "preprocess", _preprocess, "inventory a dataset: entries, sum of weights")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--output", required=True)
+    p = command(sub, "analyze", _analyze, "run the analysis on one dataset (one graph, one read)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--systematic", action="append", help="a systematic (repeatable; default nominal)"
+    )
+    which.add_argument(
+        "--all-systematics", action="store_true", help="every variation of the dataset"
+    )
+    p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", help="one result file (all its systematics)")
+    where.add_argument("--outdir", help="one result file per systematic: <outdir>/<syst>.json")
+    p.add_argument("--group", type=int, help="only this chunk group (config events_per_job)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--scheduler",
+        help="threads, processes, sync, distributed or tcp://host:port "
+        "(default: $BREWFLOW_SCHEDULER, else config 'scheduler')",
+    )
+    p.add_argument(
+        "--progress-interval", type=float, default=10.0, help="seconds between progress lines"
+    )
+    p = command(sub, "split", _split, "one result file per systematic of a multi-systematic result")
+    p.add_argument("--input", required=True)
+    p.add_argument("--outdir", required=True, help="writes <outdir>/<systematic>.json")
+    p.add_argument("--systematic", action="append", default=[], help="only these (repeatable)")
+    p = command(sub, "merge", _merge, "merge one dataset's results (systematics, chunk groups)")
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--preprocess", help="check every event of this inventory counted once")
+    p = command(sub, "scale", _scale, "normalise MC to xsec x luminosity / sum of genWeight")
+    p.add_argument("--config", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--preprocess", required=True)
+    p.add_argument("--output", required=True)
+    p = command(sub, "stack", _stack, "sum the scaled datasets of one process")
+    p.add_argument("--process", required=True)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--output", required=True)
+    p = command(sub, "skim", _skim, "a region's events to parquet or ROOT, with a ledger")
+    p.add_argument("--config", required=True)
+    p.add_argument("--skim", required=True, help="a name under config key 'skims'")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
+    p.add_argument("--output-dir", required=True, help="the skim folder to write")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scheduler", help="as for analyze")

@@ -1,0 +1,199 @@
+"""Config validation: the JSON schema (defaults filled in) and the consistency checks it
+cannot express; every error is a :class:`ConfigError` naming the key, raised before any job."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from brewflow.config.model import OBJECT_TYPES, check_files_once, is_generated
+from brewflow.errors import ConfigError
+
+
+def schema() -> dict:
+    """The configuration JSON schema (shipped with the package)."""
+    text = resources.files("brewflow").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _default_filling_validator() -> type:
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema_):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, props, instance, schema_)
+
+    return jsonschema.validators.extend(base, {"properties": properties})
+
+
+def _key(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def check(config: Mapping, where: str = "") -> dict:
+    """A validated copy of ``config``: schema defaults filled in, then consistency checks.
+    ``where`` (e.g. " in config.yaml") goes into the message of a schema violation."""
+    plain: dict = json.loads(json.dumps(config))  # a plain, independent copy
+    validator = _default_filling_validator()(schema())
+    errors = sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key(e.absolute_path)}': {_message(e)}" for e in errors]
+        raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
+    _check_finite(plain, [])
+    _check(plain)
+    return plain
+
+
+def _check_finite(value: Any, path: list[Any]) -> None:
+    """Refuse NaN and infinite numbers anywhere (``.nan``, ``.inf`` in YAML): JSON schema's
+    bounds do not catch them, and a luminosity, cross section or bin edge of NaN makes every
+    number downstream NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, [*path, index])
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required" and error.schema_path and "then" in error.schema_path:
+        return f"{error.message} (MC datasets need a cross section in pb; or set is_data: true)"
+    if error.validator == "oneOf" and "variable" in error.instance:
+        return "give either 'bins', 'start' and 'stop' or 'edges'"
+    return error.message
+
+
+def _check(config: dict) -> None:
+    regions = config["regions"]
+    datasets = config["datasets"]
+    for name, hist_def in config["histograms"].items():
+        for region in hist_def.get("regions", []):
+            if region not in regions:
+                raise ConfigError(
+                    f"config key 'histograms.{name}.regions': unknown region {region!r} "
+                    f"(known: {', '.join(regions)})"
+                )
+        edges = hist_def.get("edges")
+        if edges is not None and any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ConfigError(f"config key 'histograms.{name}.edges': edges must increase")
+        if "start" in hist_def and hist_def["stop"] <= hist_def["start"]:
+            raise ConfigError(f"config key 'histograms.{name}': 'stop' must exceed 'start'")
+    for name, syst in config["systematics"].items():
+        if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
+            raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
+        if syst["type"] in OBJECT_TYPES and "jets" not in config:
+            raise ConfigError(
+                f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
+                "configure the 'jets' block (JERC payload and names)"
+            )
+        needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
+        if needs and needs not in config.get("jets", {}):
+            raise ConfigError(f"config key 'systematics.{name}': needs 'jets.{needs}'")
+        if "source" in syst and syst["type"] != "jes":
+            raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
+        for dataset in syst.get("datasets", []):
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key 'systematics.{name}.datasets': unknown dataset {dataset!r}"
+                )
+            if datasets[dataset]["is_data"]:
+                raise ConfigError(
+                    f"config key 'systematics.{name}.datasets': {dataset!r} is data; "
+                    "systematic variations apply to MC only"
+                )
+    for name, dataset in datasets.items():
+        if dataset["is_data"] and "xsec" in dataset:
+            raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
+        for key in ("lumi_mask", "jec"):
+            if key in dataset and not dataset["is_data"]:
+                raise ConfigError(f"config key 'datasets.{name}.{key}': for data only")
+        mask = dataset.get("lumi_mask")
+        if mask is not None and not is_generated(dataset):
+            if not Path(mask).is_file():
+                raise ConfigError(
+                    f"config key 'datasets.{name}.lumi_mask': golden JSON {mask!r} does not exist"
+                )
+            from brewflow.goldenjson import LumiMaskError, certified_ranges
+
+            try:
+                certified_ranges(Path(mask))
+            except LumiMaskError as err:
+                raise ConfigError(f"config key 'datasets.{name}.lumi_mask': {err}") from None
+    check_files_once(config)
+    for name, skim in config["skims"].items():
+        if skim["region"] not in regions:
+            raise ConfigError(
+                f"config key 'skims.{name}.region': unknown region {skim['region']!r}"
+            )
+        for dataset in skim.get("datasets", []):
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key 'skims.{name}.datasets': unknown dataset {dataset!r}"
+                )
+    for name in config.get("shapes", {}).get("histograms", []):
+        if name not in config["histograms"]:
+            raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
+    kinds: dict[str, dict[bool, str]] = {}
+    for name, dataset in datasets.items():
+        process = dataset.get("process", name)
+        kinds.setdefault(process, {}).setdefault(dataset["is_data"], name)
+        if len(kinds[process]) == 2:
+            data, mc = kinds[process][True], kinds[process][False]
+            raise ConfigError(
+                f"config key 'datasets.{name}.process': process {process!r} would stack data "
+                f"({data!r}) with MC ({mc!r}); give them different processes"
+            )
+    for process in config.get("shapes", {}).get("signal", []):
+        if process not in kinds or True in kinds[process]:
+            known = [p for p, k in kinds.items() if True not in k]
+            raise ConfigError(
+                f"config key 'shapes.signal': {process!r} is not an MC process of the config "
+                f"(MC processes: {', '.join(known)})"
+            )
+    check_scheduler(os.environ.get(SCHEDULER_ENV))
+    generated = {config.get("generate", {}).get(k) for k in ("corrections", "bdt")}
+    payloads = {
+        f"corrections.{key}.file": spec["file"] for key, spec in config["corrections"].items()
+    }
+    if "jets" in config:
+        payloads["jets.file"] = config["jets"]["file"]
+    payloads |= {f"models.{key}": file for key, file in config["models"].items()}
+    for key, file in payloads.items():
+        if file not in generated and not Path(file).is_file():
+            raise ConfigError(f"config key '{key}': file {file!r} does not exist")
+    if not any(not d["is_data"] for d in datasets.values()):
+        raise ConfigError("config key 'datasets': at least one MC dataset is needed")
+
+
+SCHEDULER_ENV = "BREWFLOW_SCHEDULER"
+
+
+def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}") -> None:
+    """Refuse a scheduler that the config key ``scheduler`` would refuse (its schema: a name
+    or an address)."""
+    if not value:
+        return
+    rule = schema()["properties"]["scheduler"]
+    if not jsonschema.Draft202012Validator(rule).is_valid(value):
+        names = next(r["enum"] for r in rule["anyOf"] if "enum" in r)
+        raise ConfigError(
+            f"{where}: unknown scheduler {value!r}; use one of {', '.join(names)} or a "
+            "scheduler address (tcp://host:8786)"
+        )

@@ -1,0 +1,152 @@
+"""Reading a config: strict YAML (no duplicate keys, no alias bombs), several files and
+``--config key=value`` overrides merged, then validated (:mod:`brewflow.config.checks`)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brewflow.config.checks import check
+from brewflow.errors import ConfigError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}: duplicate key "
+                f"{key!r} (first at line {seen[key].line + 1}); each dataset, region, histogram "
+                "and systematic name must appear once"
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+MAX_NODES = 100_000
+"""The most YAML nodes a config may hold once its aliases are expanded: far more than any
+analysis needs, far less than an alias bomb ("billion laughs") expands to."""
+
+
+def _expanded_size(node: yaml.Node, path: Path, memo: dict[int, int], open_: set[int]) -> int:
+    """The number of nodes of ``node`` with every alias expanded, computed on the composed
+    graph (each node once), so an alias bomb is measured, not built."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        mark = node.start_mark
+        raise ConfigError(
+            f"{path}:{mark.line + 1}: a YAML alias refers to the node that contains it "
+            "(a recursive structure); a config is a tree"
+        )
+    open_.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(
+            _expanded_size(k, path, memo, open_) + _expanded_size(v, path, memo, open_)
+            for k, v in node.value
+        )
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, path, memo, open_) for item in node.value)
+    open_.discard(key)
+    memo[key] = size
+    return size
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        with path.open() as handle:  # a stream, so YAML marks name the file
+            loader = _StrictLoader(handle)
+            try:
+                node = loader.get_single_node()
+                size = 0 if node is None else _expanded_size(node, path, {}, set())
+                if size > MAX_NODES:
+                    raise ConfigError(
+                        f"config file {str(path)!r}: its YAML aliases (*name) expand to {size:,} "
+                        f"nodes (at most {MAX_NODES:,}); refused (an alias bomb?)"
+                    )
+                data = None if node is None else loader.construct_document(node)
+            finally:
+                loader.dispose()
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, update: Mapping) -> dict:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(
+    paths: str | Path | Sequence[str | Path], overrides: Mapping[str, Any] | None = None
+) -> dict:
+    """Read one or more YAML/JSON config files (later ones update earlier ones), apply
+    ``overrides`` (e.g. Snakemake's ``--config key=value``), and validate."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    config: dict = {}
+    for path in paths:
+        _merge(config, _read(path))
+    _merge(config, overrides or {})
+    return validate(config, sources=[str(p) for p in paths])
+
+
+DEFAULT_CONFIG = "config/config.yaml"
+"""The demo config, relative to the workflow's directory."""
+
+
+def workflow_config(given: Mapping[str, Any], configfiles: Sequence[str] | None) -> dict:
+    """The config of a Snakemake run: ``--config file=PATH`` (default :data:`DEFAULT_CONFIG`)
+    read with brewflow's safe loader and updated with the other ``--config key=value``; or,
+    when Snakemake was given ``--configfile`` (which it reads itself, through yte), that
+    config checked by re-reading its files strictly."""
+    given = dict(given)
+    if configfiles:
+        for path in configfiles:
+            if "__use_yte__" in Path(path).read_text(errors="replace"):
+                raise ConfigError(
+                    f"config file {path!r} is a yte template (__use_yte__): Snakemake evaluated "
+                    "its expressions while reading --configfile, before brewflow could refuse "
+                    "it; brewflow configs are plain YAML: pass yours with --config file=PATH"
+                )
+        if "file" in given:
+            raise ConfigError(
+                "give the config either as --config file=PATH or as --configfile, not both"
+            )
+        return validate(given, sources=configfiles)
+    path = given.pop("file", None) or DEFAULT_CONFIG
+    return load_config(str(path), overrides=given)
+
+
+def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
+    """Validate a config mapping against the schema, fill defaults, and check consistency.
+
+    ``sources`` are the files it came from: they are re-read strictly so that duplicate keys
+    (which a plain YAML parser drops silently) are reported.
+    """
+    for source in sources:
+        _read(source)
+    return check(config, where=f" in {', '.join(map(str, sources))}" if sources else "")

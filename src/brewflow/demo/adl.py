@@ -1,0 +1,260 @@
+"""The ADL benchmark queries Q1-Q8 on NanoAOD, all in one lazy graph (one pass over the data).
+
+Definitions (IRIS-HEP ADL benchmarks, NanoAOD flavour; unweighted counts, GeV):
+
+- ``q1``: MET pt of all events.
+- ``q2``: pt of all jets.  ``q3``: pt of jets with |eta| < 1.
+- ``q4``: MET pt of events with at least two jets with pt > 40.
+- ``q5``: MET pt of events with an opposite-charge muon pair of mass in (60, 120).
+- ``q6_pt``, ``q6_btag``: in events with >= 3 jets, the trijet with mass closest to 172.5: its pt
+  and the largest ``btagDeepFlavB`` of its jets.
+- ``q7``: per event, scalar sum of the pt of jets with pt > 30 not within Delta R < 0.4 of any
+  light lepton with pt > 10 (0 when none).
+- ``q8``: in events with >= 3 light leptons and a same-flavour opposite-charge pair: the pair with
+  mass closest to 91.2, then the transverse mass of MET and the highest-pt other lepton,
+  ``sqrt(2 pt MET (1 - cos dphi))``.
+
+Kinematics are promoted to float64 before combining, so results do not depend on float32
+rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hist
+import hist.dask
+import numpy as np
+from dask.diagnostics import ProgressBar
+
+from brewflow.arrays import is_lazy, lib
+from brewflow.kinematics import best_combination, near
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BINNING", "compute", "histograms", "inspect", "queries", "run", "run_files", "to_json"]
+
+BINNING: dict[str, tuple[int, float, float]] = {
+    "q1": (100, 0.0, 200.0),
+    "q2": (100, 15.0, 60.0),
+    "q3": (100, 15.0, 60.0),
+    "q4": (100, 0.0, 200.0),
+    "q5": (100, 0.0, 200.0),
+    "q6_pt": (100, 0.0, 300.0),
+    "q6_btag": (100, 0.0, 1.0),
+    "q7": (100, 0.0, 500.0),
+    "q8": (100, 0.0, 200.0),
+}
+Z_MASS, TOP_MASS = 91.2, 172.5
+
+
+def _p4(ak: Any, collection: Any, **extra: Any) -> Any:
+    """A float64 Momentum4D copy of ``collection`` with ``charge`` and any extra fields."""
+    fields = {f: ak.values_astype(collection[f], np.float64) for f in ("pt", "eta", "phi", "mass")}
+    return ak.zip({**fields, "charge": collection.charge, **extra}, with_name="Momentum4D")
+
+
+def queries(events: Any) -> dict[str, Any]:
+    """The value arrays of every query (flat per-entry arrays; jagged ones are flattened)."""
+    ak = lib(events.MET.pt)
+    met = ak.values_astype(events.MET.pt, np.float64)
+    met_phi = ak.values_astype(events.MET.phi, np.float64)
+    jets = ak.zip(
+        {
+            **{
+                f: ak.values_astype(events.Jet[f], np.float64) for f in ("pt", "eta", "phi", "mass")
+            },
+            "btag": events.Jet.btagDeepFlavB,
+        },
+        with_name="Momentum4D",
+    )
+    out: dict[str, Any] = {
+        "q1": met,
+        "q2": ak.flatten(jets.pt),
+        "q3": ak.flatten(jets.pt[np.abs(jets.eta) < 1]),
+        "q4": met[ak.sum(jets.pt > 40, axis=1) >= 2],
+    }
+
+    muons = _p4(ak, events.Muon)
+    pairs = ak.combinations(muons, 2, fields=["a", "b"])
+    mass = (pairs.a + pairs.b).mass
+    good = (pairs.a.charge != pairs.b.charge) & (mass > 60) & (mass < 120)
+    out["q5"] = met[ak.any(good, axis=1)]
+
+    trijet = jets[best_combination(jets, 3, TOP_MASS)]
+    px, py = trijet.pt * np.cos(trijet.phi), trijet.pt * np.sin(trijet.phi)
+    has = ak.num(trijet) == 3
+    out["q6_pt"] = np.hypot(ak.sum(px, axis=1), ak.sum(py, axis=1))[has]
+    out["q6_btag"] = ak.max(trijet.btag, axis=1)[has]
+
+    electrons = _p4(ak, events.Electron, flavour=events.Electron.charge * 0 + 11)
+    leptons = ak.concatenate(
+        [electrons, _p4(ak, events.Muon, flavour=muons.charge * 0 + 13)], axis=1
+    )
+    light = leptons[leptons.pt > 10]
+    hard = jets[jets.pt > 30]
+    out["q7"] = ak.sum(hard.pt[~near(hard, light, 0.4)], axis=1)
+
+    out["q8"] = _q8(ak, leptons, met, met_phi)
+    return out
+
+
+def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:
+    """Transverse mass of MET and the leading lepton outside the best Z candidate."""
+    three = ak.num(leptons) >= 3
+    leptons, met, met_phi = leptons[three], met[three], met_phi[three]
+    pair = best_combination(leptons, 2, Z_MASS, equal=["flavour"], unequal=["charge"])
+    selected = ak.num(pair) == 2
+    index = ak.local_index(leptons, axis=1)
+    others = leptons[(index != ak.firsts(pair)) & (index != ak.firsts(pair[:, 1:]))][selected]
+    lead = ak.firsts(others[ak.argmax(others.pt, axis=1, keepdims=True)])
+    dphi = lead.phi - met_phi[selected]
+    return np.sqrt(2 * lead.pt * met[selected] * (1 - np.cos(dphi)))
+
+
+def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The query histograms (``hist.dask`` for lazy events), all filled from one graph."""
+    values = queries(events)
+    cls = hist.dask.Hist if is_lazy(events.MET.pt) else hist.Hist
+    out = {}
+    for name in names or BINNING:
+        if name not in BINNING:
+            raise KeyError(f"unknown ADL query {name!r}; known: {', '.join(BINNING)}")
+        bins, lo, hi = BINNING[name]
+        h = cls(hist.axis.Regular(bins, lo, hi, name=name), storage=hist.storage.Double())
+        h.fill(values[name])
+        out[name] = h
+    return out
+
+
+def run(
+    files: Sequence[str],
+    *,
+    tree: str = "Events",
+    step_size: int = 100_000,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """``brewflow adl``: all queries on ``files`` in one lazy pass; the ADL JSON document.
+
+    ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
+    the phases of :func:`compute`."""
+    from brewflow.nanoevents.inputs import InputError, is_missing_field, open_checked
+    from brewflow.nanoevents.reader import lazy_events
+
+    started = time.perf_counter()
+    for path in files:  # a clear error for a missing, damaged or non-NanoAOD file
+        open_checked(path, tree)
+    events = lazy_events({f: tree for f in files}, step_size=step_size)
+    if timings is not None:
+        timings["open"] = time.perf_counter() - started
+    try:
+        return compute(events, scheduler=scheduler, workers=workers, timings=timings)
+    except AttributeError as err:  # the first file, whose branches define the events
+        if not is_missing_field(err):
+            raise
+        raise InputError(
+            f"file {files[0]!r}: lacks a branch the ADL queries read ({err}); is it NanoAOD?"
+        ) from None
+
+
+def compute(
+    events: Any,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """Fill every query histogram (one graph, one pass) and return the ADL JSON document.
+
+    For lazy events, ``timings`` (when given) receives the seconds spent building the graph,
+    optimizing it (column projection) and computing it."""
+    clock = _Clock(timings)
+    hists = histograms(events)
+    n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
+    if is_lazy(events.MET.pt):
+        import dask
+
+        clock("build")
+        hists, n_events = dask.optimize(hists, n_events)
+        clock("optimize")
+        hists, n_events = dask.compute(
+            hists, n_events, scheduler=scheduler, num_workers=workers, optimize_graph=False
+        )
+        clock("compute")
+    return to_json(hists, int(n_events))
+
+
+class _Clock:
+    """Records the seconds since the previous call under each name (no-op without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now
+
+
+def to_json(hists: Mapping[str, hist.Hist], events: int) -> dict:
+    """``{"events": N, "<query>": {"edges": [...], "values": [...]}}``, values with flow bins."""
+    doc: dict[str, Any] = {"events": events}
+    for name, h in hists.items():
+        doc[name] = {
+            "edges": [float(e) for e in h.axes[0].edges],
+            "values": [int(v) for v in h.values(flow=True)],
+        }
+    return doc
+
+
+def run_files(
+    patterns: Sequence[str], output: str | Path, *, progress: bool = True, **options: Any
+) -> dict:
+    """``brewflow adl``: the files the ``patterns`` name (globs expanded), every query in one
+    pass (``options`` go to :func:`run`), the JSON document written to ``output``."""
+    from brewflow.errors import InputError
+    from brewflow.files import atomic_write, expand_glob
+    from brewflow.kinematics import CombinatoricsError
+
+    files = []
+    for pattern in patterns:
+        matches = expand_glob(pattern)
+        if not matches:
+            raise InputError(f"no file matches {pattern!r}")
+        files += matches
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise InputError(f"input file(s) not found: {', '.join(missing)}")
+    try:
+        with ProgressBar(minimum=5, dt=0.25) if progress else contextlib.nullcontext():
+            document = run(files, **options)
+    except CombinatoricsError as err:  # raised in a task: the chunk's file is not known there
+        where = f"file {files[0]!r}" if len(files) == 1 else f"one of {len(files)} files"
+        raise CombinatoricsError(f"{where}: {err}") from None
+    atomic_write(output, json.dumps(document) + "\n")
+    log.info("ADL Q1-Q8 on %d events of %d file(s) -> %s", document["events"], len(files), output)
+    return document
+
+
+def inspect(files: list[str], tree: str = "Events", queries: list[str] | None = None) -> dict:
+    """The graph report of the ADL queries (all, or the named ones) on ``files``."""
+    from brewflow.jobs.inspection import graph_report
+    from brewflow.nanoevents.reader import lazy_events
+
+    events = lazy_events({f: tree for f in files}, open_files=False)
+    name = "ADL " + ",".join(queries or ["q1-q8"])
+    return {
+        "dataset": name,
+        "tree": tree,
+        "files": len(files),
+        **graph_report(histograms(events, queries)),
+    }

@@ -1,0 +1,230 @@
+"""The graph of one dataset: the analysis callable on its events (lazy or eager), object
+variations chained into one pass, systematic weights, and every histogram and cutflow booked
+and filled."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import dask_awkward as dak
+import numpy as np
+
+from brewflow import histograms as H
+from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
+from brewflow.arrays import chain, lib
+from brewflow.config import ConfigError, object_variation
+from brewflow.corrections import load_all
+from brewflow.jetmet import CorrectedEvents, JetCorrector
+from brewflow.lumimask import LumiMask, LumiMaskError
+from brewflow.nanoevents.inputs import (
+    InputError,
+)
+
+__all__ = ["build", "jes_variation", "jet_corrector", "load_analysis", "systematic_weight"]
+
+log = logging.getLogger(__name__)
+
+
+def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
+    """Import an analysis given as ``'package.module:function'``."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"config key 'analysis.callable': cannot import {module_name!r}: {err}"
+        ) from err
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(
+            f"config key 'analysis.callable': module {module_name!r} has no {attr!r}"
+        ) from None
+
+
+def jes_variation(config: Mapping, systematic: str) -> JESVariation | None:
+    """The JES variation of an object variation (None for JER, unclustered, nominal)."""
+    shape = object_variation(config, systematic)
+    if shape is None or shape[0] != "jes":
+        return None
+    return JESVariation(shape[2].lower(), shape[1])
+
+
+def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) -> Any:
+    """The event weight for ``systematic`` (None for unweighted data).
+
+    Object (shape) variations use the nominal weight of the analysis run on varied objects."""
+    if not output.weights:
+        if systematic != "nominal":
+            raise ConfigError(f"systematic {systematic!r} needs event weights (MC)")
+        return None
+    if systematic == "nominal" or object_variation(config, systematic):
+        return output.weights.weight()
+    for direction in ("Up", "Down"):
+        name = systematic.removesuffix(direction)
+        spec = config["systematics"].get(name)
+        if systematic.endswith(direction) and spec is not None:
+            if spec["type"] == "scale":
+                return output.weights.weight() * spec[direction.lower()]
+            if name + direction not in output.weights.variations:
+                raise ConfigError(
+                    f"config key 'systematics.{name}': the analysis defines no weight {name!r} "
+                    f"with up/down variations (it has: {', '.join(output.weights.variations)})"
+                )
+            return output.weights.weight(name + direction)
+    raise ConfigError(f"unknown systematic {systematic!r}; see config key 'systematics'")
+
+
+def _check_output(config: Mapping, output: Any) -> None:
+    spec = config["analysis"]["callable"]
+    if not isinstance(output, AnalysisOutput):
+        raise ConfigError(
+            f"config key 'analysis.callable': {spec} returned {type(output).__name__}; "
+            "it must return brewflow.analysis.AnalysisOutput"
+        )
+    for name, region in config["regions"].items():
+        for cut in region["cuts"]:
+            if cut not in output.selection:
+                raise ConfigError(
+                    f"config key 'regions.{name}.cuts': the analysis defines no cut {cut!r} "
+                    f"(it has: {', '.join(output.selection.names)})"
+                )
+    for name, definition in config["histograms"].items():
+        if definition["variable"] not in output.variables:
+            raise ConfigError(
+                f"config key 'histograms.{name}.variable': the analysis returns no variable "
+                f"{definition['variable']!r} (it has: {', '.join(output.variables)})"
+            )
+
+
+def jet_corrector(config: Mapping, dataset: str) -> JetCorrector | None:
+    """The dataset's jet/MET corrections from the ``jets`` block (None without one)."""
+    if "jets" not in config:
+        return None
+    spec = config["datasets"][dataset]
+    return JetCorrector.from_config(config["jets"], is_data=spec["is_data"], jec=spec.get("jec"))
+
+
+def build(
+    config: Mapping, dataset: str, systematics: str | Sequence[str], events: Any
+) -> dict[str, Any]:
+    """Histograms (lazy or eager, like ``events``) of the analysis for ``systematics``.
+
+    The analysis runs once on the nominal objects (serving nominal, weight and scale
+    variations) and once per object variation, or, for lazy events with at least
+    ``stack_object_variations`` of them, once on all object variations stacked one after the
+    other (each a block of partitions). Each variation is one fill of the shared histograms'
+    ``systematic`` axis, so one compute reads the columns once for all of them.
+    """
+    systematics = [systematics] if isinstance(systematics, str) else list(systematics)
+    spec = config["datasets"][dataset]
+    analysis = load_analysis(config["analysis"]["callable"])
+    context = Context(
+        dataset,
+        spec["is_data"],
+        "nominal",
+        dict(config["analysis"]["options"]),
+        load_all(config["corrections"]),
+        dict(config["models"]),
+    )
+    corrector = jet_corrector(config, dataset)
+    groups: dict[str, list[str]] = {}
+    for systematic in systematics:
+        key = systematic if object_variation(config, systematic) else "nominal"
+        groups.setdefault(key, []).append(systematic)
+    lazy = isinstance(events, dak.Array)
+    regions = {name: region["cuts"] for name, region in config["regions"].items()}
+    hists, cutflow = book_histograms(config, systematics, lazy)
+
+    def fill(output: AnalysisOutput, members: Sequence[Sequence[str]], part: Any = None) -> None:
+        """Fill every histogram from ``output``: ``members[i]`` are the systematics of block
+        ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output)."""
+        _check_output(config, output)
+        filler = H.Filler({r: output.selection.all(*cuts) for r, cuts in regions.items()})
+        passed = {r: output.selection.n_passed(*cuts) for r, cuts in regions.items()}
+        for block, names in enumerate(members):
+            select = None if part is None else functools.partial(part, block=block)
+            for systematic in names:
+                weight = systematic_weight(config, output, systematic)
+                for name, h in hists.items():
+                    variable = config["histograms"][name]["variable"]
+                    for region in h.axes["region"]:
+                        filler.fill(
+                            h,
+                            region=region,
+                            systematic=systematic,
+                            variable=variable,
+                            values=output.variables[variable],
+                            weight=weight,
+                            select=select,
+                        )
+                for region in regions:
+                    for name, h in cutflow.items():
+                        args = {"passed": passed[region]}
+                        if name == H.CUTFLOW and weight is not None:
+                            args["weight"] = weight
+                        if select is not None:
+                            args = {k: select(v) for k, v in args.items()}
+                        if "weight" in args and not lazy:  # lazily: masked with the
+                            # same weight above, awkward refuses a length mismatch there
+                            args["weight"] = H.checked_weight(
+                                args["passed"], args["weight"], "cutflow", region
+                            )
+                        h.fill(region=region, systematic=systematic, **args)
+
+    shapes = [key for key in groups if key != "nominal"]
+    if "nominal" in groups:
+        nominal = corrector.apply(events) if corrector else events
+        fill(analysis(nominal, context), [groups["nominal"]])
+    varied = {
+        key: corrector.apply(events, object_variation(config, key))
+        for key in shapes
+        if corrector  # object variations need the jets block (config validation)
+    }
+    stacked = None
+    if lazy and len(shapes) >= config["stack_object_variations"]:
+        stacked = CorrectedEvents.chain(list(varied.values()))
+    if stacked is not None:  # one analysis run on all object variations, block by block
+        n = events.npartitions
+        part = lambda a, block: a.partitions[block * n : (block + 1) * n]  # noqa: E731
+        codes = chain([dak.zeros_like(events.luminosityBlock, dtype=np.int64) + i
+                       for i in range(len(shapes))])  # fmt: skip
+        jes = PerBlock(codes, tuple(jes_variation(config, key) for key in shapes))
+        output = analysis(stacked, replace(context, systematic=OBJECT_VARIATIONS, jes=jes))
+        fill(output, [groups[key] for key in shapes], part)
+    else:
+        for key in shapes:
+            varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
+            fill(analysis(varied[key], varied_context), [groups[key]])
+    return {**hists, **cutflow}
+
+
+def book_histograms(config: Mapping, systematics: Sequence[str], lazy: bool) -> tuple[dict, dict]:
+    """Empty histograms and cutflow histograms of the config, for ``systematics``."""
+    regions = {name: region["cuts"] for name, region in config["regions"].items()}
+    hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
+    return hists, H.book_cutflow(regions, systematics, lazy=lazy)
+
+
+def certified_events(config: Mapping, dataset: str, events: Any, layout: str) -> tuple[Any, Any]:
+    """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them.
+    ``layout`` is the file whose branches define the events (named in errors)."""
+    mask_file = config["datasets"][dataset].get("lumi_mask")
+    if mask_file is None:
+        return events, None
+    try:
+        lumi_mask = LumiMask(mask_file)
+    except LumiMaskError as err:  # the golden JSON's problem, not a data file's
+        raise ConfigError(f"config key 'datasets.{dataset}.lumi_mask': {err}") from None
+    try:
+        mask = lumi_mask.events(events)
+    except KeyError as err:
+        raise InputError(
+            f"dataset {dataset!r}, file {layout!r}: config key 'lumi_mask': {err.args[0]}"
+        ) from None
+    return events[mask], lib(mask).sum(mask)

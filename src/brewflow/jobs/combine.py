@@ -1,0 +1,109 @@
+"""The small jobs after analysis: merge a dataset's results, normalise it, sum a process.
+
+Each reads result files and writes one; they import ``hist`` and numpy, never the array stack,
+so they start in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from brewflow.config import dataset_spec
+from brewflow.errors import InputError
+from brewflow.results import provenance
+from brewflow.results.arithmetic import combine_process, merge_systematics, scale
+from brewflow.results.inventory import read_inventory
+from brewflow.results.ledger import add_chunks, describe, event_ledger
+from brewflow.results.model import Result, load, save
+
+__all__ = ["merge_dataset", "normalise", "sum_process"]
+
+log = logging.getLogger(__name__)
+
+
+def merge_dataset(
+    inputs: Sequence[str | Path], output: str | Path, inventory: str | Path | None = None
+) -> Result:
+    """One result per dataset from its analyze outputs: chunk groups of a systematic add up,
+    then the systematics side by side. With the dataset's ``inventory``, every event is checked
+    to be counted once (the event ledger goes into ``meta["ledger"]``), and MC gets the
+    inventory's ``sumw`` when nothing was skipped."""
+    paths = [str(p) for p in inputs]
+    try:
+        loaded = {path: load(path) for path in paths}
+        by_systematics: dict[tuple[str, ...], list[str]] = {}
+        for path, result in loaded.items():
+            by_systematics.setdefault(tuple(result.systematics), []).append(path)
+        parts = [
+            add_chunks([loaded[p] for p in group], group) if len(group) > 1 else loaded[group[0]]
+            for group in by_systematics.values()
+        ]
+        merged = merge_systematics(parts)
+        files = read_inventory(inventory) if inventory else None
+        if files is not None:
+            books = [event_ledger(part, files) for part in parts]
+            for part, book in zip(parts[1:], books[1:], strict=True):
+                if book["skipped"] != books[0]["skipped"]:
+                    raise ValueError(
+                        f"systematics {part.systematics} and {parts[0].systematics} skipped "
+                        "different chunks (a transient read error?); rerun the analyze jobs"
+                    )
+            merged.meta["ledger"] = books[0]
+            if not files["is_data"] and books[0]["complete"]:
+                merged.meta["sumw"] = files["sumw"]
+    except ValueError as err:
+        raise InputError(f"merge of {len(paths)} result(s): {err}") from None
+    merged.meta["provenance"] = provenance.of(loaded.values())
+    save(merged, output)
+    return merged
+
+
+def normalise(
+    config: Mapping[str, Any], input: str | Path, inventory: str | Path, output: str | Path
+) -> Result:
+    """MC scaled to ``xsec x luminosity / sum of genWeight`` (data by 1). An incomplete
+    dataset (chunks skipped) is refused unless ``allow_partial``; then its factor uses the
+    genWeight sum of what was read."""
+    result = load(input)
+    name = result.dataset or result.process
+    spec = dataset_spec(config, name)
+    luminosity = config["luminosity"]
+    book = result.meta.get("ledger")
+    meta: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
+    sumw = None if spec["is_data"] else read_inventory(inventory)["sumw"]
+    if book is not None and not book["complete"]:
+        if not spec["allow_partial"]:
+            raise InputError(
+                f"dataset {name!r} is incomplete ({describe(book)}): not normalised. "
+                "`brewflow status` lists what was skipped and why; fix or remove those files "
+                f"and rerun, or set datasets.{name}.allow_partial: true to normalise what was "
+                "read"
+            )
+        meta["fraction"] = book["fraction"]
+        sumw = book["sumw"]["read"] if not spec["is_data"] else None
+        log.warning("%s: partial (allow_partial): %s", name, describe(book))
+    if spec["is_data"]:
+        scaled = scale(result, 1.0, luminosity=luminosity, **meta)
+    else:
+        factor = spec["xsec"] * luminosity / sumw if sumw else 0.0
+        if not sumw:
+            log.warning("%s: no events read; it contributes nothing", name)
+        scaled = scale(
+            result, factor, xsec=spec["xsec"], luminosity=luminosity, sumw_total=sumw, **meta
+        )
+        log.info("%s: xsec %g pb x L %g /pb / sumw %g = %g",
+                 name, spec["xsec"], luminosity, sumw, factor)  # fmt: skip
+    save(scaled, output)
+    return scaled
+
+
+def sum_process(inputs: Sequence[str | Path], process: str, output: str | Path) -> Result:
+    """The scaled datasets of one process summed (what plots and tables stack)."""
+    parts = [load(p) for p in inputs]
+    total = combine_process(parts, process)
+    total.meta["provenance"] = provenance.of(parts)
+    save(total, output)
+    return total

@@ -1,0 +1,81 @@
+"""What a job reads of its files: the chunks of each file, checked before any read
+(:func:`preflight`), and the chunks and files skipped under ``on_bad_file: skip``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from brewflow.config import on_bad_file
+from brewflow.nanoevents.inputs import (
+    SKIP_HINT,
+    InputError,
+    open_checked,
+)
+from brewflow.nanoevents.reader import ChunkReadError
+
+__all__ = ["ReadPlan", "preflight"]
+
+log = logging.getLogger(__name__)
+
+
+def file_chunks(record: Mapping[str, Any], step: int) -> list[tuple[int, int]]:
+    """A file's partitions: the cluster-aligned chunks preprocessing recorded, or even steps."""
+    if record.get("chunk_size") == step and record.get("chunks") is not None:
+        return [(a, b) for a, b in record["chunks"]]
+    n = record["entries"]
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def covers(chunks: Sequence[tuple[int, int]], entries: int) -> bool:
+    """Whether ``chunks`` are exactly ``[0, entries)`` cut in consecutive pieces."""
+    edges = [0, *(b for _, b in chunks)]
+    return [a for a, _ in chunks] == edges[:-1] and edges[-1] == entries
+
+
+class ReadPlan:
+    """What a job reads of its files: chunks, and chunks skipped (``on_bad_file: skip``) with
+    the reason. Under ``fail``, :meth:`bad` re-raises instead."""
+
+    def __init__(self, config: Mapping, dataset: str, files: Sequence[Mapping[str, Any]]):
+        self.policy = on_bad_file(config, dataset)
+        self.dataset = dataset
+        self.steps = {f["path"]: file_chunks(f, config["step_size"]) for f in files}
+        self.skipped: list[dict[str, Any]] = []
+
+    def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
+        """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
+        reason = str(error)
+        if not reason.startswith("dataset "):
+            reason = f"dataset {self.dataset!r}, {reason}"
+        if self.policy == "fail":
+            message = f"{reason}{SKIP_HINT}"
+            if isinstance(error, ChunkReadError):
+                raise ChunkReadError(message, error.path, error.start, error.stop) from None
+            raise InputError(message) from None
+        log.warning("skipping (on_bad_file: skip): %s", reason)
+        gone = [c for c in self.steps[path] if chunk is None or c == chunk]
+        self.steps[path] = [c for c in self.steps[path] if c not in gone]
+        self.skipped += [{"path": path, "start": a, "stop": b, "reason": reason} for a, b in gone]
+
+    def reading(self, files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The files with chunks left to read."""
+        return [f for f in files if any(b > a for a, b in self.steps[f["path"]])]
+
+
+def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
+    """Open every file before any event is read: missing, damaged or changed files fail the
+    job with an :class:`InputError` naming them (or are skipped)."""
+    where = f"dataset {plan.dataset!r}"
+    for f in files:
+        try:
+            ttree = open_checked(f["path"], f["tree"], where=where)
+            if ttree.num_entries != f["entries"]:
+                raise InputError(
+                    f"{where}, file {f['path']!r}: {ttree.num_entries} entries, "
+                    f"{f['entries']} when it was preprocessed: the file changed; rerun the "
+                    "workflow (snakemake reruns preprocessing of changed files)"
+                )
+        except InputError as err:
+            plan.bad(err, f["path"])

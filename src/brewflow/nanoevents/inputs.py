@@ -1,0 +1,122 @@
+"""Checks of input files before any event is read, with messages that name the file and say
+what to do; and the ``on_bad_file`` policy (fail, or skip and record in the ledger)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uproot
+
+from brewflow.errors import InputError
+from brewflow.nanoevents import parquet, trees
+
+__all__ = [
+    "SKIP_HINT",
+    "InputError",
+    "MissingBranchError",
+    "check_branches",
+    "check_finite_weights",
+    "is_missing_field",
+    "one_line",
+    "open_checked",
+]
+
+SKIP_HINT = " (or set on_bad_file: skip to go on without it)"
+"""What a bad-file error under ``on_bad_file: fail`` ends with."""
+
+
+class MissingBranchError(InputError):
+    """A file without a branch the analysis reads (``path`` names it)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (uproot's span several)."""
+    return " ".join(str(error).split())
+
+
+def open_checked(path: str, tree: str, *, where: str = "") -> Any:
+    """The TTree ``tree`` of ``path`` (process cache of :mod:`brewflow.nanoevents.trees`), or an
+    :class:`InputError` saying why the file cannot be used: missing, not a ROOT file or
+    truncated, no such tree, not a TTree."""
+    where = f"{where}, file {path!r}" if where else f"file {path!r}"
+    if not Path(path).is_file():
+        raise InputError(f"{where}: does not exist (moved or deleted?)")
+    if parquet.is_parquet(path):
+        try:
+            return parquet.Source(path)
+        except Exception as err:  # pyarrow's errors for truncated or foreign files
+            raise InputError(
+                f"{where}: not a readable parquet file ({one_line(err)}); write it again or "
+                "remove it"
+            ) from None
+    try:
+        ttree = trees.open_tree(path, tree)
+    except Exception:
+        _diagnose(path, tree, where)
+        raise
+    if not hasattr(ttree, "branches"):
+        raise InputError(f"{where}: {tree!r} is a {ttree.classname}, not a TTree")
+    return ttree
+
+
+def _diagnose(path: str, tree: str, where: str) -> None:
+    """Raise the :class:`InputError` that says why ``path`` has no readable ``tree``."""
+    try:
+        with uproot.open(path) as handle:
+            keys = handle.keys(recursive=False, cycle=False)
+            present = tree in handle
+    except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
+        raise InputError(
+            f"{where}: not a readable ROOT file (truncated or not ROOT? {one_line(err)}); "
+            "copy it again or remove it from the dataset"
+        ) from None
+    if not present:
+        raise InputError(
+            f"{where}: no tree {tree!r} (it has: {', '.join(keys) or 'no keys'}); "
+            "give the right tree name (config key 'tree', or --tree), or remove the file"
+        )
+
+
+def is_missing_field(error: BaseException) -> bool:
+    """Whether ``error`` is awkward's / dask-awkward's "no such field" (a branch the analysis
+    uses is not in the file that defines the event layout)."""
+    text = str(error)
+    return isinstance(error, AttributeError) and (
+        "no field named" in text or "not in fields" in text
+    )
+
+
+def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
+    """Raise :class:`MissingBranchError` naming the file and the ``needed`` branches it lacks."""
+    missing = sorted(set(needed) - set(ttree.keys(recursive=False)))
+    if missing:
+        path = ttree.file.file_path
+        where = f"{where}, file {path!r}" if where else f"file {path!r}"
+        raise MissingBranchError(
+            f"{where}: no branch(es) {', '.join(missing)} in tree {ttree.name!r}, which the "
+            "analysis reads; is it the right kind of file (data/MC, NanoAOD version)?",
+            path,
+        )
+
+
+def check_finite_weights(weights: Any, where: str, first_entry: int) -> None:
+    """Raise :class:`InputError` if a generator weight is NaN or infinite: one would make every
+    histogram of the dataset NaN or its normalisation zero. ``weights`` are the entries from
+    ``first_entry`` on of the file named in ``where``."""
+    bad = ~np.isfinite(np.asarray(weights, dtype=np.float64))
+    if bad.any():
+        index = np.flatnonzero(bad)
+        first = first_entry + int(index[0])
+        value = float(np.asarray(weights)[index[0]])
+        raise InputError(
+            f"{where}: genWeight is {value} at {len(index)} entr{'y' if len(index) == 1 else 'ies'}"
+            f" in entries [{first}, {first_entry + int(index[-1]) + 1}) (first: entry {first}); "
+            "the file is damaged or mis-produced; replace it or remove it from the dataset"
+        )

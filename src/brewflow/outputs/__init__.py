@@ -1,0 +1,1 @@
+"""What a run hands over: plots, cutflow tables, fit inputs, the summary pages and status."""

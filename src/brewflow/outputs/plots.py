@@ -1,0 +1,284 @@
+"""Data/MC plots: stacked MC by process, data points, MC statistical band and a ratio panel.
+
+CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import mplhep as mh
+import numpy as np
+from matplotlib.backends.backend_pdf import PdfPages
+
+from brewflow.errors import ConfigError
+from brewflow.files import atomic_output
+from brewflow.reproducible import build_time
+from brewflow.results import provenance
+from brewflow.results.arithmetic import variation_names
+from brewflow.results.ledger import partial_note
+from brewflow.results.model import Result
+
+__all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
+
+
+def _metadata(ext: str, stamp: str) -> dict[str, object]:
+    """Fixed file metadata (no software versions or wall-clock dates: rebuilding gives the same
+    bytes; a PDF's date is $SOURCE_DATE_EPOCH when set) and the inputs' provenance ``stamp``
+    (:func:`brewflow.results.provenance.stamp`)."""
+    origin = f"{provenance.MARK}: {stamp}"
+    date = build_time() if os.environ.get("SOURCE_DATE_EPOCH") else None
+    formats: dict[str, dict[str, object]] = {
+        "png": {"Software": None, provenance.MARK: origin},
+        "pdf": {"Creator": None, "Producer": None, "CreationDate": date, "ModDate": None,
+                "Keywords": origin},
+        "svg": {"Date": None, "Creator": None, "Description": origin},
+    }  # fmt: skip
+    return formats[ext]
+
+
+def lumi_text(luminosity_pb: float) -> str:
+    """``'10 pb$^{-1}$'`` below 1 fb^-1, else ``'59.8 fb$^{-1}$'``."""
+    if luminosity_pb < 1000:
+        return f"{luminosity_pb:.3g} pb$^{{-1}}$"
+    return f"{luminosity_pb / 1000:.3g} fb$^{{-1}}$"
+
+
+def _values(result: Result, name: str, region: str, systematic: str) -> np.ndarray:
+    present = systematic in result.systematics
+    return result.project(name, region, systematic if present else "nominal").values()
+
+
+def uncertainty_band(
+    processes: Sequence[Result], histogram: str, region: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total MC prediction and its lower and upper uncertainty per bin.
+
+    For each systematic, the shifts of the total MC under its Up and Down variations are taken;
+    the largest upward and downward shifts (zero if none) are added in quadrature over
+    systematics, together with the MC statistical uncertainty (sqrt of the sum of w^2).
+    Processes without a variation contribute their nominal to it.
+    """
+    mc = [p for p in processes if not p.is_data]
+    total = _total(mc, histogram, region, "nominal")
+    stat2 = sum(p.project(histogram, region).variances() for p in mc)
+    names = variation_names(mc)
+    up2, down2 = stat2.copy(), stat2.copy()
+    for name in names:
+        shifts = [_total(mc, histogram, region, name + d) - total for d in ("Up", "Down")]
+        up2 += np.maximum(np.maximum(shifts[0], shifts[1]), 0.0) ** 2
+        down2 += np.minimum(np.minimum(shifts[0], shifts[1]), 0.0) ** 2
+    return total, np.sqrt(down2), np.sqrt(up2)
+
+
+def data_mc(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
+    outputs: Sequence[str | Path],
+    *,
+    styles: Mapping[str, Mapping[str, str]],
+    luminosity: float,
+    energy: float = 13.0,
+    label: str = "Preliminary",
+    log_y: bool = False,
+    ratio_range: Sequence[float] = (0.5, 1.5),
+    region_label: str | None = None,
+) -> None:
+    """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``."""
+    mc = [p for p in processes if not p.is_data]
+    data = [p for p in processes if p.is_data]
+    if not mc:
+        raise ValueError(f"histogram {histogram!r}: no MC process to plot")
+    mc_hists = [p.project(histogram, region) for p in mc]
+    order = np.argsort([h.sum().value for h in mc_hists])  # largest on top
+    mc = [mc[i] for i in order]
+    mc_hists = [mc_hists[i] for i in order]
+
+    plt.style.use(mh.style.CMS)
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+    )
+    fig.subplots_adjust(hspace=0.07)
+    edges = mc_hists[0].axes[0].edges
+    mh.histplot(
+        mc_hists,
+        ax=ax,
+        stack=True,
+        histtype="fill",
+        label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
+        color=[styles.get(p.process, {}).get("color") for p in mc],
+        flow="none",
+    )
+    total, err_down, err_up = uncertainty_band(mc, histogram, region)
+    has_syst = any(s != "nominal" for p in mc for s in p.systematics)
+    ax.stairs(
+        total + err_up,
+        edges,
+        baseline=total - err_down,
+        fill=True,
+        hatch="////",
+        facecolor="none",
+        edgecolor="grey",
+        linewidth=0,
+        label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.",
+    )
+    if data:
+        data_hist = sum(
+            (p.project(histogram, region) for p in data[1:]),
+            data[0].project(histogram, region),
+        )
+        counts = data_hist.values()
+        mh.histplot(
+            data_hist,
+            ax=ax,
+            histtype="errorbar",
+            color="black",
+            label="Data",
+            yerr=np.sqrt(counts),
+            flow="none",
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total > 0, counts / total, np.nan)
+            ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
+        centers = mc_hists[0].axes[0].centers
+        rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_up = np.where(total > 0, err_up / total, 0.0)
+        rel_down = np.where(total > 0, err_down / total, 0.0)
+    rax.stairs(
+        1 + rel_up,
+        edges,
+        baseline=1 - rel_down,
+        fill=True,
+        hatch="////",
+        facecolor="none",
+        edgecolor="grey",
+        linewidth=0,
+    )
+    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    rax.set_ylim(*ratio_range)
+    rax.set_ylabel("Data / MC")
+    rax.set_xlabel(mc_hists[0].axes[0].label)
+    ax.set_xlabel("")
+    width = np.diff(edges)
+    uniform = np.allclose(width, width[0])
+    ax.set_ylabel(f"Events / {width[0]:.3g}" if uniform else "Events / bin")
+    if log_y:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.1)
+    else:
+        ax.set_ylim(bottom=0)
+        top = max(np.max(total + err_up, initial=0), np.max(counts, initial=0) if data else 0)
+        ax.set_ylim(top=1.45 * top if top > 0 else 1)
+    ax.set_xlim(edges[0], edges[-1])
+    handles, labels = ax.get_legend_handles_labels()
+    title = "\n".join(filter(None, [region_label or region, partial_note(processes)]))
+    ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
+    mh.cms.label(label, data=bool(data), ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)")
+    stamp = provenance.stamp(processes)
+    for output in outputs:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        ext = output.suffix.lstrip(".")
+        with atomic_output(output) as tmp:
+            fig.savefig(tmp, metadata=_metadata(ext, stamp), dpi=100 if ext == "png" else None)
+    plt.close(fig)
+
+
+def _total(processes: Sequence[Result], histogram: str, region: str, systematic: str):
+    return sum(_values(p, histogram, region, systematic) for p in processes if not p.is_data)
+
+
+def systematics_pdf(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
+    output: str | Path,
+    *,
+    luminosity: float,
+    energy: float = 13.0,
+    label: str = "Preliminary",
+    region_label: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> list[str]:
+    """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
+    ratios to nominal. Returns the systematics shown (processes without a variation
+    contribute their nominal)."""
+    mc = [p for p in processes if not p.is_data]
+    names = variation_names(mc)
+    nominal = _total(mc, histogram, region, "nominal")
+    axis = mc[0].project(histogram, region).axes[0]
+    edges, xlabel = axis.edges, axis.label
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    plt.style.use(mh.style.CMS)
+    metadata = _metadata("pdf", provenance.stamp(processes))
+    with atomic_output(output) as tmp, PdfPages(tmp, metadata=metadata) as pdf:
+        for name in names or ["nominal"]:
+            fig, (ax, rax) = plt.subplots(
+                2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+            )
+            fig.subplots_adjust(hspace=0.07)
+            ax.stairs(nominal, edges, color="black", linewidth=2, label="nominal")
+            rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+            for direction, color in (("Up", "#e42536"), ("Down", "#5790fc")):
+                if name == "nominal":
+                    break
+                varied = _total(mc, histogram, region, name + direction)
+                ax.stairs(varied, edges, color=color, linewidth=2, label=f"{name}{direction}")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(nominal != 0, varied / nominal, np.nan)
+                rax.stairs(ratio, edges, color=color, linewidth=2)
+            ax.set_ylim(bottom=0, top=1.45 * max(np.max(nominal, initial=0), 1e-9))
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_ylabel("Events / bin")
+            rax.set_ylabel("Var. / nom.")
+            rax.set_xlabel(xlabel)
+            title = (descriptions or {}).get(name, "")
+            lines = [region_label or region, title, partial_note(processes)]
+            ax.legend(title="\n".join(filter(None, lines)), fontsize=16)
+            mh.cms.label(
+                label, data=False, ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)"
+            )
+            pdf.savefig(fig)
+            plt.close(fig)
+    return names
+
+
+def plot_region(
+    config: Mapping, inputs: Sequence[Result], region: str, output_dir: str | Path,
+    histogram: str | None = None,
+) -> None:  # fmt: skip
+    """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
+    configured formats, and (config ``plots.systematics``) one PDF of its variations."""
+    styles: dict[str, dict[str, str]] = {}
+    for name, dataset in config["datasets"].items():
+        style = styles.setdefault(dataset.get("process", name), {})
+        for key in ("label", "color"):
+            if key in dataset:
+                style.setdefault(key, dataset[key])
+    settings, spec = config["plots"], config["regions"][region]
+    common = {"luminosity": config["luminosity"], "energy": config["energy"],
+              "label": settings["label"], "region_label": spec.get("label")}  # fmt: skip
+    for name, definition in config["histograms"].items():
+        if histogram not in (None, name):
+            continue
+        if region not in (definition.get("regions") or config["regions"]):
+            if histogram:
+                raise ConfigError(f"histogram {name!r} is not filled in region {region!r}")
+            continue
+        outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
+        data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
+                ratio_range=settings["ratio_range"], **common)  # fmt: skip
+        if settings["systematics"]:
+            descriptions = {k: v.get("description", "") for k, v in config["systematics"].items()}
+            systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
+                            descriptions=descriptions, **common)  # fmt: skip

@@ -1,0 +1,117 @@
+"""The run summary for the Snakemake report: the event ledger, the systematics, provenance.
+
+Three small self-contained HTML pages (pandas tables), so ``snakemake --report`` shows them
+beside the plots and cutflow tables.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from brewflow.config import applicable_systematics
+from brewflow.files import atomic_write
+from brewflow.outputs import status
+from brewflow.results import provenance
+from brewflow.results.model import Result
+
+__all__ = ["ledger_frame", "systematics_frame", "write_summary"]
+
+_STYLE = (
+    "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{font-size:85%}</style>"
+)
+
+
+def ledger_frame(results_dir: str | Path) -> pd.DataFrame:
+    """One row per dataset: state, files, chunks, events read, fraction read, skipped."""
+    rows = []
+    for e in status.collect(results_dir):
+        files, chunks = e.get("files") or {}, e.get("chunks") or {}
+        rows.append(
+            {
+                "dataset": e["dataset"],
+                "state": e["state"],
+                "files read": f"{files.get('read', '')}/{files.get('expected', '')}",
+                "chunks read": chunks.get("read", ""),
+                "chunks skipped": chunks.get("skipped", ""),
+                "events read": f"{e['events']['read']}/{e['events']['expected']}",
+                "fraction read": f"{100 * e['fraction']:.1f}%" if "fraction" in e else "",
+                "skipped": "; ".join(f"{s['path']}: {s['reason']}" for s in e["skipped"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def systematics_frame(config: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per systematic: type, source or factors, the datasets it applies to."""
+    rows = []
+    for name, spec in config["systematics"].items():
+        detail = spec.get("source", "")
+        if spec["type"] == "scale":
+            detail = f"up x{spec['up']:g}, down x{spec['down']:g}"
+        applies = [d for d in config["datasets"] if name in applicable_systematics(config, d)]
+        rows.append(
+            {
+                "systematic": name,
+                "type": spec["type"],
+                "detail": detail,
+                "datasets": ", ".join(applies),
+                "description": spec.get("description", ""),
+            }
+        )
+    return pd.DataFrame(rows, columns=["systematic", "type", "detail", "datasets", "description"])
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"{_STYLE}</head><body><h2>{html.escape(title)}</h2>{body}</body></html>\n"
+    )
+
+
+def write_summary(
+    config: Mapping[str, Any],
+    stacked: Sequence[Result],
+    results_dir: str | Path,
+    outdir: str | Path,
+) -> list[Path]:
+    """Write ``ledger.html``, ``systematics.html`` and ``provenance.html`` to ``outdir``."""
+    outdir = Path(outdir)
+    record = provenance.of(stacked)
+    inputs = pd.DataFrame(
+        [{"file": path, **info} for path, info in record["inputs"].items()],
+        columns=["file", "size", "uuid"],
+    )
+    payloads = pd.DataFrame(list(record["payloads"].items()), columns=["file", "sha256"])
+    versions = pd.DataFrame(list(record["packages"].items()), columns=["package", "version"])
+    head = {k: record[k] for k in ("brewflow", "git", "config")}
+    pages = {
+        "ledger.html": _page(
+            "Event ledger: what was read and skipped",
+            ledger_frame(results_dir).to_html(index=False),
+        ),
+        "systematics.html": _page(
+            f"Systematics ({len(config['systematics'])})",
+            systematics_frame(config).to_html(index=False),
+        ),
+        "provenance.html": _page(
+            "Provenance",
+            f"<pre>{html.escape(json.dumps(head, indent=1))}</pre><h3>Input files</h3>"
+            + inputs.to_html(index=False)
+            + "<h3>Payloads and models</h3>"
+            + payloads.to_html(index=False)
+            + "<h3>Packages</h3>"
+            + versions.to_html(index=False),
+        ),
+    }
+    paths = []
+    for name, text in pages.items():
+        atomic_write(outdir / name, text)
+        paths.append(outdir / name)
+    return paths

@@ -1,0 +1,121 @@
+"""Cutflow tables per region: a tidy CSV and readable Markdown / LaTeX (pandas).
+
+Weighted yields are normalised to the luminosity (after ``scale``); ``events`` are raw counts.
+Efficiencies: ``eff`` relative to the previous step, ``cum_eff`` relative to all events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brewflow.files import atomic_write
+from brewflow.results import provenance
+from brewflow.results.ledger import partial_note
+from brewflow.results.model import Result
+
+__all__ = ["cutflow_frame", "write_tables"]
+
+
+def _efficiency(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        previous = np.concatenate([[values[0]], values[:-1]])
+        return values / previous, values / values[0]
+
+
+def cutflow_frame(
+    results: Sequence[Result], region: str, level: str, systematic: str = "nominal"
+) -> pd.DataFrame:
+    """One row per (result, step): events, sumw, its stat. error and efficiencies."""
+    rows = []
+    for result in results:
+        name = result.dataset if level == "dataset" else result.process
+        fraction = (
+            result.meta.get("fraction", 1.0)
+            if level == "dataset"
+            else min(result.meta.get("partial", {}).values(), default=1.0)
+        )
+        flow = result.cutflow(region, systematic)
+        sumw = np.asarray(flow["sumw"])
+        events = np.asarray(flow["events"])
+        eff, cum = _efficiency(sumw)
+        eff_n, cum_n = _efficiency(events)
+        for step, cut in enumerate(flow["cuts"]):
+            rows.append(
+                {
+                    "region": region,
+                    "level": level,
+                    "name": name,
+                    "is_data": result.is_data,
+                    "step": step,
+                    "cut": cut,
+                    "events": round(events[step]),
+                    "events_eff": eff_n[step],
+                    "events_cum_eff": cum_n[step],
+                    "sumw": sumw[step],
+                    "sumw_err": float(np.sqrt(flow["sumw2"][step])),
+                    "eff": eff[step],
+                    "cum_eff": cum[step],
+                    "fraction_read": fraction,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _wide(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    table = frame.pivot_table(index=["step", "cut"], columns="name", values=value, sort=False)
+    table = table.reset_index(level="step", drop=True)
+    table.columns.name = None
+    return table
+
+
+def _yield_text(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["text"] = [
+        f"{int(e)}" if d else f"{w:.1f} ± {s:.1f} ({100 * c:.1f}%)"
+        for d, e, w, s, c in zip(
+            frame.is_data, frame.events, frame.sumw, frame.sumw_err, frame.cum_eff, strict=True
+        )
+    ]
+    table = frame.pivot(index=["step", "cut"], columns="name", values="text")
+    table = table.reset_index(level="step", drop=True)
+    table.columns.name = None
+    names = list(dict.fromkeys(frame["name"]))
+    return table[names]
+
+
+def write_tables(
+    processes: Sequence[Result], datasets: Sequence[Result], region: str, stem: str | Path
+) -> list[Path]:
+    """Write ``<stem>.csv`` (tidy), ``<stem>.md`` and ``<stem>.tex``; return the paths."""
+    stem = Path(stem)
+    tidy = pd.concat(
+        [cutflow_frame(processes, region, "process"), cutflow_frame(datasets, region, "dataset")],
+        ignore_index=True,
+    )
+    by_process = _yield_text(tidy[tidy.level == "process"])
+    raw = _wide(tidy[tidy.level == "dataset"], "events").astype(int)
+    title = f"Cutflow, region {region}"
+    note = partial_note(datasets)
+    if note:
+        title += f" ({note} of the events)"
+    markdown = (
+        f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
+        f"{by_process.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"
+        f"{raw.to_markdown()}\n"
+    )
+    latex = (
+        f"% {title}\n"
+        + by_process.to_latex(caption=f"{title}: yields per process", label=f"tab:cf_{region}")
+        + raw.to_latex(caption=f"{title}: events per dataset", label=f"tab:cf_{region}_raw")
+    )
+    origin = provenance.stamp([*processes, *datasets])
+    markdown += f"\n<!-- {provenance.MARK}: {origin} -->\n"
+    latex += f"% {provenance.MARK}: {origin}\n"
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    for path, text in zip(paths, (tidy.to_csv(index=False), markdown, latex), strict=True):
+        atomic_write(path, text)
+    return paths

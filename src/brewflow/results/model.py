@@ -1,0 +1,143 @@
+"""The result of an analysis step: histograms (with ``region`` and ``systematic`` axes) and
+cutflows of one dataset, or of a process once its datasets are summed; saved as UHI JSON.
+
+A result file is JSON: ``{"checksum": "sha256:...", "format": "brewflow-result", "version": 2,
+"dataset", "process", "is_data", "cutflows": {region: [cuts]}, "meta": {...},
+"histograms": {name: <UHI hist>}}``. No pickle: any language with a JSON parser can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hist
+import numpy as np
+import uhi.io.json
+
+from brewflow.results.documents import (
+    DamagedFileError,
+    NonFiniteError,
+    read_document,
+    regenerate,
+    write_document,
+)
+
+CUTFLOW = "_cutflow"
+"""The histogram of the weighted cutflow (axes ``region``, ``systematic``, ``passed``)."""
+CUTFLOW_EVENTS = "_cutflow_events"
+"""The histogram of the unweighted cutflow (event counts)."""
+RESERVED_AXES = ("region", "systematic", "passed")
+FORMAT = "brewflow-result"
+VERSION = 2
+
+
+@dataclass
+class Result:
+    """Histograms and cutflows of one dataset (or of a process, after stacking)."""
+
+    dataset: str | None
+    process: str
+    is_data: bool
+    histograms: dict[str, hist.Hist]
+    cutflows: dict[str, list[str]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def systematics(self) -> list[str]:
+        """Systematic categories present (``nominal`` first)."""
+        return list(self.histograms[CUTFLOW].axes["systematic"])
+
+    def project(self, histogram: str, region: str, systematic: str = "nominal") -> hist.Hist:
+        """The 1D histogram of one region and systematic category."""
+        return self.histograms[histogram][{"region": region, "systematic": systematic}]
+
+    def cutflow(self, region: str, systematic: str = "nominal") -> dict[str, list]:
+        """Per step (initial, then each cut): ``events``, ``sumw``, ``sumw2``."""
+        n = len(self.cutflows[region])
+        weighted = cutflow_counts(self.histograms[CUTFLOW], region, systematic, n)
+        counts = cutflow_counts(self.histograms[CUTFLOW_EVENTS], region, systematic, n)
+        return {
+            "cuts": ["initial", *self.cutflows[region]],
+            "events": counts["value"],
+            "sumw": weighted["value"],
+            "sumw2": weighted["variance"],
+        }
+
+
+def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:
+    """Events, sum of weights and sum of squared weights passing each cutflow step.
+
+    Step 0 is all events; step k counts events passing the first k cuts.
+    """
+    view = h[{"region": region, "systematic": systematic}].view()
+    if view.dtype.names:  # Weight storage
+        value, variance = view["value"], view["variance"]
+    else:
+        value, variance = np.asarray(view), None
+    tail = lambda a: [float(x) for x in np.cumsum(a[::-1])[::-1][: n_cuts + 1]]  # noqa: E731
+    out = {"value": tail(value)}
+    if variance is not None:
+        out["variance"] = tail(variance)
+    return out
+
+
+def check_finite(result: Result, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming the histogram, region and systematic of the first
+    NaN or infinite bin of ``result`` (a NaN weight, or a NaN or infinite scale factor, would
+    otherwise spread silently into every stack and plot)."""
+    for name, h in result.histograms.items():
+        view = h.view(flow=True)
+        fields = view.dtype.names or (None,)
+        for field_name in fields:
+            values = view[field_name] if field_name else np.asarray(view)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                index = tuple(int(i[0]) for i in np.nonzero(bad))
+                axes = {
+                    a.name: a.value(i - 1 if a.traits.underflow else i)
+                    for a, i in zip(h.axes, index, strict=True)
+                    if a.name in ("region", "systematic")
+                }
+                where = ", ".join(f"{k} {v!r}" for k, v in axes.items())
+                raise NonFiniteError(
+                    f"{what}: histogram {name!r} ({where})"
+                    f" has {int(bad.sum())} non-finite bin(s) ({values[index]}); a weight of the "
+                    "analysis or a correction is NaN or infinite"
+                )
+
+
+def save(result: Result, path: str | Path) -> None:
+    """Write a result file (deterministic: sorted keys, no timestamps); a NaN or infinite bin
+    or number is refused (:class:`NonFiniteError`), never written."""
+    check_finite(result, f"dataset {result.dataset or result.process!r} ({path})")
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dataset": result.dataset,
+        "process": result.process,
+        "is_data": result.is_data,
+        "cutflows": result.cutflows,
+        "meta": result.meta,
+        "histograms": result.histograms,
+    }
+    write_document(path, document)
+
+
+def load(path: str | Path) -> Result:
+    """Read a result file written by :func:`save` (checksum verified)."""
+    document = read_document(path, what="brewflow result", hook=uhi.io.json.object_hook)
+    if document.get("format") != FORMAT or document.get("version") != VERSION:
+        raise DamagedFileError(
+            f"{str(path)!r} is not a brewflow result file (format {FORMAT} v{VERSION}); "
+            f"{regenerate(path)}"
+        )
+    return Result(
+        dataset=document["dataset"],
+        process=document["process"],
+        is_data=document["is_data"],
+        histograms={k: hist.Hist(v) for k, v in document["histograms"].items()},
+        cutflows=document["cutflows"],
+        meta=document["meta"],
+    )

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from brewflow.cli import main
+from brewflow.results.model import load
+from tests.helpers import DEMO_CONFIG
+
+
+def test_validate_lists_datasets(capsys):
+    assert main(["validate", str(DEMO_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert "ttbar" in out
+    assert "88.29" in out
+
+
+def test_config_errors_exit_2_with_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO_CONFIG.read_text().replace("luminosity: 10.0", "luminosity: -1"))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'luminosity'" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_dataset(demo_set, tmp_path, capsys):
+    code = main(
+        [
+            "preprocess",
+            "--config",
+            str(demo_set["path"]),
+            "--dataset",
+            "nope",
+            "--output",
+            str(tmp_path / "p.json"),
+        ]
+    )
+    assert code == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_stage_commands_chain(demo_set, tmp_path):
+    config = str(demo_set["path"])
+    pre = tmp_path / "ww.json"
+    assert main(["preprocess", "--config", config, "--dataset", "ww", "--output", str(pre)]) == 0
+    outputs = []
+    for systematic in ("nominal", "pileupUp"):
+        out = tmp_path / f"{systematic}.json"
+        assert (
+            main(
+                [
+                    "analyze",
+                    "--config",
+                    config,
+                    "--dataset",
+                    "ww",
+                    "--systematic",
+                    systematic,
+                    "--preprocess",
+                    str(pre),
+                    "--output",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        outputs.append(str(out))
+    merged = tmp_path / "merged.json"
+    assert main(["merge", "--inputs", *outputs, "--output", str(merged)]) == 0
+    scaled = tmp_path / "scaled.json"
+    assert (
+        main(
+            [
+                "scale",
+                "--config",
+                config,
+                "--input",
+                str(merged),
+                "--preprocess",
+                str(pre),
+                "--output",
+                str(scaled),
+            ]
+        )
+        == 0
+    )
+    result = load(scaled)
+    sumw = json.loads(pre.read_text())["sumw"]
+    assert result.meta["scale_factor"] == pytest.approx(12.18 * 0.5 / sumw)
+    assert result.systematics == ["nominal", "pileupUp"]
+
+
+def test_all_systematics_outdir_equals_split_of_one_file(demo_set, tmp_path):
+    """``analyze --all-systematics --outdir`` (the fused rule) writes one file per systematic,
+    the same as ``analyze --output`` followed by ``split``."""
+    config = str(demo_set["path"])
+    pre = tmp_path / "ww.json"
+    assert main(["preprocess", "--config", config, "--dataset", "ww", "--output", str(pre)]) == 0
+    common = ["analyze", "--config", config, "--dataset", "ww", "--preprocess", str(pre)]
+    assert main([*common, "--all-systematics", "--outdir", str(tmp_path / "fused")]) == 0
+    assert main([*common, "--all-systematics", "--output", str(tmp_path / "all.json")]) == 0
+    split = tmp_path / "split"
+    assert main(["split", "--input", str(tmp_path / "all.json"), "--outdir", str(split)]) == 0
+    names = sorted(p.name for p in (tmp_path / "fused").glob("*.json"))
+    assert names == sorted(p.name for p in split.glob("*.json"))
+    assert "jesUp.json" in names
+    assert "btag_cferr1Down.json" in names
+    for name in names:
+        a, b = load(tmp_path / "fused" / name), load(split / name)
+        assert a.systematics == b.systematics == [name.removesuffix(".json")]
+        for key, h in a.histograms.items():
+            np.testing.assert_array_equal(h.values(flow=True), b.histograms[key].values(flow=True))
+    assert main(["split", "--input", str(tmp_path / "all.json"), "--outdir", str(split),
+                 "--systematic", "nope"]) != 0  # fmt: skip

@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from brewflow.config import ConfigError, dataset_files, load_config, process_of, validate
+from tests.helpers import DEMO_CONFIG
+
+
+@pytest.fixture
+def config(demo_set) -> dict:
+    return copy.deepcopy(demo_set["config"])
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_demo_config_is_valid_and_defaults_are_filled():
+    config = load_config(DEMO_CONFIG)
+    assert config["tree"] == "Events"
+    assert config["scheduler"] == "threads"
+    assert config["datasets"]["data"]["is_data"] is True
+    assert config["datasets"]["dy"]["is_data"] is False
+    assert config["histograms"]["mll"]["log"] is False
+    assert config["plots"]["ratio_range"] == [0.5, 1.5]
+    assert process_of(config, "ttbar") == "top"
+    assert process_of(config, "data") == "data"
+
+
+def test_unknown_key_is_named(config):
+    config["datasets"]["dy"]["xsecc"] = 1.0
+    with pytest.raises(ConfigError, match=r"datasets\.dy.*'xsecc' was unexpected"):
+        validate(config)
+
+
+def test_mc_without_cross_section(config):
+    del config["datasets"]["ttbar"]["xsec"]
+    with pytest.raises(ConfigError, match=r"datasets\.ttbar.*'xsec' is a required property"):
+        validate(config)
+
+
+def test_missing_file_is_named(config, tmp_path):
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = [str(tmp_path / "nope.root")]
+    with pytest.raises(ConfigError, match=r"datasets\.ww\.files.*nope\.root.*does not exist"):
+        validate(config)
+
+
+def test_glob_without_match(config, tmp_path):
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = [str(tmp_path / "*.root")]
+    with pytest.raises(ConfigError, match="matches no file"):
+        validate(config)
+
+
+def test_globs_expand_sorted(config, demo_set):
+    del config["datasets"]["dy"]["generator"]
+    config["datasets"]["dy"]["files"] = [str(demo_set["directory"] / "dy" / "*.root")]
+    files = dataset_files(validate(config), "dy")
+    assert files == sorted(str(p) for p in (demo_set["directory"] / "dy").glob("*.root"))
+    assert len(files) == 2
+
+
+def test_duplicate_dataset_names_in_yaml(tmp_path):
+    text = DEMO_CONFIG.read_text().replace("  ww:\n", "  dy:\n", 1)
+    with pytest.raises(ConfigError, match=r"c\.yaml:\d+: duplicate key 'dy'"):
+        load_config(_write(tmp_path, text))
+
+
+def test_malformed_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml.*not valid YAML"):
+        load_config(_write(tmp_path, "datasets: [unclosed\n"))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_histogram_of_unknown_region(config):
+    config["histograms"]["mll"]["regions"] = ["nowhere"]
+    with pytest.raises(ConfigError, match=r"histograms\.mll\.regions.*'nowhere'"):
+        validate(config)
+
+
+def test_histogram_binning_must_be_given_once(config):
+    config["histograms"]["mll"]["edges"] = [0, 1]
+    with pytest.raises(ConfigError, match=r"histograms\.mll.*either"):
+        validate(config)
+
+
+def test_systematic_on_data_is_refused(config):
+    config["systematics"]["ps_fsr"]["datasets"] = ["data"]
+    with pytest.raises(ConfigError, match="data; systematic variations apply to MC only"):
+        validate(config)
+
+
+def test_later_config_files_update_earlier_ones(tmp_path):
+    override = tmp_path / "lumi.yaml"
+    override.write_text(yaml.safe_dump({"luminosity": 123.0}))
+    config = load_config([DEMO_CONFIG, override])
+    assert config["luminosity"] == 123.0
+    assert "dy" in config["datasets"]
+
+
+def test_one_file_under_two_names_is_refused(tmp_path, demo_set, monkeypatch):
+    """Regression (issue 16.3): ``x.root`` and ``./x.root`` (or a symlink, or the same file in
+    two datasets) were read twice, doubling events and yields."""
+    import shutil
+
+    from brewflow.config import ConfigError, validate
+
+    monkeypatch.chdir(tmp_path)
+    real = demo_set["config"]["datasets"]["dy"]["files"][0]
+    shutil.copy(real, "x.root")
+    (tmp_path / "link.root").symlink_to(tmp_path / "x.root")
+    (tmp_path / "folder.root").mkdir()
+    base = copy.deepcopy(demo_set["config"])
+    for dataset in base["datasets"].values():  # real files, not the generator's
+        dataset.pop("generator")
+    cases = {
+        ("x.root", "./x.root"): r"'datasets\.dy\.files': 'x\.root' and '\./x\.root' are the same",
+        ("x.root", "link.root"): r"'x\.root' and 'link\.root' are the same file",
+        ("x.root", "*.root"): r"'x\.root' and 'link\.root' are the same file",
+        ("x.root", "x.root"): r"'x\.root' listed twice",
+        ("folder.root",): r"'folder\.root' is a folder; list its files or use a glob",
+        ("folder*",): r"the glob 'folder\*' matches only folders \(folder\.root\)",
+    }
+    for files, message in cases.items():
+        config = copy.deepcopy(base)
+        config["datasets"]["dy"]["files"] = list(files)
+        with pytest.raises(ConfigError, match=message):
+            validate(config)
+    config = copy.deepcopy(base)
+    config["datasets"]["dy"]["files"] = ["x.root"]
+    config["datasets"]["ttbar"]["files"] = ["./x.root"]
+    with pytest.raises(
+        ConfigError, match=r"'datasets\.ttbar\.files': '\./x\.root' is also in dataset 'dy'"
+    ):
+        validate(config)
+
+
+def test_copies_of_one_file_are_refused_by_uuid(tmp_path, demo_set):
+    import shutil
+
+    from brewflow.config import validate
+    from brewflow.jobs.preprocess import InputError, preprocess
+
+    real = demo_set["config"]["datasets"]["dy"]["files"][0]
+    copies = [shutil.copy(real, tmp_path / name) for name in ("a.root", "b.root")]
+    config = validate(demo_set["config"])
+    config["datasets"]["dy"]["files"] = [str(c) for c in copies]
+    with pytest.raises(InputError, match=r"'.*a\.root' and '.*b\.root' are copies of one file"):
+        preprocess(config, "dy")
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_alias_bombs_are_refused_quickly(tmp_path):
+    """Regression (issue 16.9): a "billion laughs" config ran for minutes and gigabytes."""
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"aliases \(\*name\) expand to [\d,]+ nodes"):
+        load_config(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert time.perf_counter() - started < 5
+    with pytest.raises(ConfigError, match="refers to the node that contains it"):
+        load_config(_write(tmp_path, "a: &x [1, *x]\n"))
+
+
+def test_ordinary_aliases_still_work(tmp_path, demo_set):
+    config = copy.deepcopy(demo_set["config"])
+    config.pop("plots", None)
+    text = yaml.safe_dump(config).replace("luminosity: 0.5", "luminosity: &lumi 0.5")
+    path = _write(tmp_path, text + "plots: {formats: [png], label: *lumi}\n")
+    with pytest.raises(ConfigError, match=r"plots\.label.*not of type 'string'"):
+        load_config(path)  # the alias was expanded: 0.5 where a string belongs
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.update(luminosity=float("nan")), r"'luminosity': nan is not a finite"),
+        (lambda c: c["datasets"]["dy"].update(xsec=float("inf")), r"'datasets\.dy\.xsec': inf"),
+        (
+            lambda c: c["histograms"].update(mll={"variable": "mll", "edges": [0, float("nan")]}),
+            r"'histograms\.mll\.edges\.1': nan is not a finite number",
+        ),
+        (
+            lambda c: c["datasets"]["data"].update(process="dy"),
+            r"'datasets\.(data|dy)\.process': process 'dy' would stack data \('data'\) with MC",
+        ),
+        (
+            lambda c: c["shapes"].update(signal=["tt"]),
+            r"'shapes\.signal': 'tt' is not an MC process of the config \(MC processes: ",
+        ),
+        (
+            lambda c: c["shapes"].update(signal=["data"]),
+            r"'shapes\.signal': 'data' is not an MC process",
+        ),
+    ],
+    ids=[
+        "nan_luminosity",
+        "inf_xsec",
+        "nan_edge",
+        "data_in_mc_process",
+        "unknown_signal",
+        "data_signal",
+    ],
+)
+def test_late_errors_are_caught_by_validation(mutate, message, demo_set):
+    """Regression (issue 16.10): each of these failed only in a late job, or not at all."""
+    config = copy.deepcopy(demo_set["config"])
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_unknown_scheduler_in_the_environment(demo_set, monkeypatch):
+    from brewflow.jobs.execution import scheduler_name
+
+    monkeypatch.setenv("BREWFLOW_SCHEDULER", "thread")
+    message = r"variable BREWFLOW_SCHEDULER: unknown scheduler 'thread'; use one of threads"
+    with pytest.raises(ConfigError, match=message):
+        validate(demo_set["config"])
+    with pytest.raises(ConfigError, match=message):
+        scheduler_name({"scheduler": "threads"})
+    monkeypatch.setenv("BREWFLOW_SCHEDULER", "tcp://127.0.0.1:8786")
+    assert scheduler_name({"scheduler": "threads"}) == "tcp://127.0.0.1:8786"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["jets"]["jec"].update(mc="demo_MC_L1L2L3ResX"),
+            r"'jets' \(or a dataset's 'jec'\): no correction 'demo_MC_L1L2L3ResX'",
+        ),
+        (
+            lambda c: c["systematics"].update(jes_x={"type": "jes", "source": "NoSuchSource"}),
+            r"no correction '.*NoSuchSource.*'",
+        ),
+        (
+            lambda c: c["corrections"]["pileup"].update(name="pileupX"),
+            r"'corrections\.pileup': no correction 'pileupX'",
+        ),
+    ],
+    ids=["jec_name", "jes_source", "correction_name"],
+)
+def test_correction_names_are_checked_before_any_job(mutate, message, demo_set, tmp_path):
+    """Regression (issue 16.10): jets.jec names were never checked before the analyze jobs."""
+    import shutil
+
+    from brewflow.jobs.validation import check_payloads
+
+    config = copy.deepcopy(demo_set["config"])
+    payload = shutil.copy(config["generate"]["corrections"], tmp_path / "payload.json.gz")
+    for spec in config["corrections"].values():
+        spec["file"] = str(payload)
+    config["jets"]["file"] = str(payload)
+    check_payloads(validate(config))  # the demo's names are right
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        check_payloads(validate(config))

@@ -1,0 +1,129 @@
+"""Helpers the tests share: paths, small configs, running the workflow, building results and
+checking them against the per-event reference (:mod:`tests.reference`). Fixtures live in
+``conftest.py``; test modules import helpers from here."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from brewflow import histograms as H
+from brewflow.pipeline import snakemake_command
+from brewflow.results.model import Result, load
+from tests import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DEMO_CONFIG = ROOT / "config" / "config.yaml"
+
+SMALL_EVENTS = 1500
+SMALL_LUMI = 0.5  # pb^-1 -> about 2000 data events
+
+
+def snakemake(
+    workdir: Path, *args: str, cores: int = 2, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run this repository's workflow on ``workdir/config.yaml`` (brewflow's bin dir on PATH)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        snakemake_command(workdir, workdir / "config.yaml", cores, *args),
+        capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})},
+        check=False, **kwargs,
+    )  # fmt: skip
+
+
+def tiny_workflow_config(directory: Path) -> dict:
+    """A small, fast workflow: 3 datasets, 2 systematics, 1 histogram, all variations of a
+    dataset in one job, chunk groups of 700 events (2 per dataset)."""
+    config = small_config(directory)
+    config["datasets"] = {k: config["datasets"][k] for k in ("data", "dy", "ttbar")}
+    config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "jes")}
+    config["histograms"] = {"mll": config["histograms"]["mll"]}
+    config["shapes"]["histograms"] = ["mll"]
+    config["plots"]["formats"] = ["png"]
+    config["fuse_systematics"] = True
+    config["events_per_job"] = 700
+    return config
+
+
+def assert_same_results(first: Path, second: Path, datasets) -> None:
+    """Every merged histogram of two workflow runs is bin-identical (values and variances)."""
+    for dataset in datasets:
+        a = load(first / "results" / "merge" / f"{dataset}.json")
+        b = load(second / "results" / "merge" / f"{dataset}.json")
+        assert a.systematics == b.systematics
+        assert a.meta["events"] == b.meta["events"]
+        for name, h in a.histograms.items():
+            assert np.array_equal(h.view(flow=True), b.histograms[name].view(flow=True)), (
+                f"{dataset} {name}"
+            )
+
+
+def small_config(directory: Path) -> dict:
+    """The demo config, shrunk: fewer events, files under ``directory``."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config = copy.deepcopy(config)
+    config["luminosity"] = SMALL_LUMI
+    config["step_size"] = 700
+    config["fuse_systematics"] = False  # the dataset x systematic fan-out (the demo fuses)
+    payload = str(directory / "corrections" / "demo.json.gz")
+    bdt = str(directory / "bdt.ubj")
+    config["generate"] = {"events": SMALL_EVENTS, "seed": 7, "corrections": payload, "bdt": bdt}
+    config["models"] = {"bdt": bdt}
+    config.pop("skims")  # tests that skim say how (tests/jobs/test_skims.py)
+    for spec in [*config["corrections"].values(), config["jets"]]:
+        spec["file"] = payload
+    for name, dataset in config["datasets"].items():
+        n = 2
+        dataset["files"] = [str(directory / name / f"{name}_{i}.root") for i in range(n)]
+        if "lumi_mask" in dataset:
+            dataset["lumi_mask"] = str(directory / "golden.json")
+    return config
+
+
+DEFS = {"x": {"variable": "x", "bins": 3, "start": 0.0, "stop": 3.0}}
+REGIONS = {"r": ["c1"]}
+
+
+def make_result(dataset: str, systematic: str, x, w, *, process="p", is_data=False) -> Result:
+    """A small result with one histogram x (3 bins on [0, 3]) and one cut (x > 1)."""
+    hists = H.book(DEFS, ["r"], [systematic], lazy=False)
+    hists.update(H.book_cutflow(REGIONS, [systematic], lazy=False))
+    x, w = np.asarray(x, float), np.asarray(w, float)
+    hists["x"].fill(region="r", systematic=systematic, x=x, weight=w)
+    passed = (x > 1).astype(int)
+    hists[H.CUTFLOW].fill(region="r", systematic=systematic, passed=passed, weight=w)
+    hists[H.CUTFLOW_EVENTS].fill(region="r", systematic=systematic, passed=passed)
+    return Result(dataset, process, is_data, hists, {"r": ["c1"]}, {"events": len(x)})
+
+
+def _edges(definition: dict) -> np.ndarray:
+    if "edges" in definition:
+        return np.asarray(definition["edges"], dtype=float)
+    return np.linspace(definition["start"], definition["stop"], definition["bins"] + 1)
+
+
+def check_result(result, config, events, systematic):
+    for name, definition in config["histograms"].items():
+        h = result.histograms[name]
+        for region in definition.get("regions") or config["regions"]:
+            cuts = config["regions"][region]["cuts"]
+            values, variances = reference.histogram(
+                events, definition["variable"], cuts, _edges(definition), systematic
+            )
+            got = h[{"region": region, "systematic": systematic}]
+            np.testing.assert_allclose(
+                got.values(), values, rtol=1e-9, atol=1e-9, err_msg=f"{name} in {region}"
+            )
+            np.testing.assert_allclose(got.variances(), variances, rtol=1e-9, atol=1e-9)
+    for region, spec in config["regions"].items():
+        counts, sumw = reference.cutflow(events, spec["cuts"], systematic)
+        flow = result.cutflow(region, systematic)
+        assert flow["events"] == counts, region
+        np.testing.assert_allclose(flow["sumw"], sumw, rtol=1e-9, atol=1e-9)

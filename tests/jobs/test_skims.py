@@ -1,0 +1,122 @@
+"""Skims: a region's events to parquet or ROOT with a ledger; as inputs of a later run they give the
+same histograms and the same normalisation as the original files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brewflow.config import systematics_for, validate
+from brewflow.histograms import CUTFLOW, CUTFLOW_EVENTS
+from brewflow.jobs import preprocess
+from brewflow.jobs.analyze import run
+from brewflow.jobs.skims import LEDGER, write_skim
+from brewflow.results.documents import read_document
+
+
+@pytest.fixture(scope="module", params=["parquet", "root"])
+def skimmed(demo_set, tmp_path_factory, request):
+    """The zmumu skim of the generated dy (and of the data) and a config reading it back."""
+    out = tmp_path_factory.mktemp(f"skims-{request.param}")
+    skim = {"region": "zmumu", "variables": ["mll"], "format": request.param}
+    config = validate({**demo_set["config"], "skims": {"zmumu": skim}})
+    ledgers, inventories = {}, {}
+    for dataset in ("dy", "data"):
+        inventories[dataset] = preprocess.preprocess(config, dataset)
+        ledgers[dataset] = write_skim(
+            config, "zmumu", dataset, inventories[dataset]["files"], out / dataset,
+            progress_interval=None,
+        )  # fmt: skip
+    datasets = {
+        f"{d}_skim": {
+            **{k: v for k, v in config["datasets"][d].items() if k != "generator"},
+            "files": [str(out / d / p["file"]) for p in ledgers[d]["parts"]],
+        }
+        for d in ("dy", "data")
+    }
+    systematics = {
+        name: {**spec, "datasets": ["dy_skim"]} if "datasets" in spec else spec
+        for name, spec in config["systematics"].items()
+    }
+    reread = {k: v for k, v in config.items() if k != "shapes"}  # its signal is not re-read
+    reread = validate({**reread, "datasets": datasets, "systematics": systematics})
+    return {"config": config, "reread": reread, "ledgers": ledgers, "out": out,
+            "inventories": inventories}  # fmt: skip
+
+
+def test_ledger_accounts_for_every_event_and_the_sum_of_weights(skimmed):
+    ledger = read_document(skimmed["out"] / "dy" / LEDGER)
+    inventory = skimmed["inventories"]["dy"]
+    assert ledger == skimmed["ledgers"]["dy"]
+    assert ledger["events_read"] == inventory["entries"]
+    chunks = [[f["path"], a, b] for f in inventory["files"] for a, b in f["chunks"]]
+    assert [p["source"] for p in ledger["parts"]] == chunks  # one part per chunk, in order
+    assert sum(p["sumw"] for p in ledger["parts"]) == pytest.approx(inventory["sumw"], rel=1e-12)
+    assert 0 < ledger["events"] < ledger["events_read"]
+    assert {"Muon", "Jet", "genWeight", "run"} <= set(ledger["columns"])  # what the analysis reads
+    assert ledger["provenance"]["inputs"]
+    assert all(p["file"].endswith(f".{ledger['file_format']}") for p in ledger["parts"])
+
+
+def test_root_skims_have_the_nanoaod_layout(skimmed):
+    """A ROOT skim is NanoAOD-like: a counter per collection, Collection_field branches, the
+    analysis variable as a branch; events as many as the ledger says."""
+    import uproot
+
+    ledger = skimmed["ledgers"]["dy"]
+    if ledger["file_format"] != "root":
+        pytest.skip("parquet skim")
+    entries = 0
+    for part in ledger["parts"]:
+        with uproot.open(skimmed["out"] / "dy" / part["file"]) as f:
+            tree = f["Events"]
+            assert {"nMuon", "Muon_pt", "Muon_tightId", "nJet", "Jet_pt", "MET_pt", "run",
+                    "genWeight", "mll"} <= set(tree.keys())  # fmt: skip
+            assert tree.num_entries == part["events"]
+            entries += tree.num_entries
+            if part["events"]:
+                n, pt = tree["nMuon"].array(), tree["Muon_pt"].array()
+                assert (np.asarray(n) == np.asarray([len(x) for x in pt])).all()
+    assert entries == ledger["events"] > 0
+
+
+@pytest.mark.parametrize("dataset", ["dy", "data"])
+def test_histograms_from_the_skim_equal_the_original(skimmed, dataset):
+    """Every histogram of the skimmed region, every systematic (weights and, for MC, the
+    jet variations whose selection the skim kept), equals the run on the original files; the
+    skim's inventory carries the original sum of genWeight."""
+    config, reread = skimmed["config"], skimmed["reread"]
+    inventory = preprocess.preprocess(reread, f"{dataset}_skim")
+    original_files = skimmed["inventories"][dataset]["files"]
+    if dataset == "dy":
+        assert inventory["sumw"] == pytest.approx(skimmed["inventories"]["dy"]["sumw"], 1e-12)
+    systematics = [s for s in systematics_for(config, dataset) if "jes" not in s and "jer" not in s
+                   and "met" not in s]  # fmt: skip
+    original = run(config, dataset, systematics, original_files, progress_interval=None)
+    again = run(reread, f"{dataset}_skim", systematics, inventory["files"],
+                progress_interval=None)  # fmt: skip
+    assert again.meta["events"] == skimmed["ledgers"][dataset]["events"]
+    for name, h in original.histograms.items():
+        if name in (CUTFLOW, CUTFLOW_EVENTS) or "zmumu" not in h.axes["region"]:
+            continue
+        for systematic in systematics:
+            a = h[{"region": "zmumu", "systematic": systematic}]
+            b = again.histograms[name][{"region": "zmumu", "systematic": systematic}]
+            np.testing.assert_array_equal(a.view(flow=True), b.view(flow=True), f"{name}")
+
+
+def test_stale_parts_of_a_killed_skim_are_never_mixed_in(skimmed, tmp_path):
+    """Regression (issue 16.12): parts a killed skim left in its temporary folder made every
+    later run of that skim fail ("7 parquet parts for 6 chunks")."""
+    config = skimmed["config"]
+    suffix = config["skims"]["zmumu"]["format"]
+    stale = tmp_path / ".dy.tmp"
+    stale.mkdir()
+    for i in range(40):  # more parts than chunks, and names the writer uses
+        (stale / f"part{i}.{suffix}").write_text("half-written")
+        (stale / f"part-{i}.{suffix}").write_text("half-written")
+    files = skimmed["inventories"]["dy"]["files"]
+    ledger = write_skim(config, "zmumu", "dy", files, tmp_path / "dy", progress_interval=None)
+    expected = skimmed["ledgers"]["dy"]
+    assert [p["events"] for p in ledger["parts"]] == [p["events"] for p in expected["parts"]]
+    assert not stale.exists()
