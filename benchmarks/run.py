@@ -266,7 +266,7 @@ def _median(runs: list[dict]) -> dict:
 
 def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
     from brewflow.demo.adl import BINNING
-    from brewflow.jobs.inspection import inspect_adl
+    from brewflow.demo.adl import inspect as inspect_adl
 
     python = coffea_python(args.coffea_python)
     rows = []

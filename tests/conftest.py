@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from brewflow.demo.analysis import train_demo_bdt
 from brewflow.demo.generate import generate_data, generate_mc
 from brewflow.demo.payloads import write_demo_corrections
+from brewflow.demo.physics import train_demo_bdt
 from tests.helpers import SHARED, SMALL_EVENTS, SMALL_LUMI, small_config
 
 

@@ -20,9 +20,14 @@ def _hidden(folder):
 def test_a_failed_write_leaves_the_old_output_and_no_temporary(tmp_path):
     out = tmp_path / "a.json"
     atomic_write(out, "old\n")
-    with pytest.raises(RuntimeError), atomic_output(out) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("killed while writing")
+
+    def killed() -> None:
+        with atomic_output(out) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        killed()
     assert out.read_text() == "old\n"
     assert _hidden(tmp_path) == []
 

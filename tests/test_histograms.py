@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from brewflow import histograms as H
+from brewflow.results.arithmetic import merge_categories
+from brewflow.results.model import cutflow_counts
 
 DEFS = {
     "x": {"variable": "x", "bins": 4, "start": 0.0, "stop": 4.0, "label": "x [GeV]"},
@@ -49,10 +51,10 @@ def test_cutflow_counts_from_passed_histogram():
     weight = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
     hists[H.CUTFLOW].fill(region="r", systematic="nominal", passed=passed, weight=weight)
     hists[H.CUTFLOW_EVENTS].fill(region="r", systematic="nominal", passed=passed)
-    weighted = H.cutflow_counts(hists[H.CUTFLOW], "r", "nominal", 2)
+    weighted = cutflow_counts(hists[H.CUTFLOW], "r", "nominal", 2)
     assert weighted["value"] == [28.0, 21.0, 14.0]
     assert weighted["variance"] == [float(np.sum(weight**2)), 4 + 9 + 16 + 25 + 49, 9 + 16 + 49]
-    assert H.cutflow_counts(hists[H.CUTFLOW_EVENTS], "r", "nominal", 2)["value"] == [7, 5, 3]
+    assert cutflow_counts(hists[H.CUTFLOW_EVENTS], "r", "nominal", 2)["value"] == [7, 5, 3]
 
 
 def test_merge_categories_unions_and_sums():
@@ -62,7 +64,7 @@ def test_merge_categories_unions_and_sums():
     a.fill(region="a", systematic="nominal", x=[0.5], weight=[2.0])
     b.fill(region="a", systematic="up", x=[1.5], weight=[3.0])
     c.fill(region="a", systematic="nominal", x=[0.5], weight=[1.0])
-    merged = H.merge_categories([b, a, c], order=["nominal"])
+    merged = merge_categories([b, a, c], order=["nominal"])
     assert list(merged.axes["systematic"]) == ["nominal", "up"]
     np.testing.assert_allclose(
         merged[{"region": "a", "systematic": "nominal"}].values(), [3, 0, 0, 0]
@@ -78,7 +80,7 @@ def test_merge_categories_refuses_different_binning():
     other = {"x": {**DEFS["x"], "bins": 5}}
     b = H.book(other, ["a"], ["up"], lazy=False)["x"]
     with pytest.raises(ValueError, match="axes differ"):
-        H.merge_categories([a, b])
+        merge_categories([a, b])
 
 
 def test_reserved_variable_names():

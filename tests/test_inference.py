@@ -11,7 +11,7 @@ import pytest
 import xgboost
 
 from brewflow.analysis import Context
-from brewflow.demo.analysis import BDT_FEATURES, analysis, bdt_features, train_bdt
+from brewflow.demo.physics import BDT_FEATURES, analysis, bdt_features, train_bdt
 from brewflow.inference import ModelError, n_features, scores
 from brewflow.nanoevents.reader import eager_events, lazy_events
 

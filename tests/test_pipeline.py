@@ -79,8 +79,8 @@ def test_resolved_config_is_stable(config, tmp_path):
 
 def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
     from brewflow.config import validate
-    from brewflow.jobs.preprocess import save
     from brewflow.pipeline import analyze_resources
+    from brewflow.results.inventory import write_inventory as save
 
     inventory = tmp_path / "dy.json"
     save({"entries": 4_000_000, "files": []}, inventory)

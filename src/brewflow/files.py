@@ -40,8 +40,9 @@ def atomic_output(
     as a folder (e.g. for parquet or ROOT parts). ``clear_stale=True`` first removes what
     killed writers of ``path`` left (for outputs that one job writes, as in a workflow).
     """
-    path = Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # errors name the path as given
+    path = path.absolute()
     if clear_stale:
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             _remove(stale)

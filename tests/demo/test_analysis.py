@@ -8,7 +8,7 @@ import pytest
 
 from brewflow.analysis import Context
 from brewflow.corrections import load_all
-from brewflow.demo.analysis import analysis
+from brewflow.demo.physics import analysis
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import reference
 

@@ -224,11 +224,9 @@ def test_golden_json_on_real_data_counts_what_it_drops(shared_data, config, tmp_
 
 
 def test_analysis_must_return_analysis_output(config, inventories, monkeypatch):
-    import brewflow.demo.analysis
+    import brewflow.demo
 
-    monkeypatch.setattr(
-        brewflow.demo.analysis, "analysis", lambda events, context: {"not": "output"}
-    )
+    monkeypatch.setattr(brewflow.demo, "analysis", lambda events, context: {"not": "output"})
     with pytest.raises(ConfigError, match=r"returned dict; it must return .*AnalysisOutput"):
         run(config, "ww", "nominal", inventories["ww"]["files"], lazy=False)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from brewflow.config import systematics_for, validate
+from brewflow.files import temporary_folder
 from brewflow.histograms import CUTFLOW, CUTFLOW_EVENTS
 from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
@@ -110,11 +111,11 @@ def test_stale_parts_of_a_killed_skim_are_never_mixed_in(skimmed, tmp_path):
     later run of that skim fail ("7 parquet parts for 6 chunks")."""
     config = skimmed["config"]
     suffix = config["skims"]["zmumu"]["format"]
-    stale = tmp_path / ".dy.tmp"
-    stale.mkdir()
+    stale = temporary_folder(tmp_path / "dy")  # where a killed run of this skim wrote
+    (stale / "dy").mkdir(parents=True)
     for i in range(40):  # more parts than chunks, and names the writer uses
-        (stale / f"part{i}.{suffix}").write_text("half-written")
-        (stale / f"part-{i}.{suffix}").write_text("half-written")
+        (stale / "dy" / f"part{i}.{suffix}").write_text("half-written")
+        (stale / "dy" / f"part-{i}.{suffix}").write_text("half-written")
     files = skimmed["inventories"]["dy"]["files"]
     ledger = write_skim(config, "zmumu", "dy", files, tmp_path / "dy", progress_interval=None)
     expected = skimmed["ledgers"]["dy"]

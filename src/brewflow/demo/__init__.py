@@ -1,6 +1,6 @@
 """The demo: generated NanoAOD-like events, payloads, a BDT and the analysis that reads them
 (``analysis: {callable: brewflow.demo:analysis}``), and the ADL benchmark queries."""
 
-from brewflow.demo.analysis import analysis
+from brewflow.demo.physics import analysis
 
 __all__ = ["analysis"]

@@ -182,7 +182,7 @@ def generate_demo(
             n = generate_mc(model, dataset["files"], events, seed=seed)
         log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
     if settings.get("bdt"):
-        from brewflow.demo.analysis import train_demo_bdt
+        from brewflow.demo.physics import train_demo_bdt
 
         n = train_demo_bdt(config, seed=seed)
         log.info("trained the demo BDT on %d events -> %s", n, settings["bdt"])

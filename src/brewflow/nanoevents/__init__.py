@@ -1,5 +1,6 @@
 """Reading NanoAOD: the reader (:mod:`.reader`: lazy dask-awkward and eager events with
-physics-object behaviour, reading only the columns an analysis touches), open trees kept per
+physics-object behaviour, reading only the columns an analysis touches), the schema and
+behaviours (:mod:`.schema`), open trees kept per
 process (:mod:`.trees`), parquet skims as inputs (:mod:`.parquet`) and the checks that name a
 bad input file (:mod:`.inputs`).
 

@@ -1,16 +1,9 @@
 """NanoAOD events as awkward records: lazily (dask-awkward) or eagerly (awkward virtual arrays).
 
-Reading only the buffers an analysis touches, with the schema of :mod:`.schema`: branches
-grouped by the NanoAOD naming convention, as coffea's ``NanoAODSchema`` does:
-
-- ``nMuon`` + jagged ``Muon_*``  -> ``events.Muon``, a list of records per event whose offsets
-  come from the ``nMuon`` counter alone (so touching the structure reads one small branch);
-- flat ``MET_pt``, ``MET_phi``   -> ``events.MET``; ``HLT_*`` -> ``events.HLT``; ``Flag_*`` ...;
-- anything else (``run``, ``genWeight``, ``LHEScaleWeight``) stays a top-level field.
-
-Records with ``pt, eta, phi, mass`` get ``vector``'s ``Momentum4D`` behaviour (``pt, eta, phi``
--> ``Momentum3D``, ``pt, phi`` -> ``Momentum2D``), so ``(a + b).mass`` and ``a.deltaR(b)`` work
-on both paths. Only the buffers an analysis touches are ever read.
+The records follow the schema of :mod:`.schema` (``events.Muon``, ``events.MET``, ... with
+``vector`` behaviours). :class:`NanoReader` builds, per partition, only the collections the
+graph uses and reads only the buffers an analysis touches; trees stay open once per process
+(:mod:`.trees`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Branches are grouped by the NanoAOD naming convention, as coffea's ``NanoAODSche
 
 Records with ``pt, eta, phi, mass`` get ``vector``'s ``Momentum4D`` behaviour (``pt, eta, phi``
 -> ``Momentum3D``, ``pt, phi`` -> ``Momentum2D``), so ``(a + b).mass`` and ``a.deltaR(b)`` work
-on both paths. Only the buffers an analysis touches are ever read.
+on both paths.
 """
 
 from __future__ import annotations
