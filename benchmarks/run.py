@@ -574,6 +574,9 @@ def render(output: Path) -> None:
     document = json.loads(output.with_suffix(".json").read_text())
     rows = document["rows"]
     text = report(rows, document["command"], document["settings"], document["seconds"])
+    startup = output.with_name("results-startup.md")  # benchmarks/startup.py's table
+    if startup.is_file():
+        text = text.rstrip("\n") + "\n\n#" + startup.read_text()
     print(text)
     output.write_text(text)
     if any(r["case"] == "adl" for r in rows):
