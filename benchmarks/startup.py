@@ -63,7 +63,8 @@ def _median(command: list[str], cwd: Path, env: dict[str, str], repeat: int) -> 
 
 def _small_jobs(workdir: Path, out: Path, brewflow: list[str]) -> dict[str, list[str]]:
     """The small jobs' commands for the first dataset, process and region of the run."""
-    config = json.loads((workdir / ".brewflow" / "config.json").read_text())
+    resolved = json.loads((workdir / ".brewflow" / "config.json").read_text())
+    config = resolved.get("config", resolved)  # the workflow's resolved config
     dataset = next(d for d, s in config["datasets"].items() if not s["is_data"])
     process = config["datasets"][dataset].get("process", dataset)
     region = next(iter(config["regions"]))

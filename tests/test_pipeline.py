@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from brewflow.config import load_config
+from brewflow.config import ConfigError, load_config
 from brewflow.pipeline import (
     analyze_outputs,
     dataset_fingerprint,
@@ -74,7 +74,13 @@ def test_resolved_config_is_stable(config, tmp_path):
     mtime = (tmp_path / "config.json").stat().st_mtime_ns
     assert write_resolved(config, tmp_path / "config.json") == path
     assert (tmp_path / "config.json").stat().st_mtime_ns == mtime  # not rewritten
-    assert json.loads((tmp_path / "config.json").read_text()) == config
+    assert json.loads((tmp_path / "config.json").read_text())["config"] == config
+    assert load_config(path) == config  # taken as validated: no schema check
+    altered = json.loads((tmp_path / "config.json").read_text())
+    altered["config"]["luminosity"] = -1.0  # edited by hand: validated again, and refused
+    (tmp_path / "config.json").write_text(json.dumps(altered))
+    with pytest.raises(ConfigError, match="luminosity"):
+        load_config(path)
 
 
 def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):

@@ -24,6 +24,7 @@ from brewflow.config import (
     processes,
     systematics_for,
 )
+from brewflow.config.loading import resolved_document
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
 
@@ -164,7 +165,7 @@ def write_resolved(config: Mapping, path: str | Path = RESOLVED) -> str:
     (``onstart``, under Snakemake's lock): a second run in the same folder, refused by the
     lock, cannot change the config the first run's jobs read.
     """
-    text = json.dumps(config, indent=1) + "\n"  # keeps the order of regions, datasets, ...
+    text = resolved_document(config)  # keeps the order of regions, datasets, ...
     path = Path(path)
     if not path.exists() or path.read_text() != text:
         atomic_write(path, text)

@@ -4,6 +4,8 @@ cannot express; every error is a :class:`ConfigError` naming the key, raised bef
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import itertools
 import json
 import math
@@ -13,20 +15,30 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from brewflow.config.model import OBJECT_TYPES, check_files_once, is_generated
 from brewflow.errors import ConfigError
 
 
+@functools.cache
+def _schema_text() -> str:
+    return resources.files("brewflow").joinpath("schemas/config.schema.yaml").read_text()
+
+
+def schema_digest() -> str:
+    """SHA-256 of the schema: which rules (and defaults) validated a resolved config."""
+    return hashlib.sha256(_schema_text().encode()).hexdigest()
+
+
 def schema() -> dict:
-    """The configuration JSON schema (shipped with the package)."""
-    text = resources.files("brewflow").joinpath("schemas/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    """The configuration JSON schema (shipped with the package); a fresh copy each call."""
+    return yaml.load(_schema_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _default_filling_validator() -> type:
+    import jsonschema  # here, not at import: jobs reading a resolved config never need it
+
     base = jsonschema.Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
 
@@ -72,7 +84,7 @@ def _check_finite(value: Any, path: list[Any]) -> None:
             _check_finite(item, [*path, index])
 
 
-def _message(error: jsonschema.ValidationError) -> str:
+def _message(error: Any) -> str:
     if error.validator == "required" and error.schema_path and "then" in error.schema_path:
         return f"{error.message} (MC datasets need a cross section in pb; or set is_data: true)"
     if error.validator == "oneOf" and "variable" in error.instance:
@@ -191,6 +203,8 @@ def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}")
     if not value:
         return
     rule = schema()["properties"]["scheduler"]
+    import jsonschema
+
     if not jsonschema.Draft202012Validator(rule).is_valid(value):
         names = next(r["enum"] for r in rule["anyOf"] if "enum" in r)
         raise ConfigError(

@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from brewflow.config.checks import check
+from brewflow.config.checks import check, schema_digest
 from brewflow.errors import ConfigError
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A YAML loader that refuses duplicate mapping keys (PyYAML keeps the last silently);
+    libyaml's parser where PyYAML has it."""
 
 
 def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -100,18 +103,57 @@ def _merge(base: dict, update: Mapping) -> dict:
     return base
 
 
+RESOLVED_FORMAT = "brewflow-resolved-config"
+
+
+def resolved_document(config: Mapping[str, Any]) -> str:
+    """A validated config as the JSON file the workflow's jobs read (see
+    :func:`brewflow.pipeline.write_resolved`): the config with the digests of itself and of the
+    schema that validated it, so :func:`load_config` can take it as validated."""
+    body = json.dumps(config, indent=1)
+    stamp = {"format": RESOLVED_FORMAT, "schema": schema_digest(),
+             "sha256": hashlib.sha256(body.encode()).hexdigest()}  # fmt: skip
+    return json.dumps({**stamp, "config": config}, indent=1) + "\n"
+
+
+def _resolved(path: Path) -> dict | None:
+    """The config of a resolved document that this brewflow's schema validated, unaltered;
+    None for any other file."""
+    if path.suffix != ".json" or not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != RESOLVED_FORMAT:
+        return None
+    config = document.get("config")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a resolved config without its 'config'; rerun the workflow")
+    body = json.dumps(config, indent=1)
+    trusted = (
+        document.get("schema") == schema_digest()
+        and document.get("sha256") == hashlib.sha256(body.encode()).hexdigest()
+    )
+    return config if trusted else check(config, where=f" in {path}")
+
+
 def load_config(
     paths: str | Path | Sequence[str | Path], overrides: Mapping[str, Any] | None = None
 ) -> dict:
     """Read one or more YAML/JSON config files (later ones update earlier ones), apply
-    ``overrides`` (e.g. Snakemake's ``--config key=value``), and validate."""
+    ``overrides`` (e.g. Snakemake's ``--config key=value``), and validate. A resolved config
+    written by the workflow (``.brewflow/config.json``) is taken as validated, unless it was
+    altered or another schema validated it."""
     if isinstance(paths, str | Path):
         paths = [paths]
+    if len(paths) == 1 and not overrides and (resolved := _resolved(Path(paths[0]))) is not None:
+        return resolved
     config: dict = {}
     for path in paths:
         _merge(config, _read(path))
     _merge(config, overrides or {})
-    return validate(config, sources=[str(p) for p in paths])
+    return check(config, where=f" in {', '.join(map(str, paths))}")  # files read strictly above
 
 
 DEFAULT_CONFIG = "config/config.yaml"

@@ -8,6 +8,7 @@ A result file is JSON: ``{"checksum": "sha256:...", "format": "brewflow-result",
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ class Result:
     dataset: str | None
     process: str
     is_data: bool
-    histograms: dict[str, hist.Hist]
+    histograms: MutableMapping[str, hist.Hist]
     cutflows: dict[str, list[str]]
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -120,14 +121,52 @@ def save(result: Result, path: str | Path) -> None:
         "is_data": result.is_data,
         "cutflows": result.cutflows,
         "meta": result.meta,
-        "histograms": result.histograms,
+        "histograms": dict(result.histograms),
     }
     write_document(path, document)
 
 
+class LazyHistograms(MutableMapping[str, hist.Hist]):
+    """The histograms of a loaded result, each built from its UHI JSON the first time it is
+    used: a table job that reads the cutflows does not build every histogram of the file."""
+
+    def __init__(self, encoded: dict[str, Any]) -> None:
+        self._encoded = dict(encoded)
+        self._built: dict[str, hist.Hist] = {}
+
+    def __getitem__(self, name: str) -> hist.Hist:
+        if name not in self._built:
+            self._built[name] = hist.Hist(_decode(self._encoded.pop(name)))
+        return self._built[name]
+
+    def __setitem__(self, name: str, value: hist.Hist) -> None:
+        self._encoded.pop(name, None)
+        self._built[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        if self._encoded.pop(name, None) is None:
+            del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._encoded, *self._built}))
+
+    def __len__(self) -> int:
+        return len(self._encoded) + len(self._built)
+
+
+def _decode(value: Any) -> Any:
+    """``uhi.io.json.object_hook`` applied as ``json.loads`` would: to every object, innermost
+    first."""
+    if isinstance(value, dict):
+        return uhi.io.json.object_hook({k: _decode(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
 def load(path: str | Path) -> Result:
     """Read a result file written by :func:`save` (checksum verified)."""
-    document = read_document(path, what="brewflow result", hook=uhi.io.json.object_hook)
+    document = read_document(path, what="brewflow result")
     if document.get("format") != FORMAT or document.get("version") != VERSION:
         raise DamagedFileError(
             f"{str(path)!r} is not a brewflow result file (format {FORMAT} v{VERSION}); "
@@ -137,7 +176,7 @@ def load(path: str | Path) -> Result:
         dataset=document["dataset"],
         process=document["process"],
         is_data=document["is_data"],
-        histograms={k: hist.Hist(v) for k, v in document["histograms"].items()},
+        histograms=LazyHistograms(document["histograms"]),
         cutflows=document["cutflows"],
         meta=document["meta"],
     )
