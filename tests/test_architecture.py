@@ -43,6 +43,7 @@ def test_package_type_checks():
         ("brewflow.config", ()),  # the Snakefile plans a run from these two
         ("brewflow.pipeline", ()),
         ("brewflow.jobs.combine", ("numpy", "hist")),  # merge, scale, stack: no array stack
+        ("brewflow.outputs.tables", ("numpy",)),  # cutflow tables: from the files' JSON
     ],
 )
 def test_light_entry_points_load_no_array_stack(module, allowed):

@@ -218,3 +218,24 @@ def test_one_file_in_two_datasets_of_a_process_is_refused():
         InputError, match=r"dataset 'dy_b' reads 'copy/x\.root' and dataset 'dy_a' reads 'a/x"
     ):
         combine_process([a, b], "dy")
+
+
+def test_a_loaded_result_gives_its_cutflow_without_building_histograms(tmp_path):
+    """A table job reads the cutflows from the file's JSON (no histogram is built, ``hist`` is
+    not needed): the same numbers as from the built histograms."""
+    from brewflow.results.model import CUTFLOW
+
+    rng = np.random.default_rng(3)
+    x, w = rng.uniform(0, 3, 500), rng.normal(1.0, 0.3, 500)
+    merged = merge_systematics(
+        [_result("d", s, x, w * k) for s, k in (("nominal", 1.0), ("sUp", 1.1))]
+    )
+    save(merged, tmp_path / "r.json")
+    lazy, built = load(tmp_path / "r.json"), load(tmp_path / "r.json")
+    built.histograms[CUTFLOW]
+    assert lazy.histograms.encoded(CUTFLOW) is not None
+    assert lazy.systematics == built.systematics == ["nominal", "sUp"]
+    for systematic in ("nominal", "sUp"):
+        assert lazy.cutflow("r", systematic) == built.cutflow("r", systematic)
+    assert lazy.histograms.encoded(CUTFLOW) is not None  # still not built
+    assert lazy.cutflow("r")["events"][0] == 500

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hist
 import numpy as np
-import uhi.io.json
+
+if TYPE_CHECKING:
+    import hist
 
 from brewflow.results.documents import (
     DamagedFileError,
@@ -48,6 +49,9 @@ class Result:
     @property
     def systematics(self) -> list[str]:
         """Systematic categories present (``nominal`` first)."""
+        raw = _encoded(self.histograms, CUTFLOW)
+        if raw is not None:  # read from the file's JSON: no histogram built
+            return list(_axis(raw, "systematic")["categories"])
         return list(self.histograms[CUTFLOW].axes["systematic"])
 
     def project(self, histogram: str, region: str, systematic: str = "nominal") -> hist.Hist:
@@ -57,8 +61,8 @@ class Result:
     def cutflow(self, region: str, systematic: str = "nominal") -> dict[str, list]:
         """Per step (initial, then each cut): ``events``, ``sumw``, ``sumw2``."""
         n = len(self.cutflows[region])
-        weighted = cutflow_counts(self.histograms[CUTFLOW], region, systematic, n)
-        counts = cutflow_counts(self.histograms[CUTFLOW_EVENTS], region, systematic, n)
+        weighted = _counts(*self._passed(CUTFLOW, region, systematic), n)
+        counts = _counts(*self._passed(CUTFLOW_EVENTS, region, systematic), n)
         return {
             "cuts": ["initial", *self.cutflows[region]],
             "events": counts["value"],
@@ -66,17 +70,54 @@ class Result:
             "sumw2": weighted["variance"],
         }
 
+    def _passed(self, name: str, region: str, systematic: str) -> tuple[Any, Any]:
+        """``(values, variances or None)`` along ``passed`` of one region and systematic of a
+        cutflow histogram; from the file's JSON while the histogram is not built (a table job
+        then never imports ``hist``)."""
+        raw = _encoded(self.histograms, name)
+        if raw is None:
+            return _view(self.histograms[name], region, systematic)
+        index = []
+        for axis, category in (("region", region), ("systematic", systematic)):
+            categories = _axis(raw, axis)["categories"]
+            if category not in categories:
+                raise KeyError(f"histogram {name!r} has no {axis} {category!r}: {categories}")
+            index.append(categories.index(category))
+        order = [a["metadata"]["name"] for a in raw["axes"]]
+        if order != list(RESERVED_AXES):
+            raise ValueError(f"histogram {name!r} has axes {order}, not {list(RESERVED_AXES)}")
+        storage = raw["storage"]
+        values = np.asarray(storage["values"], dtype=np.float64)[index[0], index[1]]
+        variances = storage.get("variances")
+        if variances is not None:
+            variances = np.asarray(variances, dtype=np.float64)[index[0], index[1]]
+        return values, variances
+
+
+def _encoded(histograms: Any, name: str) -> dict[str, Any] | None:
+    return histograms.encoded(name) if isinstance(histograms, LazyHistograms) else None
+
+
+def _axis(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(a for a in raw["axes"] if a["metadata"]["name"] == name)
+
+
+def _view(h: hist.Hist, region: str, systematic: str) -> tuple[Any, Any]:
+    view = h[{"region": region, "systematic": systematic}].view()
+    if view.dtype.names:  # Weight storage
+        return view["value"], view["variance"]
+    return np.asarray(view), None
+
 
 def cutflow_counts(h: hist.Hist, region: str, systematic: str, n_cuts: int) -> dict[str, list]:
     """Events, sum of weights and sum of squared weights passing each cutflow step.
 
     Step 0 is all events; step k counts events passing the first k cuts.
     """
-    view = h[{"region": region, "systematic": systematic}].view()
-    if view.dtype.names:  # Weight storage
-        value, variance = view["value"], view["variance"]
-    else:
-        value, variance = np.asarray(view), None
+    return _counts(*_view(h, region, systematic), n_cuts)
+
+
+def _counts(value: Any, variance: Any, n_cuts: int) -> dict[str, list]:
     tail = lambda a: [float(x) for x in np.cumsum(a[::-1])[::-1][: n_cuts + 1]]  # noqa: E731
     out = {"value": tail(value)}
     if variance is not None:
@@ -126,7 +167,7 @@ def save(result: Result, path: str | Path) -> None:
     write_document(path, document)
 
 
-class LazyHistograms(MutableMapping[str, hist.Hist]):
+class LazyHistograms(MutableMapping[str, "hist.Hist"]):
     """The histograms of a loaded result, each built from its UHI JSON the first time it is
     used: a table job that reads the cutflows does not build every histogram of the file."""
 
@@ -136,8 +177,14 @@ class LazyHistograms(MutableMapping[str, hist.Hist]):
 
     def __getitem__(self, name: str) -> hist.Hist:
         if name not in self._built:
+            import hist
+
             self._built[name] = hist.Hist(_decode(self._encoded.pop(name)))
         return self._built[name]
+
+    def encoded(self, name: str) -> dict[str, Any] | None:
+        """The UHI JSON of histogram ``name`` while it is not built (else None)."""
+        return self._encoded.get(name)
 
     def __setitem__(self, name: str, value: hist.Hist) -> None:
         self._encoded.pop(name, None)
@@ -157,6 +204,8 @@ class LazyHistograms(MutableMapping[str, hist.Hist]):
 def _decode(value: Any) -> Any:
     """``uhi.io.json.object_hook`` applied as ``json.loads`` would: to every object, innermost
     first."""
+    import uhi.io.json
+
     if isinstance(value, dict):
         return uhi.io.json.object_hook({k: _decode(v) for k, v in value.items()})
     if isinstance(value, list):
