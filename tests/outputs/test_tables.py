@@ -36,3 +36,22 @@ def test_write_tables_csv_markdown_latex(tmp_path):
     latex = (tmp_path / "r.tex").read_text()
     assert "\\begin{tabular}" in latex
     assert "tab:cf_r" in latex
+
+
+def test_latex_tables_escape_percent_and_underscore(tmp_path):
+    """Regression: pandas' to_latex left ``%`` (every efficiency, "(50.0%)") and ``_`` (cut
+    and region names such as ``two_muons``, ``ttbar_emu``) unescaped: the rest of each row was
+    a LaTeX comment and the document did not compile."""
+    import re
+
+    mc = make_result("m", "nominal", [1.5, 0.5], [2.0, 2.0], process="mc_sample")
+    mc.cutflows = {"r": ["two_muons"]}
+    write_tables([mc], [mc], "r", tmp_path / "r_x")
+    latex = (tmp_path / "r_x.tex").read_text()
+    body = "\n".join(  # comment and label lines may hold both
+        line for line in latex.splitlines() if not line.startswith(("% ", "\\label"))
+    )
+    assert not re.findall(r"(?<!\\)[%_]", body), body
+    assert r"two\_muons" in body
+    assert r"2.0 $\pm$ 2.0 (50.0\%)" in body
+    assert r"mc\_sample" in body

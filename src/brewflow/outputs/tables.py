@@ -1,4 +1,4 @@
-"""Cutflow tables per region: a tidy CSV and readable Markdown / LaTeX (pandas).
+"""Cutflow tables per region: a tidy CSV and readable Markdown / LaTeX (pandas, tabulate).
 
 Weighted yields are normalised to the luminosity (after ``scale``); ``events`` are raw counts.
 Efficiencies: ``eff`` relative to the previous step, ``cum_eff`` relative to all events.
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tabulate import tabulate
 
 from brewflow.files import atomic_write
 from brewflow.results import provenance
@@ -87,6 +88,22 @@ def _yield_text(frame: pd.DataFrame) -> pd.DataFrame:
     return table[names]
 
 
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"\\": r"\textbackslash{}"}
+
+
+def _latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs table environment: cells escaped by tabulate (a ``%`` or ``_`` in a cut
+    name or a percentage would otherwise end the line or break the document), ``±`` as
+    ``$\\pm$``."""
+    rows = table.reset_index().astype(str).values.tolist()
+    headers = [str(table.index.name or ""), *map(str, table.columns)]
+    body = tabulate(rows, headers=headers, tablefmt="latex_booktabs", disable_numparse=True)
+    body = body.replace("±", r"$\pm$")
+    caption = "".join(_LATEX_SPECIAL.get(c, c) for c in caption)
+    head = rf"\begin{{table}}" "\n" r"\centering" "\n" rf"\caption{{{caption}}}" "\n"
+    return head + rf"\label{{{label}}}" "\n" + body + "\n" + r"\end{table}" + "\n"
+
+
 def write_tables(
     processes: Sequence[Result], datasets: Sequence[Result], region: str, stem: str | Path
 ) -> list[Path]:
@@ -109,8 +126,8 @@ def write_tables(
     )
     latex = (
         f"% {title}\n"
-        + by_process.to_latex(caption=f"{title}: yields per process", label=f"tab:cf_{region}")
-        + raw.to_latex(caption=f"{title}: events per dataset", label=f"tab:cf_{region}_raw")
+        + _latex(by_process, f"{title}: yields per process", f"tab:cf_{region}")
+        + _latex(raw, f"{title}: events per dataset", f"tab:cf_{region}_raw")
     )
     origin = provenance.stamp([*processes, *datasets])
     markdown += f"\n<!-- {provenance.MARK}: {origin} -->\n"
