@@ -25,13 +25,13 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from brewflow.demo.detector import nanoaod
 from brewflow.demo.events import (
     CLUSTER,
     DATA_RUNS,
     EVENTS_PER_LUMI,
     MODELS,
     UNCERTIFIED_EVERY,
-    nanoaod,
 )
 from brewflow.demo.payloads import write_demo_corrections
 from brewflow.files import atomic_output, atomic_write
