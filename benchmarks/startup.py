@@ -154,7 +154,8 @@ def _table(measurements: dict, path: Path) -> None:
         SECTION,
         "",
         "`python benchmarks/startup.py --workdir <finished demo run> [--quickstart]`: fresh "
-        "processes, median of 5 (snakemake -n: of 3), quick-start environment "
+        "processes, median of `--repeat` runs (5 before, 7 after; snakemake -n: half as many), the "
+        "quick-start environment "
         "(`pip install -e .`).",
         "",
         "| | " + " | ".join(labels) + " | budget |",
