@@ -75,7 +75,9 @@ def analyze_job_resources(name):
 
 
 onstart:
-    from brewflow.jobs.validation import check_payloads  # the physics layer: only at a run's start
+    # at a run's start only (the physics layer, not imported to plan a run): every correction
+    # name exists; then the resolved config for the jobs, temp files of killed jobs removed
+    from brewflow.jobs.validation import check_payloads
 
-    check_payloads(config)  # every correction name exists
-    start_run(config)  # resolved config for the jobs; temp files of killed jobs removed
+    check_payloads(config)
+    start_run(config)
