@@ -6,6 +6,9 @@ if not config["fuse_systematics"]:
         input:
             inventory="results/preprocess/{dataset}.json",
             files=analyzed_files,
+            fingerprint=lambda w: fingerprint_file(
+                "dataset", w.dataset, dataset_fingerprint(config, w.dataset)
+            ),
         output:
             ANALYZE,
         log:
@@ -18,9 +21,8 @@ if not config["fuse_systematics"]:
             mem_mb=analyze_job_resources("mem_mb"),
             runtime=analyze_job_resources("runtime"),
         params:
-            config=CONFIG,
-            dataset=lambda w: dataset_fingerprint(config, w.dataset),
-            group=lambda w: f"--group {w.group}" if GROUPED else "",
+            config=lambda w, input: CONFIG,
+            group=lambda w, input: f"--group {w.group}" if GROUPED else "",
         shell:
             "brewflow analyze --config {params.config} --dataset {wildcards.dataset} "
             "--systematic {wildcards.systematic} --preprocess {input.inventory} {params.group} "
@@ -39,6 +41,9 @@ else:
             input:
                 inventory=f"results/preprocess/{dataset_name}.json",
                 files=analysis_inputs(config, dataset_name),
+                fingerprint=fingerprint_file(
+                    "dataset", dataset_name, dataset_fingerprint(config, dataset_name)
+                ),
             output:
                 expand(
                     ANALYZE,
@@ -56,11 +61,10 @@ else:
                 mem_mb=analyze_job_resources("mem_mb"),
                 runtime=analyze_job_resources("runtime"),
             params:
-                config=CONFIG,
-                name=dataset_name,
-                fingerprint=dataset_fingerprint(config, dataset_name),
-                group=lambda w: f"--group {w.group}" if GROUPED else "",
-                part=lambda w: f"part{w.group}" if GROUPED else "",
+                config=lambda w, input: CONFIG,
+                name=lambda w, input, name=dataset_name: name,
+                group=lambda w, input: f"--group {w.group}" if GROUPED else "",
+                part=lambda w, input: f"part{w.group}" if GROUPED else "",
             shell:
                 "brewflow analyze --config {params.config} --dataset {params.name} "
                 "--all-systematics --preprocess {input.inventory} {params.group} "

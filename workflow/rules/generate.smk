@@ -1,4 +1,12 @@
 rule generate:
+    input:
+        fingerprint=fingerprint_file(
+            "generate",
+            "all",
+            fingerprint(
+                [config.get("generate"), config["luminosity"], generated_files(config)]
+            ),
+        ),
     output:
         generated_files(config),
     log:
@@ -6,9 +14,6 @@ rule generate:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
-        settings=fingerprint(
-            [config.get("generate"), config["luminosity"], generated_files(config)]
-        ),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow generate --config {params.config} > {log} 2>&1"

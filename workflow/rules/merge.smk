@@ -17,6 +17,9 @@ rule scale:
     input:
         result="results/merge/{dataset}.json",
         preprocess="results/preprocess/{dataset}.json",
+        fingerprint=lambda w: fingerprint_file(
+            "normalisation", w.dataset, normalisation_fingerprint(config, w.dataset)
+        ),
     output:
         "results/scale/{dataset}.json",
     log:
@@ -24,8 +27,7 @@ rule scale:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
-        norm=lambda w: normalisation_fingerprint(config, w.dataset),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow scale --config {params.config} --input {input.result} "
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"

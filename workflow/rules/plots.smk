@@ -1,6 +1,9 @@
 rule plot:
     input:
-        expand("results/stack/{process}.json", process=PROCESSES),
+        stacks=expand("results/stack/{process}.json", process=PROCESSES),
+        fingerprint=lambda w: fingerprint_file(
+            "plot", w.histogram, plot_fingerprint(config, w.histogram)
+        ),
     output:
         report(
             expand(
@@ -18,9 +21,8 @@ rule plot:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
-        style=lambda w: plot_fingerprint(config, w.histogram),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow plot --config {params.config} --region {wildcards.region} "
-        "--histogram {wildcards.histogram} --inputs {input} "
+        "--histogram {wildcards.histogram} --inputs {input.stacks} "
         "--output-dir results/plots/{wildcards.region} > {log} 2>&1"

@@ -1,6 +1,9 @@
 checkpoint preprocess:
     input:
-        input_files,
+        files=input_files,
+        fingerprint=lambda w: fingerprint_file(
+            "preprocess", w.dataset, preprocess_fingerprint(config, w.dataset)
+        ),
     output:
         "results/preprocess/{dataset}.json",
     log:
@@ -8,8 +11,7 @@ checkpoint preprocess:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
-        dataset=lambda w: preprocess_fingerprint(config, w.dataset),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow preprocess --config {params.config} --dataset {wildcards.dataset} "
         "--output {output} > {log} 2>&1"

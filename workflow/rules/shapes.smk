@@ -1,6 +1,9 @@
 rule shapes:
     input:
-        expand("results/stack/{process}.json", process=PROCESSES),
+        stacks=expand("results/stack/{process}.json", process=PROCESSES),
+        fingerprint=fingerprint_file(
+            "shapes", "all", fingerprint([config.get("shapes"), config["regions"]])
+        ),
     output:
         root="results/shapes/{histogram}.root",
         card="results/shapes/{histogram}.txt",
@@ -10,9 +13,8 @@ rule shapes:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
-        fit=lambda w: fingerprint([config.get("shapes"), config["regions"]]),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow shapes --config {params.config} --histogram {wildcards.histogram} "
-        "--inputs {input} --output-root {output.root} --output-card {output.card} "
+        "--inputs {input.stacks} --output-root {output.root} --output-card {output.card} "
         "--output-pyhf {output.pyhf} > {log} 2>&1"

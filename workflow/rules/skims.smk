@@ -4,6 +4,11 @@ rule skim:
     input:
         inventory="results/preprocess/{dataset}.json",
         files=analyzed_files,
+        fingerprint=lambda w: fingerprint_file(
+            "skim",
+            f"{w.skim}.{w.dataset}",
+            skim_fingerprint(config, w.skim, w.dataset),
+        ),
     output:
         directory("results/skim/{skim}/{dataset}"),
     log:
@@ -12,8 +17,7 @@ rule skim:
         "../../envs/brewflow.yaml"
     threads: config["threads"]
     params:
-        config=CONFIG,
-        fingerprint=lambda w: skim_fingerprint(config, w.skim, w.dataset),
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow skim --config {params.config} --skim {wildcards.skim} "
         "--dataset {wildcards.dataset} --preprocess {input.inventory} --output-dir {output} "

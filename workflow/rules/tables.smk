@@ -37,7 +37,7 @@ rule summary:
     conda:
         "../../envs/brewflow.yaml"
     params:
-        config=CONFIG,
+        config=lambda w, input: CONFIG,
     shell:
         "brewflow summary --config {params.config} --inputs {input.stacks} --results results "
         "--output-dir results/summary > {log} 2>&1"
