@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from brewflow.pipeline import (
     table_outputs,
     write_resolved,
 )
-from tests.helpers import DEMO_CONFIG
+from tests.helpers import DEMO_CONFIG, ROOT
 
 
 @pytest.fixture
@@ -128,3 +129,35 @@ def test_config_file_is_read_safely_and_configfile_templates_are_refused(tmp_pat
     output = unsafe.stdout + unsafe.stderr
     assert "is a yte template (__use_yte__)" in output
     assert "pass yours with --config file=PATH" in output
+
+
+def test_fingerprint_files_change_only_with_their_value(tmp_path, monkeypatch):
+    """What a job depends on in the config is an input file: first written dated 1970 (a new
+    checkout or a removed .brewflow reruns nothing), kept while the value is the same, and
+    rewritten (newer than any output) when it changes."""
+    import os
+
+    from brewflow.pipeline import fingerprint_file
+
+    monkeypatch.chdir(tmp_path)
+    path = fingerprint_file("dataset", "dy", "abc")
+    assert os.stat(path).st_mtime == 0
+    assert fingerprint_file("dataset", "dy", "abc") == path
+    assert os.stat(path).st_mtime == 0  # same value: untouched
+    fingerprint_file("dataset", "dy", "abd")
+    assert os.stat(path).st_mtime > 1e9
+    assert Path(path).read_text() == "abd\n"
+
+
+def test_rules_have_no_params_for_snakemake_to_compare():
+    """Every rule's params are functions of ``input`` (Snakemake does not compare those): with
+    one plain param, Snakemake imports pandas in every DAG build to compare it (0.5 s)."""
+    import re
+
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.findall(r"\n(\s+)params:\n((?:\1\s+.*\n)+)", text):
+            for line in block[1].splitlines():
+                name = re.match(r"\s+(\w+)=", line)
+                if name:
+                    assert "lambda w, input" in line, f"{smk.name}: param {name.group(1)}"
