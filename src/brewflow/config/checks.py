@@ -31,9 +31,15 @@ def schema_digest() -> str:
     return hashlib.sha256(_schema_text().encode()).hexdigest()
 
 
+@functools.cache
+def _schema() -> dict:
+    """The schema, parsed once per process (validation only reads it)."""
+    return yaml.load(_schema_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def schema() -> dict:
     """The configuration JSON schema (shipped with the package); a fresh copy each call."""
-    return yaml.load(_schema_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return copy.deepcopy(_schema())
 
 
 def _default_filling_validator() -> type:
@@ -60,7 +66,7 @@ def check(config: Mapping, where: str = "") -> dict:
     """A validated copy of ``config``: schema defaults filled in, then consistency checks.
     ``where`` (e.g. " in config.yaml") goes into the message of a schema violation."""
     plain: dict = json.loads(json.dumps(config))  # a plain, independent copy
-    validator = _default_filling_validator()(schema())
+    validator = _default_filling_validator()(_schema())
     errors = sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"config key '{_key(e.absolute_path)}': {_message(e)}" for e in errors]
@@ -202,7 +208,7 @@ def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}")
     or an address)."""
     if not value:
         return
-    rule = schema()["properties"]["scheduler"]
+    rule = _schema()["properties"]["scheduler"]
     import jsonschema
 
     if not jsonschema.Draft202012Validator(rule).is_valid(value):

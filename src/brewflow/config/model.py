@@ -49,8 +49,8 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
     out: list[str] = []
     key = f"config key 'datasets.{dataset}.files'"
     for pattern in config["datasets"][dataset]["files"]:
-        files = expand_glob(pattern)
-        if files != [pattern]:  # a glob
+        if glob.has_magic(pattern):
+            files = expand_glob(pattern)
             if not files:
                 folders = sorted(glob.glob(pattern, recursive=True))[:3]
                 what = f"only folders ({', '.join(folders)})" if folders else "no file"
