@@ -17,8 +17,8 @@ from typing import Any
 
 from brewflow.config import (
     applicable_systematics,
-    dataset_files,
     is_generated,
+    local_files,
     on_bad_file,
     payload_files,
     processes,
@@ -107,7 +107,7 @@ def preprocess_fingerprint(config: Mapping, dataset: str) -> str:
     """What a dataset's inventory depends on in the config: its files, kind, tree, chunking
     and bad-file policy (not its plot label or normalisation)."""
     spec = config["datasets"][dataset]
-    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree")}
+    relevant = {k: spec.get(k) for k in ("files", "redirectors", "is_data", "tree")}
     policy = on_bad_file(config, dataset)
     return fingerprint([relevant, policy, config["step_size"], config["tree"]])
 
@@ -119,9 +119,10 @@ def normalisation_fingerprint(config: Mapping, dataset: str) -> str:
 
 
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
-    """Files an ``analyze`` job of ``dataset`` reads: its data files (globs expanded), its golden
-    JSON and the correction payloads (jobs rerun when one changes)."""
-    return [*dataset_files(config, dataset), *payload_files(config, dataset)]
+    """Files an ``analyze`` job of ``dataset`` reads: its local data files (globs expanded; remote
+    ones are checked against the inventory by the job), its golden JSON and the correction
+    payloads (jobs rerun when one changes)."""
+    return [*local_files(config, dataset), *payload_files(config, dataset)]
 
 
 @functools.lru_cache(maxsize=256)

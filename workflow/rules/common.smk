@@ -1,5 +1,5 @@
 # Config -> targets, all computed by the brewflow package.
-from brewflow.config import dataset_files, process_of, skim_targets, systematics_for
+from brewflow.config import local_files, process_of, skim_targets, systematics_for
 from brewflow.pipeline import (
     analysis_inputs,
     analyze_resources,
@@ -40,8 +40,9 @@ wildcard_constraints:
 
 
 def input_files(wildcards):
-    """The dataset's ROOT files (globs expanded): jobs that read them rerun when they change."""
-    return dataset_files(config, wildcards.dataset)
+    """The dataset's local files (globs expanded): jobs that read them rerun when they change
+    (remote files are checked by preprocessing, not by Snakemake)."""
+    return local_files(config, wildcards.dataset)
 
 
 def analyzed_files(wildcards):

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from brewflow.config.checks import check, schema_digest
+from brewflow.config.model import expand_files_from
 from brewflow.errors import ConfigError
 
 
@@ -94,6 +95,13 @@ def _read(path: str | Path) -> dict:
     return data
 
 
+def _with_files_from(config: dict, base: Path) -> dict:
+    """``config`` with each dataset's ``files_from`` read (relative to ``base``, the folder of
+    the config file that gives it) into its ``files``."""
+    expand_files_from(config, base)
+    return config
+
+
 def _merge(base: dict, update: Mapping) -> dict:
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
@@ -151,8 +159,8 @@ def load_config(
         return resolved
     config: dict = {}
     for path in paths:
-        _merge(config, _read(path))
-    _merge(config, overrides or {})
+        _merge(config, _with_files_from(_read(path), Path(path).parent))
+    _merge(config, _with_files_from(copy.deepcopy(dict(overrides or {})), Path.cwd()))
     return check(config, where=f" in {', '.join(map(str, paths))}")  # files read strictly above
 
 
@@ -189,6 +197,8 @@ def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
     ``sources`` are the files it came from: they are re-read strictly so that duplicate keys
     (which a plain YAML parser drops silently) are reported.
     """
+    config = copy.deepcopy(dict(config))
     for source in sources:
         _read(source)
+    expand_files_from(config, Path(sources[0]).parent if sources else Path.cwd())
     return check(config, where=f" in {', '.join(map(str, sources))}" if sources else "")

@@ -9,6 +9,13 @@ from pathlib import Path
 
 from brewflow.errors import ConfigError
 from brewflow.files import expand_glob
+from brewflow.locations import (
+    is_lfn,
+    is_url,
+    redirector_problem,
+    replicas,
+    url_problem,
+)
 
 OBJECT_TYPES = ("jes", "jer", "unclustered")  # systematic types that vary objects (brewflow.jetmet)
 
@@ -43,31 +50,66 @@ def payload_files(config: Mapping, dataset: str) -> list[str]:
 
 
 def dataset_files(config: Mapping, dataset: str) -> list[str]:
-    """The dataset's files with globs expanded (sorted; a glob's matches that are folders are
-    left out), checking that each exists and that no file is listed twice, under any name
-    (``x.root``, ``./x.root``, a symlink: the resolved path counts)."""
+    """The dataset's files as listed (``files``, then ``files_from``'s lines): local globs
+    expanded (sorted; a glob's matches that are folders are left out), URLs and logical names
+    kept (a glob on an XRootD folder is expanded by preprocessing, which contacts the server).
+    Checks that each local file exists, each URL is well formed, each logical name has
+    redirectors, and that no file is listed twice under any name (``x.root``, ``./x.root``, a
+    symlink: the resolved path counts)."""
+    spec = config["datasets"][dataset]
     out: list[str] = []
     key = f"config key 'datasets.{dataset}.files'"
-    for pattern in config["datasets"][dataset]["files"]:
-        if glob.has_magic(pattern):
+    redirectors = spec.get("redirectors", [])
+    for where, value in (("redirectors", r) for r in redirectors):
+        if (problem := redirector_problem(value)) is not None:
+            raise ConfigError(f"config key 'datasets.{dataset}.{where}': {value!r}: {problem}")
+    for pattern in spec["files"]:
+        if is_url(pattern):
+            if (problem := url_problem(pattern)) is not None:
+                raise ConfigError(f"{key}: {pattern!r}: {problem}")
+            if glob.has_magic(pattern) and not pattern.lower().startswith(("root:", "roots:")):
+                raise ConfigError(
+                    f"{key}: {pattern!r}: a glob works on local and XRootD (root://) folders "
+                    "only; an HTTP server cannot be listed: list the files"
+                )
+            out.append(pattern)
+        elif redirectors:
+            if not pattern.startswith("/"):
+                raise ConfigError(
+                    f"{key}: {pattern!r}: with 'redirectors', entries are logical file names "
+                    "(/store/...) or URLs"
+                )
+            if glob.has_magic(pattern):
+                raise ConfigError(
+                    f"{key}: {pattern!r}: a logical file name cannot be a glob (redirectors do "
+                    "not list folders); list the files, e.g. from dasgoclient, in 'files_from'"
+                )
+            out.append(pattern)
+        elif glob.has_magic(pattern):
             files = expand_glob(pattern)
             if not files:
                 folders = sorted(glob.glob(pattern, recursive=True))[:3]
                 what = f"only folders ({', '.join(folders)})" if folders else "no file"
                 raise ConfigError(f"{key}: the glob {pattern!r} matches {what}")
             out.extend(files)
-        elif is_generated(config["datasets"][dataset]) or Path(pattern).is_file():
+        elif is_generated(spec) or Path(pattern).is_file():
             out.append(pattern)
         elif Path(pattern).is_dir():
             raise ConfigError(
                 f"{key}: {pattern!r} is a folder; list its files or use a glob "
                 f"({pattern.rstrip('/')}/*.root)"
             )
+        elif is_lfn(pattern):
+            raise ConfigError(
+                f"{key}: {pattern!r} is not a local file and looks like a logical file name: "
+                f"give the dataset 'redirectors' (e.g. [root://cmsxrootd.fnal.gov/]) to read "
+                "it remotely"
+            )
         else:
             raise ConfigError(f"{key}: file {pattern!r} does not exist")
     seen: dict[str, int] = {}
     for i, name in enumerate(out):
-        first = seen.setdefault(os.path.realpath(name), i)
+        first = seen.setdefault(_identity(name, redirectors), i)
         if first != i:
             other = out[first]
             same = "listed twice" if other == name else f"and {name!r} are the same file"
@@ -75,6 +117,48 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
                 f"{key}: {other!r} {same}; its events would be counted twice (list it once)"
             )
     return out
+
+
+def _identity(entry: str, redirectors: list[str]) -> str:
+    """What two names of one file share: the resolved path of a local file, else the name."""
+    return entry if is_url(entry) or redirectors else os.path.realpath(entry)
+
+
+def local_files(config: Mapping, dataset: str) -> list[str]:
+    """The dataset's local files (globs expanded): what Snakemake watches. Remote files are
+    not Snakemake inputs; their existence and identity are checked by preprocessing."""
+    if config["datasets"][dataset].get("redirectors"):
+        return []  # every entry is a logical name or a URL
+    return [f for f in dataset_files(config, dataset) if not is_url(f)]
+
+
+def dataset_replicas(config: Mapping, dataset: str, entry: str) -> list[str]:
+    """The URLs (or the local path) to try, in order, for one of the dataset's files."""
+    return replicas(entry, config["datasets"][dataset].get("redirectors", ()))
+
+
+def expand_files_from(config: dict, base: Path | None = None) -> None:
+    """Append to each dataset's ``files`` the lines of its ``files_from`` (one path, URL or
+    logical name a line; blank lines and ``#`` comments ignored), in place. A relative
+    ``files_from`` is relative to ``base`` (the config file's folder) and made absolute."""
+    for name, spec in (config.get("datasets") or {}).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("files_from"), str):
+            continue
+        listing = Path(spec["files_from"])
+        if base is not None and not listing.is_absolute():
+            listing = base / listing
+        key = f"config key 'datasets.{name}.files_from'"
+        try:
+            text = listing.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            raise ConfigError(f"{key}: cannot read {str(listing)!r} ({reason})") from None
+        lines = [line.strip() for line in text.splitlines()]
+        entries = [line for line in lines if line and not line.startswith("#")]
+        if not entries:
+            raise ConfigError(f"{key}: {str(listing)!r} lists no file")
+        spec["files_from"] = str(listing.resolve())
+        spec["files"] = [*(spec.get("files") or []), *entries]
 
 
 def check_files_once(config: Mapping) -> None:
@@ -85,7 +169,7 @@ def check_files_once(config: Mapping) -> None:
         if is_generated(dataset):
             continue
         for path in dataset_files(config, name):
-            first = owner.setdefault(os.path.realpath(path), (name, path))
+            first = owner.setdefault(_identity(path, dataset.get("redirectors", [])), (name, path))
             if first[0] != name:
                 raise ConfigError(
                     f"config key 'datasets.{name}.files': {path!r} is also in dataset "

@@ -40,17 +40,20 @@ log = logging.getLogger(__name__)
 
 
 def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Mapping]]:
-    """The optimized graph ``(histograms, n_certified, sumw)`` over the files' chunks, and the
-    files it reads. The first file defines the event layout: if it lacks a field the analysis
-    uses, it is the bad file (a later file without a needed branch is found when read)."""
+    """The optimized graph ``(histograms, n_certified, sumw, reads)`` over the files' chunks
+    (``reads``: per chunk, the replica it was read from), and the files it reads. The first
+    file defines the event layout: if it lacks a field the analysis uses, it is the bad file (a
+    later file without a needed branch is found when read)."""
     while True:
         reading = plan.reading(files)
         if not reading:
             return None, []
-        events = lazy_events(
+        events, reads = lazy_events(
             {f["path"]: f["tree"] for f in reading},
             steps={f["path"]: plan.steps[f["path"]] for f in reading},
             retries=(config["retries"]["read"], config["retries"]["backoff"]),
+            locations=plan.locations(reading),
+            report=True,
         )
         layout = reading[0]["path"]
         try:
@@ -73,7 +76,7 @@ def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Ma
         sumw = None
         if not config["datasets"][dataset]["is_data"]:
             sumw = weight_sums(events.genWeight)[0]
-        (optimized,) = dask.optimize((graph, certified, sumw))  # reads only what is needed
+        (optimized,) = dask.optimize((graph, certified, sumw, reads))  # reads only what is needed
         return optimized, reading
 
 
@@ -104,14 +107,14 @@ def _compute_lazy(
     label: str,
     progress_interval: float | None,
     **where: Any,
-) -> tuple[Any, Any, Any]:
-    """``(histograms, n_certified, sumw)`` of the files' chunks in the plan, computed on
+) -> tuple[Any, Any, Any, Any]:
+    """``(histograms, n_certified, sumw, reads)`` of the files' chunks in the plan, computed on
     ``where`` (scheduler, workers, client); a bad chunk or file is skipped (``on_bad_file:
     skip``: the graph is built again without it) or raises. Nones if nothing is left."""
     while True:
         optimized, reading = _lazy_graph(config, dataset, systematics, plan, files)
         if optimized is None:
-            return None, None, None
+            return None, None, None, None
         log.info("%s: %d chunks, %d files", label, sum(map(len, plan.steps.values())),
                  len(reading))  # fmt: skip
         sizes = [b - a for f in reading for a, b in plan.steps[f["path"]]]
@@ -166,10 +169,10 @@ def run(
     preflight(plan, files)
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     scheduler = scheduler or execution.scheduler_name(config)
-    computed = certified = sumw = None
+    computed = certified = sumw = reads = None
     if lazy:
         with _checkpoints(config, scheduler, workers) as client:
-            computed, certified, sumw = _compute_lazy(
+            computed, certified, sumw, reads = _compute_lazy(
                 config, dataset, systematics, files, plan, label, progress_interval,
                 scheduler=scheduler, workers=workers, client=client,
             )  # fmt: skip
@@ -180,7 +183,8 @@ def run(
     if computed is None:  # eager (reference) path, or nothing left to read
         for f in plan.reading(files) or [f for f in files if f["path"] not in bad][:1]:
             for a, b in plan.steps[f["path"]] or [(0, 0)]:
-                chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b)
+                chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b,
+                                     locations=plan.locations([f]))  # fmt: skip
                 events, n = certified_events(config, dataset, chunk, f["path"])
                 part = build(config, dataset, systematics, events)
                 computed = part if computed is None else {k: computed[k] + part[k] for k in part}
@@ -197,6 +201,8 @@ def run(
         "chunks": {path: [list(c) for c in chunks] for path, chunks in steps.items()},
         "skipped": plan.skipped,
     }
+    if plan.replicas:  # remote files: which replica served each chunk
+        meta["replicas"] = _replicas_read(reads, plan)
     if not is_data:
         meta["sumw_read"] = float(sumw or 0.0)
         if not np.isfinite(meta["sumw_read"]):
@@ -225,6 +231,20 @@ def run(
         cutflows={name: list(region["cuts"]) for name, region in config["regions"].items()},
         meta=meta,
     )
+
+
+def _replicas_read(reads: Any, plan: ReadPlan) -> list[dict[str, Any]]:
+    """Per chunk of a remote file: the replica it was read from and the replicas that failed
+    before (from the lazy read's report; the eager path reads from the preflight's choice)."""
+    if reads is None:
+        return [{"path": path, "start": a, "stop": b, "replica": urls[0], "failed": []}
+                for path, urls in plan.replicas.items() for a, b in plan.steps[path]]  # fmt: skip
+    out = [
+        {**record, "failed": list(record["failed"])}
+        for record in reads.to_list()
+        if record["path"] in plan.replicas
+    ]
+    return sorted(out, key=lambda r: (r["path"], r["start"]))
 
 
 def analyze_job(

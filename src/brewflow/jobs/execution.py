@@ -144,7 +144,9 @@ def connect(scheduler: str, workers: int) -> Iterator[Any]:
 
 
 def _reader_prefix(graph: Any) -> str | None:
-    names = [name for name in graph.layers if name.startswith("from-nanoaod")]
+    names = [name for name, layer in graph.layers.items()  # the reader's input layer, not
+             if name.startswith("from-nanoaod")  # its report's layers
+             and type(layer).__name__ == "AwkwardInputLayer"]  # fmt: skip
     return names[0] if len(names) == 1 else None
 
 

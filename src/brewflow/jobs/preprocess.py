@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import glob
 import hashlib
 import itertools
 import json
@@ -11,16 +13,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from brewflow.config import dataset_files, dataset_spec, on_bad_file
+import numpy as np
+
+from brewflow.config import dataset_files, dataset_replicas, dataset_spec, on_bad_file
 from brewflow.files import atomic_write
+from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet, trees
+from brewflow.nanoevents import remote as nanoremote
 from brewflow.nanoevents.inputs import (
     SKIP_HINT,
     InputError,
     check_finite_weights,
-    open_checked,
+    one_line,
+    open_replica,
+    uuid_of,
 )
-from brewflow.nanoevents.reader import READ_ERRORS
+from brewflow.nanoevents.remote import REMOTE_ERRORS
 from brewflow.results import provenance
 from brewflow.weights import weight_sums
 
@@ -64,46 +72,67 @@ def chunks(clusters: list[int], step_size: int) -> list[list[int]]:
 
 
 def inspect_file(
-    path: str, tree: str, *, is_data: bool, dataset: str, step_size: int | None = None
+    path: str,
+    tree: str,
+    *,
+    is_data: bool,
+    dataset: str,
+    step_size: int | None = None,
+    replicas: Sequence[str] | None = None,
+    remote: RemoteSettings | None = None,
 ) -> dict[str, Any]:
     """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file;
-    with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries."""
+    with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries. A remote
+    file (``path`` a URL or a logical name, ``replicas`` its URLs in order) is read from the
+    first replica that answers, recorded as ``replica``."""
     where = f"dataset {dataset!r}, file {path!r}"
-    ttree = open_checked(path, tree, where=f"dataset {dataset!r}")
-    if parquet.is_parquet(path):
+    remote = remote or RemoteSettings()
+    urls = list(replicas or [path])
+    ttree, replica, _ = open_replica(path, urls, tree, remote, where=f"dataset {dataset!r}")
+    if not is_url(replica) and parquet.is_parquet(replica):
         return _inspect_parquet(path, ttree, is_data=is_data, step_size=step_size)
     record: dict[str, Any] = {
         "path": path,
         "tree": tree,
         "entries": int(ttree.num_entries),
-        "size": Path(path).stat().st_size,
-        "uuid": str(ttree.file.uuid),
+        "size": _size(ttree, replica),
+        "uuid": uuid_of(ttree),
     }
+    if is_url(replica):
+        record["replicas"], record["replica"] = urls, replica
     try:
         if step_size is not None:
-            clusters = [int(x) for x in ttree.common_entry_offsets()]
-            record["chunk_size"], record["chunks"] = step_size, chunks(clusters, step_size)
+            record["chunk_size"] = step_size
+            record["chunks"] = chunks(trees.cluster_edges(ttree), step_size)
         if not is_data and (skimmed := _skimmed_from(path)):
             record.update(skimmed)
         elif not is_data:
-            if "genWeight" not in ttree:
+            if "genWeight" not in trees.branch_names(ttree):
                 raise InputError(
                     f"{where}: MC file without a 'genWeight' branch; if this is collision data "
                     "set 'is_data: true' for the dataset"
                 )
             sumw, sumw2 = 0.0, 0.0
-            for chunk in ttree.iterate(
-                ["genWeight"], library="np", step_size="100 MB", report=True
-            ):
-                arrays, report = chunk
-                check_finite_weights(arrays["genWeight"], where, int(report.tree_entry_start))
-                chunk_sums = weight_sums(arrays["genWeight"])
+            entries, step = int(ttree.num_entries), 10_000_000
+            for start in range(0, entries, step):
+                weights = trees.read(ttree, ["genWeight"], start, min(start + step, entries))
+                values = np.asarray(weights["genWeight"])
+                check_finite_weights(values, where, start)
+                chunk_sums = weight_sums(values)
                 sumw, sumw2 = sumw + chunk_sums[0], sumw2 + chunk_sums[1]
             record["sumw"], record["sumw2"] = sumw, sumw2
-    except READ_ERRORS as err:
-        trees.forget(path, tree)
+    except REMOTE_ERRORS as err:
+        trees.forget(replica, tree)
         raise InputError(f"{where}: damaged, cannot read genWeight ({err})") from None
     return record
+
+
+def _size(ttree: Any, replica: str) -> int:
+    """The file's size in bytes: on disk, or (remote) the end of the ROOT file its header
+    records."""
+    if is_url(replica):
+        return int(ttree.file.fEND)
+    return Path(replica).stat().st_size
 
 
 def _inspect_parquet(
@@ -143,29 +172,68 @@ def _skimmed_from(path: str) -> dict[str, float]:
 
 
 def _cached_inspect(
-    path: str, tree: str, *, is_data: bool, dataset: str, step_size: int, cache: Path | None
+    path: str,
+    tree: str,
+    *,
+    is_data: bool,
+    dataset: str,
+    step_size: int,
+    cache: Path | None,
+    replicas: Sequence[str],
+    remote: RemoteSettings,
 ) -> dict[str, Any]:
     """:func:`inspect_file`, reusing the record kept in ``cache`` while the file is unchanged
-    (same absolute path, size and modification time; same tree, kind and step size)."""
+    (a local file: same absolute path, size and modification time; a remote file: same name,
+    replicas, ROOT UUID and size, read from its first replica that answers; both: same tree,
+    kind and step size)."""
+    inspect = functools.partial(
+        inspect_file, path, tree, is_data=is_data, dataset=dataset, step_size=step_size,
+        replicas=replicas, remote=remote,
+    )  # fmt: skip
     if cache is None:
-        return inspect_file(path, tree, is_data=is_data, dataset=dataset, step_size=step_size)
-    try:
-        size, mtime_ns = trees.signature(path)
-    except OSError as err:
-        raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
-    identity = [os.path.abspath(path), size, mtime_ns, tree, is_data, step_size]
+        return inspect()
+    if is_url(replicas[0]):
+        uuid, size, replica = _remote_identity(path, replicas, remote, dataset)
+        identity: list[Any] = [path, list(replicas), uuid, size, tree, is_data, step_size]
+    else:
+        try:
+            size, mtime_ns = os.stat(path).st_size, os.stat(path).st_mtime_ns
+        except OSError as err:
+            raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
+        identity = [os.path.abspath(path), size, mtime_ns, tree, is_data, step_size]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
     entry = cache / f"{key}.json"
     try:
         record = json.loads(entry.read_text())
         if record.get("path") == path:
             log.debug("%s: reusing the inventory of %s", dataset, path)
+            if "replica" in record:
+                record["replica"] = replica
             return record
     except (OSError, ValueError):
         pass  # not cached yet, or a damaged entry: inspect again
-    record = inspect_file(path, tree, is_data=is_data, dataset=dataset, step_size=step_size)
+    record = inspect()
     atomic_write(entry, json.dumps(record, sort_keys=True) + "\n")
     return record
+
+
+def _remote_identity(
+    path: str, replicas: Sequence[str], remote: RemoteSettings, dataset: str
+) -> tuple[str, int, str]:
+    """``(uuid, size, replica)`` of a remote file from the ROOT header of its first replica
+    that answers (a few small reads; the tree's metadata is not parsed)."""
+    import uproot
+
+    def identity(url: str) -> tuple[str, int]:
+        nanoremote.prepare_client(remote)
+        with uproot.open(url, **nanoremote.open_options(url, remote)) as handle:
+            return str(handle.file.uuid), int(handle.file.fEND)
+
+    try:
+        (uuid, size), replica, _ = nanoremote.with_failover(path, replicas, identity, remote)
+    except nanoremote.ReplicasFailed as err:
+        raise InputError(f"dataset {dataset!r}, {err}") from None
+    return uuid, size, replica
 
 
 def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> dict[str, Any]:
@@ -179,14 +247,16 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
     spec = dataset_spec(config, dataset)
     tree = spec.get("tree", config["tree"])
     step = config["step_size"]
-    paths = dataset_files(config, dataset)
+    remote = RemoteSettings.of(config)
     policy = on_bad_file(config, dataset)
+    paths = _expanded(dataset_files(config, dataset), remote, dataset)
     files, skipped = [], []
     for i, path in enumerate(paths):
         try:
             record = _cached_inspect(
-                path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step, cache=cache
-            )
+                path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step,
+                cache=cache, replicas=dataset_replicas(config, dataset, path), remote=remote,
+            )  # fmt: skip
         except InputError as err:
             if policy == "fail":
                 raise InputError(f"{err}{SKIP_HINT}") from None
@@ -221,6 +291,28 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
         out["entries"],
         f", {len(skipped)} file(s) skipped" if skipped else "",
     )
+    return out
+
+
+def _expanded(entries: Sequence[str], remote: RemoteSettings, dataset: str) -> list[str]:
+    """The entries with each glob on an XRootD folder replaced by the files it matches (local
+    globs were expanded with the config)."""
+    out: list[str] = []
+    for entry in entries:
+        if not (is_url(entry) and glob.has_magic(entry)):
+            out.append(entry)
+            continue
+        try:
+            matches = nanoremote.expand_glob(entry, remote)
+        except nanoremote.REMOTE_ERRORS as err:
+            raise InputError(
+                f"dataset {dataset!r}: cannot list {entry!r} ({one_line(err)}); is the server "
+                "up and the folder there?"
+            ) from None
+        if not matches:
+            raise InputError(f"dataset {dataset!r}: the glob {entry!r} matches no file")
+        log.info("%s: %s matches %d file(s)", dataset, entry, len(matches))
+        out += matches
     return out
 
 

@@ -8,12 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from brewflow.config import on_bad_file
-from brewflow.nanoevents.inputs import (
-    SKIP_HINT,
-    InputError,
-    open_checked,
-)
+from brewflow.locations import RemoteSettings
+from brewflow.nanoevents.inputs import SKIP_HINT, InputError, open_replica
 from brewflow.nanoevents.reader import ChunkReadError
+from brewflow.nanoevents.remote import Locations
 
 __all__ = ["ReadPlan", "preflight"]
 
@@ -43,6 +41,16 @@ class ReadPlan:
         self.dataset = dataset
         self.steps = {f["path"]: file_chunks(f, config["step_size"]) for f in files}
         self.skipped: list[dict[str, Any]] = []
+        self.remote = RemoteSettings.of(config)
+        self.replicas = {f["path"]: list(f["replicas"]) for f in files if f.get("replicas")}
+
+    def locations(self, files: Sequence[Mapping[str, Any]]) -> Locations:
+        """Where the files' chunks are read from: each remote file's replicas, the one that
+        answered the preflight first (:func:`preflight`), and the UUIDs they must have."""
+        urls = {f["path"]: tuple(self.replicas[f["path"]]) for f in files
+                if f["path"] in self.replicas}  # fmt: skip
+        uuids = {f["path"]: f["uuid"] for f in files if f["path"] in self.replicas}
+        return Locations(urls, uuids, self.remote)
 
     def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
         """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
@@ -65,12 +73,18 @@ class ReadPlan:
 
 
 def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
-    """Open every file before any event is read: missing, damaged or changed files fail the
-    job with an :class:`InputError` naming them (or are skipped)."""
+    """Open every file before any event is read: missing, damaged or changed files (other
+    entries or, remote, another ROOT UUID than at preprocessing) fail the job with an
+    :class:`InputError` naming them (or are skipped). A remote file is opened from its first
+    replica that answers, which its chunks are then read from first (logged)."""
     where = f"dataset {plan.dataset!r}"
     for f in files:
+        urls = plan.replicas.get(f["path"], [f["path"]])
+        uuid = f.get("uuid") if f["path"] in plan.replicas else None
         try:
-            ttree = open_checked(f["path"], f["tree"], where=where)
+            ttree, url, failures = open_replica(
+                f["path"], urls, f["tree"], plan.remote, where=where, uuid=uuid
+            )
             if ttree.num_entries != f["entries"]:
                 raise InputError(
                     f"{where}, file {f['path']!r}: {ttree.num_entries} entries, "
@@ -79,3 +93,8 @@ def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
                 )
         except InputError as err:
             plan.bad(err, f["path"])
+            continue
+        if f["path"] in plan.replicas:
+            plan.replicas[f["path"]] = [url, *(u for u in urls if u != url)]
+            failed = f" ({len(failures)} failed attempt(s) before)" if failures else ""
+            log.info("%s: reading %s from %s%s", plan.dataset, f["path"], url, failed)

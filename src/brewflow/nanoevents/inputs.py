@@ -3,7 +3,7 @@ what to do; and the ``on_bad_file`` policy (fail, or skip and record in the ledg
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,9 @@ import numpy as np
 import uproot
 
 from brewflow.errors import InputError
+from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet, trees
+from brewflow.nanoevents.remote import ReplicaChanged, ReplicasFailed, with_failover
 
 __all__ = [
     "SKIP_HINT",
@@ -22,6 +24,8 @@ __all__ = [
     "is_missing_field",
     "one_line",
     "open_checked",
+    "open_replica",
+    "uuid_of",
 ]
 
 SKIP_HINT = " (or set on_bad_file: skip to go on without it)"
@@ -41,14 +45,19 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
-def open_checked(path: str, tree: str, *, where: str = "") -> Any:
-    """The TTree ``tree`` of ``path`` (process cache of :mod:`brewflow.nanoevents.trees`), or an
-    :class:`InputError` saying why the file cannot be used: missing, not a ROOT file or
-    truncated, no such tree, not a TTree."""
+def open_checked(
+    path: str, tree: str, *, where: str = "", settings: RemoteSettings | None = None
+) -> Any:
+    """The tree ``tree`` (TTree or RNTuple) of ``path`` (process cache of
+    :mod:`brewflow.nanoevents.trees`), or an :class:`InputError` saying why the file cannot be
+    used: missing, not a ROOT file or truncated, no such tree, not an event tree. For a URL,
+    an unreachable or failing server raises the client's error (the caller tries the next
+    replica); ``settings`` bound its waits."""
     where = f"{where}, file {path!r}" if where else f"file {path!r}"
-    if not Path(path).is_file():
+    remote = is_url(path)
+    if not remote and not Path(path).is_file():
         raise InputError(f"{where}: does not exist (moved or deleted?)")
-    if parquet.is_parquet(path):
+    if not remote and parquet.is_parquet(path):
         try:
             return parquet.Source(path)
         except Exception as err:  # pyarrow's errors for truncated or foreign files
@@ -57,13 +66,62 @@ def open_checked(path: str, tree: str, *, where: str = "") -> Any:
                 "remove it"
             ) from None
     try:
-        ttree = trees.open_tree(path, tree)
+        ttree = trees.open_tree(path, tree, settings)
+    except uproot.KeyInFileError as err:
+        if not remote:
+            _diagnose(path, tree, where)
+        raise InputError(
+            f"{where}: no tree {tree!r} ({one_line(err).split(' in file')[0]}); give the right "
+            "tree name (config key 'tree', or --tree), or remove the file"
+        ) from None
     except Exception:
-        _diagnose(path, tree, where)
+        if not remote:
+            _diagnose(path, tree, where)
         raise
-    if not hasattr(ttree, "branches"):
-        raise InputError(f"{where}: {tree!r} is a {ttree.classname}, not a TTree")
+    if not trees.is_tree(ttree):
+        raise InputError(f"{where}: {tree!r} is a {ttree.classname}, not a TTree or an RNTuple")
     return ttree
+
+
+def uuid_of(ttree: Any) -> str:
+    """The ROOT file UUID of an open tree's file (a parquet source: its footprint)."""
+    if isinstance(ttree, parquet.Source):
+        return parquet.footprint(ttree.path)
+    return str(ttree.file.uuid)
+
+
+def open_replica(
+    name: str,
+    urls: Sequence[str],
+    tree: str,
+    settings: RemoteSettings,
+    *,
+    where: str = "",
+    uuid: str | None = None,
+) -> tuple[Any, str, list[tuple[str, str]]]:
+    """``(tree, url, failures)``: the tree of file ``name`` from the first of its replicas
+    ``urls`` that opens (and, with ``uuid``, is that file: same ROOT UUID). When none does, an
+    :class:`InputError` names the file and each replica's error."""
+
+    def action(url: str) -> Any:
+        ttree = open_checked(url, tree, where=where, settings=settings)
+        found = uuid_of(ttree)
+        if uuid is not None and found != uuid:
+            raise ReplicaChanged(
+                f"ROOT file UUID {found}, the inventory has {uuid}: a different file (changed "
+                "since preprocessing?); rerun preprocessing (snakemake --forcerun preprocess)"
+            )
+        return ttree
+
+    try:
+        return with_failover(
+            name, urls, action, settings, on_error=lambda url: trees.forget(url, tree)
+        )
+    except ReplicasFailed as err:
+        prefix = f"{where}, " if where else ""
+        if len(urls) == 1 and not is_url(urls[0]) and err.failures:
+            raise InputError(f"{prefix}file {name!r}: {err.failures[0][1]}") from None
+        raise InputError(f"{prefix}{err}") from None
 
 
 def _diagnose(path: str, tree: str, where: str) -> None:
@@ -95,7 +153,7 @@ def is_missing_field(error: BaseException) -> bool:
 
 def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
     """Raise :class:`MissingBranchError` naming the file and the ``needed`` branches it lacks."""
-    missing = sorted(set(needed) - set(ttree.keys(recursive=False)))
+    missing = sorted(set(needed) - set(trees.branch_names(ttree)))
     if missing:
         path = ttree.file.file_path
         where = f"{where}, file {path!r}" if where else f"file {path!r}"

@@ -8,13 +8,8 @@ graph uses and reads only the buffers an analysis touches; trees stay open once 
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import importlib
 import logging
-import lzma
-import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +23,17 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow.errors import BrewflowError
+from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet, trees
-from brewflow.nanoevents.inputs import check_branches, one_line, open_checked
+from brewflow.nanoevents.inputs import check_branches, open_checked
+from brewflow.nanoevents.remote import (
+    READ_ERRORS,
+    Locations,
+    ReplicaChanged,
+    ReplicasFailed,
+    expand_glob,
+    with_failover,
+)
 from brewflow.nanoevents.schema import (
     behavior,
     branch_of,
@@ -52,23 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 numpy_like = Numpy.instance()
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [
-        OSError,
-        uproot.deserialization.DeserializationError,
-        zlib.error,
-        lzma.LZMAError,
-    ]
-    for module, name in (("lz4.block", "LZ4BlockError"), ("zstandard", "ZstdError")):
-        with contextlib.suppress(ImportError, AttributeError):
-            errors.append(getattr(importlib.import_module(module), name))
-    return tuple(errors)
-
-
-READ_ERRORS = _read_errors()
-"""What reading a damaged file raises: I/O errors, undecodable bytes, failed decompression."""
 
 
 class ChunkReadError(BrewflowError, OSError):
@@ -99,11 +86,15 @@ class NanoReader:
         form: ak.forms.RecordForm,
         branches: frozenset[str] | None = None,
         retries: tuple[int, float] = (0, 0.0),
+        locations: Locations | None = None,
+        report: bool = False,
     ) -> None:
         self.sources = tuple(sources)
         self.form = form
         self.branches = branches
         self.retries = retries
+        self.locations = locations or Locations()
+        self.report = report
         self._keys_by_branch = form_keys(form)
         self._counters = counters(form)
         self._fields = [
@@ -111,48 +102,73 @@ class NanoReader:
             for field, content in zip(form.fields, form.contents, strict=True)
         ]
 
+    @property
+    def return_report(self) -> bool:
+        """dask-awkward's protocol: each partition also returns which replica it was read from
+        (:func:`lazy_events` with ``report=True``)."""
+        return self.report
+
     def __dask_tokenize__(self) -> tuple:
-        files = tuple((path, tree, trees.signature(path)) for path, tree in self.sources)
-        return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()))
+        files = tuple(
+            (path, tree, trees.signature(path), self.locations.identity(path))
+            for path, tree in self.sources
+        )
+        return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()),
+                self.report)  # fmt: skip
 
     def _read(self, index: int, start: int, stop: int | None, branches: list[str]) -> tuple:
-        """``(arrays, stop)`` of one chunk; a transient read error (``OSError``, a damaged
-        basket) is retried ``retries[0]`` times with exponential backoff from ``retries[1]`` s,
-        reopening the file, then reported as a :class:`ChunkReadError` naming file and chunk."""
+        """``(arrays, stop, replica, failures)`` of one chunk from the first replica of its file
+        that reads (a local file is its own only replica). A transient read error (``OSError``,
+        a damaged basket, a timeout) is retried with exponential backoff (``retries`` for a
+        local file, config key ``remote`` for a URL), reopening the file, then the next replica
+        is tried; when none reads, a :class:`ChunkReadError` names the file, the chunk and
+        each replica's error."""
         path, tree = self.sources[index]
-        attempts, backoff = self.retries
-        for attempt in range(attempts + 1):
-            try:
-                ttree = trees.open_tree(path, tree)
-                stop = ttree.num_entries if stop is None else stop
-                return ttree.arrays(branches, entry_start=start, entry_stop=stop, how=dict), stop
-            except uproot.KeyInFileError:
-                # a missing tree or branch: InputError naming the file and what it lacks
-                check_branches(open_checked(path, tree), branches)
-                raise
-            except READ_ERRORS as err:
-                trees.forget(path, tree)
-                if attempt == attempts:
-                    raise ChunkReadError(
-                        f"file {path!r}, tree {tree!r}, entries [{start}, {stop}): "
-                        f"{one_line(err)} "
-                        f"(read {attempts + 1} time(s)); check the file is readable, or raise "
-                        "config key 'retries.read' if the storage is flaky",
-                        path,
-                        start,
-                        -1 if stop is None else stop,
-                    ) from err
-                wait = backoff * 2**attempt
-                log.warning(
-                    "%s entries [%s, %s): %s; reading again in %.1f s", path, start, stop, err, wait
-                )
-                time.sleep(wait)
-        raise AssertionError("unreachable")
+        urls, uuid = self.locations.replicas(path), self.locations.uuids.get(path)
+        settings = self.locations.remote
 
-    def __call__(self, part: tuple[int, int, int | None]) -> ak.Array:
+        def action(url: str) -> tuple[dict, int]:
+            ttree = trees.open_tree(url, tree, settings)
+            if uuid is not None and is_url(url) and str(ttree.file.uuid) != uuid:
+                raise ReplicaChanged(
+                    f"ROOT file UUID {ttree.file.uuid}, the inventory has {uuid}: a different "
+                    "file (changed since preprocessing?)"
+                )
+            end = ttree.num_entries if stop is None else stop
+            return trees.read(ttree, branches, start, end), end
+
+        try:
+            (arrays, end), url, failures = with_failover(
+                path, urls, action, settings, local=self.retries,
+                on_error=lambda url: trees.forget(url, tree),
+                what=f", entries [{start}, {stop})",
+            )  # fmt: skip
+        except uproot.KeyInFileError:
+            # a missing tree or branch: InputError naming the file and what it lacks
+            check_branches(open_checked(urls[0], tree, settings=settings), branches)
+            raise
+        except ReplicasFailed as err:
+            where = f"file {path!r}, tree {tree!r}, entries [{start}, {stop})"
+            if urls == [path] and not is_url(path):
+                message = (
+                    f"{where}: {err.failures[-1][1]} (read {len(err.failures)} time(s)); check "
+                    "the file is readable, or raise config key 'retries.read' if the storage "
+                    "is flaky"
+                )
+            else:
+                message = (
+                    f"{where}: every replica failed: "
+                    + "; ".join(f"{u}: {e}" for u, e in err.failures)
+                    + "; check the servers (or the redirectors), or raise config keys "
+                    "'remote.timeout' / 'remote.retries'"
+                )
+            raise ChunkReadError(message, path, start, -1 if stop is None else stop) from err
+        return arrays, end, url, failures
+
+    def __call__(self, part: tuple[int, int, int | None]) -> Any:
         index, start, stop = part
         branches = sorted(self.branches if self.branches is not None else self._keys_by_branch)
-        arrays, stop = self._read(index, start, stop, branches)
+        arrays, stop, url, failures = self._read(index, start, stop, branches)
         buffers = buffers_of(arrays, [k for b in branches for k in self._keys_by_branch.get(b, [])])
         form = self._projected(frozenset(branches))
         container = {  # placeholders: never read, fail if touched, survive pickling
@@ -163,9 +179,14 @@ class NanoReader:
             )
             for key, dtype in form.expected_from_buffers(self.buffer_key).items()
         }
-        return ak.from_buffers(
+        events = ak.from_buffers(
             form, stop - start, container, buffer_key=self.buffer_key, behavior=behavior()
         )
+        if not self.report:
+            return events
+        record = {"path": self.sources[index][0], "start": start, "stop": stop, "replica": url,
+                  "failed": [f"{u}: {e}" for u, e in failures]}  # fmt: skip
+        return events, ak.Array([record])
 
     def _projected(self, branches: frozenset[str]) -> ak.forms.RecordForm:
         """The event form with only the top-level fields (whole collections) ``branches`` fill.
@@ -208,7 +229,8 @@ class NanoReader:
         return self.project_manually(self.necessary_columns(report, state))
 
     def project_manually(self, columns: frozenset[str]) -> NanoReader:
-        return NanoReader(self.sources, self.form, frozenset(columns), self.retries)
+        return NanoReader(self.sources, self.form, frozenset(columns), self.retries,
+                          self.locations, self.report)  # fmt: skip
 
 
 def lazy_events(
@@ -219,22 +241,32 @@ def lazy_events(
     steps: Mapping[str, Sequence[tuple[int, int]]] | None = None,
     open_files: bool = True,
     retries: tuple[int, float] = (0, 0.0),
+    locations: Locations | None = None,
+    report: bool = False,
 ) -> Any:
     """A lazy ``dask_awkward.Array`` of NanoAOD events, one partition per step.
 
-    ``files`` is a path, a glob, a list of them, or a ``{path: tree}`` mapping. With ``steps``
+    ``files`` is a path or URL, a glob (local, or on an XRootD folder), a list of them, or a
+    ``{path: tree}`` mapping; the trees may be TTrees or RNTuples. With ``steps``
     (``{path: [(start, stop), ...]}``, e.g. from preprocessing) only the first file is opened
     (for its form); otherwise every file is opened to find its entries, cut in ``step_size``.
     With ``open_files=False`` and no ``steps``, only the first file is opened and each file is
     one partition of unknown length (enough to build and inspect a graph without reading data).
     Opened trees stay in the process cache of :mod:`.trees` for the partitions to use.
-    ``retries``: ``(re-reads, first backoff in s)`` of a chunk after a transient read error.
+    ``retries``: ``(re-reads, first backoff in s)`` of a chunk of a local file after a
+    transient read error. ``locations``: the replicas (URLs) of each file and how to read
+    them (:class:`~brewflow.nanoevents.remote.Locations`; a chunk fails over to the next
+    replica). With ``report=True``, returns ``(events, report)``: ``report`` has a record per
+    partition (``path``, ``start``, ``stop``, ``replica`` it was read from, ``failed`` replicas
+    with their errors), computed with the events (None for parquet skims: local files).
     """
-    sources = list(_file_map(files, tree).items())
+    locations = locations or Locations()
+    sources = list(_file_map(files, tree, locations.remote).items())
     if not sources:
         raise FileNotFoundError(f"no input file in {files!r}")
-    if all(parquet.is_parquet(path) for path, _ in sources):  # skims: a partition per file
-        return parquet.lazy([path for path, _ in sources])
+    if all(not is_url(path) and parquet.is_parquet(path) for path, _ in sources):
+        skim = parquet.lazy([path for path, _ in sources])  # skims: a partition per file
+        return (skim, None) if report else skim
     parts: list[tuple[int, int, int | None]] = []
     if steps is not None:
         parts = [(i, a, b) for i, (path, _) in enumerate(sources) for a, b in steps[path]]
@@ -242,26 +274,43 @@ def lazy_events(
         parts = [(i, 0, None) for i in range(len(sources))]
     else:
         for i, (path, name) in enumerate(sources):
-            entries = trees.open_tree(path, name).num_entries
+            entries = _open(path, name, locations).num_entries
             parts += [(i, a, min(a + step_size, entries)) for a in range(0, entries, step_size)]
         parts = parts or [(0, 0, 0)]
     if any(stop is None for _, _, stop in parts):
         divisions = None
     else:
         divisions = tuple(np.cumsum([0] + [(b or 0) - a for _, a, b in parts]).tolist())
-    form = nanoaod_form(trees.branch_form(trees.open_tree(*sources[0])))
-    reader = NanoReader(sources, form, retries=retries)
+    form = nanoaod_form(trees.branch_form(_open(*sources[0], locations)))
+    reader = NanoReader(sources, form, retries=retries, locations=locations, report=report)
     return dak.from_map(
         reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
         divisions=divisions,
     )  # fmt: skip
 
 
-def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int | None = None):
-    """Events of one file as an ``awkward.Array`` whose columns are read on first access."""
-    if parquet.is_parquet(path):
+def _open(path: str, tree: str, locations: Locations) -> Any:
+    """The tree of file ``path`` from its first replica that opens."""
+    ttree, _, _ = with_failover(
+        path, locations.replicas(path), lambda url: trees.open_tree(url, tree, locations.remote),
+        locations.remote, on_error=lambda url: trees.forget(url, tree),
+    )  # fmt: skip
+    return ttree
+
+
+def eager_events(
+    path: str,
+    *,
+    tree: str = "Events",
+    start: int = 0,
+    stop: int | None = None,
+    locations: Locations | None = None,
+):
+    """Events of one file (a path, a URL, or a logical file name of ``locations``) as an
+    ``awkward.Array`` whose columns are read on first access."""
+    if not is_url(path) and parquet.is_parquet(path):
         return parquet.eager(path, start, stop)
-    ttree = trees.open_tree(path, tree)
+    ttree = _open(path, tree, locations or Locations())
     stop = ttree.num_entries if stop is None else min(stop, ttree.num_entries)
     form = nanoaod_form(trees.branch_form(ttree))
     keys_by_branch = form_keys(form)
@@ -270,7 +319,7 @@ def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int |
     def loader(branch: str, buffer_key: str) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
             if branch not in cache:
-                arrays = ttree.arrays([branch], entry_start=start, entry_stop=stop, how=dict)
+                arrays = trees.read(ttree, [branch], start, stop)
                 cache[branch] = buffers_of(arrays, keys_by_branch[branch])
             return cache[branch][buffer_key]
 
@@ -286,14 +335,23 @@ def eager_events(path: str, *, tree: str = "Events", start: int = 0, stop: int |
     )
 
 
-def _file_map(files: Mapping[str, str] | Sequence[str] | str, tree: str) -> dict[str, str]:
-    """``{path: tree}``; globs are expanded (sorted), other paths kept as given."""
+def _file_map(
+    files: Mapping[str, str] | Sequence[str] | str, tree: str, settings: RemoteSettings
+) -> dict[str, str]:
+    """``{path: tree}``; globs are expanded (sorted; on an XRootD server through its folder
+    listing), other paths and URLs kept as given."""
     if isinstance(files, Mapping):
         return {str(k): v for k, v in files.items()}
     if isinstance(files, str | Path):
         files = [str(files)]
     out: dict[str, str] = {}
     for pattern in map(str, files):
-        for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+        if not glob.has_magic(pattern):
+            matches = [pattern]
+        elif is_url(pattern):
+            matches = expand_glob(pattern, settings)
+        else:
+            matches = sorted(glob.glob(pattern))
+        for path in matches:
             out[path] = tree
     return out

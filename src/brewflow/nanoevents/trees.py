@@ -1,10 +1,16 @@
-"""Open TTrees once per process, and their per-branch awkward form without reading any basket.
+"""Open event trees once per process, and their per-branch awkward form without reading data.
+
+An ``Events`` tree is a TTree or an RNTuple (CMS's new format; uproot reads both): the helpers
+here (:func:`branch_names`, :func:`read`, :func:`cluster_edges`, :func:`branch_form`) treat
+them alike, so everything above reads both.
 
 Parsing the metadata of a NanoAOD ``Events`` tree (about 1500 branches) costs about a second
 in uproot, more than reading a few columns of 100k events. Every partition of a file (and
 every graph built in the same process) therefore shares one open tree, kept in a small
-least-recently-used cache keyed by path, tree name, size and modification time: a file that
-is replaced on disk is opened again, never read through a stale handle.
+least-recently-used cache keyed by path (or URL) and tree name; a local file is also keyed by
+size and modification time, so a file replaced on disk is opened again, never read through a
+stale handle (a remote file's identity, its ROOT UUID, is checked against the inventory by the
+caller: :mod:`brewflow.nanoevents.remote`).
 """
 
 from __future__ import annotations
@@ -12,26 +18,44 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import awkward as ak
 import uproot
 
-__all__ = ["branch_form", "clear", "forget", "open_tree", "signature"]
+from brewflow.locations import RemoteSettings, is_url
+from brewflow.nanoevents import remote
+
+__all__ = [
+    "branch_form",
+    "branch_names",
+    "clear",
+    "cluster_edges",
+    "forget",
+    "is_rntuple",
+    "open_tree",
+    "read",
+    "signature",
+]
 
 MAX_OPEN = 64
-_CACHE: OrderedDict[tuple[str, str], tuple[tuple[int, int], Any]] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str], tuple[tuple[int, int] | None, Any]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def signature(path: str) -> tuple[int, int]:
-    """``(size, mtime_ns)`` of a file: changes when the file is rewritten."""
+def signature(path: str) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of a local file: changes when the file is rewritten; None for a
+    URL."""
+    if is_url(path):
+        return None
     stat = os.stat(path)
     return stat.st_size, stat.st_mtime_ns
 
 
-def open_tree(path: str, tree: str) -> Any:
-    """The TTree ``tree`` of ``path``, opened once per process while the file is unchanged."""
+def open_tree(path: str, tree: str, settings: RemoteSettings | None = None) -> Any:
+    """The tree (TTree or RNTuple) ``tree`` of ``path`` (a local path or a URL), opened once per
+    process while the file is unchanged; ``settings`` bound the waits of a remote open."""
     key = (str(path), tree)
     current = signature(key[0])
     with _LOCK:
@@ -39,12 +63,54 @@ def open_tree(path: str, tree: str) -> Any:
         if cached is not None and cached[0] == current:
             _CACHE.move_to_end(key)
             return cached[1]
-        ttree = uproot.open({key[0]: tree})
+    options: dict[str, Any] = {}
+    if current is None:
+        settings = settings or RemoteSettings()
+        remote.prepare_client(settings)
+        options = remote.open_options(key[0], settings)
+    ttree = uproot.open({key[0]: tree}, **options)  # outside the lock: a remote open may wait
+    with _LOCK:
         _CACHE[key] = (current, ttree)
         while len(_CACHE) > MAX_OPEN:
             _, (_, old) = _CACHE.popitem(last=False)
             old.file.close()
     return ttree
+
+
+def is_rntuple(ttree: Any) -> bool:
+    """Whether ``ttree`` is an RNTuple (else a TTree)."""
+    return getattr(ttree, "classname", "").startswith("ROOT::RNTuple")
+
+
+def is_tree(obj: Any) -> bool:
+    """Whether ``obj`` holds events: a TTree or an RNTuple."""
+    return hasattr(obj, "branches") or is_rntuple(obj)
+
+
+def branch_names(ttree: Any) -> list[str]:
+    """The top-level branches (TTree) or fields (RNTuple)."""
+    if is_rntuple(ttree):
+        return [field.name for field in ttree.fields]
+    return list(ttree.keys(recursive=False))
+
+
+def read(ttree: Any, branches: Sequence[str], start: int, stop: int) -> dict[str, Any]:
+    """``{branch: awkward array}`` of entries ``[start, stop)`` of a TTree or an RNTuple."""
+    if is_rntuple(ttree):
+        if not branches:
+            return {}
+        array = ttree.arrays(filter_name=list(branches), entry_start=start, entry_stop=stop)
+        return {name: array[name] for name in branches}
+    return ttree.arrays(list(branches), entry_start=start, entry_stop=stop, how=dict)
+
+
+def cluster_edges(ttree: Any) -> list[int]:
+    """Entry numbers where the tree's clusters start, and its number of entries: ``[0, ...,
+    entries]`` (a chunk cut there decompresses no basket or page twice)."""
+    if is_rntuple(ttree):
+        starts = [int(c.num_first_entry) for c in ttree.cluster_summaries]
+        return sorted({0, *starts, int(ttree.num_entries)})
+    return [int(x) for x in ttree.common_entry_offsets()]
 
 
 def forget(path: str, tree: str) -> None:
@@ -64,10 +130,11 @@ def clear() -> None:
 
 def branch_form(ttree: Any) -> ak.forms.RecordForm:
     """One field per top-level branch, with the form uproot reads it as (no basket is read)."""
-    if not hasattr(ttree, "branches"):
-        raise TypeError(
-            f"{ttree.file.file_path}: {ttree.name!r} is not a TTree (brewflow reads TTrees)"
-        )
+    if is_rntuple(ttree):
+        form = ttree.to_akform()[0]
+        return ak.forms.from_dict(_without_form_keys(form.to_dict()))
+    if not is_tree(ttree):
+        raise TypeError(f"{ttree.file.file_path}: {ttree.name!r} is not a TTree or an RNTuple")
     names, contents = [], []
     for branch in ttree.branches:
         try:
@@ -81,3 +148,12 @@ def branch_form(ttree: Any) -> ak.forms.RecordForm:
         names.append(branch.name)
         contents.append(form)
     return ak.forms.RecordForm(contents, names)
+
+
+def _without_form_keys(form: Any) -> Any:
+    """A form dict without uproot's RNTuple column keys (brewflow assigns its own)."""
+    if isinstance(form, dict):
+        return {k: _without_form_keys(v) for k, v in form.items() if k != "form_key"}
+    if isinstance(form, list):
+        return [_without_form_keys(v) for v in form]
+    return form

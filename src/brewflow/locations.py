@@ -1,0 +1,109 @@
+"""Where a dataset's files are: local paths, ``root://`` and ``http(s)://`` URLs, and CMS logical
+file names (``/store/...``) read through redirectors, tried in order.
+
+Standard library only: the config validation (and so the Snakefile) uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = [
+    "SCHEMES",
+    "RemoteSettings",
+    "is_lfn",
+    "is_url",
+    "replicas",
+    "url_problem",
+]
+
+SCHEMES = ("root", "roots", "http", "https")
+"""URL schemes brewflow reads: XRootD (``root``, ``roots``) and HTTP (``http``, ``https``)."""
+
+LFN_PREFIXES = ("/store/",)
+"""How a CMS logical file name starts (``dasgoclient`` prints them this way)."""
+
+
+def is_url(entry: str) -> bool:
+    """Whether ``entry`` is a URL (``scheme://...``), not a local path or a logical name."""
+    return "://" in entry
+
+
+def is_remote_url(entry: str) -> bool:
+    """Whether ``entry`` is a URL brewflow reads remotely (:data:`SCHEMES`)."""
+    return is_url(entry) and entry.split("://", 1)[0].lower() in SCHEMES
+
+
+def is_lfn(entry: str) -> bool:
+    """Whether ``entry`` looks like a CMS logical file name (``/store/...``)."""
+    return entry.startswith(LFN_PREFIXES)
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a file to read (None: nothing): an unknown scheme, no
+    host, a bad port, no file path."""
+    scheme = url.split("://", 1)[0]
+    if scheme.lower() not in SCHEMES:
+        return f"unsupported URL scheme {scheme!r}: brewflow reads {', '.join(SCHEMES)}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        return f"malformed URL ({err})"
+    del port
+    if not parts.hostname:
+        return "no host (root://HOST[:PORT]//path/file.root)"
+    if parts.path.strip("/") == "":
+        return "no file path after the host (root://HOST[:PORT]//path/file.root)"
+    if parts.query or parts.fragment:
+        return "a query (?...) or fragment (#...) in a file URL is not supported"
+    return None
+
+
+def redirector_problem(redirector: str) -> str | None:
+    """What is wrong with a redirector (None: nothing): a URL of a host, no file path."""
+    if not is_url(redirector):
+        return "a redirector is a URL (root://host[:port]/ or https://host[:port]/)"
+    problem = url_problem(redirector.rstrip("/") + "//store/x.root")
+    if problem is None and urlsplit(redirector).path.strip("/"):
+        # a path prefix is allowed (e.g. https://host/prefix/): logical names are appended
+        return None
+    return problem
+
+
+def join(redirector: str, lfn: str) -> str:
+    """The URL of logical file name ``lfn`` at ``redirector``: ``root://host/`` +
+    ``/store/x.root`` -> ``root://host//store/x.root`` (XRootD wants the absolute path after
+    the host's slash)."""
+    return redirector.rstrip("/") + "/" + lfn
+
+
+def replicas(entry: str, redirectors: Sequence[str] = ()) -> list[str]:
+    """The URLs to try, in order, for one ``files`` entry: a logical name at each redirector,
+    or the entry itself (a URL or a local path)."""
+    if redirectors and not is_url(entry):
+        return [join(r, entry) for r in redirectors]
+    return [entry]
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """How remote files are read (config key ``remote``): ``timeout`` seconds per request,
+    ``retries`` further attempts per replica after a failed one, ``backoff`` seconds before the
+    first retry (doubled for each further one). A server that never answers costs at most
+    ``timeout x (retries + 1)`` per replica before the next replica is tried."""
+
+    timeout: float = 30.0
+    retries: int = 1
+    backoff: float = 1.0
+
+    @classmethod
+    def of(cls, config: Mapping) -> RemoteSettings:
+        spec = config.get("remote") or {}
+        return cls(**{k: spec[k] for k in ("timeout", "retries", "backoff") if k in spec})
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1

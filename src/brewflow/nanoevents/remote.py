@@ -1,0 +1,209 @@
+"""Reading files from XRootD and HTTP servers: bounded waits, replicas tried in order.
+
+uproot reads ``root://`` through ``fsspec-xrootd`` (XRootD vector reads) and ``http(s)://``
+through fsspec's HTTP file system (range requests). Every request is bounded by the config's
+``remote.timeout``: the XRootD client reads its timeouts from ``XRD_*`` environment variables
+when it loads, so they are set (unless the user set them) before the first remote open; HTTP
+requests get uproot's ``timeout`` option.
+
+:func:`with_failover` runs an action (open, read a chunk) on the first replica of a file that
+works: each replica gets ``retries + 1`` attempts, then the next is tried; the replica that
+worked is remembered per process, so later chunks of the file start there. When every replica
+fails, :class:`ReplicasFailed` names the file and each replica's error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import lzma
+import math
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import uproot
+
+from brewflow.errors import BrewflowError
+from brewflow.locations import RemoteSettings, is_remote_url
+
+__all__ = [
+    "READ_ERRORS",
+    "REMOTE_ERRORS",
+    "Locations",
+    "ReplicaChanged",
+    "ReplicasFailed",
+    "expand_glob",
+    "open_options",
+    "prepare_client",
+    "with_failover",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [
+        OSError,
+        uproot.deserialization.DeserializationError,
+        zlib.error,
+        lzma.LZMAError,
+    ]
+    for module, name in (("lz4.block", "LZ4BlockError"), ("zstandard", "ZstdError")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+READ_ERRORS = _read_errors()
+"""What reading a damaged file raises: I/O errors, undecodable bytes, failed decompression."""
+
+
+def _remote_errors() -> tuple[type[BaseException], ...]:
+    errors = list(READ_ERRORS)  # XRootD's errors and timeouts are OSErrors
+    with contextlib.suppress(ImportError):
+        errors.append(importlib.import_module("aiohttp").ClientError)  # e.g. a cut response
+    return tuple(errors)
+
+
+REMOTE_ERRORS = _remote_errors()
+"""What a failing replica raises: :data:`READ_ERRORS`, timeouts, HTTP client errors."""
+
+
+class ReplicaChanged(BrewflowError):
+    """A replica whose ROOT file UUID is not the inventory's: a different file (changed, or a
+    wrong copy); never read."""
+
+
+class ReplicasFailed(BrewflowError, OSError):
+    """Every replica of a file failed (``failures``: ``[(url, error), ...]``)."""
+
+    def __init__(self, name: str, failures: Sequence[tuple[str, str]], what: str = "") -> None:
+        self.name, self.failures = name, list(failures)
+        tried = "; ".join(f"{url}: {error}" for url, error in failures)
+        count = len({url for url, _ in failures})
+        super().__init__(f"file {name!r}{what}: every replica failed ({count} tried): {tried}")
+
+
+_XRD_LOCK = threading.Lock()
+
+
+def prepare_client(settings: RemoteSettings) -> None:
+    """Bound the XRootD client's waits by ``settings.timeout`` (environment variables it reads
+    when it loads; a variable the user set is kept): a request, a connection attempt and the
+    check of timeouts every second (its default is every 15 s)."""
+    seconds = str(max(1, math.ceil(settings.timeout)))
+    with _XRD_LOCK:
+        for name, value in (
+            ("XRD_REQUESTTIMEOUT", seconds),
+            ("XRD_STREAMTIMEOUT", seconds),
+            ("XRD_CONNECTIONWINDOW", seconds),
+            ("XRD_CONNECTIONRETRY", "1"),
+            ("XRD_TIMEOUTRESOLUTION", "1"),
+        ):
+            os.environ.setdefault(name, value)
+
+
+def open_options(url: str, settings: RemoteSettings) -> dict[str, Any]:
+    """uproot's options for opening ``url``: the request timeout (XRootD takes whole seconds)."""
+    if url.lower().startswith(("root:", "roots:")):
+        return {"timeout": max(1, math.ceil(settings.timeout))}
+    return {"timeout": float(settings.timeout)}
+
+
+def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
+    """The files (sorted URLs) an XRootD URL with a glob matches; [] when none."""
+    import fsspec
+
+    prepare_client(settings)
+    fs, path = fsspec.core.url_to_fs(pattern, timeout=max(1, math.ceil(settings.timeout)))
+    return sorted(fs.unstrip_protocol(p) for p in fs.glob(path) if fs.isfile(p))
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where the files of a read are: each logical file's replicas (URLs, tried in order) and
+    the ROOT UUID its inventory recorded; a file without an entry is a local path, its own
+    only replica. ``remote``: how remote replicas are read."""
+
+    urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    uuids: Mapping[str, str] = field(default_factory=dict)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
+
+    @classmethod
+    def of(cls, records: Sequence[Mapping[str, Any]], remote: RemoteSettings) -> Locations:
+        """From preprocess records (``path``, ``replicas``, ``uuid``)."""
+        kept = [r for r in records if r.get("replicas")]
+        return cls({r["path"]: tuple(r["replicas"]) for r in kept},
+                   {r["path"]: r["uuid"] for r in kept}, remote)  # fmt: skip
+
+    def replicas(self, name: str) -> list[str]:
+        return list(self.urls.get(name) or (name,))
+
+    def identity(self, name: str) -> tuple:
+        """What a read of ``name`` depends on besides its local file (dask tokens)."""
+        return tuple(self.urls.get(name, ())), self.uuids.get(name)
+
+
+_PREFERRED: dict[str, str] = {}
+"""Per process: the replica of a file that last worked (later chunks start there)."""
+
+
+def preferred(name: str, urls: Sequence[str]) -> list[str]:
+    """``urls`` with the one that last worked for ``name`` first."""
+    good = _PREFERRED.get(name)
+    return [good, *(u for u in urls if u != good)] if good in urls else list(urls)
+
+
+def with_failover(
+    name: str,
+    urls: Sequence[str],
+    action: Callable[[str], T],
+    settings: RemoteSettings,
+    *,
+    local: tuple[int, float] = (0, 0.0),
+    on_error: Callable[[str], None] | None = None,
+    what: str = "",
+) -> tuple[T, str, list[tuple[str, str]]]:
+    """``(action(url), url, failures)`` for the first replica ``url`` of file ``name`` on which
+    ``action`` succeeds. A remote replica gets ``settings.attempts`` attempts (with backoff),
+    a local path ``local[0] + 1`` (backoff from ``local[1]``); ``on_error(url)`` runs after
+    each failure (e.g. drop a cached handle). A :class:`ReplicaChanged` is not retried.
+    Raises :class:`ReplicasFailed` when no replica works."""
+    failures: list[tuple[str, str]] = []
+    for url in preferred(name, urls):
+        remote = is_remote_url(url)
+        attempts, backoff = (settings.attempts, settings.backoff) if remote else (
+            local[0] + 1, local[1])  # fmt: skip
+        for attempt in range(attempts):
+            started = time.monotonic()
+            try:
+                value = action(url)
+            except ReplicaChanged as err:
+                failures.append((url, str(err)))
+                break
+            except REMOTE_ERRORS as err:
+                if on_error is not None:
+                    on_error(url)
+                message = " ".join(str(err).split()) or type(err).__name__
+                failures.append((url, f"{message} (after {time.monotonic() - started:.1f} s)"))
+                if attempt + 1 < attempts:
+                    wait = backoff * 2**attempt
+                    log.warning("%s%s: %s; reading again in %.1f s", url, what, message, wait)
+                    time.sleep(wait)
+                else:
+                    log.warning("%s%s: %s", url, what, message)
+                continue
+            if failures:
+                log.warning("file %r%s: read from %s after %d failure(s)", name, what, url,
+                            len(failures))  # fmt: skip
+            _PREFERRED[name] = url
+            return value, url, failures
+    raise ReplicasFailed(name, failures, what)
