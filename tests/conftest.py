@@ -57,3 +57,57 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return {"config": config, "path": path, "directory": directory}
+
+
+@pytest.fixture(scope="session")
+def xrootd(shared_data: Path):
+    """Real XRootD servers on localhost serving the shared samples under CMS-like logical names
+    (:data:`tests.helpers.LFNS`): ``a`` and ``b`` (two good replicas), ``truncated`` (files cut
+    short), ``corrupt`` (baskets overwritten, same ROOT UUID), ``other`` (different files under
+    the same names); plus a ``stalled`` socket that never answers and a ``dead`` port. Skipped
+    without an XRootD server installed; with ``CI`` set, a missing server fails."""
+    import shutil
+    import tempfile
+
+    import uproot
+
+    from tests.helpers import LFNS, StalledServer, XRootDServers, corrupt_baskets, free_port
+
+    if shutil.which("xrootd") is None or shutil.which("xrdfs") is None:
+        message = "no XRootD server installed (.ci/xrootd.sh install: Debian's xrootd-server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI runs the remote-data tests against real servers")
+        pytest.skip(message)
+    base = Path(tempfile.mkdtemp(prefix="brewflow-xrootd-"))  # readable by the xrootd user
+    base.chmod(0o755)
+    for kind in ("good", "truncated", "corrupt", "other"):
+        for name, lfn in LFNS.items():
+            target = base / kind / lfn.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = shared_data / "nanoaod" / name
+            if kind == "truncated":
+                target.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+            elif kind == "other":
+                with uproot.recreate(target) as out:
+                    out["Events"] = {"nMuon": uproot.open(source)["Events"]["nMuon"].array()}
+            else:
+                shutil.copyfile(source, target)
+                if kind == "corrupt":
+                    corrupt_baskets(target)
+    for path in [base, *base.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    servers = XRootDServers(base / "run")
+    stalled = StalledServer()
+    try:
+        servers.start("a", base / "good")
+        servers.start("b", base / "good")
+        for kind in ("truncated", "corrupt", "other"):
+            servers.start(kind, base / kind)
+        servers.ports["stalled"] = (stalled.port, stalled.port)
+        dead = free_port()
+        servers.ports["dead"] = (dead, dead)
+        yield servers
+    finally:
+        servers.stop()
+        stalled.close()
+        shutil.rmtree(base, ignore_errors=True)

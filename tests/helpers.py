@@ -127,3 +127,95 @@ def check_result(result, config, events, systematic):
         flow = result.cutflow(region, systematic)
         assert flow["events"] == counts, region
         np.testing.assert_allclose(flow["sumw"], sumw, rtol=1e-9, atol=1e-9)
+
+
+XROOTD_SCRIPT = ROOT / ".ci" / "xrootd.sh"
+LFNS = {  # the shared samples as logical file names on the test servers
+    "nano_dy.root": "/store/mc/RunIISummer20UL18NanoAODv9/DYJetsToLL_M-50/nano_dy.root",
+    "nano_dimuon.root": "/store/data/Run2018A/SingleMuon/NANOAOD/nano_dimuon.root",
+}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (yet)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StalledServer:
+    """A socket that accepts connections and never answers (a hung server)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+        self.sock.close()
+
+
+class XRootDServers:
+    """Real XRootD daemons (``.ci/xrootd.sh``) on localhost, each serving a folder over
+    ``root://`` and ``http://``; ``url(lfn, server, scheme)`` is a file's URL on one,
+    ``redirector(server, scheme)`` the server's address (``stalled`` and ``dead`` name a socket
+    that never answers and a port nothing listens on)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.ports: dict[str, tuple[int, int]] = {}
+
+    def start(self, name: str, folder: Path) -> None:
+        root, http = free_port(), free_port()
+        subprocess.run([str(XROOTD_SCRIPT), "start", str(folder), str(root), str(http)],
+                       check=True, capture_output=True, text=True,
+                       env={**os.environ, "BREWFLOW_XROOTD_DIR": str(self.base)})  # fmt: skip
+        self.ports[name] = (root, http)
+
+    def redirector(self, name: str, scheme: str = "root") -> str:
+        root, http = self.ports[name]
+        return f"root://localhost:{root}/" if scheme == "root" else f"http://localhost:{http}/"
+
+    def url(self, lfn: str, name: str, scheme: str = "root") -> str:
+        return self.redirector(name, scheme).rstrip("/") + "/" + lfn
+
+    def stop(self) -> None:
+        for name, (root, _) in self.ports.items():
+            if name in ("stalled", "dead"):
+                continue
+            subprocess.run([str(XROOTD_SCRIPT), "stop", str(root)], check=False,
+                           capture_output=True,
+                           env={**os.environ, "BREWFLOW_XROOTD_DIR": str(self.base)})  # fmt: skip
+
+
+def corrupt_baskets(path: Path) -> None:
+    """Overwrite the data of ``path``'s baskets (TTree metadata intact, same ROOT UUID): the
+    file opens, every read of its events fails."""
+    import uproot
+
+    with uproot.open(path) as handle:
+        tree = handle["Events"]
+        seeks = [int(s) for b in tree.branches for s in b.member("fBasketSeek")[: b.num_baskets]]
+        end = min(int(handle.key("Events").fSeekKey), int(handle.file.fSeekInfo))
+    data = bytearray(path.read_bytes())
+    start = min(seeks)
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))

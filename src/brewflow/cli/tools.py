@@ -95,7 +95,12 @@ def _cluster(args: argparse.Namespace) -> None:
 def register(sub: Any) -> None:
     """Add the commands of this group to the ``brewflow`` parser."""
     p = command(sub, "adl", _adl, "the ADL benchmark queries Q1-Q8 in one pass, as JSON")
-    p.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD files or globs")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="NanoAOD files or globs; root:// or http(s):// URLs (globs on XRootD)",
+    )
     p.add_argument("--output", required=True, help="the JSON file to write")
     p.add_argument("--tree", default="Events")
     p.add_argument("--step-size", type=int, default=100_000, help="events per partition")

@@ -21,6 +21,7 @@ rounding.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import time
@@ -146,12 +147,13 @@ def run(
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
     the phases of :func:`compute`."""
-    from brewflow.nanoevents.inputs import InputError, is_missing_field, open_checked
+    from brewflow.locations import RemoteSettings
+    from brewflow.nanoevents.inputs import InputError, is_missing_field, open_replica
     from brewflow.nanoevents.reader import lazy_events
 
     started = time.perf_counter()
     for path in files:  # a clear error for a missing, damaged or non-NanoAOD file
-        open_checked(path, tree)
+        open_replica(path, [path], tree, RemoteSettings())
     events = lazy_events({f: tree for f in files}, step_size=step_size)
     if timings is not None:
         timings["open"] = time.perf_counter() - started
@@ -224,14 +226,21 @@ def run_files(
     from brewflow.errors import InputError
     from brewflow.files import atomic_write, expand_glob
     from brewflow.kinematics import CombinatoricsError
+    from brewflow.locations import RemoteSettings, is_url
+    from brewflow.nanoevents import remote
 
     files = []
     for pattern in patterns:
-        matches = expand_glob(pattern)
+        if not is_url(pattern):
+            matches = expand_glob(pattern)
+        elif glob.has_magic(pattern):
+            matches = remote.expand_glob(pattern, RemoteSettings())
+        else:
+            matches = [pattern]
         if not matches:
             raise InputError(f"no file matches {pattern!r}")
         files += matches
-    missing = [f for f in files if not Path(f).is_file()]
+    missing = [f for f in files if not is_url(f) and not Path(f).is_file()]
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
     try:

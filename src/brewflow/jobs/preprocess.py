@@ -85,10 +85,25 @@ def inspect_file(
     with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries. A remote
     file (``path`` a URL or a logical name, ``replicas`` its URLs in order) is read from the
     first replica that answers, recorded as ``replica``."""
-    where = f"dataset {dataset!r}, file {path!r}"
     remote = remote or RemoteSettings()
+    inspect = functools.partial(_inspect, path, tree, is_data=is_data, dataset=dataset,
+                                step_size=step_size)  # fmt: skip
     urls = list(replicas or [path])
-    ttree, replica, _ = open_replica(path, urls, tree, remote, where=f"dataset {dataset!r}")
+    record, _, _ = open_replica(path, urls, tree, remote, where=f"dataset {dataset!r}",
+                                then=inspect)  # fmt: skip
+    if "replica" in record:
+        record["replicas"] = urls
+    return record
+
+
+def _inspect(
+    path: str, tree: str, ttree: Any, replica: str, *, is_data: bool, dataset: str,
+    step_size: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The record of file ``path`` read from ``replica`` (its open ``ttree``). A read error is
+    raised as is for a remote replica (the next one is tried), as an :class:`InputError` for a
+    local file."""
+    where = f"dataset {dataset!r}, file {path!r}"
     if not is_url(replica) and parquet.is_parquet(replica):
         return _inspect_parquet(path, ttree, is_data=is_data, step_size=step_size)
     record: dict[str, Any] = {
@@ -99,7 +114,7 @@ def inspect_file(
         "uuid": uuid_of(ttree),
     }
     if is_url(replica):
-        record["replicas"], record["replica"] = urls, replica
+        record["replica"] = replica
     try:
         if step_size is not None:
             record["chunk_size"] = step_size
@@ -122,6 +137,8 @@ def inspect_file(
                 sumw, sumw2 = sumw + chunk_sums[0], sumw2 + chunk_sums[1]
             record["sumw"], record["sumw2"] = sumw, sumw2
     except REMOTE_ERRORS as err:
+        if is_url(replica):
+            raise
         trees.forget(replica, tree)
         raise InputError(f"{where}: damaged, cannot read genWeight ({err})") from None
     return record

@@ -3,7 +3,7 @@ what to do; and the ``on_bad_file`` policy (fail, or skip and record in the ledg
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,13 @@ def open_replica(
     *,
     where: str = "",
     uuid: str | None = None,
+    then: Callable[[Any, str], Any] | None = None,
 ) -> tuple[Any, str, list[tuple[str, str]]]:
     """``(tree, url, failures)``: the tree of file ``name`` from the first of its replicas
-    ``urls`` that opens (and, with ``uuid``, is that file: same ROOT UUID). When none does, an
-    :class:`InputError` names the file and each replica's error."""
+    ``urls`` that opens (and, with ``uuid``, is that file: same ROOT UUID); with ``then``,
+    ``then(tree, url)`` instead of the tree, from the first replica on which it succeeds too
+    (a read error there tries the next replica). When none works, an :class:`InputError` names
+    the file and each replica's error."""
 
     def action(url: str) -> Any:
         ttree = open_checked(url, tree, where=where, settings=settings)
@@ -111,7 +114,7 @@ def open_replica(
                 f"ROOT file UUID {found}, the inventory has {uuid}: a different file (changed "
                 "since preprocessing?); rerun preprocessing (snakemake --forcerun preprocess)"
             )
-        return ttree
+        return ttree if then is None else then(ttree, url)
 
     try:
         return with_failover(

@@ -110,7 +110,12 @@ class NanoReader:
 
     def __dask_tokenize__(self) -> tuple:
         files = tuple(
-            (path, tree, trees.signature(path), self.locations.identity(path))
+            (
+                path,
+                tree,
+                None if path in self.locations.urls else trees.signature(path),
+                self.locations.identity(path),
+            )
             for path, tree in self.sources
         )
         return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()),

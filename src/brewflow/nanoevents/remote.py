@@ -1,7 +1,8 @@
 """Reading files from XRootD and HTTP servers: bounded waits, replicas tried in order.
 
-uproot reads ``root://`` through ``fsspec-xrootd`` (XRootD vector reads) and ``http(s)://``
-through fsspec's HTTP file system (range requests). Every request is bounded by the config's
+uproot reads ``root://`` through its XRootD source (the ``xrootd`` client; a chunk's baskets
+in vector reads) and ``http(s)://`` through fsspec's HTTP file system (range requests); globs
+on XRootD folders are listed with ``fsspec-xrootd``. Every request is bounded by the config's
 ``remote.timeout``: the XRootD client reads its timeouts from ``XRD_*`` environment variables
 when it loads, so they are set (unless the user set them) before the first remote open; HTTP
 requests get uproot's ``timeout`` option.
@@ -15,6 +16,7 @@ fails, :class:`ReplicasFailed` names the file and each replica's error.
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib
 import logging
 import lzma
@@ -112,19 +114,35 @@ def prepare_client(settings: RemoteSettings) -> None:
 
 
 def open_options(url: str, settings: RemoteSettings) -> dict[str, Any]:
-    """uproot's options for opening ``url``: the request timeout (XRootD takes whole seconds)."""
+    """uproot's options for opening ``url``: the request timeout, and for ``root://`` uproot's
+    own XRootD source, which passes it to every request (XRootD takes whole seconds) and
+    coalesces the baskets of a chunk into vector reads."""
     if url.lower().startswith(("root:", "roots:")):
-        return {"timeout": max(1, math.ceil(settings.timeout))}
+        return {"timeout": max(1, math.ceil(settings.timeout)),
+                "handler": uproot.source.xrootd.XRootDSource}  # fmt: skip
     return {"timeout": float(settings.timeout)}
 
 
 def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
     """The files (sorted URLs) an XRootD URL with a glob matches; [] when none."""
+    import fnmatch
+    import posixpath
+
     import fsspec
 
     prepare_client(settings)
     fs, path = fsspec.core.url_to_fs(pattern, timeout=max(1, math.ceil(settings.timeout)))
-    return sorted(fs.unstrip_protocol(p) for p in fs.glob(path) if fs.isfile(p))
+    found = [p for p in fs.glob(path) if fs.isfile(p)]
+    folder, name = posixpath.split(path)
+    if not found and not glob.has_magic(folder):  # fsspec-xrootd names the export's top
+        fs.invalidate_cache()  # folder's files "//name": match them by hand
+        entries = fs.ls(folder or "/", detail=True)
+        found = [
+            posixpath.join(folder, posixpath.basename(e["name"]))
+            for e in entries
+            if e["type"] == "file" and fnmatch.fnmatchcase(posixpath.basename(e["name"]), name)
+        ]
+    return sorted(fs.unstrip_protocol(p) for p in found)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,256 @@
+"""Remote data against real XRootD servers (``xrootd`` fixture): root:// and http:// read
+bin-for-bin like the local files; replicas fail over (down, truncated, stalled, damaged,
+changed) within the timeout budget; every replica down fails naming each, or is skipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from brewflow.config import load_config, validate
+from brewflow.errors import InputError
+from brewflow.jobs import preprocess
+from brewflow.jobs.analyze import run
+from brewflow.nanoevents import remote
+from brewflow.nanoevents.reader import ChunkReadError
+from tests.helpers import LFNS, ROOT
+
+DY = LFNS["nano_dy.root"]
+DATA = LFNS["nano_dimuon.root"]
+TIMEOUT = 2  # remote.timeout of these tests: a stalled replica costs 2 s x attempts
+
+
+@pytest.fixture(autouse=True)
+def _no_preferred_replica(monkeypatch):
+    """Each test starts without the process's memory of which replica worked last."""
+    monkeypatch.setattr(remote, "_PREFERRED", {})
+
+
+def _config(shared_data, monkeypatch, datasets: dict, **settings) -> dict:
+    """The real-data example (2018 UL payloads), 15-event chunks (3 per file), one
+    systematic of each kind, with ``datasets`` replacing its datasets' files."""
+    monkeypatch.chdir(ROOT)
+    config = load_config(ROOT / "config" / "examples" / "cms_nanoaod.yaml")
+    config["step_size"] = 15
+    config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "pileup", "jes")}
+    for name, spec in config["datasets"].items():
+        spec.update(datasets.get(name, {}))
+    config["remote"] = {"timeout": TIMEOUT, "retries": 0, "backoff": 0.1, **settings}
+    return validate(config)
+
+
+def _local(shared_data, monkeypatch) -> dict:
+    return _config(shared_data, monkeypatch, {})
+
+
+def _results(config: dict, dataset: str, **options):
+    files = preprocess.preprocess(config, dataset)["files"]
+    systematics = ["nominal", "jesUp"] if dataset.startswith("DY") else ["nominal"]
+    return files, run(config, dataset, systematics, files, scheduler="sync", **options)
+
+
+def _same_histograms(a, b) -> None:
+    assert a.histograms.keys() == b.histograms.keys()
+    for name, h in a.histograms.items():
+        assert np.array_equal(h.view(flow=True), b.histograms[name].view(flow=True)), name
+    assert a.meta["events"] == b.meta["events"]
+
+
+@pytest.fixture(scope="module")
+def local_results(shared_data):
+    with pytest.MonkeyPatch.context() as mp:
+        config = _local(shared_data, mp)
+        return {d: _results(config, d)[1] for d in config["datasets"]}
+
+
+@pytest.mark.parametrize("scheme", ["root", "http"])
+def test_urls_give_the_local_histograms(xrootd, shared_data, monkeypatch, local_results, scheme):
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [xrootd.url(DY, "a", scheme)]},
+        "SingleMuon_2018": {"files": [xrootd.url(DATA, "b", scheme)]},
+    })  # fmt: skip
+    for dataset, expected in local_results.items():
+        files, result = _results(config, dataset)
+        _same_histograms(result, expected)
+        (record,) = files
+        assert record["replica"] == record["path"] == config["datasets"][dataset]["files"][0]
+        assert (
+            record["size"]
+            == (shared_data / "nanoaod" / record["path"].rsplit("/")[-1]).stat().st_size
+        )
+        assert [c["replica"] for c in result.meta["replicas"]] == [record["path"]] * 3
+        lazy = result
+        _, eager = _results(config, dataset, lazy=False)
+        _same_histograms(eager, lazy)
+
+
+@pytest.mark.parametrize("first", ["dead", "truncated", "stalled"])
+def test_logical_names_fail_over_to_the_next_redirector(
+    xrootd, shared_data, monkeypatch, local_results, first
+):
+    """The first redirector is down, serves a truncated copy, or never answers: the dataset
+    is read from the second, and the stalled one costs at most timeout x attempts."""
+    redirectors = [xrootd.redirector(first), xrootd.redirector("a")]
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": redirectors},
+    })  # fmt: skip
+    started = time.monotonic()
+    files, result = _results(config, "DYJetsToLL_M50")
+    elapsed = time.monotonic() - started
+    _same_histograms(result, local_results["DYJetsToLL_M50"])
+    (record,) = files
+    assert record["path"] == DY
+    assert record["replicas"] == [r.rstrip("/") + "/" + DY for r in redirectors]
+    assert record["replica"] == record["replicas"][1]
+    assert {c["replica"] for c in result.meta["replicas"]} == {record["replicas"][1]}
+    if first == "stalled":  # preprocess (header, tree) and the job's preflight: a few opens
+        assert elapsed < 4 * TIMEOUT + 20
+
+
+def test_stalled_replica_costs_at_most_timeout_times_attempts(xrootd):
+    from brewflow.locations import RemoteSettings
+    from brewflow.nanoevents.inputs import open_replica
+
+    settings = RemoteSettings(timeout=TIMEOUT, retries=1, backoff=0.0)
+    urls = [xrootd.url(DY, "stalled"), xrootd.url(DY, "b")]
+    started = time.monotonic()
+    ttree, url, failures = open_replica(DY, urls, "Events", settings)
+    elapsed = time.monotonic() - started
+    assert url == urls[1] and ttree.num_entries == 40
+    assert [u for u, _ in failures] == [urls[0], urls[0]]  # two attempts on the stalled one
+    assert elapsed <= TIMEOUT * settings.attempts + 1.5, elapsed
+
+
+def test_a_chunk_read_error_fails_over_and_is_recorded(
+    xrootd, shared_data, monkeypatch, local_results
+):
+    """A replica that opens (same UUID) but whose baskets are damaged: the chunk read fails
+    over to the next replica; the result records, per chunk, where it was read and what
+    failed."""
+    redirectors = [xrootd.redirector("corrupt"), xrootd.redirector("b")]
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": redirectors},
+    })  # fmt: skip
+    files = preprocess.preprocess(config, "DYJetsToLL_M50")["files"]
+    assert files[0]["replica"] == redirectors[1].rstrip("/") + "/" + DY  # genWeight read there
+    remote._PREFERRED.clear()  # the analyze job is another process: it starts from the first
+    result = run(config, "DYJetsToLL_M50", ["nominal", "jesUp"], files, scheduler="sync")
+    _same_histograms(result, local_results["DYJetsToLL_M50"])
+    reads = result.meta["replicas"]
+    assert [[c["start"], c["stop"]] for c in reads] == files[0]["chunks"]
+    assert {c["replica"] for c in reads} == {redirectors[1].rstrip("/") + "/" + DY}
+    failed = [c["failed"] for c in reads if c["failed"]]  # the first chunk read; later ones
+    assert len(failed) == 1  # start at the replica that worked (remembered per process)
+    assert failed[0][0].startswith(redirectors[0].rstrip("/") + "/" + DY + ": ")
+
+
+def test_a_replica_with_another_uuid_is_refused_as_changed(xrootd, shared_data, monkeypatch):
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": [xrootd.redirector("a")]},
+    })  # fmt: skip
+    files = preprocess.preprocess(config, "DYJetsToLL_M50")["files"]
+    files[0]["replicas"] = [xrootd.url(DY, "other")]  # the file was replaced on the server
+    with pytest.raises(InputError, match=r"UUID .* the inventory has .*changed since"):
+        run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    files[0]["replicas"] = [xrootd.url(DY, "other"), xrootd.url(DY, "b")]
+    result = run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    assert result.meta["events"] == 40
+    assert {c["replica"] for c in result.meta["replicas"]} == {xrootd.url(DY, "b")}
+
+
+def test_every_replica_down_is_named_or_skipped(xrootd, shared_data, monkeypatch):
+    redirectors = [xrootd.redirector("dead"), xrootd.redirector("stalled")]
+    datasets = {"DYJetsToLL_M50": {"files": [DY], "redirectors": redirectors}}
+    config = _config(shared_data, monkeypatch, datasets)
+    with pytest.raises(InputError) as error:
+        preprocess.preprocess(config, "DYJetsToLL_M50")
+    message = str(error.value)
+    assert f"file {DY!r}" in message and "every replica failed" in message
+    for redirector in redirectors:
+        assert redirector.rstrip("/") + "/" + DY in message
+    assert "Connection error" in message  # the dead one; the stalled one timed out:
+    assert "timeout" in message.lower() or "expired" in message.lower()
+    assert "on_bad_file: skip" in message
+
+    # a file whose servers go down after preprocessing: the job fails naming them, or skips
+    good = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": [xrootd.redirector("a")]},
+    })  # fmt: skip
+    files = preprocess.preprocess(good, "DYJetsToLL_M50")["files"]
+    files[0]["replicas"] = [r.rstrip("/") + "/" + DY for r in redirectors]
+    with pytest.raises(InputError, match="every replica failed"):
+        run(good, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    good["on_bad_file"] = "skip"
+    result = run(good, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    assert result.meta["events"] == 0
+    assert [s["path"] for s in result.meta["skipped"]] == [DY] * len(files[0]["chunks"])
+    assert "every replica failed" in result.meta["skipped"][0]["reason"]
+
+
+def test_a_chunk_whose_replicas_all_fail_names_each(xrootd, shared_data, monkeypatch):
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": [xrootd.redirector("a")]},
+    })  # fmt: skip
+    files = preprocess.preprocess(config, "DYJetsToLL_M50")["files"]
+    files[0]["replicas"] = [xrootd.url(DY, "corrupt")]  # opens (same UUID), reads fail
+    remote._PREFERRED.clear()
+    with pytest.raises(
+        ChunkReadError, match=r"entries \[\d+, \d+\): every replica failed: root://"
+    ):
+        run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    config["on_bad_file"] = "skip"
+    result = run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
+    assert result.meta["events"] == 0 and len(result.meta["skipped"]) == 3
+
+
+def test_globs_on_an_xrootd_folder(xrootd, shared_data, monkeypatch):
+    folder = DY.rsplit("/", 1)[0]
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [xrootd.url(folder + "/*.root", "a")]},
+    })  # fmt: skip
+    inventory = preprocess.preprocess(config, "DYJetsToLL_M50")
+    assert [f["path"] for f in inventory["files"]] == [xrootd.url(DY, "a")]
+    config["datasets"]["DYJetsToLL_M50"]["files"] = [xrootd.url(folder + "/*.txt", "a")]
+    with pytest.raises(InputError, match=r"matches no file"):
+        preprocess.preprocess(config, "DYJetsToLL_M50")
+
+
+def test_the_remote_inventory_is_cached_by_name_uuid_and_size(
+    xrootd, shared_data, monkeypatch, tmp_path
+):
+    config = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": [xrootd.redirector("a")]},
+    })  # fmt: skip
+    first = preprocess.preprocess(config, "DYJetsToLL_M50", cache=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    calls = []
+    monkeypatch.setattr(preprocess, "inspect_file", lambda *a, **k: calls.append(a))
+    again = preprocess.preprocess(config, "DYJetsToLL_M50", cache=tmp_path)
+    assert calls == [] and again["files"] == first["files"]
+    # another replica set is another cache entry
+    config["datasets"]["DYJetsToLL_M50"]["redirectors"] = [xrootd.redirector("b")]
+    monkeypatch.undo()
+    monkeypatch.chdir(ROOT)
+    third = preprocess.preprocess(config, "DYJetsToLL_M50", cache=tmp_path)
+    assert third["files"][0]["replica"] == xrootd.url(DY, "b")
+    assert third["files"][0]["uuid"] == first["files"][0]["uuid"]
+
+
+@pytest.mark.parametrize("scheme", ["root", "http"])
+def test_adl_command_reads_a_url(xrootd, shared_data, tmp_path, scheme):
+    """``brewflow adl --output OUT.json root://host//path.root`` writes the local file's
+    document, byte for byte."""
+    outputs = {}
+    for kind, source in (("local", str(shared_data / "nanoaod" / "nano_dy.root")),
+                         ("remote", xrootd.url(DY, "a", scheme))):  # fmt: skip
+        out = tmp_path / f"{kind}.json"
+        subprocess.run([sys.executable, "-m", "brewflow", "adl", "--output", str(out), source],
+                       check=True, capture_output=True)  # fmt: skip
+        outputs[kind] = out.read_bytes()
+    assert outputs["remote"] == outputs["local"]
+    assert json.loads(outputs["remote"])["events"] == 40
