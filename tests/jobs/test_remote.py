@@ -121,7 +121,8 @@ def test_stalled_replica_costs_at_most_timeout_times_attempts(xrootd):
     started = time.monotonic()
     ttree, url, failures = open_replica(DY, urls, "Events", settings)
     elapsed = time.monotonic() - started
-    assert url == urls[1] and ttree.num_entries == 40
+    assert url == urls[1]
+    assert ttree.num_entries == 40
     assert [u for u, _ in failures] == [urls[0], urls[0]]  # two attempts on the stalled one
     assert elapsed <= TIMEOUT * settings.attempts + 1.5, elapsed
 
@@ -170,7 +171,8 @@ def test_every_replica_down_is_named_or_skipped(xrootd, shared_data, monkeypatch
     with pytest.raises(InputError) as error:
         preprocess.preprocess(config, "DYJetsToLL_M50")
     message = str(error.value)
-    assert f"file {DY!r}" in message and "every replica failed" in message
+    assert f"file {DY!r}" in message
+    assert "every replica failed" in message
     for redirector in redirectors:
         assert redirector.rstrip("/") + "/" + DY in message
     assert "Connection error" in message  # the dead one; the stalled one timed out:
@@ -205,7 +207,8 @@ def test_a_chunk_whose_replicas_all_fail_names_each(xrootd, shared_data, monkeyp
         run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
     config["on_bad_file"] = "skip"
     result = run(config, "DYJetsToLL_M50", "nominal", files, scheduler="sync")
-    assert result.meta["events"] == 0 and len(result.meta["skipped"]) == 3
+    assert result.meta["events"] == 0
+    assert len(result.meta["skipped"]) == 3
 
 
 def test_globs_on_an_xrootd_folder(xrootd, shared_data, monkeypatch):
@@ -231,7 +234,8 @@ def test_the_remote_inventory_is_cached_by_name_uuid_and_size(
     calls = []
     monkeypatch.setattr(preprocess, "inspect_file", lambda *a, **k: calls.append(a))
     again = preprocess.preprocess(config, "DYJetsToLL_M50", cache=tmp_path)
-    assert calls == [] and again["files"] == first["files"]
+    assert calls == []
+    assert again["files"] == first["files"]
     # another replica set is another cache entry
     config["datasets"]["DYJetsToLL_M50"]["redirectors"] = [xrootd.redirector("b")]
     monkeypatch.undo()
