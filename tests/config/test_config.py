@@ -273,3 +273,90 @@ def test_correction_names_are_checked_before_any_job(mutate, message, demo_set, 
     mutate(config)
     with pytest.raises(ConfigError, match=message):
         check_payloads(validate(config))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("root:/host//store/x.root", "malformed URL"),
+        ("root://", "no host"),
+        ("root://host.cern.ch", "no file path"),
+        ("root://host.cern.ch:99999//store/x.root", "malformed URL"),
+        ("s3://bucket/x.root", "unsupported URL scheme 's3'"),
+        ("https://host/x.root?sig=1", "query"),
+        ("http://host/store/*.root", "an HTTP server cannot be listed"),
+        ("/store/mc/X/NANOAODSIM/f1.root", "looks like a logical file name.*redirectors"),
+    ],
+)
+def test_malformed_urls_and_lfns_without_redirectors_are_named(config, entry, message):
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = [entry]
+    with pytest.raises(ConfigError, match=rf"datasets\.ww\.files.*{message}"):
+        validate(config)
+
+
+def test_urls_and_logical_names_are_valid_without_contacting_a_server(config):
+    """Remote files are checked by preprocessing, not by validation (no network here)."""
+    from brewflow.config import dataset_replicas, local_files
+
+    del config["datasets"]["ww"]["generator"]
+    config["datasets"]["ww"]["files"] = ["/store/mc/A/f1.root", "root://other.host//store/f2.root"]
+    config["datasets"]["ww"]["redirectors"] = ["root://xrootd-cms.infn.it/",
+                                               "root://cmsxrootd.fnal.gov:1094"]  # fmt: skip
+    config["datasets"]["dy"]["files"] = ["https://host.example/data/dy.root"]
+    del config["datasets"]["dy"]["generator"]
+    checked = validate(config)
+    assert checked["remote"] == {"timeout": 30, "retries": 1, "backoff": 1.0}
+    assert local_files(checked, "ww") == []
+    assert local_files(checked, "dy") == []
+    assert dataset_replicas(checked, "ww", "/store/mc/A/f1.root") == [
+        "root://xrootd-cms.infn.it//store/mc/A/f1.root",
+        "root://cmsxrootd.fnal.gov:1094//store/mc/A/f1.root",
+    ]
+    assert dataset_replicas(checked, "ww", "root://other.host//store/f2.root") == [
+        "root://other.host//store/f2.root"
+    ]
+    config["datasets"]["ww"]["redirectors"] = ["cmsxrootd.fnal.gov"]
+    with pytest.raises(ConfigError, match=r"datasets\.ww\.redirectors.*is a URL"):
+        validate(config)
+    config["datasets"]["ww"]["redirectors"] = ["root://a/"]
+    config["datasets"]["ww"]["files"] = ["store/relative.root"]
+    with pytest.raises(ConfigError, match="entries are logical file names"):
+        validate(config)
+    config["datasets"]["ww"]["files"] = ["/store/mc/*/f.root"]
+    with pytest.raises(ConfigError, match="cannot be a glob"):
+        validate(config)
+
+
+def test_files_from_a_list_relative_to_the_config_file(demo_set, tmp_path):
+    """``files_from``: one entry a line (dasgoclient's output), relative to the config file,
+    after the dataset's ``files``; an unreadable or empty list is named."""
+    config = copy.deepcopy(demo_set["config"])
+    del config["datasets"]["ww"]["generator"]
+    first, second = config["datasets"]["ww"]["files"]
+    folder = tmp_path / "cfg"
+    (folder / "datasets").mkdir(parents=True)
+    (folder / "datasets" / "ww.txt").write_text(
+        f"# dasgoclient -query 'file dataset=...'\n\n{second}\n"
+    )
+    config["datasets"]["ww"]["files"] = [first]
+    config["datasets"]["ww"]["files_from"] = "datasets/ww.txt"
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(path)
+    assert dataset_files(loaded, "ww") == [first, second]
+    assert loaded["datasets"]["ww"]["files_from"] == str(folder / "datasets" / "ww.txt")
+    del config["datasets"]["ww"]["files"]  # files_from alone
+    path.write_text(yaml.safe_dump(config))
+    assert dataset_files(load_config(path), "ww") == [second]
+    (folder / "datasets" / "ww.txt").write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"datasets\.ww\.files_from.*lists no file"):
+        load_config(path)
+    config["datasets"]["ww"]["files_from"] = "datasets/missing.txt"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"datasets\.ww\.files_from.*cannot read.*missing\.txt"):
+        load_config(path)
+    del config["datasets"]["ww"]["files_from"]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"datasets\.ww"):
+        load_config(path)  # neither files nor files_from

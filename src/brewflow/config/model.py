@@ -10,6 +10,7 @@ from pathlib import Path
 from brewflow.errors import ConfigError
 from brewflow.files import expand_glob
 from brewflow.locations import (
+    SCHEMES,
     is_lfn,
     is_url,
     redirector_problem,
@@ -64,6 +65,8 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
         if (problem := redirector_problem(value)) is not None:
             raise ConfigError(f"config key 'datasets.{dataset}.{where}': {value!r}: {problem}")
     for pattern in spec["files"]:
+        if (scheme := pattern.split(":", 1)[0]).lower() in SCHEMES and not is_url(pattern):
+            raise ConfigError(f"{key}: {pattern!r}: malformed URL (write {scheme}://host/...)")
         if is_url(pattern):
             if (problem := url_problem(pattern)) is not None:
                 raise ConfigError(f"{key}: {pattern!r}: {problem}")

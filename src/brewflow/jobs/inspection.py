@@ -15,6 +15,7 @@ from dask.base import collections_to_dsk
 
 from brewflow.config import dataset_files, dataset_spec
 from brewflow.jobs.build import build
+from brewflow.jobs.reading import config_locations
 from brewflow.nanoevents.reader import lazy_events
 
 __all__ = ["graph_report", "inspect_config", "inspect_dataset"]
@@ -40,7 +41,8 @@ def inspect_dataset(config: Mapping, dataset: str, systematic: str = "nominal") 
     spec = dataset_spec(config, dataset)
     tree = spec.get("tree", config["tree"])
     files = dataset_files(config, dataset)
-    events = lazy_events({f: tree for f in files}, open_files=False)
+    locations = config_locations(config, dataset, files)
+    events = lazy_events({f: tree for f in files}, open_files=False, locations=locations)
     report = graph_report(build(config, dataset, systematic, events))
     return {"dataset": dataset, "tree": tree, "files": len(files), **report}
 

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from brewflow.config import on_bad_file
-from brewflow.locations import RemoteSettings
+from brewflow.config import dataset_replicas, on_bad_file
+from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents.inputs import SKIP_HINT, InputError, open_replica
 from brewflow.nanoevents.reader import ChunkReadError
 from brewflow.nanoevents.remote import Locations
 
-__all__ = ["ReadPlan", "preflight"]
+__all__ = ["ReadPlan", "config_locations", "preflight"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,14 @@ class ReadPlan:
     def reading(self, files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """The files with chunks left to read."""
         return [f for f in files if any(b > a for a, b in self.steps[f["path"]])]
+
+
+def config_locations(config: Mapping, dataset: str, files: Sequence[str]) -> Locations:
+    """Where a dataset's listed ``files`` are, from the config alone (no inventory): each
+    logical name's URLs at the redirectors, no UUIDs to check."""
+    urls = {f: tuple(dataset_replicas(config, dataset, f)) for f in files}
+    return Locations({f: u for f, u in urls.items() if u != (f,) or is_url(f)}, {},
+                     RemoteSettings.of(config))  # fmt: skip
 
 
 def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
