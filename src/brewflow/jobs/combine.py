@@ -52,6 +52,10 @@ def merge_dataset(
                         "different chunks (a transient read error?); rerun the analyze jobs"
                     )
             merged.meta["ledger"] = books[0]
+            reads = {(r["path"], r["start"], r["stop"], r["replica"]): r
+                     for part in parts for r in part.meta.get("replicas", [])}  # fmt: skip
+            if reads:  # remote files: which replica served each chunk (any job)
+                merged.meta["ledger"]["replicas"] = [reads[k] for k in sorted(reads)]
             if not files["is_data"] and books[0]["complete"]:
                 merged.meta["sumw"] = files["sumw"]
     except ValueError as err:

@@ -60,6 +60,8 @@ def add_chunks(results: Sequence[Result], names: Sequence[str] | None = None) ->
     meta = {**first.meta, "chunks": chunks, "files": list(chunks)}
     meta["events"] = int(sum(r.meta["events"] for r in results))
     meta["skipped"] = [s for r in results for s in r.meta.get("skipped", [])]
+    if any("replicas" in r.meta for r in results):
+        meta["replicas"] = [c for r in results for c in r.meta.get("replicas", [])]
     for key in ("events_certified", "sumw_read"):
         if key in first.meta:
             meta[key] = sum(r.meta[key] for r in results)
