@@ -258,3 +258,15 @@ def test_adl_command_reads_a_url(xrootd, shared_data, tmp_path, scheme):
         outputs[kind] = out.read_bytes()
     assert outputs["remote"] == outputs["local"]
     assert json.loads(outputs["remote"])["events"] == 40
+
+
+def test_a_remote_tree_is_opened_once_per_process(xrootd):
+    """The tree cache keys on the URL: every chunk of a remote file shares one open tree."""
+    from brewflow.locations import RemoteSettings
+    from brewflow.nanoevents import trees
+
+    url = xrootd.url(DY, "a")
+    first = trees.open_tree(url, "Events", RemoteSettings(timeout=TIMEOUT))
+    assert trees.open_tree(url, "Events") is first
+    trees.forget(url, "Events")
+    assert trees.open_tree(url, "Events") is not first

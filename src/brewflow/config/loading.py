@@ -197,8 +197,8 @@ def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
     ``sources`` are the files it came from: they are re-read strictly so that duplicate keys
     (which a plain YAML parser drops silently) are reported.
     """
-    config = copy.deepcopy(dict(config))
+    expanded = copy.deepcopy(dict(config))
     for source in sources:
         _read(source)
-    expand_files_from(config, Path(sources[0]).parent if sources else Path.cwd())
-    return check(config, where=f" in {', '.join(map(str, sources))}" if sources else "")
+    expand_files_from(expanded, Path(sources[0]).parent if sources else Path.cwd())
+    return check(expanded, where=f" in {', '.join(map(str, sources))}" if sources else "")

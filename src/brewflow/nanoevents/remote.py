@@ -177,7 +177,9 @@ _PREFERRED: dict[str, str] = {}
 def preferred(name: str, urls: Sequence[str]) -> list[str]:
     """``urls`` with the one that last worked for ``name`` first."""
     good = _PREFERRED.get(name)
-    return [good, *(u for u in urls if u != good)] if good in urls else list(urls)
+    if good is None or good not in urls:
+        return list(urls)
+    return [good, *(u for u in urls if u != good)]
 
 
 def with_failover(
