@@ -182,6 +182,7 @@ class XRootDServers:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.ports: dict[str, tuple[int, int]] = {}
+        self.folders: dict[str, Path] = {}  # what each server serves
 
     def start(self, name: str, folder: Path) -> None:
         root, http = free_port(), free_port()
@@ -189,6 +190,7 @@ class XRootDServers:
                        check=True, capture_output=True, text=True,
                        env={**os.environ, "BREWFLOW_XROOTD_DIR": str(self.base)})  # fmt: skip
         self.ports[name] = (root, http)
+        self.folders[name] = folder
 
     def redirector(self, name: str, scheme: str = "root") -> str:
         root, http = self.ports[name]

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import uproot
 
 from brewflow.config import load_config, validate
 from brewflow.errors import InputError
@@ -270,3 +271,41 @@ def test_a_remote_tree_is_opened_once_per_process(xrootd):
     assert trees.open_tree(url, "Events") is first
     trees.forget(url, "Events")
     assert trees.open_tree(url, "Events") is not first
+
+
+def test_a_replica_cut_after_its_metadata_is_refused_when_opened(xrootd, tmp_path):
+    """A copy cut short after the tree's metadata (uproot writes it first) opens fine; its
+    size, below what its ROOT header records, gives it away, so the next replica is used
+    before any read fails."""
+    from brewflow.locations import RemoteSettings
+    from brewflow.nanoevents import trees
+    from brewflow.nanoevents.inputs import open_checked, open_replica
+
+    whole = tmp_path / "whole.root"
+    with uproot.recreate(whole) as out:
+        out.mktree("Events", {"run": "uint32", "genWeight": "float32"})
+        for start in range(0, 40_000, 10_000):  # four baskets after the metadata
+            out["Events"].extend(
+                {
+                    "run": np.full(10_000, 1, np.uint32),
+                    "genWeight": np.arange(start, start + 10_000, dtype=np.float32),
+                }
+            )
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(data[: len(data) // 2])
+    assert trees.open_tree(str(cut), "Events").num_entries == 40_000  # uproot opens it
+    trees.forget(str(cut), "Events")
+    with pytest.raises(
+        InputError, match=rf"truncated: \d+ bytes, its ROOT header says {len(data)}"
+    ):
+        open_checked(str(cut), "Events")
+    for server, content in (("truncated", data[: len(data) // 2]), ("a", data)):
+        served = xrootd.folders[server] / "store" / "cut.root"
+        served.write_bytes(content)
+        served.chmod(0o644)
+    urls = [xrootd.url("/store/cut.root", server) for server in ("truncated", "a")]
+    _, url, failures = open_replica("/store/cut.root", urls, "Events",
+                                    RemoteSettings(timeout=TIMEOUT))  # fmt: skip
+    assert url == urls[1]
+    assert "truncated" in failures[0][1]

@@ -80,7 +80,19 @@ def open_checked(
         raise
     if not trees.is_tree(ttree):
         raise InputError(f"{where}: {tree!r} is a {ttree.classname}, not a TTree or an RNTuple")
+    size = int(ttree.file.source.num_bytes) if remote else Path(path).stat().st_size
+    if size < int(ttree.file.fEND):  # a cut copy opens (metadata first) but cannot be read
+        message = (f"{where}: truncated: {size} bytes, its ROOT header says "
+                   f"{int(ttree.file.fEND)}")  # fmt: skip
+        trees.forget(path, tree)
+        if remote:
+            raise Truncated(message)  # the next replica is tried
+        raise InputError(f"{message}; copy it again or remove it from the dataset")
     return ttree
+
+
+class Truncated(OSError):
+    """A remote replica shorter than its ROOT header says (an interrupted copy)."""
 
 
 def uuid_of(ttree: Any) -> str:
