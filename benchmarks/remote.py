@@ -34,6 +34,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "data" / "nanoaod" / "nano_dy.root"
 SCRIPT = ROOT / ".ci" / "xrootd.sh"
+sys.path.insert(0, str(HERE))
+from report import replace_section  # noqa: E402
+
 SECTION = "## Remote reading: ADL Q1-Q8 over XRootD and HTTP"
 
 
@@ -111,7 +114,6 @@ def main() -> None:
         return
     if not SHARED.is_file():
         sys.exit(f"{SHARED} not found: this benchmark replicates the shared NanoAOD sample")
-    sys.path.insert(0, str(HERE))
     from inputs import replicate
     from run import measure
 
@@ -224,15 +226,7 @@ def _write(rows: list[dict], failover: dict, timeout: float, settings: str, seco
         lines.append(f"| {kind} | {r['seconds']:.2f} s{answered} | {r['attempts']} |")
     text = "\n".join(lines) + "\n"
     (HERE / "results-remote.md").write_text("#" + text)
-    results = HERE / "results.md"
-    current = results.read_text() if results.is_file() else ""
-    if SECTION in current:  # replace this section only (up to the next "## ")
-        head, rest = current.split(SECTION, 1)
-        tail = rest[rest.index("\n## ") + 1 :] if "\n## " in rest else ""
-        current = head.rstrip("\n") + "\n\n" + text + ("\n" + tail if tail else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    results.write_text(current)
+    replace_section(HERE / "results.md", SECTION, text)
 
 
 if __name__ == "__main__":

@@ -166,13 +166,11 @@ def _table(measurements: dict, path: Path) -> None:
         cells = [f"{v:.2f} s" if v is not None else "" for v in row]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {budget:g} s |")
     path.write_text("\n".join(lines) + "\n")
-    results = path.with_name("results.md")  # the benchmarks' report: its last section
-    if results.is_file():
-        text = results.read_text()
-        text = text[: text.index(SECTION)] if SECTION in text else text
-        results.write_text(
-            text.rstrip("\n") + "\n\n" + "\n".join(["#" + lines[0], *lines[1:]]) + "\n"
-        )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report import replace_section
+
+    replace_section(path.with_name("results.md"), "#" + SECTION,  # the benchmarks' report
+                    "\n".join(["#" + lines[0], *lines[1:]]))  # fmt: skip
 
 
 if __name__ == "__main__":
