@@ -67,6 +67,8 @@ def test_workflow_over_root_and_http_equals_the_local_run(xrootd, shared_data, t
     merged = load(over_root / "results" / "merge" / "DYJetsToLL_M50.json")
     replicas = {c["replica"] for c in merged.meta["ledger"]["replicas"]}
     assert replicas == {xrootd.url(dy, "a")}
+    ledger = (over_root / "results" / "summary" / "ledger.html").read_text()
+    assert f"{xrootd.redirector('a').rstrip('/')}: 3 chunk(s)" in ledger
 
 
 def _histograms(text: str) -> str:

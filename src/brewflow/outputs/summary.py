@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -29,7 +31,8 @@ _STYLE = (
 
 
 def ledger_frame(results_dir: str | Path) -> pd.DataFrame:
-    """One row per dataset: state, files, chunks, events read, fraction read, skipped."""
+    """One row per dataset: state, files, chunks, events read, fraction read, skipped, and
+    (remote files) the servers that served the chunks."""
     rows = []
     for e in status.collect(results_dir):
         files, chunks = e.get("files") or {}, e.get("chunks") or {}
@@ -43,9 +46,22 @@ def ledger_frame(results_dir: str | Path) -> pd.DataFrame:
                 "events read": f"{e['events']['read']}/{e['events']['expected']}",
                 "fraction read": f"{100 * e['fraction']:.1f}%" if "fraction" in e else "",
                 "skipped": "; ".join(f"{s['path']}: {s['reason']}" for s in e["skipped"]),
+                "read from": _servers(e.get("replicas") or []),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _servers(reads: list[dict[str, Any]]) -> str:
+    """Which servers served a dataset's remote chunks, and how many chunks failed over."""
+    if not reads:
+        return ""
+    served = Counter(
+        f"{parts.scheme}://{parts.netloc}" for parts in (urlsplit(r["replica"]) for r in reads)
+    )
+    text = "; ".join(f"{server}: {n} chunk(s)" for server, n in sorted(served.items()))
+    failed = sum(1 for r in reads if r["failed"])
+    return text + (f"; {failed} chunk(s) failed over from another replica" if failed else "")
 
 
 def systematics_frame(config: Mapping[str, Any]) -> pd.DataFrame:
