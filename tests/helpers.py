@@ -221,3 +221,59 @@ def corrupt_baskets(path: Path) -> None:
     start = min(seeks)
     data[start:end] = bytes(end - start)
     path.write_bytes(bytes(data))
+
+
+class StallingProxy:
+    """A TCP proxy to a real server that forwards both ways until ``stall()``: from then on it
+    keeps the connections open and forwards nothing (a server that answered the open, then
+    hangs on the reads)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+        import threading
+
+        self.upstream = upstream_port
+        self.stalled = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.connections += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source, target) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if self.stalled.is_set():
+                continue  # swallowed: the other side waits forever
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def stall(self) -> None:
+        self.stalled.set()
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+        self.sock.close()
