@@ -146,7 +146,8 @@ def free_port() -> int:
 
 
 class StalledServer:
-    """A socket that accepts connections and never answers (a hung server)."""
+    """A socket that accepts connections and never answers (a hung server); subclasses say
+    what to do with each connection (:meth:`_serve`)."""
 
     def __init__(self) -> None:
         import socket
@@ -166,6 +167,10 @@ class StalledServer:
             except OSError:
                 return
             self.connections.append(connection)
+            self._serve(connection)
+
+    def _serve(self, connection) -> None:
+        """Nothing: the connection stays open, unanswered."""
 
     def close(self) -> None:
         for connection in self.connections:
@@ -223,37 +228,26 @@ def corrupt_baskets(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-class StallingProxy:
+class StallingProxy(StalledServer):
     """A TCP proxy to a real server that forwards both ways until ``stall()``: from then on it
     keeps the connections open and forwards nothing (a server that answered the open, then
     hangs on the reads)."""
 
     def __init__(self, upstream_port: int) -> None:
-        import socket
         import threading
 
         self.upstream = upstream_port
         self.stalled = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.connections: list = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
+    def _serve(self, client) -> None:
         import socket
         import threading
 
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.upstream))
-            self.connections += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+        server = socket.create_connection(("127.0.0.1", self.upstream))
+        self.connections.append(server)
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source, target) -> None:
         while True:
@@ -272,8 +266,3 @@ class StallingProxy:
 
     def stall(self) -> None:
         self.stalled.set()
-
-    def close(self) -> None:
-        for connection in self.connections:
-            connection.close()
-        self.sock.close()

@@ -6,6 +6,7 @@ Standard library only: the config validation (and so the Snakefile) uses it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ __all__ = [
     "RemoteSettings",
     "is_lfn",
     "is_url",
+    "is_xrootd",
     "replicas",
     "url_problem",
 ]
@@ -34,6 +36,11 @@ def is_url(entry: str) -> bool:
 def is_remote_url(entry: str) -> bool:
     """Whether ``entry`` is a URL brewflow reads remotely (:data:`SCHEMES`)."""
     return is_url(entry) and entry.split("://", 1)[0].lower() in SCHEMES
+
+
+def is_xrootd(entry: str) -> bool:
+    """Whether ``entry`` is an XRootD URL (``root://``, ``roots://``)."""
+    return entry.lower().startswith(("root://", "roots://"))
 
 
 def is_lfn(entry: str) -> bool:
@@ -107,3 +114,8 @@ class RemoteSettings:
     @property
     def attempts(self) -> int:
         return self.retries + 1
+
+    @property
+    def seconds(self) -> int:
+        """``timeout`` in whole seconds, at least 1 (what the XRootD client takes)."""
+        return max(1, math.ceil(self.timeout))

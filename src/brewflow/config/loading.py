@@ -95,13 +95,6 @@ def _read(path: str | Path) -> dict:
     return data
 
 
-def _with_files_from(config: dict, base: Path) -> dict:
-    """``config`` with each dataset's ``files_from`` read (relative to ``base``, the folder of
-    the config file that gives it) into its ``files``."""
-    expand_files_from(config, base)
-    return config
-
-
 def _merge(base: dict, update: Mapping) -> dict:
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
@@ -159,8 +152,8 @@ def load_config(
         return resolved
     config: dict = {}
     for path in paths:
-        _merge(config, _with_files_from(_read(path), Path(path).parent))
-    _merge(config, _with_files_from(copy.deepcopy(dict(overrides or {})), Path.cwd()))
+        _merge(config, expand_files_from(_read(path), Path(path).parent))
+    _merge(config, expand_files_from(copy.deepcopy(dict(overrides or {})), Path.cwd()))
     return check(config, where=f" in {', '.join(map(str, paths))}")  # files read strictly above
 
 

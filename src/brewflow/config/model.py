@@ -13,6 +13,7 @@ from brewflow.locations import (
     SCHEMES,
     is_lfn,
     is_url,
+    is_xrootd,
     redirector_problem,
     replicas,
     url_problem,
@@ -70,7 +71,7 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
         if is_url(pattern):
             if (problem := url_problem(pattern)) is not None:
                 raise ConfigError(f"{key}: {pattern!r}: {problem}")
-            if glob.has_magic(pattern) and not pattern.lower().startswith(("root:", "roots:")):
+            if glob.has_magic(pattern) and not is_xrootd(pattern):
                 raise ConfigError(
                     f"{key}: {pattern!r}: a glob works on local and XRootD (root://) folders "
                     "only; an HTTP server cannot be listed: list the files"
@@ -140,10 +141,11 @@ def dataset_replicas(config: Mapping, dataset: str, entry: str) -> list[str]:
     return replicas(entry, config["datasets"][dataset].get("redirectors", ()))
 
 
-def expand_files_from(config: dict, base: Path | None = None) -> None:
+def expand_files_from(config: dict, base: Path | None = None) -> dict:
     """Append to each dataset's ``files`` the lines of its ``files_from`` (one path, URL or
-    logical name a line; blank lines and ``#`` comments ignored), in place. A relative
-    ``files_from`` is relative to ``base`` (the config file's folder) and made absolute."""
+    logical name a line; blank lines and ``#`` comments ignored), in place; returns ``config``.
+    A relative ``files_from`` is relative to ``base`` (the folder of the config file that gives
+    it) and made absolute."""
     for name, spec in (config.get("datasets") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("files_from"), str):
             continue
@@ -162,6 +164,7 @@ def expand_files_from(config: dict, base: Path | None = None) -> None:
             raise ConfigError(f"{key}: {str(listing)!r} lists no file")
         spec["files_from"] = str(listing.resolve())
         spec["files"] = [*(spec.get("files") or []), *entries]
+    return config
 
 
 def check_files_once(config: Mapping) -> None:

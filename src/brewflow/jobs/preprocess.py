@@ -104,7 +104,7 @@ def _inspect(
     raised as is for a remote replica (the next one is tried), as an :class:`InputError` for a
     local file."""
     where = f"dataset {dataset!r}, file {path!r}"
-    if not is_url(replica) and parquet.is_parquet(replica):
+    if isinstance(ttree, parquet.Source):
         return _inspect_parquet(path, ttree, is_data=is_data, step_size=step_size)
     record: dict[str, Any] = {
         "path": path,
@@ -214,10 +214,11 @@ def _cached_inspect(
         identity: list[Any] = [path, list(replicas), uuid, size, tree, is_data, step_size]
     else:
         try:
-            size, mtime_ns = os.stat(path).st_size, os.stat(path).st_mtime_ns
+            stat = os.stat(path)
         except OSError as err:
             raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
-        identity = [os.path.abspath(path), size, mtime_ns, tree, is_data, step_size]
+        identity = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, is_data,
+                    step_size]  # fmt: skip
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
     entry = cache / f"{key}.json"
     try:
@@ -239,11 +240,9 @@ def _remote_identity(
 ) -> tuple[str, int, str]:
     """``(uuid, size, replica)`` of a remote file from the ROOT header of its first replica
     that answers (a few small reads; the tree's metadata is not parsed)."""
-    import uproot
 
     def identity(url: str) -> tuple[str, int]:
-        nanoremote.prepare_client(remote)
-        with uproot.open(url, **nanoremote.open_options(url, remote)) as handle:
+        with nanoremote.open_file(url, remote) as handle:
             return str(handle.file.uuid), int(handle.file.fEND)
 
     try:

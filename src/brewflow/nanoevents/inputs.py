@@ -13,7 +13,7 @@ import uproot
 from brewflow.errors import InputError
 from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet, trees
-from brewflow.nanoevents.remote import ReplicaChanged, ReplicasFailed, with_failover
+from brewflow.nanoevents.remote import ReplicasFailed, check_uuid, with_failover
 
 __all__ = [
     "SKIP_HINT",
@@ -120,12 +120,7 @@ def open_replica(
 
     def action(url: str) -> Any:
         ttree = open_checked(url, tree, where=where, settings=settings)
-        found = uuid_of(ttree)
-        if uuid is not None and found != uuid:
-            raise ReplicaChanged(
-                f"ROOT file UUID {found}, the inventory has {uuid}: a different file (changed "
-                "since preprocessing?); rerun preprocessing (snakemake --forcerun preprocess)"
-            )
+        check_uuid(uuid_of(ttree), uuid)
         return ttree if then is None else then(ttree, url)
 
     try:

@@ -29,8 +29,8 @@ from brewflow.nanoevents.inputs import check_branches, open_checked
 from brewflow.nanoevents.remote import (
     READ_ERRORS,
     Locations,
-    ReplicaChanged,
     ReplicasFailed,
+    check_uuid,
     expand_glob,
     with_failover,
 )
@@ -134,11 +134,7 @@ class NanoReader:
 
         def action(url: str) -> tuple[dict, int]:
             ttree = trees.open_tree(url, tree, settings)
-            if uuid is not None and is_url(url) and str(ttree.file.uuid) != uuid:
-                raise ReplicaChanged(
-                    f"ROOT file UUID {ttree.file.uuid}, the inventory has {uuid}: a different "
-                    "file (changed since preprocessing?)"
-                )
+            check_uuid(str(ttree.file.uuid), uuid)  # uuids: of remote files only
             end = ttree.num_entries if stop is None else stop
             return trees.read(ttree, branches, start, end), end
 

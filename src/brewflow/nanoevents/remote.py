@@ -20,9 +20,7 @@ import glob
 import importlib
 import logging
 import lzma
-import math
 import os
-import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +30,7 @@ from typing import Any, TypeVar
 import uproot
 
 from brewflow.errors import BrewflowError
-from brewflow.locations import RemoteSettings, is_remote_url
+from brewflow.locations import RemoteSettings, is_remote_url, is_url, is_xrootd
 
 __all__ = [
     "READ_ERRORS",
@@ -40,7 +38,9 @@ __all__ = [
     "Locations",
     "ReplicaChanged",
     "ReplicasFailed",
+    "check_uuid",
     "expand_glob",
+    "open_file",
     "open_options",
     "prepare_client",
     "with_failover",
@@ -94,33 +94,49 @@ class ReplicasFailed(BrewflowError, OSError):
         super().__init__(f"file {name!r}{what}: every replica failed ({count} tried): {tried}")
 
 
-_XRD_LOCK = threading.Lock()
-
-
 def prepare_client(settings: RemoteSettings) -> None:
     """Bound the XRootD client's waits by ``settings.timeout`` (environment variables it reads
     when it loads; a variable the user set is kept): a request, a connection attempt and the
     check of timeouts every second (its default is every 15 s)."""
-    seconds = str(max(1, math.ceil(settings.timeout)))
-    with _XRD_LOCK:
-        for name, value in (
-            ("XRD_REQUESTTIMEOUT", seconds),
-            ("XRD_STREAMTIMEOUT", seconds),
-            ("XRD_CONNECTIONWINDOW", seconds),
-            ("XRD_CONNECTIONRETRY", "1"),
-            ("XRD_TIMEOUTRESOLUTION", "1"),
-        ):
-            os.environ.setdefault(name, value)
+    seconds = str(settings.seconds)
+    for name, value in (
+        ("XRD_REQUESTTIMEOUT", seconds),
+        ("XRD_STREAMTIMEOUT", seconds),
+        ("XRD_CONNECTIONWINDOW", seconds),
+        ("XRD_CONNECTIONRETRY", "1"),
+        ("XRD_TIMEOUTRESOLUTION", "1"),
+    ):
+        os.environ.setdefault(name, value)
 
 
 def open_options(url: str, settings: RemoteSettings) -> dict[str, Any]:
     """uproot's options for opening ``url``: the request timeout, and for ``root://`` uproot's
     own XRootD source, which passes it to every request (XRootD takes whole seconds) and
     coalesces the baskets of a chunk into vector reads."""
-    if url.lower().startswith(("root:", "roots:")):
-        return {"timeout": max(1, math.ceil(settings.timeout)),
-                "handler": uproot.source.xrootd.XRootDSource}  # fmt: skip
+    if is_xrootd(url):
+        return {"timeout": settings.seconds, "handler": uproot.source.xrootd.XRootDSource}
     return {"timeout": float(settings.timeout)}
+
+
+def open_file(path: str, settings: RemoteSettings | None = None, tree: str | None = None) -> Any:
+    """``uproot.open`` of a local path or a URL (a URL's waits bounded by ``settings``); with
+    ``tree``, that object of the file."""
+    options: dict[str, Any] = {}
+    if is_url(path):
+        settings = settings or RemoteSettings()
+        prepare_client(settings)
+        options = open_options(path, settings)
+    return uproot.open({path: tree} if tree is not None else path, **options)
+
+
+def check_uuid(found: str, expected: str | None) -> None:
+    """Raise :class:`ReplicaChanged` unless a replica's ROOT file UUID ``found`` is the
+    inventory's ``expected`` one (None: nothing to check)."""
+    if expected is not None and found != expected:
+        raise ReplicaChanged(
+            f"ROOT file UUID {found}, the inventory has {expected}: a different file (changed "
+            "since preprocessing?); rerun preprocessing (snakemake --forcerun preprocess)"
+        )
 
 
 def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
@@ -131,7 +147,7 @@ def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
     import fsspec
 
     prepare_client(settings)
-    fs, path = fsspec.core.url_to_fs(pattern, timeout=max(1, math.ceil(settings.timeout)))
+    fs, path = fsspec.core.url_to_fs(pattern, timeout=settings.seconds)
     found = [p for p in fs.glob(path) if fs.isfile(p)]
     folder, name = posixpath.split(path)
     if not found and not glob.has_magic(folder):  # fsspec-xrootd names the export's top
@@ -154,13 +170,6 @@ class Locations:
     urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     uuids: Mapping[str, str] = field(default_factory=dict)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
-
-    @classmethod
-    def of(cls, records: Sequence[Mapping[str, Any]], remote: RemoteSettings) -> Locations:
-        """From preprocess records (``path``, ``replicas``, ``uuid``)."""
-        kept = [r for r in records if r.get("replicas")]
-        return cls({r["path"]: tuple(r["replicas"]) for r in kept},
-                   {r["path"]: r["uuid"] for r in kept}, remote)  # fmt: skip
 
     def replicas(self, name: str) -> list[str]:
         return list(self.urls.get(name) or (name,))

@@ -63,12 +63,7 @@ def open_tree(path: str, tree: str, settings: RemoteSettings | None = None) -> A
         if cached is not None and cached[0] == current:
             _CACHE.move_to_end(key)
             return cached[1]
-    options: dict[str, Any] = {}
-    if current is None:
-        settings = settings or RemoteSettings()
-        remote.prepare_client(settings)
-        options = remote.open_options(key[0], settings)
-    ttree = uproot.open({key[0]: tree}, **options)  # outside the lock: a remote open may wait
+    ttree = remote.open_file(key[0], settings, tree)  # outside the lock: a remote open may wait
     with _LOCK:
         _CACHE[key] = (current, ttree)
         while len(_CACHE) > MAX_OPEN:
