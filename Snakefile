@@ -10,14 +10,12 @@ config = workflow_config(config, workflow.overwrite_configfiles)
 report: "workflow/report/workflow.rst"
 
 
-# on a batch system (config/profiles) these run on the submitting host: small JSON sums
+# on a batch system (config/profiles) these run on the submitting host: small JSON sums (and
+# the rules made per era, marked `localrule: True`)
 localrules:
     all,
     merge,
     scale,
-    stack,
-    cutflow,
-    summary,
 
 
 include: "workflow/rules/common.smk"
@@ -34,9 +32,10 @@ include: "workflow/rules/skims.smk"
 rule all:
     default_target: True
     input:
-        expand("results/stack/{process}.json", process=PROCESSES),
+        [stack for scope in SCOPES for stack in stack_files(config, scope)],
         table_outputs(config, "results/cutflow/{region}.{ext}"),
         plot_outputs(config, "results/plots/{region}/{file}"),
         shapes_outputs(config, "results/shapes/{histogram}.{ext}"),
         "results/summary/ledger.html",
+        [path for histogram in fitted(config) for path in fit_files(config, histogram)],
         [f"results/skim/{skim}/{dataset}" for skim, dataset in skim_targets(config)],

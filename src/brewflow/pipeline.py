@@ -17,8 +17,14 @@ from typing import Any
 
 from brewflow.config import (
     applicable_systematics,
+    demo_payloads,
+    era_of,
+    era_settings,
+    eras,
+    fit_channels,
     is_generated,
     local_files,
+    nuisance_names,
     on_bad_file,
     payload_files,
     processes,
@@ -38,8 +44,12 @@ __all__ = [
     "analyze_resources",
     "chunk_groups",
     "dataset_fingerprint",
+    "era_processes",
     "fingerprint",
     "fingerprint_file",
+    "fit_files",
+    "fit_stacks",
+    "fitted",
     "generated_files",
     "normalisation_fingerprint",
     "plot_files",
@@ -47,9 +57,15 @@ __all__ = [
     "plot_outputs",
     "preprocess_fingerprint",
     "processes",
+    "scope_rule",
+    "scoped",
+    "scoped_log",
+    "scopes",
     "shapes_outputs",
     "skim_fingerprint",
     "snakemake_command",
+    "stack_files",
+    "stack_inputs",
     "start_run",
     "table_outputs",
     "write_resolved",
@@ -92,8 +108,10 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     spec = config["datasets"][dataset]
     relevant = {k: spec.get(k) for k in ("files", "is_data", "tree", "jec", "lumi_mask")}
     relevant["on_bad_file"] = on_bad_file(config, dataset)
-    keys = ("analysis", "regions", "histograms", "step_size", "tree", "corrections", "jets")
+    keys = ("analysis", "regions", "histograms", "step_size", "tree", "models")
     shared = {k: config.get(k) for k in keys}
+    era = era_settings(config, era_of(config, dataset))
+    shared |= {k: era.get(k) for k in ("corrections", "jets")}
     systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
     return fingerprint([relevant, shared, systematics])
 
@@ -113,9 +131,12 @@ def preprocess_fingerprint(config: Mapping, dataset: str) -> str:
 
 
 def normalisation_fingerprint(config: Mapping, dataset: str) -> str:
-    """What ``scale`` of a dataset depends on: cross section, luminosity, allow_partial."""
+    """What ``scale`` of a dataset depends on: cross section, its era's luminosity,
+    allow_partial, the names of its nuisances (correlated across eras or not)."""
     spec = config["datasets"][dataset]
-    return fingerprint([spec.get("xsec"), config["luminosity"], spec["allow_partial"]])
+    luminosity = era_settings(config, era_of(config, dataset))["luminosity"]
+    names = nuisance_names(config, dataset)
+    return fingerprint([spec.get("xsec"), luminosity, spec["allow_partial"], names])
 
 
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
@@ -172,8 +193,8 @@ def plot_fingerprint(config: Mapping, histogram: str) -> str:
             config["plots"],
             config["histograms"][histogram],
             config["regions"],
-            config["luminosity"],
-            config["energy"],
+            [era_settings(config, era) for era in eras(config) or [None]],
+            {k: v.get("description") for k, v in config["systematics"].items()},
         ]
     )
 
@@ -216,8 +237,8 @@ def generated_files(config: Mapping) -> list[str]:
     files += [
         d["lumi_mask"] for d in config["datasets"].values() if "lumi_mask" in d and is_generated(d)
     ]
-    settings = config.get("generate", {})
-    return [*files, *(settings[k] for k in ("corrections", "bdt") if settings.get(k))]
+    bdt = config.get("generate", {}).get("bdt")
+    return list(dict.fromkeys([*files, *demo_payloads(config).values(), *([bdt] if bdt else [])]))
 
 
 def analyze_outputs(config: Mapping, pattern: str) -> list[str]:
@@ -229,20 +250,25 @@ def analyze_outputs(config: Mapping, pattern: str) -> list[str]:
     ]
 
 
-def plot_files(config: Mapping) -> list[str]:
+def plot_files(config: Mapping, era: str | None = None) -> list[str]:
     """File names (``{histogram}`` left to fill) one plot job writes: the data/MC plot in
-    every format and, with ``plots.systematics``, the per-systematic comparison PDF."""
+    every format and, with ``plots.systematics``, the per-systematic comparison PDF (of the
+    combination: it has every era's nuisances)."""
     names = [f"{{histogram}}.{ext}" for ext in config["plots"]["formats"]]
-    return [*names, "{histogram}_systematics.pdf"] if config["plots"]["systematics"] else names
+    if config["plots"]["systematics"] and era is None:
+        return [*names, "{histogram}_systematics.pdf"]
+    return names
 
 
 def plot_outputs(config: Mapping, pattern: str) -> list[str]:
-    """``pattern`` (with ``{region}`` and ``{file}``) for every region x histogram plotted."""
+    """``pattern`` (with ``{region}`` and ``{file}``) for every region x histogram plotted, of
+    the combination and (:func:`scoped`) of each era."""
     return [
-        pattern.format(region=r, file=f.format(histogram=h))
+        scoped(pattern, era).format(region=r, file=f.format(histogram=h))
+        for era in scopes(config)
         for h, definition in config["histograms"].items()
         for r in (definition.get("regions") or config["regions"])
-        for f in plot_files(config)
+        for f in plot_files(config, era)
     ]
 
 
@@ -254,9 +280,87 @@ def shapes_outputs(config: Mapping, pattern: str) -> list[str]:
 
 
 def table_outputs(config: Mapping, pattern: str) -> list[str]:
-    """``pattern`` formatted for every region x table format."""
+    """``pattern`` formatted for every region x table format, of the combination and of each
+    era."""
     return [
-        pattern.format(region=r, ext=e) for r in config["regions"] for e in ("csv", "md", "tex")
+        scoped(pattern, era).format(region=r, ext=e)
+        for era in scopes(config)
+        for r in config["regions"]
+        for e in ("csv", "md", "tex")
+    ]
+
+
+def scopes(config: Mapping) -> list[str | None]:
+    """What stacks, tables and plots are made for: the combination (None), then each era
+    (none without ``eras``)."""
+    return [None, *eras(config)]
+
+
+def scoped(pattern: str, era: str | None) -> str:
+    """``results/<kind>/...`` of the combination; ``results/eras/<era>/<kind>/...`` of one era."""
+    return pattern if era is None else pattern.replace("results/", f"results/eras/{era}/", 1)
+
+
+def scoped_log(pattern: str, era: str | None) -> str:
+    """``logs/<kind>/...`` of the combination; ``logs/<kind>/<era>/...`` of one era."""
+    kind, _, rest = pattern.removeprefix("logs/").partition("/")
+    return pattern if era is None else f"logs/{kind}/{era}/{rest}"
+
+
+def scope_rule(name: str, era: str | None) -> str:
+    """The name of a rule's copy for ``era`` (``name`` for the combination)."""
+    return name if era is None else f"{name}_era_{era}"
+
+
+def era_processes(config: Mapping, era: str | None) -> dict[str, list[str]]:
+    """Process -> its datasets in ``era`` (None: every dataset), processes without one left
+    out."""
+    out: dict[str, list[str]] = {}
+    for process, datasets in processes(config).items():
+        if chosen := [d for d in datasets if era is None or era_of(config, d) == era]:
+            out[process] = chosen
+    return out
+
+
+def stack_files(config: Mapping, era: str | None = None) -> list[str]:
+    """The per-process stacks of ``era`` (None: of the combination)."""
+    return [scoped(f"results/stack/{p}.json", era) for p in era_processes(config, era)]
+
+
+def stack_inputs(config: Mapping, process: str, era: str | None = None) -> list[str]:
+    """What the stack of ``process`` sums: the scaled datasets (of ``era``), or, for the
+    combination of several eras, the eras' stacks."""
+    datasets = era_processes(config, era)[process]
+    if era is None and eras(config):
+        own = [scoped(f"results/stack/{process}.json", e) for e in eras(config)]
+        return [stack for e, stack in zip(eras(config), own, strict=True)
+                if stack in stack_files(config, e)]  # fmt: skip
+    return [f"results/scale/{d}.json" for d in datasets]
+
+
+def fit_stacks(config: Mapping) -> list[str]:
+    """The stacks the fit inputs read: each era's (one channel per region x era), or the
+    stacks of the one implicit era."""
+    return [f for era in eras(config) for f in stack_files(config, era)] or stack_files(config)
+
+
+def fitted(config: Mapping) -> list[str]:
+    """The histograms the config fits (none without a ``fit`` block)."""
+    return list(config.get("fit", {}).get("histograms", []))
+
+
+def fit_files(config: Mapping, histogram: str) -> list[str]:
+    """What the fit of ``histogram`` writes in ``results/fit/<histogram>/``: the results table
+    (``fit.json``, ``.md``, ``.tex``), the pull and impact plots, and per channel the pre-
+    and post-fit plots, in the configured plot formats."""
+    folder = f"results/fit/{histogram}"
+    formats = config["plots"]["formats"]
+    plots = ["pulls", "impacts"] + [
+        f"{stage}/{channel}" for stage in ("prefit", "postfit")
+        for channel, _, _ in fit_channels(config, histogram)
+    ]  # fmt: skip
+    return [f"{folder}/fit.{ext}" for ext in ("json", "md", "tex")] + [
+        f"{folder}/{name}.{ext}" for name in plots for ext in formats
     ]
 
 

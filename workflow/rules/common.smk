@@ -1,11 +1,21 @@
 # Config -> targets, all computed by the brewflow package.
-from brewflow.config import local_files, process_of, skim_targets, systematics_for
+from brewflow.config import (
+    era_datasets,
+    eras,
+    local_files,
+    process_of,
+    skim_targets,
+    systematics_for,
+)
 from brewflow.pipeline import (
     analysis_inputs,
     analyze_resources,
     chunk_groups,
     dataset_fingerprint,
     fingerprint,
+    fit_files,
+    fit_stacks,
+    fitted,
     fingerprint_file,
     generated_files,
     normalisation_fingerprint,
@@ -14,8 +24,14 @@ from brewflow.pipeline import (
     plot_outputs,
     preprocess_fingerprint,
     processes,
+    scope_rule,
+    scoped,
+    scoped_log,
+    scopes,
     shapes_outputs,
     skim_fingerprint,
+    stack_files,
+    stack_inputs,
     start_run,
     table_outputs,
     RESOLVED,
@@ -27,6 +43,7 @@ CONFIG = RESOLVED  # written by onstart (below), under Snakemake's lock
 # Snakemake never imports pandas while planning (0.5 s per DAG build).
 PROCESSES = processes(config)
 DATASETS = list(config["datasets"])
+SCOPES = scopes(config)  # the combination (None), then each era
 
 
 wildcard_constraints:

@@ -4,7 +4,12 @@ rule generate:
             "generate",
             "all",
             fingerprint(
-                [config.get("generate"), config["luminosity"], generated_files(config)]
+                [
+                    config.get("generate"),
+                    config.get("luminosity"),
+                    config.get("eras"),
+                    generated_files(config),
+                ]
             ),
         ),
     output:

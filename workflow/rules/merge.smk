@@ -33,15 +33,22 @@ rule scale:
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"
 
 
-rule stack:
-    input:
-        lambda w: expand("results/scale/{dataset}.json", dataset=PROCESSES[w.process]),
-    output:
-        "results/stack/{process}.json",
-    log:
-        "logs/stack/{process}.log",
-    conda:
-        "../../envs/brewflow.yaml"
-    shell:
-        "brewflow stack --process {wildcards.process} --inputs {input} --output {output} "
-        "> {log} 2>&1"
+# a process summed: over its datasets (results/stack/), over one era's datasets
+# (results/eras/<era>/stack/), and, with eras, the combination summed over the eras' stacks
+for scope in SCOPES:
+
+    rule:
+        name:
+            scope_rule("stack", scope)
+        localrule: True
+        input:
+            lambda w, scope=scope: stack_inputs(config, w.process, scope),
+        output:
+            scoped("results/stack/{process}.json", scope),
+        log:
+            scoped_log("logs/stack/{process}.log", scope),
+        conda:
+            "../../envs/brewflow.yaml"
+        shell:
+            "brewflow stack --process {wildcards.process} --inputs {input} --output {output} "
+            "> {log} 2>&1"

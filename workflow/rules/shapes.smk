@@ -1,8 +1,11 @@
+# fit inputs per histogram: one channel per region (x era, read from each era's stacks)
 rule shapes:
     input:
-        stacks=expand("results/stack/{process}.json", process=PROCESSES),
+        stacks=fit_stacks(config),
         fingerprint=fingerprint_file(
-            "shapes", "all", fingerprint([config.get("shapes"), config["regions"]])
+            "shapes",
+            "all",
+            fingerprint([config.get("shapes"), config["regions"], config["histograms"]]),
         ),
     output:
         root="results/shapes/{histogram}.root",
@@ -18,3 +21,35 @@ rule shapes:
         "brewflow shapes --config {params.config} --histogram {wildcards.histogram} "
         "--inputs {input.stacks} --output-root {output.root} --output-card {output.card} "
         "--output-pyhf {output.pyhf} > {log} 2>&1"
+
+
+# the maximum-likelihood fit of each fitted histogram's workspace: results table, pulls,
+# impacts, pre- and post-fit plots per channel (a rule per histogram: its channels)
+for fitted_histogram in fitted(config):
+
+    rule:
+        name:
+            f"fit_{fitted_histogram}".replace("-", "_")
+        input:
+            workspace=f"results/shapes/{fitted_histogram}.pyhf.json",
+            fingerprint=fingerprint_file(
+                "fit", fitted_histogram, fingerprint([config.get("fit"), config["plots"]])
+            ),
+        output:
+            report(
+                fit_files(config, fitted_histogram),
+                category="Fit",
+                subcategory=fitted_histogram,
+                caption="../report/fit.rst",
+            ),
+        log:
+            f"logs/fit/{fitted_histogram}.log",
+        conda:
+            "../../envs/brewflow.yaml"
+        params:
+            config=lambda w, input: CONFIG,
+            histogram=lambda w, input, name=fitted_histogram: name,
+        shell:
+            "brewflow fit --config {params.config} --histogram {params.histogram} "
+            "--workspace {input.workspace} --output-dir results/fit/{params.histogram} "
+            "> {log} 2>&1"

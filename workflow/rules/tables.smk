@@ -1,27 +1,40 @@
-rule cutflow:
-    input:
-        processes=expand("results/stack/{process}.json", process=PROCESSES),
-        datasets=expand("results/scale/{dataset}.json", dataset=DATASETS),
-    output:
-        csv=report(
-            "results/cutflow/{region}.csv",
-            category="Cutflow",
-            caption="../report/cutflow.rst",
-        ),
-        md="results/cutflow/{region}.md",
-        tex="results/cutflow/{region}.tex",
-    log:
-        "logs/cutflow/{region}.log",
-    conda:
-        "../../envs/brewflow.yaml"
-    shell:
-        "brewflow cutflow --region {wildcards.region} --processes {input.processes} "
-        "--datasets {input.datasets} --output-stem results/cutflow/{wildcards.region} > {log} 2>&1"
+# cutflow tables of the combination (results/cutflow/) and of each era
+for scope in SCOPES:
+
+    rule:
+        name:
+            scope_rule("cutflow", scope)
+        localrule: True
+        input:
+            processes=stack_files(config, scope),
+            datasets=expand("results/scale/{dataset}.json", dataset=era_datasets(config, scope)),
+        output:
+            csv=report(
+                scoped("results/cutflow/{region}.csv", scope),
+                category="Cutflow",
+                subcategory=scope or "all eras",
+                caption="../report/cutflow.rst",
+            ),
+            md=scoped("results/cutflow/{region}.md", scope),
+            tex=scoped("results/cutflow/{region}.tex", scope),
+        log:
+            scoped_log("logs/cutflow/{region}.log", scope),
+        conda:
+            "../../envs/brewflow.yaml"
+        params:
+            config=lambda w, input: CONFIG,
+            era=lambda w, input, scope=scope: f"--era {scope}" if scope else "",
+            stem=lambda w, input, scope=scope: scoped(f"results/cutflow/{w.region}", scope),
+        shell:
+            "brewflow cutflow --config {params.config} --region {wildcards.region} {params.era} "
+            "--processes {input.processes} --datasets {input.datasets} "
+            "--output-stem {params.stem} > {log} 2>&1"
 
 
 rule summary:
+    localrule: True
     input:
-        stacks=expand("results/stack/{process}.json", process=PROCESSES),
+        stacks=stack_files(config),
         merged=expand("results/merge/{dataset}.json", dataset=DATASETS),
     output:
         report(

@@ -1,4 +1,4 @@
-"""Commands that write or show a run's outputs: cutflow, plot, shapes, summary, status,
+"""Commands that write or show a run's outputs: cutflow, plot, shapes, fit, summary, status,
 provenance."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ def _cutflow(args: argparse.Namespace) -> None:
     from brewflow.outputs import tables
 
     tables.write_tables(results(args.processes), results(args.datasets), args.region,
-                        args.output_stem)  # fmt: skip
+                        args.output_stem, config=config(args.config) if args.config else None,
+                        era=args.era)  # fmt: skip
 
 
 def _plot(args: argparse.Namespace) -> None:
     from brewflow.outputs import plots
 
     plots.plot_region(config(args.config), results(args.inputs), args.region, args.output_dir,
-                      histogram=args.histogram)  # fmt: skip
+                      histogram=args.histogram, era=args.era)  # fmt: skip
 
 
 def _shapes(args: argparse.Namespace) -> None:
@@ -29,6 +30,12 @@ def _shapes(args: argparse.Namespace) -> None:
 
     fit_inputs.write_fit_inputs(config(args.config), results(args.inputs), args.histogram,
                                 args.output_root, args.output_card, args.output_pyhf)  # fmt: skip
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from brewflow.outputs import fit
+
+    fit.fit_job(config(args.config), args.histogram, args.workspace, args.output_dir)
 
 
 def _summary(args: argparse.Namespace) -> None:
@@ -85,12 +92,15 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", nargs="+", required=True, help="stacked process results")
     p.add_argument("--datasets", nargs="+", required=True, help="scaled dataset results")
     p.add_argument("--output-stem", required=True)
+    p.add_argument("--config", help="the config (blinded regions and windows, era labels)")
+    p.add_argument("--era", help="the tables of this era (default: all eras)")
     p = command(sub, "plot", _plot, "data/MC plots of every histogram in one region")
     p.add_argument("--config", required=True)
     p.add_argument("--region", required=True)
     p.add_argument("--histogram", help="only this histogram (default: all in the region)")
     p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
     p.add_argument("--output-dir", required=True)
+    p.add_argument("--era", help="the plots of this era (default: all eras)")
     p = command(sub, "shapes", _shapes, "combine shapes file (ROOT) and datacard of one histogram")
     p.add_argument("--config", required=True)
     p.add_argument("--histogram", required=True)
@@ -98,6 +108,11 @@ def register(sub: Any) -> None:
     p.add_argument("--output-root", required=True)
     p.add_argument("--output-card", required=True)
     p.add_argument("--output-pyhf", help="also a pyhf JSON workspace")
+    p = command(sub, "fit", _fit, "maximum-likelihood fit of a workspace: table, pulls, impacts")
+    p.add_argument("--config", required=True)
+    p.add_argument("--histogram", required=True, help="the fitted histogram (plot labels)")
+    p.add_argument("--workspace", required=True, help="its pyhf JSON workspace (brewflow shapes)")
+    p.add_argument("--output-dir", required=True)
     p = command(sub, "summary", _summary, "ledger, systematics and provenance pages for the report")
     p.add_argument("--config", required=True)
     p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")

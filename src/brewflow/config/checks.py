@@ -17,7 +17,14 @@ from typing import Any
 
 import yaml
 
-from brewflow.config.model import OBJECT_TYPES, check_files_once, is_generated
+from brewflow.config.model import (
+    OBJECT_TYPES,
+    check_files_once,
+    era_settings,
+    eras,
+    generated_payloads,
+    is_generated,
+)
 from brewflow.errors import ConfigError
 
 
@@ -98,9 +105,69 @@ def _message(error: Any) -> str:
     return error.message
 
 
+def _check_eras(config: dict) -> None:
+    """Each dataset in a configured era (and none without ``eras``); a data dataset without
+    its own ``lumi_mask`` gets its era's (filled in)."""
+    known = config.get("eras")
+    if known and "luminosity" in config:
+        raise ConfigError(
+            "config key 'luminosity': with 'eras', each era gives its luminosity "
+            "(eras.<era>.luminosity); remove the top-level one"
+        )
+    for name, dataset in config["datasets"].items():
+        era = dataset.get("era")
+        if known is None:
+            if era is not None:
+                raise ConfigError(
+                    f"config key 'datasets.{name}.era': {era!r}, but the config has no 'eras' "
+                    "block; define the era (luminosity, energy, corrections) there"
+                )
+            continue
+        if era is None:
+            raise ConfigError(
+                f"config key 'datasets.{name}.era': missing; with 'eras' every dataset names "
+                f"its era (one of {', '.join(known)})"
+            )
+        if era not in known:
+            raise ConfigError(
+                f"config key 'datasets.{name}.era': unknown era {era!r} (known: {', '.join(known)})"
+            )
+        if dataset["is_data"] and "lumi_mask" not in dataset and known[era].get("lumi_mask"):
+            dataset["lumi_mask"] = known[era]["lumi_mask"]
+    generated = config.get("generate", {}).get("corrections")
+    if isinstance(generated, dict):
+        for era in generated:
+            if era not in (known or {}):
+                raise ConfigError(f"config key 'generate.corrections': unknown era {era!r}")
+
+
+def _check_fit(config: dict) -> None:
+    """Blind windows are ranges; the fit's histograms have a workspace (``shapes``)."""
+    for name, spec in config["histograms"].items():
+        if "blind" in spec and spec["blind"][1] <= spec["blind"][0]:
+            raise ConfigError(f"config key 'histograms.{name}.blind': give [low, high], low < high")
+    if "fit" not in config:
+        return
+    shaped = config.get("shapes", {}).get("histograms", [])
+    if not shaped:
+        raise ConfigError(
+            "config key 'fit': the fit reads the pyhf workspace of the 'shapes' block; "
+            "configure shapes (histograms, signal)"
+        )
+    config["fit"].setdefault("histograms", list(shaped))
+    for name in config["fit"]["histograms"]:
+        if name not in shaped:
+            raise ConfigError(
+                f"config key 'fit.histograms': {name!r} has no workspace; add it to "
+                f"shapes.histograms (has: {', '.join(shaped)})"
+            )
+
+
 def _check(config: dict) -> None:
     regions = config["regions"]
     datasets = config["datasets"]
+    _check_eras(config)
+    _check_fit(config)
     for name, hist_def in config["histograms"].items():
         for region in hist_def.get("regions", []):
             if region not in regions:
@@ -116,14 +183,17 @@ def _check(config: dict) -> None:
     for name, syst in config["systematics"].items():
         if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
             raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
-        if syst["type"] in OBJECT_TYPES and "jets" not in config:
-            raise ConfigError(
-                f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
-                "configure the 'jets' block (JERC payload and names)"
-            )
-        needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
-        if needs and needs not in config.get("jets", {}):
-            raise ConfigError(f"config key 'systematics.{name}': needs 'jets.{needs}'")
+        for era in eras(config) or [None]:
+            jets = era_settings(config, era).get("jets")
+            where = f"'eras.{era}.jets' or the top-level 'jets'" if era else "the 'jets' block"
+            if syst["type"] in OBJECT_TYPES and jets is None:
+                raise ConfigError(
+                    f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
+                    f"configure {where} (JERC payload and names)"
+                )
+            needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
+            if needs and needs not in (jets or {}):
+                raise ConfigError(f"config key 'systematics.{name}': needs {where} '{needs}'")
         if "source" in syst and syst["type"] != "jes":
             raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
         for dataset in syst.get("datasets", []):
@@ -186,12 +256,19 @@ def _check(config: dict) -> None:
                 f"(MC processes: {', '.join(known)})"
             )
     check_scheduler(os.environ.get(SCHEDULER_ENV))
-    generated = {config.get("generate", {}).get(k) for k in ("corrections", "bdt")}
-    payloads = {
-        f"corrections.{key}.file": spec["file"] for key, spec in config["corrections"].items()
-    }
-    if "jets" in config:
-        payloads["jets.file"] = config["jets"]["file"]
+    generated = generated_payloads(config)
+    payloads = {}
+    for era in eras(config) or [None]:
+        prefix = f"eras.{era}." if era else ""
+        settings = era_settings(config, era)
+        for key, spec in settings["corrections"].items():
+            own = era and key in config["eras"][era].get("corrections", {})
+            payloads[f"{prefix if own else ''}corrections.{key}.file"] = spec["file"]
+        if "jets" in settings:
+            own = era and "jets" in config["eras"][era]
+            payloads[f"{prefix if own else ''}jets.file"] = settings["jets"]["file"]
+        if era and (mask := config["eras"][era].get("lumi_mask")):
+            payloads[f"{prefix}lumi_mask"] = mask
     payloads |= {f"models.{key}": file for key, file in config["models"].items()}
     for key, file in payloads.items():
         if file not in generated and not Path(file).is_file():

@@ -42,11 +42,13 @@ def process_of(config: Mapping, dataset: str) -> str:
 
 def payload_files(config: Mapping, dataset: str) -> list[str]:
     """Files besides its data that a dataset's analysis reads: golden JSON (data with
-    ``lumi_mask``), correction payloads, JERC payload; each once, in config order."""
+    ``lumi_mask``), its era's correction payloads and JERC payload, the models; each once,
+    in config order."""
     mask = config["datasets"][dataset].get("lumi_mask")
-    files = [spec["file"] for spec in config["corrections"].values()]
-    if "jets" in config:
-        files.append(config["jets"]["file"])
+    settings = era_settings(config, era_of(config, dataset))
+    files = [spec["file"] for spec in settings["corrections"].values()]
+    if "jets" in settings:
+        files.append(settings["jets"]["file"])
     files += config.get("models", {}).values()
     return list(dict.fromkeys([*([mask] if mask else []), *files]))
 
@@ -229,4 +231,128 @@ def skim_targets(config: Mapping) -> list[tuple[str, str]]:
         (name, dataset)
         for name, spec in config.get("skims", {}).items()
         for dataset in spec.get("datasets") or config["datasets"]
+    ]
+
+
+CORRELATED_BY_TYPE = {"weight": True, "jes": True, "scale": False, "jer": False,
+                      "unclustered": False}  # fmt: skip
+"""Whether a systematic of each type is one nuisance for all eras by default: weights (scale
+factors, theory) and JES are; a flat scale (e.g. luminosity), JER and unclustered MET are not."""
+
+
+def eras(config: Mapping) -> list[str]:
+    """The configured eras, in config order (``[]``: one implicit era, the top-level keys)."""
+    return list(config.get("eras") or {})
+
+
+def era_of(config: Mapping, dataset: str) -> str | None:
+    """The era of ``dataset`` (None without ``eras``)."""
+    return config["datasets"][dataset].get("era")
+
+
+def era_datasets(config: Mapping, era: str | None) -> list[str]:
+    """The datasets of ``era`` (every dataset for None), in config order."""
+    return [d for d in config["datasets"] if era is None or era_of(config, d) == era]
+
+
+def era_settings(config: Mapping, era: str | None) -> dict:
+    """What an era sets: ``luminosity`` (pb^-1), ``energy`` (TeV), ``label``, ``corrections``
+    (the top-level ones updated with the era's), ``jets`` (the era's, else the top-level;
+    absent without either) and ``lumi_mask`` (or None). ``era`` None: the top-level keys."""
+    spec = config["eras"][era] if era is not None else config
+    out = {
+        "luminosity": spec["luminosity"],
+        "energy": spec.get("energy", 13),
+        "label": spec.get("label", era or ""),
+        "corrections": {**config.get("corrections", {}), **spec.get("corrections", {})},
+        "lumi_mask": spec.get("lumi_mask") if era is not None else None,
+    }
+    if (jets := spec.get("jets", config.get("jets"))) is not None:
+        out["jets"] = jets
+    return out
+
+
+def for_dataset(config: Mapping, dataset: str) -> dict:
+    """``config`` as the jobs of ``dataset`` see it: ``luminosity``, ``energy``,
+    ``corrections`` and ``jets`` those of the dataset's era (a shallow copy; without
+    ``eras``, the config itself)."""
+    era = era_of(config, dataset)
+    if era is None:
+        return dict(config)
+    settings = era_settings(config, era)
+    out = {**config, **{k: settings[k] for k in ("luminosity", "energy", "corrections")}}
+    out.pop("jets", None)
+    if "jets" in settings:
+        out["jets"] = settings["jets"]
+    return out
+
+
+def is_correlated(config: Mapping, systematic: str) -> bool:
+    """Whether ``systematic`` is one nuisance across eras (its ``correlated``, else the
+    default of its type, :data:`CORRELATED_BY_TYPE`)."""
+    spec = config["systematics"][systematic]
+    return spec.get("correlated", CORRELATED_BY_TYPE[spec["type"]])
+
+
+def nuisance_names(config: Mapping, dataset: str) -> dict[str, str]:
+    """Systematic -> the nuisance it is for ``dataset``: ``<name>_<era>`` for a systematic
+    not correlated across eras, else its name (every name without ``eras``)."""
+    era = era_of(config, dataset)
+    return {
+        name: name if era is None or is_correlated(config, name) else f"{name}_{era}"
+        for name in applicable_systematics(config, dataset)
+    }
+
+
+def nuisance_description(config: Mapping, nuisance: str) -> str:
+    """The description of a nuisance (an uncorrelated one's names its era)."""
+    if nuisance in config["systematics"]:
+        return config["systematics"][nuisance].get("description", "")
+    name, _, era = nuisance.rpartition("_")
+    spec = config["systematics"].get(name, {})
+    return f"{spec.get('description', name)} ({era} only)" if spec else ""
+
+
+def blinded_regions(config: Mapping) -> list[str]:
+    """Regions whose data is blinded (``blind: true``)."""
+    return [name for name, spec in config["regions"].items() if spec.get("blind")]
+
+
+def blind_windows(config: Mapping, region: str) -> dict[str, tuple[float, float]]:
+    """Histogram -> its ``blind`` window ``(low, high)`` for the histograms filled in
+    ``region`` that have one."""
+    return {
+        name: (spec["blind"][0], spec["blind"][1])
+        for name, spec in config["histograms"].items()
+        if "blind" in spec and region in (spec.get("regions") or config["regions"])
+    }
+
+
+def demo_payloads(config: Mapping) -> dict[str | None, str]:
+    """Era (None: the only one) -> the demo correction payload ``brewflow generate`` writes
+    for it (config ``generate.corrections``: a path, or era -> path)."""
+    corrections = config.get("generate", {}).get("corrections")
+    if corrections is None:
+        return {}
+    return dict(corrections) if isinstance(corrections, dict) else {None: corrections}
+
+
+def generated_payloads(config: Mapping) -> set[str]:
+    """Payloads ``brewflow generate`` writes (correction payloads, BDT, golden JSONs of the
+    generated data): checked once written, not when the config is read."""
+    paths = {*demo_payloads(config).values(), config.get("generate", {}).get("bdt")}
+    paths |= {d["lumi_mask"] for d in config["datasets"].values()
+              if is_generated(d) and "lumi_mask" in d}  # fmt: skip
+    paths.discard(None)
+    return {p for p in paths if p is not None}
+
+
+def fit_channels(config: Mapping, histogram: str) -> list[tuple[str, str, str | None]]:
+    """``(channel, region, era)`` of a histogram's fit: one channel per region it is filled in
+    x era, named ``<region>_<era>`` (``<region>`` without ``eras``)."""
+    regions = config["histograms"][histogram].get("regions") or list(config["regions"])
+    return [
+        (region if era is None else f"{region}_{era}", region, era)
+        for era in eras(config) or [None]
+        for region in regions
     ]

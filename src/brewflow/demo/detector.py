@@ -200,12 +200,16 @@ def _jets(
     return ak.zip({k: ak.values_astype(reco[k], t) for k, t in types.items()}), genjets, n_isr
 
 
-def nanoaod(rng: np.random.Generator, model: Model, n: int, *, is_data: bool) -> dict:
-    """One block of n events of one model as NanoAOD branches (without run/lumi/event)."""
+def nanoaod(
+    rng: np.random.Generator, model: Model, n: int, *, is_data: bool,
+    pileup: float = PILEUP_DATA_SCALE["nominal"],
+) -> dict:  # fmt: skip
+    """One block of n events of one model as NanoAOD branches (without run/lumi/event); data
+    with a true-interaction profile of scale ``pileup`` (Gamma, shape 8)."""
     truth = model.sample(rng, n)
     muons = _leptons(rng, truth, 13, is_data)
     electrons = _leptons(rng, truth, 11, is_data)
-    n_true_int = rng.gamma(8.0, PILEUP_DATA_SCALE["nominal"] if is_data else PILEUP_MC_SCALE, n)
+    n_true_int = rng.gamma(8.0, pileup if is_data else PILEUP_MC_SCALE, n)
     rho = np.maximum(0.5 * n_true_int + rng.normal(0.0, 1.5, n), 0.0)
     jets, genjets, n_isr = _jets(rng, truth, model.isr_jets, rho, is_data)
     met_x = truth.nu_px + rng.normal(0, 10.0, n)

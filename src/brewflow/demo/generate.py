@@ -25,6 +25,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from brewflow.config import demo_payloads, era_settings
 from brewflow.demo.detector import nanoaod
 from brewflow.demo.events import (
     CLUSTER,
@@ -33,7 +34,7 @@ from brewflow.demo.events import (
     MODELS,
     UNCERTIFIED_EVERY,
 )
-from brewflow.demo.payloads import write_demo_corrections
+from brewflow.demo.payloads import PILEUP_DATA_SCALE, write_demo_corrections
 from brewflow.files import atomic_output, atomic_write
 from brewflow.reproducible import fixed_root_clock
 
@@ -76,12 +77,15 @@ def _split(n: int, parts: int) -> list[int]:
     return [base + (i < extra) for i in range(parts)]
 
 
-def generate_mc(model: str, paths: Sequence[str | Path], events: int, *, seed: int = 42) -> int:
-    """Write ``events`` events of ``model`` split evenly over ``paths``; returns the count."""
+def generate_mc(
+    model: str, paths: Sequence[str | Path], events: int, *, seed: int = 42, era: str | None = None
+) -> int:
+    """Write ``events`` events of ``model`` split evenly over ``paths``; returns the count. Each
+    ``era`` draws its own events."""
     spec = MODELS[model]
     first = 0
     for index, (path, n) in enumerate(zip(paths, _split(events, len(paths)), strict=True)):
-        rng = _rng(seed, model, index)
+        rng = _rng(seed, model, *([era] if era else []), index)
         branches = nanoaod(rng, spec, n, is_data=False)
         event = np.arange(first, first + n) + 1
         _write(Path(path), branches, np.ones(n), 1 + event // 1000, event, seed)
@@ -106,21 +110,28 @@ def generate_data(
     *,
     seed: int = 42,
     lumi_mask: str | Path | None = None,
+    era: str | None = None,
+    pileup: float = PILEUP_DATA_SCALE["nominal"],
+    inject: Mapping[str, float] | None = None,
 ) -> int:
     """Pseudo-data: ``Poisson(L * xsec)`` events of every model, shuffled over ``paths``.
 
     With ``lumi_mask``, also a golden JSON there that leaves out every tenth lumi block
     (``UNCERTIFIED_EVERY``); events are then drawn for ``L / certified fraction`` so that the
-    certified ones correspond to ``L`` on average.
+    certified ones correspond to ``L`` on average. Each ``era`` draws its own events, with a
+    true-interaction profile of scale ``pileup``; ``inject[model]`` multiplies that model's
+    cross section (a signal strength the fit should find).
     """
     scale = UNCERTIFIED_EVERY / (UNCERTIFIED_EVERY - 1) if lumi_mask else 1.0
     blocks, total = [], 0
     for index, path in enumerate(paths):
-        rng = _rng(seed, "data", index)
+        rng = _rng(seed, "data", *([era] if era else []), index)
         parts = []
-        for _name, spec in MODELS.items():
-            mean = scale * luminosity * spec.xsec / len(paths)
-            parts.append(nanoaod(rng, spec, int(rng.poisson(mean)), is_data=True))
+        for name, spec in MODELS.items():
+            strength = (inject or {}).get(name, 1.0)
+            mean = scale * luminosity * spec.xsec * strength / len(paths)
+            n = int(rng.poisson(mean))
+            parts.append(nanoaod(rng, spec, n, is_data=True, pileup=pileup))
         block = _concatenate(parts)
         n = len(block["MET_pt"])
         order = rng.permutation(n)
@@ -167,19 +178,23 @@ def generate_demo(
     """Everything the config's ``generate`` block asks for: its payloads, the files of its
     generated datasets (``datasets``: only these) and the demo BDT."""
     settings = config.get("generate", {"events": 40000, "seed": 42})
-    if settings.get("corrections"):
-        write_demo_corrections(settings["corrections"])
+    pileups = settings.get("pileup", {})
+    for era, path in demo_payloads(config).items():
+        write_demo_corrections(path, pileup=pileups.get(era) if era else None)
     events = events or settings["events"]
     seed = settings["seed"] if seed is None else seed
     for name, dataset in config["datasets"].items():
         model = dataset.get("generator")
         if model is None or (datasets and name not in datasets):
             continue
+        era = dataset.get("era")
         if model == "data":
-            n = generate_data(dataset["files"], config["luminosity"], seed=seed,
-                              lumi_mask=dataset.get("lumi_mask"))  # fmt: skip
+            n = generate_data(dataset["files"], era_settings(config, era)["luminosity"],
+                              seed=seed, lumi_mask=dataset.get("lumi_mask"), era=era,
+                              pileup=pileups.get(era, PILEUP_DATA_SCALE["nominal"]),
+                              inject=settings.get("inject"))  # fmt: skip
         else:
-            n = generate_mc(model, dataset["files"], events, seed=seed)
+            n = generate_mc(model, dataset["files"], events, seed=seed, era=era)
         log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
     if settings.get("bdt"):
         from brewflow.demo.physics import train_demo_bdt

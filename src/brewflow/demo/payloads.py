@@ -231,13 +231,14 @@ def _correction(name: str, description: str, inputs: dict[str, str], data: Any) 
     )
 
 
-def write_demo_corrections(path: str | Path) -> None:
+def write_demo_corrections(path: str | Path, pileup: float | None = None) -> None:
     """correctionlib payload (schema v2) with ``demo_pileup``, ``demo_muon_id`` and the demo
     JERC (names in ``JER_NAMES``; CMS input names ``JetA, JetEta, JetPt, Rho, systematic``).
 
     Same inputs as the CMS 2018 UL payloads: pileup ``(NumTrueInteractions, nominal|up|down)``
     = data/MC ratio of true-interaction profiles (Gamma, shape 8, scales 4.2/4.4/4.0 vs 4.0);
-    muon ``(year, abseta, pt, sf|systup|systdown)`` with year ``"2018_UL"``.
+    muon ``(year, abseta, pt, sf|systup|systdown)`` with year ``"2018_UL"``. ``pileup``: the
+    data profile's scale of an era (nominal; up and down +-0.2), default 4.2.
     """
     import correctionlib.schemav2 as cs
 
@@ -245,7 +246,12 @@ def write_demo_corrections(path: str | Path) -> None:
     centers = edges[:-1] + 0.5
     mc = _gamma_pdf(centers, 8.0, PILEUP_MC_SCALE)
 
-    def pileup(scale: float) -> cs.Binning:
+    nominal = PILEUP_DATA_SCALE["nominal"] if pileup is None else pileup
+    data_scales = {
+        k: v - PILEUP_DATA_SCALE["nominal"] + nominal for k, v in PILEUP_DATA_SCALE.items()
+    }
+
+    def pileup_ratio(scale: float) -> cs.Binning:
         ratio = np.clip(_gamma_pdf(centers, 8.0, scale) / mc, 0.0, 5.0)
         return cs.Binning(
             nodetype="binning",
@@ -262,7 +268,7 @@ def write_demo_corrections(path: str | Path) -> None:
         cs.Category(
             nodetype="category",
             input="weights",
-            content=[cs.CategoryItem(key=k, value=pileup(v)) for k, v in PILEUP_DATA_SCALE.items()],
+            content=[cs.CategoryItem(key=k, value=pileup_ratio(v)) for k, v in data_scales.items()],
         ),
     )
     eta_c = (np.asarray(MUON_SF_ABSETA[:-1]) + np.asarray(MUON_SF_ABSETA[1:])) / 2

@@ -17,7 +17,14 @@ import numpy as np
 from brewflow import histograms as H
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
 from brewflow.arrays import chain, lib
-from brewflow.config import ConfigError, object_variation
+from brewflow.config import (
+    ConfigError,
+    blind_windows,
+    blinded_regions,
+    era_of,
+    era_settings,
+    object_variation,
+)
 from brewflow.corrections import load_all
 from brewflow.jetmet import CorrectedEvents, JetCorrector
 from brewflow.lumimask import LumiMask, LumiMaskError
@@ -103,11 +110,17 @@ def _check_output(config: Mapping, output: Any) -> None:
 
 
 def jet_corrector(config: Mapping, dataset: str) -> JetCorrector | None:
-    """The dataset's jet/MET corrections from the ``jets`` block (None without one)."""
-    if "jets" not in config:
+    """The dataset's jet/MET corrections from its era's ``jets`` block (None without one)."""
+    jets = era_settings(config, era_of(config, dataset)).get("jets")
+    if jets is None:
         return None
     spec = config["datasets"][dataset]
-    return JetCorrector.from_config(config["jets"], is_data=spec["is_data"], jec=spec.get("jec"))
+    return JetCorrector.from_config(jets, is_data=spec["is_data"], jec=spec.get("jec"))
+
+
+def dataset_corrections(config: Mapping, dataset: str) -> dict[str, Any]:
+    """The correctionlib corrections of the dataset's era, by config key."""
+    return load_all(era_settings(config, era_of(config, dataset))["corrections"])
 
 
 def build(
@@ -129,7 +142,7 @@ def build(
         spec["is_data"],
         "nominal",
         dict(config["analysis"]["options"]),
-        load_all(config["corrections"]),
+        dataset_corrections(config, dataset),
         dict(config["models"]),
     )
     corrector = jet_corrector(config, dataset)
@@ -140,13 +153,19 @@ def build(
     lazy = isinstance(events, dak.Array)
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
     hists, cutflow = book_histograms(config, systematics, lazy)
+    blinded, vetoes = data_blinding(config, dataset)
 
     def fill(output: AnalysisOutput, members: Sequence[Sequence[str]], part: Any = None) -> None:
         """Fill every histogram from ``output``: ``members[i]`` are the systematics of block
         ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output)."""
         _check_output(config, output)
-        filler = H.Filler({r: output.selection.all(*cuts) for r, cuts in regions.items()})
+        masks = {r: output.selection.all(*cuts) for r, cuts in regions.items()}
         passed = {r: output.selection.n_passed(*cuts) for r, cuts in regions.items()}
+        for region, windows in vetoes.items():  # blinded windows: data events left out
+            veto = window_veto(output, windows)
+            masks[region] = masks[region] & ~veto
+            passed[region] = lib(veto).where(veto, 0, passed[region])
+        filler = H.Filler(masks)
         for block, names in enumerate(members):
             select = None if part is None else functools.partial(part, block=block)
             for systematic in names:
@@ -154,6 +173,8 @@ def build(
                 for name, h in hists.items():
                     variable = config["histograms"][name]["variable"]
                     for region in h.axes["region"]:
+                        if region in blinded:
+                            continue
                         filler.fill(
                             h,
                             region=region,
@@ -164,6 +185,8 @@ def build(
                             select=select,
                         )
                 for region in regions:
+                    if region in blinded:
+                        continue
                     for name, h in cutflow.items():
                         args = {"passed": passed[region]}
                         if name == H.CUTFLOW and weight is not None:
@@ -202,6 +225,38 @@ def build(
             varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
             fill(analysis(varied[key], varied_context), [groups[key]])
     return {**hists, **cutflow}
+
+
+def data_blinding(
+    config: Mapping, dataset: str
+) -> tuple[set[str], dict[str, list[tuple[str, float, float]]]]:
+    """What a data dataset must not fill: the blinded regions (``blind: true``), and per other
+    region the ``(variable, low, high)`` windows of its histograms' ``blind`` ranges (events
+    inside one are left out of the region). Nothing for MC."""
+    if not config["datasets"][dataset]["is_data"]:
+        return set(), {}
+    blinded = set(blinded_regions(config))
+    vetoes = {
+        region: [(config["histograms"][h]["variable"], *window) for h, window in found.items()]
+        for region in config["regions"]
+        if region not in blinded and (found := blind_windows(config, region))
+    }
+    return blinded, vetoes
+
+
+def window_veto(output: AnalysisOutput, windows: Sequence[tuple[str, float, float]]) -> Any:
+    """Per event: True if a value of a window's variable lies in ``[low, high)`` (any entry of a
+    per-object variable; None is outside)."""
+    veto = None
+    for variable, low, high in windows:
+        values = output.variables[variable]
+        ak = lib(values)
+        inside = (values >= low) & (values < high)
+        if values.ndim > 1:
+            inside = ak.any(inside, axis=-1)
+        inside = ak.fill_none(inside, False)
+        veto = inside if veto is None else veto | inside
+    return veto
 
 
 def book_histograms(config: Mapping, systematics: Sequence[str], lazy: bool) -> tuple[dict, dict]:

@@ -11,10 +11,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from brewflow.config import dataset_spec
+from brewflow.config import dataset_spec, era_of, era_settings, nuisance_names
 from brewflow.errors import InputError
 from brewflow.results import provenance
-from brewflow.results.arithmetic import combine_process, merge_systematics, scale
+from brewflow.results.arithmetic import (
+    combine_process,
+    merge_systematics,
+    rename_systematics,
+    scale,
+)
 from brewflow.results.inventory import read_inventory
 from brewflow.results.ledger import add_chunks, describe, event_ledger
 from brewflow.results.model import Result, load, save
@@ -68,15 +73,22 @@ def merge_dataset(
 def normalise(
     config: Mapping[str, Any], input: str | Path, inventory: str | Path, output: str | Path
 ) -> Result:
-    """MC scaled to ``xsec x luminosity / sum of genWeight`` (data by 1). An incomplete
+    """MC scaled to ``xsec x luminosity / sum of genWeight`` (data by 1), with the luminosity
+    of the dataset's era; systematics not correlated across eras renamed ``<name>_<era>``
+    (:func:`brewflow.config.nuisance_names`), so every later step sees one nuisance per era.
+    An incomplete
     dataset (chunks skipped) is refused unless ``allow_partial``; then its factor uses the
     genWeight sum of what was read."""
     result = load(input)
     name = result.dataset or result.process
     spec = dataset_spec(config, name)
-    luminosity = config["luminosity"]
+    era = era_of(config, name)
+    luminosity = era_settings(config, era)["luminosity"]
+    result = rename_systematics(result, nuisance_names(config, name))
     book = result.meta.get("ledger")
     meta: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
+    if era is not None:
+        meta["era"] = era
     sumw = None if spec["is_data"] else read_inventory(inventory)["sumw"]
     if book is not None and not book["complete"]:
         if not spec["allow_partial"]:

@@ -152,8 +152,7 @@ def write_skim(
     """Write the skim ``name`` of ``dataset`` (preprocess records ``files``) to ``outdir``;
     return its ledger (also written to ``outdir/skim.json``)."""
     from brewflow.analysis import Context
-    from brewflow.corrections import load_all
-    from brewflow.jobs.build import jet_corrector, load_analysis
+    from brewflow.jobs.build import dataset_corrections, jet_corrector, load_analysis
     from brewflow.jobs.reading import ReadPlan, preflight
     from brewflow.nanoevents.reader import lazy_events
 
@@ -173,7 +172,7 @@ def write_skim(
     )
     corrector = jet_corrector(config, dataset)
     context = Context(dataset, is_data, "nominal", dict(config["analysis"]["options"]),
-                      load_all(config["corrections"]), dict(config["models"]))  # fmt: skip
+                      dataset_corrections(config, dataset), dict(config["models"]))  # fmt: skip
     output = load_analysis(config["analysis"]["callable"])(
         corrector.apply(events) if corrector else events, context
     )

@@ -1,10 +1,14 @@
 """Fit inputs for CMS combine: a ROOT shapes file (written with uproot) and a datacard.
 
-For one histogram, the shapes file holds one directory per region (combine "bin") with a TH1
-per process (``<process>``), per process and systematic (``<process>_<syst>Up/Down``) and the
-data (``data_obs``). The datacard reads them with
-``shapes * * FILE $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``; every systematic is a
-``shape`` nuisance for the processes that have it.
+For one histogram, the shapes file holds one directory per channel (combine "bin": a region,
+or a region x era ``<region>_<era>``) with a TH1 per process (``<process>``), per process and
+systematic (``<process>_<syst>Up/Down``) and the data (``data_obs``). The datacard reads them
+with ``shapes * * FILE $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``; every systematic is a
+``shape`` nuisance for the processes that have it (an era's uncorrelated nuisance,
+``<name>_<era>``, only in that era's channels).
+
+Blinded data never enters a fit input: a blinded channel's ``data_obs`` is the Asimov dataset
+(the sum of the MC at its nominal, signal strength 1), and so are the bins of a blinded window.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import uproot
 
+from brewflow.config import blind_windows, blinded_regions, fit_channels
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output, atomic_write
 from brewflow.reproducible import fixed_root_clock
@@ -25,80 +31,167 @@ from brewflow.results import provenance
 from brewflow.results.arithmetic import variation_names
 from brewflow.results.model import Result
 
-__all__ = ["datacard", "pyhf_workspace", "write_datacard", "write_shapes"]
+if TYPE_CHECKING:
+    import hist
+
+__all__ = [
+    "Channel",
+    "channels_of",
+    "datacard",
+    "fit_channels_of",
+    "pyhf_workspace",
+    "write_datacard",
+    "write_fit_inputs",
+    "write_shapes",
+]
 
 
-def write_shapes(
-    processes: Sequence[Result], histogram: str, regions: Sequence[str], path: str | Path
-) -> None:
-    """Write ``<region>/<process>[_<syst>Up|Down]`` and ``<region>/data_obs`` TH1s to ``path``."""
+@dataclass(frozen=True)
+class Channel:
+    """One fit channel: a ``region`` of the processes of one era (``name`` ``<region>_<era>``,
+    or the region), with its blinding: the whole channel (``blind``) or a ``window``
+    ``(low, high)`` of the histogram."""
+
+    name: str
+    region: str
+    processes: Sequence[Result]
+    blind: bool = False
+    window: tuple[float, float] | None = None
+
+    @property
+    def mc(self) -> list[Result]:
+        return [p for p in self.processes if not p.is_data]
+
+    @property
+    def data(self) -> list[Result]:
+        return [p for p in self.processes if p.is_data]
+
+    def observed(self, histogram: str) -> hist.Hist | None:
+        """The data of the channel (None without data), the Asimov (MC sum at nominal) where
+        it is blinded."""
+        if not self.data:
+            return None
+        observed = self.data[0].project(histogram, self.region, "nominal")
+        for extra in self.data[1:]:
+            observed = observed + extra.project(histogram, self.region, "nominal")
+        traits = observed.axes[0].traits
+        if self.blind:
+            hidden = np.ones(observed.view(flow=True).shape, dtype=bool)
+        elif self.window is not None:
+            low, high = self.window
+            edges = observed.axes[0].edges
+            inside = list((edges[:-1] < high) & (edges[1:] > low))
+            under, over = [low < edges[0]] * traits.underflow, [high > edges[-1]] * traits.overflow
+            hidden = np.asarray(under + inside + over, dtype=bool)
+        else:
+            hidden = None
+        if hidden is None or not hidden.any():
+            return observed
+        asimov = self.mc[0].project(histogram, self.region, "nominal")
+        for p in self.mc[1:]:
+            asimov = asimov + p.project(histogram, self.region, "nominal")
+        out = observed.copy()
+        view, model = out.view(flow=True), asimov.view(flow=True)
+        if view.dtype.names:
+            for field in view.dtype.names:
+                view[field][hidden] = model["value"][hidden]
+        else:
+            view[hidden] = model["value"][hidden]
+        return out
+
+
+def channels_of(
+    processes: Sequence[Result], regions: Sequence[str], config: Mapping[str, Any] | None = None,
+    histogram: str | None = None,
+) -> list[Channel]:  # fmt: skip
+    """One channel per region (no eras), blinded as the ``config`` says."""
+    return [_channel(region, region, processes, config, histogram) for region in regions]
+
+
+def _channel(
+    name: str, region: str, processes: Sequence[Result], config: Mapping[str, Any] | None,
+    histogram: str | None,
+) -> Channel:  # fmt: skip
+    if config is None:
+        return Channel(name, region, processes)
+    windows = blind_windows(config, region)
+    window = windows.pop(histogram or "", None)
+    # another histogram's window leaves data events out of the whole region: Asimov there
+    blind = region in blinded_regions(config) or bool(windows)
+    return Channel(name, region, processes, blind=blind, window=None if blind else window)
+
+
+def write_shapes(channels: Sequence[Channel], histogram: str, path: str | Path) -> None:
+    """Write ``<channel>/<process>[_<syst>Up|Down]`` and ``<channel>/data_obs`` TH1s."""
     path = Path(path)
-    data = [p for p in processes if p.is_data]
+    results = [p for c in channels for p in c.processes]
     name = uuid.uuid5(uuid.NAMESPACE_URL, f"brewflow-shapes/{path.name}")
     with (
         atomic_output(path) as tmp,
         fixed_root_clock(),
         uproot.recreate(tmp, uuid_function=lambda: name) as out,
     ):
-        out["provenance"] = provenance.stamp(processes)
-        for region in regions:
-            for p in processes:
-                if p.is_data:
-                    continue
-                out[f"{region}/{p.process}"] = p.project(histogram, region, "nominal")
+        out["provenance"] = provenance.stamp(results)
+        for channel in channels:
+            for p in channel.mc:
+                out[f"{channel.name}/{p.process}"] = p.project(histogram, channel.region)
                 for syst in p.systematics:
                     if syst != "nominal":
-                        out[f"{region}/{p.process}_{syst}"] = p.project(histogram, region, syst)
-            if data:
-                observed = data[0].project(histogram, region, "nominal")
-                for extra in data[1:]:
-                    observed = observed + extra.project(histogram, region, "nominal")
-                out[f"{region}/data_obs"] = observed
+                        out[f"{channel.name}/{p.process}_{syst}"] = p.project(
+                            histogram, channel.region, syst
+                        )
+            observed = channel.observed(histogram)
+            if observed is not None:
+                out[f"{channel.name}/data_obs"] = observed
+
+
+def _ordered(channel: Channel, signal: Sequence[str]) -> list[Result]:
+    signals = [p for p in channel.mc if p.process in signal]
+    if not signals:
+        known = [p.process for p in channel.mc]
+        raise ValueError(f"no signal process among {known}; set shapes.signal")
+    return signals + [p for p in channel.mc if p.process not in signal]
 
 
 def datacard(
-    processes: Sequence[Result],
-    histogram: str,
-    regions: Sequence[str],
-    shapes_file: str,
-    signal: Sequence[str],
+    channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str]
 ) -> str:
     """The combine datacard text for :func:`write_shapes`' file (rates read from the shapes)."""
-    mc = [p for p in processes if not p.is_data]
-    data = [p for p in processes if p.is_data]
-    signals = [p for p in mc if p.process in signal]
-    backgrounds = [p for p in mc if p.process not in signal]
-    if not signals:
-        raise ValueError(f"no signal process among {[p.process for p in mc]}; set shapes.signal")
-    ordered = signals + backgrounds
+    results = [p for c in channels for p in c.processes]
+    rows_of = {c.name: _ordered(c, signal) for c in channels}
+    processes = list(dict.fromkeys(p.process for c in channels for p in rows_of[c.name]))
     # combine convention: signal processes have indices <= 0, backgrounds > 0
-    index = {p.process: -i for i, p in enumerate(signals)}
-    index |= {p.process: i + 1 for i, p in enumerate(backgrounds)}
-    observed = [
-        sum(d.project(histogram, r, "nominal").sum().value for d in data) if data else -1
-        for r in regions
-    ]
+    signals = [p for p in processes if p in signal]
+    index = {p: -i for i, p in enumerate(signals)}
+    index |= {p: i + 1 for i, p in enumerate(q for q in processes if q not in signal)}
+    observed = []
+    for c in channels:
+        obs = c.observed(histogram)
+        observed.append(obs.sum().value if obs is not None else -1)
+    cells = [(c, p) for c in channels for p in rows_of[c.name]]
+    blinded = [c.name for c in channels if c.blind or c.window is not None]
     rows = [
         f"# brewflow datacard: histogram {histogram}",
-        f"# {provenance.MARK}: {provenance.stamp(processes)}",
-        f"imax {len(regions)}",
-        f"jmax {len(ordered) - 1}",
+        f"# {provenance.MARK}: {provenance.stamp(results)}",
+        *([f"# blinded (data_obs is the Asimov there): {' '.join(blinded)}"] if blinded else []),
+        f"imax {len(channels)}",
+        f"jmax {len(processes) - 1}",
         "kmax *",
         "-" * 60,
         f"shapes * * {shapes_file} $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC",
         "-" * 60,
-        "bin " + " ".join(regions),
+        "bin " + " ".join(c.name for c in channels),
         "observation " + " ".join(f"{o:g}" for o in observed),
         "-" * 60,
-        "bin " + " ".join(r for r in regions for _ in ordered),
-        "process " + " ".join(p.process for _ in regions for p in ordered),
-        "process " + " ".join(str(index[p.process]) for _ in regions for p in ordered),
-        "rate " + " ".join("-1" for _ in regions for _ in ordered),
+        "bin " + " ".join(c.name for c, _ in cells),
+        "process " + " ".join(p.process for _, p in cells),
+        "process " + " ".join(str(index[p.process]) for _, p in cells),
+        "rate " + " ".join("-1" for _ in cells),
         "-" * 60,
     ]
-    for syst in variation_names(mc):
-        cells = ["1" if f"{syst}Up" in p.systematics else "-" for _ in regions for p in ordered]
-        rows.append(f"{syst} shape " + " ".join(cells))
+    for syst in variation_names([p for c in channels for p in c.mc]):
+        marks = ["1" if f"{syst}Up" in p.systematics else "-" for _, p in cells]
+        rows.append(f"{syst} shape " + " ".join(marks))
     return "\n".join(rows) + "\n"
 
 
@@ -108,28 +201,20 @@ def write_datacard(text: str, path: str | Path) -> None:
 
 
 def pyhf_workspace(
-    processes: Sequence[Result],
-    histogram: str,
-    regions: Sequence[str],
-    signal: Sequence[str],
-    poi: str = "mu",
+    channels: Sequence[Channel], histogram: str, signal: Sequence[str], poi: str = "mu"
 ) -> dict[str, Any]:
-    """The same fit as a pyhf JSON workspace (HistFactory): one channel per region, one sample
-    per process with a ``staterror`` (sqrt of the sum of w^2), a ``normfactor`` ``poi`` on the
-    signal processes, and a ``histosys`` per systematic (Up/Down templates) for the processes
-    that have it; observations from the data."""
-    mc = [p for p in processes if not p.is_data]
-    data = [p for p in processes if p.is_data]
-    if not any(p.process in signal for p in mc):
-        raise ValueError(f"no signal process among {[p.process for p in mc]}; set shapes.signal")
-    channels, observations = [], []
-    for region in regions:
+    """The same fit as a pyhf JSON workspace (HistFactory): one channel per :class:`Channel`,
+    one sample per process with a ``staterror`` (sqrt of the sum of w^2), a ``normfactor``
+    ``poi`` on the signal processes, and a ``histosys`` per systematic (Up/Down templates) for
+    the processes that have it; observations from the data (the Asimov where blinded)."""
+    out_channels, observations = [], []
+    for channel in channels:
         samples = []
-        for p in mc:
-            nominal = p.project(histogram, region, "nominal")
+        for p in _ordered(channel, signal):
+            nominal = p.project(histogram, channel.region, "nominal")
             modifiers: list[dict[str, Any]] = [
                 {
-                    "name": f"staterror_{region}",
+                    "name": f"staterror_{channel.name}",
                     "type": "staterror",
                     "data": np.sqrt(nominal.variances()).tolist(),
                 }
@@ -138,22 +223,38 @@ def pyhf_workspace(
                 modifiers.append({"name": poi, "type": "normfactor", "data": None})
             for syst in variation_names([p]):
                 templates = {
-                    key: p.project(histogram, region, f"{syst}{d}").values().tolist()
+                    key: p.project(histogram, channel.region, f"{syst}{d}").values().tolist()
                     for key, d in (("hi_data", "Up"), ("lo_data", "Down"))
                 }
                 modifiers.append({"name": syst, "type": "histosys", "data": templates})
             samples.append(
                 {"name": p.process, "data": nominal.values().tolist(), "modifiers": modifiers}
             )
-        channels.append({"name": region, "samples": samples})
-        observed = sum(d.project(histogram, region, "nominal").values() for d in data)
-        observations.append({"name": region, "data": np.asarray(observed, dtype=float).tolist()})
+        out_channels.append({"name": channel.name, "samples": samples})
+        observed = channel.observed(histogram)
+        if observed is not None:
+            values = np.asarray(observed.values(), dtype=float).tolist()
+            observations.append({"name": channel.name, "data": values})
     return {
-        "channels": channels,
-        "observations": observations if data else [],
+        "channels": out_channels,
+        "observations": observations if len(observations) == len(channels) else [],
         "measurements": [{"name": "measurement", "config": {"poi": poi, "parameters": []}}],
         "version": "1.0.0",
     }
+
+
+def fit_channels_of(
+    config: Mapping[str, Any], inputs: Sequence[Result], histogram: str
+) -> list[Channel]:
+    """The channels of a histogram's fit (region x era; :func:`brewflow.config.fit_channels`)
+    from the stacks ``inputs`` (each era's, told apart by their ``era``)."""
+    out = []
+    for name, region, era in fit_channels(config, histogram):
+        processes = [p for p in inputs if p.meta.get("era") == era]
+        if not processes:
+            raise ConfigError(f"histogram {histogram!r}: no stacked process of era {era!r} given")
+        out.append(_channel(name, region, processes, config, histogram))
+    return out
 
 
 def write_fit_inputs(
@@ -164,16 +265,15 @@ def write_fit_inputs(
     card: str | Path,
     workspace: str | Path | None = None,
 ) -> None:
-    """The fit inputs of one configured histogram over its regions: the ROOT shapes file, the
-    datacard that reads it and (``workspace``) the pyhf JSON workspace."""
+    """The fit inputs of one configured histogram over its regions (x eras): the ROOT shapes
+    file, the datacard that reads it and (``workspace``) the pyhf JSON workspace."""
     if histogram not in config["histograms"]:
         known = ", ".join(config["histograms"])
         raise ConfigError(f"unknown histogram {histogram!r}; config has: {known}")
-    definition = config["histograms"][histogram]
-    regions = list(definition.get("regions") or config["regions"])
+    channels = fit_channels_of(config, inputs, histogram)
     signal = config["shapes"]["signal"]
-    write_shapes(inputs, histogram, regions, root)
-    write_datacard(datacard(inputs, histogram, regions, Path(root).name, signal), card)
+    write_shapes(channels, histogram, root)
+    write_datacard(datacard(channels, histogram, Path(root).name, signal), card)
     if workspace:
-        document = pyhf_workspace(inputs, histogram, regions, signal)
+        document = pyhf_workspace(channels, histogram, signal)
         atomic_write(workspace, json.dumps(document, indent=1) + "\n")

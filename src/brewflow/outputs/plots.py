@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,6 +19,7 @@ import mplhep as mh
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
+from brewflow.config import blind_windows, era_settings, eras, nuisance_description
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output
 from brewflow.reproducible import build_time
@@ -26,7 +28,15 @@ from brewflow.results.arithmetic import variation_names
 from brewflow.results.ledger import partial_note
 from brewflow.results.model import Result
 
-__all__ = ["data_mc", "lumi_text", "systematics_pdf", "uncertainty_band"]
+__all__ = [
+    "blinded_bins",
+    "data_mc",
+    "lumi_label",
+    "lumi_text",
+    "save_figure",
+    "systematics_pdf",
+    "uncertainty_band",
+]
 
 
 def _metadata(ext: str, stamp: str) -> dict[str, object]:
@@ -49,6 +59,26 @@ def lumi_text(luminosity_pb: float) -> str:
     if luminosity_pb < 1000:
         return f"{luminosity_pb:.3g} pb$^{{-1}}$"
     return f"{luminosity_pb / 1000:.3g} fb$^{{-1}}$"
+
+
+def lumi_label(config: Mapping, era: str | None = None) -> str:
+    """The luminosity label of one era, or of the combination: the eras' luminosities summed
+    per centre-of-mass energy (``'138 fb$^{-1}$ (13 TeV)'``, or ``'... (13 TeV) + ...
+    (13.6 TeV)'`` when eras mix energies)."""
+    chosen = [era] if era is not None else eras(config) or [None]
+    by_energy: dict[float, float] = {}
+    for name in chosen:
+        settings = era_settings(config, name)
+        energy = settings["energy"]
+        by_energy[energy] = by_energy.get(energy, 0.0) + settings["luminosity"]
+    return " + ".join(f"{lumi_text(lumi)} ({energy:g} TeV)" for energy, lumi in by_energy.items())
+
+
+def blinded_bins(edges: np.ndarray, window: Sequence[float] | None) -> np.ndarray:
+    """Per bin: True where it overlaps the blinded ``window`` ``(low, high)`` (none without)."""
+    if window is None:
+        return np.zeros(len(edges) - 1, dtype=bool)
+    return (edges[:-1] < window[1]) & (edges[1:] > window[0])
 
 
 def _values(result: Result, name: str, region: str, systematic: str) -> np.ndarray:
@@ -91,10 +121,18 @@ def data_mc(
     log_y: bool = False,
     ratio_range: Sequence[float] = (0.5, 1.5),
     region_label: str | None = None,
+    rlabel: str | None = None,
+    blind: bool = False,
+    window: Sequence[float] | None = None,
+    note: str | None = None,
 ) -> None:
-    """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``."""
+    """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``.
+    ``rlabel`` replaces the luminosity label made of ``luminosity`` and ``energy``. A ``blind``
+    region shows MC only; a blinded ``window`` ``(low, high)`` shows no data in the bins that
+    overlap it; ``note`` is a further legend line (e.g. what a window left out)."""
     mc = [p for p in processes if not p.is_data]
-    data = [p for p in processes if p.is_data]
+    has_data = any(p.is_data for p in processes)
+    data = [] if blind else [p for p in processes if p.is_data]
     if not mc:
         raise ValueError(f"histogram {histogram!r}: no MC process to plot")
     mc_hists = [p.project(histogram, region) for p in mc]
@@ -136,8 +174,15 @@ def data_mc(
             data[0].project(histogram, region),
         )
         counts = data_hist.values()
+        hidden = blinded_bins(edges, window)
+        if hidden.any():
+            counts = np.where(hidden, np.nan, counts)
+            for axis in (ax, rax):
+                axis.axvspan(max(window[0], edges[0]), min(window[1], edges[-1]),
+                             color="grey", alpha=0.25, linewidth=0)  # fmt: skip
         mh.histplot(
-            data_hist,
+            counts,
+            edges,
             ax=ax,
             histtype="errorbar",
             color="black",
@@ -176,14 +221,25 @@ def data_mc(
         ax.set_ylim(bottom=0.1)
     else:
         ax.set_ylim(bottom=0)
-        top = max(np.max(total + err_up, initial=0), np.max(counts, initial=0) if data else 0)
+        top = max(np.max(total + err_up, initial=0), np.nanmax(counts, initial=0) if data else 0)
         ax.set_ylim(top=1.45 * top if top > 0 else 1)
     ax.set_xlim(edges[0], edges[-1])
     handles, labels = ax.get_legend_handles_labels()
-    title = "\n".join(filter(None, [region_label or region, partial_note(processes)]))
+    notes = [region_label or region, partial_note(processes), note]
+    if blind:
+        notes.append("Data blinded")
+    elif window is not None:
+        notes.append(f"Data blinded in [{window[0]:g}, {window[1]:g})")
+    title = "\n".join(filter(None, notes))
     ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
-    mh.cms.label(label, data=bool(data), ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)")
-    stamp = provenance.stamp(processes)
+    rlabel = rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)"
+    mh.cms.label(label, data=has_data, ax=ax, rlabel=rlabel)
+    save_figure(fig, outputs, provenance.stamp(processes))
+
+
+def save_figure(fig: Any, outputs: Sequence[str | Path], stamp: str) -> None:
+    """Write ``fig`` to each of ``outputs`` (format from the suffix) atomically, with fixed
+    metadata and the provenance ``stamp``, and close it."""
     for output in outputs:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +264,7 @@ def systematics_pdf(
     label: str = "Preliminary",
     region_label: str | None = None,
     descriptions: Mapping[str, str] | None = None,
+    rlabel: str | None = None,
 ) -> list[str]:
     """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
     ratios to nominal. Returns the systematics shown (processes without a variation
@@ -246,7 +303,10 @@ def systematics_pdf(
             lines = [region_label or region, title, partial_note(processes)]
             ax.legend(title="\n".join(filter(None, lines)), fontsize=16)
             mh.cms.label(
-                label, data=False, ax=ax, rlabel=f"{lumi_text(luminosity)} ({energy:g} TeV)"
+                label,
+                data=False,
+                ax=ax,
+                rlabel=rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)",
             )
             pdf.savefig(fig)
             plt.close(fig)
@@ -255,10 +315,13 @@ def systematics_pdf(
 
 def plot_region(
     config: Mapping, inputs: Sequence[Result], region: str, output_dir: str | Path,
-    histogram: str | None = None,
+    histogram: str | None = None, era: str | None = None,
 ) -> None:  # fmt: skip
     """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
-    configured formats, and (config ``plots.systematics``) one PDF of its variations."""
+    configured formats, and (config ``plots.systematics``, the combination) one PDF of its
+    variations; of one
+    ``era``, or of the combination (the luminosity label sums the eras). A blinded region or
+    histogram window shows no data."""
     styles: dict[str, dict[str, str]] = {}
     for name, dataset in config["datasets"].items():
         style = styles.setdefault(dataset.get("process", name), {})
@@ -266,8 +329,12 @@ def plot_region(
             if key in dataset:
                 style.setdefault(key, dataset[key])
     settings, spec = config["plots"], config["regions"][region]
-    common = {"luminosity": config["luminosity"], "energy": config["energy"],
-              "label": settings["label"], "region_label": spec.get("label")}  # fmt: skip
+    where = era_settings(config, era)["label"] if era else ""
+    title = ", ".join(filter(None, [spec.get("label") or region, where]))
+    common = {"luminosity": 0.0, "rlabel": lumi_label(config, era), "label": settings["label"],
+              "region_label": title}  # fmt: skip
+    blind = bool(spec.get("blind"))
+    windows = blind_windows(config, region)
     for name, definition in config["histograms"].items():
         if histogram not in (None, name):
             continue
@@ -276,9 +343,14 @@ def plot_region(
                 raise ConfigError(f"histogram {name!r} is not filled in region {region!r}")
             continue
         outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
+        others = [f"{config['histograms'][h]['variable']} in [{lo:g}, {hi:g})"
+                  for h, (lo, hi) in windows.items() if h != name]  # fmt: skip
+        note = f"Data: events with {', '.join(others)} left out" if others and not blind else None
         data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
-                ratio_range=settings["ratio_range"], **common)  # fmt: skip
-        if settings["systematics"]:
-            descriptions = {k: v.get("description", "") for k, v in config["systematics"].items()}
+                ratio_range=settings["ratio_range"], blind=blind, window=definition.get("blind"),
+                **common, note=note)  # fmt: skip
+        if settings["systematics"] and era is None:  # of the combination: every nuisance
+            names = variation_names(inputs)
+            descriptions = {n: nuisance_description(config, n) for n in names}
             systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
                             descriptions=descriptions, **common)  # fmt: skip

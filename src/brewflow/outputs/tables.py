@@ -6,13 +6,15 @@ Efficiencies: ``eff`` relative to the previous step, ``cum_eff`` relative to all
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from brewflow.config import blind_windows, era_settings
 from brewflow.files import atomic_write
 from brewflow.results import provenance
 from brewflow.results.ledger import partial_note
@@ -105,10 +107,23 @@ def _latex(table: pd.DataFrame, caption: str, label: str) -> str:
 
 
 def write_tables(
-    processes: Sequence[Result], datasets: Sequence[Result], region: str, stem: str | Path
+    processes: Sequence[Result],
+    datasets: Sequence[Result],
+    region: str,
+    stem: str | Path,
+    *,
+    config: Mapping[str, Any] | None = None,
+    era: str | None = None,
 ) -> list[Path]:
-    """Write ``<stem>.csv`` (tidy), ``<stem>.md`` and ``<stem>.tex``; return the paths."""
+    """Write ``<stem>.csv`` (tidy), ``<stem>.md`` and ``<stem>.tex``; return the paths. With
+    the ``config``: a blinded region's tables have no data column (nor rows in the CSV), a
+    region with blinded windows says what its data leaves out, and the title names the
+    ``era``."""
     stem = Path(stem)
+    spec = config["regions"][region] if config else {}
+    if spec.get("blind"):
+        processes = [p for p in processes if not p.is_data]
+        datasets = [d for d in datasets if not d.is_data]
     tidy = pd.concat(
         [cutflow_frame(processes, region, "process"), cutflow_frame(datasets, region, "dataset")],
         ignore_index=True,
@@ -116,9 +131,17 @@ def write_tables(
     by_process = _yield_text(tidy[tidy.level == "process"])
     raw = _wide(tidy[tidy.level == "dataset"], "events").astype(int)
     title = f"Cutflow, region {region}"
+    if era is not None and config is not None:
+        title += f", {era_settings(config, era)['label']}"
     note = partial_note(datasets)
     if note:
         title += f" ({note} of the events)"
+    if spec.get("blind"):
+        title += " (data blinded)"
+    elif config is not None and (windows := blind_windows(config, region)):
+        left = ", ".join(f"{config['histograms'][h]['variable']} in [{lo:g}, {hi:g})"
+                         for h, (lo, hi) in windows.items())  # fmt: skip
+        title += f" (data blinded: events with {left} left out)"
     markdown = (
         f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
         f"{by_process.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"

@@ -3,7 +3,7 @@ the datasets of a process."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,30 @@ def scale(result: Result, factor: float, **meta: Any) -> Result:
     )
 
 
+def rename_systematics(result: Result, names: Mapping[str, str]) -> Result:
+    """``result`` with the categories ``<old>Up``/``<old>Down`` of each ``old -> new`` of
+    ``names`` renamed ``<new>Up``/``<new>Down`` (an era's uncorrelated nuisances)."""
+    mapping = {f"{old}{d}": f"{new}{d}" for old, new in names.items() if old != new
+               for d in ("Up", "Down")}  # fmt: skip
+    if not mapping:
+        return result
+
+    def renamed(h: hist.Hist) -> hist.Hist:
+        axes = [
+            hist.axis.StrCategory([mapping.get(c, c) for c in a], name=a.name, label=a.label,
+                                  growth=a.traits.growth, overflow=a.traits.overflow)
+            if a.name == "systematic" else a
+            for a in h.axes
+        ]  # fmt: skip
+        out = hist.Hist(*axes, storage=h.storage_type(), name=h.name, label=h.label)
+        out.view(flow=True)[...] = h.view(flow=True)
+        return out
+
+    histograms = {name: renamed(h) for name, h in result.histograms.items()}
+    meta = {**result.meta, "systematics": list(histograms[CUTFLOW].axes["systematic"])}
+    return Result(result.dataset, result.process, result.is_data, histograms, result.cutflows, meta)
+
+
 def _with_categories(h: hist.Hist, categories: Sequence[str]) -> hist.Hist:
     """``h`` with systematic categories ``categories``; missing ones are copies of nominal."""
     present = list(h.axes["systematic"])
@@ -167,24 +191,33 @@ def _refuse_shared_files(results: Sequence[Result], process: str) -> None:
     """Two datasets of one process that read one file (same ROOT UUID, under any name: a copy)
     would count its events twice: refused naming both. The files are those of the results'
     provenance."""
-    seen: dict[str, tuple[str, str]] = {}
-    for result in results:
+    seen: dict[str, tuple[int, str]] = {}
+    for index, result in enumerate(results):
         inputs = result.meta.get("provenance", {}).get("inputs", {})
         if not isinstance(inputs, dict) or "files" in inputs:  # a summary: no file list
             continue
         for path, record in inputs.items():
-            first = seen.setdefault(record["uuid"], (str(result.dataset), path))
-            if first[0] != result.dataset:
+            first = seen.setdefault(record["uuid"], (index, path))
+            if first[0] != index:
+                names = [_name(results[first[0]]), _name(result)]
                 raise InputError(
-                    f"process {process!r}: dataset {result.dataset!r} reads {path!r} and dataset "
-                    f"{first[0]!r} reads {first[1]!r}, one file (ROOT UUID {record['uuid']}); "
-                    "its events would be counted twice: keep it in one dataset"
+                    f"process {process!r}: {names[1]} reads {path!r} and {names[0]} reads "
+                    f"{first[1]!r}, one file (ROOT UUID {record['uuid']}); its events would be "
+                    "counted twice: keep it in one dataset"
                 )
 
 
+def _name(result: Result) -> str:
+    """How an error names a result: its dataset, or the era of a process sum."""
+    if result.dataset is not None:
+        return f"dataset {result.dataset!r}"
+    return f"the {result.meta.get('era', 'summed')} datasets of {result.process!r}"
+
+
 def combine_process(results: Sequence[Result], process: str) -> Result:
-    """Sum the results of one process's datasets. A dataset without a systematic variation
-    contributes its nominal to that variation."""
+    """Sum the results of one process's datasets (or of its eras' sums). A dataset without a
+    systematic variation contributes its nominal to that variation (an era's nuisance varies
+    that era's datasets only)."""
     if not results:
         raise ValueError(f"process {process!r} has no datasets")
     kinds = {r.is_data for r in results}
@@ -201,10 +234,19 @@ def combine_process(results: Sequence[Result], process: str) -> Result:
         for part in parts[1:]:
             total += part
         histograms[name] = total
+    partial = {r.dataset: r.meta["fraction"] for r in results if "fraction" in r.meta}
+    for r in results:  # stacks of eras summed: their datasets
+        partial |= r.meta.get("partial", {}) if r.dataset is None else {}
     meta = {
-        "datasets": [r.dataset for r in results],
+        "datasets": [d for r in results for d in ([r.dataset] if r.dataset else
+                                                   r.meta.get("datasets", []))],
         "systematics": categories,
         "events": int(np.sum([r.meta.get("events", 0) for r in results])),
-        "partial": {r.dataset: r.meta["fraction"] for r in results if "fraction" in r.meta},
-    }
+        "partial": partial,
+    }  # fmt: skip
+    if len(eras := {r.meta.get("era") for r in results}) == 1 and None not in eras:
+        meta["era"] = eras.pop()  # one era's process
+    elif len(eras) > 1:
+        meta["eras"] = sorted({e for r in results for e in r.meta.get("eras", [r.meta.get("era")])
+                               if e is not None})  # fmt: skip
     return Result(None, process, results[0].is_data, histograms, results[0].cutflows, meta)

@@ -1,0 +1,579 @@
+"""The fit: a maximum-likelihood fit of a pyhf workspace (HistFactory; MIGRAD and HESSE of
+iminuit), the signal strength with its uncertainty, observed and expected discovery
+significances, a CLs upper limit, nuisance pulls and constraints, impacts, and the pre- and
+post-fit distributions of every channel with their uncertainty bands.
+
+Everything is pyhf's likelihood; this module adds no statistics of its own beyond linear error
+propagation of the fitted covariance to the bin yields (the post-fit band) and the impact of a
+nuisance (the change of the signal strength when the nuisance is fixed at its value +- its
+uncertainty and the rest refitted).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import mplhep as mh
+import numpy as np
+import pyhf
+from scipy import optimize, stats
+from tabulate import tabulate
+
+from brewflow.config import blind_windows, blinded_regions, era_settings, fit_channels
+from brewflow.errors import InputError
+from brewflow.files import atomic_write
+from brewflow.outputs.plots import blinded_bins, lumi_label, save_figure
+from brewflow.results import provenance
+
+__all__ = [
+    "Fit",
+    "asimov_data",
+    "fit_job",
+    "fit_workspace",
+    "impacts",
+    "maximum_likelihood",
+    "nuisances",
+    "significance",
+    "upper_limit",
+]
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-3
+"""MIGRAD's tolerance for the best fit (pyhf's default, 0.1, stops where the signal strength
+can still move by ~1e-4 of its error; this, by ~1e-7)."""
+TEST_TOLERANCE = 0.1
+"""MIGRAD's tolerance in the fits of the test statistics (pyhf's default)."""
+
+
+def use_minuit(tolerance: float = TEST_TOLERANCE, strategy: int = 1) -> None:
+    """pyhf on numpy, minimised by iminuit (MIGRAD, errors from HESSE)."""
+    optimizer = pyhf.optimize.minuit_optimizer(tolerance=tolerance, strategy=strategy)
+    pyhf.set_backend("numpy", optimizer)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A maximum-likelihood fit: parameter ``names`` (one per scalar parameter), best-fit
+    ``values``, their ``errors`` and ``correlations`` (HESSE), and ``twice_nll`` at the best
+    fit."""
+
+    names: list[str]
+    values: np.ndarray
+    errors: np.ndarray
+    correlations: np.ndarray
+    twice_nll: float
+
+    def __getitem__(self, name: str) -> tuple[float, float]:
+        i = self.names.index(name)
+        return float(self.values[i]), float(self.errors[i])
+
+    @property
+    def covariance(self) -> np.ndarray:
+        return self.correlations * np.outer(self.errors, self.errors)
+
+
+def parameter_names(model: pyhf.pdf.Model) -> list[str]:
+    """One name per scalar parameter, in the model's order (``name[i]`` for vectors)."""
+    out = []
+    for name in model.config.par_order:
+        n = model.config.param_set(name).n_parameters
+        out += [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
+    return out
+
+
+def maximum_likelihood(
+    model: pyhf.pdf.Model,
+    data: Sequence[float],
+    fixed: Mapping[str, float] | None = None,
+    init: Sequence[float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> Fit:
+    """The maximum-likelihood fit of ``model`` to ``data`` (main and auxiliary), with the
+    scalar parameters of ``fixed`` held at their values and those of ``bounds`` in theirs."""
+    names = parameter_names(model)
+    init_pars = list(init if init is not None else model.config.suggested_init())
+    fixed_params = list(model.config.suggested_fixed())
+    par_bounds = list(model.config.suggested_bounds())
+    for name, limits in (bounds or {}).items():
+        par_bounds[names.index(name)] = limits
+    for name, value in (fixed or {}).items():
+        i = names.index(name)
+        init_pars[i], fixed_params[i] = value, True
+    for tolerance in (TOLERANCE, TEST_TOLERANCE):  # the default where the tight one fails
+        use_minuit(tolerance)
+        try:
+            result, correlations, twice_nll = pyhf.infer.mle.fit(
+                data, model, init_pars=init_pars, fixed_params=fixed_params,
+                par_bounds=par_bounds, return_uncertainties=True, return_correlations=True, return_fitted_val=True,
+            )  # fmt: skip
+            break
+        except pyhf.exceptions.FailedMinimization:
+            if tolerance == TEST_TOLERANCE:
+                raise
+            log.info("MIGRAD missed tolerance %g; fitting at %g", tolerance, TEST_TOLERANCE)
+    result = np.asarray(result, dtype=float)
+    return Fit(names, result[:, 0], result[:, 1], np.asarray(correlations), float(twice_nll))
+
+
+def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
+    """The pre-fit Asimov dataset: the expectation with every nuisance at its nominal value and
+    the signal strength ``mu`` (main bins, then the auxiliary data)."""
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    pars[model.config.poi_index] = mu
+    return np.asarray(model.expected_data(pars), dtype=float)
+
+
+def significance(model: pyhf.pdf.Model, data: Sequence[float]) -> tuple[float, float]:
+    """``(observed, expected)`` discovery significance: ``sqrt(q0)`` of the data and of the
+    Asimov dataset of a signal strength of 1 with the nuisances at their fit to the data (as
+    pyhf's asymptotic calculator makes it); no p-value in between, so a large one does not
+    round to infinity."""
+    use_minuit()
+    init = model.config.suggested_init()
+    bounds = model.config.suggested_bounds()
+    fixed = model.config.suggested_fixed()
+    q0 = pyhf.infer.test_statistics.q0(0.0, data, model, init, bounds, fixed)
+    asimov = pyhf.infer.calculators.generate_asimov_data(1.0, data, model, init, bounds, fixed)
+    q0_asimov = pyhf.infer.test_statistics.q0(0.0, asimov, model, init, bounds, fixed)
+    return float(np.sqrt(max(float(q0), 0.0))), float(np.sqrt(max(float(q0_asimov), 0.0)))
+
+
+def _robust(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call`` with MIGRAD's cheap strategy 0; where it misses the minimum, with strategy 1
+    (then strategy 0 again for the next call)."""
+    try:
+        return call(*args, **kwargs)
+    except pyhf.exceptions.FailedMinimization:
+        use_minuit(strategy=1)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            use_minuit(strategy=0)
+
+
+def upper_limit(
+    model: pyhf.pdf.Model,
+    data: Sequence[float],
+    level: float = 0.05,
+    guess: tuple[float, float] = (0.0, 1.0),
+    rtol: float = 1e-3,
+) -> tuple[float, list[float]]:
+    """The CLs upper limit on the signal strength at confidence ``1 - level``, with pyhf's
+    asymptotic calculator (the qmu~ test): observed, and expected (median, then -2, -1, +1,
+    +2 sigma), to ``rtol``.
+
+    The observed limit is the root of pyhf's CLs; an expected one solves pyhf's expected CLs
+    of band N, ``Phi(-(N + sqrt(qA))) / Phi(-N) = level``, for ``sqrt(qA(mu))``, the test
+    statistic of the background-only Asimov dataset (nuisances fitted to the data at mu = 0,
+    as pyhf makes it): one root finding on a nearly linear function per band, instead of a
+    CLs scan per band. ``guess``: the best fit ``(mu, error)``, where the search starts."""
+    use_minuit(strategy=0)  # no errors needed: MIGRAD's cheaper strategy
+    init, bounds = model.config.suggested_init(), model.config.suggested_bounds()
+    fixed = model.config.suggested_fixed()
+    top = bounds[model.config.poi_index][1]
+    mu_hat, error = max(guess[0], 0.0), guess[1]
+
+    def root(f: Any, start: float) -> float:
+        """The root of ``f`` (decreasing in mu) from a bracket around ``start``, widened by
+        factors of 2 until the sign changes."""
+        low, high = start / 1.5, min(start * 1.5, top)
+        while f(low) < 0 and low > 1e-9 * top:
+            low, high = low / 2, low
+        while f(high) > 0 and high < top:
+            low, high = high, min(2 * high, top)
+        return float(optimize.brentq(f, low, high, rtol=rtol))
+
+    @functools.cache
+    def cls(mu: float) -> float:
+        return float(_robust(pyhf.infer.hypotest, mu, data, model, test_stat="qtilde")) - level
+
+    observed = root(cls, mu_hat + 1.7 * error)
+    asimov = pyhf.infer.calculators.generate_asimov_data(0.0, data, model, init, bounds, fixed)
+
+    @functools.cache
+    def sqrt_qa(mu: float) -> float:
+        q = _robust(pyhf.infer.test_statistics.qmu_tilde, mu, asimov, model, init, bounds, fixed)
+        return float(np.sqrt(max(float(q), 0.0)))
+
+    sigma = error / max(sqrt_qa(error), 1e-12)  # sqrt(qA) ~ mu / sigma: where to start
+    expected = []
+    for n in (0, 2, 1, -1, -2):  # pyhf's band N = +2 is the lowest limit (-2 sigma)
+        target = float(stats.norm.ppf(1 - level * stats.norm.cdf(-n)) - n)
+        expected.append(root(lambda mu, t=target: t - sqrt_qa(mu), target * sigma))
+    return observed, expected
+
+
+def nuisances(model: pyhf.pdf.Model) -> list[str]:
+    """The constrained nuisance parameters of the systematics (``histosys`` and ``normsys``:
+    unit Gaussian constraints), in model order; the per-bin MC statistical ones are left
+    out."""
+    kinds = dict(model.config.modifiers)
+    return [n for n in model.config.par_order if kinds.get(n) in ("histosys", "normsys")]
+
+
+def impacts(
+    model: pyhf.pdf.Model, data: Sequence[float], best: Fit, top: int
+) -> list[dict[str, Any]]:
+    """The ``top`` nuisances by impact on the signal strength: ranked by the linear estimate
+    (correlation x error of mu), then each refitted with the nuisance fixed at its pre-fit
+    (+-1) and post-fit (+- its error) shifts; the changes of mu, largest first."""
+    poi = model.config.poi_name
+    mu, mu_error = best[poi]
+    i_mu = best.names.index(poi)
+    ranked = sorted(
+        nuisances(model),
+        key=lambda n: -abs(best.correlations[i_mu, best.names.index(n)] * mu_error),
+    )[:top]
+    out = []
+    for name in ranked:
+        value, error = best[name]
+        shifts: dict[str, float] = {}
+        targets = {"prefit_up": value + 1.0, "prefit_down": value - 1.0,
+                   "postfit_up": value + error, "postfit_down": value - error}  # fmt: skip
+        for key, target in targets.items():
+            refit = maximum_likelihood(model, data, fixed={name: target}, init=best.values)
+            shifts[key] = refit[poi][0] - mu
+        out.append({"name": name, **shifts})
+    out.sort(key=lambda r: -max(abs(r["postfit_up"]), abs(r["postfit_down"])))
+    return out
+
+
+def _yields(model: pyhf.pdf.Model, pars: np.ndarray) -> np.ndarray:
+    """Expected main-bin yields per sample (samples x bins)."""
+    return np.asarray(model.main_model.expected_data(pars, return_by_sample=True), dtype=float)
+
+
+def yield_band(model: pyhf.pdf.Model, pars: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """The uncertainty of the total expected yield per bin: the parameters' ``covariance``
+    propagated linearly (central differences of the yields, steps of 0.1 standard
+    deviations), correlations included."""
+    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    jacobian = np.zeros((len(pars), _yields(model, pars).shape[1]))
+    for i, error in enumerate(errors):
+        if error == 0:
+            continue
+        step = np.zeros_like(pars)
+        step[i] = 0.1 * error
+        up, down = _yields(model, pars + step).sum(0), _yields(model, pars - step).sum(0)
+        jacobian[i] = (up - down) / (2 * step[i])
+    return np.sqrt(np.clip(np.einsum("ib,ij,jb->b", jacobian, covariance, jacobian), 0.0, None))
+
+
+def prefit_covariance(model: pyhf.pdf.Model) -> np.ndarray:
+    """The parameters' pre-fit covariance: their constraint widths squared (no correlation);
+    free parameters (the signal strength) held."""
+    variances = []
+    for name in model.config.par_order:
+        paramset = model.config.param_set(name)
+        widths = paramset.width() if getattr(paramset, "constrained", False) else None
+        variances += list(widths if widths is not None else [0.0] * paramset.n_parameters)
+    return np.diag(np.square(np.asarray(variances, dtype=float)))
+
+
+def _check_background(model: pyhf.pdf.Model, data: np.ndarray) -> None:
+    """Refuse a bin where the background-only model expects no event but events are observed
+    or signal is expected: the likelihood of the background-only hypothesis is zero there, so
+    no significance or limit exists."""
+    background = asimov_data(model, 0.0)[: model.config.nmaindata]
+    signal = asimov_data(model, 1.0)[: model.config.nmaindata] - background
+    empty = (background <= 0) & ((data[: model.config.nmaindata] > 0) | (signal > 0))
+    if empty.any():
+        where = []
+        for channel in model.config.channels:
+            bins = np.flatnonzero(empty[model.config.channel_slices[channel]])
+            where += [f"{channel} bin {b}" for b in bins]
+        raise InputError(
+            f"the background-only model expects no event in {', '.join(where)}, where events "
+            "are observed or signal is expected: the significance and limit are undefined; "
+            "merge bins (the histogram's 'edges') so that every bin has background"
+        )
+
+
+def fit_workspace(
+    spec: Mapping[str, Any],
+    *,
+    level: float = 0.05,
+    top: int = 10,
+    asimov: bool = False,
+    blinded: Sequence[str] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Everything the fit reports for a workspace ``spec``: ``(table, shapes)``. ``table``:
+    the signal strength and its error, significances, CLs limit, pulls, impacts; ``shapes``:
+    per channel the pre- and post-fit yields per sample, their bands and the data.
+    ``asimov``: fit the pre-fit Asimov dataset (mu = 1) instead of the observations;
+    ``blinded`` channels' observations are the Asimov already (see
+    :mod:`brewflow.outputs.fit_inputs`)."""
+    workspace = pyhf.Workspace(dict(spec))
+    model = workspace.model()
+    if asimov or not spec.get("observations"):
+        data = asimov_data(model)
+    else:
+        data = np.asarray(workspace.data(model), dtype=float)
+    _check_background(model, data)
+    best = maximum_likelihood(model, data)
+    poi = model.config.poi_name
+    mu, mu_error = best[poi]
+    z_obs, z_exp = significance(model, data)
+    limit, expected = upper_limit(model, data, level, guess=(mu, mu_error))
+    pulls = []
+    for name in nuisances(model):
+        value, error = best[name]
+        pulls.append({"name": name, "pull": value, "constraint": error})
+    table = {
+        "poi": poi,
+        "mu": mu,
+        "mu_error": mu_error,
+        "significance": {"observed": z_obs, "expected": z_exp},
+        "upper_limit": {"level": level, "observed": limit, "expected": expected},
+        "twice_nll": best.twice_nll,
+        "data": "asimov" if asimov or not spec.get("observations") else "observed",
+        "blinded_channels": list(blinded),
+        "channels": list(model.config.channels),
+        "pulls": pulls,
+        "impacts": impacts(model, data, best, top),
+    }
+    prefit_pars = np.asarray(model.config.suggested_init(), dtype=float)
+    prefit_band = yield_band(model, prefit_pars, prefit_covariance(model))
+    postfit_band = yield_band(model, best.values, best.covariance)
+    stages = {
+        "prefit": (_yields(model, prefit_pars), prefit_band),
+        "postfit": (_yields(model, best.values), postfit_band),
+    }
+    main = np.asarray(data[: model.config.nmaindata], dtype=float)
+    shapes: dict[str, Any] = {}
+    for channel in model.config.channels:
+        bins = model.config.channel_slices[channel]
+        shapes[channel] = {
+            "samples": list(model.config.samples),
+            "data": main[bins],
+            **{stage: {"yields": y[:, bins], "band": b[bins]} for stage, (y, b) in stages.items()},
+        }
+    return table, shapes
+
+
+def _markdown(table: Mapping[str, Any]) -> str:
+    limit = table["upper_limit"]
+    cl = f"{100 * (1 - limit['level']):g}"
+    rows = [
+        ["signal strength", f"{table['mu']:.4f} ± {table['mu_error']:.4f}"],
+        ["observed significance", f"{table['significance']['observed']:.2f} σ"],
+        ["expected significance", f"{table['significance']['expected']:.2f} σ"],
+        [f"observed CLs upper limit ({cl}% CL)", f"{limit['observed']:.3f}"],
+        ["expected upper limit (median [-1σ, +1σ])",
+         f"{limit['expected'][0]:.3f} [{limit['expected'][2]:.3f}, {limit['expected'][3]:.3f}]"],
+        ["data", table["data"] + (f" (Asimov in {', '.join(table['blinded_channels'])})"
+                                  if table["blinded_channels"] else "")],
+    ]  # fmt: skip
+    text = "# Fit results\n\n" + tabulate(rows, headers=["", ""], tablefmt="github") + "\n"
+    if table["impacts"]:
+        impact_rows = [
+            [r["name"], f"{r['postfit_up']:+.4f}", f"{r['postfit_down']:+.4f}",
+             f"{r['prefit_up']:+.4f}", f"{r['prefit_down']:+.4f}"]
+            for r in table["impacts"]
+        ]  # fmt: skip
+        headers = ["nuisance", "Δμ post-fit +", "Δμ post-fit -", "Δμ pre-fit +", "Δμ pre-fit -"]
+        text += "\n## Impacts\n\n" + tabulate(impact_rows, headers=headers, tablefmt="github")
+        text += "\n"
+    if table["pulls"]:
+        pull_rows = [[p["name"], f"{p['pull']:+.3f}", f"{p['constraint']:.3f}"]
+                     for p in table["pulls"]]  # fmt: skip
+        text += "\n## Pulls\n\n" + tabulate(
+            pull_rows, headers=["nuisance", "pull", "constraint"], tablefmt="github"
+        )
+        text += "\n"
+    return text
+
+
+def _latex(table: Mapping[str, Any]) -> str:
+    limit = table["upper_limit"]
+    cl = f"{100 * (1 - limit['level']):g}"
+    lines = [
+        r"\begin{table}", r"\centering", r"\caption{Fit results}", r"\begin{tabular}{lr}",
+        r"\toprule",
+        rf"$\mu$ & ${table['mu']:.4f} \pm {table['mu_error']:.4f}$ \\",
+        rf"observed significance & ${table['significance']['observed']:.2f}\,\sigma$ \\",
+        rf"expected significance & ${table['significance']['expected']:.2f}\,\sigma$ \\",
+        rf"observed upper limit ({cl}\% CL) & ${limit['observed']:.3f}$ \\",
+        rf"expected upper limit & ${limit['expected'][0]:.3f}"
+        rf"^{{+{limit['expected'][3] - limit['expected'][0]:.3f}}}"
+        rf"_{{-{limit['expected'][0] - limit['expected'][2]:.3f}}}$ \\",
+        r"\bottomrule", r"\end{tabular}", r"\end{table}",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def pull_plot(table: Mapping[str, Any], outputs: Sequence[Path], stamp: str) -> None:
+    """Nuisance pulls (best fit) with their post-fit constraints, against the +-1 and +-2
+    sigma bands of the prior."""
+    pulls = table["pulls"]
+    plt.style.use(mh.style.CMS)
+    fig, ax = plt.subplots(figsize=(8, max(4.0, 0.45 * len(pulls) + 2)))
+    y = np.arange(len(pulls))[::-1]
+    ax.axvspan(-2, 2, color="#ffe27a", linewidth=0)
+    ax.axvspan(-1, 1, color="#a5e1a5", linewidth=0)
+    ax.axvline(0, color="black", linewidth=1, linestyle="--")
+    ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls],
+                fmt="o", color="black")  # fmt: skip
+    ax.set_yticks(y, [p["name"] for p in pulls], fontsize=14)
+    ax.set_xlim(-3, 3)
+    ax.set_ylim(-1, len(pulls))
+    ax.set_xlabel(r"$(\hat{\theta} - \theta_0) / \Delta\theta$")
+    fig.tight_layout()
+    save_figure(fig, outputs, stamp)
+
+
+def impact_plot(table: Mapping[str, Any], outputs: Sequence[Path], stamp: str) -> None:
+    """The change of the signal strength per nuisance, largest first: pre-fit (open) and
+    post-fit (filled) shifts up and down."""
+    rows = table["impacts"]
+    plt.style.use(mh.style.CMS)
+    fig, ax = plt.subplots(figsize=(9, max(4.0, 0.5 * len(rows) + 2)))
+    y = np.arange(len(rows))[::-1]
+    for key, style in (("prefit", {"fill": False, "edgecolor": "grey"}),
+                       ("postfit", {"alpha": 0.8})):  # fmt: skip
+        up = [r[f"{key}_up"] for r in rows]
+        down = [r[f"{key}_down"] for r in rows]
+        ax.barh(y, up, height=0.6, color="#e42536", label=f"{key} +1σ", **style)
+        ax.barh(y, down, height=0.6, color="#5790fc", label=f"{key} -1σ", **style)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set_yticks(y, [r["name"] for r in rows], fontsize=14)
+    ax.set_ylim(-1, max(len(rows), 1))
+    ax.set_xlabel(r"$\Delta\hat{\mu}$")
+    ax.legend(fontsize=12, loc="lower right")
+    ax.set_title(rf"$\hat{{\mu}} = {table['mu']:.3f} \pm {table['mu_error']:.3f}$", fontsize=16)
+    fig.tight_layout()
+    save_figure(fig, outputs, stamp)
+
+
+def channel_plot(
+    shape: Mapping[str, Any],
+    stage: str,
+    edges: np.ndarray,
+    outputs: Sequence[Path],
+    stamp: str,
+    *,
+    styles: Mapping[str, Mapping[str, str]],
+    title: str,
+    xlabel: str,
+    rlabel: str,
+    label: str,
+    hidden: np.ndarray | None,
+) -> None:
+    """One channel's ``stage`` (``prefit`` or ``postfit``) yields stacked per sample, their
+    uncertainty band, and the data (bins in ``hidden`` left out; None: no data shown)."""
+    yields, band = shape[stage]["yields"], shape[stage]["band"]
+    total = yields.sum(0)
+    order = np.argsort(yields.sum(1))
+    plt.style.use(mh.style.CMS)
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+    )
+    fig.subplots_adjust(hspace=0.07)
+    samples = [shape["samples"][i] for i in order]
+    mh.histplot([yields[i] for i in order], edges, ax=ax, stack=True, histtype="fill",
+                label=[styles.get(s, {}).get("label", s) for s in samples],
+                color=[styles.get(s, {}).get("color") for s in samples])  # fmt: skip
+    what = "Post-fit" if stage == "postfit" else "Pre-fit"
+    ax.stairs(total + band, edges, baseline=total - band, fill=True, hatch="////",
+              facecolor="none", edgecolor="grey", linewidth=0, label=f"{what} unc.")  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(total > 0, band / total, 0.0)
+    rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, hatch="////", facecolor="none",
+               edgecolor="grey", linewidth=0)  # fmt: skip
+    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    top = np.max(total + band, initial=0)
+    if hidden is not None:
+        counts = np.where(hidden, np.nan, shape["data"])
+        centers = (edges[:-1] + edges[1:]) / 2
+        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", color="black",
+                    label="Data")  # fmt: skip
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total > 0, counts / total, np.nan)
+            ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
+        rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
+        top = max(top, np.nanmax(counts, initial=0))
+    ax.set_ylim(0, 1.45 * top if top > 0 else 1)
+    ax.set_xlim(edges[0], edges[-1])
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("Data / pred.")
+    rax.set_xlabel(xlabel)
+    ax.set_ylabel("Events / bin")
+    handles, labels = ax.get_legend_handles_labels()
+    notes = [title, what] + ([] if hidden is not None else ["Data blinded"])
+    ax.legend(handles[::-1], labels[::-1], title="\n".join(notes), ncol=2, fontsize=16)
+    mh.cms.label(label, data=True, ax=ax, rlabel=rlabel)
+    save_figure(fig, outputs, stamp)
+
+
+def _edges(definition: Mapping[str, Any]) -> np.ndarray:
+    if "edges" in definition:
+        return np.asarray(definition["edges"], dtype=float)
+    return np.linspace(definition["start"], definition["stop"], definition["bins"] + 1)
+
+
+def fit_job(
+    config: Mapping[str, Any], histogram: str, workspace: str | Path, output_dir: str | Path
+) -> dict[str, Any]:
+    """The fit of ``histogram``'s ``workspace`` (``brewflow shapes``) as the config asks
+    (``fit`` block): ``fit.json``, ``fit.md``, ``fit.tex``, the pull and impact plots and
+    ``prefit/<channel>`` and ``postfit/<channel>`` plots in ``output_dir``. Returns the
+    table."""
+    try:
+        spec = json.loads(Path(workspace).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"workspace {str(workspace)!r}: cannot read it ({err})") from None
+    settings = config.get("fit", {})
+    channels = fit_channels(config, histogram)
+    blinded = {name for name, region, _ in channels if region in blinded_regions(config)}
+    table, shapes = fit_workspace(
+        spec, level=settings.get("cls", 0.05), top=settings.get("impacts", 10),
+        asimov=settings.get("asimov", False), blinded=sorted(blinded),
+    )  # fmt: skip
+    table["histogram"] = histogram
+    log.info("%s: mu = %.4f +- %.4f, Z = %.2f (expected %.2f)", histogram, table["mu"],
+             table["mu_error"], table["significance"]["observed"],
+             table["significance"]["expected"])  # fmt: skip
+    out = Path(output_dir)
+    stamp = provenance.to_text({"workspace": provenance.file_hash(workspace),
+                                "config": provenance.config_hash(config)})  # fmt: skip
+    atomic_write(out / "fit.json", json.dumps(table, indent=1, sort_keys=True) + "\n")
+    atomic_write(out / "fit.md", _markdown(table) + f"\n<!-- {provenance.MARK}: {stamp} -->\n")
+    atomic_write(out / "fit.tex", _latex(table) + f"% {provenance.MARK}: {stamp}\n")
+    formats = config["plots"]["formats"]
+    pull_plot(table, [out / f"pulls.{ext}" for ext in formats], stamp)
+    impact_plot(table, [out / f"impacts.{ext}" for ext in formats], stamp)
+    styles: dict[str, dict[str, str]] = {}
+    for name, dataset in config["datasets"].items():
+        style = styles.setdefault(dataset.get("process", name), {})
+        for key in ("label", "color"):
+            if key in dataset:
+                style.setdefault(key, dataset[key])
+    definition = config["histograms"][histogram]
+    edges = _edges(definition)
+    for name, region, era in channels:
+        spec_region = config["regions"][region]
+        where = era_settings(config, era)["label"] if era else ""
+        title = ", ".join(filter(None, [spec_region.get("label") or region, where]))
+        window = blind_windows(config, region).get(histogram)
+        hidden = (
+            None if name in blinded or table["data"] == "asimov" else blinded_bins(edges, window)
+        )
+        for stage in ("prefit", "postfit"):
+            channel_plot(
+                shapes[name], stage, edges, [out / stage / f"{name}.{ext}" for ext in formats],
+                stamp, styles=styles, title=title, xlabel=definition.get("label", histogram),
+                rlabel=lumi_label(config, era), label=config["plots"]["label"], hidden=hidden,
+            )  # fmt: skip
+    return table
