@@ -65,10 +65,29 @@ def assert_same_results(first: Path, second: Path, datasets) -> None:
             )
 
 
+def flat_demo_config() -> dict:
+    """The demo config as one implicit era: its 2018 datasets, the top-level luminosity and
+    corrections of 2018, no eras, no fit (tests that need eras or the fit say so)."""
+    config = copy.deepcopy(yaml.safe_load(DEMO_CONFIG.read_text()))
+    era = config.pop("eras")["2018"]
+    config["luminosity"] = era["luminosity"]
+    config["corrections"] = {**era["corrections"], **config["corrections"]}
+    config["datasets"] = {name: spec for name, spec in config["datasets"].items()
+                          if spec.pop("era") == "2018"}  # fmt: skip
+    config["datasets"]["data"]["lumi_mask"] = "results/generated/golden.json"
+    config.pop("fit")
+    for key in ("pileup", "inject"):
+        config["generate"].pop(key)
+    payload = "results/generated/corrections/demo.json.gz"
+    config["generate"]["corrections"] = payload
+    for spec in [*config["corrections"].values(), config["jets"]]:
+        spec["file"] = payload
+    return config
+
+
 def small_config(directory: Path) -> dict:
     """The demo config, shrunk: fewer events, files under ``directory``."""
-    config = yaml.safe_load(DEMO_CONFIG.read_text())
-    config = copy.deepcopy(config)
+    config = flat_demo_config()
     config["luminosity"] = SMALL_LUMI
     config["step_size"] = 700
     config["fuse_systematics"] = False  # the dataset x systematic fan-out (the demo fuses)

@@ -6,24 +6,72 @@ from pathlib import Path
 
 import pytest
 
-from brewflow.config import ConfigError, load_config
+from brewflow.config import ConfigError, load_config, nuisance_names, validate
 from brewflow.pipeline import (
     analyze_outputs,
     dataset_fingerprint,
+    fit_files,
     generated_files,
+    normalisation_fingerprint,
     plot_fingerprint,
     plot_outputs,
     processes,
     shapes_outputs,
+    stack_files,
+    stack_inputs,
     table_outputs,
     write_resolved,
 )
-from tests.helpers import DEMO_CONFIG, ROOT
+from tests.helpers import DEMO_CONFIG, ROOT, flat_demo_config
 
 
 @pytest.fixture
 def config() -> dict:
-    return load_config(DEMO_CONFIG)
+    """The demo config as one implicit era (no ``eras``)."""
+    return validate(flat_demo_config())
+
+
+def test_eras_fan_out_per_era_and_combined():
+    config = load_config(DEMO_CONFIG)  # two eras, 2017 and 2018
+    outputs = analyze_outputs(config, "{dataset}/{systematic}")
+    # 2018: data, dy, ttbar (+ ps_fsr), ww; 2017: the same without ps_fsr on ttbar_2017
+    assert len(outputs) == (1 + 23 + 25 + 23) + (1 + 23 + 23 + 23)
+    assert processes(config)["data"] == ["data", "data_2017"]
+    assert stack_files(config, "2017") == [
+        f"results/eras/2017/stack/{p}.json" for p in ("data", "dy", "top", "diboson")
+    ]
+    assert stack_inputs(config, "dy") == [
+        "results/eras/2017/stack/dy.json", "results/eras/2018/stack/dy.json"
+    ]  # fmt: skip
+    assert stack_inputs(config, "dy", "2017") == ["results/scale/dy_2017.json"]
+    plots = plot_outputs(config, "results/plots/{region}/{file}")
+    assert "results/eras/2017/plots/ttbar_emu/jet_pt.png" in plots
+    assert "results/eras/2017/plots/ttbar_emu/jet_pt_systematics.pdf" not in plots  # combined
+    assert "results/plots/ttbar_emu/jet_pt_systematics.pdf" in plots
+    assert len(plots) == (8 * 2 + 2) * 3 + 2 * (8 * 2 + 2) * 2  # combined + 2 eras x 2 formats
+    tables = table_outputs(config, "results/cutflow/{region}.{ext}")
+    assert len(tables) == 3 * 2 * 3
+    assert "results/eras/2018/cutflow/zmumu.md" in tables
+    assert fit_files(config, "njets_fit")[:3] == [
+        f"results/fit/njets_fit/fit.{e}" for e in ("json", "md", "tex")
+    ]
+    assert "results/fit/njets_fit/postfit/ttbar_emu_2017.png" in fit_files(config, "njets_fit")
+    assert "results/generated/golden_2017.json" in generated_files(config)
+    assert "results/generated/corrections/demo_2017.json.gz" in generated_files(config)
+
+
+def test_uncorrelated_nuisances_are_named_per_era():
+    config = load_config(DEMO_CONFIG)
+    names = nuisance_names(config, "dy_2017")
+    assert names["lumi"] == "lumi_2017"  # scale: uncorrelated by default
+    assert names["jer"] == "jer_2017"
+    assert names["pileup"] == "pileup_2017"  # correlated: false in the config
+    assert names["jes"] == "jes"  # correlated by default
+    assert names["muon_id"] == "muon_id"
+    assert nuisance_names(validate(flat_demo_config()), "dy")["lumi"] == "lumi"  # no eras
+    before = normalisation_fingerprint(config, "dy_2017")
+    config["systematics"]["jes"]["correlated"] = False
+    assert normalisation_fingerprint(config, "dy_2017") != before  # scale reruns
 
 
 def test_targets_fan_out(config):
@@ -45,11 +93,12 @@ def test_targets_fan_out(config):
     assert "ttbar_emu/jet_pt.pdf" in plots
     assert "ttbar_emu/jet_pt_systematics.pdf" in plots
     assert "zmumu/jet_pt.pdf" not in plots
-    assert len(plots) == (7 * 2 + 2) * 3  # 7 in both regions, jet_pt and bdt in e mu; x 3 files
+    assert len(plots) == (8 * 2 + 2) * 3  # 8 in both regions, jet_pt and bdt in e mu; x 3 files
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
-    assert len(generated_files(config)) == 11 + 3  # + golden JSON, corrections payload, BDT
+    assert len(generated_files(config)) == 10 + 3  # + golden JSON, corrections payload, BDT
     assert shapes_outputs(config, "{histogram}.{ext}") == [
-        *("mll.root", "mll.txt", "mll.pyhf.json", "njets.root", "njets.txt", "njets.pyhf.json")
+        *("mll.root", "mll.txt", "mll.pyhf.json"),
+        *("njets_fit.root", "njets_fit.txt", "njets_fit.pyhf.json"),
     ]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from brewflow.config import (
     applicable_systematics,
     demo_payloads,
+    era_names,
     era_of,
     era_settings,
     eras,
@@ -193,7 +194,7 @@ def plot_fingerprint(config: Mapping, histogram: str) -> str:
             config["plots"],
             config["histograms"][histogram],
             config["regions"],
-            [era_settings(config, era) for era in eras(config) or [None]],
+            [era_settings(config, era) for era in era_names(config)],
             {k: v.get("description") for k, v in config["systematics"].items()},
         ]
     )

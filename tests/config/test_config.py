@@ -102,10 +102,61 @@ def test_systematic_on_data_is_refused(config):
 
 def test_later_config_files_update_earlier_ones(tmp_path):
     override = tmp_path / "lumi.yaml"
-    override.write_text(yaml.safe_dump({"luminosity": 123.0}))
+    override.write_text(yaml.safe_dump({"eras": {"2018": {"luminosity": 123.0}}}))
     config = load_config([DEMO_CONFIG, override])
-    assert config["luminosity"] == 123.0
+    assert config["eras"]["2018"]["luminosity"] == 123.0
+    assert config["eras"]["2017"]["luminosity"] == 6.0
     assert "dy" in config["datasets"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(luminosity=10.0), r"'luminosity': with 'eras', each era gives"),
+        (lambda c: c["datasets"]["dy"].pop("era"), r"'datasets.dy.era': missing; with 'eras'"),
+        (
+            lambda c: c["datasets"]["dy"].update(era="2016"),
+            r"'datasets.dy.era': unknown era '2016'",
+        ),
+        (lambda c: c["eras"]["2017"].pop("luminosity"), r"eras.2017.*'luminosity' is a required"),
+        (
+            lambda c: c["eras"]["2017"]["corrections"]["pileup"].update(file="nope.json"),
+            r"'eras.2017.corrections.pileup.file': file 'nope.json' does not exist",
+        ),
+        (
+            lambda c: c["fit"].update(histograms=["met"]),
+            r"'fit.histograms': 'met' has no workspace",
+        ),
+        (lambda c: c["histograms"]["mll"].update(blind=[120, 110]), r"'histograms.mll.blind'"),
+    ],
+)
+def test_era_and_fit_mistakes_are_named(change, message):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    change(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_dataset_era_without_eras_is_refused():
+    from tests.helpers import flat_demo_config
+
+    config = flat_demo_config()
+    config["datasets"]["dy"]["era"] = "2018"
+    with pytest.raises(ConfigError, match=r"'datasets.dy.era': '2018', but the config has no"):
+        validate(config)
+
+
+def test_era_settings_resolve_per_dataset():
+    from brewflow.config import era_settings, for_dataset
+
+    config = load_config(DEMO_CONFIG)
+    assert config["datasets"]["data_2017"]["lumi_mask"] == "results/generated/golden_2017.json"
+    assert config["datasets"]["data"]["lumi_mask"] == "results/generated/golden_2018.json"
+    view = for_dataset(config, "dy_2017")
+    assert view["luminosity"] == 6.0
+    assert view["corrections"]["pileup"]["file"].endswith("demo_2017.json.gz")
+    assert view["corrections"]["muon_id"] == config["corrections"]["muon_id"]  # shared
+    assert era_settings(config, "2018")["jets"] == config["jets"]
 
 
 def test_one_file_under_two_names_is_refused(tmp_path, demo_set, monkeypatch):

@@ -64,10 +64,11 @@ def test_plots_tables_shapes_and_datacards_carry_it(ext, tmp_path, capsys):
     tables.write_tables(results, results, "r", tmp_path / "cutflow")
     for suffix in ("md", "tex", "csv"):
         assert provenance.read(tmp_path / f"cutflow.{suffix}") == expected
-    shapes.write_shapes(results, "x", ["r"], tmp_path / "x.root")
+    channels = shapes.channels_of(results, ["r"])
+    shapes.write_shapes(channels, "x", tmp_path / "x.root")
     assert provenance.read(tmp_path / "x.root") == expected
     card = tmp_path / "x.txt"
-    shapes.write_datacard(shapes.datacard(results, "x", ["r"], "x.root", ["a"]), card)
+    shapes.write_datacard(shapes.datacard(channels, "x", "x.root", ["a"]), card)
     assert provenance.read(card) == expected
     assert main(["provenance", str(plot)]) == 0
     assert json.loads(capsys.readouterr().out) == expected

@@ -40,13 +40,13 @@ for scope in SCOPES:
     rule:
         name:
             scope_rule("stack", scope)
-        localrule: True
         input:
             lambda w, scope=scope: stack_inputs(config, w.process, scope),
         output:
             scoped("results/stack/{process}.json", scope),
         log:
             scoped_log("logs/stack/{process}.log", scope),
+        localrule: True
         conda:
             "../../envs/brewflow.yaml"
         shell:

@@ -13,7 +13,9 @@ for scope in SCOPES:
             report(
                 expand(
                     scoped("results/plots/{{region}}/{file}", scope),
-                    file=plot_files(config, scope),  # names with {histogram}, inserted as they are
+                    file=plot_files(
+                        config, scope
+                    ),  # names with {histogram}, inserted as they are
                 ),
                 category="Plots",
                 subcategory=f"{scope or 'all eras'}: {{region}}",
@@ -26,7 +28,9 @@ for scope in SCOPES:
         params:
             config=lambda w, input: CONFIG,
             era=lambda w, input, scope=scope: f"--era {scope}" if scope else "",
-            outdir=lambda w, input, scope=scope: scoped(f"results/plots/{w.region}", scope),
+            outdir=lambda w, input, scope=scope: scoped(
+                f"results/plots/{w.region}", scope
+            ),
         shell:
             "brewflow plot --config {params.config} --region {wildcards.region} "
             "--histogram {wildcards.histogram} --inputs {input.stacks} {params.era} "

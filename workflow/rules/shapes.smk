@@ -5,7 +5,9 @@ rule shapes:
         fingerprint=fingerprint_file(
             "shapes",
             "all",
-            fingerprint([config.get("shapes"), config["regions"], config["histograms"]]),
+            fingerprint(
+                [config.get("shapes"), config["regions"], config["histograms"]]
+            ),
         ),
     output:
         root="results/shapes/{histogram}.root",
@@ -33,7 +35,9 @@ for fitted_histogram in fitted(config):
         input:
             workspace=f"results/shapes/{fitted_histogram}.pyhf.json",
             fingerprint=fingerprint_file(
-                "fit", fitted_histogram, fingerprint([config.get("fit"), config["plots"]])
+                "fit",
+                fitted_histogram,
+                fingerprint([config.get("fit"), config["plots"]]),
             ),
         output:
             report(

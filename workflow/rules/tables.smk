@@ -4,10 +4,11 @@ for scope in SCOPES:
     rule:
         name:
             scope_rule("cutflow", scope)
-        localrule: True
         input:
             processes=stack_files(config, scope),
-            datasets=expand("results/scale/{dataset}.json", dataset=era_datasets(config, scope)),
+            datasets=expand(
+                "results/scale/{dataset}.json", dataset=era_datasets(config, scope)
+            ),
         output:
             csv=report(
                 scoped("results/cutflow/{region}.csv", scope),
@@ -19,12 +20,15 @@ for scope in SCOPES:
             tex=scoped("results/cutflow/{region}.tex", scope),
         log:
             scoped_log("logs/cutflow/{region}.log", scope),
+        localrule: True
         conda:
             "../../envs/brewflow.yaml"
         params:
             config=lambda w, input: CONFIG,
             era=lambda w, input, scope=scope: f"--era {scope}" if scope else "",
-            stem=lambda w, input, scope=scope: scoped(f"results/cutflow/{w.region}", scope),
+            stem=lambda w, input, scope=scope: scoped(
+                f"results/cutflow/{w.region}", scope
+            ),
         shell:
             "brewflow cutflow --config {params.config} --region {wildcards.region} {params.era} "
             "--processes {input.processes} --datasets {input.datasets} "
@@ -32,7 +36,6 @@ for scope in SCOPES:
 
 
 rule summary:
-    localrule: True
     input:
         stacks=stack_files(config),
         merged=expand("results/merge/{dataset}.json", dataset=DATASETS),
@@ -47,6 +50,7 @@ rule summary:
         ),
     log:
         "logs/summary.log",
+    localrule: True
     conda:
         "../../envs/brewflow.yaml"
     params:

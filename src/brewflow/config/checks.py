@@ -20,8 +20,8 @@ import yaml
 from brewflow.config.model import (
     OBJECT_TYPES,
     check_files_once,
+    era_names,
     era_settings,
-    eras,
     generated_payloads,
     is_generated,
 )
@@ -183,7 +183,7 @@ def _check(config: dict) -> None:
     for name, syst in config["systematics"].items():
         if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
             raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
-        for era in eras(config) or [None]:
+        for era in era_names(config):
             jets = era_settings(config, era).get("jets")
             where = f"'eras.{era}.jets' or the top-level 'jets'" if era else "the 'jets' block"
             if syst["type"] in OBJECT_TYPES and jets is None:
@@ -258,7 +258,7 @@ def _check(config: dict) -> None:
     check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = generated_payloads(config)
     payloads = {}
-    for era in eras(config) or [None]:
+    for era in era_names(config):
         prefix = f"eras.{era}." if era else ""
         settings = era_settings(config, era)
         for key, spec in settings["corrections"].items():

@@ -245,6 +245,12 @@ def eras(config: Mapping) -> list[str]:
     return list(config.get("eras") or {})
 
 
+def era_names(config: Mapping) -> list[str | None]:
+    """The eras to go through: the configured ones, or ``[None]`` (the implicit one)."""
+    names: list[str | None] = [*eras(config)]
+    return names or [None]
+
+
 def era_of(config: Mapping, dataset: str) -> str | None:
     """The era of ``dataset`` (None without ``eras``)."""
     return config["datasets"][dataset].get("era")
@@ -353,6 +359,6 @@ def fit_channels(config: Mapping, histogram: str) -> list[tuple[str, str, str | 
     regions = config["histograms"][histogram].get("regions") or list(config["regions"])
     return [
         (region if era is None else f"{region}_{era}", region, era)
-        for era in eras(config) or [None]
+        for era in era_names(config)
         for region in regions
     ]

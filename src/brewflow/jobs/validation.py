@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from brewflow.config.model import era_datasets, era_settings, eras, generated_payloads
+from brewflow.config.model import era_datasets, era_names, era_settings, generated_payloads
 from brewflow.corrections import CorrectionError, load
 from brewflow.errors import ConfigError
 from brewflow.jetmet import JetCorrector
@@ -19,7 +19,7 @@ def check_payloads(config: Mapping) -> None:
     systematics), so a wrong name fails now, with what the payload has, instead of in every
     analyze job. Payloads that ``brewflow generate`` writes are checked once written."""
     generated = generated_payloads(config)
-    for era in eras(config) or [None]:
+    for era in era_names(config):
         settings = era_settings(config, era)
         where = f"eras.{era}." if era else ""
         for key, spec in settings["corrections"].items():

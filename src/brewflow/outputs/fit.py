@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import mplhep as mh
 import numpy as np
 import pyhf
+from numpy.typing import ArrayLike
 from scipy import optimize, stats
 from tabulate import tabulate
 
@@ -50,9 +51,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = 1e-3
-"""MIGRAD's tolerance for the best fit (pyhf's default, 0.1, stops where the signal strength
-can still move by ~1e-4 of its error; this, by ~1e-7)."""
+PRECISE = ((1e-8, 2), (1e-3, 1), (0.1, 1))
+"""MIGRAD's (tolerance, strategy) for a best fit, tried in turn until one converges: the first
+finds the signal strength of an Asimov dataset to ~1e-7 (pyhf's default, 0.1, leaves ~1e-4 of
+its error), the others are the fallbacks where numerical gradients cannot get that close."""
+QUICK = PRECISE[1:]
+"""The same for refits that need the signal strength to ~1e-4 of its error (impacts)."""
 TEST_TOLERANCE = 0.1
 """MIGRAD's tolerance in the fits of the test statistics (pyhf's default)."""
 
@@ -95,15 +99,17 @@ def parameter_names(model: pyhf.pdf.Model) -> list[str]:
 
 def maximum_likelihood(
     model: pyhf.pdf.Model,
-    data: Sequence[float],
+    data: ArrayLike,
     fixed: Mapping[str, float] | None = None,
-    init: Sequence[float] | None = None,
+    init: ArrayLike | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    precise: bool = True,
 ) -> Fit:
     """The maximum-likelihood fit of ``model`` to ``data`` (main and auxiliary), with the
-    scalar parameters of ``fixed`` held at their values and those of ``bounds`` in theirs."""
+    scalar parameters of ``fixed`` held at their values and those of ``bounds`` in theirs;
+    ``precise``: MIGRAD's tolerances of :data:`PRECISE`, else :data:`QUICK`."""
     names = parameter_names(model)
-    init_pars = list(init if init is not None else model.config.suggested_init())
+    init_pars = list(np.asarray(init if init is not None else model.config.suggested_init()))
     fixed_params = list(model.config.suggested_fixed())
     par_bounds = list(model.config.suggested_bounds())
     for name, limits in (bounds or {}).items():
@@ -111,18 +117,21 @@ def maximum_likelihood(
     for name, value in (fixed or {}).items():
         i = names.index(name)
         init_pars[i], fixed_params[i] = value, True
-    for tolerance in (TOLERANCE, TEST_TOLERANCE):  # the default where the tight one fails
-        use_minuit(tolerance)
+    settings = PRECISE if precise else QUICK
+    for tolerance, strategy in settings:
+        use_minuit(tolerance, strategy)
         try:
             result, correlations, twice_nll = pyhf.infer.mle.fit(
                 data, model, init_pars=init_pars, fixed_params=fixed_params,
-                par_bounds=par_bounds, return_uncertainties=True, return_correlations=True, return_fitted_val=True,
+                par_bounds=par_bounds, return_uncertainties=True, return_correlations=True,
+                return_fitted_val=True,
             )  # fmt: skip
             break
         except pyhf.exceptions.FailedMinimization:
-            if tolerance == TEST_TOLERANCE:
+            if (tolerance, strategy) == settings[-1]:
                 raise
-            log.info("MIGRAD missed tolerance %g; fitting at %g", tolerance, TEST_TOLERANCE)
+            log.debug("MIGRAD missed tolerance %g (strategy %d); trying the next", tolerance,
+                      strategy)  # fmt: skip
     result = np.asarray(result, dtype=float)
     return Fit(names, result[:, 0], result[:, 1], np.asarray(correlations), float(twice_nll))
 
@@ -135,7 +144,7 @@ def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
     return np.asarray(model.expected_data(pars), dtype=float)
 
 
-def significance(model: pyhf.pdf.Model, data: Sequence[float]) -> tuple[float, float]:
+def significance(model: pyhf.pdf.Model, data: ArrayLike) -> tuple[float, float]:
     """``(observed, expected)`` discovery significance: ``sqrt(q0)`` of the data and of the
     Asimov dataset of a signal strength of 1 with the nuisances at their fit to the data (as
     pyhf's asymptotic calculator makes it); no p-value in between, so a large one does not
@@ -165,7 +174,7 @@ def _robust(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 def upper_limit(
     model: pyhf.pdf.Model,
-    data: Sequence[float],
+    data: ArrayLike,
     level: float = 0.05,
     guess: tuple[float, float] = (0.0, 1.0),
     rtol: float = 1e-3,
@@ -224,7 +233,7 @@ def nuisances(model: pyhf.pdf.Model) -> list[str]:
 
 
 def impacts(
-    model: pyhf.pdf.Model, data: Sequence[float], best: Fit, top: int
+    model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int
 ) -> list[dict[str, Any]]:
     """The ``top`` nuisances by impact on the signal strength: ranked by the linear estimate
     (correlation x error of mu), then each refitted with the nuisance fixed at its pre-fit
@@ -236,14 +245,15 @@ def impacts(
         nuisances(model),
         key=lambda n: -abs(best.correlations[i_mu, best.names.index(n)] * mu_error),
     )[:top]
-    out = []
+    out: list[dict[str, Any]] = []
     for name in ranked:
         value, error = best[name]
         shifts: dict[str, float] = {}
         targets = {"prefit_up": value + 1.0, "prefit_down": value - 1.0,
                    "postfit_up": value + error, "postfit_down": value - error}  # fmt: skip
         for key, target in targets.items():
-            refit = maximum_likelihood(model, data, fixed={name: target}, init=best.values)
+            refit = maximum_likelihood(model, data, fixed={name: target}, init=best.values,
+                                       precise=False)  # fmt: skip
             shifts[key] = refit[poi][0] - mu
         out.append({"name": name, **shifts})
     out.sort(key=lambda r: -max(abs(r["postfit_up"]), abs(r["postfit_down"])))

@@ -19,7 +19,12 @@ import mplhep as mh
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
-from brewflow.config import blind_windows, era_settings, eras, nuisance_description
+from brewflow.config import (
+    blind_windows,
+    era_names,
+    era_settings,
+    nuisance_description,
+)
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output
 from brewflow.reproducible import build_time
@@ -65,7 +70,7 @@ def lumi_label(config: Mapping, era: str | None = None) -> str:
     """The luminosity label of one era, or of the combination: the eras' luminosities summed
     per centre-of-mass energy (``'138 fb$^{-1}$ (13 TeV)'``, or ``'... (13 TeV) + ...
     (13.6 TeV)'`` when eras mix energies)."""
-    chosen = [era] if era is not None else eras(config) or [None]
+    chosen = [era] if era is not None else era_names(config)
     by_energy: dict[float, float] = {}
     for name in chosen:
         settings = era_settings(config, name)
@@ -175,7 +180,7 @@ def data_mc(
         )
         counts = data_hist.values()
         hidden = blinded_bins(edges, window)
-        if hidden.any():
+        if window is not None and hidden.any():
             counts = np.where(hidden, np.nan, counts)
             for axis in (ax, rax):
                 axis.axvspan(max(window[0], edges[0]), min(window[1], edges[-1]),
