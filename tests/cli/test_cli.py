@@ -22,7 +22,7 @@ def test_config_errors_exit_2_with_the_key(tmp_path, capsys):
     bad.write_text(DEMO_CONFIG.read_text().replace("luminosity: 10.0", "luminosity: -1"))
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "config key 'luminosity'" in err
+    assert "config key 'eras.2018.luminosity'" in err
     assert "Traceback" not in err
 
 

@@ -128,12 +128,18 @@ def test_prefit_band_of_one_symmetric_template_is_its_shift():
     np.testing.assert_allclose(band, [1.0, 3.0], rtol=1e-6)  # |hi - nominal|, mu held
 
 
-def test_zero_background_with_data_is_refused_naming_the_bin():
+def test_zero_background_leaves_significance_and_limit_undefined():
     spec = copy.deepcopy(SPEC)
     spec["channels"][1]["samples"][1]["data"] = [100.0, 0.0]
     spec["channels"][1]["samples"][1]["modifiers"] = []
-    with pytest.raises(fit.InputError, match=r"expects no event in cr bin 1.*merge bins"):
-        fit.fit_workspace(spec, top=0)
+    table, _ = fit.fit_workspace(spec, top=0)
+    assert table["no_background"] == ["cr bin 1"]
+    assert table["significance"] == {"observed": None, "expected": None}
+    assert table["upper_limit"]["observed"] is None
+    model = pyhf.Workspace(spec).model()
+    best = fit.maximum_likelihood(model, np.asarray(pyhf.Workspace(spec).data(model)))
+    assert table["mu"] == pytest.approx(best["mu"][0], rel=1e-9)  # mu is still measured
+    assert "undefined" in fit._markdown(table)
 
 
 def test_fit_job_writes_reproducible_outputs(tmp_path):

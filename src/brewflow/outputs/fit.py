@@ -232,9 +232,7 @@ def nuisances(model: pyhf.pdf.Model) -> list[str]:
     return [n for n in model.config.par_order if kinds.get(n) in ("histosys", "normsys")]
 
 
-def impacts(
-    model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int
-) -> list[dict[str, Any]]:
+def impacts(model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int) -> list[dict[str, Any]]:
     """The ``top`` nuisances by impact on the signal strength: ranked by the linear estimate
     (correlation x error of mu), then each refitted with the nuisance fixed at its pre-fit
     (+-1) and post-fit (+- its error) shifts; the changes of mu, largest first."""
@@ -292,23 +290,19 @@ def prefit_covariance(model: pyhf.pdf.Model) -> np.ndarray:
     return np.diag(np.square(np.asarray(variances, dtype=float)))
 
 
-def _check_background(model: pyhf.pdf.Model, data: np.ndarray) -> None:
-    """Refuse a bin where the background-only model expects no event but events are observed
-    or signal is expected: the likelihood of the background-only hypothesis is zero there, so
-    no significance or limit exists."""
-    background = asimov_data(model, 0.0)[: model.config.nmaindata]
-    signal = asimov_data(model, 1.0)[: model.config.nmaindata] - background
-    empty = (background <= 0) & ((data[: model.config.nmaindata] > 0) | (signal > 0))
-    if empty.any():
-        where = []
-        for channel in model.config.channels:
-            bins = np.flatnonzero(empty[model.config.channel_slices[channel]])
-            where += [f"{channel} bin {b}" for b in bins]
-        raise InputError(
-            f"the background-only model expects no event in {', '.join(where)}, where events "
-            "are observed or signal is expected: the significance and limit are undefined; "
-            "merge bins (the histogram's 'edges') so that every bin has background"
-        )
+def background_free(model: pyhf.pdf.Model, data: np.ndarray) -> list[str]:
+    """Bins (``<channel> bin <i>``) where the background-only model expects no event but
+    events are observed or signal is expected: the background-only likelihood is zero there,
+    so neither a discovery significance nor a CLs limit exists (the signal strength does)."""
+    n = model.config.nmaindata
+    background = asimov_data(model, 0.0)[:n]
+    signal = asimov_data(model, 1.0)[:n] - background
+    empty = (background <= 0) & ((np.asarray(data)[:n] > 0) | (signal > 0))
+    return [
+        f"{channel} bin {b}"
+        for channel in model.config.channels
+        for b in np.flatnonzero(empty[model.config.channel_slices[channel]])
+    ]
 
 
 def fit_workspace(
@@ -331,12 +325,17 @@ def fit_workspace(
         data = asimov_data(model)
     else:
         data = np.asarray(workspace.data(model), dtype=float)
-    _check_background(model, data)
     best = maximum_likelihood(model, data)
     poi = model.config.poi_name
     mu, mu_error = best[poi]
-    z_obs, z_exp = significance(model, data)
-    limit, expected = upper_limit(model, data, level, guess=(mu, mu_error))
+    empty = background_free(model, data)
+    if empty:
+        log.warning("no background expected in %s: no significance or limit", ", ".join(empty))
+        z_obs = z_exp = limit = None
+        expected: list[float] | None = None
+    else:
+        z_obs, z_exp = significance(model, data)
+        limit, expected = upper_limit(model, data, level, guess=(mu, mu_error))
     pulls = []
     for name in nuisances(model):
         value, error = best[name]
@@ -348,6 +347,7 @@ def fit_workspace(
         "significance": {"observed": z_obs, "expected": z_exp},
         "upper_limit": {"level": level, "observed": limit, "expected": expected},
         "twice_nll": best.twice_nll,
+        "no_background": empty,
         "data": "asimov" if asimov or not spec.get("observations") else "observed",
         "blinded_channels": list(blinded),
         "channels": list(model.config.channels),
@@ -373,20 +373,41 @@ def fit_workspace(
     return table, shapes
 
 
-def _markdown(table: Mapping[str, Any]) -> str:
-    limit = table["upper_limit"]
+def _number(value: float | None, form: str, unit: str = "") -> str:
+    return "undefined" if value is None else f"{value:{form}}{unit}"
+
+
+def _summary_rows(table: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, Markdown, LaTeX) of the headline numbers."""
+    limit, z = table["upper_limit"], table["significance"]
     cl = f"{100 * (1 - limit['level']):g}"
+    exp = limit["expected"]
     rows = [
-        ["signal strength", f"{table['mu']:.4f} ± {table['mu_error']:.4f}"],
-        ["observed significance", f"{table['significance']['observed']:.2f} σ"],
-        ["expected significance", f"{table['significance']['expected']:.2f} σ"],
-        [f"observed CLs upper limit ({cl}% CL)", f"{limit['observed']:.3f}"],
-        ["expected upper limit (median [-1σ, +1σ])",
-         f"{limit['expected'][0]:.3f} [{limit['expected'][2]:.3f}, {limit['expected'][3]:.3f}]"],
-        ["data", table["data"] + (f" (Asimov in {', '.join(table['blinded_channels'])})"
-                                  if table["blinded_channels"] else "")],
+        ("signal strength", f"{table['mu']:.4f} ± {table['mu_error']:.4f}",
+         rf"${table['mu']:.4f} \pm {table['mu_error']:.4f}$"),
+        ("observed significance", _number(z["observed"], ".2f", " σ"),
+         _number(z["observed"], ".2f", r"$\,\sigma$")),
+        ("expected significance", _number(z["expected"], ".2f", " σ"),
+         _number(z["expected"], ".2f", r"$\,\sigma$")),
+        (f"observed CLs upper limit ({cl}% CL)", _number(limit["observed"], ".3f"),
+         _number(limit["observed"], ".3f")),
+        ("expected upper limit (median [-1σ, +1σ])",
+         "undefined" if exp is None else f"{exp[0]:.3f} [{exp[2]:.3f}, {exp[3]:.3f}]",
+         "undefined" if exp is None else
+         rf"${exp[0]:.3f}^{{+{exp[3] - exp[0]:.3f}}}_{{-{exp[0] - exp[2]:.3f}}}$"),
     ]  # fmt: skip
+    return rows
+
+
+def _markdown(table: Mapping[str, Any]) -> str:
+    rows = [[label, text] for label, text, _ in _summary_rows(table)]
+    blinded = table["blinded_channels"]
+    rows.append(["data", table["data"] + (f" (Asimov in {', '.join(blinded)})" if blinded else "")])
     text = "# Fit results\n\n" + tabulate(rows, headers=["", ""], tablefmt="github") + "\n"
+    if table["no_background"]:
+        text += ("\nNo background is expected in " + ", ".join(table["no_background"])
+                 + ": the background-only hypothesis has zero likelihood there, so no "
+                 "significance or limit exists.\n")  # fmt: skip
     if table["impacts"]:
         impact_rows = [
             [r["name"], f"{r['postfit_up']:+.4f}", f"{r['postfit_down']:+.4f}",
@@ -406,21 +427,14 @@ def _markdown(table: Mapping[str, Any]) -> str:
     return text
 
 
+def _latex_label(label: str) -> str:
+    return label.replace("%", "\\%").replace("σ", "$\\sigma$")
+
+
 def _latex(table: Mapping[str, Any]) -> str:
-    limit = table["upper_limit"]
-    cl = f"{100 * (1 - limit['level']):g}"
-    lines = [
-        r"\begin{table}", r"\centering", r"\caption{Fit results}", r"\begin{tabular}{lr}",
-        r"\toprule",
-        rf"$\mu$ & ${table['mu']:.4f} \pm {table['mu_error']:.4f}$ \\",
-        rf"observed significance & ${table['significance']['observed']:.2f}\,\sigma$ \\",
-        rf"expected significance & ${table['significance']['expected']:.2f}\,\sigma$ \\",
-        rf"observed upper limit ({cl}\% CL) & ${limit['observed']:.3f}$ \\",
-        rf"expected upper limit & ${limit['expected'][0]:.3f}"
-        rf"^{{+{limit['expected'][3] - limit['expected'][0]:.3f}}}"
-        rf"_{{-{limit['expected'][0] - limit['expected'][2]:.3f}}}$ \\",
-        r"\bottomrule", r"\end{tabular}", r"\end{table}",
-    ]  # fmt: skip
+    body = [f"{_latex_label(label)} & {tex} \\\\" for label, _, tex in _summary_rows(table)]
+    lines = [r"\begin{table}", r"\centering", r"\caption{Fit results}", r"\begin{tabular}{lr}",
+             r"\toprule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -552,7 +566,7 @@ def fit_job(
         asimov=settings.get("asimov", False), blinded=sorted(blinded),
     )  # fmt: skip
     table["histogram"] = histogram
-    log.info("%s: mu = %.4f +- %.4f, Z = %.2f (expected %.2f)", histogram, table["mu"],
+    log.info("%s: mu = %.4f +- %.4f, Z = %s (expected %s)", histogram, table["mu"],
              table["mu_error"], table["significance"]["observed"],
              table["significance"]["expected"])  # fmt: skip
     out = Path(output_dir)
