@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from brewflow.config import (
+    analysis_options,
     applicable_systematics,
     demo_payloads,
     era_names,
@@ -113,6 +114,7 @@ def dataset_fingerprint(config: Mapping, dataset: str) -> str:
     shared = {k: config.get(k) for k in keys}
     era = era_settings(config, era_of(config, dataset))
     shared |= {k: era.get(k) for k in ("corrections", "jets")}
+    shared["options"] = analysis_options(config, dataset)
     systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
     return fingerprint([relevant, shared, systematics])
 

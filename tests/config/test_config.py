@@ -411,3 +411,20 @@ def test_files_from_a_list_relative_to_the_config_file(demo_set, tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"datasets\.ww"):
         load_config(path)  # neither files nor files_from
+
+
+def test_the_multi_era_example_is_valid(shared_data, monkeypatch):
+    """config/examples/cms_multi_era.yaml: 2018 (Run 2) and 2022 (Run 3) with their payloads,
+    every correction and JERC name found, nuisances named per era where uncorrelated."""
+    from brewflow.config import era_settings, nuisance_names
+    from brewflow.jobs.validation import check_payloads
+    from tests.helpers import ROOT
+
+    monkeypatch.chdir(ROOT)  # its paths are relative to the repository (../shared/data)
+    config = load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
+    check_payloads(config)
+    assert era_settings(config, "2022")["jets"]["rho"] == "Rho_fixedGridRhoFastjetAll"
+    assert era_settings(config, "2022")["energy"] == 13.6
+    assert nuisance_names(config, "TTto2L2Nu_2022")["jer"] == "jer_2022"
+    assert nuisance_names(config, "TTto2L2Nu_2022")["jes"] == "jes"
+    assert nuisance_names(config, "DYJetsToLL_M50_2018")["jer"] == "jer_2018"

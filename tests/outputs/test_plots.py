@@ -75,3 +75,21 @@ def test_uncertainty_band_adds_envelopes_in_quadrature_with_stat():
     stat2 = np.array([4.0, 16.0, 0.0])
     np.testing.assert_allclose(up, np.sqrt(stat2 + np.array([1.0, 1.0, 0.0]) ** 2))  # s: +1; t: +1
     np.testing.assert_allclose(down, np.sqrt(stat2 + np.array([0.0, 2.0, 0.0]) ** 2))  # t: -2
+
+
+def test_lumi_label_sums_eras_per_energy():
+    from brewflow.outputs.plots import lumi_label
+
+    eras = {
+        "2016": {"luminosity": 36310.0, "energy": 13},
+        "2017": {"luminosity": 41480.0, "energy": 13},
+        "2018": {"luminosity": 59830.0, "energy": 13},
+        "2022": {"luminosity": 34700.0, "energy": 13.6},
+    }
+    config = {"eras": eras}
+    assert lumi_label(config, "2017") == "41.5 fb$^{-1}$ (13 TeV)"
+    assert lumi_label({"eras": {k: eras[k] for k in ("2016", "2017", "2018")}}) == (
+        "138 fb$^{-1}$ (13 TeV)"
+    )
+    assert lumi_label(config) == "138 fb$^{-1}$ (13 TeV) + 34.7 fb$^{-1}$ (13.6 TeV)"
+    assert lumi_label({"luminosity": 10.0, "energy": 13}) == "10 pb$^{-1}$ (13 TeV)"

@@ -8,9 +8,11 @@ from brewflow.config.checks import SCHEDULER_ENV, check_scheduler, schema
 from brewflow.config.loading import DEFAULT_CONFIG, load_config, validate, workflow_config
 from brewflow.config.model import (
     OBJECT_TYPES,
+    analysis_options,
     applicable_systematics,
     blind_windows,
     blinded_regions,
+    channel_blinding,
     dataset_files,
     dataset_replicas,
     dataset_spec,
@@ -43,9 +45,11 @@ __all__ = [
     "OBJECT_TYPES",
     "SCHEDULER_ENV",
     "ConfigError",
+    "analysis_options",
     "applicable_systematics",
     "blind_windows",
     "blinded_regions",
+    "channel_blinding",
     "check_scheduler",
     "dataset_files",
     "dataset_replicas",

@@ -293,6 +293,13 @@ def for_dataset(config: Mapping, dataset: str) -> dict:
     return out
 
 
+def analysis_options(config: Mapping, dataset: str) -> dict:
+    """The analysis options of ``dataset``: ``analysis.options`` updated with its era's."""
+    era = era_of(config, dataset)
+    extra = config["eras"][era].get("options", {}) if era is not None else {}
+    return {**config["analysis"].get("options", {}), **extra}
+
+
 def is_correlated(config: Mapping, systematic: str) -> bool:
     """Whether ``systematic`` is one nuisance across eras (its ``correlated``, else the
     default of its type, :data:`CORRELATED_BY_TYPE`)."""
@@ -362,3 +369,17 @@ def fit_channels(config: Mapping, histogram: str) -> list[tuple[str, str, str | 
         for era in era_names(config)
         for region in regions
     ]
+
+
+def channel_blinding(
+    config: Mapping, histogram: str, region: str, era: str | None
+) -> tuple[bool, tuple[float, float] | None]:
+    """``(asimov, window)`` of a fit channel: ``asimov`` when its observations must be the
+    Asimov dataset (the region is blinded, another histogram's window leaves data events out
+    of the region, or the era has no data), else the histogram's own blinded ``window``
+    (None without)."""
+    windows = blind_windows(config, region)
+    window = windows.pop(histogram, None)
+    has_data = any(config["datasets"][d]["is_data"] for d in era_datasets(config, era))
+    asimov = region in blinded_regions(config) or bool(windows) or not has_data
+    return asimov, None if asimov else window

@@ -70,6 +70,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
         "electron_sf_year": "2018",
         "electron_wp": "Tight",
         "btag_systematics": [],
+        "trigger": "IsoMu24",
         **context.options,
     }
 
@@ -94,7 +95,8 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
     lead_mu = ak.pad_none(muons, 1)[:, 0]
 
     selection = Selection()
-    selection.add("trigger", events.HLT.IsoMu24)
+    trigger = opts["trigger"]  # an HLT path, or None: no trigger requirement (e.g. MC without HLT)
+    selection.add("trigger", events.HLT[trigger] if trigger else ak.ones_like(events.MET.pt) > 0)
     selection.add("lead_muon", lead_mu.pt > opts["lead_muon_pt"])
     selection.add("two_muons", (n_mu == 2) & (n_el == 0))
     selection.add("emu", (n_mu == 1) & (n_el == 1))

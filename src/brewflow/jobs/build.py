@@ -19,6 +19,7 @@ from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVar
 from brewflow.arrays import chain, lib
 from brewflow.config import (
     ConfigError,
+    analysis_options,
     blind_windows,
     blinded_regions,
     era_of,
@@ -141,7 +142,7 @@ def build(
         dataset,
         spec["is_data"],
         "nominal",
-        dict(config["analysis"]["options"]),
+        analysis_options(config, dataset),
         dataset_corrections(config, dataset),
         dict(config["models"]),
     )

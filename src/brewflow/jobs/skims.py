@@ -152,6 +152,7 @@ def write_skim(
     """Write the skim ``name`` of ``dataset`` (preprocess records ``files``) to ``outdir``;
     return its ledger (also written to ``outdir/skim.json``)."""
     from brewflow.analysis import Context
+    from brewflow.config import analysis_options
     from brewflow.jobs.build import dataset_corrections, jet_corrector, load_analysis
     from brewflow.jobs.reading import ReadPlan, preflight
     from brewflow.nanoevents.reader import lazy_events
@@ -171,7 +172,7 @@ def write_skim(
         retries=(config["retries"]["read"], config["retries"]["backoff"]),
     )
     corrector = jet_corrector(config, dataset)
-    context = Context(dataset, is_data, "nominal", dict(config["analysis"]["options"]),
+    context = Context(dataset, is_data, "nominal", analysis_options(config, dataset),
                       dataset_corrections(config, dataset), dict(config["models"]))  # fmt: skip
     output = load_analysis(config["analysis"]["callable"])(
         corrector.apply(events) if corrector else events, context

@@ -31,10 +31,10 @@ from numpy.typing import ArrayLike
 from scipy import optimize, stats
 from tabulate import tabulate
 
-from brewflow.config import blind_windows, blinded_regions, era_settings, fit_channels
+from brewflow.config import blind_windows, channel_blinding, era_settings, fit_channels
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
-from brewflow.outputs.plots import blinded_bins, lumi_label, save_figure
+from brewflow.outputs.plots import blinded_bins, cms_label, lumi_label, save_figure
 from brewflow.results import provenance
 
 __all__ = [
@@ -317,14 +317,21 @@ def fit_workspace(
     the signal strength and its error, significances, CLs limit, pulls, impacts; ``shapes``:
     per channel the pre- and post-fit yields per sample, their bands and the data.
     ``asimov``: fit the pre-fit Asimov dataset (mu = 1) instead of the observations;
-    ``blinded`` channels' observations are the Asimov already (see
-    :mod:`brewflow.outputs.fit_inputs`)."""
+    ``blinded`` channels' observations are the Asimov already (blinded, or an era without
+    data; see :mod:`brewflow.outputs.fit_inputs`)."""
     workspace = pyhf.Workspace(dict(spec))
     model = workspace.model()
     if asimov or not spec.get("observations"):
         data = asimov_data(model)
     else:
         data = np.asarray(workspace.data(model), dtype=float)
+    n = model.config.nmaindata
+    if not np.any(asimov_data(model, 1.0)[:n] - asimov_data(model, 0.0)[:n]):
+        raise InputError(
+            f"the signal ({', '.join(model.config.samples)}: the samples with the signal "
+            "strength) expects no event in any channel: the signal strength cannot be "
+            "measured; check shapes.signal and the regions of the fitted histogram"
+        )
     best = maximum_likelihood(model, data)
     poi = model.config.poi_name
     mu, mu_error = best[poi]
@@ -537,7 +544,7 @@ def channel_plot(
     handles, labels = ax.get_legend_handles_labels()
     notes = [title, what] + ([] if hidden is not None else ["Data blinded"])
     ax.legend(handles[::-1], labels[::-1], title="\n".join(notes), ncol=2, fontsize=16)
-    mh.cms.label(label, data=True, ax=ax, rlabel=rlabel)
+    cms_label(ax, label, rlabel, data=True)
     save_figure(fig, outputs, stamp)
 
 
@@ -560,7 +567,8 @@ def fit_job(
         raise InputError(f"workspace {str(workspace)!r}: cannot read it ({err})") from None
     settings = config.get("fit", {})
     channels = fit_channels(config, histogram)
-    blinded = {name for name, region, _ in channels if region in blinded_regions(config)}
+    blinded = {name for name, region, era in channels
+               if channel_blinding(config, histogram, region, era)[0]}  # fmt: skip
     table, shapes = fit_workspace(
         spec, level=settings.get("cls", 0.05), top=settings.get("impacts", 10),
         asimov=settings.get("asimov", False), blinded=sorted(blinded),

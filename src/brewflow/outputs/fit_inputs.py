@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import uproot
 
-from brewflow.config import blind_windows, blinded_regions, fit_channels
+from brewflow.config import channel_blinding, fit_channels
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output, atomic_write
 from brewflow.reproducible import fixed_root_clock
@@ -70,7 +70,7 @@ class Channel:
         """The data of the channel (None without data), the Asimov (MC sum at nominal) where
         it is blinded."""
         if not self.data:
-            return None
+            return self._asimov(histogram) if self.blind else None
         observed = self.data[0].project(histogram, self.region, "nominal")
         for extra in self.data[1:]:
             observed = observed + extra.project(histogram, self.region, "nominal")
@@ -87,9 +87,7 @@ class Channel:
             hidden = None
         if hidden is None or not hidden.any():
             return observed
-        asimov = self.mc[0].project(histogram, self.region, "nominal")
-        for p in self.mc[1:]:
-            asimov = asimov + p.project(histogram, self.region, "nominal")
+        asimov = self._asimov(histogram)
         out = observed.copy()
         view, model = out.view(flow=True), asimov.view(flow=True)
         if view.dtype.names:
@@ -98,6 +96,13 @@ class Channel:
         else:
             view[hidden] = model["value"][hidden]
         return out
+
+    def _asimov(self, histogram: str) -> hist.Hist:
+        """The sum of the channel's MC at nominal (with their variances)."""
+        asimov = self.mc[0].project(histogram, self.region, "nominal")
+        for p in self.mc[1:]:
+            asimov = asimov + p.project(histogram, self.region, "nominal")
+        return asimov
 
 
 def channels_of(
@@ -110,15 +115,12 @@ def channels_of(
 
 def _channel(
     name: str, region: str, processes: Sequence[Result], config: Mapping[str, Any] | None,
-    histogram: str | None,
+    histogram: str | None, era: str | None = None,
 ) -> Channel:  # fmt: skip
-    if config is None:
+    if config is None or histogram is None:
         return Channel(name, region, processes)
-    windows = blind_windows(config, region)
-    window = windows.pop(histogram or "", None)
-    # another histogram's window leaves data events out of the whole region: Asimov there
-    blind = region in blinded_regions(config) or bool(windows)
-    return Channel(name, region, processes, blind=blind, window=None if blind else window)
+    asimov, window = channel_blinding(config, histogram, region, era)
+    return Channel(name, region, processes, blind=asimov, window=window)
 
 
 def write_shapes(channels: Sequence[Channel], histogram: str, path: str | Path) -> None:
@@ -146,17 +148,23 @@ def write_shapes(channels: Sequence[Channel], histogram: str, path: str | Path) 
 
 
 def _ordered(channel: Channel, signal: Sequence[str]) -> list[Result]:
-    signals = [p for p in channel.mc if p.process in signal]
-    if not signals:
-        known = [p.process for p in channel.mc]
+    """The channel's MC, signal processes first (a channel may have none: a control region)."""
+    return [p for p in channel.mc if p.process in signal] + [
+        p for p in channel.mc if p.process not in signal
+    ]
+
+
+def _check_signal(channels: Sequence[Channel], signal: Sequence[str]) -> None:
+    known = sorted({p.process for c in channels for p in c.mc})
+    if not set(known) & set(signal):
         raise ValueError(f"no signal process among {known}; set shapes.signal")
-    return signals + [p for p in channel.mc if p.process not in signal]
 
 
 def datacard(
     channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str]
 ) -> str:
     """The combine datacard text for :func:`write_shapes`' file (rates read from the shapes)."""
+    _check_signal(channels, signal)
     results = [p for c in channels for p in c.processes]
     rows_of = {c.name: _ordered(c, signal) for c in channels}
     processes = list(dict.fromkeys(p.process for c in channels for p in rows_of[c.name]))
@@ -207,6 +215,7 @@ def pyhf_workspace(
     one sample per process with a ``staterror`` (sqrt of the sum of w^2), a ``normfactor``
     ``poi`` on the signal processes, and a ``histosys`` per systematic (Up/Down templates) for
     the processes that have it; observations from the data (the Asimov where blinded)."""
+    _check_signal(channels, signal)
     out_channels, observations = [], []
     for channel in channels:
         samples = []
@@ -253,7 +262,7 @@ def fit_channels_of(
         processes = [p for p in inputs if p.meta.get("era") == era]
         if not processes:
             raise ConfigError(f"histogram {histogram!r}: no stacked process of era {era!r} given")
-        out.append(_channel(name, region, processes, config, histogram))
+        out.append(_channel(name, region, processes, config, histogram, era))
     return out
 
 

@@ -35,6 +35,7 @@ from brewflow.results.model import Result
 
 __all__ = [
     "blinded_bins",
+    "cms_label",
     "data_mc",
     "lumi_label",
     "lumi_text",
@@ -238,8 +239,14 @@ def data_mc(
     title = "\n".join(filter(None, notes))
     ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
     rlabel = rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)"
-    mh.cms.label(label, data=has_data, ax=ax, rlabel=rlabel)
+    cms_label(ax, label, rlabel, data=has_data)
     save_figure(fig, outputs, provenance.stamp(processes))
+
+
+def cms_label(ax: Any, label: str, rlabel: str, *, data: bool) -> None:
+    """The CMS label and the luminosity label (smaller when long, e.g. two energies)."""
+    size = {"fontsize": 13} if len(rlabel) > 30 else {}
+    mh.cms.label(label, data=data, ax=ax, rlabel=rlabel, **size)
 
 
 def save_figure(fig: Any, outputs: Sequence[str | Path], stamp: str) -> None:
