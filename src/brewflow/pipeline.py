@@ -59,6 +59,8 @@ __all__ = [
     "plot_outputs",
     "preprocess_fingerprint",
     "processes",
+    "region_plot_fingerprint",
+    "region_plot_outputs",
     "scope_rule",
     "scoped",
     "scoped_log",
@@ -261,6 +263,23 @@ def plot_files(config: Mapping, era: str | None = None) -> list[str]:
     if config["plots"]["systematics"] and era is None:
         return [*names, "{histogram}_systematics.pdf"]
     return names
+
+
+def region_plot_outputs(config: Mapping, region: str, era: str | None) -> list[str]:
+    """The plots one job of ``era`` writes for ``region``: every histogram filled there."""
+    return [
+        scoped(f"results/plots/{region}/{f.format(histogram=h)}", era)
+        for h, definition in config["histograms"].items()
+        if region in (definition.get("regions") or config["regions"])
+        for f in plot_files(config, era)
+    ]
+
+
+def region_plot_fingerprint(config: Mapping, region: str) -> str:
+    """What the plots of a region depend on in the config besides their inputs."""
+    histograms = config["histograms"].items()
+    return fingerprint([plot_fingerprint(config, h) for h, definition in histograms
+                        if region in (definition.get("regions") or config["regions"])])  # fmt: skip
 
 
 def plot_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -24,6 +24,8 @@ from brewflow.pipeline import (
     plot_outputs,
     preprocess_fingerprint,
     processes,
+    region_plot_fingerprint,
+    region_plot_outputs,
     scope_rule,
     scoped,
     scoped_log,

@@ -1,37 +1,67 @@
-# data/MC plots of the combination (results/plots/) and of each era (results/eras/<era>/plots/)
-for scope in SCOPES:
+# data/MC plots of the combination (results/plots/, a job per region x histogram: each writes
+# its per-systematic PDF) and of each era (results/eras/<era>/plots/, a job per region)
+rule plot:
+    input:
+        stacks=stack_files(config),
+        fingerprint=lambda w: fingerprint_file(
+            "plot", w.histogram, plot_fingerprint(config, w.histogram)
+        ),
+    output:
+        report(
+            expand(
+                "results/plots/{{region}}/{file}",
+                file=plot_files(
+                    config
+                ),  # names with {histogram}, inserted as they are
+            ),
+            category="Plots",
+            subcategory="all eras: {region}",
+            caption="../report/plot.rst",
+        ),
+    log:
+        "logs/plot/{region}/{histogram}.log",
+    conda:
+        "../../envs/brewflow.yaml"
+    params:
+        config=lambda w, input: CONFIG,
+    shell:
+        "brewflow plot --config {params.config} --region {wildcards.region} "
+        "--histogram {wildcards.histogram} --inputs {input.stacks} "
+        "--output-dir results/plots/{wildcards.region} > {log} 2>&1"
 
-    rule:
-        name:
-            scope_rule("plot", scope)
-        input:
-            stacks=stack_files(config, scope),
-            fingerprint=lambda w: fingerprint_file(
-                "plot", w.histogram, plot_fingerprint(config, w.histogram)
-            ),
-        output:
-            report(
-                expand(
-                    scoped("results/plots/{{region}}/{file}", scope),
-                    file=plot_files(
-                        config, scope
-                    ),  # names with {histogram}, inserted as they are
+
+for scope in eras(config):
+    for plotted_region in config["regions"]:
+
+        rule:
+            name:
+                scope_rule(f"plot_{plotted_region}".replace("-", "_"), scope)
+            input:
+                stacks=stack_files(config, scope),
+                fingerprint=fingerprint_file(
+                    "plot",
+                    f"{scope}.{plotted_region}",
+                    region_plot_fingerprint(config, plotted_region),
                 ),
-                category="Plots",
-                subcategory=f"{scope or 'all eras'}: {{region}}",
-                caption="../report/plot.rst",
-            ),
-        log:
-            scoped_log("logs/plot/{region}/{histogram}.log", scope),
-        conda:
-            "../../envs/brewflow.yaml"
-        params:
-            config=lambda w, input: CONFIG,
-            era=lambda w, input, scope=scope: f"--era {scope}" if scope else "",
-            outdir=lambda w, input, scope=scope: scoped(
-                f"results/plots/{w.region}", scope
-            ),
-        shell:
-            "brewflow plot --config {params.config} --region {wildcards.region} "
-            "--histogram {wildcards.histogram} --inputs {input.stacks} {params.era} "
-            "--output-dir {params.outdir} > {log} 2>&1"
+            output:
+                report(
+                    region_plot_outputs(config, plotted_region, scope),
+                    category="Plots",
+                    subcategory=f"{scope}: {plotted_region}",
+                    caption="../report/plot_era.rst",
+                ),
+            log:
+                f"logs/plot/{scope}/{plotted_region}.log",
+            conda:
+                "../../envs/brewflow.yaml"
+            params:
+                config=lambda w, input: CONFIG,
+                era=lambda w, input, scope=scope: scope,
+                region=lambda w, input, region=plotted_region: region,
+                outdir=lambda w, input, scope=scope, region=plotted_region: scoped(
+                    f"results/plots/{region}", scope
+                ),
+            shell:
+                "brewflow plot --config {params.config} --region {params.region} "
+                "--era {params.era} --inputs {input.stacks} --output-dir {params.outdir} "
+                "> {log} 2>&1"

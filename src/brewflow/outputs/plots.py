@@ -290,38 +290,38 @@ def systematics_pdf(
     output.parent.mkdir(parents=True, exist_ok=True)
     plt.style.use(mh.style.CMS)
     metadata = _metadata("pdf", provenance.stamp(processes))
+    # one figure for every page: its frame and CMS label (which draws the figure to place its
+    # text) made once; each page replaces the curves and the legend
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+    )
+    fig.subplots_adjust(hspace=0.07)
+    ax.set_ylim(bottom=0, top=1.45 * max(np.max(nominal, initial=0), 1e-9))
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylabel("Events / bin")
+    rax.set_ylabel("Var. / nom.")
+    rax.set_xlabel(xlabel)
+    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=False)
     with atomic_output(output) as tmp, PdfPages(tmp, metadata=metadata) as pdf:
         for name in names or ["nominal"]:
-            fig, (ax, rax) = plt.subplots(
-                2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
-            )
-            fig.subplots_adjust(hspace=0.07)
-            ax.stairs(nominal, edges, color="black", linewidth=2, label="nominal")
-            rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+            page = [ax.stairs(nominal, edges, color="black", linewidth=2, label="nominal")]
             for direction, color in (("Up", "#e42536"), ("Down", "#5790fc")):
                 if name == "nominal":
                     break
                 varied = _total(mc, histogram, region, name + direction)
-                ax.stairs(varied, edges, color=color, linewidth=2, label=f"{name}{direction}")
+                page.append(ax.stairs(varied, edges, color=color, linewidth=2,
+                                      label=f"{name}{direction}"))  # fmt: skip
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.where(nominal != 0, varied / nominal, np.nan)
-                rax.stairs(ratio, edges, color=color, linewidth=2)
-            ax.set_ylim(bottom=0, top=1.45 * max(np.max(nominal, initial=0), 1e-9))
-            ax.set_xlim(edges[0], edges[-1])
-            ax.set_ylabel("Events / bin")
-            rax.set_ylabel("Var. / nom.")
-            rax.set_xlabel(xlabel)
+                page.append(rax.stairs(ratio, edges, color=color, linewidth=2))
             title = (descriptions or {}).get(name, "")
             lines = [region_label or region, title, partial_note(processes)]
-            ax.legend(title="\n".join(filter(None, lines)), fontsize=16)
-            mh.cms.label(
-                label,
-                data=False,
-                ax=ax,
-                rlabel=rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)",
-            )
+            page.append(ax.legend(title="\n".join(filter(None, lines)), fontsize=16))
             pdf.savefig(fig)
-            plt.close(fig)
+            for artist in page:
+                artist.remove()
+    plt.close(fig)
     return names
 
 
