@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from brewflow.config import applicable_systematics
+from brewflow.config import applicable_systematics, nuisance_names
 from brewflow.files import atomic_write
 from brewflow.outputs import status
 from brewflow.results import provenance
@@ -65,23 +65,27 @@ def _servers(reads: list[dict[str, Any]]) -> str:
 
 
 def systematics_frame(config: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per systematic: type, source or factors, the datasets it applies to."""
+    """One row per systematic: type, source or factors, the datasets it applies to, and its
+    nuisances (one per era where it is not correlated across eras)."""
     rows = []
     for name, spec in config["systematics"].items():
         detail = spec.get("source", "")
         if spec["type"] == "scale":
             detail = f"up x{spec['up']:g}, down x{spec['down']:g}"
         applies = [d for d in config["datasets"] if name in applicable_systematics(config, d)]
+        nuisances = dict.fromkeys(nuisance_names(config, d)[name] for d in applies)
         rows.append(
             {
                 "systematic": name,
+                "nuisances": ", ".join(nuisances),
                 "type": spec["type"],
                 "detail": detail,
                 "datasets": ", ".join(applies),
                 "description": spec.get("description", ""),
             }
         )
-    return pd.DataFrame(rows, columns=["systematic", "type", "detail", "datasets", "description"])
+    columns = ["systematic", "nuisances", "type", "detail", "datasets", "description"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _page(title: str, body: str) -> str:
