@@ -512,12 +512,12 @@ def impact_plot(table: Mapping[str, Any], outputs: Sequence[Path], stamp: str) -
     plt.style.use(mh.style.CMS)
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.5 * len(rows) + 2)))
     y = np.arange(len(rows))[::-1]
-    for key, style in (("prefit", {"fill": False, "edgecolor": "grey"}),
-                       ("postfit", {"alpha": 0.8})):  # fmt: skip
-        up = [r[f"{key}_up"] for r in rows]
-        down = [r[f"{key}_down"] for r in rows]
-        ax.barh(y, up, height=0.6, color="#e42536", label=f"{key} +1σ", **style)
-        ax.barh(y, down, height=0.6, color="#5790fc", label=f"{key} -1σ", **style)
+    for key, filled in (("prefit", False), ("postfit", True)):
+        for sign, color in (("up", "#e42536"), ("down", "#5790fc")):
+            shifts = [r[f"{key}_{sign}"] for r in rows]
+            label = f"{key.replace('fit', '-fit')} {'+' if sign == 'up' else '-'}1σ"
+            ax.barh(y, shifts, height=0.6, fill=filled, alpha=0.8 if filled else 1.0,
+                    facecolor=color, edgecolor=color, linewidth=1.5, label=label)  # fmt: skip
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(y, [r["name"] for r in rows], fontsize=14)
     ax.set_ylim(-1, max(len(rows), 1))
