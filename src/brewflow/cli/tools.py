@@ -18,11 +18,15 @@ def _validate(args: argparse.Namespace) -> None:
     settings = config(args.config)
     check_payloads(settings)
     table = Table(title=f"{args.config}: valid")
-    for column in ("dataset", "process", "type", "files", "xsec [pb]", "systematics"):
+    eras = bool(settings.get("eras"))
+    columns = ("dataset", *(["era"] if eras else []), "process", "type", "files", "xsec [pb]",
+               "systematics")  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for name, d in settings["datasets"].items():
         table.add_row(
             name,
+            *([d["era"]] if eras else []),
             d.get("process", name),
             "data" if d["is_data"] else "MC",
             str(len(d["files"])),
