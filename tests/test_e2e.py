@@ -37,6 +37,7 @@ def workflow_run(tmp_path_factory) -> dict:
     workdir = tmp_path_factory.mktemp("workflow")
     config = small_config(Path("results/generated"))
     config["histograms"] = {k: config["histograms"][k] for k in ("mll", "njets", "jet_pt")}
+    config["shapes"]["histograms"] = ["mll", "njets"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     run = _snakemake(workdir)
     assert run.returncode == 0, run.stderr[-3000:]
