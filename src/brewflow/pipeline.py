@@ -352,12 +352,10 @@ def stack_files(config: Mapping, era: str | None = None) -> list[str]:
 def stack_inputs(config: Mapping, process: str, era: str | None = None) -> list[str]:
     """What the stack of ``process`` sums: the scaled datasets (of ``era``), or, for the
     combination of several eras, the eras' stacks."""
-    datasets = era_processes(config, era)[process]
     if era is None and eras(config):
-        own = [scoped(f"results/stack/{process}.json", e) for e in eras(config)]
-        return [stack for e, stack in zip(eras(config), own, strict=True)
-                if stack in stack_files(config, e)]  # fmt: skip
-    return [f"results/scale/{d}.json" for d in datasets]
+        return [scoped(f"results/stack/{process}.json", e) for e in eras(config)
+                if process in era_processes(config, e)]  # fmt: skip
+    return [f"results/scale/{d}.json" for d in era_processes(config, era)[process]]
 
 
 def fit_stacks(config: Mapping) -> list[str]:

@@ -1,5 +1,6 @@
-"""The fit: its numbers equal pyhf called directly on the same workspace; an Asimov dataset
-gives back the signal strength it was made with; bands and impacts follow the model."""
+"""The fit (brewflow.outputs.likelihood and .fit): its numbers equal pyhf called directly on
+the same workspace; an Asimov dataset gives back the signal strength it was made with; bands
+and impacts follow the model."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyhf
 import pytest
 from scipy import stats
 
-from brewflow.outputs import fit
+from brewflow.outputs import fit, likelihood
 
 SPEC = {
     "channels": [
@@ -40,7 +41,7 @@ SPEC = {
 
 @pytest.fixture(scope="module")
 def result():
-    return fit.fit_workspace(copy.deepcopy(SPEC), top=2)
+    return likelihood.fit_workspace(copy.deepcopy(SPEC), top=2)
 
 
 def _model():
@@ -81,19 +82,19 @@ def test_fit_equals_pyhf_called_directly(result):
 @pytest.mark.parametrize("injected", [1.0, 1.7, 0.4])
 def test_asimov_fit_returns_the_injected_signal_strength(injected):
     model, _ = _model()
-    asimov = fit.asimov_data(model, injected)
-    best = fit.maximum_likelihood(model, asimov)  # starts at mu = 1
+    asimov = likelihood.asimov_data(model, injected)
+    best = likelihood.maximum_likelihood(model, asimov)  # starts at mu = 1
     assert abs(best["mu"][0] - injected) < 1e-6
-    for name in fit.nuisances(model):
+    for name in likelihood.nuisances(model):
         assert abs(best[name][0]) < 1e-4  # the nuisances stay at their nominal values
 
 
 def test_asimov_significance_is_its_expected_significance():
     model, _ = _model()
-    observed, expected = fit.significance(model, fit.asimov_data(model, 1.0))
+    observed, expected = likelihood.significance(model, likelihood.asimov_data(model, 1.0))
     assert observed == pytest.approx(expected, rel=1e-6)
     _, p0_expected = pyhf.infer.hypotest(
-        0.0, fit.asimov_data(model, 1.0), model, test_stat="q0", return_expected=True
+        0.0, likelihood.asimov_data(model, 1.0), model, test_stat="q0", return_expected=True
     )
     assert expected == pytest.approx(stats.norm.isf(p0_expected), rel=1e-3)
 
@@ -101,10 +102,10 @@ def test_asimov_significance_is_its_expected_significance():
 def test_impacts_are_refits_with_the_nuisance_fixed(result):
     table, _ = result
     model, data = _model()
-    best = fit.maximum_likelihood(model, data)
+    best = likelihood.maximum_likelihood(model, data)
     for row in table["impacts"]:
         value, error = best[row["name"]]
-        shifted = fit.maximum_likelihood(model, data, fixed={row["name"]: value + error})
+        shifted = likelihood.maximum_likelihood(model, data, fixed={row["name"]: value + error})
         assert row["postfit_up"] == pytest.approx(shifted["mu"][0] - best["mu"][0], abs=1e-4)
     ranked = [max(abs(r["postfit_up"]), abs(r["postfit_down"])) for r in table["impacts"]]
     assert ranked == sorted(ranked, reverse=True)
@@ -124,7 +125,7 @@ def test_prefit_band_of_one_symmetric_template_is_its_shift():
     }  # fmt: skip
     model = pyhf.Workspace(spec).model()
     pars = np.asarray(model.config.suggested_init(), dtype=float)
-    band = fit.yield_band(model, pars, fit.prefit_covariance(model))
+    band = likelihood.yield_band(model, pars, likelihood.prefit_covariance(model))
     np.testing.assert_allclose(band, [1.0, 3.0], rtol=1e-6)  # |hi - nominal|, mu held
 
 
@@ -132,12 +133,12 @@ def test_zero_background_leaves_significance_and_limit_undefined():
     spec = copy.deepcopy(SPEC)
     spec["channels"][1]["samples"][1]["data"] = [100.0, 0.0]
     spec["channels"][1]["samples"][1]["modifiers"] = []
-    table, _ = fit.fit_workspace(spec, top=0)
+    table, _ = likelihood.fit_workspace(spec, top=0)
     assert table["no_background"] == ["cr bin 1"]
     assert table["significance"] == {"observed": None, "expected": None}
     assert table["upper_limit"]["observed"] is None
     model = pyhf.Workspace(spec).model()
-    best = fit.maximum_likelihood(model, np.asarray(pyhf.Workspace(spec).data(model)))
+    best = likelihood.maximum_likelihood(model, np.asarray(pyhf.Workspace(spec).data(model)))
     assert table["mu"] == pytest.approx(best["mu"][0], rel=1e-9)  # mu is still measured
     assert "undefined" in fit._markdown(table)
 

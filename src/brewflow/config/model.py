@@ -356,7 +356,6 @@ def generated_payloads(config: Mapping) -> set[str]:
     paths = {*demo_payloads(config).values(), config.get("generate", {}).get("bdt")}
     paths |= {d["lumi_mask"] for d in config["datasets"].values()
               if is_generated(d) and "lumi_mask" in d}  # fmt: skip
-    paths.discard(None)
     return {p for p in paths if p is not None}
 
 

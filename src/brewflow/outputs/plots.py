@@ -39,6 +39,8 @@ __all__ = [
     "data_mc",
     "lumi_label",
     "lumi_text",
+    "process_styles",
+    "region_title",
     "save_figure",
     "systematics_pdf",
     "uncertainty_band",
@@ -325,24 +327,34 @@ def systematics_pdf(
     return names
 
 
-def plot_region(
-    config: Mapping, inputs: Sequence[Result], region: str, output_dir: str | Path,
-    histogram: str | None = None, era: str | None = None,
-) -> None:  # fmt: skip
-    """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
-    configured formats, and (config ``plots.systematics``, the combination) one PDF of its
-    variations; of one
-    ``era``, or of the combination (the luminosity label sums the eras). A blinded region or
-    histogram window shows no data."""
+def process_styles(config: Mapping) -> dict[str, dict[str, str]]:
+    """Process -> its ``label`` and ``color`` (the first dataset of the process giving each)."""
     styles: dict[str, dict[str, str]] = {}
     for name, dataset in config["datasets"].items():
         style = styles.setdefault(dataset.get("process", name), {})
         for key in ("label", "color"):
             if key in dataset:
                 style.setdefault(key, dataset[key])
-    settings, spec = config["plots"], config["regions"][region]
+    return styles
+
+
+def region_title(config: Mapping, region: str, era: str | None) -> str:
+    """A plot's region line: the region's label (else name) and the era's label."""
     where = era_settings(config, era)["label"] if era else ""
-    title = ", ".join(filter(None, [spec.get("label") or region, where]))
+    return ", ".join(filter(None, [config["regions"][region].get("label") or region, where]))
+
+
+def plot_region(
+    config: Mapping, inputs: Sequence[Result], region: str, output_dir: str | Path,
+    histogram: str | None = None, era: str | None = None,
+) -> None:  # fmt: skip
+    """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
+    configured formats, and (config ``plots.systematics``, the combination) one PDF of its
+    variations; of one ``era``, or of the combination (the luminosity label sums the eras). A
+    blinded region or histogram window shows no data."""
+    styles = process_styles(config)
+    settings, spec = config["plots"], config["regions"][region]
+    title = region_title(config, region, era)
     common = {"luminosity": 0.0, "rlabel": lumi_label(config, era), "label": settings["label"],
               "region_label": title}  # fmt: skip
     blind = bool(spec.get("blind"))
