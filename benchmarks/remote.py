@@ -6,7 +6,7 @@ XRootD server on this machine, side by side in one run.
 
 Needs ``../shared`` (the file is ``nano_dy.root`` replicated, every branch, ZLIB, clusters of
 10k events, in a temporary folder) and an XRootD server (``.ci/xrootd.sh install``; started
-and stopped here on free ports). Every measurement is a fresh process (``brewflow.demo.adl.run``,
+and stopped here on free ports). Every measurement is a fresh process (``brewflow.adl.run``,
 threaded scheduler, ``--workers`` threads), rounds interleaved, medians reported: the whole
 process's wall time and its time after imports. Each remote run also reports the requests its
 sources made (uproot's counters: requests, byte ranges, bytes) per chunk: the byte ranges of
@@ -42,7 +42,7 @@ SECTION = "## Remote reading: ADL Q1-Q8 over XRootD and HTTP"
 
 def _job(files: list[str], workers: int, step_size: int) -> dict:
     """One measured process: the ADL queries, then what the file sources requested."""
-    from brewflow.demo import adl
+    from brewflow import adl
     from brewflow.nanoevents import trees
 
     started = time.perf_counter()

@@ -12,7 +12,7 @@ children (sampled every 10 ms).
 
 Cases:
 
-- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.demo.adl.run``) vs coffea 2026.9
+- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.adl.run``) vs coffea 2026.9
   (``benchmarks/coffea_adl.py``: ``NanoEventsFactory`` in dask mode with the same threaded
   scheduler, and in virtual mode through ``processor.Runner`` with as many processes, and in
   one process) vs the read limit (uproot opening the file and reading exactly the needed
@@ -144,7 +144,7 @@ def with_variations(config: dict, kind: str, n: int) -> dict:
 
 
 def _job_adl(files: list[str], workers: int, step_size: int) -> dict:
-    from brewflow.demo import adl
+    from brewflow import adl
 
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -265,8 +265,8 @@ def _median(runs: list[dict]) -> dict:
 
 
 def case_adl(inputs: dict, args: argparse.Namespace) -> list[dict]:
-    from brewflow.demo.adl import BINNING
-    from brewflow.demo.adl import inspect as inspect_adl
+    from brewflow.adl import BINNING
+    from brewflow.adl import inspect as inspect_adl
 
     python = coffea_python(args.coffea_python)
     rows = []

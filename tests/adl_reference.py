@@ -8,7 +8,7 @@ import math
 import numpy as np
 import uproot
 
-from brewflow.demo.adl import BINNING
+from brewflow.adl import BINNING
 
 BRANCHES = ["MET_pt", "MET_phi", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btagDeepFlavB"]
 for _c in ("Muon", "Electron"):

@@ -33,6 +33,13 @@ def _preprocess_cache(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setattr(preprocess, "CACHE", tmp_path_factory.getbasetemp() / "preprocess-cache")
 
 
+@pytest.fixture(autouse=True)
+def _tree_cache(tmp_path_factory, monkeypatch) -> None:
+    """Tests keep the tree metadata cache (brewflow.nanoevents.metadata) in a temporary
+    folder, not the user's ~/.cache (subprocesses inherit it)."""
+    monkeypatch.setenv("BREWFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "brewflow-cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real CMS samples and payloads (skipped where ../shared is absent)."""

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import uproot
 
+from brewflow import adl
 from brewflow.cli import main
 from brewflow.config import validate
-from brewflow.demo import adl
 from brewflow.jobs import inspection as inspect
 from brewflow.nanoevents.reader import NanoReader
 

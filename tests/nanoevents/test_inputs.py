@@ -484,9 +484,9 @@ def test_adl_on_the_empty_file_succeeds(shared_data, tmp_path, capsys):
 
 
 def test_unexpected_errors_are_one_line_without_debug(tmp_path, capsys, monkeypatch):
-    import brewflow.demo.adl
+    import brewflow.adl
 
-    monkeypatch.setattr(brewflow.demo.adl, "run", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(brewflow.adl, "run", lambda *a, **k: 1 / 0)
     (tmp_path / "x.root").write_bytes(b"")
     code, err = cli(capsys, "adl", tmp_path / "x.root", "--output", tmp_path / "o.json")
     assert code == 1
@@ -541,7 +541,7 @@ def _raising(error: BaseException):
 def test_error_messages_name_what_failed(error, message, tmp_path, capsys, monkeypatch):
     """Regression (issue 16.13): a full disk gave no path, an unreachable scheduler advice
     about disk space, a model error exit 1 as "unexpected"."""
-    import brewflow.demo.adl
+    import brewflow.adl
     from brewflow.inference import ModelError
     from brewflow.jobs.execution import SchedulerError
 
@@ -552,7 +552,7 @@ def test_error_messages_name_what_failed(error, message, tmp_path, capsys, monke
             "cannot connect to the dask scheduler 'tcp://127.0.0.1:1' (config key 'scheduler' "
             "or $BREWFLOW_SCHEDULER): timed out; is `brewflow cluster` still running?"
         )
-    monkeypatch.setattr(brewflow.demo.adl, "run", _raising(error))
+    monkeypatch.setattr(brewflow.adl, "run", _raising(error))
     (tmp_path / "x.root").write_bytes(b"")
     err = refused(cli(capsys, "adl", tmp_path / "x.root", "--output", tmp_path / "o.json"),
                   message)  # fmt: skip

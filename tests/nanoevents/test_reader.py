@@ -197,11 +197,11 @@ def test_transient_read_errors_are_retried_then_named(demo_set, monkeypatch, cap
     real_open = trees.open_tree
     failures = {"left": 0}
 
-    def flaky(p, tree, settings=None):  # the first two reads fail like a dropped network mount
+    def flaky(p, tree, settings=None, branches=None):  # fails like a dropped network mount
         if failures["left"] > 0:
             failures["left"] -= 1
             raise OSError("Input/output error")
-        return real_open(p, tree, settings)
+        return real_open(p, tree, settings, branches)
 
     monkeypatch.setattr(trees, "open_tree", flaky)
     events = lazy_events([path], steps={path: [(0, 750)]}, retries=(2, 0.01))

@@ -101,7 +101,7 @@ def test_inspect_reads_the_same_columns(monkeypatch, rntuples):
 
 
 def test_adl_on_rntuple_equals_the_ttree(shared_data, rntuples, tmp_path):
-    from brewflow.demo import adl
+    from brewflow import adl
 
     a = adl.run_files([rntuples["DYJetsToLL_M50"]], tmp_path / "a.json", progress=False)
     b = adl.run_files([str(shared_data / "nanoaod" / "nano_dy.root")], tmp_path / "b.json",

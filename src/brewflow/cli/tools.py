@@ -43,7 +43,7 @@ def _inspect(args: argparse.Namespace) -> None:
     from brewflow.errors import ConfigError
 
     if args.adl:
-        from brewflow.demo import adl
+        from brewflow import adl
 
         reports = [adl.inspect(args.adl, queries=args.query)]
     elif args.config:
@@ -68,7 +68,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _adl(args: argparse.Namespace) -> None:
-    from brewflow.demo import adl
+    from brewflow import adl
 
     adl.run_files(args.files, args.output, tree=args.tree, step_size=args.step_size,
                   scheduler=args.scheduler, workers=args.workers)  # fmt: skip

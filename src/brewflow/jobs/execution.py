@@ -23,6 +23,7 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
+from brewflow.arrays import local_scheduler
 from brewflow.config import SCHEDULER_ENV, check_scheduler
 from brewflow.errors import BrewflowError
 
@@ -172,7 +173,10 @@ def compute(
                 for callback in callbacks:
                     stack.enter_context(callback)
                 (out,) = dask.compute(
-                    collections, scheduler=scheduler, num_workers=workers, optimize_graph=False
+                    collections,
+                    scheduler=local_scheduler(scheduler),
+                    num_workers=workers,
+                    optimize_graph=False,
                 )
         else:
             out = _distributed(client, collections, prefix, progress, poll)

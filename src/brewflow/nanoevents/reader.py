@@ -24,7 +24,7 @@ from dask_awkward.lib import utils as dak_utils
 
 from brewflow.errors import BrewflowError
 from brewflow.locations import RemoteSettings, is_url
-from brewflow.nanoevents import parquet, trees
+from brewflow.nanoevents import metadata, parquet, trees
 from brewflow.nanoevents.inputs import check_branches, open_checked
 from brewflow.nanoevents.remote import (
     READ_ERRORS,
@@ -133,7 +133,7 @@ class NanoReader:
         settings = self.locations.remote
 
         def action(url: str) -> tuple[dict, int]:
-            ttree = trees.open_tree(url, tree, settings)
+            ttree = trees.open_tree(url, tree, settings, branches)  # parses only these
             check_uuid(str(ttree.file.uuid), uuid)  # uuids: of remote files only
             end = ttree.num_entries if stop is None else stop
             return trees.read(ttree, branches, start, end), end
@@ -275,14 +275,14 @@ def lazy_events(
         parts = [(i, 0, None) for i in range(len(sources))]
     else:
         for i, (path, name) in enumerate(sources):
-            entries = _open(path, name, locations).num_entries
+            entries = _describe(path, name, locations).entries
             parts += [(i, a, min(a + step_size, entries)) for a in range(0, entries, step_size)]
         parts = parts or [(0, 0, 0)]
     if any(stop is None for _, _, stop in parts):
         divisions = None
     else:
         divisions = tuple(np.cumsum([0] + [(b or 0) - a for _, a, b in parts]).tolist())
-    form = nanoaod_form(trees.branch_form(_open(*sources[0], locations)))
+    form = nanoaod_form(_describe(*sources[0], locations).record_form())
     reader = NanoReader(sources, form, retries=retries, locations=locations, report=report)
     return dak.from_map(
         reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
@@ -297,6 +297,17 @@ def _open(path: str, tree: str, locations: Locations) -> Any:
         locations.remote, on_error=lambda url: trees.forget(url, tree),
     )  # fmt: skip
     return ttree
+
+
+def _describe(path: str, tree: str, locations: Locations) -> metadata.TreeInfo:
+    """Entries, clusters and branch form of file ``path`` from its first replica that opens
+    (cached on disk by file identity: :mod:`.metadata`)."""
+    info, _, _ = with_failover(
+        path, locations.replicas(path),
+        lambda url: metadata.describe(url, tree, locations.remote),
+        locations.remote, on_error=lambda url: trees.forget(url, tree),
+    )  # fmt: skip
+    return info
 
 
 def eager_events(

@@ -23,7 +23,7 @@ import lzma
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -118,14 +118,24 @@ def open_options(url: str, settings: RemoteSettings) -> dict[str, Any]:
     return {"timeout": float(settings.timeout)}
 
 
-def open_file(path: str, settings: RemoteSettings | None = None, tree: str | None = None) -> Any:
+def open_file(
+    path: str,
+    settings: RemoteSettings | None = None,
+    tree: str | None = None,
+    branches: Iterable[str] | None = None,
+) -> Any:
     """``uproot.open`` of a local path or a URL (a URL's waits bounded by ``settings``); with
-    ``tree``, that object of the file."""
+    ``tree``, that object of the file; with ``branches`` too, a TTree with only those branches
+    parsed (:mod:`.partial`)."""
     options: dict[str, Any] = {}
     if is_url(path):
         settings = settings or RemoteSettings()
         prepare_client(settings)
         options = open_options(path, settings)
+    if tree is not None and branches is not None:
+        from brewflow.nanoevents.partial import open_partial
+
+        return open_partial(path, tree, branches, **options)
     return uproot.open({path: tree} if tree is not None else path, **options)
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import awkward as ak
 import uproot
@@ -40,8 +40,15 @@ __all__ = [
 ]
 
 MAX_OPEN = 64
-_CACHE: OrderedDict[tuple[str, str], tuple[tuple[int, int] | None, Any]] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str], _Open] = OrderedDict()
 _LOCK = threading.Lock()
+_OPENING: dict[tuple[str, str], threading.Lock] = {}  # one opener per file at a time
+
+
+class _Open(NamedTuple):
+    signature: tuple[int, int] | None
+    tree: Any
+    branches: frozenset[str] | None  # the branches parsed; None: all
 
 
 def signature(path: str) -> tuple[int, int] | None:
@@ -53,22 +60,38 @@ def signature(path: str) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def open_tree(path: str, tree: str, settings: RemoteSettings | None = None) -> Any:
+def open_tree(
+    path: str,
+    tree: str,
+    settings: RemoteSettings | None = None,
+    branches: Iterable[str] | None = None,
+) -> Any:
     """The tree (TTree or RNTuple) ``tree`` of ``path`` (a local path or a URL), opened once per
-    process while the file is unchanged; ``settings`` bound the waits of a remote open."""
+    process while the file is unchanged; ``settings`` bound the waits of a remote open. With
+    ``branches``, a TTree may hold only those (and the ones parsed before): what reading
+    them needs, parsed in a fraction of the time (:mod:`.partial`)."""
     key = (str(path), tree)
+    wanted = None if branches is None else frozenset(branches)
     current = signature(key[0])
     with _LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None and cached[0] == current:
-            _CACHE.move_to_end(key)
-            return cached[1]
-    ttree = remote.open_file(key[0], settings, tree)  # outside the lock: a remote open may wait
-    with _LOCK:
-        _CACHE[key] = (current, ttree)
-        while len(_CACHE) > MAX_OPEN:
-            _, (_, old) = _CACHE.popitem(last=False)
-            old.file.close()
+        opening = _OPENING.setdefault(key, threading.Lock())
+    with opening:  # two partitions of one file: the second waits for the first's parse
+        with _LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None and cached.signature == current:
+                _CACHE.move_to_end(key)
+                if cached.branches is None or (wanted is not None and wanted <= cached.branches):
+                    return cached.tree
+                if wanted is not None:
+                    wanted |= cached.branches
+        # outside the global lock: a remote open may wait
+        ttree = remote.open_file(key[0], settings, tree, wanted)
+        parsed = wanted if wanted is not None and not is_rntuple(ttree) else None
+        with _LOCK:
+            _CACHE[key] = _Open(current, ttree, parsed)
+            while len(_CACHE) > MAX_OPEN:
+                _, old = _CACHE.popitem(last=False)
+                old.tree.file.close()
     return ttree
 
 
@@ -118,8 +141,8 @@ def forget(path: str, tree: str) -> None:
 def clear() -> None:
     """Close and forget every cached tree."""
     with _LOCK:
-        for _, ttree in _CACHE.values():
-            ttree.file.close()
+        for entry in _CACHE.values():
+            entry.tree.file.close()
         _CACHE.clear()
 
 

@@ -27,15 +27,15 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hist
-import hist.dask
 import numpy as np
-from dask.diagnostics import ProgressBar
 
-from brewflow.arrays import is_lazy, lib
+from brewflow.arrays import is_lazy, lib, local_scheduler
 from brewflow.kinematics import best_combination, near
+
+if TYPE_CHECKING:
+    import hist
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,11 @@ def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:
 
 def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
     """The query histograms (``hist.dask`` for lazy events), all filled from one graph."""
+    import hist  # here, not at import: `import brewflow.adl` stays light (CLI start-up)
+
     values = queries(events)
+    if is_lazy(events.MET.pt):
+        import hist.dask
     cls = hist.dask.Hist if is_lazy(events.MET.pt) else hist.Hist
     out = {}
     for name in names or BINNING:
@@ -147,13 +151,12 @@ def run(
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
     the phases of :func:`compute`."""
-    from brewflow.locations import RemoteSettings
-    from brewflow.nanoevents.inputs import InputError, is_missing_field, open_replica
+    from brewflow.nanoevents.inputs import InputError, is_missing_field
     from brewflow.nanoevents.reader import lazy_events
 
     started = time.perf_counter()
-    for path in files:  # a clear error for a missing, damaged or non-NanoAOD file
-        open_replica(path, [path], tree, RemoteSettings())
+    # entries and form from the tree cache (a file seen before is not parsed); a missing,
+    # damaged or non-NanoAOD file raises a clear InputError here
     events = lazy_events({f: tree for f in files}, step_size=step_size)
     if timings is not None:
         timings["open"] = time.perf_counter() - started
@@ -188,7 +191,11 @@ def compute(
         hists, n_events = dask.optimize(hists, n_events)
         clock("optimize")
         hists, n_events = dask.compute(
-            hists, n_events, scheduler=scheduler, num_workers=workers, optimize_graph=False
+            hists,
+            n_events,
+            scheduler=local_scheduler(scheduler),
+            num_workers=workers,
+            optimize_graph=False,
         )
         clock("compute")
     return to_json(hists, int(n_events))
@@ -244,6 +251,8 @@ def run_files(
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
     try:
+        from dask.diagnostics import ProgressBar
+
         with ProgressBar(minimum=5, dt=0.25) if progress else contextlib.nullcontext():
             document = run(files, **options)
     except CombinatoricsError as err:  # raised in a task: the chunk's file is not known there

@@ -8,8 +8,8 @@ import dask
 import dask_awkward as dak
 import pytest
 
+from brewflow import adl
 from brewflow.cli import main
-from brewflow.demo import adl
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import adl_reference
 
