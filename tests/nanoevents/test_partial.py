@@ -46,7 +46,7 @@ def test_a_counter_defined_in_a_skipped_branch_is_found(shared_data):
     path = str(shared_data / "nanoaod" / "nano_tt_v12.root")
     tree = _same_as_full(path, ["Jet_pt"])
     assert tree["Jet_pt"].member("fLeaves")[0].member("fLeafCount") is not None
-    assert "nJet_pt" in tree.keys()
+    assert "nJet_pt" in tree
 
 
 def test_generated_files_and_every_branch(demo_set):

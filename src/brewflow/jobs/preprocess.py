@@ -28,7 +28,7 @@ from brewflow.nanoevents.inputs import (
     open_replica,
     uuid_of,
 )
-from brewflow.nanoevents.remote import REMOTE_ERRORS
+from brewflow.nanoevents.remote import remote_errors
 from brewflow.results import provenance
 from brewflow.weights import weight_sums
 
@@ -136,7 +136,7 @@ def _inspect(
                 chunk_sums = weight_sums(values)
                 sumw, sumw2 = sumw + chunk_sums[0], sumw2 + chunk_sums[1]
             record["sumw"], record["sumw2"] = sumw, sumw2
-    except REMOTE_ERRORS as err:
+    except remote_errors() as err:
         if is_url(replica):
             raise
         trees.forget(replica, tree)
@@ -320,7 +320,7 @@ def _expanded(entries: Sequence[str], remote: RemoteSettings, dataset: str) -> l
             continue
         try:
             matches = nanoremote.expand_glob(entry, remote)
-        except nanoremote.REMOTE_ERRORS as err:
+        except nanoremote.remote_errors() as err:
             raise InputError(
                 f"dataset {dataset!r}: cannot list {entry!r} ({one_line(err)}); is the server "
                 "up and the folder there?"
