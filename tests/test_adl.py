@@ -65,6 +65,8 @@ def test_generated_events_eager_and_lazy(demo_set):
     )
     lazy = adl.compute(lazy_events(paths, step_size=400), scheduler="threads", workers=2)
     _check(lazy, paths)
+    forked = adl.compute(lazy_events(paths, step_size=400), scheduler="processes", workers=2)
+    assert forked == lazy  # whole partitions in forked processes, histograms summed
     eager = [adl.compute(eager_events(p)) for p in paths]
     for name in adl.BINNING:
         summed = [sum(col) for col in zip(*(e[name]["values"] for e in eager), strict=True)]

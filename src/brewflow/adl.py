@@ -24,6 +24,7 @@ import contextlib
 import glob
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -96,7 +97,7 @@ def queries(events: Any) -> dict[str, Any]:
 
     electrons = _p4(ak, events.Electron, flavour=events.Electron.charge * 0 + 11)
     leptons = ak.concatenate(
-        [electrons, _p4(ak, events.Muon, flavour=muons.charge * 0 + 13)], axis=1
+        [electrons, ak.with_field(muons, muons.charge * 0 + 13, "flavour")], axis=1
     )
     light = leptons[leptons.pt > 10]
     hard = jets[jets.pt > 30]
@@ -119,11 +120,14 @@ def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:
     return np.sqrt(2 * lead.pt * met[selected] * (1 - np.cos(dphi)))
 
 
-def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
+def histograms(
+    events: Any, names: Sequence[str] | None = None, *, partitioned: bool = False
+) -> dict[str, Any]:
     """The query histograms, all filled from one graph: ``hist.Hist`` for eager events; for
     lazy ones dask-histogram's collections (``dask_histogram.factory``, which computes to
     ``boost_histogram.Histogram``: :func:`compute` returns ``hist.Hist``), the engine of
-    ``hist.dask`` without its import of ``dask.array`` (and scipy), a third of a second."""
+    ``hist.dask`` without its import of ``dask.array`` (and scipy), a third of a second.
+    ``partitioned``: one histogram per partition (``partitioned_factory``), not summed."""
     import hist  # here, not at import: `import brewflow.adl` stays light (CLI start-up)
 
     values = queries(events)
@@ -136,7 +140,8 @@ def histograms(events: Any, names: Sequence[str] | None = None) -> dict[str, Any
         if is_lazy(values[name]):
             import dask_histogram
 
-            out[name] = dask_histogram.factory(values[name], histref=h)
+            make = dask_histogram.partitioned_factory if partitioned else dask_histogram.factory
+            out[name] = make(values[name], histref=h)
         else:
             out[name] = h.fill(values[name])
     return out
@@ -158,6 +163,10 @@ def run(
     from brewflow.nanoevents.inputs import InputError, is_missing_field
     from brewflow.nanoevents.reader import lazy_events
 
+    from brewflow.locations import is_url
+
+    if scheduler == "processes" and any(is_url(f) for f in files):
+        scheduler = "threads"  # never fork a live XRootD/HTTP client: remote files use threads
     started = time.perf_counter()
     # entries and form from the tree cache (a file seen before is not parsed); a missing,
     # damaged or non-NanoAOD file raises a clear InputError here
@@ -186,9 +195,12 @@ def compute(
     For lazy events, ``timings`` (when given) receives the seconds spent building the graph,
     optimizing it (column projection) and computing it."""
     clock = _Clock(timings)
+    lazy = is_lazy(events.MET.pt)
+    if lazy and scheduler == "processes":
+        return _compute_forked(events, workers or os.cpu_count() or 1, clock)
     hists = histograms(events)
     n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
-    if is_lazy(events.MET.pt):
+    if lazy:
         import dask
         import hist
 
@@ -205,6 +217,25 @@ def compute(
         hists = {name: hist.Hist(h) for name, h in hists.items()}
         clock("compute")
     return to_json(hists, int(n_events))
+
+
+def _compute_forked(events: Any, workers: int, clock: _Clock) -> dict:
+    """:func:`compute` with whole partitions in ``workers`` forked processes
+    (:mod:`brewflow.forked`): one histogram per partition, summed. The events counted are
+    the partitions' lengths (every partition is read whole, or the run fails)."""
+    import hist
+
+    from brewflow.forked import compute_partitions, optimized
+
+    if events.divisions[-1] is None:
+        raise ValueError("the processes scheduler needs partitions of known length")
+    hists = histograms(events, partitioned=True)
+    clock("build")
+    work = optimized(hists)
+    clock("optimize")
+    out = compute_partitions(work, workers)
+    clock("compute")
+    return to_json({name: hist.Hist(h) for name, h in out.items()}, int(events.divisions[-1]))
 
 
 class _Clock:

@@ -162,12 +162,11 @@ def best_combination(
 
 def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
     """Per object of ``a``: is any object of ``b`` in the same event within ``distance``?"""
-    (na, starts_a), (nb, starts_b) = _counts(a), _counts(b)
-    pairs = na * nb
-    event = np.repeat(np.arange(len(na)), pairs)
-    k = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
-    ia = starts_a[event] + k // nb[event]  # a-major order, like ak.cartesian
-    ib = starts_b[event] + k % nb[event]
+    (na, _), (nb, starts_b) = _counts(a), _counts(b)
+    per_a = np.repeat(nb, na)  # each object of a meets its event's objects of b
+    first = np.cumsum(per_a) - per_a  # where its pairs start
+    ia = np.repeat(np.arange(len(per_a)), per_a)  # a-major order, like ak.cartesian
+    ib = np.arange(int(per_a.sum())) + np.repeat(np.repeat(starts_b, na) - first, per_a)
     eta_a, phi_a, eta_b, phi_b = (
         np.asarray(ak.flatten(x[f], axis=None), dtype=np.float64)
         for x in (a, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from brewflow import forked
 from brewflow.cli._common import command, config
 
 
@@ -105,10 +106,18 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="NanoAOD files or globs; root:// or http(s):// URLs (globs on XRootD)",
     )
-    p.add_argument("--output", required=True, help="the JSON file to write")
+    p.add_argument("-o", "--output", required=True, help="the JSON file to write")
     p.add_argument("--tree", default="Events")
     p.add_argument("--step-size", type=int, default=100_000, help="events per partition")
-    p.add_argument("--scheduler", choices=["threads", "processes", "sync"], default="threads")
+    p.add_argument(
+        "--scheduler",
+        choices=["threads", "processes", "sync"],
+        default="processes" if forked.available() else "threads",
+        help="processes (the default where processes can be forked): whole partitions in "
+        "worker processes forked once the graph is optimized, only histograms sent back "
+        "(awkward's Python overhead holds the GIL: threads scale poorly); threads: dask's "
+        "threads; sync: one thread, for debugging",
+    )
     p.add_argument("--workers", type=int, help="threads or processes (default: cores)")
     p = command(
         sub, "inspect", _inspect, "columns an analysis reads and its graph size, no data read"
