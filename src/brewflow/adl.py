@@ -160,10 +160,9 @@ def run(
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
     the phases of :func:`compute`."""
+    from brewflow.locations import is_url
     from brewflow.nanoevents.inputs import InputError, is_missing_field
     from brewflow.nanoevents.reader import lazy_events
-
-    from brewflow.locations import is_url
 
     if scheduler == "processes" and any(is_url(f) for f in files):
         scheduler = "threads"  # never fork a live XRootD/HTTP client: remote files use threads
