@@ -128,6 +128,11 @@ def demo_config(work: Path, events: int) -> dict:
     from brewflow.demo.payloads import write_demo_corrections
 
     config = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    era = config.pop("eras")["2018"]  # one era: its luminosity and corrections
+    config["luminosity"] = era["luminosity"]
+    config["corrections"] = {**era["corrections"], **config["corrections"]}
+    config["datasets"]["ttbar"].pop("era")
+    config.pop("fit")
     payload = str(work / "demo.json.gz")
     for spec in [*config["corrections"].values(), config["jets"]]:
         spec["file"] = payload

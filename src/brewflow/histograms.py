@@ -154,6 +154,15 @@ class Filler:
                 self._values[key] = (values[mask], mask, None)
         return self._values[key]
 
+    def per_entry(self, *, region: Any, variable: Any, values: Any, per_event: Any) -> Any:
+        """``per_event`` (one value per event, e.g. a label) for each entry the fill of
+        ``values`` in ``region`` makes, as the weights are."""
+        _, selection, keep = self._entries(variable, values, region)
+        if keep is None:
+            return per_event[selection]
+        entries = per_event[self.masks[region]]
+        return lib(entries).flatten(lib(entries).broadcast_arrays(entries, selection)[0])[keep]
+
     def arguments(
         self, *, region: Any, variable: Any, values: Any, weight: Any, systematic: Any = None
     ) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import numpy as np
 from brewflow.checkpoints import persisting
 from brewflow.config import ConfigError, dataset_spec, payload_files, process_of, systematics_for
 from brewflow.jobs import execution
-from brewflow.jobs.build import book_histograms, build, certified_events
+from brewflow.jobs.build import book_histograms, build, certified_events, merge_stacked
 from brewflow.jobs.reading import ReadPlan, covers, preflight
 from brewflow.nanoevents.inputs import (
     InputError,
@@ -176,6 +176,8 @@ def run(
                 config, dataset, systematics, files, plan, label, progress_interval,
                 scheduler=scheduler, workers=workers, client=client,
             )  # fmt: skip
+        if computed is not None:
+            computed = merge_stacked(computed)
     bad = {s["path"] for s in plan.skipped}
     if computed is None and all(f["path"] in bad for f in files):
         hists, cutflow = book_histograms(config, systematics, lazy=False)  # every file skipped

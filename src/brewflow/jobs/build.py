@@ -11,12 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import awkward as ak
 import dask_awkward as dak
 import numpy as np
 
 from brewflow import histograms as H
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
-from brewflow.arrays import chain, lib
+from brewflow.arrays import chain, lib, metadata_pass, typetracer_like
 from brewflow.config import (
     ConfigError,
     analysis_options,
@@ -133,7 +134,10 @@ def build(
     variations) and once per object variation, or, for lazy events with at least
     ``stack_object_variations`` of them, once on all object variations stacked one after the
     other (each a block of partitions). Each variation is one fill of the shared histograms'
-    ``systematic`` axis, so one compute reads the columns once for all of them.
+    ``systematic`` axis, so one compute reads the columns once for all of them; stacked
+    variations are one fill per histogram and region, each entry labelled with its event's
+    variation, into histograms of their own (keys ending in :data:`STACKED`): pass the
+    computed output through :func:`merge_stacked`.
     """
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
     spec = config["datasets"][dataset]
@@ -156,9 +160,15 @@ def build(
     hists, cutflow = book_histograms(config, systematics, lazy)
     blinded, vetoes = data_blinding(config, dataset)
 
-    def fill(output: AnalysisOutput, members: Sequence[Sequence[str]], part: Any = None) -> None:
+    def fill(
+        output: AnalysisOutput,
+        members: Sequence[Sequence[str]],
+        part: Any = None,
+        labels: Any = None,
+    ) -> None:
         """Fill every histogram from ``output``: ``members[i]`` are the systematics of block
-        ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output)."""
+        ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output);
+        ``labels``: instead, each event's systematic (stacked object variations)."""
         _check_output(config, output)
         masks = {r: output.selection.all(*cuts) for r, cuts in regions.items()}
         passed = {r: output.selection.n_passed(*cuts) for r, cuts in regions.items()}
@@ -167,6 +177,13 @@ def build(
             masks[region] = masks[region] & ~veto
             passed[region] = lib(veto).where(veto, 0, passed[region])
         filler = H.Filler(masks)
+        if labels is not None:  # stacked object variations: one fill each, labelled per event,
+            # into histograms of their own (a fill's inputs must share the partitions)
+            own_hists, own_cutflow = book_histograms(config, systematics, lazy)
+            _fill_labelled(config, output, own_hists, own_cutflow, filler, passed, blinded,
+                           labels)  # fmt: skip
+            stacked_parts.update({k + STACKED: h for k, h in {**own_hists, **own_cutflow}.items()})
+            return
         for block, names in enumerate(members):
             select = None if part is None else functools.partial(part, block=block)
             for systematic in names:
@@ -202,6 +219,7 @@ def build(
                         h.fill(region=region, systematic=systematic, **args)
 
     shapes = [key for key in groups if key != "nominal"]
+    stacked_parts: dict[str, Any] = {}
     if "nominal" in groups:
         nominal = corrector.apply(events) if corrector else events
         fill(analysis(nominal, context), [groups["nominal"]])
@@ -220,12 +238,68 @@ def build(
                        for i in range(len(shapes))])  # fmt: skip
         jes = PerBlock(codes, tuple(jes_variation(config, key) for key in shapes))
         output = analysis(stacked, replace(context, systematic=OBJECT_VARIATIONS, jes=jes))
-        fill(output, [groups[key] for key in shapes], part)
+        fill(output, [groups[key] for key in shapes], part, labels=_labels(codes, shapes))
     else:
         for key in shapes:
             varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
             fill(analysis(varied[key], varied_context), [groups[key]])
-    return {**hists, **cutflow}
+    return {**hists, **cutflow, **stacked_parts}
+
+
+STACKED = " + stacked object variations"
+"""Key suffix of the histograms :func:`build` fills with stacked object variations; after
+computing, :func:`merge_stacked` adds each to the histogram it belongs to."""
+
+
+def merge_stacked(computed: Mapping[str, Any]) -> dict[str, Any]:
+    """Computed :func:`build` output with its stacked object variations' histograms added to
+    their histograms (same axes, zero where the other has no fill: the sum is exact)."""
+    out = {k: v for k, v in computed.items() if not k.endswith(STACKED)}
+    for key, h in computed.items():
+        if key.endswith(STACKED):
+            name = key.removesuffix(STACKED)
+            out[name] = out[name] + h
+    return out
+
+
+def _labels(codes: Any, names: Sequence[str]) -> Any:
+    """Each event's systematic name, from its block number ``codes`` (lazy)."""
+    return dak.map_partitions(_name_of, codes, tuple(names), label="systematic-labels")
+
+
+def _name_of(codes: Any, names: tuple[str, ...]) -> Any:
+    if metadata_pass(codes):
+        return typetracer_like(np.asarray(names[:1]))
+    return ak.from_numpy(np.asarray(names)[np.asarray(codes)])
+
+
+def _fill_labelled(
+    config: Mapping, output: AnalysisOutput, hists: Mapping[str, Any], cutflow: Mapping[str, Any],
+    filler: H.Filler, passed: Mapping[str, Any], blinded: set[str], labels: Any,
+) -> None:  # fmt: skip
+    """One fill per histogram and region for all stacked object variations: each entry's
+    ``systematic`` is its event's label; object variations all take the nominal weight."""
+    weight = output.weights.weight() if output.weights else None
+    for name, h in hists.items():
+        variable = config["histograms"][name]["variable"]
+        values = output.variables[variable]
+        for region in h.axes["region"]:
+            if region in blinded:
+                continue
+            args = filler.arguments(region=region, variable=variable, values=values,
+                                    weight=weight, systematic="object variations")  # fmt: skip
+            entries = filler.per_entry(region=region, variable=variable, values=values,
+                                       per_event=labels)  # fmt: skip
+            args[h.axes[-1].name] = args.pop("values")
+            h.fill(region=region, systematic=entries, **args)
+    for region in passed:
+        if region in blinded:
+            continue
+        for name, h in cutflow.items():
+            args = {"passed": passed[region]}
+            if name == H.CUTFLOW and weight is not None:
+                args["weight"] = weight
+            h.fill(region=region, systematic=labels, **args)
 
 
 def data_blinding(
