@@ -1,30 +1,36 @@
 """brewflow's speed and memory side by side with coffea and the read limit, in one run.
 
-    python benchmarks/run.py                       # everything, 400k replicated + 1M generated
-    python benchmarks/run.py --cases adl --events 100000 --generated 0 --repeat 1   # quick
+    python benchmarks/run.py                       # everything: about 25 minutes on 2 cores
+    python benchmarks/run.py --cases adl startup --events 40000 --generated 100000 \
+        --many 5x20000 --repeat 1                  # a 3-minute check
 
 Inputs are made in a temporary folder: ``../shared/data/nanoaod/nano_dy.root`` replicated to
-``--events`` events with all its ~1500 branches (ZLIB and LZ4, clusters of 10k events) and
-``--generated`` demo ttbar events. Every measurement is a fresh process (same files, same
-cores, one after the other, interleaved over ``--repeat`` rounds; medians reported): its time
-after imports, its whole wall time, and the peak resident memory of the process and all its
-children (sampled every 10 ms).
+``--events`` events with all its ~1500 branches (ZLIB and LZ4, clusters of 10k events),
+``--generated`` demo ttbar events (45 branches: compute-bound) and ``--many`` small replicated
+files (per-file costs). Every measurement is a fresh process (same files, same cores, one
+after the other, interleaved over ``--repeat`` rounds; medians reported): its whole wall time
+(what a user waits for), its time after imports, and the peak resident memory of the process
+and all its children (sampled every 10 ms).
 
 Cases:
 
-- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (``brewflow.adl.run``) vs coffea 2026.9
-  (``benchmarks/coffea_adl.py``: ``NanoEventsFactory`` in dask mode with the same threaded
-  scheduler, and in virtual mode through ``processor.Runner`` with as many processes, and in
-  one process) vs the read limit (uproot opening the file and reading exactly the needed
-  columns, same partitions and threads, no computation). The histograms are compared bin by bin.
+- ``adl``: ADL Q1-Q8 in one pass: ``brewflow adl`` (the CLI, as a user runs it; its tree cache
+  in a folder of this run, so the first round is a first sight of the files, reported apart)
+  vs coffea 2026.9 written as coffea's own ADL processors write it (``coffea_adl.py``:
+  NanoEvents in the file's float32; dask mode with the threaded scheduler, virtual mode
+  through ``processor.Runner`` with as many processes, virtual mode in one process; and,
+  listed apart, the float64 variant) vs the read limit (uproot opening the files and reading
+  exactly the needed columns, same partitions and threads, no computation). The histograms
+  are compared bin by bin.
+- ``startup``: ``import brewflow.adl`` and the CLI's start, whole process.
 - ``demo``: the demo analysis (runner, all corrections) nominal alone and nominal + 20
   variations in one graph (16 weight variations, JES and JER up/down).
 - ``graph``: graph build + optimization time and layer counts for 0, 10, 50 variations.
 
 coffea is never a brewflow dependency: ``--coffea-python`` names an interpreter that has it; by
 default the script uses this one if it imports coffea, else makes its own venv (cached in
-``~/.cache/brewflow-bench``) with ``coffea[dask-awkward]``. Writes ``benchmarks/results.md``
-and ``benchmarks/results.png``.
+``~/.cache/brewflow-bench``) with ``coffea[dask-awkward]``. Writes ``benchmarks/results.md``,
+``results.json`` and ``results.png``.
 """
 
 from __future__ import annotations

@@ -66,9 +66,10 @@ def cache_dir() -> Path | None:
 def identity(path: str, tree: str, settings: RemoteSettings | None = None) -> str:
     """A digest that changes whenever the file's content may have (see the module doc)."""
     if is_url(path):
-        with remote.open_file(path, settings) as handle:
+        with remote.open_file(path, settings) as handle:  # the header and top directory
             key = handle.key(tree)
-            parts: tuple = (path, str(handle.uuid), int(handle.fEND), int(key.fSeekKey))
+            file = handle.file
+            parts: tuple = (path, str(file.uuid), int(file.fEND), int(key.fSeekKey))
     else:
         stat = os.stat(path)
         parts = (os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size,
