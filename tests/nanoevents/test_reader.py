@@ -152,21 +152,26 @@ def test_globs_expand_to_all_matching_files(demo_set):
     assert len(events.event.compute()) == expected
 
 
-def test_partitions_share_one_open_tree_and_tokens_are_cheap(demo_set, monkeypatch):
+def test_partitions_share_one_open_tree_and_tokens_are_cheap(demo_set, monkeypatch, tmp_path):
     import dask
 
-    from brewflow.nanoevents import trees
+    from brewflow.nanoevents import metadata, trees
 
+    monkeypatch.setenv(metadata.CACHE_ENV, str(tmp_path / "cache"))  # never seen before
     path = demo_set["config"]["datasets"]["dy"]["files"][0]
     trees.clear()
     opened = []
     real_open = uproot.open
-    monkeypatch.setattr(uproot, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    monkeypatch.setattr(uproot, "open", lambda *a, **k: opened.append(k) or real_open(*a, **k))
     events = lazy_events([path], step_size=200)
+    assert len(opened) == 1  # the description: parsed once, then cached on disk
     assert events.npartitions > 3
     (pt,) = dask.compute(events.Muon.pt, scheduler="threads", num_workers=2)
-    assert len(opened) == 1  # metadata parsed once for the graph and every partition
-    assert len(pt) == uproot.open(path)["Events"].num_entries
+    assert len(opened) == 2  # every partition reads through one tree of the branches read
+    assert "custom_classes" in opened[1]  # parsed partially
+    (again,) = dask.compute(lazy_events([path], step_size=200).Muon.pt, scheduler="sync")
+    assert len(opened) == 2 and ak.array_equal(again, pt)  # nothing parsed again
+    assert len(pt) == real_open(path)["Events"].num_entries
     assert dask.base.tokenize(lazy_events([path], step_size=200)) == dask.base.tokenize(events)
     trees.clear()
 

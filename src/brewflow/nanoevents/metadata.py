@@ -98,6 +98,9 @@ def describe(path: str, tree: str, settings: RemoteSettings | None = None) -> Tr
     )
     if entry is not None:
         _store(entry, info)
+        if not is_url(path) and not trees.is_rntuple(ttree):
+            trees.forget(path, tree)  # reading parses only what it reads: do not keep the
+            # ~1500 branches alive (tens of MB a file; interpreter exit paid for them too)
     return info
 
 
