@@ -170,7 +170,8 @@ def test_partitions_share_one_open_tree_and_tokens_are_cheap(demo_set, monkeypat
     assert len(opened) == 2  # every partition reads through one tree of the branches read
     assert "custom_classes" in opened[1]  # parsed partially
     (again,) = dask.compute(lazy_events([path], step_size=200).Muon.pt, scheduler="sync")
-    assert len(opened) == 2 and ak.array_equal(again, pt)  # nothing parsed again
+    assert len(opened) == 2  # nothing parsed again
+    assert ak.array_equal(again, pt)
     assert len(pt) == real_open(path)["Events"].num_entries
     assert dask.base.tokenize(lazy_events([path], step_size=200)) == dask.base.tokenize(events)
     trees.clear()
