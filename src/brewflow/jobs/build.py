@@ -206,9 +206,7 @@ def build(
                     if region in blinded:
                         continue
                     for name, h in cutflow.items():
-                        args = {"passed": passed[region]}
-                        if name == H.CUTFLOW and weight is not None:
-                            args["weight"] = weight
+                        args = _cutflow_arguments(name, passed[region], weight)
                         if select is not None:
                             args = {k: select(v) for k, v in args.items()}
                         if "weight" in args and not lazy:  # lazily: masked with the
@@ -296,10 +294,16 @@ def _fill_labelled(
         if region in blinded:
             continue
         for name, h in cutflow.items():
-            args = {"passed": passed[region]}
-            if name == H.CUTFLOW and weight is not None:
-                args["weight"] = weight
-            h.fill(region=region, systematic=labels, **args)
+            h.fill(region=region, systematic=labels, **_cutflow_arguments(name, passed[region],
+                                                                          weight))  # fmt: skip
+
+
+def _cutflow_arguments(name: str, passed: Any, weight: Any) -> dict[str, Any]:
+    """A cutflow histogram's fill: the cuts each event passed, weighted for the weighted one."""
+    args = {"passed": passed}
+    if name == H.CUTFLOW and weight is not None:
+        args["weight"] = weight
+    return args
 
 
 def data_blinding(
