@@ -19,7 +19,6 @@ from __future__ import annotations
 import multiprocessing
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from functools import reduce
 from typing import Any, NamedTuple
 
@@ -57,6 +56,8 @@ def compute_partitions(
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
     forked processes, each partition's results merged with ``combine``."""
+    from concurrent.futures import ProcessPoolExecutor  # not at import: the CLI imports this module
+
     import dask.threaded
 
     names = list(work.keys)

@@ -158,7 +158,7 @@ class Filler:
         """``per_event`` (one value per event, e.g. a label) for each entry the fill of
         ``values`` in ``region`` makes, as the weights are."""
         _, selection, keep = self._entries(variable, values, region)
-        if keep is None:
+        if keep is None:  # flat values: selection is the event mask
             return per_event[selection]
         entries = per_event[self.masks[region]]
         return lib(entries).flatten(lib(entries).broadcast_arrays(entries, selection)[0])[keep]
@@ -168,18 +168,15 @@ class Filler:
     ) -> dict[str, Any]:
         """``{"values": ..., "weight": ...}`` of ``values`` (the output's ``variable``) in
         ``region``, weighted by ``systematic``'s ``weight`` (None: unweighted)."""
-        flat, selection, keep = self._entries(variable, values, region)
+        flat, selection, _ = self._entries(variable, values, region)
         out = {"values": flat}
         if weight is not None:
             key = (region, systematic, id(selection))  # the selection is kept in _values
             cached = self._weights.get(key)
             if cached is None or cached[0] is not weight:
-                ak = lib(weight)
-                if keep is None:  # flat values: selection is the event mask
-                    entries = weight[selection]
-                else:
-                    per_event = weight[self.masks[region]]
-                    entries = ak.flatten(ak.broadcast_arrays(per_event, selection)[0])[keep]
+                entries = self.per_entry(
+                    region=region, variable=variable, values=values, per_event=weight
+                )
                 if not is_lazy(entries):  # lazily, equal by construction (same selection)
                     entries = checked_weight(flat, entries, variable, region)
                 cached = self._weights[key] = (weight, entries)
