@@ -120,7 +120,9 @@ def test_stacked_object_variations_equal_one_run_each(config, inventories, expec
         {f["path"]: f["tree"] for f in files}, steps={f["path"]: f["chunks"] for f in files}
     )
     graph = build(stacked, "ttbar", ["nominal", *shapes], events)
-    columns = {c for cols in dak.necessary_columns(*graph.values()).values() for c in cols}
+    columns = {
+        c for cols in dak.necessary_columns(*graph.histograms.values()).values() for c in cols
+    }
     assert {"MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY"} <= columns
     result = run(stacked, "ttbar", ["nominal", *shapes], files, scheduler="sync")
     parts = split_systematics(result)
@@ -255,3 +257,27 @@ def test_chunk_groups_add_up_to_the_reference(config, inventories, expected, dat
     _same(total, whole)  # counts exact; sums of weights up to summation order
     for systematic in whole.systematics:
         check_result(total, config, expected[dataset], systematic)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_blinded_window_leaves_its_data_events_out_of_every_cutflow_row(
+    config, inventories, expected, lazy
+):
+    """Regression (issue 27.1): the data events inside a blinded window were counted in the
+    first cutflow row (as failing the first cut); they are left out of every row, and of
+    every histogram of the region, lazily and eagerly."""
+    mll = {**config["histograms"]["mll"], "blind": [85.0, 95.0], "regions": ["zmumu"]}
+    blinded = validate({**config, "histograms": {**config["histograms"], "mll": mll}})
+    cuts = blinded["regions"]["zmumu"]["cuts"]
+    kept = [e for e in expected["data"] if e["mll"] is None or not 85 <= e["mll"] < 95]
+    assert len(kept) < len(expected["data"])  # the window holds data events
+    options = {"scheduler": "sync"} if lazy else {"lazy": False}
+    result = run(blinded, "data", "nominal", inventories["data"]["files"], **options)
+    flow = result.cutflow("zmumu")
+    assert flow["events"][0] == len(kept)
+    for i in range(1, len(cuts) + 1):
+        assert flow["events"][i] == sum(all(e["cuts"][c] for c in cuts[:i]) for e in kept)
+    passing = [e for e in kept if all(e["cuts"][c] for c in cuts)]
+    assert result.project("met", "zmumu").values(flow=True).sum() == len(passing)
+    other = result.cutflow("ttbar_emu")  # mll is not filled there: nothing left out
+    assert other["events"][0] == len(expected["data"])

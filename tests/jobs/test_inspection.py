@@ -55,3 +55,28 @@ def test_cli(demo_set, capsys, no_event_data):
     assert "ttbar" in out
     assert "Muon_tightId" in out
     assert main(["inspect"]) == 2
+
+
+@pytest.mark.parametrize("dataset", ["data", "dy"])
+def test_columns_are_exactly_what_analyze_reads(demo_set, monkeypatch, dataset):
+    """Regression (issue 27.1): for data with a golden JSON, inspect left out run and
+    luminosityBlock, which the lumi mask reads. The prediction is what a job reads."""
+    from brewflow.jobs import preprocess
+    from brewflow.jobs.analyze import run
+    from brewflow.nanoevents import trees
+
+    config = validate(demo_set["config"])
+    predicted = set(inspect.inspect_dataset(config, dataset)["columns"])
+    read: set[str] = set()
+    original = trees.read
+
+    def recording(ttree, branches, start, stop):
+        read.update(branches)
+        return original(ttree, branches, start, stop)
+
+    monkeypatch.setattr(trees, "read", recording)
+    files = preprocess.preprocess(config, dataset)["files"]
+    run(config, dataset, "nominal", files, scheduler="sync", progress_interval=None)
+    assert read == predicted
+    if dataset == "data":
+        assert {"run", "luminosityBlock"} <= predicted

@@ -121,3 +121,75 @@ def test_stale_parts_of_a_killed_skim_are_never_mixed_in(skimmed, tmp_path):
     expected = skimmed["ledgers"]["dy"]
     assert [p["events"] for p in ledger["parts"]] == [p["events"] for p in expected["parts"]]
     assert not stale.exists()
+
+
+def _skimmed_events(ledger: dict, folder) -> dict:
+    """The columns run, luminosityBlock and mll of every part of a skim, concatenated."""
+    import awkward as ak
+    import uproot
+
+    columns: dict = {"run": [], "luminosityBlock": [], "mll": []}
+    for part in ledger["parts"]:
+        path = folder / part["file"]
+        if ledger["file_format"] == "root":
+            with uproot.open(path) as f:
+                arrays = f["Events"].arrays(list(columns), library="np")
+        else:
+            table = ak.from_parquet(path)
+            arrays = {k: ak.to_numpy(table[k]) for k in columns} if len(table) else {}
+        for k in columns:
+            columns[k].extend(np.asarray(arrays.get(k, [])).tolist())
+    return columns
+
+
+def _reference_zmumu(config: dict, dataset: str) -> list[dict]:
+    from tests import reference
+
+    cuts = config["regions"]["zmumu"]["cuts"]
+    return [e for e in reference.dataset_events(config, dataset)
+            if all(e["cuts"][c] for c in cuts)]  # fmt: skip
+
+
+def test_a_data_skim_holds_only_certified_events(skimmed):
+    """Regression (issue 27.1): a data skim kept the events outside the golden JSON."""
+    import json
+    from pathlib import Path
+
+    config, ledger = skimmed["config"], skimmed["ledgers"]["data"]
+    golden = json.loads(Path(config["datasets"]["data"]["lumi_mask"]).read_text())
+    columns = _skimmed_events(ledger, skimmed["out"] / "data")
+    pairs = list(zip(columns["run"], columns["luminosityBlock"], strict=True))
+    assert pairs
+    assert all(any(a <= lumi <= b for a, b in golden.get(str(run), [])) for run, lumi in pairs)
+    assert ledger["events"] == len(pairs) == len(_reference_zmumu(config, "data"))
+    assert ledger["events_read"] == skimmed["inventories"]["data"]["entries"]
+    assert 0 < ledger["events_certified"] < ledger["events_read"]  # every 10th block out
+
+
+@pytest.mark.parametrize("blinding", ["region", "window"])
+def test_a_data_skim_holds_no_blinded_event(skimmed, tmp_path, blinding):
+    """Regression (issue 27.1): a skim of a blinded region held its data events; one of a
+    region with a blinded window held the events inside the window. MC is never blinded."""
+    base = skimmed["config"]
+    if blinding == "region":
+        regions = {**base["regions"], "zmumu": {**base["regions"]["zmumu"], "blind": True}}
+        config = validate({**base, "regions": regions})
+    else:
+        mll = {**base["histograms"]["mll"], "blind": [85.0, 95.0]}
+        config = validate({**base, "histograms": {**base["histograms"], "mll": mll}})
+    files = skimmed["inventories"]["data"]["files"]
+    ledger = write_skim(config, "zmumu", "data", files, tmp_path / "data", progress_interval=None)
+    columns = _skimmed_events(ledger, tmp_path / "data")
+    reference = _reference_zmumu(config, "data")
+    if blinding == "region":
+        assert ledger["blinded"] is True
+        assert ledger["events"] == 0 == len(columns["mll"])
+    else:
+        outside = [e for e in reference if not 85 <= e["mll"] < 95]
+        assert 0 < len(outside) < len(reference)  # the window held data events
+        assert ledger["events"] == len(outside) == len(columns["mll"])
+        assert not any(85 <= m < 95 for m in columns["mll"])
+    mc = write_skim(config, "zmumu", "dy", skimmed["inventories"]["dy"]["files"],
+                    tmp_path / "dy", progress_interval=None)  # fmt: skip
+    assert mc["events"] == skimmed["ledgers"]["dy"]["events"]
+    assert "blinded" not in mc

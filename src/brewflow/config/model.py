@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from brewflow.config.blinding import Blinding
 from brewflow.errors import ConfigError
 from brewflow.files import expand_glob
 from brewflow.locations import (
@@ -327,18 +328,15 @@ def nuisance_description(config: Mapping, nuisance: str) -> str:
 
 
 def blinded_regions(config: Mapping) -> list[str]:
-    """Regions whose data is blinded (``blind: true``)."""
-    return [name for name, spec in config["regions"].items() if spec.get("blind")]
+    """Regions whose data is blinded (``blind: true``), in config order."""
+    blinding = Blinding.of(config)
+    return [name for name in config["regions"] if blinding.is_blind(name)]
 
 
 def blind_windows(config: Mapping, region: str) -> dict[str, tuple[float, float]]:
     """Histogram -> its ``blind`` window ``(low, high)`` for the histograms filled in
-    ``region`` that have one."""
-    return {
-        name: (spec["blind"][0], spec["blind"][1])
-        for name, spec in config["histograms"].items()
-        if "blind" in spec and region in (spec.get("regions") or config["regions"])
-    }
+    ``region`` that have one (:class:`~brewflow.config.blinding.Blinding`)."""
+    return {w.histogram: (w.low, w.high) for w in Blinding.of(config).windows.get(region, ())}
 
 
 def demo_payloads(config: Mapping) -> dict[str | None, str]:
@@ -373,12 +371,8 @@ def fit_channels(config: Mapping, histogram: str) -> list[tuple[str, str, str | 
 def channel_blinding(
     config: Mapping, histogram: str, region: str, era: str | None
 ) -> tuple[bool, tuple[float, float] | None]:
-    """``(asimov, window)`` of a fit channel: ``asimov`` when its observations must be the
-    Asimov dataset (the region is blinded, another histogram's window leaves data events out
-    of the region, or the era has no data), else the histogram's own blinded ``window``
-    (None without)."""
-    windows = blind_windows(config, region)
-    window = windows.pop(histogram, None)
+    """``(asimov, window)`` of a fit channel (:meth:`Blinding.channel`; the era has data when
+    one of its datasets is data)."""
     has_data = any(config["datasets"][d]["is_data"] for d in era_datasets(config, era))
-    asimov = region in blinded_regions(config) or bool(windows) or not has_data
-    return asimov, None if asimov else window
+    asimov, window = Blinding.of(config).channel(histogram, region, has_data)
+    return asimov, None if window is None else (window.low, window.high)

@@ -21,7 +21,7 @@ import numpy as np
 from brewflow.checkpoints import persisting
 from brewflow.config import ConfigError, dataset_spec, payload_files, process_of, systematics_for
 from brewflow.jobs import execution
-from brewflow.jobs.build import book_histograms, build, certified_events, merge_stacked
+from brewflow.jobs.build import book_histograms, build, merge_stacked
 from brewflow.jobs.reading import ReadPlan, covers, preflight
 from brewflow.nanoevents.inputs import (
     InputError,
@@ -57,8 +57,7 @@ def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Ma
         )
         layout = reading[0]["path"]
         try:
-            selected, certified = certified_events(config, dataset, events, layout)
-            graph = build(config, dataset, systematics, selected)
+            graph = build(config, dataset, systematics, events, layout)
         except AttributeError as err:  # a field the analysis uses is not in the first file
             if not is_missing_field(err):
                 raise
@@ -76,7 +75,8 @@ def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Ma
         sumw = None
         if not config["datasets"][dataset]["is_data"]:
             sumw = weight_sums(events.genWeight)[0]
-        (optimized,) = dask.optimize((graph, certified, sumw, reads))  # reads only what is needed
+        (optimized,) = dask.optimize((graph.histograms, graph.certified, sumw, reads))  # reads
+        # only what is needed
         return optimized, reading
 
 
@@ -187,8 +187,8 @@ def run(
             for a, b in plan.steps[f["path"]] or [(0, 0)]:
                 chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b,
                                      locations=plan.locations([f]))  # fmt: skip
-                events, n = certified_events(config, dataset, chunk, f["path"])
-                part = build(config, dataset, systematics, events)
+                graph = build(config, dataset, systematics, chunk, f["path"])
+                part, n = graph.histograms, graph.certified
                 computed = part if computed is None else {k: computed[k] + part[k] for k in part}
                 certified = n if certified is None else certified + n
                 if not is_data:

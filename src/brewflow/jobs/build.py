@@ -8,7 +8,7 @@ import functools
 import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import awkward as ak
@@ -17,24 +17,19 @@ import numpy as np
 
 from brewflow import histograms as H
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
-from brewflow.arrays import chain, lib, metadata_pass, typetracer_like
+from brewflow.arrays import chain, metadata_pass, typetracer_like
 from brewflow.config import (
     ConfigError,
     analysis_options,
-    blind_windows,
-    blinded_regions,
     era_of,
     era_settings,
     object_variation,
 )
 from brewflow.corrections import load_all
 from brewflow.jetmet import CorrectedEvents, JetCorrector
-from brewflow.lumimask import LumiMask, LumiMaskError
-from brewflow.nanoevents.inputs import (
-    InputError,
-)
+from brewflow.jobs.gate import DataGate
 
-__all__ = ["build", "jes_variation", "jet_corrector", "load_analysis", "systematic_weight"]
+__all__ = ["Graph", "build", "jes_variation", "jet_corrector", "load_analysis", "systematic_weight"]
 
 log = logging.getLogger(__name__)
 
@@ -125,21 +120,36 @@ def dataset_corrections(config: Mapping, dataset: str) -> dict[str, Any]:
     return load_all(era_settings(config, era_of(config, dataset))["corrections"])
 
 
+@dataclass(frozen=True)
+class Graph:
+    """What :func:`build` makes of a dataset's events: every histogram and cutflow (keys
+    ending in :data:`STACKED` for stacked object variations: pass the computed histograms
+    through :func:`merge_stacked`) and the number of certified events (None without a golden
+    JSON), lazy or eager like the events."""
+
+    histograms: dict[str, Any]
+    certified: Any = None
+
+
 def build(
-    config: Mapping, dataset: str, systematics: str | Sequence[str], events: Any
-) -> dict[str, Any]:
+    config: Mapping, dataset: str, systematics: str | Sequence[str], events: Any,
+    layout: str = "",
+) -> Graph:  # fmt: skip
     """Histograms (lazy or eager, like ``events``) of the analysis for ``systematics``.
 
-    The analysis runs once on the nominal objects (serving nominal, weight and scale
-    variations) and once per object variation, or, for lazy events with at least
-    ``stack_object_variations`` of them, once on all object variations stacked one after the
-    other (each a block of partitions). Each variation is one fill of the shared histograms'
-    ``systematic`` axis, so one compute reads the columns once for all of them; stacked
-    variations are one fill per histogram and region, each entry labelled with its event's
-    variation, into histograms of their own (keys ending in :data:`STACKED`): pass the
-    computed output through :func:`merge_stacked`.
+    The events pass the dataset's :class:`~brewflow.jobs.gate.DataGate` first (certified
+    luminosity; blinded regions and windows, for data); ``layout`` names the file whose
+    branches define them, in errors. The analysis runs once on the nominal objects (serving
+    nominal, weight and scale variations) and once per object variation, or, for lazy events
+    with at least ``stack_object_variations`` of them, once on all object variations stacked
+    one after the other (each a block of partitions). Each variation is one fill of the shared
+    histograms' ``systematic`` axis, so one compute reads the columns once for all of them;
+    stacked variations are one fill per histogram and region, each entry labelled with its
+    event's variation, into histograms of their own.
     """
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
+    gate = DataGate.of(config, dataset)
+    events, certified = gate.certified(events, layout)
     spec = config["datasets"][dataset]
     analysis = load_analysis(config["analysis"]["callable"])
     context = Context(
@@ -156,9 +166,7 @@ def build(
         key = systematic if object_variation(config, systematic) else "nominal"
         groups.setdefault(key, []).append(systematic)
     lazy = isinstance(events, dak.Array)
-    regions = {name: region["cuts"] for name, region in config["regions"].items()}
     hists, cutflow = book_histograms(config, systematics, lazy)
-    blinded, vetoes = data_blinding(config, dataset)
 
     def fill(
         output: AnalysisOutput,
@@ -170,18 +178,13 @@ def build(
         ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output);
         ``labels``: instead, each event's systematic (stacked object variations)."""
         _check_output(config, output)
-        masks = {r: output.selection.all(*cuts) for r, cuts in regions.items()}
-        passed = {r: output.selection.n_passed(*cuts) for r, cuts in regions.items()}
-        for region, windows in vetoes.items():  # blinded windows: data events left out
-            veto = window_veto(output, windows)
-            masks[region] = masks[region] & ~veto
-            passed[region] = lib(veto).where(veto, 0, passed[region])
-        filler = H.Filler(masks)
+        selections = gate.selections(output)  # the regions this dataset may fill
+        filler = H.Filler({region: s.mask for region, s in selections.items()})
+        passed = {region: s.passed for region, s in selections.items()}
         if labels is not None:  # stacked object variations: one fill each, labelled per event,
             # into histograms of their own (a fill's inputs must share the partitions)
             own_hists, own_cutflow = book_histograms(config, systematics, lazy)
-            _fill_labelled(config, output, own_hists, own_cutflow, filler, passed, blinded,
-                           labels)  # fmt: skip
+            _fill_labelled(config, output, own_hists, own_cutflow, filler, passed, labels)
             stacked_parts.update({k + STACKED: h for k, h in {**own_hists, **own_cutflow}.items()})
             return
         for block, names in enumerate(members):
@@ -191,7 +194,7 @@ def build(
                 for name, h in hists.items():
                     variable = config["histograms"][name]["variable"]
                     for region in h.axes["region"]:
-                        if region in blinded:
+                        if region not in passed:
                             continue
                         filler.fill(
                             h,
@@ -202,9 +205,7 @@ def build(
                             weight=weight,
                             select=select,
                         )
-                for region in regions:
-                    if region in blinded:
-                        continue
+                for region in passed:
                     for name, h in cutflow.items():
                         args = _cutflow_arguments(name, passed[region], weight)
                         if select is not None:
@@ -241,7 +242,7 @@ def build(
         for key in shapes:
             varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
             fill(analysis(varied[key], varied_context), [groups[key]])
-    return {**hists, **cutflow, **stacked_parts}
+    return Graph({**hists, **cutflow, **stacked_parts}, certified)
 
 
 STACKED = " + stacked object variations"
@@ -273,7 +274,7 @@ def _name_of(codes: Any, names: tuple[str, ...]) -> Any:
 
 def _fill_labelled(
     config: Mapping, output: AnalysisOutput, hists: Mapping[str, Any], cutflow: Mapping[str, Any],
-    filler: H.Filler, passed: Mapping[str, Any], blinded: set[str], labels: Any,
+    filler: H.Filler, passed: Mapping[str, Any], labels: Any,
 ) -> None:  # fmt: skip
     """One fill per histogram and region for all stacked object variations: each entry's
     ``systematic`` is its event's label; object variations all take the nominal weight."""
@@ -282,7 +283,7 @@ def _fill_labelled(
         variable = config["histograms"][name]["variable"]
         values = output.variables[variable]
         for region in h.axes["region"]:
-            if region in blinded:
+            if region not in passed:  # a region this dataset may not fill (the gate)
                 continue
             args = filler.arguments(region=region, variable=variable, values=values,
                                     weight=weight, systematic="object variations")  # fmt: skip
@@ -291,8 +292,6 @@ def _fill_labelled(
             args[h.axes[-1].name] = args.pop("values")
             h.fill(region=region, systematic=entries, **args)
     for region in passed:
-        if region in blinded:
-            continue
         for name, h in cutflow.items():
             h.fill(region=region, systematic=labels, **_cutflow_arguments(name, passed[region],
                                                                           weight))  # fmt: skip
@@ -306,59 +305,8 @@ def _cutflow_arguments(name: str, passed: Any, weight: Any) -> dict[str, Any]:
     return args
 
 
-def data_blinding(
-    config: Mapping, dataset: str
-) -> tuple[set[str], dict[str, list[tuple[str, float, float]]]]:
-    """What a data dataset must not fill: the blinded regions (``blind: true``), and per other
-    region the ``(variable, low, high)`` windows of its histograms' ``blind`` ranges (events
-    inside one are left out of the region). Nothing for MC."""
-    if not config["datasets"][dataset]["is_data"]:
-        return set(), {}
-    blinded = set(blinded_regions(config))
-    vetoes = {
-        region: [(config["histograms"][h]["variable"], *window) for h, window in found.items()]
-        for region in config["regions"]
-        if region not in blinded and (found := blind_windows(config, region))
-    }
-    return blinded, vetoes
-
-
-def window_veto(output: AnalysisOutput, windows: Sequence[tuple[str, float, float]]) -> Any:
-    """Per event: True if a value of a window's variable lies in ``[low, high)`` (any entry of a
-    per-object variable; None is outside)."""
-    veto = None
-    for variable, low, high in windows:
-        values = output.variables[variable]
-        ak = lib(values)
-        inside = (values >= low) & (values < high)
-        if values.ndim > 1:
-            inside = ak.any(inside, axis=-1)
-        inside = ak.fill_none(inside, False)
-        veto = inside if veto is None else veto | inside
-    return veto
-
-
 def book_histograms(config: Mapping, systematics: Sequence[str], lazy: bool) -> tuple[dict, dict]:
     """Empty histograms and cutflow histograms of the config, for ``systematics``."""
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
     hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
     return hists, H.book_cutflow(regions, systematics, lazy=lazy)
-
-
-def certified_events(config: Mapping, dataset: str, events: Any, layout: str) -> tuple[Any, Any]:
-    """``(events, n_certified)``: data events in the dataset's golden JSON, or all of them.
-    ``layout`` is the file whose branches define the events (named in errors)."""
-    mask_file = config["datasets"][dataset].get("lumi_mask")
-    if mask_file is None:
-        return events, None
-    try:
-        lumi_mask = LumiMask(mask_file)
-    except LumiMaskError as err:  # the golden JSON's problem, not a data file's
-        raise ConfigError(f"config key 'datasets.{dataset}.lumi_mask': {err}") from None
-    try:
-        mask = lumi_mask.events(events)
-    except KeyError as err:
-        raise InputError(
-            f"dataset {dataset!r}, file {layout!r}: config key 'lumi_mask': {err.args[0]}"
-        ) from None
-    return events[mask], lib(mask).sum(mask)

@@ -43,7 +43,10 @@ def inspect_dataset(config: Mapping, dataset: str, systematic: str = "nominal") 
     files = dataset_files(config, dataset)
     locations = config_locations(config, dataset, files)
     events = lazy_events({f: tree for f in files}, open_files=False, locations=locations)
-    report = graph_report(build(config, dataset, systematic, events))
+    graph = build(config, dataset, systematic, events, files[0] if files else "")
+    outputs = {**graph.histograms, **({} if graph.certified is None else
+                                      {"certified": graph.certified})}  # fmt: skip
+    report = graph_report(outputs)
     return {"dataset": dataset, "tree": tree, "files": len(files), **report}
 
 

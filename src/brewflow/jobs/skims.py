@@ -33,6 +33,7 @@ from brewflow.arrays import metadata_pass, typetracer_like
 from brewflow.config import ConfigError, dataset_spec, payload_files
 from brewflow.files import atomic_output
 from brewflow.jobs import execution
+from brewflow.jobs.gate import DataGate
 from brewflow.nanoevents.inputs import InputError
 from brewflow.reproducible import fixed_root_clock
 from brewflow.results import provenance
@@ -166,18 +167,21 @@ def write_skim(
     reading = plan.reading(files)
     if not reading:
         raise InputError(f"dataset {dataset!r}: no events to skim (every file was skipped)")
-    events = lazy_events(
+    read = lazy_events(
         {f["path"]: f["tree"] for f in reading},
         steps={f["path"]: plan.steps[f["path"]] for f in reading},
         retries=(config["retries"]["read"], config["retries"]["backoff"]),
     )
+    gate = DataGate.of(config, dataset)  # certified luminosity and blinding, as analyze
+    certified = gate.certified_mask(read, reading[0]["path"])
+    events = read if certified is None else read[certified]
     corrector = jet_corrector(config, dataset)
     context = Context(dataset, is_data, "nominal", analysis_options(config, dataset),
                       dataset_corrections(config, dataset), dict(config["models"]))  # fmt: skip
     output = load_analysis(config["analysis"]["callable"])(
         corrector.apply(events) if corrector else events, context
     )
-    mask = output.selection.all(*cuts)
+    mask = gate.selection(output, spec["region"]).mask
     columns = list(spec["columns"]) or _read_fields(events, output)
     missing = [c for c in columns if c not in events.fields]
     if missing:
@@ -201,6 +205,8 @@ def write_skim(
         else:
             writing = dak.to_parquet(table, str(tmp), compute=False, prefix="part")
         collections: tuple = (writing, selected)
+        if certified is not None:
+            collections += (_per_partition(dak.values_astype(certified, np.float64)),)
         if not is_data:
             weights = events.genWeight
             collections += (_per_partition(weights), _per_partition(weights, square=True))
@@ -214,6 +220,7 @@ def write_skim(
             scheduler=scheduler or execution.scheduler_name(config), workers=workers,
             progress=progress,
         )  # fmt: skip
+        n_certified = sums.pop(0) if certified is not None else None
         sources = [(f["path"], a, b) for f in reading for a, b in plan.steps[f["path"]]]
         written = sorted(tmp.glob(f"*.{suffix}"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
         if len(written) != len(sources):
@@ -226,6 +233,8 @@ def write_skim(
                 "events": int(n_selected[i]),
                 "source": [source, start, stop],
             }
+            if n_certified is not None:
+                part["events_certified"] = int(n_certified[i])
             if sums:
                 part["sumw"], part["sumw2"] = float(sums[0][i]), float(sums[1][i])
             path.rename(tmp / part["file"])
@@ -240,6 +249,7 @@ def write_skim(
             "columns": columns,
             "variables": list(spec["variables"]),
             "events_read": sum(p["events_read"] for p in parts),
+            **_gate_record(gate, spec["region"], parts),
             "events": sum(p["events"] for p in parts),
             "parts": parts,
             "skipped": plan.skipped,
@@ -251,6 +261,18 @@ def write_skim(
     log.info("%s: %d of %d events in %d parts -> %s", label, document["events"],
              document["events_read"], len(parts), outdir)  # fmt: skip
     return document
+
+
+def _gate_record(gate: DataGate, region: str, parts: Sequence[Mapping]) -> dict[str, Any]:
+    """What the data gate did to a skim, for its ledger: the certified events and the golden
+    JSON, whether the region is blinded."""
+    out: dict[str, Any] = {}
+    if gate.lumi_mask is not None:
+        out["events_certified"] = sum(p["events_certified"] for p in parts)
+        out["lumi_mask"] = gate.lumi_mask
+    if not gate.admits(region):
+        out["blinded"] = True
+    return out
 
 
 def skim_job(

@@ -20,11 +20,11 @@ import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
 from brewflow.config import (
-    blind_windows,
     era_names,
     era_settings,
     nuisance_description,
 )
+from brewflow.config.blinding import Blinding
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output
 from brewflow.reproducible import build_time
@@ -353,12 +353,12 @@ def plot_region(
     variations; of one ``era``, or of the combination (the luminosity label sums the eras). A
     blinded region or histogram window shows no data."""
     styles = process_styles(config)
-    settings, spec = config["plots"], config["regions"][region]
+    settings = config["plots"]
     title = region_title(config, region, era)
     common = {"luminosity": 0.0, "rlabel": lumi_label(config, era), "label": settings["label"],
               "region_label": title}  # fmt: skip
-    blind = bool(spec.get("blind"))
-    windows = blind_windows(config, region)
+    blinding = Blinding.of(config)
+    blind = blinding.is_blind(region)
     for name, definition in config["histograms"].items():
         if histogram not in (None, name):
             continue
@@ -367,11 +367,12 @@ def plot_region(
                 raise ConfigError(f"histogram {name!r} is not filled in region {region!r}")
             continue
         outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
-        others = [f"{config['histograms'][h]['variable']} in [{lo:g}, {hi:g})"
-                  for h, (lo, hi) in windows.items() if h != name]  # fmt: skip
-        note = f"Data: events with {', '.join(others)} left out" if others and not blind else None
+        left = None if blind else blinding.left_out(region, name)
+        note = f"Data: events with {left} left out" if left else None
+        window = blinding.window(name, region)
         data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
-                ratio_range=settings["ratio_range"], blind=blind, window=definition.get("blind"),
+                ratio_range=settings["ratio_range"], blind=blind,
+                window=None if window is None else (window.low, window.high),
                 **common, note=note)  # fmt: skip
         if settings["systematics"] and era is None:  # of the combination: every nuisance
             names = variation_names(inputs)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from brewflow.config import blind_windows, era_settings
+from brewflow.config import era_settings
+from brewflow.config.blinding import Blinding
 from brewflow.files import atomic_write
 from brewflow.results import provenance
 from brewflow.results.ledger import partial_note
@@ -120,8 +121,9 @@ def write_tables(
     region with blinded windows says what its data leaves out, and the title names the
     ``era``."""
     stem = Path(stem)
-    spec = config["regions"][region] if config else {}
-    if spec.get("blind"):
+    blinding = Blinding.of(config) if config is not None else None
+    blind = blinding is not None and blinding.is_blind(region)
+    if blind:
         processes = [p for p in processes if not p.is_data]
         datasets = [d for d in datasets if not d.is_data]
     tidy = pd.concat(
@@ -136,11 +138,9 @@ def write_tables(
     note = partial_note(datasets)
     if note:
         title += f" ({note} of the events)"
-    if spec.get("blind"):
+    if blind:
         title += " (data blinded)"
-    elif config is not None and (windows := blind_windows(config, region)):
-        left = ", ".join(f"{config['histograms'][h]['variable']} in [{lo:g}, {hi:g})"
-                         for h, (lo, hi) in windows.items())  # fmt: skip
+    elif blinding is not None and (left := blinding.left_out(region)):
         title += f" (data blinded: events with {left} left out)"
     markdown = (
         f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
