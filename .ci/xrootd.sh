@@ -9,6 +9,8 @@
 #   .ci/xrootd.sh stop PORT                  stop the daemon started on PORT
 #   .ci/xrootd.sh stop-all                   stop every daemon this script started
 #
+# The daemon accepts connections from this host only (127.0.0.1, ::1: `xrd.allow`; XRootD has
+# no directive to listen on one address, so it listens on every one and refuses the others).
 # Two daemons on two ports over one folder are two replicas of its files. The daemon refuses to
 # run as root, so it runs as the `xrootd` user the package creates (as root), or as you (not
 # root): FOLDER must be readable by that user. State (config, log, pid) lives in
@@ -39,6 +41,8 @@ start() {
         echo "oss.localroot $folder"
         echo "all.adminpath $run"
         echo "all.pidpath $run"
+        echo "xrd.allow host 127.0.0.1"
+        echo "xrd.allow host [::1]"
         if [ -n "$http" ]; then echo "xrd.protocol XrdHttp:$http libXrdHttp.so"; fi
     } >"$run/xrootd.cfg"
     if [ "$(id -u)" = 0 ]; then
@@ -80,5 +84,5 @@ case "${1:-}" in
     start) shift; start "$@" ;;
     stop) shift; stop "$@" ;;
     stop-all) stop_all ;;
-    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

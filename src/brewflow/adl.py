@@ -21,7 +21,6 @@ rounding.
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import logging
 import os
@@ -269,14 +268,14 @@ def run_files(
     from brewflow.errors import InputError
     from brewflow.files import atomic_write, expand_glob
     from brewflow.kinematics import CombinatoricsError
-    from brewflow.locations import RemoteSettings, is_url
+    from brewflow.locations import RemoteSettings, is_glob, is_url
     from brewflow.nanoevents import remote
 
     files = []
     for pattern in patterns:
         if not is_url(pattern):
             matches = expand_glob(pattern)
-        elif glob.has_magic(pattern):
+        elif is_glob(pattern):
             matches = remote.expand_glob(pattern, RemoteSettings())
         else:
             matches = [pattern]

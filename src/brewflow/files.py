@@ -4,7 +4,9 @@ Every output brewflow writes (JSON, ROOT, PNG/PDF, parquet folders, gzipped payl
 through :func:`atomic_output`: the writer gets a hidden temporary path beside the output, which
 is renamed over the output once it is complete, or removed if writing fails, so a reader never
 sees a half-written file and a killed job leaves only ``.<name>.*.tmp`` files that
-:func:`sweep_temporary` removes. Imports nothing beyond the standard library.
+:func:`sweep_temporary` removes. Text written through :func:`atomic_write` has every URL's
+credentials redacted (:func:`brewflow.secrets.redact`): no output holds one. Imports nothing
+beyond the standard library.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from brewflow.secrets import redact
 
 __all__ = ["atomic_output", "atomic_write", "expand_glob", "sweep_temporary", "temporary_folder"]
 
@@ -61,10 +65,10 @@ def atomic_output(
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` (text or bytes) to ``path`` atomically, with the permissions of a
-    plainly created file (0666 less the umask)."""
+    """Write ``data`` (text, its credentials redacted, or bytes) to ``path`` atomically, with
+    the permissions of a plainly created file (0666 less the umask)."""
     with atomic_output(path) as tmp:
-        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        tmp.write_bytes(redact(data).encode() if isinstance(data, str) else data)
 
 
 def expand_glob(pattern: str) -> list[str]:

@@ -1,19 +1,26 @@
 """Where a dataset's files are: local paths, ``root://`` and ``http(s)://`` URLs, and CMS logical
 file names (``/store/...``) read through redirectors, tried in order.
 
-Standard library only: the config validation (and so the Snakefile) uses it.
+A URL may carry a credential (user info, or a token parameter of its query:
+:data:`brewflow.secrets.TOKEN_PARAMETERS`); brewflow keeps it out of everything it writes and
+says (:mod:`brewflow.secrets`). Standard library only: the config validation (and so the
+Snakefile) uses it.
 """
 
 from __future__ import annotations
 
+import glob
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from brewflow.secrets import is_token_parameter
+
 __all__ = [
     "SCHEMES",
     "RemoteSettings",
+    "is_glob",
     "is_lfn",
     "is_url",
     "is_xrootd",
@@ -43,6 +50,14 @@ def is_xrootd(entry: str) -> bool:
     return entry.lower().startswith(("root://", "roots://"))
 
 
+def is_glob(entry: str) -> bool:
+    """Whether ``entry`` is a glob: a wildcard (``*``, ``?``, ``[``) in a local path or in a
+    URL's path (not its host, nor its query: ``?authz=...`` is a token, not a wildcard)."""
+    if is_url(entry):
+        entry = entry.split("://", 1)[1].partition("/")[2].partition("?")[0]
+    return glob.has_magic(entry)
+
+
 def is_lfn(entry: str) -> bool:
     """Whether ``entry`` looks like a CMS logical file name (``/store/...``)."""
     return entry.startswith(LFN_PREFIXES)
@@ -64,8 +79,15 @@ def url_problem(url: str) -> str | None:
         return "no host (root://HOST[:PORT]//path/file.root)"
     if parts.path.strip("/") == "":
         return "no file path after the host (root://HOST[:PORT]//path/file.root)"
-    if parts.query or parts.fragment:
-        return "a query (?...) or fragment (#...) in a file URL is not supported"
+    if parts.fragment:
+        return "a fragment (#...) in a file URL is not supported"
+    others = [name for name, _, _ in (p.partition("=") for p in parts.query.split("&") if p)
+              if not is_token_parameter(name)]  # fmt: skip
+    if others:
+        return (
+            f"a query parameter ({', '.join(others)}) in a file URL is not supported (only "
+            "credentials: authz, access_token, token, X-Amz-*, ... see the README)"
+        )
     return None
 
 
@@ -73,7 +95,7 @@ def redirector_problem(redirector: str) -> str | None:
     """What is wrong with a redirector (None: nothing): a URL of a host, no file path."""
     if not is_url(redirector):
         return "a redirector is a URL (root://host[:port]/ or https://host[:port]/)"
-    problem = url_problem(redirector.rstrip("/") + "//store/x.root")
+    problem = url_problem(join(redirector, "/store/x.root"))
     if problem is None and urlsplit(redirector).path.strip("/"):
         # a path prefix is allowed (e.g. https://host/prefix/): logical names are appended
         return None
@@ -83,8 +105,10 @@ def redirector_problem(redirector: str) -> str | None:
 def join(redirector: str, lfn: str) -> str:
     """The URL of logical file name ``lfn`` at ``redirector``: ``root://host/`` +
     ``/store/x.root`` -> ``root://host//store/x.root`` (XRootD wants the absolute path after
-    the host's slash)."""
-    return redirector.rstrip("/") + "/" + lfn
+    the host's slash); a token in the redirector's query stays at the end
+    (``https://host/?authz=T`` -> ``https://host//store/x.root?authz=T``)."""
+    base, mark, query = redirector.partition("?")
+    return base.rstrip("/") + "/" + lfn + mark + query
 
 
 def replicas(entry: str, redirectors: Sequence[str] = ()) -> list[str]:

@@ -3,7 +3,9 @@
 Commands are grouped by what they do: :mod:`.steps` (the jobs of a run), :mod:`.reports` (its
 outputs) and :mod:`.tools` (checks and helpers). A handler parses nothing and decides nothing:
 it calls one library function. Modules import the library inside handlers, so ``brewflow
---help`` and each command start without loading the array stack.
+--help`` and each command start without loading the array stack. Everything the command
+says (log lines, error messages) has the credentials of its URLs redacted
+(:mod:`brewflow.secrets`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from brewflow import __version__
 from brewflow.cli import reports, steps, tools
+from brewflow.secrets import RedactingFormatter, redact
 
 __all__ = ["main"]
 
@@ -49,20 +53,30 @@ def _os_error(err: OSError, args: argparse.Namespace) -> str:
     )
 
 
+def _redacted_traceback(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+    import traceback
+
+    print(redact("".join(traceback.format_exception(kind, error, tb))), end="", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``brewflow`` command: a :class:`~brewflow.errors.BrewflowError` is
     one line and exit 2; anything else is unexpected (exit 1; ``--debug`` for a traceback)."""
     from brewflow.errors import BrewflowError
 
     args = parser().parse_args(argv)
+    if args.debug:  # the traceback of an error raised out of main(), credentials redacted
+        sys.excepthook = _redacted_traceback
     level = logging.DEBUG if args.verbose else logging.INFO
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 
         handler: logging.Handler = RichHandler(show_path=False)
-        logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+        handler.setFormatter(RedactingFormatter("%(message)s"))
     else:  # log files of workflow jobs: one plain line per message
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         args.func(args)
     except BrewflowError as err:  # says what failed and what to do
@@ -75,14 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. an output folder that is not writable, a full disk
         if args.debug:
             raise
-        print(f"brewflow {args.command}: error: {_os_error(err, args)}", file=sys.stderr)
+        print(redact(f"brewflow {args.command}: error: {_os_error(err, args)}"), file=sys.stderr)
         return 2
     except Exception as err:  # one line, not a traceback, unless --debug
         if args.debug:
             raise
         print(
-            f"brewflow {args.command}: error: {type(err).__name__}: {err}\n"
-            f"(unexpected; `brewflow --debug {args.command} ...` shows the traceback)",
+            redact(f"brewflow {args.command}: error: {type(err).__name__}: {err}\n")
+            + f"(unexpected; `brewflow --debug {args.command} ...` shows the traceback)",
             file=sys.stderr,
         )
         return 1

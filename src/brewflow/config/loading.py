@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from brewflow import secrets
 from brewflow.config.checks import check, schema_digest
 from brewflow.config.model import expand_files_from
 from brewflow.errors import ConfigError
@@ -110,10 +111,15 @@ RESOLVED_FORMAT = "brewflow-resolved-config"
 def resolved_document(config: Mapping[str, Any]) -> str:
     """A validated config as the JSON file the workflow's jobs read (see
     :func:`brewflow.pipeline.write_resolved`): the config with the digests of itself and of the
-    schema that validated it, so :func:`load_config` can take it as validated."""
+    schema that validated it, so :func:`load_config` can take it as validated. Its URLs hold no
+    credential (:func:`brewflow.secrets.conceal`); ``credentials_from`` names the user's config
+    files the jobs read them from again, to open those URLs."""
+    config = secrets.conceal(config)
     body = json.dumps(config, indent=1)
     stamp = {"format": RESOLVED_FORMAT, "schema": schema_digest(),
              "sha256": hashlib.sha256(body.encode()).hexdigest()}  # fmt: skip
+    if sources := secrets.credential_sources(config):
+        stamp["credentials_from"] = sources  # type: ignore[assignment]
     return json.dumps({**stamp, "config": config}, indent=1) + "\n"
 
 
@@ -131,6 +137,7 @@ def _resolved(path: Path) -> dict | None:
     config = document.get("config")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: a resolved config without its 'config'; rerun the workflow")
+    secrets.expect(str(p) for p in document.get("credentials_from") or [])
     body = json.dumps(config, indent=1)
     trusted = (
         document.get("schema") == schema_digest()
@@ -148,13 +155,35 @@ def load_config(
     altered or another schema validated it."""
     if isinstance(paths, str | Path):
         paths = [paths]
+    _refuse_credentials(overrides or {})
     if len(paths) == 1 and not overrides and (resolved := _resolved(Path(paths[0]))) is not None:
         return resolved
     config: dict = {}
     for path in paths:
         _merge(config, expand_files_from(_read(path), Path(path).parent))
     _merge(config, expand_files_from(copy.deepcopy(dict(overrides or {})), Path.cwd()))
-    return check(config, where=f" in {', '.join(map(str, paths))}")  # files read strictly above
+    checked = check(config, where=f" in {', '.join(map(str, paths))}")  # files read strictly above
+    return _concealed(checked, paths)
+
+
+def _refuse_credentials(overrides: Mapping[str, Any]) -> None:
+    """A ``--config key=value`` override with a credential in a URL is refused: jobs read
+    credentials again from the config files (:mod:`brewflow.secrets`), not the command line."""
+    for key, value in overrides.items():
+        if secrets.holds_secret(value):
+            raise ConfigError(
+                f"--config override {key!r}: a URL with a credential (user info or token): "
+                "give it in the config file instead (brewflow keeps credentials out of "
+                "everything it writes; its jobs read them from that file)"
+            )
+
+
+def _concealed(config: dict, sources: Sequence[str | Path]) -> dict:
+    """``config`` with its credentials redacted, kept for the reads (:func:`secrets.conceal`),
+    read from ``sources`` and the file lists (``files_from``) they name."""
+    listings = [spec["files_from"] for spec in config.get("datasets", {}).values()
+                if isinstance(spec, dict) and spec.get("files_from")]  # fmt: skip
+    return secrets.conceal(config, [*sources, *listings])
 
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -194,4 +223,5 @@ def validate(config: Mapping, *, sources: Sequence[str | Path] = ()) -> dict:
     for source in sources:
         _read(source)
     expand_files_from(expanded, Path(sources[0]).parent if sources else Path.cwd())
-    return check(expanded, where=f" in {', '.join(map(str, sources))}" if sources else "")
+    where = f" in {', '.join(map(str, sources))}" if sources else ""
+    return _concealed(check(expanded, where=where), sources)

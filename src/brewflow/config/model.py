@@ -12,6 +12,7 @@ from brewflow.errors import ConfigError
 from brewflow.files import expand_glob
 from brewflow.locations import (
     SCHEMES,
+    is_glob,
     is_lfn,
     is_url,
     is_xrootd,
@@ -74,7 +75,7 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
         if is_url(pattern):
             if (problem := url_problem(pattern)) is not None:
                 raise ConfigError(f"{key}: {pattern!r}: {problem}")
-            if glob.has_magic(pattern) and not is_xrootd(pattern):
+            if is_glob(pattern) and not is_xrootd(pattern):
                 raise ConfigError(
                     f"{key}: {pattern!r}: a glob works on local and XRootD (root://) folders "
                     "only; an HTTP server cannot be listed: list the files"

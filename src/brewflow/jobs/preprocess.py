@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
 import itertools
 import json
@@ -17,7 +16,7 @@ import numpy as np
 
 from brewflow.config import dataset_files, dataset_replicas, dataset_spec, on_bad_file
 from brewflow.files import atomic_write
-from brewflow.locations import RemoteSettings, is_url
+from brewflow.locations import RemoteSettings, is_glob, is_url
 from brewflow.nanoevents import parquet, trees
 from brewflow.nanoevents import remote as nanoremote
 from brewflow.nanoevents.inputs import (
@@ -315,7 +314,7 @@ def _expanded(entries: Sequence[str], remote: RemoteSettings, dataset: str) -> l
     globs were expanded with the config)."""
     out: list[str] = []
     for entry in entries:
-        if not (is_url(entry) and glob.has_magic(entry)):
+        if not (is_url(entry) and is_glob(entry)):
             out.append(entry)
             continue
         try:

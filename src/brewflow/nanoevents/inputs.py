@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import uproot
 
+from brewflow import secrets
 from brewflow.errors import InputError
 from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet, trees
@@ -51,8 +52,10 @@ def open_checked(
     """The tree ``tree`` (TTree or RNTuple) of ``path`` (process cache of
     :mod:`brewflow.nanoevents.trees`), or an :class:`InputError` saying why the file cannot be
     used: missing, not a ROOT file or truncated, no such tree, not an event tree. For a URL,
-    an unreachable or failing server raises the client's error (the caller tries the next
-    replica); ``settings`` bound its waits."""
+    an unreachable or failing server raises the client's error, a server answering with
+    something else than a ROOT file (an HTML page) :class:`~.remote.NotRootFile` (the caller
+    tries the next replica; every one failing is an :class:`InputError` naming each URL,
+    credentials redacted); ``settings`` bound its waits."""
     where = f"{where}, file {path!r}" if where else f"file {path!r}"
     remote = is_url(path)
     if not remote and not Path(path).is_file():
@@ -162,10 +165,11 @@ def is_missing_field(error: BaseException) -> bool:
 
 
 def check_branches(ttree: Any, needed: Iterable[str], *, where: str = "") -> None:
-    """Raise :class:`MissingBranchError` naming the file and the ``needed`` branches it lacks."""
+    """Raise :class:`MissingBranchError` naming the file (as brewflow names it: a URL's
+    credentials redacted) and the ``needed`` branches it lacks."""
     missing = sorted(set(needed) - set(trees.branch_names(ttree)))
     if missing:
-        path = ttree.file.file_path
+        path = secrets.redact(ttree.file.file_path)
         where = f"{where}, file {path!r}" if where else f"file {path!r}"
         raise MissingBranchError(
             f"{where}: no branch(es) {', '.join(missing)} in tree {ttree.name!r}, which the "

@@ -23,7 +23,7 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow.errors import BrewflowError
-from brewflow.locations import RemoteSettings, is_url
+from brewflow.locations import RemoteSettings, is_glob, is_url
 from brewflow.nanoevents import metadata, parquet, trees
 from brewflow.nanoevents.inputs import check_branches, open_checked
 from brewflow.nanoevents.remote import (
@@ -358,7 +358,7 @@ def _file_map(
         files = [str(files)]
     out: dict[str, str] = {}
     for pattern in map(str, files):
-        if not glob.has_magic(pattern):
+        if not is_glob(pattern):
             matches = [pattern]
         elif is_url(pattern):
             matches = expand_glob(pattern, settings)

@@ -11,6 +11,11 @@ requests get uproot's ``timeout`` option.
 works: each replica gets ``retries + 1`` attempts, then the next is tried; the replica that
 worked is remembered per process, so later chunks of the file start there. When every replica
 fails, :class:`ReplicasFailed` names the file and each replica's error.
+
+URLs reach this module as brewflow holds them: their credentials redacted
+(:mod:`brewflow.secrets`). :func:`open_file` and :func:`expand_glob`, which every remote read
+goes through, are the only places that put the real URL (from the user's config) in its
+place, for the client; what they report or return is redacted again.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from typing import Any, TypeVar
 
 import uproot
 
+from brewflow import secrets
 from brewflow.errors import BrewflowError
 from brewflow.locations import RemoteSettings, is_remote_url, is_url, is_xrootd
 
 __all__ = [
     "READ_ERRORS",
+    "CredentialMissing",
     "Locations",
+    "NotRootFile",
     "ReplicaChanged",
     "ReplicasFailed",
     "check_uuid",
@@ -82,6 +90,17 @@ class ReplicaChanged(BrewflowError):
     wrong copy); never read."""
 
 
+class NotRootFile(BrewflowError, OSError):
+    """A server that answers a ROOT file's URL with something else (an HTML login or error
+    page; a server without range requests): a failing replica (the next one is tried), named
+    with its URL."""
+
+
+class CredentialMissing(BrewflowError, OSError):
+    """A URL whose credential (redacted in everything brewflow wrote) is no longer in the
+    user's config: a failing replica, named with its redacted URL."""
+
+
 class ReplicasFailed(BrewflowError, OSError):
     """Every replica of a file failed (``failures``: ``[(url, error), ...]``)."""
 
@@ -122,19 +141,43 @@ def open_file(
     tree: str | None = None,
     branches: Iterable[str] | None = None,
 ) -> Any:
-    """``uproot.open`` of a local path or a URL (a URL's waits bounded by ``settings``); with
-    ``tree``, that object of the file; with ``branches`` too, a TTree with only those branches
-    parsed (:mod:`.partial`)."""
-    options: dict[str, Any] = {}
-    if is_url(path):
-        settings = settings or RemoteSettings()
-        prepare_client(settings)
-        options = open_options(path, settings)
+    """``uproot.open`` of a local path or a URL (a URL's waits bounded by ``settings``, its
+    redacted credentials restored: :func:`real_url`); with ``tree``, that object of the file;
+    with ``branches`` too, a TTree with only those branches parsed (:mod:`.partial`). A server
+    that answers with something else than a ROOT file raises :class:`NotRootFile`."""
+    if not is_url(path):
+        return _open(path, tree, branches, {})
+    settings = settings or RemoteSettings()
+    prepare_client(settings)
+    try:
+        return _open(real_url(path), tree, branches, open_options(path, settings))
+    except ValueError as err:  # uproot's "not a ROOT file", fsspec's "no range requests"
+        text = " ".join(str(err).split()).split(" in file ")[0]
+        if not text.startswith("not a ROOT file") and "range requests" not in text:
+            raise
+        page = " (an HTML page: the server's error or login page?)" if "b'<" in text else ""
+        raise NotRootFile(
+            f"{path}: the server's answer is not a ROOT file: {text}{page}; check the URL and "
+            "its credentials"
+        ) from None
+
+
+def _open(path: str, tree: str | None, branches: Iterable[str] | None, options: dict) -> Any:
     if tree is not None and branches is not None:
         from brewflow.nanoevents.partial import open_partial
 
         return open_partial(path, tree, branches, **options)
     return uproot.open({path: tree} if tree is not None else path, **options)
+
+
+def real_url(url: str) -> str:
+    """The URL to give the client for ``url`` as brewflow holds it (credentials redacted):
+    the user's, credentials restored (:func:`brewflow.secrets.reveal`); raises
+    :class:`CredentialMissing` when the user's config no longer has them."""
+    try:
+        return secrets.reveal(url)
+    except secrets.UnknownCredential as err:
+        raise CredentialMissing(str(err)) from None
 
 
 def check_uuid(found: str, expected: str | None) -> None:
@@ -148,14 +191,17 @@ def check_uuid(found: str, expected: str | None) -> None:
 
 
 def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
-    """The files (sorted URLs) an XRootD URL with a glob matches; [] when none."""
+    """The files (sorted URLs) an XRootD URL with a glob matches; [] when none. The pattern's
+    credentials (user info, a token query) are the files' too, redacted when the pattern's
+    are."""
     import fnmatch
     import posixpath
 
     import fsspec
 
     prepare_client(settings)
-    fs, path = fsspec.core.url_to_fs(pattern, timeout=settings.seconds)
+    real, mark, query = real_url(pattern).partition("?")  # a query is no part of the glob
+    fs, path = fsspec.core.url_to_fs(real, timeout=settings.seconds)
     found = [p for p in fs.glob(path) if fs.isfile(p)]
     folder, name = posixpath.split(path)
     if not found and not glob.has_magic(folder):  # fsspec-xrootd names the export's top
@@ -166,7 +212,8 @@ def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
             for e in entries
             if e["type"] == "file" and fnmatch.fnmatchcase(posixpath.basename(e["name"]), name)
         ]
-    return sorted(fs.unstrip_protocol(p) for p in found)
+    urls = [fs.unstrip_protocol(p) + mark + query for p in found]
+    return sorted(secrets.redact(u) if secrets.MASK in pattern else u for u in urls)
 
 
 @dataclass(frozen=True)
@@ -229,7 +276,7 @@ def with_failover(
             except remote_errors() as err:
                 if on_error is not None:
                     on_error(url)
-                message = " ".join(str(err).split()) or type(err).__name__
+                message = secrets.redact(" ".join(str(err).split())) or type(err).__name__
                 failures.append((url, f"{message} (after {time.monotonic() - started:.1f} s)"))
                 if attempt + 1 < attempts:
                     wait = backoff * 2**attempt

@@ -12,6 +12,7 @@ from typing import Any
 
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
+from brewflow.secrets import redact
 
 _CHECKSUM = '{"checksum": "sha256:'
 
@@ -22,9 +23,10 @@ class DamagedFileError(InputError, ValueError):
 
 def write_document(path: str | Path, document: dict[str, Any]) -> None:
     """Write ``document`` as JSON (sorted keys), atomically, with a leading ``checksum`` key:
-    the SHA-256 of the rest, which :func:`read_document` checks. Still plain JSON."""
+    the SHA-256 of the rest, which :func:`read_document` checks. Still plain JSON; no URL in
+    it holds a credential (:func:`brewflow.secrets.redact`, before the checksum)."""
     try:
-        body = json.dumps(document, default=_to_json, sort_keys=True, allow_nan=False)
+        body = redact(json.dumps(document, default=_to_json, sort_keys=True, allow_nan=False))
     except ValueError as err:  # json's "Out of range float values are not JSON compliant"
         raise NonFiniteError(
             f"{str(path)!r} not written: a number in it is NaN or infinite"
