@@ -285,3 +285,18 @@ class StallingProxy(StalledServer):
 
     def stall(self) -> None:
         self.stalled.set()
+
+
+def forge_cache_entry(entry: Path, edit, *, fix_checksum: bool) -> None:
+    """Edit an entry of a brewflow cache (:class:`brewflow.nanoevents.identity.VerifiedCache`)
+    by hand: ``edit(value)`` in place; with ``fix_checksum`` its SHA-256 recomputed, as
+    whoever can write the cache folder can."""
+    import hashlib
+    import json
+
+    document = json.loads(entry.read_text())
+    old = document.pop("checksum")
+    edit(document["value"])
+    body = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(body.encode()).hexdigest() if fix_checksum else old[len("sha256:") :]
+    entry.write_text(f'{{"checksum":"sha256:{digest}",{body[1:]}\n')

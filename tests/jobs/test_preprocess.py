@@ -144,3 +144,233 @@ def test_non_finite_genweight_names_file_and_entries(bad, tmp_path, demo_set):
     assert "genWeight is" in inventory["skipped"][0]["reason"]
     assert np.isfinite(inventory["sumw"])
     assert inventory["sumw"] == pytest.approx(sum(f["sumw"] for f in inventory["files"]))
+
+
+# --- issue 27.2: the per-file record cache is a hint, verified against the file --------------
+
+SIZE = 60_000  # bytes: every file image below, padded (ROOT ignores bytes past its fEND)
+
+
+def _weights(n: int) -> np.ndarray:
+    return np.linspace(0.5, 1.5, n, dtype=np.float32)
+
+
+def _image(folder, n: int) -> bytes:
+    """A MC file of ``n`` events with genWeight ``_weights(n)``, padded to SIZE bytes."""
+    path = folder / f"image-{n}.root"
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"genWeight": np.float32}).extend({"genWeight": _weights(n)})
+    data = path.read_bytes()
+    assert len(data) < SIZE
+    return data + b"\0" * (SIZE - len(data))
+
+
+def _mc_config(demo_set, path) -> dict:
+    import copy
+
+    config = copy.deepcopy(demo_set["config"])
+    config["datasets"]["dy"]["files"] = [str(path)]
+    return validate(config)
+
+
+def _only_entry(folder):
+    (entry,) = folder.glob("*.json")
+    return entry
+
+
+@pytest.mark.parametrize(("first", "second"), [(200, 400), (400, 200)])
+def test_a_file_rewritten_in_place_with_its_mtime_set_back_is_inspected_again(
+    first, second, tmp_path, demo_set
+):
+    """Regression (issue 27.2): the record cached by (path, size, mtime) was reused for a file
+    rewritten in place with its mtime set back: the inventory had the old entries."""
+    import os
+    import time
+
+    path = tmp_path / "mc.root"
+    path.write_bytes(_image(tmp_path, first))
+    config = _mc_config(demo_set, path)
+    assert preprocess(config, "dy", cache=tmp_path / "cache")["entries"] == first
+    before = os.stat(path)
+    time.sleep(0.05)  # past the kernel's timestamp granularity
+    with open(path, "r+b") as handle:
+        handle.write(_image(tmp_path, second))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)  # fmt: skip
+    inventory = preprocess(config, "dy", cache=tmp_path / "cache")
+    assert inventory["entries"] == second
+    assert inventory["files"][0]["chunks"] == [[0, second]]
+    assert inventory["sumw"] == pytest.approx(float(_weights(second).astype(np.float64).sum()))
+
+
+def _halve(record: dict) -> None:
+    record["entries"] //= 2
+
+
+def _halve_consistently(record: dict) -> None:
+    record["entries"] //= 2
+    record["chunks"] = [[0, record["entries"]]]
+
+
+def _other_uuid(record: dict) -> None:
+    record["uuid"] = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    ("edit", "fix_checksum"),
+    [(_halve, False), (_halve_consistently, False), (_halve, True), (_other_uuid, True)],
+)
+def test_a_record_edited_by_hand_is_a_miss(edit, fix_checksum, tmp_path, demo_set, monkeypatch):
+    """Regression (issue 27.2): a cached record edited by hand (entries halved) was trusted. A
+    broken checksum, or a record that contradicts itself or its file's header, is a miss."""
+    from brewflow.jobs import preprocess as P
+    from tests.helpers import forge_cache_entry
+
+    path = tmp_path / "mc.root"
+    path.write_bytes(_image(tmp_path, 400))
+    config = _mc_config(demo_set, path)
+    first = preprocess(config, "dy", cache=tmp_path / "cache")
+    forge_cache_entry(_only_entry(tmp_path / "cache"), edit, fix_checksum=fix_checksum)
+    calls = []
+    inspect = P.inspect_file
+    monkeypatch.setattr(P, "inspect_file", lambda *a, **k: calls.append(a) or inspect(*a, **k))
+    again = preprocess(config, "dy", cache=tmp_path / "cache")
+    assert len(calls) == 1  # inspected again
+    assert again["files"] == first["files"]
+    assert again["entries"] == 400
+    assert preprocess(config, "dy", cache=tmp_path / "cache")["files"] == first["files"]
+    assert len(calls) == 1  # written again: reused
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_a_forged_record_is_refused_by_the_analyze_preflight_then_dropped(
+    policy, tmp_path, demo_set, monkeypatch
+):
+    """A record forged consistently, checksum recomputed, passes every check the cache can
+    make; the analyze job's preflight opens the file and finds its real entries: a named
+    error (or a skip), and the record is dropped, so preprocessing again reads the file."""
+    from brewflow.jobs import preprocess as P
+    from brewflow.jobs.reading import ReadPlan, preflight
+    from tests.helpers import forge_cache_entry
+
+    monkeypatch.setattr(P, "CACHE", tmp_path / "cache")
+    path = tmp_path / "mc.root"
+    path.write_bytes(_image(tmp_path, 400))
+    config = _mc_config(demo_set, path)
+    config["datasets"]["dy"]["on_bad_file"] = policy
+    preprocess(config, "dy", cache=P.CACHE)
+    forge_cache_entry(_only_entry(P.CACHE), _halve_consistently, fix_checksum=True)
+    forged = preprocess(config, "dy", cache=P.CACHE)["files"]
+    assert forged[0]["entries"] == 200  # trusted: nothing in the cache contradicts it
+    plan = ReadPlan(config, "dy", forged)
+    says = "400 entries, 200 when it was preprocessed: the file changed"
+    if policy == "fail":
+        with pytest.raises(InputError, match=f"file '{path}': {says}.*--forcerun preprocess"):
+            preflight(plan, forged)
+    else:
+        preflight(plan, forged)
+        assert [s["path"] for s in plan.skipped] == [str(path)]
+        assert says in plan.skipped[0]["reason"]
+    assert not list(P.CACHE.glob("*.json"))  # dropped
+    assert preprocess(config, "dy", cache=P.CACHE)["entries"] == 400
+
+
+def test_a_chunk_of_a_changed_file_skips_the_whole_file(tmp_path, demo_set):
+    """Under on_bad_file: skip, a chunk whose file has other entries than the inventory skips
+    all the file's chunks (none of them is what was preprocessed); under fail, it is raised."""
+    from brewflow.jobs.reading import ReadPlan
+    from brewflow.nanoevents.reader import ChunkReadError, FileChangedError
+
+    config = validate(demo_set["config"])
+    files = preprocess(config, "dy")["files"]
+    path = files[0]["path"]
+    error = FileChangedError(f"file {path!r}, tree 'Events': has 1 entries, ...", path, 0, 500)
+    with pytest.raises(ChunkReadError, match="has 1 entries"):
+        ReadPlan(config, "dy", files).bad(error, path, (0, 500))
+    config["datasets"]["dy"]["on_bad_file"] = "skip"
+    plan = ReadPlan(config, "dy", files)
+    assert len(plan.steps[path]) > 1
+    expected = [(a, b) for a, b in plan.steps[path]]
+    plan.bad(error, path, (0, 500))
+    assert plan.steps[path] == []
+    assert [(s["start"], s["stop"]) for s in plan.skipped] == expected
+
+
+# --- issue 27.1: a data file of another era ----------------------------------------------------
+
+REAL_2017_JSON = "lumi/Cert_294927-306462_13TeV_EOY2017ReReco_Collisions17_JSON.txt"
+
+
+def _data_file(path, runs) -> str:
+    """A data file whose events have the given ``runs`` (several clusters)."""
+    runs = np.asarray(runs, dtype=np.uint32)
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"run": np.uint32, "luminosityBlock": np.uint32})
+        for start in range(0, len(runs), 3):
+            part = runs[start : start + 3]
+            f["Events"].extend({"run": part, "luminosityBlock": np.ones(len(part), np.uint32)})
+    return str(path)
+
+
+def _data_config(demo_set, files, golden, **settings) -> dict:
+    import copy
+
+    config = copy.deepcopy(demo_set["config"])
+    config["datasets"]["data"].update(files=[str(f) for f in files], lumi_mask=str(golden),
+                                      **settings)  # fmt: skip
+    return validate(config)
+
+
+def test_data_runs_are_recorded_and_a_file_of_another_era_is_refused(tmp_path, demo_set):
+    """Regression (issue 27.1): a 2017 data file in a 2018 dataset was accepted, and its events
+    all dropped by the golden JSON without a word."""
+    import json
+
+    golden = tmp_path / "golden.json"
+    golden.write_text(json.dumps({"315267": [[1, 100]], "320000": [[1, 5]]}))
+    runs_2017 = [297050, 297050, 297051, 297100, 297101, 306460, 297050]
+    other_era = _data_file(tmp_path / "run2017.root", runs_2017)
+    good = _data_file(tmp_path / "run2018.root", [315267, 297050, 315267, 400000])
+    empty = _data_file(tmp_path / "empty.root", [])
+    inventory = preprocess(_data_config(demo_set, [good, empty], golden), "data")
+    assert [f["runs"] for f in inventory["files"]] == [[297050, 315267, 400000], []]
+    assert inventory["entries"] == 4  # one certified run is enough; an empty file is fine
+    message = (
+        rf"dataset 'data', file '{other_era}': runs 297050-306460 \(5 runs\), golden JSON "
+        rf"'{golden}' certifies runs 315267-320000: is the dataset in the right era"
+    )
+    with pytest.raises(InputError, match=message + r".*on_bad_file: skip"):
+        preprocess(_data_config(demo_set, [good, other_era], golden), "data")
+    skipping = _data_config(demo_set, [good, other_era], golden, on_bad_file="skip")
+    inventory = preprocess(skipping, "data", cache=tmp_path / "cache")
+    assert [f["path"] for f in inventory["files"]] == [good]
+    assert [s["path"] for s in inventory["skipped"]] == [other_era]
+    assert "is the dataset in the right era" in inventory["skipped"][0]["reason"]
+    again = preprocess(skipping, "data", cache=tmp_path / "cache")  # checked on cached records too
+    assert again["skipped"] == inventory["skipped"]
+
+
+def test_real_2018_data_against_the_real_2017_golden_json_is_refused(
+    shared_data, demo_set, tmp_path
+):
+    import json
+
+    path = shared_data / "nanoaod" / "nano_dimuon.root"
+    golden = shared_data / REAL_2017_JSON
+    runs = sorted({int(r) for r in uproot.open(path)["Events"]["run"].array(library="np")})
+    certified = sorted(int(r) for r in json.loads(golden.read_text()))
+    assert runs == [315267]
+    assert not set(runs) & set(certified)
+    message = (
+        rf"file '{path}': run {runs[0]}, golden JSON '{golden}' certifies runs "
+        rf"{certified[0]}-{certified[-1]}: is the dataset in the right era"
+    )
+    with pytest.raises(InputError, match=message):
+        preprocess(_data_config(demo_set, [path], golden), "data")
+    of_2017 = _data_file(tmp_path / "run2017.root", [297050, 297050])
+    skipping = _data_config(demo_set, [of_2017, path], golden, on_bad_file="skip")
+    inventory = preprocess(skipping, "data")
+    assert [(f["path"], f["runs"]) for f in inventory["files"]] == [(of_2017, [297050])]
+    assert [s["path"] for s in inventory["skipped"]] == [str(path)]

@@ -162,7 +162,13 @@ def test_partitions_share_one_open_tree_and_tokens_are_cheap(demo_set, monkeypat
     trees.clear()
     opened = []
     real_open = uproot.open
-    monkeypatch.setattr(uproot, "open", lambda *a, **k: opened.append(k) or real_open(*a, **k))
+
+    def counted(*args, **options):  # the opens that parse a tree (not a header's identity)
+        if isinstance(args[0], dict) or "custom_classes" in options:
+            opened.append(options)
+        return real_open(*args, **options)
+
+    monkeypatch.setattr(uproot, "open", counted)
     events = lazy_events([path], step_size=200)
     assert len(opened) == 1  # the description: parsed once, then cached on disk
     assert events.npartitions > 3
@@ -217,3 +223,40 @@ def test_transient_read_errors_are_retried_then_named(demo_set, monkeypatch, cap
     failures["left"] = 3  # one more failure than retries
     with pytest.raises(ChunkReadError, match=r"dy_0\.root', tree 'Events', entries \[0, 750\)"):
         events.Muon.pt.compute(scheduler="sync")
+
+
+def _x_file(path, n: int) -> str:
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"x": "float64"}).extend({"x": np.arange(n, dtype=np.float64)})
+    return str(path)
+
+
+def test_a_chunk_of_a_file_with_other_entries_than_the_graph_is_a_named_error(tmp_path):
+    """Issue 27.2, defence in depth: the tree's header, parsed anyway to read a chunk, says how
+    many entries the file has; a graph built for others (stale inventory or cache) never reads
+    part of the file (nor raises a TypeError)."""
+    import pytest
+
+    from brewflow.errors import InputError
+    from brewflow.nanoevents.reader import ChunkReadError, FileChangedError
+
+    small, large = _x_file(tmp_path / "small.root", 200), _x_file(tmp_path / "large.root", 400)
+    cases = [  # (events, what the error says)
+        (lazy_events([small], steps={small: [(0, 200), (200, 400)]}),
+         "has 200 entries, the graph reads entries \\[200, 400\\)"),
+        (lazy_events([large], steps={large: [(0, 200)]}, entries={large: 200}),
+         "has 400 entries, the graph was built for 200"),
+        (lazy_events([small], steps={small: [(0, 200)]}, entries={small: 400}),
+         "has 200 entries, the graph was built for 400"),
+    ]  # fmt: skip
+    for events, says in cases:
+        with pytest.raises(FileChangedError, match=f"file '.*': {says}: the file changed") as err:
+            events.x.compute()
+        assert isinstance(err.value, InputError)
+        assert isinstance(err.value, ChunkReadError)
+    with pytest.raises(FileChangedError, match="has 200 entries, the graph reads entries"):
+        eager_events(small, stop=400)  # was: silently 200
+    good = lazy_events([large], steps={large: [(0, 150), (150, 400)]}, entries={large: 400})
+    np.testing.assert_array_equal(ak.to_numpy(good.x.compute()), np.arange(400.0))
+    np.testing.assert_array_equal(ak.to_numpy(eager_events(large, start=100, stop=400).x),
+                                  np.arange(100.0, 400.0))  # fmt: skip

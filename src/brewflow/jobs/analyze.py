@@ -51,6 +51,7 @@ def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Ma
         events, reads = lazy_events(
             {f["path"]: f["tree"] for f in reading},
             steps={f["path"]: plan.steps[f["path"]] for f in reading},
+            entries={f["path"]: f["entries"] for f in reading},
             retries=(config["retries"]["read"], config["retries"]["backoff"]),
             locations=plan.locations(reading),
             report=True,

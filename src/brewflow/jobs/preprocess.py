@@ -1,13 +1,12 @@
-"""Per-dataset file inventory: entries per file, sum of generator weights (MC), ROOT file UUID."""
+"""Per-dataset file inventory: entries per file, sum of generator weights (MC), runs (data: a
+file none of whose runs its golden JSON certifies is refused), ROOT file UUID; each file's
+record cached, verified against the file (:mod:`brewflow.nanoevents.identity`)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from brewflow.config import dataset_files, dataset_replicas, dataset_spec, on_bad_file
-from brewflow.files import atomic_write
+from brewflow.errors import ConfigError
+from brewflow.goldenjson import LumiMaskError, certified_ranges
 from brewflow.locations import RemoteSettings, is_glob, is_url
 from brewflow.nanoevents import parquet, trees
 from brewflow.nanoevents import remote as nanoremote
+from brewflow.nanoevents.identity import VerifiedCache, file_identity
 from brewflow.nanoevents.inputs import (
     SKIP_HINT,
     InputError,
@@ -35,6 +36,7 @@ __all__ = [
     "CACHE",
     "InputError",
     "chunks",
+    "forget",
     "inspect_file",
     "preprocess",
 ]
@@ -80,7 +82,8 @@ def inspect_file(
     replicas: Sequence[str] | None = None,
     remote: RemoteSettings | None = None,
 ) -> dict[str, Any]:
-    """Entries, sum of ``genWeight`` (and of its square) for MC, size and UUID of one file;
+    """Entries, sum of ``genWeight`` (and of its square) for MC, the runs (sorted) of data
+    with a ``run`` branch, size and UUID of one file;
     with ``step_size``, its chunks: ``[start, stop)`` cut at cluster boundaries. A remote
     file (``path`` a URL or a logical name, ``replicas`` its URLs in order) is read from the
     first replica that answers, recorded as ``replica``."""
@@ -135,12 +138,25 @@ def _inspect(
                 chunk_sums = weight_sums(values)
                 sumw, sumw2 = sumw + chunk_sums[0], sumw2 + chunk_sums[1]
             record["sumw"], record["sumw2"] = sumw, sumw2
+        if is_data and "run" in trees.branch_names(ttree):
+            record["runs"] = _runs(ttree)
     except remote_errors() as err:
         if is_url(replica):
             raise
         trees.forget(replica, tree)
-        raise InputError(f"{where}: damaged, cannot read genWeight ({err})") from None
+        what = "run" if is_data else "genWeight"
+        raise InputError(f"{where}: damaged, cannot read {what} ({err})") from None
     return record
+
+
+def _runs(ttree: Any) -> list[int]:
+    """The run numbers of a data file's events (its ``run`` branch, read in steps), sorted."""
+    runs: set[int] = set()
+    entries, step = int(ttree.num_entries), 10_000_000
+    for start in range(0, entries, step):
+        values = trees.read(ttree, ["run"], start, min(start + step, entries))["run"]
+        runs.update(int(r) for r in np.unique(np.asarray(values)))
+    return sorted(runs)
 
 
 def _size(ttree: Any, replica: str) -> int:
@@ -174,6 +190,11 @@ def _inspect_parquet(
         w = ak.from_parquet(path, columns=["genWeight"])["genWeight"]
         check_finite_weights(ak.to_numpy(w), f"file {path!r}", 0)
         record["sumw"], record["sumw2"] = weight_sums(w)
+    if is_data and "run" in source.branches:
+        import awkward as ak
+
+        runs = ak.to_numpy(ak.from_parquet(path, columns=["run"])["run"])
+        record["runs"] = [int(r) for r in np.unique(runs)]
     return record
 
 
@@ -187,6 +208,36 @@ def _skimmed_from(path: str) -> dict[str, float]:
     return {} if part is None else {"sumw": part["sumw"], "sumw2": part["sumw2"]}
 
 
+RECORD_VERSION = 2
+"""Of the cached records' layout (2: keyed by the file's identity read from it; data runs)."""
+
+
+def _records(cache: Path | None) -> VerifiedCache:
+    return VerifiedCache(cache, "preprocess", RECORD_VERSION)
+
+
+def _record_key(
+    path: str,
+    tree: str,
+    *,
+    is_data: bool,
+    step_size: int,
+    replicas: Sequence[str],
+    remote: RemoteSettings,
+    dataset: str,
+) -> tuple[list[Any] | None, str | None]:
+    """``(key, replica)``: what a file's cached record is keyed by and verified against, its
+    identity read from the file itself (:func:`~brewflow.nanoevents.identity.file_identity`;
+    a remote file's from its first replica that answers, ``replica``) with the record's tree,
+    kind and step size; key None when a local file's identity cannot be read (not cached)."""
+    if is_url(replicas[0]):
+        found, replica = _remote_identity(path, replicas, tree, remote, dataset)
+        key = None if found is None else [path, list(replicas), tree, is_data, step_size, found]
+        return key, replica
+    found = file_identity(path, tree)
+    return (None if found is None else [path, tree, is_data, step_size, found]), None
+
+
 def _cached_inspect(
     path: str,
     tree: str,
@@ -198,63 +249,89 @@ def _cached_inspect(
     replicas: Sequence[str],
     remote: RemoteSettings,
 ) -> dict[str, Any]:
-    """:func:`inspect_file`, reusing the record kept in ``cache`` while the file is unchanged
-    (a local file: same absolute path, size and modification time; a remote file: same name,
-    replicas, ROOT UUID and size, read from its first replica that answers; both: same tree,
-    kind and step size)."""
+    """:func:`inspect_file`, reusing the record kept in ``cache`` (a
+    :class:`~brewflow.nanoevents.identity.VerifiedCache`) while it is intact and the file is
+    the one it was made from: same identity read from the file (ROOT UUID, length, tree key;
+    a local file's real path, inode, size, mtime and ctime; a remote file's name and
+    replicas), same tree, kind and step size, and the record agrees with that identity (UUID,
+    size, chunks covering its entries). Anything else is inspected again."""
     inspect = functools.partial(
         inspect_file, path, tree, is_data=is_data, dataset=dataset, step_size=step_size,
         replicas=replicas, remote=remote,
     )  # fmt: skip
     if cache is None:
         return inspect()
-    if is_url(replicas[0]):
-        uuid, size, replica = _remote_identity(path, replicas, remote, dataset)
-        identity: list[Any] = [path, list(replicas), uuid, size, tree, is_data, step_size]
-    else:
-        try:
-            stat = os.stat(path)
-        except OSError as err:
-            raise InputError(f"dataset {dataset!r}, file {path!r}: {err.strerror}") from err
-        identity = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, is_data,
-                    step_size]  # fmt: skip
-    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
-    entry = cache / f"{key}.json"
-    try:
-        record = json.loads(entry.read_text())
-        if record.get("path") == path:
-            log.debug("%s: reusing the inventory of %s", dataset, path)
-            if "replica" in record:
-                record["replica"] = replica
-            return record
-    except (OSError, ValueError):
-        pass  # not cached yet, or a damaged entry: inspect again
+    records = _records(cache)
+    key, replica = _record_key(path, tree, is_data=is_data, step_size=step_size,
+                               replicas=replicas, remote=remote, dataset=dataset)  # fmt: skip
+    if key is None:
+        return inspect()
+    record = records.load(key, functools.partial(_consistent, path=path, found=key[-1]))
+    if record is not None:
+        log.debug("%s: reusing the inventory of %s", dataset, path)
+        if "replica" in record:
+            record["replica"] = replica
+        return record
     record = inspect()
-    atomic_write(entry, json.dumps(record, sort_keys=True) + "\n")
+    records.store(key, record)
     return record
 
 
+def _consistent(record: dict[str, Any], *, path: str, found: dict[str, Any]) -> bool:
+    """Whether a cached record agrees with its file's identity: its path, UUID (a parquet
+    file's footprint) and size, and chunks that cut ``[0, entries)`` in consecutive pieces."""
+    entries, chunks = record["entries"], record.get("chunks")
+    edges = [0, *(b for _, b in chunks or [])]
+    return (
+        record["path"] == path
+        and record["uuid"] == found.get("uuid", found.get("footprint"))
+        and record["size"] == found.get("size", found.get("end"))
+        and isinstance(entries, int)
+        and entries >= 0
+        and (chunks is None or ([a for a, _ in chunks] == edges[:-1] and edges[-1] == entries))
+    )
+
+
+def forget(
+    path: str,
+    tree: str,
+    *,
+    is_data: bool,
+    step_size: int,
+    replicas: Sequence[str],
+    remote: RemoteSettings,
+    dataset: str,
+    cache: Path | None = None,
+) -> None:
+    """Drop the cached record of a file (one the file contradicted: e.g. its entries when an
+    analyze job opened it), from ``cache`` (default :data:`CACHE`), so that preprocessing
+    inspects the file again."""
+    key, _ = _record_key(path, tree, is_data=is_data, step_size=step_size, replicas=replicas,
+                         remote=remote, dataset=dataset)  # fmt: skip
+    if key is not None:
+        _records(CACHE if cache is None else cache).drop(key)
+
+
 def _remote_identity(
-    path: str, replicas: Sequence[str], remote: RemoteSettings, dataset: str
-) -> tuple[str, int, str]:
-    """``(uuid, size, replica)`` of a remote file from the ROOT header of its first replica
-    that answers (a few small reads; the tree's metadata is not parsed)."""
-
-    def identity(url: str) -> tuple[str, int]:
-        with nanoremote.open_file(url, remote) as handle:
-            return str(handle.file.uuid), int(handle.file.fEND)
-
+    path: str, replicas: Sequence[str], tree: str, remote: RemoteSettings, dataset: str
+) -> tuple[dict[str, Any] | None, str]:
+    """``(identity, replica)`` of a remote file from the ROOT header of its first replica that
+    answers (a few small reads; the tree's metadata is not parsed)."""
     try:
-        (uuid, size), replica, _ = nanoremote.with_failover(path, replicas, identity, remote)
+        found, replica, _ = nanoremote.with_failover(
+            path, replicas, lambda url: file_identity(url, tree, remote), remote
+        )
     except nanoremote.ReplicasFailed as err:
         raise InputError(f"dataset {dataset!r}, {err}") from None
-    return uuid, size, replica
+    return found, replica
 
 
 def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> dict[str, Any]:
     """Inventory of a dataset's files (globs expanded), in a JSON-serialisable dict: per file
-    entries, size, UUID, sums of weights (MC) and chunks of ``step_size`` events at cluster
-    boundaries (what the analysis partitions are).
+    entries, size, UUID, sums of weights (MC), runs (data) and chunks of ``step_size`` events
+    at cluster boundaries (what the analysis partitions are). A data file none of whose runs
+    the dataset's golden JSON (``lumi_mask``, its own or its era's) certifies is a bad file
+    (an :class:`InputError` naming its runs and the JSON's, or skipped and recorded).
 
     With ``cache`` (a folder; the workflow uses :data:`CACHE`), each file's record is kept
     there and reused while the file is unchanged, so adding files to a dataset inspects only
@@ -264,6 +341,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
     step = config["step_size"]
     remote = RemoteSettings.of(config)
     policy = on_bad_file(config, dataset)
+    golden = _golden_runs(spec, dataset) if spec["is_data"] else None
     paths = _expanded(dataset_files(config, dataset), remote, dataset)
     files, skipped = [], []
     for i, path in enumerate(paths):
@@ -272,6 +350,8 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
                 path, tree, is_data=spec["is_data"], dataset=dataset, step_size=step,
                 cache=cache, replicas=dataset_replicas(config, dataset, path), remote=remote,
             )  # fmt: skip
+            if golden is not None:
+                _check_era(record, golden, spec["lumi_mask"], dataset)
         except InputError as err:
             if policy == "fail":
                 raise InputError(f"{err}{SKIP_HINT}") from None
@@ -307,6 +387,41 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
         f", {len(skipped)} file(s) skipped" if skipped else "",
     )
     return out
+
+
+def _golden_runs(spec: Mapping[str, Any], dataset: str) -> list[int] | None:
+    """The runs (sorted) a data dataset's golden JSON (``lumi_mask``: its own or its era's)
+    certifies lumi blocks of; None without one."""
+    mask = spec.get("lumi_mask")
+    if not mask:
+        return None
+    try:
+        return sorted({run for run, _, _ in certified_ranges(Path(mask))})
+    except LumiMaskError as err:  # the golden JSON's problem, not a data file's
+        raise ConfigError(f"config key 'datasets.{dataset}.lumi_mask': {err}") from None
+
+
+def _check_era(record: Mapping[str, Any], golden: list[int], mask: str, dataset: str) -> None:
+    """Refuse a data file none of whose runs the dataset's golden JSON certifies (a file of
+    another era: its events would all be dropped without a word). A file without events or
+    without a ``run`` branch is not checked here."""
+    runs = record.get("runs") or []
+    if not runs or not set(runs).isdisjoint(golden):
+        return
+    raise InputError(
+        f"dataset {dataset!r}, file {record['path']!r}: {_span(runs)}, golden JSON {mask!r} "
+        f"certifies runs {golden[0]}-{golden[-1]}: is the dataset in the right era (config "
+        f"keys 'datasets.{dataset}.era', 'lumi_mask')?"
+    )
+
+
+def _span(runs: Sequence[int]) -> str:
+    """``run 315267``, ``runs 315267, 315270``, or ``runs 297050-306460 (12 runs)``."""
+    if len(runs) == 1:
+        return f"run {runs[0]}"
+    if len(runs) <= 3:
+        return "runs " + ", ".join(map(str, runs))
+    return f"runs {runs[0]}-{runs[-1]} ({len(runs)} runs)"
 
 
 def _expanded(entries: Sequence[str], remote: RemoteSettings, dataset: str) -> list[str]:

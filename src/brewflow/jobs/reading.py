@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from brewflow.config import dataset_replicas, on_bad_file
+from brewflow.jobs import preprocess
 from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents.inputs import SKIP_HINT, InputError, open_replica
-from brewflow.nanoevents.reader import ChunkReadError
+from brewflow.nanoevents.reader import ChunkReadError, FileChangedError
 from brewflow.nanoevents.remote import Locations
 
 __all__ = ["ReadPlan", "config_locations", "preflight"]
@@ -39,6 +40,7 @@ class ReadPlan:
     def __init__(self, config: Mapping, dataset: str, files: Sequence[Mapping[str, Any]]):
         self.policy = on_bad_file(config, dataset)
         self.dataset = dataset
+        self.is_data, self.step_size = config["datasets"][dataset]["is_data"], config["step_size"]
         self.steps = {f["path"]: file_chunks(f, config["step_size"]) for f in files}
         self.skipped: list[dict[str, Any]] = []
         self.remote = RemoteSettings.of(config)
@@ -53,7 +55,10 @@ class ReadPlan:
         return Locations(urls, uuids, self.remote)
 
     def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
-        """Skip ``chunk`` of ``path`` (all its chunks without one), or raise ``error``."""
+        """Skip ``chunk`` of ``path`` (all its chunks without one, or when the file changed:
+        :class:`FileChangedError`), or raise ``error``."""
+        if isinstance(error, FileChangedError):
+            chunk = None  # none of its chunks is the one preprocessed
         reason = str(error)
         if not reason.startswith("dataset "):
             reason = f"dataset {self.dataset!r}, {reason}"
@@ -94,10 +99,12 @@ def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
                 f["path"], urls, f["tree"], plan.remote, where=where, uuid=uuid
             )
             if ttree.num_entries != f["entries"]:
+                _forget_record(plan, f, urls)
                 raise InputError(
                     f"{where}, file {f['path']!r}: {ttree.num_entries} entries, "
-                    f"{f['entries']} when it was preprocessed: the file changed; rerun the "
-                    "workflow (snakemake reruns preprocessing of changed files)"
+                    f"{f['entries']} when it was preprocessed: the file changed (or its cached "
+                    "record was wrong: dropped); rerun preprocessing (snakemake --forcerun "
+                    "preprocess)"
                 )
         except InputError as err:
             plan.bad(err, f["path"])
@@ -106,3 +113,14 @@ def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
             plan.replicas[f["path"]] = [url, *(u for u in urls if u != url)]
             failed = f" ({len(failures)} failed attempt(s) before)" if failures else ""
             log.info("%s: reading %s from %s%s", plan.dataset, f["path"], url, failed)
+
+
+def _forget_record(plan: ReadPlan, record: Mapping[str, Any], urls: Sequence[str]) -> None:
+    """Drop preprocessing's cached record of a file that contradicts it, so that preprocessing
+    it again inspects the file (best effort: the error that follows names the file)."""
+    try:
+        preprocess.forget(record["path"], record["tree"], is_data=plan.is_data,
+                          step_size=plan.step_size, replicas=urls, remote=plan.remote,
+                          dataset=plan.dataset)  # fmt: skip
+    except InputError as err:
+        log.debug("cannot drop the cached record of %s: %s", record["path"], err)

@@ -170,6 +170,7 @@ def write_skim(
     read = lazy_events(
         {f["path"]: f["tree"] for f in reading},
         steps={f["path"]: plan.steps[f["path"]] for f in reading},
+        entries={f["path"]: f["entries"] for f in reading},
         retries=(config["retries"]["read"], config["retries"]["backoff"]),
     )
     gate = DataGate.of(config, dataset)  # certified luminosity and blinding, as analyze

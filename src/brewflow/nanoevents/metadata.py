@@ -7,18 +7,20 @@ a small JSON document instead (a safe format: nothing is unpickled or executed),
 builds without parsing the tree at all, and reading a chunk later parses only the branches
 it reads (:mod:`.partial`).
 
-The cache is keyed by the file's identity: a local file by its real path, device, inode, size
-and modification time (a file rewritten or replaced is a new entry); a URL by its ROOT file
-UUID, its length (``fEND``) and the position of the tree's key, read from the file's header.
-It lives in ``$BREWFLOW_CACHE`` (default ``$XDG_CACHE_HOME/brewflow``, else
-``~/.cache/brewflow``), in ``trees/``; ``BREWFLOW_CACHE=off`` turns it off. A damaged or
-foreign entry is ignored and written again; a cache that cannot be written is skipped.
+The cache is a :class:`~brewflow.nanoevents.identity.VerifiedCache`: an entry is keyed by and
+verified against the file's identity read from the file itself (ROOT UUID, length and the
+tree key's position; for a local file also its real path, inode, size, ``mtime`` and
+``ctime``) and checksummed; a rewritten, replaced or copied file, or a damaged or edited entry,
+is a miss, described again. Entries that are consistent but wrong (forged with a valid
+checksum) are caught when a chunk is read (the tree's real entries against the graph's) and
+dropped (:func:`forget`). It lives in ``$BREWFLOW_CACHE`` (default
+``$XDG_CACHE_HOME/brewflow``, else ``~/.cache/brewflow``), in ``trees/``;
+``BREWFLOW_CACHE=off`` turns it off; a cache that cannot be written is skipped.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -27,17 +29,17 @@ from typing import Any
 
 import awkward as ak
 
-from brewflow.files import atomic_write
 from brewflow.locations import RemoteSettings, is_url
-from brewflow.nanoevents import remote, trees
+from brewflow.nanoevents import trees
+from brewflow.nanoevents.identity import VerifiedCache, file_identity
 from brewflow.nanoevents.inputs import open_checked
 
-__all__ = ["CACHE_ENV", "TreeInfo", "cache_dir", "describe", "identity"]
+__all__ = ["CACHE_ENV", "TreeInfo", "cache_dir", "describe", "forget", "identity"]
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "BREWFLOW_CACHE"
-VERSION = 1  # of the document's layout
+VERSION = 2  # of the entries' layout
 
 
 @dataclass(frozen=True)
@@ -63,19 +65,15 @@ def cache_dir() -> Path | None:
     return Path(base) / "brewflow" / "trees"
 
 
-def identity(path: str, tree: str, settings: RemoteSettings | None = None) -> str:
-    """A digest that changes whenever the file's content may have (see the module doc)."""
-    if is_url(path):
-        with remote.open_file(path, settings) as handle:  # the header and top directory
-            key = handle.key(tree)
-            file = handle.file
-            parts: tuple = (path, str(file.uuid), int(file.fEND), int(key.fSeekKey))
-    else:
-        stat = os.stat(path)
-        parts = (os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size,
-                 stat.st_mtime_ns)  # fmt: skip
-    text = json.dumps([VERSION, tree, *parts])
-    return hashlib.sha256(text.encode()).hexdigest()
+def identity(path: str, tree: str, settings: RemoteSettings | None = None) -> list | None:
+    """What an entry of ``tree`` in ``path`` is keyed by and verified against (see the module
+    doc); None when the file's identity cannot be read (not cached)."""
+    found = file_identity(path, tree, settings)
+    return None if found is None else [tree, path if is_url(path) else None, found]
+
+
+def _cache() -> VerifiedCache:
+    return VerifiedCache(cache_dir(), "tree", VERSION)
 
 
 def describe(path: str, tree: str, settings: RemoteSettings | None = None) -> TreeInfo:
@@ -83,45 +81,46 @@ def describe(path: str, tree: str, settings: RemoteSettings | None = None) -> Tr
     from the cache when this file was described before, else from its tree (opened once per
     process, :func:`brewflow.nanoevents.trees.open_tree`; a file that cannot be used raises
     :class:`~brewflow.errors.InputError` saying why), then cached."""
-    folder = cache_dir()
-    entry = None
+    cache = _cache()
+    key = None
     if not is_url(path) and not os.path.isfile(path):
         open_checked(path, tree, settings=settings)  # raises the InputError that says why
-    if folder is not None:
-        entry = folder / f"{identity(path, tree, settings)}.json"
-        info = _load(entry)
-        if info is not None:
-            return info
+    if cache.folder is not None:
+        key = identity(path, tree, settings)
+        value = None if key is None else cache.load(key, _consistent)
+        if value is not None:
+            return TreeInfo(int(value["entries"]), [int(c) for c in value["clusters"]],
+                            dict(value["form"]))  # fmt: skip
     ttree = open_checked(path, tree, settings=settings)  # InputError: what is wrong with it
     info = TreeInfo(
         int(ttree.num_entries), trees.cluster_edges(ttree), trees.branch_form(ttree).to_dict()
     )
-    if entry is not None:
-        _store(entry, info)
+    if key is not None:
+        cache.store(key, {"entries": info.entries, "clusters": info.clusters, "form": info.form})
         if not is_url(path) and not trees.is_rntuple(ttree):
             trees.forget(path, tree)  # reading parses only what it reads: do not keep the
             # ~1500 branches alive (tens of MB a file; interpreter exit paid for them too)
     return info
 
 
-def _load(entry: Path) -> TreeInfo | None:
-    try:
-        document = json.loads(entry.read_text())
-        if document.get("version") != VERSION:
-            return None
-        return TreeInfo(int(document["entries"]), [int(c) for c in document["clusters"]],
-                        dict(document["form"]))  # fmt: skip
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        log.debug("ignoring the damaged tree cache entry %s: %s", entry, err)
-        return None
+def forget(path: str, tree: str, settings: RemoteSettings | None = None) -> None:
+    """Drop the cached description of ``tree`` in ``path`` (one the file contradicted)."""
+    cache = _cache()
+    if cache.folder is not None and (key := identity(path, tree, settings)) is not None:
+        cache.drop(key)
 
 
-def _store(entry: Path, info: TreeInfo) -> None:
-    document: dict[str, Any] = {"version": VERSION, "entries": info.entries,
-                                "clusters": info.clusters, "form": info.form}  # fmt: skip
-    try:
-        atomic_write(entry, json.dumps(document, separators=(",", ":")))
-    except OSError as err:  # a read-only home, a full disk: go on without the cache
-        log.debug("cannot write the tree cache entry %s: %s", entry, err)
+def _consistent(value: dict[str, Any]) -> bool:
+    """An entry's clusters run from 0 to its entries, in order; its form is a record's."""
+    clusters = value["clusters"]
+    entries = value["entries"]
+    return (
+        isinstance(entries, int)
+        and entries >= 0
+        and all(isinstance(c, int) for c in clusters)
+        and clusters[0] == 0
+        and clusters[-1] == entries
+        and all(a <= b for a, b in itertools.pairwise(clusters))
+        and isinstance(value["form"], dict)
+        and value["form"].get("class") == "RecordArray"
+    )

@@ -22,7 +22,7 @@ import uproot
 from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
-from brewflow.errors import BrewflowError
+from brewflow.errors import BrewflowError, InputError
 from brewflow.locations import RemoteSettings, is_glob, is_url
 from brewflow.nanoevents import metadata, parquet, trees
 from brewflow.nanoevents.inputs import check_branches, open_checked
@@ -32,6 +32,7 @@ from brewflow.nanoevents.remote import (
     ReplicasFailed,
     check_uuid,
     expand_glob,
+    remote_errors,
     with_failover,
 )
 from brewflow.nanoevents.schema import (
@@ -46,6 +47,7 @@ from brewflow.nanoevents.schema import (
 __all__ = [
     "READ_ERRORS",
     "ChunkReadError",
+    "FileChangedError",
     "NanoReader",
     "behavior",
     "eager_events",
@@ -67,6 +69,37 @@ class ChunkReadError(BrewflowError, OSError):
         self.path, self.start, self.stop = path, start, stop
 
 
+class FileChangedError(ChunkReadError, InputError):
+    """A file whose tree has another number of entries than the graph reading it was built for
+    (from the tree cache or the inventory): it changed since, or what described it was wrong.
+    Never read partly; under ``on_bad_file: skip`` the whole file is skipped."""
+
+
+def changed(
+    path: str, tree: str, entries: int, expected: int | None, start: int, stop: int | None
+) -> FileChangedError | None:
+    """The :class:`FileChangedError` of reading entries ``[start, stop)`` of ``tree`` in
+    ``path``, which has ``entries``, for a graph built for ``expected`` entries (None:
+    unknown); None when they agree."""
+    if expected is not None and entries != expected:
+        built = f"the graph was built for {expected}"
+    elif stop is not None and stop > entries:
+        built = f"the graph reads entries [{start}, {stop})"
+    else:
+        return None
+    return FileChangedError(
+        f"file {path!r}, tree {tree!r}: has {entries} entries, {built}: the file changed (or "
+        "what described it was wrong: its cached description is dropped); rerun (a workflow: "
+        "snakemake --forcerun preprocess)",
+        path, start, -1 if stop is None else stop,
+    )  # fmt: skip
+
+
+class _Changed(Exception):
+    """Carries a :class:`FileChangedError` out of a replica's read (not an OSError:
+    :func:`~brewflow.nanoevents.remote.with_failover` must not retry it)."""
+
+
 class NanoReader:
     """The dask-awkward IO function of NanoAOD partitions ``(source index, start, stop)``.
 
@@ -75,7 +108,9 @@ class NanoReader:
     were touched (a collection whose fields are not needed reads only its ``n<Name>``
     counter). Trees come from the process-wide cache of :mod:`.trees`, so a file is
     parsed once however many partitions it has, and the reader tokenizes by file identity
-    (path, tree, size, mtime), not by pickling open trees.
+    (path, tree, inode, size, mtime, ctime), not by pickling open trees. ``entries``: per
+    source, the entries the graph was built for (None: unknown); a tree with other entries is
+    never read (:class:`FileChangedError`).
     """
 
     buffer_key = "{form_key}-{attribute}"
@@ -88,8 +123,10 @@ class NanoReader:
         retries: tuple[int, float] = (0, 0.0),
         locations: Locations | None = None,
         report: bool = False,
+        entries: Sequence[int | None] | None = None,
     ) -> None:
         self.sources = tuple(sources)
+        self.entries = tuple(entries) if entries is not None else (None,) * len(self.sources)
         self.form = form
         self.branches = branches
         self.retries = retries
@@ -119,7 +156,7 @@ class NanoReader:
             for path, tree in self.sources
         )
         return ("brewflow.NanoReader", files, self.form.to_json(), sorted(self.branches or ()),
-                self.report)  # fmt: skip
+                self.report, self.entries)  # fmt: skip
 
     def _read(self, index: int, start: int, stop: int | None, branches: list[str]) -> tuple:
         """``(arrays, stop, replica, failures)`` of one chunk from the first replica of its file
@@ -127,7 +164,8 @@ class NanoReader:
         a damaged basket, a timeout) is retried with exponential backoff (``retries`` for a
         local file, config key ``remote`` for a URL), reopening the file, then the next replica
         is tried; when none reads, a :class:`ChunkReadError` names the file, the chunk and
-        each replica's error."""
+        each replica's error. A tree with other entries than the graph was built for raises
+        :class:`FileChangedError` (and drops the file's cached description)."""
         path, tree = self.sources[index]
         urls, uuid = self.locations.replicas(path), self.locations.uuids.get(path)
         settings = self.locations.remote
@@ -135,6 +173,13 @@ class NanoReader:
         def action(url: str) -> tuple[dict, int]:
             ttree = trees.open_tree(url, tree, settings, branches)  # parses only these
             check_uuid(str(ttree.file.uuid), uuid)  # uuids: of remote files only
+            # the tree's header is parsed anyway: its entries are free to check
+            error = changed(path, tree, int(ttree.num_entries), self.entries[index], start,
+                            stop)  # fmt: skip
+            if error is not None:
+                trees.forget(url, tree)
+                _forget_description(url, tree, settings)
+                raise _Changed(error)
             end = ttree.num_entries if stop is None else stop
             return trees.read(ttree, branches, start, end), end
 
@@ -144,6 +189,8 @@ class NanoReader:
                 on_error=lambda url: trees.forget(url, tree),
                 what=f", entries [{start}, {stop})",
             )  # fmt: skip
+        except _Changed as err:
+            raise err.args[0] from None
         except uproot.KeyInFileError:
             # a missing tree or branch: InputError naming the file and what it lacks
             check_branches(open_checked(urls[0], tree, settings=settings), branches)
@@ -231,7 +278,7 @@ class NanoReader:
 
     def project_manually(self, columns: frozenset[str]) -> NanoReader:
         return NanoReader(self.sources, self.form, frozenset(columns), self.retries,
-                          self.locations, self.report)  # fmt: skip
+                          self.locations, self.report, self.entries)  # fmt: skip
 
 
 def lazy_events(
@@ -244,6 +291,7 @@ def lazy_events(
     retries: tuple[int, float] = (0, 0.0),
     locations: Locations | None = None,
     report: bool = False,
+    entries: Mapping[str, int] | None = None,
 ) -> Any:
     """A lazy ``dask_awkward.Array`` of NanoAOD events, one partition per step.
 
@@ -260,6 +308,10 @@ def lazy_events(
     replica). With ``report=True``, returns ``(events, report)``: ``report`` has a record per
     partition (``path``, ``start``, ``stop``, ``replica`` it was read from, ``failed`` replicas
     with their errors), computed with the events (None for parquet skims: local files).
+    ``entries``: ``{path: entries}`` the ``steps`` were made for (e.g. the inventory's); a
+    chunk whose file has other entries (or, without them, fewer than its steps read) raises
+    :class:`FileChangedError`, as does a file that no longer has the entries its opening (or
+    the tree cache) found.
     """
     locations = locations or Locations()
     sources = list(_file_map(files, tree, locations.remote).items())
@@ -269,21 +321,28 @@ def lazy_events(
         skim = parquet.lazy([path for path, _ in sources])  # skims: a partition per file
         return (skim, None) if report else skim
     parts: list[tuple[int, int, int | None]] = []
+    built: list[int | None] = [None] * len(sources)  # the entries the graph is built for
+    first = None
     if steps is not None:
         parts = [(i, a, b) for i, (path, _) in enumerate(sources) for a, b in steps[path]]
+        built = [(entries or {}).get(path) for path, _ in sources]
     elif not open_files:
         parts = [(i, 0, None) for i in range(len(sources))]
     else:
         for i, (path, name) in enumerate(sources):
-            entries = _describe(path, name, locations).entries
-            parts += [(i, a, min(a + step_size, entries)) for a in range(0, entries, step_size)]
+            info = _describe(path, name, locations)
+            first = first or info
+            n = built[i] = info.entries
+            parts += [(i, a, min(a + step_size, n)) for a in range(0, n, step_size)]
         parts = parts or [(0, 0, 0)]
     if any(stop is None for _, _, stop in parts):
         divisions = None
     else:
         divisions = tuple(np.cumsum([0] + [(b or 0) - a for _, a, b in parts]).tolist())
-    form = nanoaod_form(_describe(*sources[0], locations).record_form())
-    reader = NanoReader(sources, form, retries=retries, locations=locations, report=report)
+    first = first or _describe(*sources[0], locations)
+    form = nanoaod_form(first.record_form())
+    reader = NanoReader(sources, form, retries=retries, locations=locations, report=report,
+                        entries=built)  # fmt: skip
     return dak.from_map(
         reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
         divisions=divisions,
@@ -310,6 +369,15 @@ def _describe(path: str, tree: str, locations: Locations) -> metadata.TreeInfo:
     return info
 
 
+def _forget_description(url: str, tree: str, settings: RemoteSettings) -> None:
+    """Drop the tree cache's description of a file its tree contradicted (best effort: the
+    error that follows names the file)."""
+    try:
+        metadata.forget(url, tree, settings)
+    except remote_errors() as err:
+        log.debug("cannot drop the tree cache entry of %s: %s", url, err)
+
+
 def eager_events(
     path: str,
     *,
@@ -319,11 +387,14 @@ def eager_events(
     locations: Locations | None = None,
 ):
     """Events of one file (a path, a URL, or a logical file name of ``locations``) as an
-    ``awkward.Array`` whose columns are read on first access."""
+    ``awkward.Array`` whose columns are read on first access; entries ``[start, stop)`` of it
+    (a ``stop`` past its end raises :class:`FileChangedError`: never a partial read)."""
     if not is_url(path) and parquet.is_parquet(path):
         return parquet.eager(path, start, stop)
     ttree = _open(path, tree, locations or Locations())
-    stop = ttree.num_entries if stop is None else min(stop, ttree.num_entries)
+    if (error := changed(path, tree, int(ttree.num_entries), None, start, stop)) is not None:
+        raise error
+    stop = ttree.num_entries if stop is None else stop
     form = nanoaod_form(trees.branch_form(ttree))
     keys_by_branch = form_keys(form)
     cache: dict[str, dict[str, np.ndarray]] = {}

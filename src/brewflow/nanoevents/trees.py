@@ -8,9 +8,10 @@ Parsing the metadata of a NanoAOD ``Events`` tree (about 1500 branches) costs ab
 in uproot, more than reading a few columns of 100k events. Every partition of a file (and
 every graph built in the same process) therefore shares one open tree, kept in a small
 least-recently-used cache keyed by path (or URL) and tree name; a local file is also keyed by
-size and modification time, so a file replaced on disk is opened again, never read through a
-stale handle (a remote file's identity, its ROOT UUID, is checked against the inventory by the
-caller: :mod:`brewflow.nanoevents.remote`).
+device, inode, size, modification and change time (``ctime``: any write changes it, and it
+cannot be set back), so a file replaced or rewritten on disk is opened again, never read
+through a stale handle (a remote file's identity, its ROOT UUID, is checked against the
+inventory by the caller: :mod:`brewflow.nanoevents.remote`).
 """
 
 from __future__ import annotations
@@ -46,18 +47,18 @@ _OPENING: dict[tuple[str, str], threading.Lock] = {}  # one opener per file at a
 
 
 class _Open(NamedTuple):
-    signature: tuple[int, int] | None
+    signature: tuple[int, ...] | None
     tree: Any
     branches: frozenset[str] | None  # the branches parsed; None: all
 
 
-def signature(path: str) -> tuple[int, int] | None:
-    """``(size, mtime_ns)`` of a local file: changes when the file is rewritten; None for a
-    URL."""
+def signature(path: str) -> tuple[int, ...] | None:
+    """``(device, inode, size, mtime_ns, ctime_ns)`` of a local file: changes when the file is
+    replaced or rewritten (even with its ``mtime`` set back); None for a URL."""
     if is_url(path):
         return None
     stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def open_tree(
