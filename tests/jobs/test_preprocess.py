@@ -374,3 +374,29 @@ def test_real_2018_data_against_the_real_2017_golden_json_is_refused(
     inventory = preprocess(skipping, "data")
     assert [(f["path"], f["runs"]) for f in inventory["files"]] == [(of_2017, [297050])]
     assert [s["path"] for s in inventory["skipped"]] == [str(path)]
+
+
+@pytest.mark.parametrize(("edit", "fix_checksum"), [(_halve, False), (_other_uuid, True)])
+def test_a_remote_record_is_verified_against_its_replicas_header(
+    edit, fix_checksum, xrootd, shared_data, tmp_path, monkeypatch
+):
+    """The remote inventory's cache (issue 27.2): a record edited by hand, or whose UUID is
+    not the one the replica's header has now, is inspected again."""
+    from brewflow.jobs import preprocess as P
+    from brewflow.locations import RemoteSettings
+    from tests.helpers import LFNS, forge_cache_entry
+
+    url = xrootd.url(LFNS["nano_dy.root"], "a")
+    local = uproot.open(shared_data / "nanoaod" / "nano_dy.root")
+    options = {"is_data": False, "dataset": "dy", "step_size": 15, "cache": tmp_path / "cache",
+               "replicas": [url], "remote": RemoteSettings(timeout=5, retries=0)}  # fmt: skip
+    first = P._cached_inspect(url, "Events", **options)
+    assert (first["entries"], first["uuid"]) == (local["Events"].num_entries, str(local.file.uuid))
+    forge_cache_entry(_only_entry(tmp_path / "cache"), edit, fix_checksum=fix_checksum)
+    calls = []
+    inspect = P.inspect_file
+    monkeypatch.setattr(P, "inspect_file", lambda *a, **k: calls.append(a) or inspect(*a, **k))
+    assert P._cached_inspect(url, "Events", **options) == first
+    assert len(calls) == 1
+    assert P._cached_inspect(url, "Events", **options) == first
+    assert len(calls) == 1  # written again, then reused
