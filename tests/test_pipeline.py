@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import pytest
 
 from brewflow.config import ConfigError, load_config, nuisance_names, validate
+from brewflow.config.specs import job_spec
 from brewflow.pipeline import (
     analyze_outputs,
-    dataset_fingerprint,
     fit_files,
     generated_files,
-    normalisation_fingerprint,
-    plot_fingerprint,
     plot_outputs,
     processes,
     shapes_outputs,
@@ -69,9 +66,9 @@ def test_uncorrelated_nuisances_are_named_per_era():
     assert names["jes"] == "jes"  # correlated by default
     assert names["muon_id"] == "muon_id"
     assert nuisance_names(validate(flat_demo_config()), "dy")["lumi"] == "lumi"  # no eras
-    before = normalisation_fingerprint(config, "dy_2017")
+    before = job_spec("scale", config, dataset="dy_2017").document()
     config["systematics"]["jes"]["correlated"] = False
-    assert normalisation_fingerprint(config, "dy_2017") != before  # scale reruns
+    assert job_spec("scale", config, dataset="dy_2017").document() != before  # scale reruns
 
 
 def test_targets_fan_out(config):
@@ -100,23 +97,6 @@ def test_targets_fan_out(config):
         *("mll.root", "mll.txt", "mll.pyhf.json"),
         *("njets_fit.root", "njets_fit.txt", "njets_fit.pyhf.json"),
     ]
-
-
-def test_fingerprints_change_only_with_what_a_job_depends_on(config):
-    before = {d: dataset_fingerprint(config, d) for d in config["datasets"]}
-    changed = copy.deepcopy(config)
-    changed["datasets"]["ww"]["files"] = changed["datasets"]["ww"]["files"][:1]
-    after = {d: dataset_fingerprint(changed, d) for d in config["datasets"]}
-    assert [d for d in before if before[d] != after[d]] == ["ww"]
-    relabel = copy.deepcopy(config)
-    relabel["datasets"]["ww"]["label"] = "Diboson"
-    relabel["datasets"]["ww"]["xsec"] = 13.0
-    assert {d: dataset_fingerprint(relabel, d) for d in config["datasets"]} == before
-    assert plot_fingerprint(relabel, "mll") != plot_fingerprint(config, "mll")
-    fsr = copy.deepcopy(config)
-    fsr["systematics"]["ps_fsr"]["description"] = "changed"
-    fsr_prints = {d: dataset_fingerprint(fsr, d) for d in config["datasets"]}
-    assert [d for d in before if before[d] != fsr_prints[d]] == ["ttbar"]
 
 
 def test_resolved_config_is_stable(config, tmp_path):
@@ -180,22 +160,25 @@ def test_config_file_is_read_safely_and_configfile_templates_are_refused(tmp_pat
     assert "pass yours with --config file=PATH" in output
 
 
-def test_fingerprint_files_change_only_with_their_value(tmp_path, monkeypatch):
-    """What a job depends on in the config is an input file: first written dated 1970 (a new
-    checkout or a removed .brewflow reruns nothing), kept while the value is the same, and
-    rewritten (newer than any output) when it changes."""
+def test_spec_files_change_only_with_the_spec(tmp_path, monkeypatch, config):
+    """A job's spec is an input file: first written dated 1970 (a new checkout or a removed
+    .brewflow reruns nothing), kept while the spec is the same, and rewritten (newer than any
+    output) when it changes."""
     import os
 
-    from brewflow.pipeline import fingerprint_file
+    from brewflow.pipeline import spec_file
 
     monkeypatch.chdir(tmp_path)
-    path = fingerprint_file("dataset", "dy", "abc")
+    path = spec_file(config, "scale", dataset="dy")
+    assert path == ".brewflow/specs/scale/dy.json"
     assert os.stat(path).st_mtime == 0
-    assert fingerprint_file("dataset", "dy", "abc") == path
-    assert os.stat(path).st_mtime == 0  # same value: untouched
-    fingerprint_file("dataset", "dy", "abd")
+    assert spec_file(config, "scale", dataset="dy") == path
+    assert os.stat(path).st_mtime == 0  # same spec: untouched
+    spec_file({**config, "datasets": {**config["datasets"],
+                                      "dy": {**config["datasets"]["dy"], "xsec": 1.0}}},
+              "scale", dataset="dy")  # fmt: skip
     assert os.stat(path).st_mtime > 1e9
-    assert Path(path).read_text() == "abd\n"
+    assert json.loads(Path(path).read_text())["config"]["datasets"]["dy"]["xsec"] == 1.0
 
 
 def test_rules_have_no_params_for_snakemake_to_compare():

@@ -35,9 +35,10 @@ __all__ = [
 
 
 def variable_axis(name: str, definition: Mapping[str, Any]) -> hist.axis.AxisProtocol:
-    """The variable axis of a histogram definition (``bins/start/stop`` or ``edges``)."""
-    label = definition.get("label", definition["variable"])
-    variable = definition["variable"]
+    """The variable axis of a histogram definition (``bins/start/stop`` or ``edges``), named
+    and labelled by its variable (a plot's axis title comes from the plot job's config, so a
+    label edit reruns the plots only)."""
+    variable = label = definition["variable"]
     if variable in RESERVED_AXES:
         raise ValueError(f"histogram {name!r}: variable name {variable!r} is reserved")
     if "edges" in definition:
@@ -68,7 +69,7 @@ def book(
             variable_axis(name, definition),
             storage=hist.storage.Weight(),
             name=name,
-            label=definition.get("label", definition["variable"]),
+            label=definition["variable"],
         )
     return out
 

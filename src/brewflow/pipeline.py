@@ -6,8 +6,6 @@ The ``.smk`` rules import these so that no logic lives in the workflow files.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -16,23 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from brewflow.config import (
-    analysis_options,
-    applicable_systematics,
     demo_payloads,
-    era_names,
     era_of,
-    era_settings,
     eras,
     fit_channels,
     is_generated,
     local_files,
-    nuisance_names,
-    on_bad_file,
     payload_files,
     processes,
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
+from brewflow.config.specs import job_spec
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
 
@@ -45,29 +38,23 @@ __all__ = [
     "analyze_outputs",
     "analyze_resources",
     "chunk_groups",
-    "dataset_fingerprint",
     "era_processes",
-    "fingerprint",
-    "fingerprint_file",
     "fit_files",
     "fit_stacks",
     "fitted",
     "generated_files",
-    "normalisation_fingerprint",
     "plot_files",
-    "plot_fingerprint",
     "plot_outputs",
-    "preprocess_fingerprint",
     "processes",
-    "region_plot_fingerprint",
     "region_plot_outputs",
     "scope_rule",
     "scoped",
     "scoped_log",
     "scopes",
     "shapes_outputs",
-    "skim_fingerprint",
     "snakemake_command",
+    "spec_file",
+    "spec_name",
     "stack_files",
     "stack_inputs",
     "start_run",
@@ -76,26 +63,12 @@ __all__ = [
 ]
 
 
-def fingerprint(value: Any) -> str:
-    """A short stable hash of a JSON-serialisable value (what a job depends on in the config)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+SPECS = Path(".brewflow") / "specs"
 
 
-FINGERPRINTS = Path(".brewflow") / "fingerprints"
-
-
-def fingerprint_file(kind: str, name: str, value: str) -> str:
-    """The file recording fingerprint ``value`` of ``kind``/``name``: a rule's input, so that
-    Snakemake reruns the job when what it depends on in the config changes (its mtime is newer
-    than the job's outputs). Written only when the value changes; a file written for the first
-    time (a new checkout, a removed ``.brewflow``) is dated 1970, so it reruns nothing.
-
-    Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
-    params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
-    """
-    path = FINGERPRINTS / kind / f"{name}.txt"
-    text = value + "\n"
+def _write_if_changed(path: Path, text: str) -> str:
+    """Write ``text`` to ``path`` only when it differs (a file written for the first time, in
+    a new checkout or after ``.brewflow`` was removed, is dated 1970, so it reruns nothing)."""
     try:
         current = path.read_text()
     except FileNotFoundError:
@@ -107,41 +80,23 @@ def fingerprint_file(kind: str, name: str, value: str) -> str:
     return str(path)
 
 
-def dataset_fingerprint(config: Mapping, dataset: str) -> str:
-    """What an ``analyze`` job of this dataset depends on in the config (and nothing else)."""
-    spec = config["datasets"][dataset]
-    relevant = {k: spec.get(k) for k in ("files", "is_data", "tree", "jec", "lumi_mask")}
-    relevant["on_bad_file"] = on_bad_file(config, dataset)
-    keys = ("analysis", "regions", "histograms", "step_size", "tree", "models")
-    shared = {k: config.get(k) for k in keys}
-    era = era_settings(config, era_of(config, dataset))
-    shared |= {k: era.get(k) for k in ("corrections", "jets")}
-    shared["options"] = analysis_options(config, dataset)
-    systematics = {s: config["systematics"][s] for s in applicable_systematics(config, dataset)}
-    return fingerprint([relevant, shared, systematics])
+def spec_name(**params: Any) -> str:
+    """The file name of a job spec of ``params`` (``era.region.histogram``, ``dataset``, ...)."""
+    order = ("era", "skim", "dataset", "region", "histogram")
+    return ".".join(str(params[k]) for k in order if params.get(k) is not None) or "all"
 
 
-def skim_fingerprint(config: Mapping, skim: str, dataset: str) -> str:
-    """What a skim of a dataset depends on: its definition and what its analyze jobs do."""
-    return fingerprint([config["skims"][skim], dataset_fingerprint(config, dataset)])
+def spec_file(config: Mapping, kind: str, **params: Any) -> str:
+    """The file holding the spec of the ``kind`` job with ``params``
+    (:func:`brewflow.config.specs.job_spec`: the part of the config it reads and the identity
+    of its code): a rule's input, so that Snakemake reruns the job exactly when its spec
+    changes (the file is rewritten only then; its mtime is newer than the job's outputs).
 
-
-def preprocess_fingerprint(config: Mapping, dataset: str) -> str:
-    """What a dataset's inventory depends on in the config: its files, kind, tree, chunking
-    and bad-file policy (not its plot label or normalisation)."""
-    spec = config["datasets"][dataset]
-    relevant = {k: spec.get(k) for k in ("files", "redirectors", "is_data", "tree")}
-    policy = on_bad_file(config, dataset)
-    return fingerprint([relevant, policy, config["step_size"], config["tree"]])
-
-
-def normalisation_fingerprint(config: Mapping, dataset: str) -> str:
-    """What ``scale`` of a dataset depends on: cross section, its era's luminosity,
-    allow_partial, the names of its nuisances (correlated across eras or not)."""
-    spec = config["datasets"][dataset]
-    luminosity = era_settings(config, era_of(config, dataset))["luminosity"]
-    names = nuisance_names(config, dataset)
-    return fingerprint([spec.get("xsec"), luminosity, spec["allow_partial"], names])
+    Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
+    params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
+    """
+    text = job_spec(kind, config, **params).document()
+    return _write_if_changed(SPECS / kind / f"{spec_name(**params)}.json", text)
 
 
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:
@@ -184,24 +139,6 @@ def analyze_resources(
     mem_mb = spec["mem_mb_base"] + per_thread * threads
     seconds = 3 * events / (spec["events_per_second"] * threads)
     return {"mem_mb": int(mem_mb * attempt), "runtime": int((seconds / 60 + 5) * attempt)}
-
-
-def plot_fingerprint(config: Mapping, histogram: str) -> str:
-    """What a plot depends on in the config besides its inputs: styles, labels, binning."""
-    styles = {
-        name: [d.get("label"), d.get("color"), d.get("process")]
-        for name, d in config["datasets"].items()
-    }
-    return fingerprint(
-        [
-            styles,
-            config["plots"],
-            config["histograms"][histogram],
-            config["regions"],
-            [era_settings(config, era) for era in era_names(config)],
-            {k: v.get("description") for k, v in config["systematics"].items()},
-        ]
-    )
 
 
 RESOLVED = ".brewflow/config.json"
@@ -273,13 +210,6 @@ def region_plot_outputs(config: Mapping, region: str, era: str | None) -> list[s
         if region in (definition.get("regions") or config["regions"])
         for f in plot_files(config, era)
     ]
-
-
-def region_plot_fingerprint(config: Mapping, region: str) -> str:
-    """What the plots of a region depend on in the config besides their inputs."""
-    histograms = config["histograms"].items()
-    return fingerprint([plot_fingerprint(config, h) for h, definition in histograms
-                        if region in (definition.get("regions") or config["regions"])])  # fmt: skip
 
 
 def plot_outputs(config: Mapping, pattern: str) -> list[str]:

@@ -6,9 +6,7 @@ if not config["fuse_systematics"]:
         input:
             inventory="results/preprocess/{dataset}.json",
             files=analyzed_files,
-            fingerprint=lambda w: fingerprint_file(
-                "dataset", w.dataset, dataset_fingerprint(config, w.dataset)
-            ),
+            spec=lambda w: spec_file(config, "analyze", dataset=w.dataset),
         output:
             ANALYZE,
         log:
@@ -41,9 +39,7 @@ else:
             input:
                 inventory=f"results/preprocess/{dataset_name}.json",
                 files=analysis_inputs(config, dataset_name),
-                fingerprint=fingerprint_file(
-                    "dataset", dataset_name, dataset_fingerprint(config, dataset_name)
-                ),
+                spec=spec_file(config, "analyze", dataset=dataset_name),
             output:
                 expand(
                     ANALYZE,

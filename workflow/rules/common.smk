@@ -11,27 +11,20 @@ from brewflow.pipeline import (
     analysis_inputs,
     analyze_resources,
     chunk_groups,
-    dataset_fingerprint,
-    fingerprint,
     fit_files,
     fit_stacks,
     fitted,
-    fingerprint_file,
     generated_files,
-    normalisation_fingerprint,
     plot_files,
-    plot_fingerprint,
     plot_outputs,
-    preprocess_fingerprint,
     processes,
-    region_plot_fingerprint,
     region_plot_outputs,
     scope_rule,
     scoped,
     scoped_log,
     scopes,
     shapes_outputs,
-    skim_fingerprint,
+    spec_file,
     stack_files,
     stack_inputs,
     start_run,
@@ -40,9 +33,10 @@ from brewflow.pipeline import (
 )
 
 CONFIG = RESOLVED  # written by onstart (below), under Snakemake's lock
-# Rules give what they depend on in the config as fingerprint files (inputs), and their params
-# as functions of input (which Snakemake does not compare): without params to compare,
-# Snakemake never imports pandas while planning (0.5 s per DAG build).
+# Each rule takes its job's spec as an input file (brewflow.config.specs: the part of the config
+# the job reads and the identity of its code; rewritten only when it changes), so a job reruns
+# exactly when something it reads changes. Params are functions of input (which Snakemake does
+# not compare): without params to compare, Snakemake never imports pandas while planning.
 PROCESSES = processes(config)
 DATASETS = list(config["datasets"])
 SCOPES = scopes(config)  # the combination (None), then each era

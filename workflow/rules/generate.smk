@@ -1,17 +1,6 @@
 rule generate:
     input:
-        fingerprint=fingerprint_file(
-            "generate",
-            "all",
-            fingerprint(
-                [
-                    config.get("generate"),
-                    config.get("luminosity"),
-                    config.get("eras"),
-                    generated_files(config),
-                ]
-            ),
-        ),
+        spec=spec_file(config, "generate"),
     output:
         generated_files(config),
     log:

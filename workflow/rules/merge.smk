@@ -17,9 +17,7 @@ rule scale:
     input:
         result="results/merge/{dataset}.json",
         preprocess="results/preprocess/{dataset}.json",
-        fingerprint=lambda w: fingerprint_file(
-            "normalisation", w.dataset, normalisation_fingerprint(config, w.dataset)
-        ),
+        spec=lambda w: spec_file(config, "scale", dataset=w.dataset),
     output:
         "results/scale/{dataset}.json",
     log:
@@ -29,7 +27,8 @@ rule scale:
     params:
         config=lambda w, input: CONFIG,
     shell:
-        "brewflow scale --config {params.config} --input {input.result} "
+        "brewflow scale --config {params.config} --dataset {wildcards.dataset} "
+        "--input {input.result} "
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"
 
 

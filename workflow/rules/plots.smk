@@ -3,8 +3,8 @@
 rule plot:
     input:
         stacks=stack_files(config),
-        fingerprint=lambda w: fingerprint_file(
-            "plot", w.histogram, plot_fingerprint(config, w.histogram)
+        spec=lambda w: spec_file(
+            config, "plot", region=w.region, histogram=w.histogram
         ),
     output:
         report(
@@ -38,11 +38,7 @@ for scope in eras(config):
                 scope_rule(f"plot_{plotted_region}".replace("-", "_"), scope)
             input:
                 stacks=stack_files(config, scope),
-                fingerprint=fingerprint_file(
-                    "plot",
-                    f"{scope}.{plotted_region}",
-                    region_plot_fingerprint(config, plotted_region),
-                ),
+                spec=spec_file(config, "plot", region=plotted_region, era=scope),
             output:
                 report(
                     region_plot_outputs(config, plotted_region, scope),

@@ -1,9 +1,7 @@
 checkpoint preprocess:
     input:
         files=input_files,
-        fingerprint=lambda w: fingerprint_file(
-            "preprocess", w.dataset, preprocess_fingerprint(config, w.dataset)
-        ),
+        spec=lambda w: spec_file(config, "preprocess", dataset=w.dataset),
     output:
         "results/preprocess/{dataset}.json",
     log:

@@ -2,13 +2,7 @@
 rule shapes:
     input:
         stacks=fit_stacks(config),
-        fingerprint=fingerprint_file(
-            "shapes",
-            "all",
-            fingerprint(
-                [config.get("shapes"), config["regions"], config["histograms"]]
-            ),
-        ),
+        spec=lambda w: spec_file(config, "shapes", histogram=w.histogram),
     output:
         root="results/shapes/{histogram}.root",
         card="results/shapes/{histogram}.txt",
@@ -34,11 +28,7 @@ for fitted_histogram in fitted(config):
             f"fit_{fitted_histogram}".replace("-", "_")
         input:
             workspace=f"results/shapes/{fitted_histogram}.pyhf.json",
-            fingerprint=fingerprint_file(
-                "fit",
-                fitted_histogram,
-                fingerprint([config.get("fit"), config["plots"]]),
-            ),
+            spec=spec_file(config, "fit", histogram=fitted_histogram),
         output:
             report(
                 fit_files(config, fitted_histogram),

@@ -4,11 +4,7 @@ rule skim:
     input:
         inventory="results/preprocess/{dataset}.json",
         files=analyzed_files,
-        fingerprint=lambda w: fingerprint_file(
-            "skim",
-            f"{w.skim}.{w.dataset}",
-            skim_fingerprint(config, w.skim, w.dataset),
-        ),
+        spec=lambda w: spec_file(config, "skim", skim=w.skim, dataset=w.dataset),
     output:
         directory("results/skim/{skim}/{dataset}"),
     log:

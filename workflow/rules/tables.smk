@@ -9,6 +9,9 @@ for scope in SCOPES:
             datasets=expand(
                 "results/scale/{dataset}.json", dataset=era_datasets(config, scope)
             ),
+            spec=lambda w, scope=scope: spec_file(
+                config, "cutflow", region=w.region, era=scope
+            ),
         output:
             csv=report(
                 scoped("results/cutflow/{region}.csv", scope),
@@ -39,6 +42,7 @@ rule summary:
     input:
         stacks=stack_files(config),
         merged=expand("results/merge/{dataset}.json", dataset=DATASETS),
+        spec=spec_file(config, "summary"),
     output:
         report(
             expand(

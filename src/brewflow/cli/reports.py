@@ -7,41 +7,58 @@ import argparse
 import json
 from typing import Any
 
-from brewflow.cli._common import command, config, results
+from brewflow.cli._common import command, results
 
 
 def _cutflow(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.outputs import tables
 
+    view = (
+        job_config(args.config, "cutflow", region=args.region, era=args.era)
+        if args.config
+        else None
+    )
     tables.write_tables(results(args.processes), results(args.datasets), args.region,
-                        args.output_stem, config=config(args.config) if args.config else None,
-                        era=args.era)  # fmt: skip
+                        args.output_stem, config=view, era=args.era)  # fmt: skip
 
 
 def _plot(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.outputs import plots
 
-    plots.plot_region(config(args.config), results(args.inputs), args.region, args.output_dir,
+    view = job_config(args.config, "plot", region=args.region, histogram=args.histogram,
+                      era=args.era)  # fmt: skip
+    plots.plot_region(view, results(args.inputs), args.region, args.output_dir,
                       histogram=args.histogram, era=args.era)  # fmt: skip
 
 
 def _shapes(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.outputs import fit_inputs
 
-    fit_inputs.write_fit_inputs(config(args.config), results(args.inputs), args.histogram,
+    view = job_config(args.config, "shapes", histogram=args.histogram)
+    fit_inputs.write_fit_inputs(view, results(args.inputs), args.histogram,
                                 args.output_root, args.output_card, args.output_pyhf)  # fmt: skip
 
 
 def _fit(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.outputs import fit
 
-    fit.fit_job(config(args.config), args.histogram, args.workspace, args.output_dir)
+    fit.fit_job(
+        job_config(args.config, "fit", histogram=args.histogram),
+        args.histogram,
+        args.workspace,
+        args.output_dir,
+    )
 
 
 def _summary(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.outputs import summary
 
-    summary.write_summary(config(args.config), results(args.inputs), args.results,
+    summary.write_summary(job_config(args.config, "summary"), results(args.inputs), args.results,
                           args.output_dir)  # fmt: skip
 
 

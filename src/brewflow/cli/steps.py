@@ -6,30 +6,39 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from brewflow.cli._common import command, config, results
+from brewflow.cli._common import command, results
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.demo.generate import generate_demo
 
-    generate_demo(config(args.config), events=args.events, seed=args.seed, datasets=args.datasets)
+    generate_demo(
+        job_config(args.config, "generate"),
+        events=args.events,
+        seed=args.seed,
+        datasets=args.datasets,
+    )
 
 
 def _preprocess(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.jobs import preprocess
     from brewflow.results.inventory import write_inventory
 
-    inventory = preprocess.preprocess(config(args.config), args.dataset, cache=preprocess.CACHE)
+    view = job_config(args.config, "preprocess", dataset=args.dataset)
+    inventory = preprocess.preprocess(view, args.dataset, cache=preprocess.CACHE)
     write_inventory(inventory, args.output)
 
 
 def _analyze(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.jobs.analyze import analyze_job
     from brewflow.results.arithmetic import save_split
     from brewflow.results.model import save
 
     result = analyze_job(
-        config(args.config),
+        job_config(args.config, "analyze", dataset=args.dataset),
         args.dataset,
         args.preprocess,
         None if args.all_systematics else args.systematic or ["nominal"],
@@ -57,9 +66,11 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _scale(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.jobs.combine import normalise
 
-    normalise(config(args.config), args.input, args.preprocess, args.output)
+    view = job_config(args.config, "scale", dataset=args.dataset)
+    normalise(view, args.input, args.preprocess, args.output, dataset=args.dataset)
 
 
 def _stack(args: argparse.Namespace) -> None:
@@ -69,9 +80,11 @@ def _stack(args: argparse.Namespace) -> None:
 
 
 def _skim(args: argparse.Namespace) -> None:
+    from brewflow.config.specs import job_config
     from brewflow.jobs.skims import skim_job
 
-    skim_job(config(args.config), args.skim, args.dataset, args.preprocess, args.output_dir,
+    view = job_config(args.config, "skim", skim=args.skim, dataset=args.dataset)
+    skim_job(view, args.skim, args.dataset, args.preprocess, args.output_dir,
              scheduler=args.scheduler, workers=args.threads)  # fmt: skip
 
 
@@ -120,6 +133,7 @@ def register(sub: Any) -> None:
     p.add_argument("--preprocess", help="check every event of this inventory counted once")
     p = command(sub, "scale", _scale, "normalise MC to xsec x luminosity / sum of genWeight")
     p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True, help="the dataset of --input")
     p.add_argument("--input", required=True)
     p.add_argument("--preprocess", required=True)
     p.add_argument("--output", required=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from brewflow.config.blinding import Blinding
 from brewflow.errors import ConfigError
@@ -263,21 +264,58 @@ def era_datasets(config: Mapping, era: str | None) -> list[str]:
     return [d for d in config["datasets"] if era is None or era_of(config, d) == era]
 
 
-def era_settings(config: Mapping, era: str | None) -> dict:
-    """What an era sets: ``luminosity`` (pb^-1), ``energy`` (TeV), ``label``, ``corrections``
-    (the top-level ones updated with the era's), ``jets`` (the era's, else the top-level;
-    absent without either) and ``lumi_mask`` (or None). ``era`` None: the top-level keys."""
-    spec = config["eras"][era] if era is not None else config
-    out = {
-        "luminosity": spec["luminosity"],
-        "energy": spec.get("energy", 13),
-        "label": spec.get("label", era or ""),
-        "corrections": {**config.get("corrections", {}), **spec.get("corrections", {})},
-        "lumi_mask": spec.get("lumi_mask") if era is not None else None,
-    }
-    if (jets := spec.get("jets", config.get("jets"))) is not None:
-        out["jets"] = jets
-    return out
+class EraSettings(Mapping):
+    """What an era sets, each key computed when read (a job reads only the keys it uses):
+    ``luminosity`` (pb^-1), ``energy`` (TeV), ``label``, ``corrections`` (the top-level ones
+    updated with the era's), ``jets`` (the era's, else the top-level; absent without either)
+    and ``lumi_mask`` (or None). Era None: the top-level keys."""
+
+    KEYS = ("luminosity", "energy", "label", "corrections", "lumi_mask", "jets")
+
+    def __init__(self, config: Mapping, era: str | None) -> None:
+        self._config, self._era = config, era
+
+    def _spec(self) -> Mapping:
+        return self._config["eras"][self._era] if self._era is not None else self._config
+
+    def __getitem__(self, key: str) -> Any:
+        spec, config, era = self._spec(), self._config, self._era
+        if key == "luminosity":
+            return spec["luminosity"]
+        if key == "energy":
+            return spec.get("energy", 13)
+        if key == "label":
+            return spec.get("label", era or "")
+        if key == "corrections":
+            own = spec.get("corrections", {}) if era is not None else {}
+            return {**config.get("corrections", {}), **own}
+        if key == "lumi_mask":
+            return spec.get("lumi_mask") if era is not None else None
+        if key == "jets":
+            jets = spec.get("jets") if era is not None else None
+            jets = jets if jets is not None else config.get("jets")
+            if jets is None:
+                raise KeyError(key)
+            return jets
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.KEYS if k != "jets" or k in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+
+def era_settings(config: Mapping, era: str | None) -> EraSettings:
+    """What ``era`` sets (:class:`EraSettings`; era None: the top-level keys)."""
+    return EraSettings(config, era)
 
 
 def for_dataset(config: Mapping, dataset: str) -> dict:

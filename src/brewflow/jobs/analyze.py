@@ -19,7 +19,7 @@ import dask
 import numpy as np
 
 from brewflow.checkpoints import persisting
-from brewflow.config import ConfigError, dataset_spec, payload_files, process_of, systematics_for
+from brewflow.config import ConfigError, dataset_spec, payload_files, systematics_for
 from brewflow.jobs import execution
 from brewflow.jobs.build import book_histograms, build, merge_stacked
 from brewflow.jobs.reading import ReadPlan, covers, preflight
@@ -228,7 +228,8 @@ def run(
     )
     return Result(
         dataset=dataset,
-        process=process_of(config, dataset),
+        process=dataset,  # grouped into its process by normalisation (a regrouping reruns
+        # only scale and what follows)
         is_data=is_data,
         histograms=dict(computed or {}),
         cutflows={name: list(region["cuts"]) for name, region in config["regions"].items()},

@@ -5,7 +5,6 @@ and filled."""
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ import numpy as np
 from brewflow import histograms as H
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
 from brewflow.arrays import chain, metadata_pass, typetracer_like
+from brewflow.code import import_analysis
 from brewflow.config import (
     ConfigError,
     analysis_options,
@@ -35,10 +35,11 @@ log = logging.getLogger(__name__)
 
 
 def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
-    """Import an analysis given as ``'package.module:function'``."""
+    """Import an analysis given as ``'package.module:function'`` (looked up on ``sys.path``,
+    then in the working directory: :func:`brewflow.code.import_analysis`)."""
     module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = import_analysis(module_name)
     except ImportError as err:
         raise ConfigError(
             f"config key 'analysis.callable': cannot import {module_name!r}: {err}"

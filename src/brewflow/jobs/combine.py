@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from brewflow.config import dataset_spec, era_of, era_settings, nuisance_names
+from brewflow.config import dataset_spec, era_of, era_settings, nuisance_names, process_of
 from brewflow.errors import InputError
 from brewflow.results import provenance
 from brewflow.results.arithmetic import (
@@ -71,20 +71,24 @@ def merge_dataset(
 
 
 def normalise(
-    config: Mapping[str, Any], input: str | Path, inventory: str | Path, output: str | Path
-) -> Result:
+    config: Mapping[str, Any], input: str | Path, inventory: str | Path, output: str | Path,
+    *, dataset: str | None = None,
+) -> Result:  # fmt: skip
     """MC scaled to ``xsec x luminosity / sum of genWeight`` (data by 1), with the luminosity
     of the dataset's era; systematics not correlated across eras renamed ``<name>_<era>``
     (:func:`brewflow.config.nuisance_names`), so every later step sees one nuisance per era.
     An incomplete
     dataset (chunks skipped) is refused unless ``allow_partial``; then its factor uses the
-    genWeight sum of what was read."""
+    genWeight sum of what was read. ``dataset``: the dataset ``input`` must hold."""
     result = load(input)
     name = result.dataset or result.process
+    if dataset is not None and name != dataset:
+        raise InputError(f"{str(input)!r} holds dataset {name!r}, not {dataset!r}")
     spec = dataset_spec(config, name)
     era = era_of(config, name)
     luminosity = era_settings(config, era)["luminosity"]
     result = rename_systematics(result, nuisance_names(config, name))
+    result.process = process_of(config, name)  # the process it is stacked in
     book = result.meta.get("ledger")
     meta: dict[str, Any] = {"provenance": provenance.of([result], config=config)}
     if era is not None:

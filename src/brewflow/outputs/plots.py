@@ -133,11 +133,13 @@ def data_mc(
     blind: bool = False,
     window: Sequence[float] | None = None,
     note: str | None = None,
+    xlabel: str | None = None,
 ) -> None:
     """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``.
     ``rlabel`` replaces the luminosity label made of ``luminosity`` and ``energy``. A ``blind``
     region shows MC only; a blinded ``window`` ``(low, high)`` shows no data in the bins that
-    overlap it; ``note`` is a further legend line (e.g. what a window left out)."""
+    overlap it; ``note`` is a further legend line (e.g. what a window left out); ``xlabel``
+    the axis title (default: the histogram's axis label)."""
     mc = [p for p in processes if not p.is_data]
     has_data = any(p.is_data for p in processes)
     data = [] if blind else [p for p in processes if p.is_data]
@@ -219,7 +221,7 @@ def data_mc(
     rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
     rax.set_ylim(*ratio_range)
     rax.set_ylabel("Data / MC")
-    rax.set_xlabel(mc_hists[0].axes[0].label)
+    rax.set_xlabel(xlabel or mc_hists[0].axes[0].label)
     ax.set_xlabel("")
     width = np.diff(edges)
     uniform = np.allclose(width, width[0])
@@ -279,6 +281,7 @@ def systematics_pdf(
     region_label: str | None = None,
     descriptions: Mapping[str, str] | None = None,
     rlabel: str | None = None,
+    xlabel: str | None = None,
 ) -> list[str]:
     """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
     ratios to nominal. Returns the systematics shown (processes without a variation
@@ -287,7 +290,7 @@ def systematics_pdf(
     names = variation_names(mc)
     nominal = _total(mc, histogram, region, "nominal")
     axis = mc[0].project(histogram, region).axes[0]
-    edges, xlabel = axis.edges, axis.label
+    edges, xlabel = axis.edges, xlabel or axis.label
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     plt.style.use(mh.style.CMS)
@@ -370,12 +373,13 @@ def plot_region(
         left = None if blind else blinding.left_out(region, name)
         note = f"Data: events with {left} left out" if left else None
         window = blinding.window(name, region)
+        xlabel = definition.get("label", definition["variable"])
         data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
                 ratio_range=settings["ratio_range"], blind=blind,
                 window=None if window is None else (window.low, window.high),
-                **common, note=note)  # fmt: skip
+                **common, note=note, xlabel=xlabel)  # fmt: skip
         if settings["systematics"] and era is None:  # of the combination: every nuisance
             names = variation_names(inputs)
             descriptions = {n: nuisance_description(config, n) for n in names}
             systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
-                            descriptions=descriptions, **common)  # fmt: skip
+                            descriptions=descriptions, xlabel=xlabel, **common)  # fmt: skip

@@ -110,7 +110,7 @@ def write_summary(
     )
     payloads = pd.DataFrame(list(record["payloads"].items()), columns=["file", "sha256"])
     versions = pd.DataFrame(list(record["packages"].items()), columns=["package", "version"])
-    head = {k: record[k] for k in ("brewflow", "git", "config")}
+    head = {k: record.get(k) for k in ("brewflow", "git", "analysis_git", "config")}
     pages = {
         "ledger.html": _page(
             "Event ledger: what was read and skipped",

@@ -1,5 +1,6 @@
-"""What made an output: brewflow version and git commit, the config's hash, the input files
-(size, ROOT UUID), the correction payloads' hashes and the key package versions.
+"""What made an output: brewflow's version and git commit, the analysis repository's commit,
+the config's hash, the input files (size, ROOT UUID), the correction payloads' hashes and the
+key package versions.
 
 Records hold no dates and no host names, so building twice from the same inputs gives the same
 bytes; outputs that combine others (merge, stack, tables, plots) carry the union of their
@@ -11,21 +12,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from brewflow import __version__
+from brewflow.code import brewflow_identity, git_commit
 
 __all__ = [
     "PACKAGES",
+    "analysis_commit",
     "combine",
     "compact",
     "config_hash",
     "file_hash",
-    "git_commit",
     "of",
     "read",
     "record",
@@ -50,25 +51,12 @@ PACKAGES = (
 )
 """Packages whose versions every record lists."""
 
-_REPOSITORY = Path(__file__).resolve().parents[2]
-
 
 @functools.cache
-def git_commit() -> str | None:
-    """The commit of the brewflow checkout (``<sha>-dirty`` with uncommitted changes to tracked
-    files), or None when brewflow is not installed from a git clone."""
-    if not (_REPOSITORY / ".git").exists():
-        return None
-    try:
-        run = functools.partial(
-            subprocess.run, capture_output=True, text=True, check=True, timeout=20
-        )
-        commit = run(["git", "-C", str(_REPOSITORY), "rev-parse", "HEAD"]).stdout.strip()
-        status = ["git", "-C", str(_REPOSITORY), "status", "--porcelain", "--untracked-files=no"]
-        dirty = run(status).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if dirty else commit
+def analysis_commit() -> str | None:
+    """The commit of the analysis repository: the git work tree of the working directory (the
+    run's folder; ``<sha>-dirty`` with uncommitted changes to tracked files), or None."""
+    return git_commit(Path.cwd())
 
 
 @functools.cache
@@ -113,7 +101,8 @@ def record(
     ``payloads`` files (correction payloads, golden JSON) hashed by content."""
     return {
         "brewflow": __version__,
-        "git": git_commit(),
+        "git": brewflow_identity()["commit"],
+        "analysis_git": analysis_commit(),
         "config": [config_hash(config)] if config is not None else [],
         "inputs": {r["path"]: {"size": r["size"], "uuid": r["uuid"]} for r in inputs},
         "payloads": {str(p): file_hash(p) for p in payloads},

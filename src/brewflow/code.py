@@ -1,0 +1,173 @@
+"""What code makes an output: brewflow's version and commit, and the analysis's own modules.
+
+A job is up to date only if it was made by today's code. Two kinds of code make it:
+
+- **brewflow**: its version and, installed from a git checkout, the commit (``<sha>-dirty``
+  with uncommitted changes to tracked files; then also the SHA-256 of its sources, so that every
+  edit of a checkout is a new identity);
+- **the analysis**: the module of ``analysis.callable`` and the user's own modules it imports,
+  found *without importing them* (a module's file is looked up on the search path, its imports
+  read with :mod:`ast`, and followed into every module that is neither in the standard library,
+  nor an installed package, nor brewflow itself), each with the SHA-256 of its source.
+
+Modules are looked up on ``sys.path`` and then in the working directory (the run's folder),
+the same search :func:`import_analysis` uses, so a module next to the config works without
+``PYTHONPATH``. Standard library only: the Snakefile's planning imports it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+__all__ = [
+    "PACKAGE",
+    "analysis_modules",
+    "brewflow_identity",
+    "find_module",
+    "git_commit",
+    "import_analysis",
+    "search_path",
+]
+
+PACKAGE = Path(__file__).resolve().parent
+"""brewflow's package folder (``src/brewflow`` in a checkout)."""
+
+_CHECKOUT = PACKAGE.parents[1]
+
+
+def git_commit(folder: str | Path) -> str | None:
+    """The commit checked out in the git work tree containing ``folder`` (``<sha>-dirty``
+    when tracked files differ from it), or None when it is in none (or git is missing)."""
+    try:
+        run = functools.partial(subprocess.run, capture_output=True, text=True, check=True,
+                                timeout=20, cwd=folder)  # fmt: skip
+        commit = run(["git", "rev-parse", "HEAD"]).stdout.strip()
+        dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit
+
+
+def _sources_digest(folder: Path) -> str:
+    """SHA-256 of every Python file and schema under ``folder`` (names and contents)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".py", ".yaml", ".json"))
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
+@functools.cache
+def brewflow_identity() -> dict[str, str | None]:
+    """``{"version", "commit", "sources"}`` of the running brewflow: ``commit`` from its
+    checkout (None when not installed from one), ``sources`` the digest of its package files
+    when the checkout has uncommitted changes or there is no commit to name the code."""
+    from brewflow import __version__
+
+    commit = git_commit(_CHECKOUT) if (_CHECKOUT / ".git").exists() else None
+    out: dict[str, str | None] = {"version": __version__, "commit": commit}
+    if commit is None or commit.endswith("-dirty"):
+        out["sources"] = _sources_digest(PACKAGE)
+    return out
+
+
+def search_path() -> list[str]:
+    """Where analysis modules are looked up, in order: ``sys.path``, then the working
+    directory."""
+    cwd = os.getcwd()
+    return [*(p or cwd for p in sys.path), cwd]
+
+
+def find_module(name: str, path: Iterable[str] | None = None) -> Path | None:
+    """The source file of module ``name`` (dotted) on ``path`` (:func:`search_path`), found
+    without importing anything; None when there is none (or it is not a Python source)."""
+    parts = name.split(".")
+    for base in search_path() if path is None else path:
+        folder = Path(base, *parts[:-1])
+        for candidate in (folder / f"{parts[-1]}.py", folder / parts[-1] / "__init__.py"):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
+
+
+@functools.cache
+def _installed() -> tuple[Path, ...]:
+    """Folders of the standard library and of installed packages, and brewflow's own."""
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    paths = {Path(p).resolve() for key in names if (p := sysconfig.get_paths().get(key))}
+    return (*sorted(paths), PACKAGE)
+
+
+def _is_own(path: Path) -> bool:
+    """A user's module: not in the standard library, an installed package or brewflow."""
+    return not any(path.is_relative_to(folder) for folder in _installed())
+
+
+def _imported(path: Path, module: str) -> set[str]:
+    """The modules that the source at ``path`` (module ``module``) imports, as dotted names
+    (``from a import b`` gives ``a`` and ``a.b``; relative imports resolved)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                base = ".".join([*anchor, *([base] if base else [])])
+            if base:
+                out.add(base)
+            out.update(f"{base}.{alias.name}" if base else alias.name for alias in node.names)
+    return out
+
+
+def analysis_modules(callable_spec: str, path: Iterable[str] | None = None) -> dict[str, str]:
+    """Module name -> ``sha256:<hex>`` of its source, for the module of ``callable_spec``
+    (``'module:function'``) and every user module it imports, directly or not (see the module
+    doc). A module inside brewflow or an installed package is not listed (brewflow's identity
+    and the package versions name it); an analysis module that cannot be found gives ``{}``
+    (the job then fails naming it)."""
+    search = list(search_path() if path is None else path)
+    start = callable_spec.partition(":")[0]
+    out: dict[str, str] = {}
+    pending, seen = [start], set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        source = find_module(module, search)
+        if source is None or not _is_own(source):
+            continue
+        out[module] = f"sha256:{hashlib.sha256(source.read_bytes()).hexdigest()}"
+        pending.extend(sorted(_imported(source, module)))
+        parent = module.rpartition(".")[0]
+        if parent:  # a package's __init__ runs before its modules
+            pending.append(parent)
+    return dict(sorted(out.items()))
+
+
+def import_analysis(module: str) -> ModuleType:
+    """Import the analysis module ``module``, looked up as :func:`find_module` does (the
+    working directory after ``sys.path``)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.append(cwd)
+    return importlib.import_module(module)

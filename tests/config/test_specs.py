@@ -1,0 +1,140 @@
+"""Job specs (brewflow.config.specs): each job's view of the config is exactly what its
+fingerprint hashes, so an edit reruns only the jobs that read it."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+from brewflow.config import load_config, skim_targets
+from brewflow.config.specs import SpecError, job_spec
+from brewflow.pipeline import scopes, spec_name
+from tests.helpers import DEMO_CONFIG
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    """The demo config: two eras, a skim, the fit."""
+    return load_config(DEMO_CONFIG)
+
+
+def jobs(config: dict) -> list[tuple[str, dict]]:
+    """Every job of a run of ``config``: its kind and params."""
+    out: list[tuple[str, dict]] = [("generate", {}), ("summary", {})]  # named "all"
+    for dataset in config["datasets"]:
+        out += [(kind, {"dataset": dataset}) for kind in ("preprocess", "analyze", "scale")]
+    out += [("skim", {"skim": s, "dataset": d}) for s, d in skim_targets(config)]
+    for era in scopes(config):
+        out += [("cutflow", {"region": r, "era": era}) for r in config["regions"]]
+    for name, spec in config["histograms"].items():
+        out += [("plot", {"region": r, "histogram": name})
+                for r in spec.get("regions") or config["regions"]]  # fmt: skip
+    out += [("plot", {"region": r, "era": e}) for e in config["eras"] for r in config["regions"]]
+    out += [("shapes", {"histogram": h}) for h in config["shapes"]["histograms"]]
+    out += [("fit", {"histogram": h}) for h in config["fit"]["histograms"]]
+    return out
+
+
+def rerun(config: dict, edit: Callable[[dict], None]) -> set[str]:
+    """The jobs whose spec changes with ``edit`` of ``config``, as ``kind:param.param``."""
+    changed = copy.deepcopy(config)
+    edit(changed)
+    out = set()
+    for kind, params in jobs(config):
+        if (
+            job_spec(kind, config, **params).document()
+            != job_spec(kind, changed, **params).document()
+        ):
+            out.add(f"{kind}:{spec_name(**params)}")
+    return out
+
+
+def test_a_region_label_reruns_only_the_figures_that_show_it(config):
+    """Regression (issue 27.5): a region's label reran every analyze, merge, scale and stack
+    job; it is shown by the region's plots and the fit's plots of its channels only."""
+
+    def edit(c):
+        c["regions"]["zmumu"]["label"] = "Z region"
+
+    changed = rerun(config, edit)
+    assert {j.split(":")[0] for j in changed} == {"plot", "fit"}
+    assert all("zmumu" in j for j in changed if j.startswith("plot"))
+    assert "fit:njets_fit" in changed  # its channels include zmumu
+    assert "plot:zmumu.mll" in changed
+    assert "plot:2017.zmumu" in changed
+
+
+def test_a_histogram_label_reruns_only_its_plots(config):
+    def edit(c):
+        c["histograms"]["mll"]["label"] = "m(ll) / GeV"
+
+    assert rerun(config, edit) == {"plot:zmumu.mll", "plot:ttbar_emu.mll", "plot:2017.zmumu",
+                                   "plot:2017.ttbar_emu", "plot:2018.zmumu",
+                                   "plot:2018.ttbar_emu"}  # fmt: skip
+
+
+def test_physics_edits_rerun_what_reads_them(config):
+    def xsec(c):
+        c["datasets"]["ww"]["xsec"] = 13.0
+
+    assert rerun(config, xsec) == {"scale:ww"}
+
+    def cut(c):
+        c["regions"]["zmumu"]["cuts"] = c["regions"]["zmumu"]["cuts"][:-1]
+
+    changed = rerun(config, cut)
+    assert {j.split(":")[0] for j in changed} == {"analyze", "skim"}  # then what follows
+    assert len([j for j in changed if j.startswith("analyze")]) == len(config["datasets"])
+
+    def systematic(c):
+        c["systematics"]["ps_fsr"]["datasets"] = ["ttbar", "ttbar_2017"]
+
+    changed = rerun(config, systematic)
+    assert "analyze:ttbar_2017" in changed
+    assert "scale:ttbar_2017" in changed
+    assert not {"analyze:ttbar", "analyze:dy", "scale:dy"} & changed  # unchanged for them
+
+    def description(c):
+        c["systematics"]["jes"]["description"] = "JES, total"
+
+    changed = rerun(config, description)
+    assert not any(j.startswith(("analyze", "scale", "skim", "shapes")) for j in changed)
+    assert "summary:all" in changed
+
+    def threads(c):
+        c["threads"] = 4
+        c["remote"] = {**c["remote"], "timeout": 5}
+
+    assert rerun(config, threads) == set()  # how a job runs, not what it makes
+
+
+def test_reading_outside_the_spec_is_an_error(config):
+    """The job's view is its spec: a key the spec does not hold cannot be read, even through
+    get() or `in`, so a job can never depend on something its fingerprint does not hold."""
+    view = job_spec("analyze", config, dataset="dy").config()
+    assert view["regions"]["zmumu"]["cuts"] == config["regions"]["zmumu"]["cuts"]
+    for read in (lambda: view["regions"]["zmumu"]["label"],
+                 lambda: view["regions"]["zmumu"].get("label"),
+                 lambda: "label" in view["histograms"]["mll"],
+                 lambda: view["plots"],
+                 lambda: view["datasets"]["dy"]["xsec"]):  # fmt: skip
+        with pytest.raises(SpecError, match="config key"):
+            read()
+    assert "ttbar" not in view["datasets"]  # another dataset does not exist for dy's job
+    assert view["threads"] == config["threads"]  # settings: readable, never hashed
+    with pytest.raises(TypeError):
+        view["regions"]["zmumu"]["cuts"] = []  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(view)) == view
+    again = pickle.loads(pickle.dumps(view))
+    with pytest.raises(SpecError):
+        again["regions"]["zmumu"]["label"]
+
+
+def test_every_job_spec_of_the_demo_builds(config):
+    for kind, params in jobs(config):
+        spec = job_spec(kind, config, **params)
+        assert spec.fingerprint() == job_spec(kind, config, **params).fingerprint()
+        assert spec.code["brewflow"]["version"]
