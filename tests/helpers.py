@@ -164,6 +164,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses TCP ``port`` is listened on (``ss -ltn``)."""
+    lines = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()  # fmt: skip
+    return [line.split()[3].rsplit(":", 1)[0] for line in lines]
+
+
 class StalledServer:
     """A socket that accepts connections and never answers (a hung server); subclasses say
     what to do with each connection (:meth:`_serve`)."""

@@ -1,6 +1,7 @@
 """The workflow on remote data, against real XRootD servers: the real-data example read over
 ``root://`` (logical file names through two redirectors, the first one down) and over
-``http://`` writes the local run's histograms, byte for byte."""
+``http://`` writes the local run's histograms, byte for byte; the URLs carry credentials (user
+info, an ``authz`` token: the servers ignore them), which no file of the run holds."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 import yaml
 
 from brewflow.results.model import load
+from brewflow.secrets import ENV
 from tests.helpers import LFNS, ROOT, assert_same_results, snakemake
 
 pytestmark = pytest.mark.slow
 
 DATASETS = {"DYJetsToLL_M50": "nano_dy.root", "SingleMuon_2018": "nano_dimuon.root"}
+SECRET = "SECRETTOKEN"
 
 
 def _example(shared_data: Path) -> dict:
@@ -46,15 +49,18 @@ def test_workflow_over_root_and_http_equals_the_local_run(xrootd, shared_data, t
     local = _run(tmp_path / "local", config)
 
     dy, data = LFNS[DATASETS["DYJetsToLL_M50"]], LFNS[DATASETS["SingleMuon_2018"]]
-    config["datasets"]["DYJetsToLL_M50"].update(
-        files=[dy], redirectors=[xrootd.redirector("dead"), xrootd.redirector("a")]
-    )
-    config["datasets"]["SingleMuon_2018"]["files"] = [xrootd.url(data, "b")]
+    user = f"root://cms:{SECRET}@"
+    config["datasets"]["DYJetsToLL_M50"].update(files=[dy], redirectors=[
+        xrootd.redirector(s).replace("root://", user) for s in ("dead", "a")])  # fmt: skip
+    config["datasets"]["SingleMuon_2018"]["files"] = [
+        xrootd.url(data, "b").replace("root://", user)]  # fmt: skip
     over_root = _run(tmp_path / "root", config)
 
     config["datasets"]["DYJetsToLL_M50"].pop("redirectors")
-    config["datasets"]["DYJetsToLL_M50"]["files"] = [xrootd.url(dy, "a", "http")]
-    config["datasets"]["SingleMuon_2018"]["files"] = [xrootd.url(data, "b", "http")]
+    config["datasets"]["DYJetsToLL_M50"]["files"] = [
+        xrootd.url(dy, "a", "http") + f"?authz={SECRET}"]  # fmt: skip
+    config["datasets"]["SingleMuon_2018"]["files"] = [
+        xrootd.url(data, "b", "http") + f"?authz={SECRET}"]  # fmt: skip
     over_http = _run(tmp_path / "http", config)
 
     for remote in (over_root, over_http):
@@ -64,11 +70,31 @@ def test_workflow_over_root_and_http_equals_the_local_run(xrootd, shared_data, t
             b = (remote / "results" / "stack" / f"{process}.json").read_text()
             assert load(local / "results" / "stack" / f"{process}.json").histograms.keys()
             assert _histograms(a) == _histograms(b), process
+        _assert_no_secret(remote)
     merged = load(over_root / "results" / "merge" / "DYJetsToLL_M50.json")
     replicas = {c["replica"] for c in merged.meta["ledger"]["replicas"]}
-    assert replicas == {xrootd.url(dy, "a")}
+    assert replicas == {xrootd.url(dy, "a").replace("root://", "root://***@")}
     ledger = (over_root / "results" / "summary" / "ledger.html").read_text()
-    assert f"{xrootd.redirector('a').rstrip('/')}: 3 chunk(s)" in ledger
+    assert f"{xrootd.redirector('a').rstrip('/')}: 3 chunk(s)".replace("//", "//***@") in ledger
+    merged = load(over_http / "results" / "merge" / "SingleMuon_2018.json")
+    assert merged.meta["files"] == [xrootd.url(data, "b", "http") + "?authz=***"]
+
+
+def _assert_no_secret(run: Path) -> None:
+    """No file of the run (results, logs, brewflow's and Snakemake's state, the tree metadata
+    cache) holds the credential; the run's resolved config says where the jobs read it."""
+    import os
+
+    cache = Path(os.environ["BREWFLOW_CACHE"])
+    files = [p for top in (run / "results", run / "logs", run / ".brewflow",
+                           run / ".snakemake" / "log", cache)
+             for p in top.rglob("*") if p.is_file()]  # fmt: skip
+    assert len(files) > 50
+    assert [p for p in files if SECRET.encode() in p.read_bytes()] == []
+    resolved = (run / ".brewflow" / "config.json").read_text()
+    config = (run / "config.yaml").resolve()
+    assert f'"credentials_from": [\n  "{config}"\n ]' in resolved
+    assert ENV not in os.environ  # the jobs were not given the credential by the test
 
 
 def _histograms(text: str) -> str:

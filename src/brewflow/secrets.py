@@ -64,7 +64,9 @@ _NAMES = "|".join(
     [*(re.escape(n) for n in TOKEN_PARAMETERS), *(re.escape(f) + r"[a-z0-9_\-]*"
                                                   for f in TOKEN_FAMILIES)]
 )  # fmt: skip
-_TOKEN = re.compile(rf"(?i)([?&;](?:{_NAMES})=)[^&#\s\"'<>\\,;)\]}}]*")
+_TOKEN = re.compile(rf"(?i)([?&;](?:{_NAMES})=)(?:[^&#\s\"'<>\\,;)\]}}:]|:(?=\S))*")
+"""A token parameter and its value: up to the next parameter, a quote, a space or a bracket, or a
+colon that ends a phrase (``URL: message``)."""
 
 
 def redact(text: str) -> str:

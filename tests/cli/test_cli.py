@@ -116,3 +116,27 @@ def test_all_systematics_outdir_equals_split_of_one_file(demo_set, tmp_path):
             np.testing.assert_array_equal(h.values(flow=True), b.histograms[key].values(flow=True))
     assert main(["split", "--input", str(tmp_path / "all.json"), "--outdir", str(split),
                  "--systematic", "nope"]) != 0  # fmt: skip
+
+
+def test_the_log_of_a_command_holds_no_credential():
+    """The handler the command logs through (a workflow job's log file) redacts every URL's
+    credentials, in messages and tracebacks (brewflow.secrets)."""
+    import io
+    import logging
+
+    from brewflow.cli import log_handler
+
+    handler = log_handler()
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(io.StringIO())
+    try:
+        raise OSError("[ERROR] root://user:SECRETTOKEN@h.example//x.root: no such file")
+    except OSError as err:
+        record = logging.LogRecord("brewflow.nanoevents.remote", logging.WARNING, __file__, 1,
+                                   "%s: %s", ("https://h.example/x.root?authz=SECRETTOKEN", err),
+                                   (OSError, err, err.__traceback__))  # fmt: skip
+    handler.handle(record)
+    text = handler.stream.getvalue()
+    assert "SECRETTOKEN" not in text
+    assert "https://h.example/x.root?authz=***: [ERROR] root://***@h.example//x.root" in text
+    assert "Traceback" in text

@@ -20,10 +20,11 @@ from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
 from brewflow.nanoevents import remote
 from brewflow.nanoevents.reader import ChunkReadError
-from tests.helpers import LFNS, ROOT
+from tests.helpers import LFNS, ROOT, listening_addresses
 
 DY = LFNS["nano_dy.root"]
 DATA = LFNS["nano_dimuon.root"]
+SECRET = "SECRETTOKEN"  # a credential in URLs, never in what brewflow writes or says
 TIMEOUT = 2  # remote.timeout of these tests: a stalled replica costs 2 s x attempts
 
 
@@ -223,6 +224,46 @@ def test_globs_on_an_xrootd_folder(xrootd, shared_data, monkeypatch):
     config["datasets"]["DYJetsToLL_M50"]["files"] = [xrootd.url(folder + "/*.txt", "a")]
     with pytest.raises(InputError, match=r"matches no file"):
         preprocess.preprocess(config, "DYJetsToLL_M50")
+
+
+def test_a_glob_with_credentials_reads_files_named_without_them(
+    xrootd, shared_data, monkeypatch, local_results
+):
+    """A glob on an XRootD folder with user info and a token (the servers ignore both): its
+    files are inventoried and read under redacted names, with the pattern's credentials."""
+    folder = DY.rsplit("/", 1)[0]
+    pattern = xrootd.url(f"{folder}/*.root?authz={SECRET}", "a")
+    pattern = pattern.replace("root://", f"root://cms:{SECRET}@")
+    config = _config(shared_data, monkeypatch, {"DYJetsToLL_M50": {"files": [pattern]}})
+    files, result = _results(config, "DYJetsToLL_M50")
+    name = xrootd.url(f"{DY}?authz=***", "a").replace("root://", "root://***@")
+    assert [f["path"] for f in files] == [name]
+    _same_histograms(result, local_results["DYJetsToLL_M50"])
+    assert SECRET not in json.dumps([files, result.meta])
+
+
+def test_the_servers_of_the_tests_accept_this_host_only(xrootd):
+    """Python's test servers listen on 127.0.0.1; XRootD listens on every address (it has no
+    directive to bind one) and refuses a peer that is not 127.0.0.1 or ::1 (.ci/xrootd.sh:
+    ``xrd.allow``): a connection from 127.0.0.2 is closed unanswered."""
+    import socket
+    import struct
+
+    assert listening_addresses(xrootd.ports["stalled"][0]) == ["127.0.0.1"]
+    root, http = xrootd.ports["a"]
+    hello = {root: struct.pack(">5i", 0, 0, 0, 4, 2012),  # XRootD's handshake
+             http: b"HEAD /store HTTP/1.0\r\n\r\n"}  # fmt: skip
+    for port, request in hello.items():
+        answers = {}
+        for peer in ("127.0.0.1", "127.0.0.2"):
+            with socket.create_connection(("127.0.0.1", port), 5, (peer, 0)) as sock:
+                sock.sendall(request)
+                try:
+                    answers[peer] = sock.recv(16)
+                except ConnectionResetError:
+                    answers[peer] = b""
+        assert answers["127.0.0.1"], port
+        assert answers["127.0.0.2"] == b"", port
 
 
 def test_the_remote_inventory_is_cached_by_name_uuid_and_size(

@@ -53,6 +53,20 @@ def _os_error(err: OSError, args: argparse.Namespace) -> str:
     )
 
 
+def log_handler() -> logging.Handler:
+    """Where the command's log goes: a rich display on a terminal, else (the log files of
+    workflow jobs) one plain line per message; either way, credentials redacted."""
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False)
+        handler.setFormatter(RedactingFormatter("%(message)s"))
+        return handler
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
 def _redacted_traceback(kind: type[BaseException], error: BaseException, tb: Any) -> None:
     import traceback
 
@@ -68,15 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:  # the traceback of an error raised out of main(), credentials redacted
         sys.excepthook = _redacted_traceback
     level = logging.DEBUG if args.verbose else logging.INFO
-    if sys.stderr.isatty():
-        from rich.logging import RichHandler
-
-        handler: logging.Handler = RichHandler(show_path=False)
-        handler.setFormatter(RedactingFormatter("%(message)s"))
-    else:  # log files of workflow jobs: one plain line per message
-        handler = logging.StreamHandler()
-        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=level, handlers=[log_handler()])
     try:
         args.func(args)
     except BrewflowError as err:  # says what failed and what to do

@@ -155,10 +155,10 @@ def open_file(
         text = " ".join(str(err).split()).split(" in file ")[0]
         if not text.startswith("not a ROOT file") and "range requests" not in text:
             raise
-        page = " (an HTML page: the server's error or login page?)" if "b'<" in text else ""
+        page = ": an HTML page (the server's error or login page?)" if "b'<" in text else ""
         raise NotRootFile(
-            f"{path}: the server's answer is not a ROOT file: {text}{page}; check the URL and "
-            "its credentials"
+            f"{path}: the server's answer is not a ROOT file ({text.split(': ', 1)[-1]}){page}; "
+            "check the URL and its credentials"
         ) from None
 
 

@@ -1,0 +1,117 @@
+"""Remote reads without an XRootD server (brewflow.nanoevents.remote): an HTTP server that
+answers a ROOT file's URL with an HTML page, a server that is down; every such input problem is
+a user error naming the URL, its credentials redacted. (Reads against real XRootD servers:
+tests/jobs/test_remote.py.)"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+from brewflow.cli import main
+from brewflow.locations import RemoteSettings
+from brewflow.nanoevents import remote
+from tests.helpers import free_port, listening_addresses
+
+SECRET = "SECRETTOKEN"
+PAGE = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Log in</body></html>\n"
+
+
+class _LoginPage(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an HTML login page (status 200), as a portal in front of a
+    file server does."""
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(PAGE) * 40))
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.do_HEAD()
+        self.wfile.write(PAGE * 40)
+
+    def log_message(self, *args) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def html_server():
+    """An HTTP server on 127.0.0.1 (this host only) that answers with an HTML page."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LoginPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_html_test_server_listens_on_this_host_only(html_server):
+    assert listening_addresses(int(html_server.rsplit(":", 1)[1])) == ["127.0.0.1"]
+
+
+def test_an_html_page_for_a_root_url_is_a_named_replica_failure(html_server):
+    url = f"{html_server}/store/nano_dy.root?authz={SECRET}"
+    with pytest.raises(remote.NotRootFile) as caught:
+        remote.open_file(url, RemoteSettings(timeout=5), "Events")
+    message = str(caught.value)
+    assert isinstance(caught.value, OSError)  # the next replica is tried
+    assert message.startswith(f"{html_server}/store/nano_dy.root?authz=***: ")
+    assert "not a ROOT file" in message
+    assert "an HTML page" in message
+    assert SECRET not in message
+
+
+def _config(demo_set, tmp_path, files: list[str], on_bad_file: str = "fail"):
+    """The small demo config with dataset ``dy`` read from ``files``."""
+    config = yaml.safe_load(demo_set["path"].read_text())
+    spec = config["datasets"]["dy"]
+    spec.pop("generator", None)
+    spec["files"] = files
+    config["remote"] = {"timeout": 2, "retries": 0, "backoff": 0.1}
+    config["on_bad_file"] = on_bad_file
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_preprocess_of_an_html_page_is_a_user_error_naming_the_url(
+    demo_set, html_server, tmp_path, capsys
+):
+    url = f"{html_server}/store/nano_dy.root?authz={SECRET}"
+    config = _config(demo_set, tmp_path, [url])
+    argv = ["preprocess", "--config", str(config), "--dataset", "dy", "--output", "p.json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "unexpected" not in err
+    assert f"{html_server}/store/nano_dy.root?authz=***" in err
+    assert "not a ROOT file" in err
+    assert SECRET not in err
+
+
+def test_a_server_down_is_named_without_the_credentials(demo_set, tmp_path):
+    """The whole output of the command (log lines and the error), run as a workflow job runs
+    it, names each URL with its credentials redacted."""
+    port = free_port()  # nothing listens there
+    urls = [f"root://user:{SECRET}@127.0.0.1:{port}//store/dy.root",
+            f"http://127.0.0.1:{port}/store/dy2.root?authz={SECRET}"]  # fmt: skip
+    for policy in ("fail", "skip"):
+        config = _config(demo_set, tmp_path, urls, policy)
+        run = subprocess.run(
+            [sys.executable, "-m", "brewflow.cli", "-v", "preprocess", "--config", str(config),
+             "--dataset", "dy", "--output", str(tmp_path / "p.json")],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert run.returncode == 2, run.stderr
+        assert SECRET not in run.stderr + run.stdout
+        assert "unexpected" not in run.stderr
+        assert f"root://***@127.0.0.1:{port}//store/dy.root" in run.stderr
+        if policy == "skip":  # logged as skipped, then none readable
+            assert f"http://127.0.0.1:{port}/store/dy2.root?authz=***" in run.stderr
