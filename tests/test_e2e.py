@@ -194,6 +194,48 @@ def test_rerun_is_a_no_op_and_one_dataset_change_reruns_only_it(workflow_run):
     assert "generate" not in text
 
 
+def _planned(workdir: Path) -> set[str]:
+    """The rules a dry run of the workflow would run (``all`` left out)."""
+    dry = _snakemake(workdir, "-n", "--quiet", "rules")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    rows = re.findall(r"^(\w+)\s+\d+$", dry.stdout, re.M)
+    return {r for r in rows if r not in ("all", "total")}
+
+
+def test_an_edit_reruns_only_the_jobs_that_read_it(workflow_run):
+    """Regression (issue 27.5): a region's label reran every analyze, merge, scale and stack
+    job, and an edit of the analysis module (a user's module in the run's folder, or one it
+    imports) reran nothing. Each job's spec is its input: a label reruns the plots that show
+    it, the analysis code the jobs that run it (and what is made from them)."""
+    workdir = workflow_run["workdir"]
+    path = workdir / "config.yaml"
+    original = path.read_text()
+    try:
+        _snakemake(workdir, "--touch")  # up to date whatever earlier tests edited
+        config = yaml.safe_load(original)
+        config["regions"]["zmumu"]["label"] = "Z boson region"
+        path.write_text(yaml.safe_dump(config))
+        assert _planned(workdir) == {"plot"}
+        (workdir / "helpers_27.py").write_text("WEIGHT = 1.0\n")
+        (workdir / "myana_27.py").write_text(
+            "import helpers_27\nfrom brewflow.demo import analysis as demo\n\n\n"
+            "def analysis(events, context):\n    return demo(events, context)\n"
+        )
+        config["analysis"]["callable"] = "myana_27:analysis"
+        path.write_text(yaml.safe_dump(config))
+        touched = _snakemake(workdir, "--touch")
+        assert touched.returncode == 0, touched.stderr[-3000:]
+        assert _planned(workdir) == set()
+        (workdir / "helpers_27.py").write_text("WEIGHT = 1.0  # edited\n")
+        planned = _planned(workdir)
+        assert {"analyze", "merge", "scale", "stack", "plot", "cutflow"} <= planned
+        assert "preprocess" not in planned
+        assert "generate" not in planned
+    finally:
+        path.write_text(original)
+        _snakemake(workdir, "--touch")
+
+
 def test_data_agree_with_normalised_mc(workflow_run):
     """Pseudo-data are Poisson draws of the MC sum: yields and shapes agree within errors."""
     workdir, config = workflow_run["workdir"], workflow_run["config"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,13 @@ def era_config() -> dict:
     config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
     config["fuse_systematics"] = True
     config["step_size"] = 4000
-    for key in ("skims", "models"):
-        config.pop(key)
+    config.pop("models")
     config["generate"].pop("bdt")
+    config["skims"] = {  # data skims of a blinded region and of a region with a window
+        "blind": {"region": "ttbar_blind", "datasets": ["data", "ttbar"]},
+        "window": {"region": "zmumu", "variables": ["mll"], "format": "root",
+                   "datasets": ["data", "data_2017"]},
+    }  # fmt: skip
     return config
 
 
@@ -173,3 +178,138 @@ def test_fit_recovers_the_injected_signal_strength(run):
 
 def test_config_is_valid():
     validate(era_config())
+
+
+WINDOW = (85.0, 95.0)  # the blinded m_ll window of zmumu (era_config)
+
+OUTPUT_KINDS = {  # every file a run writes, by kind; a new kind fails the test until checked
+    "input": r"results/generated/.*",
+    "inventory": r"results/preprocess/[^/]+\.json",
+    "result": r"results/(analyze|merge|scale|stack|eras/[^/]+/stack)/.*\.json",
+    "table": r"results/(eras/[^/]+/)?cutflow/[^/]+\.(csv|md|tex)",
+    "plot": r"results/(eras/[^/]+/)?plots/.*\.(png|pdf)",
+    "shapes": r"results/shapes/[^/]+\.(root|txt|pyhf\.json)",
+    "fit": r"results/fit/.*\.(json|md|tex|png|pdf)",
+    "skim": r"results/skim/[^/]+/[^/]+/(part-\d+\.(parquet|root)|skim\.json)",
+    "report": r"results/summary/[^/]+\.html",
+    "log": r"logs/.*\.log",
+}
+
+
+def _kind(relative: str) -> str:
+    found = [k for k, pattern in OUTPUT_KINDS.items() if re.fullmatch(pattern, relative)]
+    assert len(found) == 1, f"{relative}: output kind {found or 'unknown'}; add it and a check"
+    return found[0]
+
+
+def _admitted(config: dict, events: list[dict], region: str) -> list[dict]:
+    """The certified data events (the reference reads only those) a region may show: none
+    of a blinded region, none with m_ll in the window in zmumu."""
+    if config["regions"][region].get("blind"):
+        return []
+    if region == "zmumu":
+        return [e for e in events if e["mll"] is None or not WINDOW[0] <= e["mll"] < WINDOW[1]]
+    return events
+
+
+def test_no_output_holds_a_data_event_it_must_not(run):
+    """Issue 27.1: every file of the run, by kind: the data events outside the golden JSON,
+    in a blinded region or inside a blinded window are in no histogram, no cutflow row, no
+    table, no skim (parquet or ROOT), no fit input or fit, no report page; a file of a kind
+    the test does not know fails it."""
+    import awkward as ak
+    import pandas as pd
+
+    from brewflow.results.documents import read_document
+
+    workdir, config = run["workdir"], run["config"]
+    files = sorted(p for folder in ("results", "logs") for p in (workdir / folder).rglob("*")
+                   if p.is_file() and p.name != "README.md")  # fmt: skip
+    kinds: dict[str, list[Path]] = {}
+    for path in files:
+        kinds.setdefault(_kind(str(path.relative_to(workdir))), []).append(path)
+    assert set(kinds) == set(OUTPUT_KINDS)  # the run wrote every kind
+    data = {n: reference.dataset_events(config, n, workdir)
+            for n, d in config["datasets"].items() if d["is_data"]}  # fmt: skip
+    golden = {n: json.loads((workdir / config["datasets"][n]["lumi_mask"]).read_text())
+              for n in data}  # fmt: skip
+    for path in kinds["result"]:  # every histogram and cutflow holding data
+        result = load(path)
+        if not result.is_data:
+            continue
+        names = [result.dataset] if result.dataset in data else list(data)
+        if "/eras/" in str(path):
+            era = path.parts[-3]
+            names = [n for n in names if config["datasets"][n]["era"] == era]
+        for region in config["regions"]:
+            admitted = [e for n in names for e in _admitted(config, data[n], region)]
+            cuts = config["regions"][region]["cuts"]
+            flow = result.cutflow(region)
+            assert flow["events"][0] == len(admitted), (path, region)  # every row
+            passing = [e for e in admitted if all(e["cuts"][c] for c in cuts)]
+            assert flow["events"][-1] == len(passing), (path, region)
+            if "met" in result.histograms:
+                assert result.project("met", region).values(flow=True).sum() == len(passing)
+    for path in kinds["skim"]:
+        if path.name != "skim.json":
+            continue
+        ledger = read_document(path)
+        name, region = ledger["dataset"], ledger["region"]
+        if name not in data:
+            continue
+        parts = [path.parent / p["file"] for p in ledger["parts"]]
+        read = [ak.from_parquet(p) if p.suffix == ".parquet" else _root_events(p) for p in parts]
+        events = ak.concatenate([r for r in read if len(r)]) if any(len(r) for r in read) else []
+        cuts = config["regions"][region]["cuts"]
+        expected = [e for e in _admitted(config, data[name], region)
+                    if all(e["cuts"][c] for c in cuts)]  # fmt: skip
+        assert ledger["events"] == len(events) == len(expected), path
+        for run_, lumi in zip(ak.to_list(events["run"]) if len(events) else [],
+                              ak.to_list(events["luminosityBlock"]) if len(events) else [],
+                              strict=True):  # fmt: skip
+            assert any(a <= lumi <= b for a, b in golden[name].get(str(run_), [])), path
+        if "mll" in ledger["variables"] and len(events):
+            mll = ak.to_numpy(events["mll"])
+            assert not ((mll >= WINDOW[0]) & (mll < WINDOW[1])).any(), path
+    for path in kinds["table"]:
+        if path.suffix != ".csv":
+            continue
+        tidy = pd.read_csv(path)
+        region = path.stem
+        rows = tidy[(tidy.level == "dataset") & tidy.is_data]
+        if config["regions"][region].get("blind"):
+            assert rows.empty, path
+            continue
+        era = path.parts[-3] if "/eras/" in str(path) else None
+        for name, found in rows.groupby("name"):
+            if era is not None:
+                assert config["datasets"][name]["era"] == era
+            admitted = _admitted(config, data[name], region)
+            assert int(found[found.step == 0].events.iloc[0]) == len(admitted), (path, name)
+    for path in kinds["shapes"]:
+        if path.name.endswith(".pyhf.json"):
+            workspace = json.loads(path.read_text())
+            for channel, observed in zip(workspace["channels"], workspace["observations"],
+                                         strict=True):  # fmt: skip
+                if channel["name"].startswith("ttbar_blind"):
+                    mc = np.sum([s["data"] for s in channel["samples"]], axis=0)
+                    np.testing.assert_allclose(observed["data"], mc, rtol=1e-12)
+    for path in kinds["fit"]:
+        if path.name == "fit.json" and path.parent.name == "nj_blind":
+            assert json.loads(path.read_text())["data"] in ("observed", "asimov")
+            assert abs(json.loads(path.read_text())["mu"] - 1.0) < 1e-6  # the Asimov alone
+    blind_counts = {str(len([e for e in data[n] if all(e["cuts"][c] for c in
+                     config["regions"]["ttbar_blind"]["cuts"])])) for n in data}  # fmt: skip
+    for path in [*kinds["report"], *kinds["log"]]:
+        text = path.read_text(errors="replace")
+        if "skim/blind/data" in str(path):
+            assert re.search(r": 0 of \d+ events", text), path  # the skim kept none
+        if path.suffix == ".html":
+            assert all(f">{c}<" not in text for c in blind_counts if c != "0"), path
+
+
+def _root_events(path: Path):
+    import uproot
+
+    with uproot.open(path) as f:
+        return f["Events"].arrays(["run", "luminosityBlock", "mll"])

@@ -94,8 +94,9 @@ def analyze_job_resources(name):
 
 onstart:
     # at a run's start only (the physics layer, not imported to plan a run): every correction
-    # name exists; then the resolved config for the jobs, temp files of killed jobs removed
-    from brewflow.jobs.validation import check_payloads
+    # name exists, the analysis defines every cut, variable and weight the config names (on a
+    # typetracer); then the resolved config for the jobs, temp files of killed jobs removed
+    from brewflow.jobs.validation import check_before_run
 
-    check_payloads(config)
+    check_before_run(config)
     start_run(config)

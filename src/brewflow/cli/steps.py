@@ -32,21 +32,27 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
+    from brewflow.config import load_config
+    from brewflow.config.specs import job_spec
     from brewflow.jobs.analyze import analyze_job
+    from brewflow.jobs.failures import not_repeated
     from brewflow.results.arithmetic import save_split
     from brewflow.results.model import save
 
-    result = analyze_job(
-        job_config(args.config, "analyze", dataset=args.dataset),
-        args.dataset,
-        args.preprocess,
-        None if args.all_systematics else args.systematic or ["nominal"],
-        group=args.group,
-        scheduler=args.scheduler,
-        workers=args.threads,
-        progress_interval=args.progress_interval,
-    )
+    spec = job_spec("analyze", load_config(args.config), dataset=args.dataset)
+    part = "" if args.group is None else f".part{args.group}"
+    which = "all" if args.all_systematics else "+".join(args.systematic or ["nominal"])
+    with not_repeated(spec, f"{args.dataset}{part}.{which}"):
+        result = analyze_job(
+            spec.config(),
+            args.dataset,
+            args.preprocess,
+            None if args.all_systematics else args.systematic or ["nominal"],
+            group=args.group,
+            scheduler=args.scheduler,
+            workers=args.threads,
+            progress_interval=args.progress_interval,
+        )
     if args.output:
         save(result, args.output)
     else:
@@ -80,12 +86,15 @@ def _stack(args: argparse.Namespace) -> None:
 
 
 def _skim(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
+    from brewflow.config import load_config
+    from brewflow.config.specs import job_spec
+    from brewflow.jobs.failures import not_repeated
     from brewflow.jobs.skims import skim_job
 
-    view = job_config(args.config, "skim", skim=args.skim, dataset=args.dataset)
-    skim_job(view, args.skim, args.dataset, args.preprocess, args.output_dir,
-             scheduler=args.scheduler, workers=args.threads)  # fmt: skip
+    spec = job_spec("skim", load_config(args.config), skim=args.skim, dataset=args.dataset)
+    with not_repeated(spec, f"{args.skim}.{args.dataset}"):
+        skim_job(spec.config(), args.skim, args.dataset, args.preprocess, args.output_dir,
+                 scheduler=args.scheduler, workers=args.threads)  # fmt: skip
 
 
 def register(sub: Any) -> None:

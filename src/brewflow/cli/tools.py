@@ -14,10 +14,11 @@ def _validate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from brewflow.config import systematics_for
-    from brewflow.jobs.validation import check_payloads
+    from brewflow.jobs.validation import check_analysis, check_payloads
 
     settings = config(args.config)
     check_payloads(settings)
+    check_analysis(settings, record=None)  # the analysis on a typetracer: cuts, variables
     table = Table(title=f"{args.config}: valid")
     eras = bool(settings.get("eras"))
     columns = ("dataset", *(["era"] if eras else []), "process", "type", "files", "xsec [pb]",

@@ -115,7 +115,7 @@ class DataGate:
         for region in self.regions if regions is None else regions:
             if not self.admits(region):
                 continue
-            cuts = self.regions[region]
+            cuts = self._cuts(output, region)
             mask = output.selection.all(*cuts)
             passed = output.selection.n_passed(*cuts)
             vetoes = self.blinding.vetoes(region) if self.is_data else ()
@@ -126,13 +126,25 @@ class DataGate:
             out[region] = RegionSelection(lib(mask).fill_none(mask, False), passed)
         return out
 
+    def _cuts(self, output: AnalysisOutput, region: str) -> tuple[str, ...]:
+        """``region``'s cuts, each of which the analysis must define (else a
+        :class:`ConfigError` naming the config key)."""
+        cuts = self.regions[region]
+        unknown = [c for c in cuts if c not in output.selection]
+        if unknown:
+            raise ConfigError(
+                f"config key 'regions.{region}.cuts': the analysis defines no cut "
+                f"{unknown[0]!r} (it has: {', '.join(output.selection.names)})"
+            )
+        return cuts
+
     def selection(self, output: AnalysisOutput, region: str) -> RegionSelection:
         """The selection of ``region``: as :meth:`selections`, and for a region that admits
         no event of this dataset (a blinded region of data), one that selects none."""
         found = self.selections(output, [region]).get(region)
         if found is not None:
             return found
-        cuts = output.selection.n_passed(*self.regions[region])
+        cuts = output.selection.n_passed(*self._cuts(output, region))
         none = lib(cuts).zeros_like(cuts, dtype=bool)
         return RegionSelection(none, lib(none).where(none, 0, NOT_ADMITTED))
 

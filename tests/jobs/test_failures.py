@@ -1,0 +1,64 @@
+"""A job that failed for its configuration is not run again with the same spec
+(brewflow.jobs.failures)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from brewflow.cli import main
+from brewflow.config import validate
+from brewflow.jobs import analyze, preprocess
+from brewflow.results.inventory import write_inventory
+
+
+def test_a_configuration_error_is_not_repeated(demo_set, tmp_path, monkeypatch, capsys):
+    """Regression (issue 27.7): a typo in a region's cut list failed the analyze job after
+    reading, and Snakemake retried it; a retry with the same config and code now stops at
+    once with the same message, and a fixed config runs."""
+    monkeypatch.chdir(tmp_path)
+    config = copy.deepcopy(demo_set["config"])
+    config["regions"]["zmumu"]["cuts"] = ["trigger", "z_windw"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    write_inventory(preprocess.preprocess(validate(config), "dy"), tmp_path / "dy.json")
+    args = ["analyze", "--config", str(path), "--dataset", "dy", "--preprocess",
+            str(tmp_path / "dy.json"), "--output", str(tmp_path / "out.json")]  # fmt: skip
+    assert main(args) == 2
+    first = capsys.readouterr().err
+    assert "config key 'regions.zmumu.cuts': the analysis defines no cut 'z_windw'" in first
+    calls = []
+    real = analyze.run
+    monkeypatch.setattr(analyze, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert main(args) == 2
+    again = capsys.readouterr().err
+    assert "'z_windw'" in again
+    assert "not run again" in again
+    assert calls == []  # nothing was built or read
+    config["regions"]["zmumu"]["cuts"] = ["trigger", "z_window"]
+    path.write_text(yaml.safe_dump(config))
+    assert main(args) == 0
+    assert calls == [1]
+    assert not list((tmp_path / ".brewflow" / "failed" / "analyze").glob("*.json"))
+
+
+def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, monkeypatch):
+    """Regression (issue 27.7): `brewflow validate` and the workflow's start run the analysis
+    on a typetracer, so a typo in a cut list fails before any job, naming the key."""
+    from brewflow.config import ConfigError
+    from brewflow.jobs.validation import check_analysis
+
+    monkeypatch.chdir(tmp_path)
+    config = copy.deepcopy(demo_set["config"])
+    config["regions"]["zmumu"]["cuts"] = ["trigger", "z_windw"]
+    with pytest.raises(ConfigError, match=r"regions\.zmumu\.cuts.*'z_windw'"):
+        check_analysis(validate(config))
+    good = validate(demo_set["config"])
+    assert set(check_analysis(good)) == {"data", "dy"}  # one dataset per era and kind
+    assert check_analysis(good) == []  # recorded: not checked again while unchanged
+    config = copy.deepcopy(demo_set["config"])
+    config["histograms"]["mll"]["variable"] = "m_ll"
+    with pytest.raises(ConfigError, match=r"histograms\.mll\.variable"):
+        check_analysis(validate(config))
