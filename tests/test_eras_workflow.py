@@ -190,7 +190,8 @@ OUTPUT_KINDS = {  # every file a run writes, by kind; a new kind fails the test 
     "plot": r"results/(eras/[^/]+/)?plots/.*\.(png|pdf)",
     "shapes": r"results/shapes/[^/]+\.(root|txt|pyhf\.json)",
     "fit": r"results/fit/.*\.(json|md|tex|png|pdf)",
-    "skim": r"results/skim/[^/]+/[^/]+/(part-\d+\.(parquet|root)|skim\.json)",
+    "skim": r"results/skim/[^/]+/[^/]+/(part-\d+\.(parquet|root)|skim\.json|"
+    r"\.snakemake_timestamp)",
     "report": r"results/summary/[^/]+\.html",
     "log": r"logs/.*\.log",
 }
