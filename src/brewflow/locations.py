@@ -12,10 +12,10 @@ from __future__ import annotations
 import glob
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from brewflow.secrets import is_token_parameter
+from brewflow.secrets import expected, is_token_parameter
 
 __all__ = [
     "SCHEMES",
@@ -124,11 +124,15 @@ class RemoteSettings:
     """How remote files are read (config key ``remote``): ``timeout`` seconds per request,
     ``retries`` further attempts per replica after a failed one, ``backoff`` seconds before the
     first retry (doubled for each further one). A server that never answers costs at most
-    ``timeout x (retries + 1)`` per replica before the next replica is tried."""
+    ``timeout x (retries + 1)`` per replica before the next replica is tried.
+    ``credentials_from``: the user's config files the reads restore URL credentials from
+    (:func:`brewflow.secrets.expected` of the process that made the settings), so that a
+    worker on another node, which does not inherit its environment, reads as it would."""
 
     timeout: float = 30.0
     retries: int = 1
     backoff: float = 1.0
+    credentials_from: tuple[str, ...] = field(default_factory=expected)
 
     @classmethod
     def of(cls, config: Mapping) -> RemoteSettings:

@@ -32,6 +32,7 @@ __all__ = [
     "conceal",
     "credential_sources",
     "expect",
+    "expected",
     "holds_secret",
     "is_token_parameter",
     "redact",
@@ -169,10 +170,16 @@ def credential_sources(value: Any) -> list[str]:
 def expect(files: Iterable[str | Path]) -> None:
     """Note ``files`` (a resolved config's ``credentials_from``) as where this process and its
     workers read credentials again, when :func:`reveal` needs them."""
-    known = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
+    known = list(expected())
     added = [str(f) for f in files if str(f) not in known]
     if added:
         os.environ[ENV] = os.pathsep.join([*known, *added])
+
+
+def expected() -> tuple[str, ...]:
+    """The files this process reads credentials from again (:data:`ENV`), to hand to workers
+    that do not inherit its environment (e.g. on other nodes of a dask cluster)."""
+    return tuple(p for p in os.environ.get(ENV, "").split(os.pathsep) if p)
 
 
 def reveal(url: str) -> str:

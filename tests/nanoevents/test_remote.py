@@ -6,13 +6,16 @@ tests/jobs/test_remote.py.)"""
 from __future__ import annotations
 
 import http.server
+import pickle
 import subprocess
 import sys
 import threading
+from typing import ClassVar
 
 import pytest
 import yaml
 
+from brewflow import secrets
 from brewflow.cli import main
 from brewflow.locations import RemoteSettings
 from brewflow.nanoevents import remote
@@ -24,9 +27,12 @@ PAGE = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Log in<
 
 class _LoginPage(http.server.BaseHTTPRequestHandler):
     """Answers every request with an HTML login page (status 200), as a portal in front of a
-    file server does."""
+    file server does; ``requested``: the paths (with queries) asked for."""
+
+    requested: ClassVar[list[str]] = []
 
     def do_HEAD(self) -> None:
+        self.requested.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(PAGE) * 40))
@@ -115,3 +121,26 @@ def test_a_server_down_is_named_without_the_credentials(demo_set, tmp_path):
         assert f"root://***@127.0.0.1:{port}//store/dy.root" in run.stderr
         if policy == "skip":  # logged as skipped, then none readable
             assert f"http://127.0.0.1:{port}/store/dy2.root?authz=***" in run.stderr
+
+
+def test_a_worker_elsewhere_reads_with_the_credentials_of_the_users_config(
+    html_server, tmp_path, monkeypatch
+):
+    """The remote settings made where the config was loaded name the files its credentials are
+    in; a worker that does not inherit that process's environment (a dask worker on another
+    node) gets them with the task and sends the user's token, read from the config file."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"datasets:\n  dy:\n    files: ['{html_server}/x.root?authz={SECRET}']\n")
+    monkeypatch.setenv(secrets.ENV, str(config))
+    task = pickle.dumps((f"{html_server}/x.root?authz=***", RemoteSettings(timeout=5)))
+    code = (
+        "import pickle, sys; from brewflow.nanoevents import remote; "
+        "url, settings = pickle.loads(sys.stdin.buffer.read()); "
+        "remote.open_file(url, settings, 'Events')"
+    )
+    _LoginPage.requested.clear()
+    run = subprocess.run([sys.executable, "-c", code], input=task, capture_output=True,
+                         env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False)  # fmt: skip
+    assert b"NotRootFile" in run.stderr  # it reached the server, which answered HTML
+    assert _LoginPage.requested
+    assert all(p == f"/x.root?authz={SECRET}" for p in _LoginPage.requested)

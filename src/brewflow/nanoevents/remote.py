@@ -150,7 +150,7 @@ def open_file(
     settings = settings or RemoteSettings()
     prepare_client(settings)
     try:
-        return _open(real_url(path), tree, branches, open_options(path, settings))
+        return _open(real_url(path, settings), tree, branches, open_options(path, settings))
     except ValueError as err:  # uproot's "not a ROOT file", fsspec's "no range requests"
         text = " ".join(str(err).split()).split(" in file ")[0]
         if not text.startswith("not a ROOT file") and "range requests" not in text:
@@ -170,10 +170,13 @@ def _open(path: str, tree: str | None, branches: Iterable[str] | None, options: 
     return uproot.open({path: tree} if tree is not None else path, **options)
 
 
-def real_url(url: str) -> str:
+def real_url(url: str, settings: RemoteSettings | None = None) -> str:
     """The URL to give the client for ``url`` as brewflow holds it (credentials redacted):
-    the user's, credentials restored (:func:`brewflow.secrets.reveal`); raises
-    :class:`CredentialMissing` when the user's config no longer has them."""
+    the user's, credentials restored (:func:`brewflow.secrets.reveal`, from the files
+    ``settings.credentials_from`` too); raises :class:`CredentialMissing` when the user's
+    config no longer has them."""
+    if settings is not None:
+        secrets.expect(settings.credentials_from)
     try:
         return secrets.reveal(url)
     except secrets.UnknownCredential as err:
@@ -200,7 +203,7 @@ def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
     import fsspec
 
     prepare_client(settings)
-    real, mark, query = real_url(pattern).partition("?")  # a query is no part of the glob
+    real, mark, query = real_url(pattern, settings).partition("?")  # a query is no part of the glob
     fs, path = fsspec.core.url_to_fs(real, timeout=settings.seconds)
     found = [p for p in fs.glob(path) if fs.isfile(p)]
     folder, name = posixpath.split(path)
