@@ -135,7 +135,7 @@ def test_zero_background_leaves_significance_and_limit_undefined():
     spec["channels"][1]["samples"][1]["modifiers"] = []
     table, _ = likelihood.fit_workspace(spec, top=0)
     assert table["no_background"] == ["cr bin 1"]
-    assert table["significance"] == {"observed": None, "expected": None}
+    assert table["significance"] == {"observed": None, "expected": None, "failed": None}
     assert table["upper_limit"]["observed"] is None
     model = pyhf.Workspace(spec).model()
     best = likelihood.maximum_likelihood(model, np.asarray(pyhf.Workspace(spec).data(model)))

@@ -23,7 +23,7 @@ from tabulate import tabulate
 from brewflow.config import blind_windows, channel_blinding, fit_channels
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
-from brewflow.outputs.likelihood import fit_workspace
+from brewflow.outputs.likelihood import FitFailed, fit_workspace
 from brewflow.outputs.plots import (
     blinded_bins,
     cms_label,
@@ -39,8 +39,10 @@ __all__ = ["channel_plot", "fit_job", "impact_plot", "pull_plot"]
 log = logging.getLogger(__name__)
 
 
-def _number(value: float | None, form: str, unit: str = "") -> str:
-    return "undefined" if value is None else f"{value:{form}}{unit}"
+def _number(value: float | None, form: str, unit: str = "", failed: bool = False) -> str:
+    if value is None:
+        return "failed (see the warnings)" if failed else "undefined"
+    return f"{value:{form}}{unit}"
 
 
 def _summary_rows(table: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -48,36 +50,46 @@ def _summary_rows(table: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     limit, z = table["upper_limit"], table["significance"]
     cl = f"{100 * (1 - limit['level']):g}"
     exp = limit["expected"]
+    z_failed, limit_failed = bool(z.get("failed")), bool(limit.get("failed"))
+    band = _number(None, "", failed=limit_failed)
     rows = [
         ("signal strength", f"{table['mu']:.4f} ± {table['mu_error']:.4f}",
          rf"${table['mu']:.4f} \pm {table['mu_error']:.4f}$"),
-        ("observed significance", _number(z["observed"], ".2f", " σ"),
-         _number(z["observed"], ".2f", r"$\,\sigma$")),
-        ("expected significance", _number(z["expected"], ".2f", " σ"),
-         _number(z["expected"], ".2f", r"$\,\sigma$")),
-        (f"observed CLs upper limit ({cl}% CL)", _number(limit["observed"], ".3f"),
-         _number(limit["observed"], ".3f")),
+        ("observed significance", _number(z["observed"], ".2f", " σ", z_failed),
+         _number(z["observed"], ".2f", r"$\,\sigma$", z_failed)),
+        ("expected significance", _number(z["expected"], ".2f", " σ", z_failed),
+         _number(z["expected"], ".2f", r"$\,\sigma$", z_failed)),
+        (f"observed CLs upper limit ({cl}% CL)",
+         _number(limit["observed"], ".3f", "", limit_failed),
+         _number(limit["observed"], ".3f", "", limit_failed)),
         ("expected upper limit (median [-1σ, +1σ])",
-         "undefined" if exp is None else f"{exp[0]:.3f} [{exp[2]:.3f}, {exp[3]:.3f}]",
-         "undefined" if exp is None else
+         band if exp is None else f"{exp[0]:.3f} [{exp[2]:.3f}, {exp[3]:.3f}]",
+         band if exp is None else
          rf"${exp[0]:.3f}^{{+{exp[3] - exp[0]:.3f}}}_{{-{exp[0] - exp[2]:.3f}}}$"),
     ]  # fmt: skip
     return rows
+
+
+def _shift(value: float | None) -> str:
+    return "failed" if value is None else f"{value:+.4f}"
 
 
 def _markdown(table: Mapping[str, Any]) -> str:
     rows = [[label, text] for label, text, _ in _summary_rows(table)]
     blinded = table["blinded_channels"]
     rows.append(["data", table["data"] + (f" (Asimov in {', '.join(blinded)})" if blinded else "")])
-    text = "# Fit results\n\n" + tabulate(rows, headers=["", ""], tablefmt="github") + "\n"
+    text = "# Fit results\n\n"
+    text += "".join(f"> **Warning:** {warning}\n>\n" for warning in table.get("warnings", ()))
+    text += "\n" if table.get("warnings") else ""
+    text += tabulate(rows, headers=["", ""], tablefmt="github") + "\n"
     if table["no_background"]:
         text += ("\nNo background is expected in " + ", ".join(table["no_background"])
                  + ": the background-only hypothesis has zero likelihood there, so no "
                  "significance or limit exists.\n")  # fmt: skip
     if table["impacts"]:
         impact_rows = [
-            [r["name"], f"{r['postfit_up']:+.4f}", f"{r['postfit_down']:+.4f}",
-             f"{r['prefit_up']:+.4f}", f"{r['prefit_down']:+.4f}"]
+            [r["name"], _shift(r["postfit_up"]), _shift(r["postfit_down"]),
+             _shift(r["prefit_up"]), _shift(r["prefit_down"])]
             for r in table["impacts"]
         ]  # fmt: skip
         headers = ["nuisance", "Δμ post-fit +", "Δμ post-fit -", "Δμ pre-fit +", "Δμ pre-fit -"]
@@ -97,10 +109,21 @@ def _latex_label(label: str) -> str:
     return label.replace("%", "\\%").replace("σ", "$\\sigma$")
 
 
+def _latex_text(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+               "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+               "^": r"\textasciicircum{}"}  # fmt: skip
+    return "".join(special.get(c, c) for c in text)
+
+
 def _latex(table: Mapping[str, Any]) -> str:
     body = [f"{_latex_label(label)} & {tex} \\\\" for label, _, tex in _summary_rows(table)]
-    lines = [r"\begin{table}", r"\centering", r"\caption{Fit results}", r"\begin{tabular}{lr}",
-             r"\toprule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]  # fmt: skip
+    warnings = [rf"\par\noindent\textbf{{Warning:}} {_latex_text(w)}\par"
+                for w in table.get("warnings", ())]  # fmt: skip
+    lines = [r"\begin{table}", r"\centering", r"\caption{Fit results}", *warnings,
+             r"\begin{tabular}{lr}", r"\toprule", *body, r"\bottomrule", r"\end{tabular}",
+             r"\end{table}"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -126,19 +149,20 @@ def pull_plot(table: Mapping[str, Any], outputs: Sequence[Path], stamp: str) -> 
 
 def impact_plot(table: Mapping[str, Any], outputs: Sequence[Path], stamp: str) -> None:
     """The change of the signal strength per nuisance, largest first: pre-fit (open) and
-    post-fit (filled) shifts up and down."""
+    post-fit (filled) shifts up and down (a refit that failed: no bar, "(failed)")."""
     rows = table["impacts"]
     plt.style.use(mh.style.CMS)
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.5 * len(rows) + 2)))
     y = np.arange(len(rows))[::-1]
     for key, filled in (("prefit", False), ("postfit", True)):
         for sign, color in (("up", "#e42536"), ("down", "#5790fc")):
-            shifts = [r[f"{key}_{sign}"] for r in rows]
+            shifts = [r[f"{key}_{sign}"] or 0.0 for r in rows]
             label = f"{key.replace('fit', '-fit')} {'+' if sign == 'up' else '-'}1σ"
             ax.barh(y, shifts, height=0.6, fill=filled, alpha=0.8 if filled else 1.0,
                     facecolor=color, edgecolor=color, linewidth=1.5, label=label)  # fmt: skip
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_yticks(y, [r["name"] for r in rows], fontsize=14)
+    names = [r["name"] + (" (failed)" if r.get("failed") else "") for r in rows]
+    ax.set_yticks(y, names, fontsize=14)
     ax.set_ylim(-1, max(len(rows), 1))
     ax.set_xlabel(r"$\Delta\hat{\mu}$")
     ax.legend(fontsize=12, loc="lower right")
@@ -228,10 +252,18 @@ def fit_job(
     channels = fit_channels(config, histogram)
     blinded = {name for name, region, era in channels
                if channel_blinding(config, histogram, region, era)[0]}  # fmt: skip
-    table, shapes = fit_workspace(
-        spec, level=settings.get("cls", 0.05), top=settings.get("impacts", 10),
-        asimov=settings.get("asimov", False), blinded=sorted(blinded),
-    )  # fmt: skip
+    try:
+        table, shapes = fit_workspace(
+            spec, level=settings.get("cls", 0.05), top=settings.get("impacts", 10),
+            asimov=settings.get("asimov", False), blinded=sorted(blinded),
+        )  # fmt: skip
+    except FitFailed as err:  # the best fit: no result without it
+        raise InputError(
+            f"workspace {str(workspace)!r}: {err}; check its templates (empty or negative "
+            "bins, a systematic without effect)"
+        ) from None
+    for warning in table["warnings"]:
+        log.warning("%s: %s", histogram, warning)
     table["histogram"] = histogram
     log.info("%s: mu = %.4f +- %.4f, Z = %s (expected %s)", histogram, table["mu"],
              table["mu_error"], table["significance"]["observed"],

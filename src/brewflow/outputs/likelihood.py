@@ -6,15 +6,18 @@ pre- and post-fit yields of every channel with their uncertainty bands.
 Everything is pyhf's likelihood; this module adds no statistics of its own beyond linear error
 propagation of the fitted covariance to the bin yields (the post-fit band) and the impact of a
 nuisance (the change of the signal strength when the nuisance is fixed at its value +- its
-uncertainty and the rest refitted). :mod:`brewflow.outputs.fit` writes what it finds.
+uncertainty and the rest refitted). Every fit goes through
+:func:`brewflow.outputs.mle.maximum_likelihood` (its retry ladder; a fit that still fails marks
+the significance, the limit or an impact failed, and only a failed best fit fails the job), on
+the model :func:`brewflow.outputs.mle.load` builds (negative predicted yields floored as
+combine does). :mod:`brewflow.outputs.fit` writes what it finds.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,15 +26,28 @@ from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
 from brewflow.errors import InputError
+from brewflow.outputs.mle import (
+    FLOOR,
+    Fit,
+    FitFailed,
+    load,
+    maximum_likelihood,
+    negative_yields,
+    parameter_names,
+    test_settings,
+    widths,
+)
 
 __all__ = [
     "Fit",
+    "FitFailed",
     "asimov_data",
     "background_free",
     "fit_workspace",
     "impacts",
     "maximum_likelihood",
     "nuisances",
+    "parameter_names",
     "prefit_covariance",
     "significance",
     "upper_limit",
@@ -39,90 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-PRECISE = ((1e-8, 2), (1e-3, 1), (0.1, 1))
-"""MIGRAD's (tolerance, strategy) for a best fit, tried in turn until one converges: the first
-finds the signal strength of an Asimov dataset to ~1e-7 (pyhf's default, 0.1, leaves ~1e-4 of
-its error), the others are the fallbacks where numerical gradients cannot get that close."""
-QUICK = PRECISE[1:]
-"""The same for refits that need the signal strength to ~1e-4 of its error (impacts)."""
-TEST_TOLERANCE = 0.1
-"""MIGRAD's tolerance in the fits of the test statistics (pyhf's default)."""
-
-
-def use_minuit(tolerance: float = TEST_TOLERANCE, strategy: int = 1) -> None:
-    """pyhf on numpy, minimised by iminuit (MIGRAD, errors from HESSE)."""
-    optimizer = pyhf.optimize.minuit_optimizer(tolerance=tolerance, strategy=strategy)
-    pyhf.set_backend("numpy", optimizer)
-
-
-@dataclass(frozen=True)
-class Fit:
-    """A maximum-likelihood fit: parameter ``names`` (one per scalar parameter), best-fit
-    ``values``, their ``errors`` and ``correlations`` (HESSE), and ``twice_nll`` at the best
-    fit."""
-
-    names: list[str]
-    values: np.ndarray
-    errors: np.ndarray
-    correlations: np.ndarray
-    twice_nll: float
-
-    def __getitem__(self, name: str) -> tuple[float, float]:
-        i = self.names.index(name)
-        return float(self.values[i]), float(self.errors[i])
-
-    @property
-    def covariance(self) -> np.ndarray:
-        return self.correlations * np.outer(self.errors, self.errors)
-
-
-def parameter_names(model: pyhf.pdf.Model) -> list[str]:
-    """One name per scalar parameter, in the model's order (``name[i]`` for vectors)."""
-    out = []
-    for name in model.config.par_order:
-        n = model.config.param_set(name).n_parameters
-        out += [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
-    return out
-
-
-def maximum_likelihood(
-    model: pyhf.pdf.Model,
-    data: ArrayLike,
-    fixed: Mapping[str, float] | None = None,
-    init: ArrayLike | None = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    precise: bool = True,
-) -> Fit:
-    """The maximum-likelihood fit of ``model`` to ``data`` (main and auxiliary), with the
-    scalar parameters of ``fixed`` held at their values and those of ``bounds`` in theirs;
-    ``precise``: MIGRAD's tolerances of :data:`PRECISE`, else :data:`QUICK`."""
-    names = parameter_names(model)
-    init_pars = list(np.asarray(init if init is not None else model.config.suggested_init()))
-    fixed_params = list(model.config.suggested_fixed())
-    par_bounds = list(model.config.suggested_bounds())
-    for name, limits in (bounds or {}).items():
-        par_bounds[names.index(name)] = limits
-    for name, value in (fixed or {}).items():
-        i = names.index(name)
-        init_pars[i], fixed_params[i] = value, True
-    settings = PRECISE if precise else QUICK
-    for tolerance, strategy in settings:
-        use_minuit(tolerance, strategy)
-        try:
-            result, correlations, twice_nll = pyhf.infer.mle.fit(
-                data, model, init_pars=init_pars, fixed_params=fixed_params,
-                par_bounds=par_bounds, return_uncertainties=True, return_correlations=True,
-                return_fitted_val=True,
-            )  # fmt: skip
-            break
-        except pyhf.exceptions.FailedMinimization:
-            if (tolerance, strategy) == settings[-1]:
-                raise
-            log.debug("MIGRAD missed tolerance %g (strategy %d); trying the next", tolerance,
-                      strategy)  # fmt: skip
-    result = np.asarray(result, dtype=float)
-    return Fit(names, result[:, 0], result[:, 1], np.asarray(correlations), float(twice_nll))
 
 
 def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
@@ -133,32 +65,45 @@ def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
     return np.asarray(model.expected_data(pars), dtype=float)
 
 
+def conditional_asimov(
+    model: pyhf.pdf.Model,
+    data: ArrayLike,
+    mu: float,
+    first: Sequence[tuple[float, int]],
+    what: str,
+) -> np.ndarray:
+    """The Asimov dataset of signal strength ``mu`` with the nuisances at their fit to
+    ``data`` at that ``mu`` (pyhf's ``generate_asimov_data``)."""
+    poi = model.config.poi_name
+    fit = maximum_likelihood(model, data, fixed={poi: mu}, first=first, what=what)
+    return np.asarray(model.expected_data(fit.values), dtype=float)
+
+
 def significance(model: pyhf.pdf.Model, data: ArrayLike) -> tuple[float, float]:
     """``(observed, expected)`` discovery significance: ``sqrt(q0)`` of the data and of the
     Asimov dataset of a signal strength of 1 with the nuisances at their fit to the data (as
-    pyhf's asymptotic calculator makes it); no p-value in between, so a large one does not
-    round to infinity."""
-    use_minuit()
-    init = model.config.suggested_init()
-    bounds = model.config.suggested_bounds()
-    fixed = model.config.suggested_fixed()
-    q0 = pyhf.infer.test_statistics.q0(0.0, data, model, init, bounds, fixed)
-    asimov = pyhf.infer.calculators.generate_asimov_data(1.0, data, model, init, bounds, fixed)
-    q0_asimov = pyhf.infer.test_statistics.q0(0.0, asimov, model, init, bounds, fixed)
-    return float(np.sqrt(max(float(q0), 0.0))), float(np.sqrt(max(float(q0_asimov), 0.0)))
+    pyhf's asymptotic calculator makes it, with its fit settings); no p-value in between, so
+    a large one does not round to infinity."""
+    first = test_settings(strategy=1)
+    asimov = conditional_asimov(model, data, 1.0, first, "the expected significance's Asimov")
+    return (
+        float(np.sqrt(_q0(model, data, first, "the observed significance"))),
+        float(np.sqrt(_q0(model, asimov, first, "the expected significance"))),
+    )
 
 
-def _robust(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """``call`` with MIGRAD's cheap strategy 0; where it misses the minimum, with strategy 1
-    (then strategy 0 again for the next call)."""
-    try:
-        return call(*args, **kwargs)
-    except pyhf.exceptions.FailedMinimization:
-        use_minuit(strategy=1)
-        try:
-            return call(*args, **kwargs)
-        finally:
-            use_minuit(strategy=0)
+def _q0(
+    model: pyhf.pdf.Model, data: ArrayLike, first: Sequence[tuple[float, int]], what: str
+) -> float:
+    """pyhf's ``q0``: the rise of -2 ln L from the free fit to the fit at mu = 0 (0 where the
+    best fit is below 0)."""
+    poi = model.config.poi_name
+    free = maximum_likelihood(model, data, first=first, what=f"{what} (free fit)")
+    if free[poi][0] < 0:
+        return 0.0
+    null = maximum_likelihood(model, data, fixed={poi: 0.0}, first=first,
+                              what=f"{what} (fit at mu = 0)")  # fmt: skip
+    return max(null.twice_nll - free.twice_nll, 0.0)
 
 
 def upper_limit(
@@ -179,19 +124,15 @@ def upper_limit(
     an expected limit solves pyhf's expected CLs of band N, ``Phi(-(N + sqrt(qA))) / Phi(-N) =
     level``, for ``sqrt(qA(mu))``; roots are found by the secant method in log(mu) from the
     best fit ``guess`` ``(mu, error)``."""
-    use_minuit(strategy=0)  # no errors needed: MIGRAD's cheaper strategy
-    init, bounds = model.config.suggested_init(), model.config.suggested_bounds()
-    fixed = model.config.suggested_fixed()
-    poi = model.config.poi_index
+    first = test_settings(strategy=0)  # no errors needed: MIGRAD's cheaper strategy
+    bounds = model.config.suggested_bounds()
+    poi, name_of_poi = model.config.poi_index, model.config.poi_name
     observed_data = np.asarray(data, dtype=float)
-    asimov = np.asarray(
-        pyhf.infer.calculators.generate_asimov_data(0.0, observed_data, model, init, bounds, fixed)
-    )
+    asimov = conditional_asimov(model, observed_data, 0.0, first, "the limit's Asimov")
     datasets = {"data": observed_data, "asimov": asimov}
+    what = {"data": "the observed limit", "asimov": "the expected limit"}
     free = {
-        name: _robust(
-            pyhf.infer.mle.fit, values, model, init, bounds, fixed, return_fitted_val=True
-        )
+        name: maximum_likelihood(model, values, first=first, what=f"{what[name]} (free fit)")
         for name, values in datasets.items()
     }
 
@@ -199,12 +140,14 @@ def upper_limit(
     def q(name: str, mu: float) -> float:
         """pyhf's qmu~ of ``mu`` on a dataset: 0 above its best fit, else the rise of -2 ln L
         from the unconditional to the conditional fit."""
-        best, twice_nll = free[name]
-        if float(np.asarray(best)[poi]) > mu:
+        best = free[name]
+        if float(best.values[poi]) > mu:
             return 0.0
-        conditional = _robust(pyhf.infer.mle.fixed_poi_fit, mu, datasets[name], model, init,
-                              bounds, fixed, return_fitted_val=True)[1]  # fmt: skip
-        return max(float(conditional) - float(twice_nll), 0.0)
+        conditional = maximum_likelihood(
+            model, datasets[name], fixed={name_of_poi: mu}, first=first,
+            what=f"{what[name]} (fit at mu = {mu:g})",
+        )  # fmt: skip
+        return max(conditional.twice_nll - best.twice_nll, 0.0)
 
     def cls(mu: float) -> float:
         """pyhf's observed CLs (AsymptoticCalculator, qtilde)."""
@@ -234,7 +177,9 @@ def expected_target(n: int, level: float) -> float:
 
 def _solve(f: Any, start: float, rtol: float, top: float) -> float:
     """The root of ``f`` (decreasing in mu, smooth in log mu) by the secant method in log mu
-    from ``start``; bisection (brentq) in a widened bracket where the secant steps fail."""
+    from ``start``; bisection (brentq) in a widened bracket where the secant steps fail.
+    Raises :class:`FitFailed` where no root lies below ``top`` (the signal strength's upper
+    bound)."""
     x0, x1 = np.log(start), np.log(start) + 0.1
     f0, f1 = f(np.exp(x0)), f(np.exp(x1))
     for _ in range(30):
@@ -250,6 +195,12 @@ def _solve(f: Any, start: float, rtol: float, top: float) -> float:
         low /= 2
     while f(high) > 0 and high < top:
         high = min(2 * high, top)
+    if f(high) > 0 or f(low) < 0:
+        raise FitFailed(
+            "the CLs upper limit",
+            f"no limit in [{low:.3g}, {high:.3g}] (the signal strength's bounds); widen the "
+            "signal strength's bounds in the workspace's measurement",
+        )
     return float(optimize.brentq(f, low, high, rtol=rtol))
 
 
@@ -264,7 +215,8 @@ def nuisances(model: pyhf.pdf.Model) -> list[str]:
 def impacts(model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int) -> list[dict[str, Any]]:
     """The ``top`` nuisances by impact on the signal strength: ranked by the linear estimate
     (correlation x error of mu), then each refitted with the nuisance fixed at its pre-fit
-    (+-1) and post-fit (+- its error) shifts; the changes of mu, largest first."""
+    (+-1) and post-fit (+- its error) shifts; the changes of mu, largest first. A refit that
+    does not converge leaves its shift None and says why in the row's ``failed``."""
     poi = model.config.poi_name
     mu, mu_error = best[poi]
     i_mu = best.names.index(poi)
@@ -275,15 +227,23 @@ def impacts(model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int) -> list
     out: list[dict[str, Any]] = []
     for name in ranked:
         value, error = best[name]
-        shifts: dict[str, float] = {}
+        shifts: dict[str, float | None] = {}
+        failed = []
         targets = {"prefit_up": value + 1.0, "prefit_down": value - 1.0,
                    "postfit_up": value + error, "postfit_down": value - error}  # fmt: skip
         for key, target in targets.items():
-            refit = maximum_likelihood(model, data, fixed={name: target}, init=best.values,
-                                       precise=False)  # fmt: skip
+            try:
+                refit = maximum_likelihood(
+                    model, data, fixed={name: target}, init=best.values, precise=False,
+                    what=f"the impact of {name} ({key})",
+                )  # fmt: skip
+            except FitFailed as err:
+                shifts[key] = None
+                failed.append(f"{key}: {err.reason}")
+                continue
             shifts[key] = refit[poi][0] - mu
-        out.append({"name": name, **shifts})
-    out.sort(key=lambda r: -max(abs(r["postfit_up"]), abs(r["postfit_down"])))
+        out.append({"name": name, **shifts, "failed": "; ".join(failed) or None})
+    out.sort(key=lambda r: -max(abs(r["postfit_up"] or 0.0), abs(r["postfit_down"] or 0.0)))
     return out
 
 
@@ -311,12 +271,7 @@ def yield_band(model: pyhf.pdf.Model, pars: np.ndarray, covariance: np.ndarray) 
 def prefit_covariance(model: pyhf.pdf.Model) -> np.ndarray:
     """The parameters' pre-fit covariance: their constraint widths squared (no correlation);
     free parameters (the signal strength) held."""
-    variances = []
-    for name in model.config.par_order:
-        paramset = model.config.param_set(name)
-        widths = paramset.width() if getattr(paramset, "constrained", False) else None
-        variances += list(widths if widths is not None else [0.0] * paramset.n_parameters)
-    return np.diag(np.square(np.asarray(variances, dtype=float)))
+    return np.diag(np.square(widths(model)))
 
 
 def background_free(model: pyhf.pdf.Model, data: np.ndarray) -> list[str]:
@@ -326,12 +281,22 @@ def background_free(model: pyhf.pdf.Model, data: np.ndarray) -> list[str]:
     n = model.config.nmaindata
     background = asimov_data(model, 0.0)[:n]
     signal = asimov_data(model, 1.0)[:n] - background
-    empty = (background <= 0) & ((np.asarray(data)[:n] > 0) | (signal > 0))
+    floors = len(model.config.samples) * FLOOR  # a floored model's "nothing"
+    empty = (background <= floors) & ((np.asarray(data)[:n] > floors) | (signal > floors))
     return [
         f"{channel} bin {b}"
         for channel in model.config.channels
         for b in np.flatnonzero(empty[model.config.channel_slices[channel]])
     ]
+
+
+def _unless_failed(compute: Callable[[], tuple[Any, Any]], part: dict[str, Any]) -> tuple[Any, Any]:
+    """``compute()``, or ``(None, None)`` with why in ``part["failed"]`` where a fit fails."""
+    try:
+        return compute()
+    except FitFailed as err:
+        part["failed"] = str(err)
+        return None, None
 
 
 def fit_workspace(
@@ -343,13 +308,15 @@ def fit_workspace(
     blinded: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything the fit reports for a workspace ``spec``: ``(table, shapes)``. ``table``:
-    the signal strength and its error, significances, CLs limit, pulls, impacts; ``shapes``:
+    the signal strength and its error, significances, CLs limit, pulls, impacts, the bins
+    whose negative predicted yields were floored (``clipped``) and one line per problem
+    (``warnings``: floored bins, a significance, limit or impact whose fits failed, then
+    None with why in its ``failed``); ``shapes``:
     per channel the pre- and post-fit yields per sample, their bands and the data.
     ``asimov``: fit the pre-fit Asimov dataset (mu = 1) instead of the observations;
     ``blinded`` channels' observations are the Asimov already (blinded, or an era without
     data; see :mod:`brewflow.outputs.fit_inputs`)."""
-    workspace = pyhf.Workspace(dict(spec))
-    model = workspace.model()
+    workspace, model = load(spec)
     if asimov or not spec.get("observations"):
         data = asimov_data(model)
     else:
@@ -361,17 +328,31 @@ def fit_workspace(
             "strength) expects no event in any channel: the signal strength cannot be "
             "measured; check shapes.signal and the regions of the fitted histogram"
         )
-    best = maximum_likelihood(model, data)
+    best = maximum_likelihood(model, data, what="the best fit")
     poi = model.config.poi_name
     mu, mu_error = best[poi]
     empty = background_free(model, data)
+    z: dict[str, Any] = {"observed": None, "expected": None, "failed": None}
+    limit: dict[str, Any] = {"level": level, "observed": None, "expected": None, "failed": None}
     if empty:
         log.warning("no background expected in %s: no significance or limit", ", ".join(empty))
-        z_obs = z_exp = limit = None
-        expected: list[float] | None = None
     else:
-        z_obs, z_exp = significance(model, data)
-        limit, expected = upper_limit(model, data, level, guess=(mu, mu_error))
+        z["observed"], z["expected"] = _unless_failed(lambda: significance(model, data), z)
+        limit["observed"], limit["expected"] = _unless_failed(
+            lambda: upper_limit(model, data, level, guess=(mu, mu_error)), limit
+        )
+    prefit_pars = np.asarray(model.config.suggested_init(), dtype=float)
+    clipped = negative_yields(workspace, {"prefit": prefit_pars, "postfit": best.values})
+    rows = impacts(model, data, best, top)
+    warnings = [
+        f"channel {c['channel']}, sample {c['sample']}, bin {c['bin']}: predicted yield "
+        f"{c['prefit']:.4g} pre-fit, {c['postfit']:.4g} post-fit; floored at {FLOOR:g} in the "
+        "likelihood (as combine does)"
+        for c in clipped
+    ]
+    warnings += [f"{what}: {part['failed']}" for what, part in
+                 (("significance", z), ("upper limit", limit)) if part["failed"]]  # fmt: skip
+    warnings += [f"impact of {r['name']}: {r['failed']}" for r in rows if r["failed"]]
     pulls = []
     for name in nuisances(model):
         value, error = best[name]
@@ -380,17 +361,18 @@ def fit_workspace(
         "poi": poi,
         "mu": mu,
         "mu_error": mu_error,
-        "significance": {"observed": z_obs, "expected": z_exp},
-        "upper_limit": {"level": level, "observed": limit, "expected": expected},
+        "significance": z,
+        "upper_limit": limit,
         "twice_nll": best.twice_nll,
         "no_background": empty,
         "data": "asimov" if asimov or not spec.get("observations") else "observed",
         "blinded_channels": list(blinded),
         "channels": list(model.config.channels),
         "pulls": pulls,
-        "impacts": impacts(model, data, best, top),
+        "impacts": rows,
+        "clipped": clipped,
+        "warnings": warnings,
     }
-    prefit_pars = np.asarray(model.config.suggested_init(), dtype=float)
     prefit_band = yield_band(model, prefit_pars, prefit_covariance(model))
     postfit_band = yield_band(model, best.values, best.covariance)
     stages = {
