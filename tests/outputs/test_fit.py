@@ -1,18 +1,22 @@
-"""The fit (brewflow.outputs.likelihood and .fit): its numbers equal pyhf called directly on
-the same workspace; an Asimov dataset gives back the signal strength it was made with; bands
-and impacts follow the model."""
+"""The fit (brewflow.outputs.likelihood, .mle and .fit): its numbers equal pyhf called directly
+on the same workspace; an Asimov dataset gives back the signal strength it was made with; bands
+and impacts follow the model; the review's failing workspaces (issue 27) fit, negative yields
+are floored and named, and a fit that fails is marked in every output (only a failed best fit
+fails the job, with one line)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 
 import numpy as np
 import pyhf
 import pytest
 from scipy import stats
 
-from brewflow.outputs import fit, likelihood
+from brewflow.errors import InputError
+from brewflow.outputs import fit, likelihood, mle
 
 SPEC = {
     "channels": [
@@ -173,3 +177,255 @@ def test_fit_job_writes_reproducible_outputs(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert json.loads((first / "fit.json").read_text())["mu"] == table["mu"]
     assert "signal strength" in (first / "fit.md").read_text()
+
+
+# Issue 27, case 1: the demo's channels generated with 4,000 events per dataset (one era, the
+# "jes" systematic): a negative-weight Drell-Yan bin that "jes" drives further negative. The
+# impacts' refits failed (the likelihood of a negative yield is not defined).
+NEGATIVE = {
+    "channels": [
+        {"name": "zmumu", "samples": [
+            {"name": "top", "data": [3.06, 7.28, 4.45], "modifiers": [
+                {"name": "mu", "type": "normfactor", "data": None},
+                {"name": "staterror_zmumu", "type": "staterror", "data": [0.65, 1.0, 0.84]},
+                {"name": "jes", "type": "histosys",
+                 "data": {"hi_data": [2.87, 7.04, 5.05], "lo_data": [3.38, 7.25, 4.01]}}]},
+            {"name": "dy", "data": [5127.36, 171.28, -2.716], "modifiers": [
+                {"name": "staterror_zmumu", "type": "staterror", "data": [280.4, 66.56, 29.0]},
+                {"name": "jes", "type": "histosys", "data": {
+                    "hi_data": [5140.4, 180.0, -10.72], "lo_data": [5108.2, 191.2, -15.97]}}]},
+            {"name": "diboson", "data": [1.98, 0.133, 0.0498], "modifiers": [
+                {"name": "staterror_zmumu", "type": "staterror", "data": [0.2, 0.053, 0.037]},
+                {"name": "jes", "type": "histosys",
+                 "data": {"hi_data": [1.97, 0.149, 0.0508], "lo_data": [1.97, 0.131, 0.0488]}}]}]},
+        {"name": "emu", "samples": [
+            {"name": "top", "data": [0.0, 52.84, 30.99], "modifiers": [
+                {"name": "mu", "type": "normfactor", "data": None},
+                {"name": "staterror_emu", "type": "staterror", "data": [0.0, 2.92, 2.19]},
+                {"name": "jes", "type": "histosys",
+                 "data": {"hi_data": [0.0, 52.78, 33.28], "lo_data": [0.0, 52.82, 28.75]}}]},
+            {"name": "diboson", "data": [0.0, 0.112, 0.049], "modifiers": [
+                {"name": "staterror_emu", "type": "staterror", "data": [0.0, 0.040, 0.029]},
+                {"name": "jes", "type": "histosys",
+                 "data": {"hi_data": [0.0, 0.113, 0.0505], "lo_data": [0.0, 0.0868, 0.0484]}}]}]},
+    ],
+    "observations": [{"name": "zmumu", "data": [5068.0, 194.0, 24.0]},
+                     {"name": "emu", "data": [0.0, 71.0, 36.0]}],
+    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}  # fmt: skip
+
+# Issue 27, case 2: the demo model (2018 era: three systematics) with a sensible S/B: the ttbar
+# signal x0.1, the small diboson background x100 (_sensible), fitted on its Asimov dataset of
+# mu = 1.5. MIGRAD's first settings miss the minimum of some impacts' refits.
+DEMO_2018 = {
+    "channels": [
+        {"name": "zmumu", "samples": [
+            {"name": "top", "data": [4.966, 13.353, 8.031], "modifiers": [
+                {"name": "mu", "type": "normfactor", "data": None},
+                {"name": "pileup", "type": "histosys",
+                 "data": {"hi_data": [4.868, 13.366, 8.072], "lo_data": [5.049, 13.337, 8.002]}},
+                {"name": "ps_fsr", "type": "histosys",
+                 "data": {"hi_data": [4.717, 12.600, 7.612], "lo_data": [5.214, 14.106, 8.451]}}]},
+            {"name": "dy", "data": [8453.14, 299.26, 7.634], "modifiers": [
+                {"name": "ps_isr", "type": "histosys", "data": {
+                    "hi_data": [8329.77, 321.64, 8.672], "lo_data": [8576.51, 276.88, 6.595]}}]},
+            {"name": "diboson", "data": [3.1206, 0.28390, 0.05397], "modifiers": []}]},
+        {"name": "emu", "samples": [
+            {"name": "top", "data": [0.0, 93.123, 52.585], "modifiers": [
+                {"name": "mu", "type": "normfactor", "data": None},
+                {"name": "ps_isr", "type": "histosys",
+                 "data": {"hi_data": [0.0, 92.752, 55.813], "lo_data": [0.0, 93.495, 49.356]}}]},
+            {"name": "diboson", "data": [0.0, 0.26909, 0.048602], "modifiers": [
+                {"name": "ps_isr", "type": "histosys", "data": {
+                    "hi_data": [0.0, 0.29574, 0.055812], "lo_data": [0.0, 0.24244, 0.041392]}}]}]},
+    ],
+    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}  # fmt: skip
+
+
+def _sensible(mu: float = 1.5) -> dict:
+    """DEMO_2018 with the signal x0.1 and the diboson background x100, observing its Asimov
+    dataset of signal strength ``mu`` (the sum of the nominal templates, summed here)."""
+    spec = copy.deepcopy(DEMO_2018)
+    spec["observations"] = []
+    for channel in spec["channels"]:
+        total = np.zeros(3)
+        for sample in channel["samples"]:
+            factor = {"top": 0.1, "diboson": 100.0}.get(sample["name"], 1.0)
+            sample["data"] = [factor * x for x in sample["data"]]
+            for modifier in sample["modifiers"]:
+                if modifier["type"] == "histosys":
+                    modifier["data"] = {k: [factor * x for x in v]
+                                        for k, v in modifier["data"].items()}  # fmt: skip
+            total += np.asarray(sample["data"]) * (mu if sample["name"] == "top" else 1.0)
+        spec["observations"].append({"name": channel["name"], "data": total.tolist()})
+    return spec
+
+
+class _Records(logging.Handler):
+    """Every log record that reaches the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def sensible():
+    """The fit of _sensible() and the log records it made (INFO and above)."""
+    handler, root = _Records(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        table, _ = likelihood.fit_workspace(_sensible(), top=3)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return table, handler.records
+
+
+def _pyhf_mle(spec: dict, **model_options) -> float:
+    """The signal strength of pyhf's own fit, minimised by scipy (another minimiser)."""
+    workspace = pyhf.Workspace(copy.deepcopy(spec))
+    model = workspace.model(**model_options)
+    pyhf.set_backend("numpy", "scipy")
+    return float(pyhf.infer.mle.fit(workspace.data(model), model)[model.config.poi_index])
+
+
+def test_asimov_of_a_sensible_model_gives_back_its_signal_strength(sensible):
+    table, _ = sensible
+    assert table["mu"] == pytest.approx(1.5, abs=1e-6)
+    assert table["mu"] == pytest.approx(_pyhf_mle(_sensible()), rel=5e-4)
+    assert [r["failed"] for r in table["impacts"]] == [None] * 3
+    assert table["warnings"] == []
+    workspace, model = mle.load(_sensible())
+    data = np.asarray(workspace.data(model), dtype=float)
+    best = likelihood.maximum_likelihood(model, data)
+    for row in table["impacts"]:  # each impact is a refit with the nuisance held
+        value, error = best[row["name"]]
+        held = likelihood.maximum_likelihood(model, data, fixed={row["name"]: value - error})
+        assert row["postfit_down"] == pytest.approx(held["mu"][0] - best["mu"][0], abs=2e-3)
+
+
+def test_statistics_of_a_sensible_model_equal_pyhf(sensible):
+    table, _ = sensible
+    workspace = pyhf.Workspace(_sensible())
+    model = workspace.model()
+    data = workspace.data(model)
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())  # pyhf's defaults
+    p0, p0_expected = pyhf.infer.hypotest(0.0, data, model, test_stat="q0", return_expected=True)
+    assert table["significance"]["observed"] == pytest.approx(stats.norm.isf(p0), rel=5e-4)
+    assert table["significance"]["expected"] == pytest.approx(stats.norm.isf(p0_expected),
+                                                              rel=5e-4)  # fmt: skip
+    observed, expected = pyhf.infer.intervals.upper_limits.upper_limit(data, model, level=0.05)
+    assert table["upper_limit"]["observed"] == pytest.approx(float(observed), rel=5e-4)
+    band = [float(x) for x in np.ravel(expected)]  # -2, -1, median, +1, +2 sigma
+    ours = table["upper_limit"]["expected"]  # median, -2, -1, +1, +2 sigma
+    np.testing.assert_allclose(ours, [band[2], band[0], band[1], band[3], band[4]], rtol=5e-4)
+
+
+def test_retried_fits_log_one_line_each_and_no_pyhf_dump(sensible):
+    _, records = sensible
+    assert not [r for r in records if r.name.startswith("pyhf") and r.levelno >= logging.WARNING]
+    retried = [r.getMessage() for r in records if r.name == "brewflow.outputs.mle"]
+    assert retried  # the ladder was needed: MIGRAD's first settings miss some refits
+    for line in retried:
+        assert "\n" not in line
+        assert " converged with " in line
+    assert all(r.exc_info is None for r in records)
+
+
+@pytest.mark.parametrize("asimov", [False, True])
+def test_negative_yield_is_floored_named_and_the_fit_completes(asimov):
+    table, shapes = likelihood.fit_workspace(copy.deepcopy(NEGATIVE), top=3, asimov=asimov)
+    assert [(c["channel"], c["sample"], c["bin"], c["prefit"]) for c in table["clipped"]] == [
+        ("zmumu", "dy", 2, -2.716)
+    ]
+    assert table["warnings"][0].startswith("channel zmumu, sample dy, bin 2: predicted yield")
+    assert len(table["warnings"]) == 1  # nothing failed
+    assert [r["name"] for r in table["impacts"]] == ["jes"]
+    shifts = ("prefit_up", "prefit_down", "postfit_up", "postfit_down")
+    assert all(table["impacts"][0][k] is not None for k in shifts)
+    if asimov:
+        assert table["mu"] == pytest.approx(1.0, abs=1e-6)
+    # pyhf's own fit of the model with pyhf's own floor (clip_sample_data)
+    spec = copy.deepcopy(NEGATIVE)
+    if asimov:
+        model = pyhf.Workspace(spec).model(clip_sample_data=1e-9)
+        pars = np.asarray(model.config.suggested_init(), dtype=float)
+        main = np.asarray(model.expected_data(pars, include_auxdata=False))
+        spec["observations"] = [{"name": c, "data": main[model.config.channel_slices[c]].tolist()}
+                                for c in model.config.channels]  # fmt: skip
+    assert table["mu"] == pytest.approx(_pyhf_mle(spec, clip_sample_data=1e-9), rel=1e-4)
+    # the bin's floored yield is what the plots show
+    dy = shapes["zmumu"]["samples"].index("dy")
+    assert shapes["zmumu"]["prefit"]["yields"][dy, 2] == pytest.approx(1e-9)
+
+
+def test_a_best_fit_that_never_converges_is_one_named_error(tmp_path):
+    spec = copy.deepcopy(NEGATIVE)
+    spec["observations"][0]["data"] = [float("nan"), 194.0, 24.0]  # no likelihood anywhere
+    workspace, model = mle.load(spec)
+    with pytest.raises(likelihood.FitFailed) as failed:
+        likelihood.maximum_likelihood(model, workspace.data(model), what="the test")
+    assert len(failed.value.attempts) >= 6  # the whole ladder, scipy's last
+    assert str(failed.value).startswith("the test: no fit converged in ")
+    assert "scipy" in failed.value.attempts[-1].settings
+    path = tmp_path / "x.pyhf.json"
+    path.write_text(json.dumps(spec))
+    config = _fit_config(["zmumu", "emu"])
+    named = r"^workspace '.*x\.pyhf\.json': the best fit: no fit"
+    with pytest.raises(InputError, match=named) as err:
+        fit.fit_job(config, "x", path, tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out" / "fit.json").exists()
+
+
+def _fit_config(regions: list[str]) -> dict:
+    return {
+        "regions": {r: {"cuts": ["a"]} for r in regions},
+        "histograms": {"x": {"variable": "x", "edges": [0, 1, 2, 3]}},
+        "datasets": {"s": {"process": "sig", "label": "Signal", "is_data": False}},
+        "fit": {"histograms": ["x"], "impacts": 2, "cls": 0.05},
+        "plots": {"formats": ["png"], "label": "Test"},
+        "luminosity": 1000.0,
+    }
+
+
+def test_failed_impacts_and_floored_bins_are_marked_in_every_output(tmp_path, monkeypatch):
+    real = likelihood.maximum_likelihood
+
+    def failing(*args, what: str = "", **kwargs):
+        if what.startswith(("the impact of jes (postfit_up)", "the observed limit")):
+            raise likelihood.FitFailed(what, "no fit converged in 8 attempts (8x test)")
+        return real(*args, what=what, **kwargs)
+
+    monkeypatch.setattr(likelihood, "maximum_likelihood", failing)
+    workspace = tmp_path / "x.pyhf.json"
+    workspace.write_text(json.dumps(NEGATIVE))
+    table = fit.fit_job(_fit_config(["zmumu", "emu"]), "x", workspace, tmp_path)
+    saved = json.loads((tmp_path / "fit.json").read_text())
+    assert saved["impacts"][0]["postfit_up"] is None
+    assert saved["impacts"][0]["failed"].startswith("postfit_up: no fit converged")
+    assert saved["impacts"][0]["postfit_down"] is not None  # the other refits stand
+    assert saved["upper_limit"]["observed"] is None
+    assert saved["upper_limit"]["failed"].startswith("the observed limit (free fit): no fit")
+    assert saved["significance"]["failed"] is None
+    assert saved["significance"]["observed"] > 5
+    assert saved["clipped"] == table["clipped"]
+    assert len(saved["warnings"]) == 3  # the floored bin, the limit, the impact
+    markdown = (tmp_path / "fit.md").read_text().splitlines()
+    assert markdown[2].startswith("> **Warning:** channel zmumu, sample dy, bin 2")
+    assert sum(line.startswith("> **Warning:**") for line in markdown) == 3
+    assert any(line.startswith("| jes ") and "failed" in line for line in markdown)
+    assert any("observed CLs upper limit" in line and "failed" in line for line in markdown)
+    latex = (tmp_path / "fit.tex").read_text()
+    assert latex.count(r"\textbf{Warning:}") == 3
+    assert r"impact of jes: postfit\_up: no fit converged" in latex
+    assert (tmp_path / "impacts.png").is_file()

@@ -398,8 +398,9 @@ def _reason(err: Exception) -> str:
     fmin = None if minuit is None else minuit.fmin
     if fmin is None:
         return " ".join(message.split())
+    if not np.isfinite(fmin.fval):
+        return "the likelihood is not finite"
     problems = [text for text, bad in (
-        ("the likelihood is not finite", not np.isfinite(fmin.fval)),
         (f"EDM {fmin.edm:.2g} above its goal {fmin.edm_goal:.2g}", fmin.is_above_max_edm),
         ("call limit reached", fmin.has_reached_call_limit),
         ("HESSE failed", fmin.hesse_failed),
