@@ -208,16 +208,22 @@ def test_example_config_for_real_nanoaod(shared_data, monkeypatch):
 
 
 def test_golden_json_on_real_data_counts_what_it_drops(shared_data, config, tmp_path):
-    """The shared 2017 certificate does not cover the 2018 run: every event is dropped and
-    the count says so; a certificate with the run's lumi block keeps all 40."""
+    """A certificate with the 2018 run but not its lumi block (205) drops every event and the
+    count says so; one with the block keeps all 40. (The shared 2017 certificate, without the
+    run at all, is another era: refused at preprocess, tests/jobs/test_preprocess.py.)"""
     real = _real_config(config, shared_data, "nano_dy.root")
     golden = shared_data / "lumi" / "Cert_294927-306462_13TeV_EOY2017ReReco_Collisions17_JSON.txt"
+    (tmp_path / "other_blocks.json").write_text('{"315267": [[1, 204], [206, 300]]}')
     own = tmp_path / "golden.json"
     own.write_text('{"315267": [[200, 210]]}')
-    for certificate, kept in ((golden, 0), (own, 40)):
+    for certificate, kept in ((golden, None), (tmp_path / "other_blocks.json", 0), (own, 40)):
         datasets = {**real["datasets"]}
         datasets["data"] = {**datasets["data"], "lumi_mask": str(certificate)}
         masked = validate({**real, "datasets": datasets})
+        if kept is None:
+            with pytest.raises(InputError, match=r"run 315267, golden JSON .* certifies runs"):
+                preprocess.preprocess(masked, "data")
+            continue
         files = preprocess.preprocess(masked, "data")["files"]
         result = run(masked, "data", "nominal", files, scheduler="sync")
         assert result.meta["events"] == 40
