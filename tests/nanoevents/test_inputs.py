@@ -141,7 +141,7 @@ def _chain(capsys, config: Path, dataset: str, stop: str | None = None) -> dict[
     out = {}
     for name, argv in steps.items():
         extra = [] if name == "merge" else ["--config", config]
-        extra += ["--dataset", dataset] if name in ("preprocess", "analyze") else []
+        extra += ["--dataset", dataset] if name in ("preprocess", "analyze", "scale") else []
         out[name] = cli(capsys, *argv[:1], *extra, *argv[1:])
         if out[name][0] != 0:
             break
@@ -201,7 +201,7 @@ def test_skipped_bad_file_is_in_the_ledger_and_blocks_normalisation(
         assert np.array_equal(h.view(flow=True), merged.histograms[name].view(flow=True)), name
     # allow_partial: normalised by what was read, and labelled
     config = real(bad, dataset, on_bad_file="skip", allow_partial=True)
-    assert cli(capsys, "scale", "--config", config, "--input", "m.json",
+    assert cli(capsys, "scale", "--config", config, "--dataset", dataset, "--input", "m.json",
                "--preprocess", "pre.json", "--output", "s.json")[0] == 0  # fmt: skip
     scaled = load("s.json")
     assert 0 < scaled.meta["fraction"] < 1
@@ -417,8 +417,8 @@ def test_damaged_intermediate_is_detected_never_summed(command, damage, real, ca
         Path(target).write_text(json.dumps({"format": "something else"}))
     argv = {
         "merge": ["merge", "--inputs", target, "--output", "out.json"],
-        "scale": ["scale", "--config", config, "--input", target, "--preprocess", "pre.json",
-                  "--output", "out.json"],
+        "scale": ["scale", "--config", config, "--dataset", "dy", "--input", target,
+                  "--preprocess", "pre.json", "--output", "out.json"],
         "stack": ["stack", "--process", "dy", "--inputs", target, "--output", "out.json"],
         "cutflow": ["cutflow", "--region", "zmumu", "--processes", target, "--datasets", target,
                     "--output-stem", "out"],
