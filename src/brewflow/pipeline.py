@@ -45,6 +45,7 @@ __all__ = [
     "generated_files",
     "plot_files",
     "plot_outputs",
+    "preprocess_inputs",
     "processes",
     "region_plot_outputs",
     "scope_rule",
@@ -97,6 +98,14 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
     """
     text = job_spec(kind, config, **params).document()
     return _write_if_changed(SPECS / kind / f"{spec_name(**params)}.json", text)
+
+
+def preprocess_inputs(config: Mapping, dataset: str) -> list[str]:
+    """Files a ``preprocess`` job of ``dataset`` reads: its local data files (globs expanded;
+    remote ones are checked by the job) and, for data, its golden JSON (the runs of each file
+    are checked against it), so it reruns when one changes."""
+    mask = config["datasets"][dataset].get("lumi_mask")
+    return [*local_files(config, dataset), *([mask] if mask else [])]
 
 
 def analysis_inputs(config: Mapping, dataset: str) -> list[str]:

@@ -239,3 +239,19 @@ def test_a_loaded_result_gives_its_cutflow_without_building_histograms(tmp_path)
         assert lazy.cutflow("r", systematic) == built.cutflow("r", systematic)
     assert lazy.histograms.encoded(CUTFLOW) is not None  # still not built
     assert lazy.cutflow("r")["events"][0] == 500
+
+
+def test_a_complete_ledger_verifies_the_inventory_sum_of_weights():
+    """Regression (issue 27.2): a preprocess record is a hint: one forged with a wrong sum of
+    genWeight (and a valid checksum) would normalise the dataset wrongly. When every event
+    was read, the sum of genWeight of the events read (computed from the files) must equal
+    the inventory's."""
+    from brewflow.errors import InputError
+
+    read = _part([0.5], [1.0], {"f.root": [[0, 15]]})
+    read.meta["sumw_read"] = 40.0
+    files = [{"path": "f.root", "entries": 15}]
+    inventory = {"is_data": False, "sumw": 40.0 * (1 + 1e-12), "files": files, "skipped": []}
+    assert event_ledger(read, inventory)["sumw"]["read"] == 40.0  # summation order: fine
+    with pytest.raises(InputError, match=r"sum of genWeight of the events read \(40\) is not"):
+        event_ledger(read, {**inventory, "sumw": 20.0})

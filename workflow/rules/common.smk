@@ -2,7 +2,6 @@
 from brewflow.config import (
     era_datasets,
     eras,
-    local_files,
     process_of,
     skim_targets,
     systematics_for,
@@ -17,6 +16,7 @@ from brewflow.pipeline import (
     generated_files,
     plot_files,
     plot_outputs,
+    preprocess_inputs,
     processes,
     region_plot_outputs,
     scope_rule,
@@ -53,9 +53,9 @@ wildcard_constraints:
 
 
 def input_files(wildcards):
-    """The dataset's local files (globs expanded): jobs that read them rerun when they change
-    (remote files are checked by preprocessing, not by Snakemake)."""
-    return local_files(config, wildcards.dataset)
+    """The dataset's local files (globs expanded) and golden JSON: preprocessing reruns when
+    one changes (remote files are checked by preprocessing, not by Snakemake)."""
+    return preprocess_inputs(config, wildcards.dataset)
 
 
 def analyzed_files(wildcards):

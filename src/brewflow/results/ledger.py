@@ -4,9 +4,11 @@ the dataset's inventory, so no chunk is lost or counted twice."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
+from brewflow.errors import InputError
 from brewflow.results.model import Result
 
 
@@ -124,6 +126,13 @@ def event_ledger(result: Result, inventory: dict[str, Any]) -> dict[str, Any]:
     if not inventory["is_data"]:
         sumw_all = inventory["sumw"]
         sumw_read = result.meta.get("sumw_read", sumw_all if out["complete"] else 0.0)
+        if out["complete"] and not math.isclose(sumw_read, sumw_all, rel_tol=1e-9, abs_tol=1e-9):
+            raise InputError(  # the inventory is a record of the files: verified against them
+                f"dataset {result.dataset!r}: the sum of genWeight of the events read "
+                f"({sumw_read:.10g}) is not the inventory's ({sumw_all:.10g}): a file changed "
+                "since preprocessing, or its preprocess record was altered; rerun "
+                "preprocessing (snakemake --forcerun preprocess)"
+            )
         out["sumw"] = {"all": sumw_all, "read": sumw_read}
         out["fraction"] = sumw_read / sumw_all if sumw_all else 1.0
     else:
