@@ -3,9 +3,7 @@
 rule plot:
     input:
         stacks=stack_files(config),
-        spec=lambda w: spec_file(
-            config, "plot", region=w.region, histogram=w.histogram
-        ),
+        spec=lambda w: spec_file(config, "plot", region=w.region, histogram=w.histogram),
     output:
         report(
             expand(
