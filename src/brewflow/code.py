@@ -138,15 +138,49 @@ def _imported(path: Path, module: str) -> set[str]:
     return out
 
 
+_FOUND: dict[tuple[str, tuple[str, ...]], tuple[dict[str, str], tuple[tuple, ...]]] = {}
+
+
+def _stamp(files: Iterable[Path]) -> tuple[tuple, ...]:
+    """What changes when one of ``files`` is edited, replaced or removed."""
+    out: list[tuple] = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            out.append((str(f), None))
+            continue
+        out.append((str(f), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
 def analysis_modules(callable_spec: str, path: Iterable[str] | None = None) -> dict[str, str]:
     """Module name -> ``sha256:<hex>`` of its source, for the module of ``callable_spec``
     (``'module:function'``) and every user module it imports, directly or not (see the module
     doc). A module inside brewflow or an installed package is not listed (brewflow's identity
     and the package versions name it); an analysis module that cannot be found gives ``{}``
-    (the job then fails naming it)."""
-    search = list(search_path() if path is None else path)
+    (the job then fails naming it). Planning a run asks once per job: the answer is kept while
+    none of the files it read changes (and no module appears earlier on the path: the
+    folders searched are part of the key)."""
+    search = tuple(search_path() if path is None else path)
+    key = (callable_spec, search)
+    if key in _FOUND:
+        found, stamp = _FOUND[key]
+        files = [Path(entry[0]) for entry in stamp]
+        if _stamp(files) == stamp:
+            return dict(found)
+    found, read = _analysis_modules(callable_spec, search)
+    _FOUND[key] = (found, _stamp(read))
+    return dict(found)
+
+
+def _analysis_modules(
+    callable_spec: str, search: tuple[str, ...]
+) -> tuple[dict[str, str], list[Path]]:
+    """:func:`analysis_modules`, and the source files it read."""
     start = callable_spec.partition(":")[0]
     out: dict[str, str] = {}
+    read: list[Path] = []
     pending, seen = [start], set()
     while pending:
         module = pending.pop()
@@ -156,12 +190,13 @@ def analysis_modules(callable_spec: str, path: Iterable[str] | None = None) -> d
         source = find_module(module, search)
         if source is None or not _is_own(source):
             continue
+        read.append(source)
         out[module] = f"sha256:{hashlib.sha256(source.read_bytes()).hexdigest()}"
         pending.extend(sorted(_imported(source, module)))
         parent = module.rpartition(".")[0]
         if parent:  # a package's __init__ runs before its modules
             pending.append(parent)
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items())), read
 
 
 def import_analysis(module: str) -> ModuleType:
