@@ -94,6 +94,9 @@ def test_provenance_records_the_real_commits_in_a_git_clone(tmp_path, analysis):
         return json.loads(done.stdout)
 
     assert record() == [head, analysis_head, _version(clone)]
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text() + "\nedited\n")  # not brewflow's code
+    assert record()[0] == head
     (analysis / "helpers.py").write_text("SCALE = 2.0\n")
     source = clone / "src" / "brewflow" / "code.py"
     source.write_text(source.read_text() + "\n# an edit\n")

@@ -3,8 +3,8 @@
 A job is up to date only if it was made by today's code. Two kinds of code make it:
 
 - **brewflow**: its version and, installed from a git checkout, the commit (``<sha>-dirty``
-  with uncommitted changes to tracked files; then also the SHA-256 of its sources, so that every
-  edit of a checkout is a new identity);
+  with uncommitted changes to its package files; then also the SHA-256 of its sources, so that
+  every edit of brewflow is a new identity, and an edit of the demo config is none);
 - **the analysis**: the module of ``analysis.callable`` and the user's own modules it imports,
   found *without importing them* (a module's file is looked up on the search path, its imports
   read with :mod:`ast`, and followed into every module that is neither in the standard library,
@@ -45,14 +45,16 @@ PACKAGE = Path(__file__).resolve().parent
 _CHECKOUT = PACKAGE.parents[1]
 
 
-def git_commit(folder: str | Path) -> str | None:
+def git_commit(folder: str | Path, only: str | Path | None = None) -> str | None:
     """The commit checked out in the git work tree containing ``folder`` (``<sha>-dirty``
-    when tracked files differ from it), or None when it is in none (or git is missing)."""
+    when tracked files differ from it; with ``only``, tracked files under that path), or None
+    when it is in none (or git is missing)."""
     try:
         run = functools.partial(subprocess.run, capture_output=True, text=True, check=True,
                                 timeout=20, cwd=folder)  # fmt: skip
         commit = run(["git", "rev-parse", "HEAD"]).stdout.strip()
-        dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+        status = ["git", "status", "--porcelain", "--untracked-files=no"]
+        dirty = run([*status, *(["--", str(only)] if only else [])]).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}-dirty" if dirty else commit
@@ -71,11 +73,13 @@ def _sources_digest(folder: Path) -> str:
 @functools.cache
 def brewflow_identity() -> dict[str, str | None]:
     """``{"version", "commit", "sources"}`` of the running brewflow: ``commit`` from its
-    checkout (None when not installed from one), ``sources`` the digest of its package files
-    when the checkout has uncommitted changes or there is no commit to name the code."""
+    checkout (None when not installed from one; ``-dirty`` when its package files differ from
+    it: an edit of the demo config or the README is not an edit of brewflow), ``sources`` the
+    digest of its package files when they have uncommitted changes or there is no commit to
+    name the code."""
     from brewflow import __version__
 
-    commit = git_commit(_CHECKOUT) if (_CHECKOUT / ".git").exists() else None
+    commit = git_commit(_CHECKOUT, PACKAGE) if (_CHECKOUT / ".git").exists() else None
     out: dict[str, str | None] = {"version": __version__, "commit": commit}
     if commit is None or commit.endswith("-dirty"):
         out["sources"] = _sources_digest(PACKAGE)
