@@ -78,6 +78,8 @@ def test_stage_commands_chain(demo_set, tmp_path):
                 "scale",
                 "--config",
                 config,
+                "--dataset",
+                "ww",
                 "--input",
                 str(merged),
                 "--preprocess",
