@@ -1,6 +1,18 @@
-"""Partitions computed in forked processes: the same results as dask's threads."""
+"""Partitions computed in forked processes: the same results as dask's threads; every wait
+bounded (a worker killed at any point is computed again, or named), and no worker outlives the
+parent (SIGTERM or SIGKILL), each case run many times to catch rare races (issue 27)."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import awkward as ak
 import dask_awkward as dak
@@ -10,6 +22,7 @@ import numpy as np
 import pytest
 
 from brewflow import forked
+from brewflow.errors import BrewflowError
 
 
 def _collections(npartitions: int) -> tuple[dict, np.ndarray]:
@@ -39,3 +52,165 @@ def test_collections_must_share_partitions():
     other, _ = _collections(npartitions=4)
     with pytest.raises(ValueError, match="same number of partitions"):
         forked.optimized({"a": one["x"], "b": other["x"]})
+
+
+SIZE = 500_000  # float64 per partition: 4 MB results, so that a kill can land while sending
+
+
+def _partition(i: int) -> np.ndarray:
+    return np.full(SIZE, float(i))
+
+
+def _work(npartitions: int) -> forked.Partitioned:
+    """A plain graph of ``npartitions`` partitions, partition i an array of i's."""
+    keys = [("x", i) for i in range(npartitions)]
+    return forked.Partitioned({key: (_partition, key[1]) for key in keys}, {"x": keys})
+
+
+class _Killer:
+    """A ``combine`` that, in a worker (its partitions computed), SIGKILLs that worker
+    ``delay`` seconds later (before or while it sends its result; at once where 0): the first
+    worker only, or every worker (``always``)."""
+
+    def __init__(self, marker: Path, delay: float, always: bool = False) -> None:
+        self.marker, self.delay, self.always, self.parent = marker, delay, always, os.getpid()
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if os.getpid() != self.parent and self._first():
+            pid, delay = os.getpid(), self.delay
+            if not delay:
+                os.kill(pid, signal.SIGKILL)
+            threading.Thread(target=lambda: (time.sleep(delay), os.kill(pid, signal.SIGKILL)),
+                             daemon=True).start()  # fmt: skip
+        return a + b
+
+    def _first(self) -> bool:
+        if self.always:
+            return True
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))  # one process wins
+        except FileExistsError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """TimeoutError where the block takes longer (the parent must never hang)."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still waiting after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_worker_killed_late_is_computed_again(tmp_path):
+    expected = sum(float(i) for i in range(6))
+    for attempt in range(20):
+        killer = _Killer(tmp_path / f"killed-{attempt}", delay=random.uniform(0, 0.03))
+        started = time.monotonic()
+        with _deadline(30):
+            out = forked.compute_partitions(_work(6), 2, combine=killer)
+        assert time.monotonic() - started < 15
+        assert (tmp_path / f"killed-{attempt}").exists()  # a worker was killed
+        assert out["x"].shape == (SIZE,)
+        assert np.all(out["x"] == expected), attempt
+
+
+def test_a_worker_killed_twice_is_named(tmp_path):
+    for _ in range(5):
+        killer = _Killer(tmp_path / "unused", delay=0, always=True)
+        started = time.monotonic()
+        with _deadline(30), pytest.raises(forked.WorkerLost) as lost:
+            forked.compute_partitions(_work(6), 2, combine=killer)
+        assert time.monotonic() - started < 15
+        message = str(lost.value)
+        assert "partitions 0, 2, 4 of 6" in message or "partitions 1, 3, 5 of 6" in message
+        assert "killed by SIGKILL before sending its result, twice" in message
+        assert isinstance(lost.value, BrewflowError)  # one line, exit 2
+        assert not _children(os.getpid())  # every worker reaped
+
+
+def _fails(i: int) -> None:
+    raise ValueError(f"partition {i} is damaged")
+
+
+def test_a_worker_exception_is_raised_in_the_parent():
+    keys = [("x", i) for i in range(4)]
+    work = forked.Partitioned({key: (_fails, key[1]) for key in keys}, {"x": keys})
+    with _deadline(30), pytest.raises(ValueError, match=r"partition \d is damaged"):
+        forked.compute_partitions(work, 2)
+    assert not _children(os.getpid())
+
+
+PARENT = """
+import sys, time
+from brewflow import forked
+
+def slow(i):
+    time.sleep(120)
+    return i
+
+keys = [("x", i) for i in range(4)]
+work = forked.Partitioned({key: (slow, key[1]) for key in keys}, {"x": keys})
+print("forking", flush=True)
+forked.compute_partitions(work, 2)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc), zombies included."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _parent_with_workers() -> tuple[subprocess.Popen, list[int]]:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    assert parent.stdout is not None
+    assert parent.stdout.readline() == "forking\n"
+    parent.stdout.close()  # a worker left behind would hold it open
+    deadline = time.monotonic() + 20
+    while len(workers := _children(parent.pid)) < 2:
+        assert time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.02)
+    return parent, workers
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_parent(kill):
+    for _ in range(8):
+        parent, workers = _parent_with_workers()
+        time.sleep(random.uniform(0, 0.3))  # workers starting up, or computing
+        parent.send_signal(kill)
+        try:
+            assert parent.wait(timeout=15) == -kill  # ended by the signal, no hang
+            deadline = time.monotonic() + 10
+            while any(_running(pid) for pid in workers):
+                assert time.monotonic() < deadline, f"workers left running: {workers}"
+                time.sleep(0.05)
+        finally:
+            for pid in [parent.pid, *workers]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # whatever a failure left
+            parent.wait()

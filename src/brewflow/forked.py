@@ -9,6 +9,13 @@ share of whole partitions with dask's synchronous scheduler, and returns only th
 results (histograms), which the parent combines: the way a batch system splits a dataset,
 within one job.
 
+Every wait is bounded. The parent watches each worker's pipe and exit: a worker that dies
+before its whole result has arrived (killed, out of memory, at any point) is noticed within
+:data:`POLL` seconds, its share is computed once more by a new worker, and a second death
+raises :class:`WorkerLost`. Workers die with the parent: the kernel kills them when it dies
+(``PR_SET_PDEATHSIG`` on Linux), its SIGTERM and SIGINT handlers end them first, and each
+worker watches its parent's pid.
+
 Used for collections with one output key per partition (dask-histogram's
 ``PartitionedHistogram``). Where ``fork`` is not available (not Linux/macOS), or with one
 worker or partition, the partitions are computed in this process by dask's threads.
@@ -16,15 +23,45 @@ worker or partition, the partitions are computed in this process by dask's threa
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import operator
-from collections.abc import Callable, Mapping, Sequence
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from typing import Any, NamedTuple
 
-__all__ = ["Partitioned", "available", "compute_partitions", "optimized"]
+from brewflow.errors import BrewflowError
+
+__all__ = [
+    "GRACE",
+    "POLL",
+    "Partitioned",
+    "WorkerLost",
+    "available",
+    "compute_partitions",
+    "optimized",
+]
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5
+"""Seconds between the parent's checks of its workers, and a worker's of its parent."""
+GRACE = 5.0
+"""Seconds a worker has to exit once it sent its result or was sent SIGTERM; then SIGKILL."""
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 _GRAPH: dict[str, Any] = {}  # the graph the forked workers inherit
+
+
+class WorkerLost(BrewflowError):
+    """A forked worker died before sending its result, twice for the same partitions."""
 
 
 def available() -> bool:
@@ -55,9 +92,9 @@ def compute_partitions(
     work: Partitioned, workers: int, combine: Callable[[Any, Any], Any] = operator.add
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
-    forked processes, each partition's results merged with ``combine``."""
-    from concurrent.futures import ProcessPoolExecutor  # not at import: the CLI imports this module
-
+    forked processes, each partition's results merged with ``combine``. Raises
+    :class:`WorkerLost` where a share's worker dies twice; a worker's own exception is
+    raised here."""
     import dask.threaded
 
     names = list(work.keys)
@@ -70,15 +107,195 @@ def compute_partitions(
     shares = [list(range(npartitions))[i::workers] for i in range(workers)]
     _GRAPH.update(graph=work.graph, keys=keys)
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            partials = list(pool.map(_compute_share, shares, [combine] * workers))
+        partials = _run(shares, combine, npartitions)
     finally:
         _GRAPH.clear()
     merged = partials[0]
     for part in partials[1:]:
         merged = [combine(a, b) for a, b in zip(merged, part, strict=True)]
     return dict(zip(names, merged, strict=True))
+
+
+class _Worker(NamedTuple):
+    process: Any  # multiprocessing's forked Process
+    pipe: Any  # the parent's (reading) end of the worker's pipe
+
+
+def _run(
+    shares: list[list[int]], combine: Callable[[Any, Any], Any], npartitions: int
+) -> list[list[Any]]:
+    """Each share's results, from a forked worker per share (one more for a share whose
+    worker died)."""
+    context = multiprocessing.get_context("fork")
+    running: dict[int, _Worker] = {}
+    results: dict[int, list[Any]] = {}
+    deaths = dict.fromkeys(range(len(shares)), 0)
+    with _children_end_with_this_process(running):
+        try:
+            for i, share in enumerate(shares):
+                running[i] = _start(context, share, combine)
+            while running:
+                waited = [w.pipe for w in running.values()] + [
+                    w.process.sentinel for w in running.values()
+                ]
+                ready = set(multiprocessing.connection.wait(waited, timeout=POLL))
+                for i, worker in list(running.items()):
+                    if worker.pipe not in ready and worker.process.sentinel not in ready:
+                        continue
+                    outcome = _receive(worker)
+                    del running[i]
+                    if outcome is not None:
+                        results[i] = outcome
+                        continue
+                    deaths[i] += 1
+                    what = (f"the forked worker of partitions {_partitions(shares[i])} of "
+                            f"{npartitions} {_death(worker.process)} before sending its "
+                            "result")  # fmt: skip
+                    if deaths[i] > 1:
+                        raise WorkerLost(
+                            f"{what}, twice; is the machine out of memory? Rerun with fewer "
+                            "--workers, or --scheduler threads"
+                        )
+                    log.warning("%s; computing its partitions again", what)
+                    running[i] = _start(context, shares[i], combine)
+        finally:
+            _end(list(running.values()))
+    return [results[i] for i in range(len(shares))]
+
+
+def _start(context: Any, share: list[int], combine: Callable[[Any, Any], Any]) -> _Worker:
+    """A forked worker computing ``share``; the parent keeps only the pipe's reading end."""
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_work, args=(share, combine, writer, os.getpid()),
+                              daemon=True)  # fmt: skip
+    process.start()
+    writer.close()  # the worker holds the only writing end: its death is the pipe's end
+    return _Worker(process, reader)
+
+
+def _receive(worker: _Worker) -> list[Any] | None:
+    """The worker's result (raising its exception), or None where it died first; the worker
+    reaped either way (killed after :data:`GRACE` seconds)."""
+    try:
+        message = worker.pipe.recv() if worker.pipe.poll(0) else None
+    except (EOFError, OSError):  # died while sending
+        message = None
+    finally:
+        worker.pipe.close()
+        worker.process.join(GRACE)
+        if worker.process.exitcode is None:
+            worker.process.kill()
+            worker.process.join(GRACE)
+    if message is None:
+        return None
+    status, value = message
+    if status == "error":
+        raise value
+    return list(value)
+
+
+def _end(workers: Sequence[_Worker]) -> None:
+    """``workers`` ended: SIGTERM, then SIGKILL after :data:`GRACE` seconds; all reaped."""
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.process.terminate()
+    deadline = time.monotonic() + GRACE
+    for worker in workers:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+        if worker.process.exitcode is None:
+            worker.process.kill()
+            worker.process.join(GRACE)
+        with contextlib.suppress(OSError):
+            worker.pipe.close()
+
+
+def _partitions(share: list[int]) -> str:
+    return ", ".join(map(str, share[:10])) + (", ..." if len(share) > 10 else "")
+
+
+def _death(process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+@contextlib.contextmanager
+def _children_end_with_this_process(running: dict[int, _Worker]) -> Iterator[None]:
+    """While the workers run: SIGTERM and SIGINT end them before this process goes (only the
+    main thread has signal handlers; elsewhere the kernel and the workers' watch do)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a worker, forked before it set its own handlers
+            os._exit(128 + signum)
+        _end(list(running.values()))
+        running.clear()
+        signal.signal(signum, previous[signum])
+        if callable(previous[signum]):
+            previous[signum](signum, frame)  # Python's SIGINT handler: KeyboardInterrupt
+        else:
+            os.kill(os.getpid(), signum)  # the default action: this process ends by it
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        current = signal.getsignal(signum)
+        if current not in (signal.SIG_IGN, None):
+            previous[signum] = current
+            signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for number, restored in previous.items():
+            signal.signal(number, restored)
+
+
+def _work(share: Sequence[int], combine: Callable[[Any, Any], Any], pipe: Any, parent: int) -> None:
+    """In a forked worker: die with ``parent``, compute ``share``, send the result (or the
+    exception) through ``pipe``."""
+    _die_with(parent)
+    try:
+        message: tuple[str, Any] = ("ok", _compute_share(share, combine))
+    except Exception as err:
+        message = ("error", _sendable(err))
+    pipe.send(message)
+    pipe.close()
+
+
+def _die_with(parent: int) -> None:
+    """This worker ends when ``parent`` does: the kernel's parent-death signal (Linux), a
+    thread that watches the parent's pid; SIGTERM ends it, SIGINT is the parent's to act
+    on."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _sendable(err: Exception) -> Exception:
+    """``err``, or a copy of its message where it does not survive pickling."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:
+        kind = BrewflowError if isinstance(err, BrewflowError) else RuntimeError
+        return kind(f"{type(err).__name__}: {err}" if kind is RuntimeError else str(err))
+    return err
 
 
 def _compute_share(share: Sequence[int], combine: Callable[[Any, Any], Any]) -> list[Any]:
