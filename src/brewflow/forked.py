@@ -166,8 +166,7 @@ def _run(
 def _start(context: Any, share: list[int], combine: Callable[[Any, Any], Any]) -> _Worker:
     """A forked worker computing ``share``; the parent keeps only the pipe's reading end."""
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work, args=(share, combine, writer, os.getpid()),
-                              daemon=True)  # fmt: skip
+    process = context.Process(target=_work, args=(share, combine, writer, os.getpid()))
     process.start()
     writer.close()  # the worker holds the only writing end: its death is the pipe's end
     return _Worker(process, reader)
