@@ -52,9 +52,9 @@ log = logging.getLogger(__name__)
 FLOOR = 1e-9
 """The least predicted yield of a sample in a bin (pyhf's ``clip_sample_data``): combine's
 ``CMSHistSum`` floors every process's template per bin at 1e-9 before summing them, and the
-channel total again (``FastTemplate::CropUnderflows``, default minimum 1e-9), the way ROOT's
-HistFactory clips per sample (pyhf PR #1845). A floor of 1e-9 leaves every positive yield as it
-is: on a model without negative yields the likelihood is pyhf's."""
+channel total again (``FastTemplate::CropUnderflows``, default minimum 1e-9); pyhf added the
+option for this (PR #1845: per sample, as ROOT does). A floor of 1e-9 leaves every positive
+yield as it is: on a model without negative yields the likelihood is pyhf's."""
 
 PRECISE = ((1e-8, 2), (1e-3, 1), (0.1, 1))
 """MIGRAD's first (tolerance, strategy) settings for a best fit: the first finds the signal
