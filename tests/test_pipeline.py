@@ -161,23 +161,26 @@ def test_config_file_is_read_safely_and_configfile_templates_are_refused(tmp_pat
 
 
 def test_spec_files_change_only_with_the_spec(tmp_path, monkeypatch, config):
-    """A job's spec is an input file: first written dated 1970 (a new checkout or a removed
-    .brewflow reruns nothing), kept while the spec is the same, and rewritten (newer than any
-    output) when it changes."""
+    """A job's spec is an input file: kept while the spec is the same, rewritten (newer than
+    any output) when it changes. Regression (issue 27 review): a spec file written for the
+    first time was dated 1970, so an edit made while .brewflow was absent reran nothing."""
     import os
+    import time
 
     from brewflow.pipeline import spec_file
 
     monkeypatch.chdir(tmp_path)
+    started = time.time() - 1
     path = spec_file(config, "scale", dataset="dy")
     assert path == ".brewflow/specs/scale/dy.json"
-    assert os.stat(path).st_mtime == 0
+    assert os.stat(path).st_mtime > started  # newer than any output made before
+    os.utime(path, (1e9, 1e9))
     assert spec_file(config, "scale", dataset="dy") == path
-    assert os.stat(path).st_mtime == 0  # same spec: untouched
+    assert os.stat(path).st_mtime == 1e9  # same spec: untouched
     spec_file({**config, "datasets": {**config["datasets"],
                                       "dy": {**config["datasets"]["dy"], "xsec": 1.0}}},
               "scale", dataset="dy")  # fmt: skip
-    assert os.stat(path).st_mtime > 1e9
+    assert os.stat(path).st_mtime > started
     assert json.loads(Path(path).read_text())["config"]["datasets"]["dy"]["xsec"] == 1.0
 
 

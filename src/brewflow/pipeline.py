@@ -25,7 +25,7 @@ from brewflow.config import (
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
-from brewflow.config.specs import job_spec
+from brewflow.config.specs import job_spec, spec_path
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
 
@@ -55,7 +55,6 @@ __all__ = [
     "shapes_outputs",
     "snakemake_command",
     "spec_file",
-    "spec_name",
     "stack_files",
     "stack_inputs",
     "start_run",
@@ -64,40 +63,28 @@ __all__ = [
 ]
 
 
-SPECS = Path(".brewflow") / "specs"
-
-
-def _write_if_changed(path: Path, text: str) -> str:
-    """Write ``text`` to ``path`` only when it differs (a file written for the first time, in
-    a new checkout or after ``.brewflow`` was removed, is dated 1970, so it reruns nothing)."""
-    try:
-        current = path.read_text()
-    except FileNotFoundError:
-        atomic_write(path, text)
-        os.utime(path, (0, 0))
-    else:
-        if current != text:
-            atomic_write(path, text)
-    return str(path)
-
-
-def spec_name(**params: Any) -> str:
-    """The file name of a job spec of ``params`` (``era.region.histogram``, ``dataset``, ...)."""
-    order = ("era", "skim", "dataset", "region", "histogram")
-    return ".".join(str(params[k]) for k in order if params.get(k) is not None) or "all"
-
-
 def spec_file(config: Mapping, kind: str, **params: Any) -> str:
     """The file holding the spec of the ``kind`` job with ``params``
     (:func:`brewflow.config.specs.job_spec`: the part of the config it reads and the identity
-    of its code): a rule's input, so that Snakemake reruns the job exactly when its spec
-    changes (the file is rewritten only then; its mtime is newer than the job's outputs).
+    of its code): a rule's input, so that Snakemake reruns the job when its spec changes (the
+    file is rewritten only then, and then newer than the job's outputs; written for the first
+    time, in a new checkout or after ``.brewflow`` was removed, it is newer too: an output is
+    never taken as made from a spec nobody recorded). A job compares the spec it ran with
+    this file when it ends (:mod:`brewflow.jobs.guard`): one rewritten meanwhile, by a dry run
+    or a run refused by the lock, leaves its outputs out of date.
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
     """
+    path = spec_path(kind, **params)
     text = job_spec(kind, config, **params).document()
-    return _write_if_changed(SPECS / kind / f"{spec_name(**params)}.json", text)
+    try:
+        if path.read_text() == text:
+            return str(path)
+    except FileNotFoundError:
+        pass
+    atomic_write(path, text)
+    return str(path)
 
 
 def preprocess_inputs(config: Mapping, dataset: str) -> list[str]:

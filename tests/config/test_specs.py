@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from brewflow.config import load_config, skim_targets
-from brewflow.config.specs import SpecError, job_spec
-from brewflow.pipeline import scopes, spec_name
+from brewflow.config.specs import SpecError, job_spec, spec_path
+from brewflow.pipeline import scopes
 from tests.helpers import DEMO_CONFIG
 
 
@@ -48,7 +48,7 @@ def rerun(config: dict, edit: Callable[[dict], None]) -> set[str]:
             job_spec(kind, config, **params).document()
             != job_spec(kind, changed, **params).document()
         ):
-            out.add(f"{kind}:{spec_name(**params)}")
+            out.add(f"{kind}:{spec_path(kind, **params).stem}")
     return out
 
 

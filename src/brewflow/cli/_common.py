@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], None]
@@ -21,6 +22,20 @@ def config(path: str) -> dict:
     from brewflow.config import load_config
 
     return load_config(path)
+
+
+@contextlib.contextmanager
+def job(path: str, kind: str, name: str | None = None, **params: Any) -> Iterator[Mapping]:
+    """The ``kind`` job with ``params`` of the config at ``path``: its view of the config (its
+    spec, :mod:`brewflow.config.specs`), the body run :func:`~brewflow.jobs.guard.guarded`
+    (``name``: its record of a configuration failure, default its spec's name)."""
+    from brewflow.config import load_config
+    from brewflow.config.specs import job_spec
+    from brewflow.jobs.guard import guarded
+
+    spec = job_spec(kind, load_config(path), **params)
+    with guarded(spec, name):
+        yield spec.config()
 
 
 def results(paths: Sequence[str]) -> list:

@@ -7,59 +7,52 @@ import argparse
 import json
 from typing import Any
 
-from brewflow.cli._common import command, results
+from brewflow.cli._common import command, job, results
 
 
 def _cutflow(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.outputs import tables
 
-    view = (
-        job_config(args.config, "cutflow", region=args.region, era=args.era)
-        if args.config
-        else None
-    )
-    tables.write_tables(results(args.processes), results(args.datasets), args.region,
-                        args.output_stem, config=view, era=args.era)  # fmt: skip
+    def write(view: Any) -> None:
+        tables.write_tables(results(args.processes), results(args.datasets), args.region,
+                            args.output_stem, config=view, era=args.era)  # fmt: skip
+
+    if not args.config:
+        write(None)
+        return
+    with job(args.config, "cutflow", region=args.region, era=args.era) as view:
+        write(view)
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.outputs import plots
 
-    view = job_config(args.config, "plot", region=args.region, histogram=args.histogram,
-                      era=args.era)  # fmt: skip
-    plots.plot_region(view, results(args.inputs), args.region, args.output_dir,
-                      histogram=args.histogram, era=args.era)  # fmt: skip
+    params = {"region": args.region, "histogram": args.histogram, "era": args.era}
+    with job(args.config, "plot", **params) as view:
+        plots.plot_region(view, results(args.inputs), args.region, args.output_dir,
+                          histogram=args.histogram, era=args.era)  # fmt: skip
 
 
 def _shapes(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.outputs import fit_inputs
 
-    view = job_config(args.config, "shapes", histogram=args.histogram)
-    fit_inputs.write_fit_inputs(view, results(args.inputs), args.histogram,
-                                args.output_root, args.output_card, args.output_pyhf)  # fmt: skip
+    outputs = (args.output_root, args.output_card, args.output_pyhf)
+    with job(args.config, "shapes", histogram=args.histogram) as view:
+        fit_inputs.write_fit_inputs(view, results(args.inputs), args.histogram, *outputs)
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.outputs import fit
 
-    fit.fit_job(
-        job_config(args.config, "fit", histogram=args.histogram),
-        args.histogram,
-        args.workspace,
-        args.output_dir,
-    )
+    with job(args.config, "fit", histogram=args.histogram) as view:
+        fit.fit_job(view, args.histogram, args.workspace, args.output_dir)
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.outputs import summary
 
-    summary.write_summary(job_config(args.config, "summary"), results(args.inputs), args.results,
-                          args.output_dir)  # fmt: skip
+    with job(args.config, "summary") as view:
+        summary.write_summary(view, results(args.inputs), args.results, args.output_dir)
 
 
 def _status(args: argparse.Namespace) -> None:

@@ -6,45 +6,36 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from brewflow.cli._common import command, results
+from brewflow.cli._common import command, job, results
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.demo.generate import generate_demo
 
-    generate_demo(
-        job_config(args.config, "generate"),
-        events=args.events,
-        seed=args.seed,
-        datasets=args.datasets,
-    )
+    with job(args.config, "generate") as view:
+        generate_demo(view, events=args.events, seed=args.seed, datasets=args.datasets)
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.jobs import preprocess
     from brewflow.results.inventory import write_inventory
 
-    view = job_config(args.config, "preprocess", dataset=args.dataset)
-    inventory = preprocess.preprocess(view, args.dataset, cache=preprocess.CACHE)
-    write_inventory(inventory, args.output)
+    with job(args.config, "preprocess", dataset=args.dataset) as view:
+        inventory = preprocess.preprocess(view, args.dataset, cache=preprocess.CACHE)
+        write_inventory(inventory, args.output)
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from brewflow.config import load_config
-    from brewflow.config.specs import job_spec
     from brewflow.jobs.analyze import analyze_job
-    from brewflow.jobs.failures import not_repeated
     from brewflow.results.arithmetic import save_split
     from brewflow.results.model import save
 
-    spec = job_spec("analyze", load_config(args.config), dataset=args.dataset)
     part = "" if args.group is None else f".part{args.group}"
     which = "all" if args.all_systematics else "+".join(args.systematic or ["nominal"])
-    with not_repeated(spec, f"{args.dataset}{part}.{which}"):
+    name = f"{args.dataset}{part}.{which}"
+    with job(args.config, "analyze", name, dataset=args.dataset) as view:
         result = analyze_job(
-            spec.config(),
+            view,
             args.dataset,
             args.preprocess,
             None if args.all_systematics else args.systematic or ["nominal"],
@@ -53,10 +44,10 @@ def _analyze(args: argparse.Namespace) -> None:
             workers=args.threads,
             progress_interval=args.progress_interval,
         )
-    if args.output:
-        save(result, args.output)
-    else:
-        save_split(result, args.outdir)
+        if args.output:
+            save(result, args.output)
+        else:
+            save_split(result, args.outdir)
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -72,11 +63,10 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _scale(args: argparse.Namespace) -> None:
-    from brewflow.config.specs import job_config
     from brewflow.jobs.combine import normalise
 
-    view = job_config(args.config, "scale", dataset=args.dataset)
-    normalise(view, args.input, args.preprocess, args.output, dataset=args.dataset)
+    with job(args.config, "scale", dataset=args.dataset) as view:
+        normalise(view, args.input, args.preprocess, args.output, dataset=args.dataset)
 
 
 def _stack(args: argparse.Namespace) -> None:
@@ -86,14 +76,10 @@ def _stack(args: argparse.Namespace) -> None:
 
 
 def _skim(args: argparse.Namespace) -> None:
-    from brewflow.config import load_config
-    from brewflow.config.specs import job_spec
-    from brewflow.jobs.failures import not_repeated
     from brewflow.jobs.skims import skim_job
 
-    spec = job_spec("skim", load_config(args.config), skim=args.skim, dataset=args.dataset)
-    with not_repeated(spec, f"{args.skim}.{args.dataset}"):
-        skim_job(spec.config(), args.skim, args.dataset, args.preprocess, args.output_dir,
+    with job(args.config, "skim", skim=args.skim, dataset=args.dataset) as view:
+        skim_job(view, args.skim, args.dataset, args.preprocess, args.output_dir,
                  scheduler=args.scheduler, workers=args.threads)  # fmt: skip
 
 

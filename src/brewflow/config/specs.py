@@ -27,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from brewflow.code import analysis_modules, brewflow_identity
@@ -38,7 +39,7 @@ from brewflow.config.model import (
 )
 from brewflow.errors import ConfigError
 
-__all__ = ["KINDS", "SETTINGS", "JobSpec", "SpecError", "job_config", "job_spec"]
+__all__ = ["KINDS", "SETTINGS", "SPECS", "JobSpec", "SpecError", "job_spec", "spec_path"]
 
 SETTINGS = ("threads", "scheduler", "retries", "remote", "resources", "persist_checkpoints",
             "fuse_systematics")  # fmt: skip
@@ -366,9 +367,14 @@ def job_spec(kind: str, config: Mapping[str, Any], *, code: bool = True, **param
     return JobSpec(kind, dict(params), projection(config, **params), identity)
 
 
-def job_config(path: str, kind: str, **params: Any) -> Mapping[str, Any]:
-    """The config at ``path`` as the ``kind`` job with ``params`` sees it: its spec's view
-    (:meth:`JobSpec.config`). Every job command of the ``brewflow`` CLI reads its config so."""
-    from brewflow.config.loading import load_config
+SPECS = Path(".brewflow") / "specs"
+"""Where a run keeps its jobs' specs (relative to the run's folder)."""
 
-    return job_spec(kind, load_config(path), code=False, **params).config()
+
+def spec_path(kind: str, **params: Any) -> Path:
+    """The spec file of the ``kind`` job with ``params``:
+    ``.brewflow/specs/<kind>/<era>.<skim>.<dataset>.<region>.<histogram>.json`` (the params
+    it has; ``all`` without)."""
+    order = ("era", "skim", "dataset", "region", "histogram")
+    name = ".".join(str(params[k]) for k in order if params.get(k) is not None) or "all"
+    return SPECS / kind / f"{name}.json"

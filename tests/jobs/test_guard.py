@@ -1,5 +1,5 @@
-"""A job that failed for its configuration is not run again with the same spec
-(brewflow.jobs.failures)."""
+"""What every job does around its work (brewflow.jobs.guard): a configuration failure is not
+repeated with the same spec; a spec rewritten while the job ran leaves its outputs out of date."""
 
 from __future__ import annotations
 
@@ -62,3 +62,33 @@ def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, mon
     config["histograms"]["mll"]["variable"] = "m_ll"
     with pytest.raises(ConfigError, match=r"histograms\.mll\.variable"):
         check_analysis(validate(config))
+
+
+def test_a_spec_rewritten_while_the_job_ran_leaves_its_outputs_out_of_date(
+    demo_set, tmp_path, monkeypatch
+):
+    """Regression (issue 27 review): a dry run (or a run refused by the lock) during a run
+    rewrote the spec file of a running job, whose output, written later, then looked made
+    from that spec: blinded data stayed in the outputs while snakemake said "Nothing to be
+    done". The job now compares its spec with the file when it ends."""
+    import os
+
+    from brewflow.config.specs import job_spec
+    from brewflow.jobs.guard import guarded
+    from brewflow.pipeline import spec_file
+
+    monkeypatch.chdir(tmp_path)
+    config = validate(demo_set["config"])
+    blinded = validate({**config, "regions": {**config["regions"], "zmumu": {
+        **config["regions"]["zmumu"], "blind": True}}})  # fmt: skip
+    output = tmp_path / "out.json"
+    for rewritten in (False, True):
+        planned = spec_file(config, "analyze", dataset="data")
+        os.utime(planned, (1e9, 1e9))  # planned before the job ran
+        with guarded(job_spec("analyze", config, dataset="data")):
+            if rewritten:  # a dry run with the config edited meanwhile
+                spec_file(blinded, "analyze", dataset="data")
+                os.utime(planned, (1.5e9, 1.5e9))
+            output.write_text("{}")
+        stale = os.stat(planned).st_mtime > os.stat(output).st_mtime
+        assert stale == rewritten
