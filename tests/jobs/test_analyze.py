@@ -270,8 +270,10 @@ def test_a_blinded_window_leaves_its_data_events_out_of_every_cutflow_row(
     config, inventories, expected, lazy
 ):
     """Regression (issue 27.1): the data events inside a blinded window were counted in the
-    first cutflow row (as failing the first cut); they are left out of every row, and of
-    every histogram of the region, lazily and eagerly."""
+    first cutflow row (as failing the first cut), and the review found that any row, against
+    another region's or the certified total, counts the window's events: a region with a
+    window has no data cutflow; its histograms hold the events outside the window, lazily and
+    eagerly."""
     mll = {**config["histograms"]["mll"], "blind": [85.0, 95.0], "regions": ["zmumu"]}
     blinded = validate({**config, "histograms": {**config["histograms"], "mll": mll}})
     cuts = blinded["regions"]["zmumu"]["cuts"]
@@ -279,11 +281,9 @@ def test_a_blinded_window_leaves_its_data_events_out_of_every_cutflow_row(
     assert len(kept) < len(expected["data"])  # the window holds data events
     options = {"scheduler": "sync"} if lazy else {"lazy": False}
     result = run(blinded, "data", "nominal", inventories["data"]["files"], **options)
-    flow = result.cutflow("zmumu")
-    assert flow["events"][0] == len(kept)
-    for i in range(1, len(cuts) + 1):
-        assert flow["events"][i] == sum(all(e["cuts"][c] for c in cuts[:i]) for e in kept)
+    assert not any(result.cutflow("zmumu")["events"])  # no row
     passing = [e for e in kept if all(e["cuts"][c] for c in cuts)]
     assert result.project("met", "zmumu").values(flow=True).sum() == len(passing)
+    assert result.project("mll", "zmumu").values(flow=True).sum() == len(passing)
     other = result.cutflow("ttbar_emu")  # mll is not filled there: nothing left out
     assert other["events"][0] == len(expected["data"])

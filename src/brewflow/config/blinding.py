@@ -56,6 +56,10 @@ class Blinding:
         """True when ``region`` admits no data event."""
         return region in self.regions
 
+    def hides_cutflow(self, region: str) -> bool:
+        """True when ``region`` has no data cutflow: it is blinded, or has a window."""
+        return self.is_blind(region) or bool(self.vetoes(region))
+
     def vetoes(self, region: str) -> tuple[Window, ...]:
         """The windows whose data events ``region`` leaves out (none for a blinded region:
         it admits no data event at all)."""

@@ -9,9 +9,11 @@ JSON reads them), and anything added later. It applies, for data:
 - the **certified luminosity**: :meth:`DataGate.certified` keeps the events of the dataset's
   golden JSON (``lumi_mask``) before the analysis sees any;
 - **blinding** (:class:`brewflow.config.blinding.Blinding`): :meth:`DataGate.selections`
-  gives no selection for a blinded region, and in the other regions leaves out the events
-  inside a blinded histogram window, from the region's mask (histograms, skims) and from every
-  cutflow row (such an event's number of cuts passed is -1, outside the cutflow axis).
+  gives no selection for a blinded region; in a region with a blinded histogram window it
+  leaves the events inside the window out of the region's mask (histograms, skims) and every
+  event out of its cutflow (an event's number of cuts passed is -1, outside the cutflow axis):
+  a cutflow row, compared with another region's or with the certified total, would count the
+  events the window holds.
 
 MC events pass unchanged.
 """
@@ -41,7 +43,7 @@ so no row of the cutflow counts it."""
 class RegionSelection:
     """What of one region's events may enter its outputs: ``mask`` (per event: passes every
     cut of the region and is admitted) and ``passed`` (per event: the region's cuts passed in
-    sequence, :data:`NOT_ADMITTED` for an event left out)."""
+    sequence, :data:`NOT_ADMITTED` for an event its cutflow leaves out)."""
 
     mask: Any
     passed: Any
@@ -110,7 +112,8 @@ class DataGate:
         self, output: AnalysisOutput, regions: Sequence[str] | None = None
     ) -> dict[str, RegionSelection]:
         """The selection of every region (or of ``regions``) that admits events: its cuts,
-        less the events a blinded window leaves out (data)."""
+        less the events a blinded window leaves out, and no cutflow, where it has a window
+        (data)."""
         out = {}
         for region in self.regions if regions is None else regions:
             if not self.admits(region):
@@ -119,10 +122,11 @@ class DataGate:
             mask = output.selection.all(*cuts)
             passed = output.selection.n_passed(*cuts)
             vetoes = self.blinding.vetoes(region) if self.is_data else ()
-            if vetoes:
-                inside = _inside(output, vetoes)
-                mask = mask & ~inside
-                passed = lib(inside).where(inside, NOT_ADMITTED, passed)
+            if vetoes:  # its histograms: the events outside the windows; its cutflow: none
+                # (a row, against another region's or the certified total, would count the
+                # events a window holds)
+                mask = mask & ~_inside(output, vetoes)
+                passed = passed * 0 + NOT_ADMITTED
             out[region] = RegionSelection(lib(mask).fill_none(mask, False), passed)
         return out
 

@@ -117,12 +117,12 @@ def write_tables(
     era: str | None = None,
 ) -> list[Path]:
     """Write ``<stem>.csv`` (tidy), ``<stem>.md`` and ``<stem>.tex``; return the paths. With
-    the ``config``: a blinded region's tables have no data column (nor rows in the CSV), a
-    region with blinded windows says what its data leaves out, and the title names the
-    ``era``."""
+    the ``config``: the tables of a blinded region, or of one with a blinded window, have no
+    data column (nor rows in the CSV), the title says so (and names the windows) and names
+    the ``era``."""
     stem = Path(stem)
     blinding = Blinding.of(config) if config is not None else None
-    blind = blinding is not None and blinding.is_blind(region)
+    blind = blinding is not None and blinding.hides_cutflow(region)
     if blind:
         processes = [p for p in processes if not p.is_data]
         datasets = [d for d in datasets if not d.is_data]
@@ -138,10 +138,10 @@ def write_tables(
     note = partial_note(datasets)
     if note:
         title += f" ({note} of the events)"
-    if blind:
+    if blinding is not None and (left := blinding.left_out(region)):
+        title += f" (data blinded: a window, {left})"
+    elif blind:
         title += " (data blinded)"
-    elif blinding is not None and (left := blinding.left_out(region)):
-        title += f" (data blinded: events with {left} left out)"
     markdown = (
         f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
         f"{by_process.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"
