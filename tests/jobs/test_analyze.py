@@ -287,3 +287,28 @@ def test_a_blinded_window_leaves_its_data_events_out_of_every_cutflow_row(
     assert result.project("mll", "zmumu").values(flow=True).sum() == len(passing)
     other = result.cutflow("ttbar_emu")  # mll is not filled there: nothing left out
     assert other["events"][0] == len(expected["data"])
+
+
+def test_a_file_rewritten_in_place_with_its_mtime_set_back_is_refused(config, tmp_path):
+    """Regression (issue 27 review): a local file replaced after preprocessing by another with
+    as many entries, its mtime set back, was read silently (Snakemake saw no change; the
+    provenance kept the old UUID). Every read checks the inventory's ROOT UUID."""
+    import os
+    import shutil
+
+    original = config["datasets"]["dy"]["files"]
+    copies = [tmp_path / "a.root", tmp_path / "b.root"]
+    for source, copy in zip(original, copies, strict=True):
+        shutil.copy2(source, copy)
+    dataset = {**config["datasets"]["dy"], "files": [str(c) for c in copies]}
+    moved = validate({**config, "datasets": {**config["datasets"], "dy": dataset}})
+    files = preprocess.preprocess(moved, "dy")["files"]
+    assert files[0]["entries"] == files[1]["entries"]  # the same number of entries
+    run(moved, "dy", "nominal", files, scheduler="sync", progress_interval=None)
+    times = os.stat(copies[0])
+    shutil.copyfile(copies[1], copies[0])  # other events, same size class, same entries
+    os.utime(copies[0], ns=(times.st_atime_ns, times.st_mtime_ns))
+    for lazy in (True, False):
+        with pytest.raises(InputError, match=r"a\.root.*UUID"):
+            run(moved, "dy", "nominal", files, lazy=lazy, scheduler="sync",
+                progress_interval=None)  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 from brewflow.config import dataset_replicas, on_bad_file
 from brewflow.jobs import preprocess
 from brewflow.locations import RemoteSettings, is_url
+from brewflow.nanoevents import parquet
 from brewflow.nanoevents.inputs import SKIP_HINT, InputError, open_replica
 from brewflow.nanoevents.reader import ChunkReadError, FileChangedError
 from brewflow.nanoevents.remote import Locations
@@ -51,7 +52,7 @@ class ReadPlan:
         answered the preflight first (:func:`preflight`), and the UUIDs they must have."""
         urls = {f["path"]: tuple(self.replicas[f["path"]]) for f in files
                 if f["path"] in self.replicas}  # fmt: skip
-        uuids = {f["path"]: f["uuid"] for f in files if f["path"] in self.replicas}
+        uuids = {f["path"]: f["uuid"] for f in files if _root_uuid(f)}
         return Locations(urls, uuids, self.remote)
 
     def bad(self, error: Exception, path: str, chunk: tuple[int, int] | None = None) -> None:
@@ -87,17 +88,23 @@ def config_locations(config: Mapping, dataset: str, files: Sequence[str]) -> Loc
 
 def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
     """Open every file before any event is read: missing, damaged or changed files (other
-    entries or, remote, another ROOT UUID than at preprocessing) fail the job with an
+    entries, another ROOT UUID or parquet footer than at preprocessing) fail the job with an
     :class:`InputError` naming them (or are skipped). A remote file is opened from its first
     replica that answers, which its chunks are then read from first (logged)."""
     where = f"dataset {plan.dataset!r}"
     for f in files:
         urls = plan.replicas.get(f["path"], [f["path"]])
-        uuid = f.get("uuid") if f["path"] in plan.replicas else None
         try:
             ttree, url, failures = open_replica(
-                f["path"], urls, f["tree"], plan.remote, where=where, uuid=uuid
-            )
+                f["path"], urls, f["tree"], plan.remote, where=where,
+                uuid=f["uuid"] if _root_uuid(f) else None,
+            )  # fmt: skip
+            if _is_parquet(f) and parquet.footprint(f["path"]) != f["uuid"]:
+                raise InputError(
+                    f"{where}, file {f['path']!r}: its content is not what was preprocessed "
+                    "(another parquet footer): the file changed; rerun preprocessing "
+                    "(snakemake --forcerun preprocess)"
+                )
             if ttree.num_entries != f["entries"]:
                 _forget_record(plan, f, urls)
                 raise InputError(
@@ -113,6 +120,16 @@ def preflight(plan: ReadPlan, files: Sequence[Mapping[str, Any]]) -> None:
             plan.replicas[f["path"]] = [url, *(u for u in urls if u != url)]
             failed = f" ({len(failures)} failed attempt(s) before)" if failures else ""
             log.info("%s: reading %s from %s%s", plan.dataset, f["path"], url, failed)
+
+
+def _is_parquet(record: Mapping[str, Any]) -> bool:
+    return str(record.get("uuid") or "").startswith("parquet:")
+
+
+def _root_uuid(record: Mapping[str, Any]) -> bool:
+    """Whether a file's record names its ROOT UUID, which every read checks (local files too:
+    one rewritten in place with its mtime set back is not the file preprocessed)."""
+    return bool(record.get("uuid")) and not _is_parquet(record)
 
 
 def _forget_record(plan: ReadPlan, record: Mapping[str, Any], urls: Sequence[str]) -> None:

@@ -172,7 +172,7 @@ class NanoReader:
 
         def action(url: str) -> tuple[dict, int]:
             ttree = trees.open_tree(url, tree, settings, branches)  # parses only these
-            check_uuid(str(ttree.file.uuid), uuid)  # uuids: of remote files only
+            check_uuid(str(ttree.file.uuid), uuid)  # the inventory's (ROOT files)
             # the tree's header is parsed anyway: its entries are free to check
             error = changed(path, tree, int(ttree.num_entries), self.entries[index], start,
                             stop)  # fmt: skip
