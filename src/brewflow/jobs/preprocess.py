@@ -205,11 +205,14 @@ def _skimmed_from(path: str) -> dict[str, float]:
     from brewflow.jobs import skims
 
     part = skims.part_of(path)
-    return {} if part is None else {"sumw": part["sumw"], "sumw2": part["sumw2"]}
+    if part is None:
+        return {}
+    return {"sumw": part["sumw"], "sumw2": part["sumw2"], "sumw_from": "skim ledger"}
 
 
-RECORD_VERSION = 2
-"""Of the cached records' layout (2: keyed by the file's identity read from it; data runs)."""
+RECORD_VERSION = 3
+"""Of the cached records' layout (2: keyed by the file's identity read from it; data runs;
+3: a skim part's sum of genWeight marked as its ledger's)."""
 
 
 def _records(cache: Path | None) -> VerifiedCache:
