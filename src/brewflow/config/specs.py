@@ -359,6 +359,7 @@ def job_spec(kind: str, config: Mapping[str, Any], *, code: bool = True, **param
         if value is not None and value not in config.get(section, {}):
             known = ", ".join(config.get(section, {})) or "none"
             raise ConfigError(f"unknown {key} {value!r}; config has: {known}")
+    params = {k: v for k, v in params.items() if v is not None}  # as spec_path names them
     identity: dict[str, Any] = {}
     if code:
         identity["brewflow"] = brewflow_identity()

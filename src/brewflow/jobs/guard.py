@@ -10,7 +10,8 @@ and it never leaves an output that looks made from a spec it was not made from.
   (:func:`brewflow.pipeline.spec_file`), which every DAG build rewrites when the spec changed:
   also a dry run or a run refused by the lock while this job runs. So a job compares, when it
   ends, the spec file with the spec it ran (from the run's resolved config): when they differ
-  it makes the spec file newer than its outputs, and the next run makes them again.
+  it fails (:class:`SpecChanged`), so that no output looks made from a spec it was not made
+  from; the next run makes them.
 """
 
 from __future__ import annotations
@@ -18,20 +19,23 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from brewflow.config.specs import JobSpec, spec_path
-from brewflow.errors import ConfigError
+from brewflow.errors import BrewflowError, ConfigError
 from brewflow.files import atomic_write
 
-__all__ = ["FAILED", "guarded"]
+__all__ = ["FAILED", "SpecChanged", "guarded"]
 
 FAILED = Path(".brewflow") / "failed"
 
 log = logging.getLogger(__name__)
+
+
+class SpecChanged(BrewflowError):
+    """The spec a job was planned with changed while it ran: its outputs are refused (the
+    failed job's outputs are removed by Snakemake), the next run makes them again."""
 
 
 @contextlib.contextmanager
@@ -61,10 +65,8 @@ def guarded(spec: JobSpec, name: str | None = None, folder: Path = FAILED) -> It
     except FileNotFoundError:
         return  # run by hand, outside a workflow
     if text != spec.document():
-        later = time.time() + 1  # newer than the outputs just written (file times are coarse)
-        os.utime(planned, (later, later))  # so they are out of date
-        log.warning(
-            "the config or the code changed while this job ran (%s is another spec): its "
-            "outputs are out of date and the next run makes them again",
-            planned,
+        raise SpecChanged(
+            f"the config or the code changed while this job ran ({planned} holds another "
+            "spec: a dry run or a second run planned another config); its outputs would not "
+            "match it: run snakemake again"
         )
