@@ -91,3 +91,25 @@ def test_a_spec_rewritten_while_the_job_ran_fails_it(demo_set, tmp_path, monkeyp
     spec_file(config, "plot", **params)
     with guarded(job_spec("plot", config, era=None, **params)):
         pass
+
+
+def test_an_analysis_that_cannot_be_imported_is_tried_again(demo_set, tmp_path, monkeypatch):
+    """Regression (issue 27 review): a module missing where the job ran (an environment
+    problem, e.g. on a batch node) was recorded as a configuration error and never run again
+    once the module was back. It is named, and not recorded."""
+    from brewflow.config.specs import job_spec
+    from brewflow.jobs.build import AnalysisImportError, load_analysis
+    from brewflow.jobs.guard import guarded
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myana_guard.py").write_text("import helper_guard\nanalysis = None\n")
+    config = validate({**demo_set["config"], "analysis": {"callable": "myana_guard:analysis"}})
+    spec = job_spec("analyze", config, dataset="dy")
+    with (
+        pytest.raises(AnalysisImportError, match=r"analysis\.callable.*helper_guard"),
+        guarded(spec),
+    ):
+        load_analysis("myana_guard:analysis")
+    (tmp_path / "helper_guard.py").write_text("")
+    with guarded(spec):  # not refused as a repeated configuration failure
+        load_analysis("myana_guard:analysis")

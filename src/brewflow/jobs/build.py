@@ -26,12 +26,26 @@ from brewflow.config import (
     object_variation,
 )
 from brewflow.corrections import load_all
+from brewflow.errors import BrewflowError
 from brewflow.jetmet import CorrectedEvents, JetCorrector
 from brewflow.jobs.gate import DataGate
 
-__all__ = ["Graph", "build", "jes_variation", "jet_corrector", "load_analysis", "systematic_weight"]
+__all__ = [
+    "AnalysisImportError",
+    "Graph",
+    "build",
+    "jes_variation",
+    "jet_corrector",
+    "load_analysis",
+    "systematic_weight",
+]
 
 log = logging.getLogger(__name__)
+
+
+class AnalysisImportError(BrewflowError):
+    """The analysis module cannot be imported where the job runs (it, or a module it imports,
+    is missing there): named, and tried again by the next run."""
 
 
 def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
@@ -40,9 +54,11 @@ def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
     module_name, _, attr = spec.partition(":")
     try:
         module = import_analysis(module_name)
-    except ImportError as err:
-        raise ConfigError(
-            f"config key 'analysis.callable': cannot import {module_name!r}: {err}"
+    except ImportError as err:  # also a module missing where the job runs: not a config
+        # error, which would not be run again (brewflow.jobs.guard)
+        raise AnalysisImportError(
+            f"config key 'analysis.callable': cannot import {module_name!r}: {err} (is it on "
+            "PYTHONPATH or in the run's folder, with what it imports, where the job runs?)"
         ) from err
     try:
         return getattr(module, attr)
