@@ -196,3 +196,21 @@ def test_rules_have_no_params_for_snakemake_to_compare():
                 name = re.match(r"\s+(\w+)=", line)
                 if name:
                     assert "lambda w, input" in line, f"{smk.name}: param {name.group(1)}"
+
+
+def test_a_bad_config_stops_the_workflow_with_one_line(tmp_path):
+    """Regression (issue 27 review): a config error found when the workflow reads its config
+    (an MC dataset without xsec) printed a traceback and exited 1; it is one line naming the
+    key, exit 2, as every brewflow command."""
+    import yaml
+
+    from tests.helpers import snakemake
+
+    config = flat_demo_config()
+    del config["datasets"]["dy"]["xsec"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "-n")
+    assert done.returncode == 2
+    assert "config key 'datasets.dy': 'xsec' is a required property" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert 'File "' not in done.stderr

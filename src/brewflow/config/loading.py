@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 from brewflow import secrets
 from brewflow.config.checks import check, schema_digest
 from brewflow.config.model import expand_files_from
-from brewflow.errors import ConfigError
+from brewflow.errors import BrewflowError, ConfigError
 
 
 class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -194,7 +195,16 @@ def workflow_config(given: Mapping[str, Any], configfiles: Sequence[str] | None)
     """The config of a Snakemake run: ``--config file=PATH`` (default :data:`DEFAULT_CONFIG`)
     read with brewflow's safe loader and updated with the other ``--config key=value``; or,
     when Snakemake was given ``--configfile`` (which it reads itself, through yte), that
-    config checked by re-reading its files strictly."""
+    config checked by re-reading its files strictly. A problem stops the run with one line
+    naming the file or key, exit 2 (no traceback), as every brewflow command does."""
+    try:
+        return _workflow_config(given, configfiles)
+    except BrewflowError as err:
+        sys.stderr.write(f"brewflow: error: {err}\n")
+        raise SystemExit(2) from None
+
+
+def _workflow_config(given: Mapping[str, Any], configfiles: Sequence[str] | None) -> dict:
     given = dict(given)
     if configfiles:
         for path in configfiles:
