@@ -391,3 +391,25 @@ def test_a_server_that_stalls_mid_read_fails_over_within_the_timeout(
     # measured 3.4-4.1 s with a 2 s timeout: a hung read costs up to about 2 x timeout per
     # attempt (a connection that never answers: at most timeout per attempt, tested above)
     assert elapsed <= 2 * TIMEOUT * settings.attempts + 2.0, (elapsed, failed)
+
+
+def test_a_skim_reads_logical_names_at_the_redirectors(xrootd, shared_data, monkeypatch,
+                                                       tmp_path):  # fmt: skip
+    """Regression (issue 27 review): a skim of a dataset given as logical file names at
+    redirectors looked for the logical name on the local disk ("does not exist"); it reads
+    them where analyze does, and keeps the events a local skim keeps."""
+    from brewflow.jobs.skims import write_skim
+
+    skims = {"skims": {"z": {"region": "zmumu", "variables": ["mll"]}}}
+    remote = _config(shared_data, monkeypatch, {
+        "DYJetsToLL_M50": {"files": [DY], "redirectors": [xrootd.redirector("a")]},
+    })  # fmt: skip
+    local = _local(shared_data, monkeypatch)
+    ledgers = []
+    for name, config in (("remote", remote), ("local", local)):
+        config = validate({**config, **skims})
+        files = preprocess.preprocess(config, "DYJetsToLL_M50")["files"]
+        ledgers.append(write_skim(config, "z", "DYJetsToLL_M50", files, tmp_path / name,
+                                  progress_interval=None))  # fmt: skip
+    assert ledgers[0]["events"] == ledgers[1]["events"] > 0
+    assert ledgers[0]["events_read"] == ledgers[1]["events_read"] == 40

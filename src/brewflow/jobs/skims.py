@@ -172,6 +172,7 @@ def write_skim(
         steps={f["path"]: plan.steps[f["path"]] for f in reading},
         entries={f["path"]: f["entries"] for f in reading},
         retries=(config["retries"]["read"], config["retries"]["backoff"]),
+        locations=plan.locations(reading),  # logical names' replicas; UUIDs checked
     )
     gate = DataGate.of(config, dataset)  # certified luminosity and blinding, as analyze
     certified = gate.certified_mask(read, reading[0]["path"])
