@@ -82,3 +82,17 @@ def test_result_files_carry_the_full_record(tmp_path, capsys):
     (tmp_path / "plain.md").write_text("# no provenance here\n")
     assert main(["provenance", str(tmp_path / "plain.md")]) == 2
     assert "carries no brewflow provenance" in capsys.readouterr().err
+
+
+def test_one_file_under_two_names_is_refused_wherever_outputs_meet(tmp_path):
+    """Regression (issue 27 review): a copy of one file in datasets of two processes was
+    counted twice (the checks were per dataset and per process). Every output made from
+    others (stacks, tables, plots, the report) refuses one file under two names."""
+    from brewflow.errors import InputError
+
+    a = {"provenance": provenance.record(inputs=[{"path": "dy.root", "size": 9, "uuid": "u"}])}
+    b = {"provenance": provenance.record(inputs=[{"path": "copy.root", "size": 9, "uuid": "u"}])}
+    with pytest.raises(InputError, match=r"'copy.root' and 'dy.root' are the same file"):
+        provenance.combine([a["provenance"], b["provenance"]])
+    same = provenance.combine([a["provenance"], a["provenance"]])  # one name: fine
+    assert list(same["inputs"]) == ["dy.root"]

@@ -112,7 +112,8 @@ def record(
 
 def combine(records: Sequence[Mapping[str, Any] | None], **extra: Any) -> dict[str, Any]:
     """One record for an output made from others: their inputs, payloads and config hashes
-    (sorted, each once), this process's versions; ``extra`` as for :func:`record`."""
+    (sorted, each once), this process's versions; ``extra`` as for :func:`record`. One file
+    under two names (two datasets, two processes) is refused: its events would count twice."""
     out = record(**extra)
     configs = set(out["config"])
     for r in records:
@@ -123,8 +124,27 @@ def combine(records: Sequence[Mapping[str, Any] | None], **extra: Any) -> dict[s
         out["payloads"].update(r.get("payloads", {}))
     out["config"] = sorted(configs)
     out["inputs"] = dict(sorted(out["inputs"].items()))
+    _one_name_per_file(out["inputs"])
     out["payloads"] = dict(sorted(out["payloads"].items()))
     return out
+
+
+def _one_name_per_file(inputs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse inputs where one file (one ROOT UUID or parquet footer) has two names: its
+    events would be counted twice in an output made from both (two datasets, two processes)."""
+    seen: dict[str, str] = {}
+    for path, info in inputs.items():
+        uuid = info.get("uuid")
+        if not uuid:
+            continue
+        first = seen.setdefault(str(uuid), path)
+        if first != path:
+            from brewflow.errors import InputError
+
+            raise InputError(
+                f"{first!r} and {path!r} are the same file (ROOT UUID {uuid}): its events would "
+                "be counted twice; keep it in one dataset"
+            )
 
 
 def of(results: Iterable[Any], **extra: Any) -> dict[str, Any]:
