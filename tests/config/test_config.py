@@ -128,6 +128,10 @@ def test_later_config_files_update_earlier_ones(tmp_path):
             r"'fit.histograms': 'met' has no workspace",
         ),
         (lambda c: c["histograms"]["mll"].update(blind=[120, 110]), r"'histograms.mll.blind'"),
+        (  # regression (issue 27 review): passed, then failed mid-run in plot or shapes
+            lambda c: [c["datasets"][d].update(era="2018") for d in c["datasets"]],
+            r"'eras.2017': no dataset is in this era",
+        ),
     ],
 )
 def test_era_and_fit_mistakes_are_named(change, message):

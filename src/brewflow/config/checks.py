@@ -134,6 +134,13 @@ def _check_eras(config: dict) -> None:
             )
         if dataset["is_data"] and "lumi_mask" not in dataset and known[era].get("lumi_mask"):
             dataset["lumi_mask"] = known[era]["lumi_mask"]
+    used = {dataset.get("era") for dataset in config["datasets"].values()}
+    for era in known or {}:
+        if era not in used:
+            raise ConfigError(
+                f"config key 'eras.{era}': no dataset is in this era; give datasets "
+                f"'era: {era}', or remove the era"
+            )
     generated = config.get("generate", {}).get("corrections")
     if isinstance(generated, dict):
         for era in generated:
