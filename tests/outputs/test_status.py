@@ -89,3 +89,24 @@ def test_partial_dataset_is_refused_then_normalised_and_labelled(
     printed = capsys.readouterr().out
     assert "dy: skipped" in printed
     assert "truncated.root" in printed
+
+
+def test_the_ledger_lists_the_datasets_of_the_run_only(demo_set, tmp_path):
+    """Regression (issue 27 review): after a dataset was removed from the config, `brewflow
+    status` and the report's ledger still listed it (from its old inventory) as complete."""
+    from brewflow.config import validate
+    from brewflow.jobs import preprocess
+    from brewflow.outputs import status
+    from brewflow.pipeline import write_resolved
+    from brewflow.results.inventory import write_inventory
+
+    config = validate(demo_set["config"])
+    for name in ("dy", "ww"):
+        write_inventory(preprocess.preprocess(config, name), tmp_path / "results" / "preprocess"
+                        / f"{name}.json")  # fmt: skip
+    without = {k: v for k, v in config["datasets"].items() if k != "ww"}
+    write_resolved(validate({**config, "datasets": without}),
+                   tmp_path / ".brewflow" / "config.json")  # fmt: skip
+    assert [e["dataset"] for e in status.collect(tmp_path / "results")] == ["dy"]
+    assert [e["dataset"] for e in status.collect(tmp_path / "results", ["dy", "ww"])] == [
+        "dy", "ww"]  # fmt: skip

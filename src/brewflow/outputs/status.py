@@ -7,6 +7,7 @@ normalised as partial (``allow_partial``). Datasets not merged yet show their an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,30 @@ def _analyzed(folder: Path, inventory: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def collect(directory: str | Path = "results") -> list[dict[str, Any]]:
-    """One entry per dataset: ``dataset``, ``state`` (complete, partial, incomplete, or not
-    merged yet), the ledger's counts and the skipped files and chunks with their reason."""
+def _run_datasets(results: Path) -> list[str] | None:
+    """The datasets of the run whose outputs are in ``results``: from its resolved config
+    (``../.brewflow/config.json``), None when there is none."""
+    from brewflow.config import load_config
+    from brewflow.pipeline import RESOLVED
+
+    path = results.parent / RESOLVED
+    if not path.is_file():
+        return None
+    return list(load_config(path)["datasets"])
+
+
+def collect(
+    directory: str | Path = "results", datasets: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """One entry per dataset of the run (``datasets``; default those of the run's resolved
+    config beside ``directory``, ``.brewflow/config.json``, else every inventory found):
+    ``dataset``, ``state`` (complete, partial, incomplete, or not merged yet), the ledger's
+    counts and the skipped files and chunks with their reason. A dataset removed from the
+    config is not the run's, whatever its old files say."""
     root = Path(directory)
+    if datasets is None:
+        datasets = _run_datasets(root)
+    chosen = None if datasets is None else set(datasets)
     if not (root / "preprocess").is_dir():
         raise FileNotFoundError(
             f"{str(root)!r} has no preprocess/ folder: not a brewflow results folder, or "
@@ -41,6 +62,8 @@ def collect(directory: str | Path = "results") -> list[dict[str, Any]]:
     for path in sorted((root / "preprocess").glob("*.json")):
         inventory = read_inventory(path)
         dataset = inventory["dataset"]
+        if chosen is not None and dataset not in chosen:
+            continue
         merged, scaled = root / "merge" / f"{dataset}.json", root / "scale" / f"{dataset}.json"
         book = results.load(merged).meta.get("ledger") if merged.is_file() else None
         if book is None and scaled.is_file():  # deleted after the run: snakemake keeps it

@@ -30,11 +30,11 @@ _STYLE = (
 )
 
 
-def ledger_frame(results_dir: str | Path) -> pd.DataFrame:
-    """One row per dataset: state, files, chunks, events read, fraction read, skipped, and
-    (remote files) the servers that served the chunks."""
+def ledger_frame(results_dir: str | Path, datasets: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per dataset (of ``datasets``, default the run's): state, files, chunks, events
+    read, fraction read, skipped, and (remote files) the servers that served the chunks."""
     rows = []
-    for e in status.collect(results_dir):
+    for e in status.collect(results_dir, datasets):
         files, chunks = e.get("files") or {}, e.get("chunks") or {}
         rows.append(
             {
@@ -114,7 +114,7 @@ def write_summary(
     pages = {
         "ledger.html": _page(
             "Event ledger: what was read and skipped",
-            ledger_frame(results_dir).to_html(index=False),
+            ledger_frame(results_dir, list(config["datasets"])).to_html(index=False),
         ),
         "systematics.html": _page(
             f"Systematics ({len(config['systematics'])})",
