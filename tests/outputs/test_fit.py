@@ -150,8 +150,9 @@ def test_zero_background_leaves_significance_and_limit_undefined():
 def test_fit_job_writes_reproducible_outputs(tmp_path):
     config = {
         "regions": {"sr": {"cuts": ["a"]}, "cr": {"cuts": ["b"]}},
-        "histograms": {"x": {"variable": "x", "edges": [0, 1, 2, 3]}},
-        "datasets": {"s": {"process": "sig", "label": "Signal", "is_data": False}},
+        "histograms": {"x": {"variable": "x", "edges": [0, 1, 2, 3], "blind": [1.0, 2.0]}},
+        "datasets": {"s": {"process": "sig", "label": "Signal", "is_data": False},
+                     "d": {"process": "data", "is_data": True}},  # fmt: skip
         "fit": {"histograms": ["x"], "impacts": 2, "cls": 0.05},
         "plots": {"formats": ["png", "pdf"], "label": "Test"},
         "luminosity": 1000.0,
@@ -177,6 +178,9 @@ def test_fit_job_writes_reproducible_outputs(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert json.loads((first / "fit.json").read_text())["mu"] == table["mu"]
     assert "signal strength" in (first / "fit.md").read_text()
+    # regression (issue 27 review): a window's Asimov bins were not said ("data: observed")
+    assert table["blinded_bins"] == {"sr": [1], "cr": [1]}
+    assert "Asimov in bins 1 of sr; bins 1 of cr" in (first / "fit.md").read_text()
 
 
 # Issue 27, case 1: the demo's channels generated with 4,000 events per dataset (one era, the

@@ -77,7 +77,9 @@ def _shift(value: float | None) -> str:
 def _markdown(table: Mapping[str, Any]) -> str:
     rows = [[label, text] for label, text, _ in _summary_rows(table)]
     blinded = table["blinded_channels"]
-    rows.append(["data", table["data"] + (f" (Asimov in {', '.join(blinded)})" if blinded else "")])
+    where = [*blinded, *(f"bins {', '.join(map(str, bins))} of {name}"
+                         for name, bins in table.get("blinded_bins", {}).items())]  # fmt: skip
+    rows.append(["data", table["data"] + (f" (Asimov in {'; '.join(where)})" if where else "")])
     text = "# Fit results\n\n"
     text += "".join(f"> **Warning:** {warning}\n>\n" for warning in table.get("warnings", ()))
     text += "\n" if table.get("warnings") else ""
@@ -265,6 +267,12 @@ def fit_job(
     for warning in table["warnings"]:
         log.warning("%s: %s", histogram, warning)
     table["histogram"] = histogram
+    edges = _edges(config["histograms"][histogram])
+    table["blinded_bins"] = {  # a window's bins: the Asimov there (brewflow.outputs.fit_inputs)
+        name: [int(i) for i in np.flatnonzero(blinded_bins(edges, window))]
+        for name, region, era in channels
+        if name not in blinded and (window := channel_blinding(config, histogram, region, era)[1])
+    }
     log.info("%s: mu = %.4f +- %.4f, Z = %s (expected %s)", histogram, table["mu"],
              table["mu_error"], table["significance"]["observed"],
              table["significance"]["expected"])  # fmt: skip
