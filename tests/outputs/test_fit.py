@@ -151,8 +151,10 @@ def test_fit_job_writes_reproducible_outputs(tmp_path):
     config = {
         "regions": {"sr": {"cuts": ["a"]}, "cr": {"cuts": ["b"]}},
         "histograms": {"x": {"variable": "x", "edges": [0, 1, 2, 3], "blind": [1.0, 2.0]}},
-        "datasets": {"s": {"process": "sig", "label": "Signal", "is_data": False},
-                     "d": {"process": "data", "is_data": True}},  # fmt: skip
+        "datasets": {
+            "s": {"process": "sig", "label": "Signal", "is_data": False},
+            "d": {"process": "data", "is_data": True},
+        },
         "fit": {"histograms": ["x"], "impacts": 2, "cls": 0.05},
         "plots": {"formats": ["png", "pdf"], "label": "Test"},
         "luminosity": 1000.0,
