@@ -8,7 +8,10 @@ A job is up to date only if it was made by today's code. Two kinds of code make 
 - **the analysis**: the module of ``analysis.callable`` and the user's own modules it imports,
   found *without importing them* (a module's file is looked up on the search path, its imports
   read with :mod:`ast`, and followed into every module that is neither in the standard library,
-  nor an installed package, nor brewflow itself), each with the SHA-256 of its source.
+  nor an installed package, nor brewflow itself), each with the SHA-256 of its source (an
+  analysis installed as a package: its version); the files of ``analysis.files`` (what it reads
+  or imports by name at run time) by content;
+- **the libraries**: the versions of :data:`PACKAGES`.
 
 Modules are looked up on ``sys.path`` and then in the working directory (the run's folder),
 the same search :func:`import_analysis` uses, so a module next to the config works without
@@ -31,11 +34,14 @@ from types import ModuleType
 
 __all__ = [
     "PACKAGE",
+    "PACKAGES",
     "analysis_modules",
     "brewflow_identity",
+    "file_digests",
     "find_module",
     "git_commit",
     "import_analysis",
+    "package_versions",
     "search_path",
 ]
 
@@ -192,6 +198,9 @@ def _analysis_modules(
             continue
         seen.add(module)
         source = find_module(module, search)
+        installed = module == start and module.split(".")[0] != "brewflow"  # brewflow's:
+        if source is not None and not _is_own(source) and installed:  # its identity names it
+            out[module] = _installed_version(module)  # an installed analysis: its version
         if source is None or not _is_own(source):
             continue
         read.append(source)
@@ -201,6 +210,60 @@ def _analysis_modules(
         if parent:  # a package's __init__ runs before its modules
             pending.append(parent)
     return dict(sorted(out.items())), read
+
+
+def _installed_version(module: str) -> str:
+    """``<distribution> <version>`` of the installed package providing ``module``."""
+    from importlib import metadata
+
+    top = module.split(".")[0]
+    names = metadata.packages_distributions().get(top, [])
+    return ", ".join(f"{n} {metadata.version(n)}" for n in names) or "installed (no version)"
+
+
+PACKAGES = (
+    "awkward",
+    "boost-histogram",
+    "correctionlib",
+    "dask",
+    "dask-awkward",
+    "hist",
+    "matplotlib",
+    "mplhep",
+    "numpy",
+    "pandas",
+    "pyhf",
+    "snakemake",
+    "uproot",
+    "vector",
+)
+"""The packages whose versions name what code made an output (a spec holds them: an upgrade
+reruns; every provenance record lists them)."""
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """Name -> version of each of :data:`PACKAGES` installed."""
+    from importlib import metadata
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_digests(paths: Iterable[str | Path]) -> dict[str, str]:
+    """Path -> ``sha256:<hex>`` of each file's content (``missing`` for one that is not)."""
+    out = {}
+    for path in paths:
+        try:
+            out[str(path)] = f"sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+        except OSError:
+            out[str(path)] = "missing"
+    return out
 
 
 def import_analysis(module: str) -> ModuleType:

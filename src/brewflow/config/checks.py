@@ -175,6 +175,9 @@ def _check(config: dict) -> None:
     datasets = config["datasets"]
     _check_eras(config)
     _check_fit(config)
+    for file in config["analysis"].get("files", []):
+        if not Path(file).is_file():
+            raise ConfigError(f"config key 'analysis.files': file {file!r} does not exist")
     for name, hist_def in config["histograms"].items():
         for region in hist_def.get("regions", []):
             if region not in regions:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from brewflow.code import analysis_modules, brewflow_identity
+from brewflow.code import analysis_modules, brewflow_identity, file_digests, package_versions
 from brewflow.config.model import (
     applicable_systematics,
     dataset_spec,
@@ -363,8 +363,10 @@ def job_spec(kind: str, config: Mapping[str, Any], *, code: bool = True, **param
     identity: dict[str, Any] = {}
     if code:
         identity["brewflow"] = brewflow_identity()
+        identity["packages"] = package_versions()
         if runs_analysis:
             identity["analysis"] = analysis_modules(config["analysis"]["callable"])
+            identity["analysis_files"] = file_digests(config["analysis"].get("files", []))
     return JobSpec(kind, dict(params), projection(config, **params), identity)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from brewflow.checkpoints import persisting
 from brewflow.config import ConfigError, dataset_spec, payload_files, systematics_for
 from brewflow.jobs import execution
-from brewflow.jobs.build import book_histograms, build, merge_stacked
+from brewflow.jobs.build import analysis_code, book_histograms, build, merge_stacked
 from brewflow.jobs.reading import ReadPlan, covers, preflight
 from brewflow.nanoevents.inputs import (
     InputError,
@@ -279,6 +279,7 @@ def analyze_job(
     if group is not None:
         result.meta["group"] = [group, len(groups)]
     result.meta["provenance"] = provenance.record(
-        config=config, inputs=files, payloads=payload_files(config, dataset)
-    )
+        config=config, inputs=files, payloads=payload_files(config, dataset),
+        analysis=analysis_code(config),
+    )  # fmt: skip
     return result

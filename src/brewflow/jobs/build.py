@@ -17,7 +17,7 @@ import numpy as np
 from brewflow import histograms as H
 from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVariation, PerBlock
 from brewflow.arrays import chain, metadata_pass, typetracer_like
-from brewflow.code import import_analysis
+from brewflow.code import analysis_modules, file_digests, import_analysis
 from brewflow.config import (
     ConfigError,
     analysis_options,
@@ -33,6 +33,7 @@ from brewflow.jobs.gate import DataGate
 __all__ = [
     "AnalysisImportError",
     "Graph",
+    "analysis_code",
     "build",
     "jes_variation",
     "jet_corrector",
@@ -41,6 +42,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def analysis_code(config: Mapping) -> dict[str, str]:
+    """The analysis's own modules and files (``analysis.files``) with their digests, for the
+    provenance of what runs it (:mod:`brewflow.code`)."""
+    return {**analysis_modules(config["analysis"]["callable"]),
+            **file_digests(config["analysis"].get("files", []))}  # fmt: skip
 
 
 class AnalysisImportError(BrewflowError):

@@ -33,6 +33,7 @@ from brewflow.arrays import metadata_pass, typetracer_like
 from brewflow.config import ConfigError, dataset_spec, payload_files
 from brewflow.files import atomic_output
 from brewflow.jobs import execution
+from brewflow.jobs.build import analysis_code
 from brewflow.jobs.gate import DataGate
 from brewflow.nanoevents.inputs import InputError
 from brewflow.reproducible import fixed_root_clock
@@ -256,7 +257,10 @@ def write_skim(
             "parts": parts,
             "skipped": plan.skipped,
             "provenance": provenance.record(
-                config=config, inputs=files, payloads=payload_files(config, dataset)
+                config=config,
+                inputs=files,
+                payloads=payload_files(config, dataset),
+                analysis=analysis_code(config),
             ),
         }
         write_document(tmp / LEDGER, document)

@@ -13,12 +13,11 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from brewflow import __version__
-from brewflow.code import brewflow_identity, git_commit
+from brewflow.code import PACKAGES, brewflow_identity, git_commit, package_versions
 
 __all__ = [
     "PACKAGES",
@@ -34,40 +33,12 @@ __all__ = [
     "to_text",
 ]
 
-PACKAGES = (
-    "awkward",
-    "boost-histogram",
-    "correctionlib",
-    "dask",
-    "dask-awkward",
-    "hist",
-    "matplotlib",
-    "mplhep",
-    "numpy",
-    "pandas",
-    "snakemake",
-    "uproot",
-    "vector",
-)
-"""Packages whose versions every record lists."""
-
 
 @functools.cache
 def analysis_commit() -> str | None:
     """The commit of the analysis repository: the git work tree of the working directory (the
     run's folder; ``<sha>-dirty`` with uncommitted changes to tracked files), or None."""
     return git_commit(Path.cwd())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,18 +67,27 @@ def record(
     config: Mapping[str, Any] | None = None,
     inputs: Iterable[Mapping[str, Any]] = (),
     payloads: Iterable[str | Path] = (),
+    analysis: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A provenance record: ``inputs`` are inventory records (``path``, ``size``, ``uuid``),
-    ``payloads`` files (correction payloads, golden JSON) hashed by content."""
-    return {
+    ``payloads`` files (correction payloads, golden JSON) hashed by content, ``analysis`` the
+    analysis's own modules and files with their digests (:mod:`brewflow.code`); brewflow's
+    commit (``-dirty`` with the digest of its sources) and the analysis repository's."""
+    identity = brewflow_identity()
+    out = {
         "brewflow": __version__,
-        "git": brewflow_identity()["commit"],
+        "git": identity["commit"],
         "analysis_git": analysis_commit(),
         "config": [config_hash(config)] if config is not None else [],
         "inputs": {r["path"]: {"size": r["size"], "uuid": r["uuid"]} for r in inputs},
         "payloads": {str(p): file_hash(p) for p in payloads},
-        "packages": _versions(),
+        "packages": package_versions(),
     }
+    if identity.get("sources"):
+        out["brewflow_sources"] = identity["sources"]
+    if analysis:
+        out["analysis"] = dict(sorted(analysis.items()))
+    return out
 
 
 def combine(records: Sequence[Mapping[str, Any] | None], **extra: Any) -> dict[str, Any]:
@@ -120,12 +100,16 @@ def combine(records: Sequence[Mapping[str, Any] | None], **extra: Any) -> dict[s
         if not r:
             continue
         configs.update(r.get("config", []))
+        if r.get("analysis"):
+            out.setdefault("analysis", {}).update(r["analysis"])
         out["inputs"].update(r.get("inputs", {}))
         out["payloads"].update(r.get("payloads", {}))
     out["config"] = sorted(configs)
     out["inputs"] = dict(sorted(out["inputs"].items()))
     _one_name_per_file(out["inputs"])
     out["payloads"] = dict(sorted(out["payloads"].items()))
+    if "analysis" in out:
+        out["analysis"] = dict(sorted(out["analysis"].items()))
     return out
 
 
