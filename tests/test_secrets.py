@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from brewflow import secrets
-from brewflow.secrets import MASK, TOKEN_PARAMETERS, redact
+from brewflow.secrets import MASK, redact
 
 SECRET = "SECRETTOKEN"
 
@@ -27,10 +27,16 @@ def _fresh_memory(monkeypatch):
     monkeypatch.delenv(secrets.ENV, raising=False)
 
 
-@pytest.mark.parametrize(
-    "name", [*TOKEN_PARAMETERS, "X-Amz-Signature", "X-Amz-Credential", "X-Goog-Signature"]
-)
-def test_each_token_parameter_is_redacted_in_any_case(name):
+CREDENTIAL_NAMES = [
+    "authz", "access_token", "bearer_token", "token", "refresh_token", "id_token",
+    "client_secret", "password", "passwd", "pwd", "api_key", "apikey", "sig", "signature",
+    "bearer", "scitoken", "session_id", "jwt", "macaroon", "credential", "auth", "Key-Pair-Id",
+    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Date", "X-Goog-Signature", "tokens",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_NAMES)
+def test_each_credential_like_parameter_is_redacted_in_any_case(name):
     for spelled in (name, name.upper(), name.lower()):
         url = f"https://host.example/nano/x.root?{spelled}={SECRET}"
         assert redact(url) == f"https://host.example/nano/x.root?{spelled}={MASK}"
@@ -81,13 +87,49 @@ def test_redaction_is_idempotent_and_keeps_json_and_html_well_formed():
         "https://host.example/nano/run2018A.root",
         "results/histograms/dy/jesUp.json",
         "user@host:/data/x.root and jdoe@cern.ch",  # no URL scheme: not user info
-        "https://host/x.root?tokens=1&mytoken=2&x-amzfoo=3",  # not token parameters
+        "https://host/x.root?page=2&x-amzfoo=3&monitor=1",  # no credential-like name
         "weight=genWeight, pt>25 & eta<2.4",
+        "(Muon_pt > 25) & passTight==1",  # a comparison, not a parameter
+        "error: x (after 2.0 s) at 12:30:01, see ./results/merge/dy.json:3",
+        "tcp://127.0.0.1:8786 and /data//run2018/x.root",
     ],
 )
 def test_text_without_credentials_is_left_alone(text):
     assert redact(text) == text
     assert not secrets.holds_secret({"files": [text]})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # malformed URLs of a dataset's files, as a config error quotes them
+        (f"'root:/cms:{SECRET}@host//f.root'", "'root:/***@host//f.root'"),  # malformed scheme
+        (f"'root//cms:{SECRET}@host//f.root'", "'root//***@host//f.root'"),  # a local path
+        (f"root://cms:{SECRET}/G@host//f.root", "root://***@host//f.root"),  # '/' in it
+        (f"root://cms:/{SECRET}:x@host:1094//f.root", "root://***@host:1094//f.root"),
+        (f"root://{SECRET}/x@host//f.root", "root://***@host//f.root"),  # a token with '/'
+        (f"https://u:{SECRET}@h/x.root?authz={SECRET}@x", "https://***@h/x.root?authz=***"),
+        (f"file x:{SECRET}@host:/data", "file x:***@host:/data"),  # scp-like
+    ],
+)
+def test_user_info_of_a_malformed_url_is_redacted(text, expected):
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [f"{SECRET}", f"{SECRET},more", f"{SECRET}(x)[y]{{z}}w", f"{SECRET};b:c.d/e+f=="]
+)
+def test_a_credential_parameter_is_redacted_whole_up_to_the_next_parameter(value):
+    """Its value ends at ``&``, ``#``, a space or a quote only: not at a comma or a bracket
+    (the old rule left ``,more`` of ``?authz=SECRET,more``)."""
+    for name in ("authz", "bearer", "scitoken", "X-Amz-Credential"):
+        url = f"https://h/x.root?{name}={value}&b=1#frag"
+        assert redact(url) == f"https://h/x.root?{name}={MASK}&b=1#frag"
+        assert redact(f"'{url}'") == f"'https://h/x.root?{name}={MASK}&b=1#frag'"
+        phrase = f"reading (https://h/x.root?{name}={value}), then https://h/y?{name}={value}: ok"
+        assert redact(phrase) == (
+            f"reading (https://h/x.root?{name}={MASK}), then https://h/y?{name}={MASK}: ok"
+        )
 
 
 def _concealed() -> dict:
@@ -118,10 +160,55 @@ def test_conceal_hands_out_redacted_strings_and_reveal_restores_them():
 
 def test_a_credential_nobody_has_is_named_not_guessed():
     _concealed()
+    with pytest.raises(secrets.UnknownCredential, match=r"\*\*\*@.*config it came from"):
+        secrets.reveal("root://***@elsewhere.org//x.root")
     secrets.conceal({"f": [f"root://other:{SECRET}3@a.org:1094//x.root"]})  # two users, one host
-    for url in ("root://***@a.org:1094//store/g.root", "root://***@elsewhere.org//x.root"):
-        with pytest.raises(secrets.UnknownCredential, match=r"\*\*\*@.*config it came from"):
-            secrets.reveal(url)
+    with pytest.raises(secrets.AmbiguousCredential) as caught:
+        secrets.reveal("root://***@a.org:1094//store/g.root")  # under neither's prefix
+    message = str(caught.value)
+    assert message.startswith("root://***@a.org:1094//store/g.root: 2 different credentials")
+    assert "list this file with its full URL" in message
+    assert SECRET not in message
+
+
+def test_each_read_gets_the_credential_of_the_url_it_was_written_with():
+    """Several credentials on one server (tokens per path, as on EOS and dCache): a URL seen as
+    such gets its own; a logical name read through a redirector, or a file an XRootD glob
+    matched, the credential of the longest redirector path or glob folder it is under."""
+    here, there = "localhost:1094", "h.org:8443"
+    secrets.conceal({
+        "files": [f"root://cms:{SECRET}1@{here}//data/a.root",
+                  f"root://cms:{SECRET}3@{here}//data/mc/*.root",
+                  f"https://{there}/nano/x.root?authz={SECRET}4"],
+        "redirectors": [f"root://u:{SECRET}2@{here}/",
+                        f"https://{there}/?authz={SECRET}5&scitoken={SECRET}6"],
+    })  # fmt: skip
+    reads = {
+        f"root://***@{here}//data/a.root": f"root://cms:{SECRET}1@{here}//data/a.root",
+        f"root://***@{here}//store/mc/b.root": f"root://u:{SECRET}2@{here}//store/mc/b.root",
+        f"root://***@{here}//data/b.root": f"root://u:{SECRET}2@{here}//data/b.root",
+        f"root://***@{here}//data/mc/c.root": f"root://cms:{SECRET}3@{here}//data/mc/c.root",
+        f"https://{there}/nano/x.root?authz=***": f"https://{there}/nano/x.root?authz={SECRET}4",
+        f"https://{there}//store/y.root?authz=***&scitoken=***":
+            f"https://{there}//store/y.root?authz={SECRET}5&scitoken={SECRET}6",
+    }  # fmt: skip
+    assert {url: secrets.reveal(url) for url in reads} == reads
+    assert secrets.reveal(f"root://{here}//open/x.root") == f"root://{here}//open/x.root"
+
+
+def test_two_credentials_for_one_url_are_refused_naming_it():
+    secrets.conceal({"a": [f"root://u:{SECRET}1@h.org/"], "b": [f"root://v:{SECRET}2@h.org/"]})
+    with pytest.raises(secrets.AmbiguousCredential) as caught:
+        secrets.reveal("root://***@h.org//store/x.root")
+    message = str(caught.value)
+    assert message.startswith("root://***@h.org//store/x.root: 2 different credentials")
+    assert "given with root://***@h.org/)" in message
+    assert SECRET not in message
+    secrets.conceal({"c": [f"root://w:{SECRET}3@h.org//store/x.root"]})  # its own full URL
+    assert secrets.reveal("root://***@h.org//store/x.root").startswith(f"root://w:{SECRET}3@")
+    secrets.conceal({"d": [f"root://z:{SECRET}4@h.org//store/x.root"]})  # a second one
+    with pytest.raises(secrets.AmbiguousCredential, match="2 different credentials"):
+        secrets.reveal("root://***@h.org//store/x.root")
 
 
 def test_a_worker_process_reads_the_credentials_again_from_the_users_files(tmp_path):

@@ -1,8 +1,8 @@
 """Where a dataset's files are: local paths, ``root://`` and ``http(s)://`` URLs, and CMS logical
 file names (``/store/...``) read through redirectors, tried in order.
 
-A URL may carry a credential (user info, or a token parameter of its query:
-:data:`brewflow.secrets.TOKEN_PARAMETERS`); brewflow keeps it out of everything it writes and
+A URL may carry a credential (user info, or a query parameter whose name looks like one:
+:func:`brewflow.secrets.is_token_parameter`); brewflow keeps it out of everything it writes and
 says (:mod:`brewflow.secrets`). Standard library only: the config validation (and so the
 Snakefile) uses it.
 """
@@ -64,16 +64,25 @@ def is_lfn(entry: str) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """What is wrong with ``url`` as a file to read (None: nothing): an unknown scheme, no
-    host, a bad port, no file path."""
-    scheme = url.split("://", 1)[0]
+    """What is wrong with ``url`` as a file to read (None: nothing): an unknown scheme, an
+    ``@`` after the host, no host, a bad port, no file path. Never quotes the URL's parts: the
+    caller names the URL, redacted."""
+    scheme, _, rest = url.partition("://")
     if scheme.lower() not in SCHEMES:
         return f"unsupported URL scheme {scheme!r}: brewflow reads {', '.join(SCHEMES)}"
+    if "@" in rest.partition("/")[2].partition("?")[0]:
+        return (
+            "an '@' after the host: a '/' in the user info must be percent-encoded (%2F), and a "
+            "file path may not hold '@' (all before the last '@' is taken as a credential)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as err:
-        return f"malformed URL ({err})"
+    except ValueError:  # its message may quote a password taken for a port
+        return (
+            "malformed URL: a bad host or port (root://HOST[:PORT]//path; percent-encode the "
+            "user info)"
+        )
     del port
     if not parts.hostname:
         return "no host (root://HOST[:PORT]//path/file.root)"
@@ -86,7 +95,7 @@ def url_problem(url: str) -> str | None:
     if others:
         return (
             f"a query parameter ({', '.join(others)}) in a file URL is not supported (only "
-            "credentials: authz, access_token, token, X-Amz-*, ... see the README)"
+            "credentials: a name with token, auth, sig, key, pass, ...; see the README)"
         )
     return None
 

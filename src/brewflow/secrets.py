@@ -1,14 +1,16 @@
 """Credentials in URLs: kept out of everything brewflow writes or says, restored only to open.
 
-A URL may carry a credential: user info (``root://user:token@host//file.root``) or a token
-parameter of its query (``https://host/file.root?authz=...``; :data:`TOKEN_PARAMETERS`).
-:func:`redact` replaces each with ``***`` in any text. The config loader keeps the real
-values here (:func:`conceal`, which hands the rest of brewflow the redacted config) and notes
-the files they came from; so inventories, results, ledgers, logs, reports and error messages
-only ever see redacted URLs, and the one function that opens a remote file asks
-:func:`reveal` for the real URL: from this process's memory, else read again from the user's
-config files (named by :data:`ENV`, which worker processes inherit), never from a file brewflow
-wrote. Standard library only (PyYAML's scanner, imported when a YAML config is re-read).
+A URL may carry a credential: user info (``root://user:token@host//file.root``) or a query
+parameter whose name looks like one (``https://host/file.root?authz=...``:
+:data:`CREDENTIAL_WORDS`, :data:`CREDENTIAL_PREFIXES`). :func:`redact` replaces each with
+``***`` in any text, by a rule rather than a list of known URL shapes, so a malformed URL is
+redacted too. The config loader keeps the real values here (:func:`conceal`, which hands the
+rest of brewflow the redacted config) and notes the files they came from; so inventories,
+results, ledgers, logs, reports and error messages only ever see redacted URLs, and the one
+function that opens a remote file asks :func:`reveal` for the real URL: from this process's
+memory, else read again from the user's config files (named by :data:`ENV`, which worker
+processes inherit), never from a file brewflow wrote. Standard library only (PyYAML's
+scanner, imported when a YAML config is re-read).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
+    "CREDENTIAL_PREFIXES",
+    "CREDENTIAL_WORDS",
     "ENV",
     "MASK",
-    "TOKEN_FAMILIES",
-    "TOKEN_PARAMETERS",
+    "AmbiguousCredential",
     "RedactingFormatter",
     "UnknownCredential",
     "conceal",
@@ -43,46 +46,78 @@ __all__ = [
 MASK = "***"
 """What a credential is replaced with."""
 
-TOKEN_PARAMETERS = (
-    "authz", "access_token", "bearer_token", "token", "refresh_token", "id_token",
-    "client_secret", "password", "passwd", "pwd", "api_key", "apikey", "sig", "signature",
+CREDENTIAL_WORDS = (
+    "token", "auth", "sig", "key", "secret", "pass", "pw", "bearer", "cred", "session", "jwt",
+    "macaroon", "ticket",
 )  # fmt: skip
-"""Query parameters whose value is a credential (compared without regard to case): XRootD's
-and WLCG's ``authz``, OAuth2 tokens, passwords and API keys, Azure's and CloudFront's
-signatures."""
+"""A query parameter whose name contains one of these (any case) holds a credential: XRootD's
+and WLCG's ``authz``, ``scitoken``, OAuth2's ``access_token``, ``bearer``, passwords
+(``pass``, ``passwd``, ``pwd``), API keys, signatures (Azure's ``sig``, CloudFront's
+``Signature``), dCache's macaroons, session ids, ..."""
 
-TOKEN_FAMILIES = ("x-amz-", "x-goog-")
-"""Prefixes of query parameters that are all treated as credentials: pre-signed S3
-(``X-Amz-Signature``, ``X-Amz-Credential``, ``X-Amz-Security-Token``, ...) and Google Cloud
-Storage (``X-Goog-Signature``, ...) URLs."""
+CREDENTIAL_PREFIXES = ("x-amz-", "x-goog-", "x-ms-")
+"""A query parameter whose name starts with one of these (any case) is treated as a credential:
+pre-signed S3 (``X-Amz-Signature``, ``X-Amz-Credential``, ...), Google Cloud Storage and Azure
+URLs."""
 
 ENV = "BREWFLOW_CREDENTIALS_FROM"
 """The config files (``os.pathsep``-separated) that credentials are read from again in a
 process that has not read them itself (a job reading the resolved config, its workers)."""
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#\"'<>\\]+@")
-_NAMES = "|".join(
-    [*(re.escape(n) for n in TOKEN_PARAMETERS), *(re.escape(f) + r"[a-z0-9_\-]*"
-                                                  for f in TOKEN_FAMILIES)]
-)  # fmt: skip
-_TOKEN = re.compile(rf"(?i)([?&;](?:{_NAMES})=)(?:[^&#\s\"'<>\\,;)\]}}:]|:(?=\S))*")
-"""A token parameter and its value: up to the next parameter, a quote, a space or a bracket, or a
-colon that ends a phrase (``URL: message``)."""
+_STOP = "\\s'\"`<>\\\\"
+"""What ends a URL in text (regex class body): whitespace, a quote, a bracket of markup, ``\\``."""
+_CANDIDATE = re.compile(rf"(?<![^{_STOP}])[^{_STOP}@=]*+[@=][^{_STOP}]*+")
+"""A run of text between stops that holds an ``@`` or ``=``: where a credential can be. Each
+run is matched once from its start (possessive, so redaction takes linear time)."""
+_PARAMETER = re.compile(r"[?&;]([^=&#?;]*+)=(?!=)")
+"""A query parameter's name (not ``==``: a comparison)."""
+_VALUE_END = re.compile("[&#]")
+"""What ends a parameter's value in a run of text."""
+_PHRASE_END = ",;:.)]}"
+"""Punctuation that ends a phrase after a URL (``URL: message``, ``(URL),``), not its token."""
+_SCHEME = re.compile(r"(?<![\w+.\-])\w[\w+.\-]*+(?::/*+|//++)")
+"""A scheme-like word and ``:``, ``:/``, ``://`` or ``//`` (a malformed scheme too)."""
 
 
 def redact(text: str) -> str:
     """``text`` with the user info of every URL replaced by ``***@`` and the value of every
-    token parameter (:data:`TOKEN_PARAMETERS`, :data:`TOKEN_FAMILIES`) by ``***``; anything
-    else unchanged (local paths, URLs without credentials). Idempotent."""
+    credential-like query parameter (:func:`is_token_parameter`) by ``***``; local paths and
+    URLs without credentials unchanged. Idempotent; linear in the length of ``text``.
+
+    In each run of text between stops (whitespace, quotes, ``<``, ``>``, ``\\``): a parameter
+    value runs to the next ``&`` or ``#`` (commas and brackets included), less the punctuation
+    that ends a phrase; user info is all between the first scheme-like word (``root://``,
+    ``root:/``, ``root//``, ``user:``) and the last ``@`` (a password may hold ``/``, ``:``,
+    ``@``)."""
     if "@" not in text and "=" not in text:
         return text  # the common case: nothing that could be a credential
-    return _TOKEN.sub(rf"\g<1>{MASK}", _USERINFO.sub(rf"\g<1>{MASK}@", text))
+    return _CANDIDATE.sub(lambda m: _hide(m.group()), text)
+
+
+def _hide(run: str) -> str:
+    """:func:`redact` of one run of text between stops."""
+    if "=" in run:
+        parts, done = [], 0
+        for found in _PARAMETER.finditer(run):
+            if found.start() < done or not is_token_parameter(found.group(1)):
+                continue  # in a value already hidden, or no credential
+            stop = _VALUE_END.search(run, found.end())
+            end = stop.start() if stop else len(run)
+            while end > found.end() and run[end - 1] in _PHRASE_END:
+                end -= 1
+            parts += [run[done : found.end()], MASK]
+            done = end
+        run = "".join([*parts, run[done:]])
+    at = run.rfind("@")
+    if at >= 0 and (scheme := _SCHEME.search(run, 0, at)) is not None:
+        run = f"{run[: scheme.end()]}{MASK}{run[at:]}"
+    return run
 
 
 def is_token_parameter(name: str) -> bool:
     """Whether query parameter ``name`` holds a credential."""
     lowered = name.lower()
-    return lowered in TOKEN_PARAMETERS or lowered.startswith(TOKEN_FAMILIES)
+    return lowered.startswith(CREDENTIAL_PREFIXES) or any(w in lowered for w in CREDENTIAL_WORDS)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -125,8 +160,12 @@ class UnknownCredential(LookupError):
     """A redacted URL whose credential this process cannot restore (its config changed)."""
 
 
-_KNOWN: dict[str, str] = {}
-"""Per process: redacted string -> the real one, for each string with a credential seen."""
+class AmbiguousCredential(UnknownCredential):
+    """A redacted URL that several credentials of the config fit equally well."""
+
+
+_KNOWN: dict[str, set[str]] = {}
+"""Per process: redacted string -> the real ones, for each string with a credential seen."""
 _FROM: dict[str, set[str]] = {}
 """Per process: redacted string -> the files (absolute paths) it was read from."""
 _BY_HOST: dict[tuple, set[str]] = {}
@@ -138,7 +177,7 @@ _SCANNED: set[str] = set()
 def _remember(real: str, sources: Iterable[str] = ()) -> None:
     hidden = redact(real)
     if hidden != real:
-        _KNOWN[hidden] = real
+        _KNOWN.setdefault(hidden, set()).add(real)
         _FROM.setdefault(hidden, set()).update(sources)
         if (host := _host(real)) is not None:
             _BY_HOST.setdefault(host, set()).add(real)
@@ -184,49 +223,84 @@ def expected() -> tuple[str, ...]:
 
 def reveal(url: str) -> str:
     """The real URL of a redacted ``url`` (``url`` itself when it has no ``***``): the string
-    this process concealed, else one read again from the files in :data:`ENV`. Raises
-    :class:`UnknownCredential` (naming the redacted URL and the files) when none has it."""
+    this process concealed, else one read again from the files in :data:`ENV` (see
+    :func:`_lookup`). Raises :class:`UnknownCredential` (naming the redacted URL and the
+    files) when none has it, :class:`AmbiguousCredential` when several fit equally."""
     if MASK not in url:
         return url
-    real = _lookup(url)
-    if real is None and _scan_pending():
-        real = _lookup(url)
-    if real is None:
-        files = ", ".join(sorted(_SCANNED)) or f"none (${ENV} is not set)"
-        raise UnknownCredential(
-            f"{url}: no credential for this URL in the config it came from (read again: "
-            f"{files}); was the config changed or moved since the run started? Run again"
+    found = _lookup(url)
+    if len(found) != 1 and _scan_pending():
+        found = _lookup(url)
+    if len(found) == 1:
+        return next(iter(found))
+    if found:
+        given = ", ".join(sorted(set().union(*found.values())))
+        raise AmbiguousCredential(
+            f"{url}: {len(found)} different credentials in the config fit this URL equally "
+            f"(given with {given}); brewflow cannot tell which to send: list this file with its "
+            "full URL, credential included, or give each credential its own path on the server "
+            "(a redirector with a path prefix, a glob's folder)"
         )
-    return real
+    files = ", ".join(sorted(_SCANNED)) or f"none (${ENV} is not set)"
+    raise UnknownCredential(
+        f"{url}: no credential for this URL in the config it came from (read again: "
+        f"{files}); was the config changed or moved since the run started? Run again"
+    )
 
 
-def _lookup(url: str) -> str | None:
-    """The real URL of redacted ``url``: a string seen as such, else ``url`` with the user info
-    and each token of the one real URL seen for its host (a redirector's logical names, an
-    XRootD folder's files)."""
+def _lookup(url: str) -> dict[str, set[str]]:
+    """The real URLs that redacted ``url`` may stand for (each with the redacted config strings
+    it came from; one: found, several: ambiguous). The real strings seen as ``url`` exactly;
+    else ``url`` with the user info and tokens of the real URLs of its server whose prefix
+    (:func:`_prefix`: a redirector's path, a glob's folder) is the longest to start its path;
+    else of all the real URLs of its server (one credential for the server)."""
     if url in _KNOWN:
-        return _KNOWN[url]
+        return {real: {url} for real in _KNOWN[url]}
     host = _host(url)
     if host is None:
-        return None
-    parts, seen = urlsplit(url), _BY_HOST.get(host, set())
+        return {}
+    parts = urlsplit(url)
+    filled = {real: rebuilt for real in _BY_HOST.get(host, ())
+              if (rebuilt := _fill(parts, real)) is not None}  # fmt: skip
+    under = {real: len(prefix) for real in filled if parts.path.startswith(prefix := _prefix(real))}
+    if under:
+        longest = max(under.values())
+        filled = {real: filled[real] for real, length in under.items() if length == longest}
+    found: dict[str, set[str]] = {}
+    for real, rebuilt in filled.items():
+        found.setdefault(rebuilt, set()).add(redact(real))
+    return found
+
+
+def _fill(parts: SplitResult, real: str) -> str | None:
+    """The redacted URL ``parts`` with the user info and tokens of ``real`` in place of its
+    ``***``; None when ``real`` lacks one of them."""
     netloc = parts.netloc
     if netloc.startswith(f"{MASK}@"):
-        users = {_userinfo(real) for real in seen} - {None}
-        if len(users) != 1:
+        if (userinfo := _userinfo(real)) is None:
             return None
-        netloc = f"{users.pop()}@{netloc.removeprefix(f'{MASK}@')}"
+        netloc = f"{userinfo}@{netloc.removeprefix(f'{MASK}@')}"
     query = []
     for item in parts.query.split("&") if parts.query else []:
         name, eq, value = item.partition("=")
         if eq and value == MASK and is_token_parameter(name):
-            values = {_parameter(real, name) for real in seen} - {None}
-            if len(values) != 1:
+            if (token := _parameter(real, name)) is None:
                 return None
-            item = f"{name}={values.pop()}"
+            item = f"{name}={token}"
         query.append(item)
     rebuilt = parts._replace(netloc=netloc, query="&".join(query)).geturl()
     return rebuilt if MASK not in rebuilt else None
+
+
+def _prefix(real: str) -> str:
+    """The paths on its server that real URL ``real`` gives its credential to: those under its
+    path (a redirector: ``/``, ``/prefix/``), or under its glob's folder (``//data/*.root``:
+    ``//data/``). A file's own path is no folder: it gives its credential to nothing else."""
+    path = urlsplit(real).path
+    magic = re.search(r"[*?[]", path)
+    if magic is None:
+        return path.rstrip("/") + "/"
+    return path[: path.rfind("/", 0, magic.start()) + 1]
 
 
 def _host(url: str) -> tuple[str, str | None, int | None] | None:

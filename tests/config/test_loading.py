@@ -80,3 +80,73 @@ def test_a_config_override_with_a_credential_is_refused(demo_set):
     with pytest.raises(ConfigError, match=r"--config override 'datasets'.*config file") as caught:
         load_config(demo_set["path"], overrides=overrides)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (f"root:/cms:{SECRET}@host.example//f.root", "malformed URL"),
+        (f"root//cms:{SECRET}@host.example//f.root", "does not exist"),  # a local path
+        (f"root://cms:{SECRET}/G@host.example//f.root", "'/' in the user info"),
+        (f"root://cms:{SECRET}@host.example:x1//f.root", "malformed URL: a bad host or port"),
+        (f"https://h.example/x.root?page=2&bearer={SECRET}", "query parameter (page)"),
+        (f"https://h.example/x.root?n=1&scitoken={SECRET},more", "query parameter (n)"),
+    ],
+)
+def test_a_malformed_url_is_named_without_its_credential(demo_set, tmp_path, entry, problem):
+    """The config error (what the Snakefile's load prints, and Snakemake logs in
+    .snakemake/log/) quotes the entry with its credential redacted, however malformed."""
+    config = yaml.safe_load(demo_set["path"].read_text())
+    config["datasets"]["dy"].pop("generator", None)
+    config["datasets"]["dy"]["files"] = [entry]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"config key 'datasets\.dy\.files'") as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert problem in message
+    assert SECRET not in message
+    assert secrets.redact(entry) in message
+
+
+def test_credential_like_parameters_are_accepted_and_redacted(demo_set, tmp_path, monkeypatch):
+    monkeypatch.delenv(secrets.ENV, raising=False)
+    config = yaml.safe_load(demo_set["path"].read_text())
+    config["datasets"]["dy"].pop("generator", None)
+    config["datasets"]["dy"]["files"] = [
+        f"https://h.example/x.root?bearer={SECRET}&scitoken={SECRET},more&X-Ms-Sig={SECRET}"
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert load_config(path)["datasets"]["dy"]["files"] == [
+        "https://h.example/x.root?bearer=***&scitoken=***&X-Ms-Sig=***"
+    ]
+
+
+def test_two_credentials_on_one_server_each_read_with_its_own(demo_set, tmp_path):
+    """``dy`` read through a redirector with one user's token, ``ttbar`` from file URLs with
+    another's, on the same server: a job (a fresh process, from the resolved config) opens
+    each file with the credential it was written with."""
+    config = yaml.safe_load(demo_set["path"].read_text())
+    server = "localhost:31094"
+    dy, ttbar = config["datasets"]["dy"], config["datasets"]["ttbar"]
+    for spec in (dy, ttbar):
+        spec.pop("generator", None)
+    dy.update(files=["/store/mc/dy/1.root"], redirectors=[f"root://u:{SECRET}2@{server}/"])
+    ttbar["files"] = [f"root://cms:{SECRET}@{server}//store/mc/tt/1.root"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    resolved = write_resolved(load_config(path), tmp_path / "resolved.json")
+    code = (
+        "import json, sys; from brewflow.config import load_config, dataset_replicas; "
+        "from brewflow.nanoevents.remote import real_url; c = load_config(sys.argv[1]); "
+        "urls = [u for d in ('dy', 'ttbar') for f in c['datasets'][d]['files'] "
+        "for u in dataset_replicas(c, d, f)]; print(json.dumps([real_url(u) for u in urls]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(resolved)], capture_output=True,
+                         text=True, check=False, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [
+        f"root://u:{SECRET}2@{server}//store/mc/dy/1.root",
+        f"root://cms:{SECRET}@{server}//store/mc/tt/1.root",
+    ]

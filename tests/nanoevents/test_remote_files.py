@@ -1,12 +1,14 @@
-"""Remote reads without an XRootD server (brewflow.nanoevents.remote): an HTTP server that
-answers a ROOT file's URL with an HTML page, a server that is down; every such input problem is
-a user error naming the URL, its credentials redacted. (Reads against real XRootD servers:
-tests/jobs/test_remote.py.)"""
+"""Remote reads (brewflow.nanoevents.remote) against small servers of the tests: an HTTP server
+that answers a ROOT file's URL with an HTML page, a server that is down; every such input
+problem is a user error naming the URL, its credentials redacted; each read sends the
+credential of its own URL; an XRootD glob refuses a file name that would read as user info.
+(Reads of data against real XRootD servers: tests/jobs/test_remote.py.)"""
 
 from __future__ import annotations
 
 import http.server
 import pickle
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +19,8 @@ import yaml
 
 from brewflow import secrets
 from brewflow.cli import main
-from brewflow.locations import RemoteSettings
+from brewflow.errors import InputError
+from brewflow.locations import RemoteSettings, join
 from brewflow.nanoevents import remote
 from tests.helpers import free_port, listening_addresses
 
@@ -144,3 +147,52 @@ def test_a_worker_elsewhere_reads_with_the_credentials_of_the_users_config(
     assert b"NotRootFile" in run.stderr  # it reached the server, which answered HTML
     assert _LoginPage.requested
     assert all(p == f"/x.root?authz={SECRET}" for p in _LoginPage.requested)
+
+
+@pytest.fixture
+def fresh_credentials(monkeypatch) -> None:
+    """No credential known to the process, none to read again (restored after the test)."""
+    for name in ("_KNOWN", "_FROM", "_BY_HOST"):
+        monkeypatch.setattr(secrets, name, {})
+    monkeypatch.setattr(secrets, "_SCANNED", set())
+    monkeypatch.delenv(secrets.ENV, raising=False)
+
+
+def test_two_tokens_on_one_server_each_read_sends_its_own(html_server, fresh_credentials):
+    """A file URL with one token and a redirector with another on the same server (tokens
+    scoped per path, as on EOS and dCache): each read sends the token it was written with
+    (aiohttp asks for "//store" as "/store")."""
+    concealed = secrets.conceal({
+        "files": [f"{html_server}/data/a.root?authz={SECRET}1"],
+        "redirectors": [f"{html_server}/?authz={SECRET}2"],
+    })  # fmt: skip
+    urls = [*concealed["files"], join(concealed["redirectors"][0], "/store/b.root")]
+    assert urls == [
+        f"{html_server}/data/a.root?authz=***",
+        f"{html_server}//store/b.root?authz=***",
+    ]
+    _LoginPage.requested.clear()
+    for url in urls:
+        with pytest.raises(remote.NotRootFile):  # it reached the server, which answered HTML
+            remote.open_file(url, RemoteSettings(timeout=5), "Events")
+    assert set(_LoginPage.requested) == {f"/data/a.root?authz={SECRET}1",
+                                         f"/store/b.root?authz={SECRET}2"}  # fmt: skip
+
+
+def test_an_xrootd_glob_matching_a_name_with_an_at_sign_is_refused(xrootd):
+    """Everything before a URL's last '@' is redacted as user info, so such a file could not be
+    read back by its (redacted) name: the glob names it instead."""
+    folder = xrootd.folders["a"] / "at-sign"
+    folder.mkdir()
+    folder.chmod(0o755)  # the server runs as the xrootd user
+    try:
+        for name in ("x@y.root", "z.root"):
+            (folder / name).write_bytes(b"")
+            (folder / name).chmod(0o644)
+        pattern = xrootd.url("/at-sign/*.root", "a")
+        with pytest.raises(
+            InputError, match=r"matches \S*/at-sign/x@y\.root: a file name with '@'"
+        ):
+            remote.expand_glob(pattern, RemoteSettings(timeout=5))
+    finally:
+        shutil.rmtree(folder)

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import uproot
 
 from brewflow import secrets
-from brewflow.errors import BrewflowError
+from brewflow.errors import BrewflowError, InputError
 from brewflow.locations import RemoteSettings, is_remote_url, is_url, is_xrootd
 
 __all__ = [
@@ -196,7 +196,8 @@ def check_uuid(found: str, expected: str | None) -> None:
 def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
     """The files (sorted URLs) an XRootD URL with a glob matches; [] when none. The pattern's
     credentials (user info, a token query) are the files' too, redacted when the pattern's
-    are."""
+    are. A file name with ``@`` is an :class:`~brewflow.errors.InputError`: its URL would
+    read as user info (:func:`brewflow.secrets.redact`)."""
     import fnmatch
     import posixpath
 
@@ -215,6 +216,12 @@ def expand_glob(pattern: str, settings: RemoteSettings) -> list[str]:
             for e in entries
             if e["type"] == "file" and fnmatch.fnmatchcase(posixpath.basename(e["name"]), name)
         ]
+    if named := sorted(p for p in found if "@" in p):
+        raise InputError(
+            f"{pattern}: matches {', '.join(named)}: a file name with '@' cannot be read by "
+            "URL (all before a URL's last '@' is taken as a credential and redacted); rename "
+            "the file, or read it from a local copy"
+        )
     urls = [fs.unstrip_protocol(p) + mark + query for p in found]
     return sorted(secrets.redact(u) if secrets.MASK in pattern else u for u in urls)
 
