@@ -138,3 +138,52 @@ def test_every_job_spec_of_the_demo_builds(config):
         spec = job_spec(kind, config, **params)
         assert spec.fingerprint() == job_spec(kind, config, **params).fingerprint()
         assert spec.code["brewflow"]["version"]
+
+
+def test_what_no_job_of_a_kind_reads_reruns_none_of_them(config):
+    """Regression (issue 27 review, extra reruns): blinding and `correlated` reran MC analyze
+    jobs, a systematic edit reran skims, a 2018 label reran 2017's plots, a description reran
+    the plots with plots.systematics off, a dataset's files reran the demo's generate."""
+
+    def blind(c):
+        c["regions"]["ttbar_emu"]["blind"] = True
+        c["histograms"]["mll"]["blind"] = [85, 95]
+
+    changed = rerun(config, blind)
+    assert {j for j in changed if j.startswith(("analyze", "skim"))} == {
+        "analyze:data", "analyze:data_2017"}  # fmt: skip
+
+    def correlated(c):
+        c["systematics"]["jes"]["correlated"] = False
+
+    changed = rerun(config, correlated)
+    assert not any(j.startswith(("analyze", "skim")) for j in changed)
+    assert "scale:dy" in changed
+
+    def era_label(c):
+        c["eras"]["2018"]["label"] = "2018 UL"
+
+    changed = rerun(config, era_label)
+    assert not any(j.startswith("plot:2017") for j in changed)
+    assert "plot:2018.zmumu" in changed
+
+    def description(c):
+        c["systematics"]["jes"]["description"] = "JES"
+        c["plots"]["systematics"] = False
+
+    off = copy.deepcopy(config)
+    off["plots"]["systematics"] = False
+    assert not any(j.startswith("plot") for j in rerun(off, description))
+
+    def own_files(c):
+        c["datasets"]["data"]["files"] = c["datasets"]["data"]["files"][:1]
+        del c["datasets"]["data"]["generator"]
+
+    assert "generate:all" in rerun(config, own_files)  # it was generated; now it is not
+    mine = copy.deepcopy(config)
+    del mine["datasets"]["data"]["generator"]
+
+    def files(c):
+        c["datasets"]["data"]["files"] = c["datasets"]["data"]["files"][:1]
+
+    assert "generate:all" not in rerun(mine, files)

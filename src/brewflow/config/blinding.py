@@ -52,6 +52,11 @@ class Blinding:
         }
         return cls(blind, {region: found for region, found in windows.items() if found})
 
+    @classmethod
+    def none(cls) -> Blinding:
+        """No blinding (what MC gets: a window or a blinded region hides data only)."""
+        return cls(frozenset(), {})
+
     def is_blind(self, region: str) -> bool:
         """True when ``region`` admits no data event."""
         return region in self.regions

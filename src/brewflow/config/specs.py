@@ -127,7 +127,9 @@ STYLE = ("label", "color", "process", "is_data", "era")
 BINNING = ("variable", "bins", "start", "stop", "edges", "regions", "blind")
 """What filling a histogram depends on (not its label, log scale or drawing)."""
 SYSTEMATIC = ("type", "source", "up", "down", "datasets", "correlated")
-"""What a systematic does to the events and weights (not its description)."""
+"""What a systematic is (not its description)."""
+DOES = ("type", "source", "up", "down", "datasets")
+"""What a systematic does to the events and weights (not which nuisance it is: correlated)."""
 
 
 def _systematics(config: Mapping, dataset: str, keys: Iterable[str] = SYSTEMATIC) -> _Node:
@@ -167,18 +169,20 @@ def _reading(config: Mapping, dataset: str) -> dict[str, Any]:
 
 def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
     """What running the analysis on ``dataset`` reads: its reading keys, the analysis and its
-    options, the regions' cuts and blinding, the histograms' binnings and windows, its era's
-    corrections, jets and options, its systematics, the models."""
+    options, the regions' cuts and the histograms' binnings (and, for data, the blinding), its
+    era's corrections, jets and options, its systematics, the models."""
     era = era_of(config, dataset)
+    blinding = ("blind",) if config["datasets"][dataset]["is_data"] else ()  # MC: never blinded
+    binning = tuple(k for k in BINNING if k != "blind") + blinding
     return {
         **_reading(config, dataset),
         "analysis": config["analysis"],
-        "regions": _each(config["regions"], ("cuts", "blind"), "regions"),
-        "histograms": _each(config["histograms"], BINNING, "histograms"),
+        "regions": _each(config["regions"], ("cuts", *blinding), "regions"),
+        "histograms": _each(config["histograms"], binning, "histograms"),
         "eras": _eras(config, ("corrections", "jets", "options", "lumi_mask"), [era]),
         "corrections": config.get("corrections"),
         "jets": config.get("jets"),
-        "systematics": _systematics(config, dataset),
+        "systematics": _systematics(config, dataset, DOES),
         "models": config.get("models"),
         "step_size": config["step_size"],
         "tree": config["tree"],
@@ -189,7 +193,8 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
 
 
 def _generate(config: Mapping) -> _Node:
-    datasets = _each(config["datasets"], READING, "datasets")
+    generated = [n for n, d in config["datasets"].items() if "generator" in d]
+    datasets = _each(config["datasets"], READING, "datasets", generated)
     parts = {"datasets": datasets, "eras": _eras(config, ("luminosity", "lumi_mask")),
              "luminosity": config.get("luminosity"),
              "generate": config.get("generate")}  # fmt: skip
@@ -209,7 +214,8 @@ def _analyze(config: Mapping, dataset: str) -> _Node:
 def _skim(config: Mapping, skim: str, dataset: str) -> _Node:
     skims = _each(config["skims"], ("region", "columns", "variables", "datasets", "format"),
                   "skims", [skim])  # fmt: skip
-    return _top(config, {**_analysis(config, dataset), "skims": skims})
+    parts = {**_analysis(config, dataset), "systematics": None}  # nominal objects only
+    return _top(config, {**parts, "skims": skims})
 
 
 def _scale(config: Mapping, dataset: str) -> _Node:
@@ -254,13 +260,17 @@ def _cutflow(config: Mapping, region: str, era: str | None = None) -> _Node:
     return _top(config, parts)
 
 
-def _shown(config: Mapping, regions: Iterable[str], histograms: Iterable[str]) -> dict[str, Any]:
-    """What a figure of ``histograms`` in ``regions`` reads: the datasets' styles, the eras'
-    labels, luminosities and energies, the regions' blinding and the labels of ``regions``,
-    the histograms' blinding and the definitions of ``histograms``."""
+def _shown(
+    config: Mapping, regions: Iterable[str], histograms: Iterable[str],
+    eras: Iterable[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a figure of ``histograms`` in ``regions`` (of ``eras``, default all) reads: the
+    datasets' styles, the eras' labels, luminosities and energies, the regions' blinding and
+    the labels of ``regions``, the histograms' blinding and the definitions of
+    ``histograms``."""
     return {
         "datasets": _each(config["datasets"], STYLE, "datasets"),
-        "eras": _eras(config, ("label", "luminosity", "energy")),
+        "eras": _eras(config, ("label", "luminosity", "energy"), eras),
         "luminosity": config.get("luminosity"),
         "energy": config.get("energy"),
         "regions": _regions(config, regions),
@@ -273,8 +283,8 @@ def _plot(
 ) -> _Node:
     drawn = [h for h in config["histograms"] if histogram in (None, h)
              and region in _filled_in(config, h)]  # fmt: skip
-    parts = _shown(config, [region], drawn)
-    if era is None:  # the per-systematic pages name each nuisance
+    parts = _shown(config, [region], drawn, None if era is None else [era])
+    if era is None and config["plots"]["systematics"]:  # the pages name each nuisance
         parts["systematics"] = _each(config["systematics"], (*SYSTEMATIC, "description"),
                                      "systematics")  # fmt: skip
     return _top(config, parts, whole=("plots",))

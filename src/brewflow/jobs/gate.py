@@ -65,7 +65,8 @@ class DataGate:
         is a :class:`ConfigError` naming its config key."""
         spec = config["datasets"][dataset]
         regions = {name: tuple(region["cuts"]) for name, region in config["regions"].items()}
-        gate = cls(dataset, bool(spec["is_data"]), regions, Blinding.of(config),
+        blinding = Blinding.of(config) if spec["is_data"] else Blinding.none()  # MC: unblinded
+        gate = cls(dataset, bool(spec["is_data"]), regions, blinding,
                    spec.get("lumi_mask") if spec["is_data"] else None)  # fmt: skip
         gate._mask()  # the golden JSON is checked now, not when the first chunk is read
         return gate
