@@ -206,9 +206,27 @@ def test_two_credentials_for_one_url_are_refused_naming_it():
     assert SECRET not in message
     secrets.conceal({"c": [f"root://w:{SECRET}3@h.org//store/x.root"]})  # its own full URL
     assert secrets.reveal("root://***@h.org//store/x.root").startswith(f"root://w:{SECRET}3@")
-    secrets.conceal({"d": [f"root://z:{SECRET}4@h.org//store/x.root"]})  # a second one
+    secrets.conceal({"c": [f"root://w:{SECRET}3@h.org//store/x.root",  # and a second one
+                           f"root://z:{SECRET}4@h.org//store/x.root"]})  # fmt: skip
     with pytest.raises(secrets.AmbiguousCredential, match="2 different credentials"):
         secrets.reveal("root://***@h.org//store/x.root")
+
+
+def test_a_config_read_again_replaces_the_credentials_it_had(tmp_path):
+    """A token renewed in the config and the config loaded again in the same process (a
+    notebook), or read again from the file: the new one is used, not an ambiguity."""
+    secrets.conceal({"files": [f"root://u:{SECRET}1@h.org//f.root"],
+                     "redirectors": [f"root://u:{SECRET}1@h.org/"]})  # fmt: skip
+    secrets.conceal({"files": [f"root://u:{SECRET}2@h.org//f.root"],
+                     "redirectors": [f"root://u:{SECRET}2@h.org/"]})  # fmt: skip
+    assert secrets.reveal("root://***@h.org//f.root") == f"root://u:{SECRET}2@h.org//f.root"
+    assert secrets.reveal("root://***@h.org//g.root") == f"root://u:{SECRET}2@h.org//g.root"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"redirectors: ['root://u:{SECRET}3@h.org/']\n")
+    secrets.expect([config])
+    with pytest.raises(secrets.UnknownCredential):  # not in the config: read it again
+        secrets.reveal("root://***@other.org//f.root")
+    assert secrets.reveal("root://***@h.org//g.root") == f"root://u:{SECRET}3@h.org//g.root"
 
 
 def test_a_worker_process_reads_the_credentials_again_from_the_users_files(tmp_path):

@@ -165,22 +165,29 @@ class AmbiguousCredential(UnknownCredential):
 
 
 _KNOWN: dict[str, set[str]] = {}
-"""Per process: redacted string -> the real ones, for each string with a credential seen."""
+"""Per process: redacted string -> the real ones, for each string with a credential seen (in
+the latest config or file that had it: a config read again, its token renewed, replaces)."""
 _FROM: dict[str, set[str]] = {}
 """Per process: redacted string -> the files (absolute paths) it was read from."""
 _BY_HOST: dict[tuple, set[str]] = {}
-"""Per process: (scheme, host, port) -> the real URLs seen with a credential for it."""
+"""Per process: (scheme, host, port) -> the redacted URLs seen with a credential for it."""
 _SCANNED: set[str] = set()
 """Per process: the files whose credentials were read again (:func:`reveal`)."""
 
 
-def _remember(real: str, sources: Iterable[str] = ()) -> None:
-    hidden = redact(real)
-    if hidden != real:
-        _KNOWN.setdefault(hidden, set()).add(real)
+def _remember(strings: Iterable[str], sources: Iterable[str] = ()) -> None:
+    """Keep the real ``strings`` read together (one config, one file) by their redacted form,
+    in place of those an earlier read had under the same form."""
+    read: dict[str, set[str]] = {}
+    for real in strings:
+        if (hidden := redact(real)) != real:
+            read.setdefault(hidden, set()).add(real)
+    for hidden, reals in read.items():
+        _KNOWN[hidden] = reals
         _FROM.setdefault(hidden, set()).update(sources)
-        if (host := _host(real)) is not None:
-            _BY_HOST.setdefault(host, set()).add(real)
+        for real in reals:
+            if (host := _host(real)) is not None:
+                _BY_HOST.setdefault(host, set()).add(hidden)
 
 
 def conceal(value: Any, sources: Iterable[str | Path] = ()) -> Any:
@@ -192,8 +199,7 @@ def conceal(value: Any, sources: Iterable[str | Path] = ()) -> Any:
     if not secret:
         return value
     files = [str(Path(s).absolute()) for s in sources]
-    for real in secret:
-        _remember(real, files)
+    _remember(secret, files)
     expect(files)
     return redact_all(value)
 
@@ -260,8 +266,8 @@ def _lookup(url: str) -> dict[str, set[str]]:
     if host is None:
         return {}
     parts = urlsplit(url)
-    filled = {real: rebuilt for real in _BY_HOST.get(host, ())
-              if (rebuilt := _fill(parts, real)) is not None}  # fmt: skip
+    seen = {real for hidden in _BY_HOST.get(host, ()) for real in _KNOWN[hidden]}
+    filled = {real: rebuilt for real in seen if (rebuilt := _fill(parts, real)) is not None}
     under = {real: len(prefix) for real in filled if parts.path.startswith(prefix := _prefix(real))}
     if under:
         longest = max(under.values())
@@ -331,8 +337,7 @@ def _scan_pending() -> bool:
     pending = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p and p not in _SCANNED]
     for path in pending:
         _SCANNED.add(path)
-        for real in _urls_in(Path(path)):
-            _remember(real, [path])
+        _remember(_urls_in(Path(path)), [path])
     return bool(pending)
 
 
