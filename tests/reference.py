@@ -314,7 +314,7 @@ def dataset_events(config: Mapping, dataset: str, base: Path | str = "") -> list
         {k: {**c, "file": at(c["file"])} for k, c in config.get("corrections", {}).items()},
         jets=jets,
         shapes=shapes,
-        lumi_mask=at(spec["lumi_mask"]) if "lumi_mask" in spec else None,
+        lumi_mask=at(spec["lumi_mask"]) if spec.get("lumi_mask", "all") != "all" else None,
         btag_systematics=config["analysis"].get("options", {}).get("btag_systematics", []),
     )
     model = config.get("models", {}).get("bdt")

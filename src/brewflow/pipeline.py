@@ -18,6 +18,7 @@ from brewflow.config import (
     era_of,
     eras,
     fit_channels,
+    golden_json,
     is_generated,
     local_files,
     payload_files,
@@ -91,7 +92,7 @@ def preprocess_inputs(config: Mapping, dataset: str) -> list[str]:
     """Files a ``preprocess`` job of ``dataset`` reads: its local data files (globs expanded;
     remote ones are checked by the job) and, for data, its golden JSON (the runs of each file
     are checked against it), so it reruns when one changes."""
-    mask = config["datasets"][dataset].get("lumi_mask")
+    mask = golden_json(config, dataset)
     return [*local_files(config, dataset), *([mask] if mask else [])]
 
 
@@ -172,9 +173,8 @@ def generated_files(config: Mapping) -> list[str]:
     """Files that ``brewflow generate`` writes: demo datasets, golden JSON, corrections and the
     demo BDT."""
     files = [f for d in config["datasets"].values() if is_generated(d) for f in d["files"]]
-    files += [
-        d["lumi_mask"] for d in config["datasets"].values() if "lumi_mask" in d and is_generated(d)
-    ]
+    files += [mask for n, d in config["datasets"].items()
+              if is_generated(d) and (mask := golden_json(config, n))]  # fmt: skip
     bdt = config.get("generate", {}).get("bdt")
     return list(dict.fromkeys([*files, *demo_payloads(config).values(), *([bdt] if bdt else [])]))
 

@@ -128,6 +128,10 @@ def test_later_config_files_update_earlier_ones(tmp_path):
             r"'fit.histograms': 'met' has no workspace",
         ),
         (lambda c: c["histograms"]["mll"].update(blind=[120, 110]), r"'histograms.mll.blind'"),
+        (  # regression (issue 27 review): data without a golden JSON passed without a word
+            lambda c: c["eras"]["2018"].pop("lumi_mask"),
+            r"'datasets.data.lumi_mask': data need the golden JSON .* 'lumi_mask: all'",
+        ),
         (  # regression (issue 27 review): passed, then failed mid-run in plot or shapes
             lambda c: [c["datasets"][d].update(era="2018") for d in c["datasets"]],
             r"'eras.2017': no dataset is in this era",
@@ -432,3 +436,17 @@ def test_the_multi_era_example_is_valid(shared_data, monkeypatch):
     assert nuisance_names(config, "TTto2L2Nu_2022")["jer"] == "jer_2022"
     assert nuisance_names(config, "TTto2L2Nu_2022")["jes"] == "jes"
     assert nuisance_names(config, "DYJetsToLL_M50_2018")["jer"] == "jer_2018"
+
+
+def test_data_certified_as_a_whole_say_so():
+    """`lumi_mask: all`: every lumi block of the data is certified (already filtered): no
+    golden JSON is read, for any path (the gate, preprocessing, the workflow's inputs)."""
+    from brewflow.config import golden_json, payload_files
+
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["eras"]["2018"]["lumi_mask"] = "all"
+    config = validate(config)
+    assert config["datasets"]["data"]["lumi_mask"] == "all"
+    assert golden_json(config, "data") is None
+    assert golden_json(config, "data_2017") == "results/generated/golden_2017.json"
+    assert not any("golden" in p for p in payload_files(config, "data"))

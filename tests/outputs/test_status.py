@@ -26,7 +26,11 @@ def _config(workdir: Path, shared: Path, allow_partial: bool) -> Path:
     data = (nanoaod / "nano_dy.root").read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     config["datasets"] = {
-        "data": {"files": [str(nanoaod / "nano_dimuon.root")], "is_data": True},
+        "data": {
+            "files": [str(nanoaod / "nano_dimuon.root")],
+            "is_data": True,
+            "lumi_mask": "all",
+        },
         "dy": {
             "files": [str(nanoaod / "nano_dy.root"), str(truncated)],
             "xsec": 6077.2,

@@ -24,6 +24,16 @@ def config(path: str) -> dict:
     return load_config(path)
 
 
+def is_resolved(path: str) -> bool:
+    """Whether ``path`` is the workflow's resolved config in the working directory: the job
+    runs for the workflow, whose plan (spec files) it must match."""
+    from pathlib import Path
+
+    from brewflow.pipeline import RESOLVED
+
+    return Path(path).resolve() == Path(RESOLVED).resolve()
+
+
 @contextlib.contextmanager
 def job(path: str, kind: str, name: str | None = None, **params: Any) -> Iterator[Mapping]:
     """The ``kind`` job with ``params`` of the config at ``path``: its view of the config (its
@@ -34,7 +44,7 @@ def job(path: str, kind: str, name: str | None = None, **params: Any) -> Iterato
     from brewflow.jobs.guard import guarded
 
     spec = job_spec(kind, load_config(path), **params)
-    with guarded(spec, name):
+    with guarded(spec, name, planned=is_resolved(path)):
         yield spec.config()
 
 

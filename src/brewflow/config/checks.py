@@ -18,11 +18,13 @@ from typing import Any
 import yaml
 
 from brewflow.config.model import (
+    CERTIFIED_AS_A_WHOLE,
     OBJECT_TYPES,
     check_files_once,
     era_names,
     era_settings,
     generated_payloads,
+    golden_json,
     is_generated,
 )
 from brewflow.errors import ConfigError
@@ -222,7 +224,14 @@ def _check(config: dict) -> None:
         for key in ("lumi_mask", "jec"):
             if key in dataset and not dataset["is_data"]:
                 raise ConfigError(f"config key 'datasets.{name}.{key}': for data only")
-        mask = dataset.get("lumi_mask")
+        if dataset["is_data"] and "lumi_mask" not in dataset:
+            raise ConfigError(
+                f"config key 'datasets.{name}.lumi_mask': data need the golden JSON that "
+                "certifies their lumi blocks: give its file (here, or as its era's "
+                f"lumi_mask); 'lumi_mask: {CERTIFIED_AS_A_WHOLE}' takes every lumi block as "
+                "certified (data already filtered, e.g. a skim)"
+            )
+        mask = golden_json(config, name)
         if mask is not None and not is_generated(dataset):
             if not Path(mask).is_file():
                 raise ConfigError(
@@ -277,7 +286,8 @@ def _check(config: dict) -> None:
         if "jets" in settings:
             own = era and "jets" in config["eras"][era]
             payloads[f"{prefix if own else ''}jets.file"] = settings["jets"]["file"]
-        if era and (mask := config["eras"][era].get("lumi_mask")):
+        mask = config["eras"][era].get("lumi_mask") if era else None
+        if mask and mask != CERTIFIED_AS_A_WHOLE:
             payloads[f"{prefix}lumi_mask"] = mask
     payloads |= {f"models.{key}": file for key, file in config["models"].items()}
     for key, file in payloads.items():

@@ -43,11 +43,23 @@ def process_of(config: Mapping, dataset: str) -> str:
     return config["datasets"][dataset].get("process", dataset)
 
 
+CERTIFIED_AS_A_WHOLE = "all"
+"""``lumi_mask: all``: data whose every lumi block is certified (already filtered by a golden
+JSON, e.g. a skim), said explicitly: data without a golden JSON are refused."""
+
+
+def golden_json(config: Mapping, dataset: str) -> str | None:
+    """The golden JSON file that certifies ``dataset``'s lumi blocks (None for MC and for
+    data certified as a whole, ``lumi_mask: all``): the one place every path asks."""
+    mask = config["datasets"][dataset].get("lumi_mask")
+    return None if mask in (None, CERTIFIED_AS_A_WHOLE) else str(mask)
+
+
 def payload_files(config: Mapping, dataset: str) -> list[str]:
     """Files besides its data that a dataset's analysis reads: golden JSON (data with
     ``lumi_mask``), its era's correction payloads and JERC payload, the models; each once,
     in config order."""
-    mask = config["datasets"][dataset].get("lumi_mask")
+    mask = golden_json(config, dataset)
     settings = era_settings(config, era_of(config, dataset))
     files = [spec["file"] for spec in settings["corrections"].values()]
     if "jets" in settings:
@@ -391,8 +403,8 @@ def generated_payloads(config: Mapping) -> set[str]:
     """Payloads ``brewflow generate`` writes (correction payloads, BDT, golden JSONs of the
     generated data): checked once written, not when the config is read."""
     paths = {*demo_payloads(config).values(), config.get("generate", {}).get("bdt")}
-    paths |= {d["lumi_mask"] for d in config["datasets"].values()
-              if is_generated(d) and "lumi_mask" in d}  # fmt: skip
+    paths |= {golden_json(config, n) for n, d in config["datasets"].items()
+              if is_generated(d)}  # fmt: skip
     return {p for p in paths if p is not None}
 
 

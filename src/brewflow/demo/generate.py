@@ -25,7 +25,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from brewflow.config import demo_payloads, era_settings
+from brewflow.config import demo_payloads, era_settings, golden_json
 from brewflow.demo.detector import nanoaod
 from brewflow.demo.events import (
     CLUSTER,
@@ -190,7 +190,7 @@ def generate_demo(
         era = dataset.get("era")
         if model == "data":
             n = generate_data(dataset["files"], era_settings(config, era)["luminosity"],
-                              seed=seed, lumi_mask=dataset.get("lumi_mask"), era=era,
+                              seed=seed, lumi_mask=golden_json(config, name), era=era,
                               pileup=pileups.get(era, PILEUP_DATA_SCALE["nominal"]),
                               inject=settings.get("inject"))  # fmt: skip
         else:

@@ -19,7 +19,13 @@ import dask
 import numpy as np
 
 from brewflow.checkpoints import persisting
-from brewflow.config import ConfigError, dataset_spec, payload_files, systematics_for
+from brewflow.config import (
+    ConfigError,
+    dataset_spec,
+    golden_json,
+    payload_files,
+    systematics_for,
+)
 from brewflow.jobs import execution
 from brewflow.jobs.build import analysis_code, book_histograms, build, merge_stacked
 from brewflow.jobs.reading import ReadPlan, covers, preflight
@@ -217,7 +223,7 @@ def run(
             meta["sumw"] = sum(f.get("sumw") or 0.0 for f in files)
     if certified is not None:
         meta["events_certified"] = int(certified)
-        meta["lumi_mask"] = config["datasets"][dataset]["lumi_mask"]
+        meta["lumi_mask"] = golden_json(config, dataset)
     seconds = time.perf_counter() - started
     log.info(
         "%s: %d events in %.1f s%s",

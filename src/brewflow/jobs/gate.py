@@ -27,7 +27,7 @@ from typing import Any
 
 from brewflow.analysis import AnalysisOutput
 from brewflow.arrays import lib
-from brewflow.config import ConfigError
+from brewflow.config import ConfigError, golden_json
 from brewflow.config.blinding import Blinding, Window
 from brewflow.errors import InputError
 from brewflow.lumimask import LumiMask, LumiMaskError
@@ -67,7 +67,7 @@ class DataGate:
         regions = {name: tuple(region["cuts"]) for name, region in config["regions"].items()}
         blinding = Blinding.of(config) if spec["is_data"] else Blinding.none()  # MC: unblinded
         gate = cls(dataset, bool(spec["is_data"]), regions, blinding,
-                   spec.get("lumi_mask") if spec["is_data"] else None)  # fmt: skip
+                   golden_json(config, dataset))  # fmt: skip
         gate._mask()  # the golden JSON is checked now, not when the first chunk is read
         return gate
 

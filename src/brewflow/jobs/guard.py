@@ -39,11 +39,14 @@ class SpecChanged(BrewflowError):
 
 
 @contextlib.contextmanager
-def guarded(spec: JobSpec, name: str | None = None, folder: Path = FAILED) -> Iterator[None]:
+def guarded(
+    spec: JobSpec, name: str | None = None, folder: Path = FAILED, *, planned: bool = True
+) -> Iterator[None]:
     """Run the body of the job of ``spec`` (``name``: its file in ``folder``, default its
     spec file's name): unless the same spec failed with a configuration error before (raised
-    again at once); recording such a failure; and, once the body is done, checking its
-    planned spec file (see the module doc)."""
+    again at once); recording such a failure; and, once the body is done, with ``planned``
+    (a job of the workflow, not one run by hand on another config), checking its planned
+    spec file (see the module doc)."""
     path = folder / spec.kind / f"{name or spec_path(spec.kind, **spec.params).stem}.json"
     fingerprint = spec.fingerprint()
     try:
@@ -59,14 +62,16 @@ def guarded(spec: JobSpec, name: str | None = None, folder: Path = FAILED) -> It
         atomic_write(path, json.dumps({"spec": fingerprint, "error": str(err)}) + "\n")
         raise
     path.unlink(missing_ok=True)
-    planned = spec_path(spec.kind, **spec.params)
+    if not planned:
+        return
+    plan = spec_path(spec.kind, **spec.params)
     try:
-        text = planned.read_text()
+        text = plan.read_text()
     except FileNotFoundError:
-        return  # run by hand, outside a workflow
+        return  # the workflow planned it in another folder
     if text != spec.document():
         raise SpecChanged(
-            f"the config or the code changed while this job ran ({planned} holds another "
+            f"the config or the code changed while this job ran ({plan} holds another "
             "spec: a dry run or a second run planned another config); its outputs would not "
             "match it: run snakemake again"
         )

@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from brewflow.config import dataset_files, dataset_replicas, dataset_spec, on_bad_file
+from brewflow.config import (
+    dataset_files,
+    dataset_replicas,
+    dataset_spec,
+    golden_json,
+    on_bad_file,
+)
 from brewflow.errors import ConfigError
 from brewflow.goldenjson import LumiMaskError, certified_ranges
 from brewflow.locations import RemoteSettings, is_glob, is_url
@@ -344,7 +350,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
     step = config["step_size"]
     remote = RemoteSettings.of(config)
     policy = on_bad_file(config, dataset)
-    golden = _golden_runs(spec, dataset) if spec["is_data"] else None
+    golden = _golden_runs(golden_json(config, dataset), dataset)
     paths = _expanded(dataset_files(config, dataset), remote, dataset)
     files, skipped = [], []
     for i, path in enumerate(paths):
@@ -354,7 +360,7 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
                 cache=cache, replicas=dataset_replicas(config, dataset, path), remote=remote,
             )  # fmt: skip
             if golden is not None:
-                _check_era(record, golden, spec["lumi_mask"], dataset)
+                _check_era(record, golden, str(golden_json(config, dataset)), dataset)
         except InputError as err:
             if policy == "fail":
                 raise InputError(f"{err}{SKIP_HINT}") from None
@@ -392,10 +398,9 @@ def preprocess(config: Mapping, dataset: str, *, cache: Path | None = None) -> d
     return out
 
 
-def _golden_runs(spec: Mapping[str, Any], dataset: str) -> list[int] | None:
-    """The runs (sorted) a data dataset's golden JSON (``lumi_mask``: its own or its era's)
-    certifies lumi blocks of; None without one."""
-    mask = spec.get("lumi_mask")
+def _golden_runs(mask: str | None, dataset: str) -> list[int] | None:
+    """The runs (sorted) a data dataset's golden JSON ``mask`` (:func:`golden_json`: its own
+    or its era's ``lumi_mask``) certifies lumi blocks of; None without one."""
     if not mask:
         return None
     try:
