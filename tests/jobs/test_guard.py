@@ -62,6 +62,10 @@ def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, mon
     config["histograms"]["mll"]["variable"] = "m_ll"
     with pytest.raises(ConfigError, match=r"histograms\.mll\.variable"):
         check_analysis(validate(config))
+    config = copy.deepcopy(demo_set["config"])  # regression (issue 27 review): a skim's typo
+    config["skims"] = {"z": {"region": "zmumu", "variables": ["m_ll"], "datasets": ["dy"]}}
+    with pytest.raises(ConfigError, match=r"skims\.z\.variables': the analysis returns no"):
+        check_analysis(validate(config))
 
 
 def test_a_spec_rewritten_while_the_job_ran_fails_it(demo_set, tmp_path, monkeypatch):

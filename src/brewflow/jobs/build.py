@@ -150,10 +150,12 @@ class Graph:
     """What :func:`build` makes of a dataset's events: every histogram and cutflow (keys
     ending in :data:`STACKED` for stacked object variations: pass the computed histograms
     through :func:`merge_stacked`) and the number of certified events (None without a golden
-    JSON), lazy or eager like the events."""
+    JSON), lazy or eager like the events; ``variables``: the names of the analysis's
+    variables (its nominal run)."""
 
     histograms: dict[str, Any]
     certified: Any = None
+    variables: tuple[str, ...] = ()
 
 
 def build(
@@ -193,6 +195,8 @@ def build(
     lazy = isinstance(events, dak.Array)
     hists, cutflow = book_histograms(config, systematics, lazy)
 
+    returned: dict[str, None] = {}  # the analysis's variables, in order
+
     def fill(
         output: AnalysisOutput,
         members: Sequence[Sequence[str]],
@@ -203,6 +207,7 @@ def build(
         ``i`` (``part(array, i)`` selects it; no ``part``: one block, the whole output);
         ``labels``: instead, each event's systematic (stacked object variations)."""
         _check_output(config, output)
+        returned.update(output.variables)
         selections = gate.selections(output)  # the regions this dataset may fill
         filler = H.Filler({region: s.mask for region, s in selections.items()})
         passed = {region: s.passed for region, s in selections.items()}
@@ -267,7 +272,7 @@ def build(
         for key in shapes:
             varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
             fill(analysis(varied[key], varied_context), [groups[key]])
-    return Graph({**hists, **cutflow, **stacked_parts}, certified)
+    return Graph({**hists, **cutflow, **stacked_parts}, certified, tuple(returned))
 
 
 STACKED = " + stacked object variations"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from brewflow.config.model import (
@@ -84,6 +84,9 @@ def check_analysis(config: Mapping, *, record: Path | None = CHECKED) -> list[st
         ready = all(os.path.isfile(p) for p in payload_files(config, name))
         if files and os.path.isfile(files[0]) and ready:
             groups.setdefault((spec.get("era"), spec["is_data"]), name)
+        elif not files:
+            log.info("the analysis is not checked on %s before its jobs: its files are remote "
+                     "(its first job checks it)", name)  # fmt: skip
     checked = []
     for name in groups.values():
         marker = None if record is None else record / f"{name}.txt"
@@ -96,13 +99,32 @@ def check_analysis(config: Mapping, *, record: Path | None = CHECKED) -> list[st
         events = lazy_events({first: tree}, open_files=False,
                              locations=config_locations(view, name, [first]))  # fmt: skip
         weights = [s for s in systematics_for(view, name) if not object_variation(view, s)]
-        build(view, name, weights, events, first)  # raises ConfigError naming the key
+        graph = build(view, name, weights, events, first)  # raises ConfigError naming the key
+        _check_skims(config, name, graph.variables, events.fields)
         checked.append(name)
         if marker is not None:
             atomic_write(marker, fingerprint)
     if checked:
         log.info("analysis checked on a typetracer for %s", ", ".join(checked))
     return checked
+
+
+def _check_skims(
+    config: Mapping, dataset: str, variables: Sequence[str], fields: Sequence[str]
+) -> None:
+    """The variables and columns the skims of ``dataset`` keep are the analysis's and the
+    events' (a typo fails before any job, not in each skim job)."""
+    for name, spec in config.get("skims", {}).items():
+        if dataset not in (spec.get("datasets") or config["datasets"]):
+            continue
+        for key, known in (("variables", variables), ("columns", fields)):
+            missing = [v for v in spec.get(key, []) if v not in known]
+            if missing:
+                what = "the analysis returns" if key == "variables" else "the events have"
+                raise ConfigError(
+                    f"config key 'skims.{name}.{key}': {what} no {missing[0]!r} (dataset "
+                    f"{dataset!r}; it has: {', '.join(known)})"
+                )
 
 
 def check_before_run(config: Mapping) -> None:
