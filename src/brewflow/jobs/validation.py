@@ -18,6 +18,7 @@ from brewflow.config.model import (
     local_files,
     object_variation,
     payload_files,
+    skim_targets,
     systematics_for,
 )
 from brewflow.config.specs import job_spec
@@ -90,7 +91,9 @@ def check_analysis(config: Mapping, *, record: Path | None = CHECKED) -> list[st
     checked = []
     for name in groups.values():
         marker = None if record is None else record / f"{name}.txt"
-        fingerprint = job_spec("analyze", config, dataset=name).fingerprint()
+        skims = [job_spec("skim", config, skim=s, dataset=d).fingerprint()
+                 for s, d in skim_targets(config) if d == name]  # fmt: skip
+        fingerprint = "+".join([job_spec("analyze", config, dataset=name).fingerprint(), *skims])
         if marker is not None and marker.is_file() and marker.read_text() == fingerprint:
             continue
         view = job_spec("analyze", config, dataset=name, code=False).config()
