@@ -53,6 +53,20 @@ def test_the_loaded_and_the_resolved_config_hold_no_credential(remote_config, tm
     assert load_config(resolved) == config
 
 
+JOB_URLS = (
+    "import json, sys; from brewflow.config import load_config, dataset_replicas; "
+    "from brewflow.nanoevents.remote import real_url; c = load_config(sys.argv[1]); "
+    "urls = [u for d in ('dy', 'ttbar') for f in c['datasets'][d]['files'] "
+    "for u in dataset_replicas(c, d, f)]; print(json.dumps([real_url(u) for u in urls]))"
+)
+"""What a workflow job in a fresh process opens: the real URLs of dy's and ttbar's files."""
+
+
+def _job_urls(resolved, *, check: bool) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", JOB_URLS, str(resolved)], capture_output=True,
+                          text=True, check=check, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+
+
 def test_a_job_reading_the_resolved_config_reads_with_the_users_credentials(
     remote_config, tmp_path
 ):
@@ -60,14 +74,7 @@ def test_a_job_reading_the_resolved_config_reads_with_the_users_credentials(
     and the URLs it opens are the user's, read again from the files it names."""
     path, _ = remote_config
     resolved = write_resolved(load_config(path), tmp_path / "resolved.json")
-    code = (
-        "import json, sys; from brewflow.config import load_config, dataset_replicas; "
-        "from brewflow.nanoevents.remote import real_url; c = load_config(sys.argv[1]); "
-        "urls = [u for d in ('dy', 'ttbar') for f in c['datasets'][d]['files'] "
-        "for u in dataset_replicas(c, d, f)]; print(json.dumps([real_url(u) for u in urls]))"
-    )
-    run = subprocess.run([sys.executable, "-c", code, str(resolved)], capture_output=True,
-                         text=True, check=True, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    run = _job_urls(resolved, check=True)
     assert json.loads(run.stdout) == [
         f"root://cms:{SECRET}@xrootd.example:1094//store/mc/dy/1.root",
         f"https://files.example/dy/2.root?X-Amz-Signature={SECRET}2",
@@ -137,14 +144,7 @@ def test_two_credentials_on_one_server_each_read_with_its_own(demo_set, tmp_path
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     resolved = write_resolved(load_config(path), tmp_path / "resolved.json")
-    code = (
-        "import json, sys; from brewflow.config import load_config, dataset_replicas; "
-        "from brewflow.nanoevents.remote import real_url; c = load_config(sys.argv[1]); "
-        "urls = [u for d in ('dy', 'ttbar') for f in c['datasets'][d]['files'] "
-        "for u in dataset_replicas(c, d, f)]; print(json.dumps([real_url(u) for u in urls]))"
-    )
-    run = subprocess.run([sys.executable, "-c", code, str(resolved)], capture_output=True,
-                         text=True, check=False, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    run = _job_urls(resolved, check=False)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [
         f"root://u:{SECRET}2@{server}//store/mc/dy/1.root",
