@@ -6,6 +6,7 @@ The ``.smk`` rules import these so that no logic lives in the workflow files.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from brewflow.config import (
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
-from brewflow.config.specs import job_spec, spec_path
+from brewflow.config.specs import job_spec, made_path, spec_path
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
 
@@ -67,25 +68,56 @@ __all__ = [
 def spec_file(config: Mapping, kind: str, **params: Any) -> str:
     """The file holding the spec of the ``kind`` job with ``params``
     (:func:`brewflow.config.specs.job_spec`: the part of the config it reads and the identity
-    of its code): a rule's input, so that Snakemake reruns the job when its spec changes (the
-    file is rewritten only then, and then newer than the job's outputs; written for the first
-    time, in a new checkout or after ``.brewflow`` was removed, it is newer too: an output is
-    never taken as made from a spec nobody recorded). A job compares the spec it ran with
-    this file when it ends (:mod:`brewflow.jobs.guard`): one rewritten meanwhile, by a dry run
-    or a run refused by the lock, leaves its outputs out of date.
+    of its code): a rule's input, so that Snakemake reruns the job when its spec changes.
+
+    Its modification time says what the job's outputs are up to date with, decided against
+    the spec they were made from (recorded by each job when it ends,
+    :func:`brewflow.jobs.guard.guarded`, in :data:`brewflow.config.specs.MADE`):
+
+    - made from this spec: the file is kept (its content rewritten if another DAG build
+      wrote another, its time set back to what it was when they were made), so a dry run or a
+      second run refused by the lock, planned with another config, leaves the jobs up to date;
+    - made from another spec: the file is written now, newer than the outputs: they rerun
+      (also when that other spec's run made them after this config was last planned), unless
+      it already holds this spec, written after they were made (then its time decides: a
+      ``snakemake --touch`` after the edit makes them up to date);
+    - no record (a new checkout, ``.brewflow`` removed, outputs ``snakemake --touch``-ed):
+      written now when missing or when it holds another spec, else kept.
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
     """
     path = spec_path(kind, **params)
-    text = job_spec(kind, config, **params).document()
+    spec = job_spec(kind, config, **params)
+    text = spec.document()
     try:
-        if path.read_text() == text:
-            return str(path)
+        current = path.read_text()
     except FileNotFoundError:
-        pass
-    atomic_write(path, text)
+        current = None
+    made, recorded = _made(path)
+    if made is not None and made.get("spec") == spec.fingerprint():
+        if current != text:
+            atomic_write(path, text)
+        when = made.get("mtime_ns")
+        if isinstance(when, int) and path.stat().st_mtime_ns != when:
+            os.utime(path, ns=(when, when))  # what the outputs are up to date with
+    elif current != text or (made is not None and path.stat().st_mtime_ns <= recorded):
+        atomic_write(path, text)  # newer than any output: they rerun
     return str(path)
+
+
+def _made(spec: Path) -> tuple[dict | None, int]:
+    """The record of what the outputs of ``spec``'s jobs were made from, and when it was
+    written (None, 0 without). A spec file written after that for another spec was planned
+    after those outputs were made: its time decides, as Snakemake's rule is (outputs touched
+    by ``snakemake --touch`` are up to date)."""
+    record = made_path(spec)
+    try:
+        made = json.loads(record.read_text())
+        recorded = record.stat().st_mtime_ns
+    except (OSError, ValueError):
+        return None, 0
+    return (made, recorded) if isinstance(made, dict) else (None, 0)
 
 
 def preprocess_inputs(config: Mapping, dataset: str) -> list[str]:

@@ -68,33 +68,50 @@ def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, mon
         check_analysis(validate(config))
 
 
-def test_a_spec_rewritten_while_the_job_ran_fails_it(demo_set, tmp_path, monkeypatch):
+def test_outputs_are_up_to_date_only_with_the_spec_they_were_made_from(
+    demo_set, tmp_path, monkeypatch
+):
     """Regression (issue 27 review): a dry run (or a run refused by the lock) during a run
     rewrote the spec file of a running job, whose output, written later, then looked made
     from that spec: blinded data stayed in the outputs while snakemake said "Nothing to be
-    done". The job compares its spec with the file when it ends, and fails on a difference
-    (Snakemake then removes its outputs)."""
-    from brewflow.config.specs import job_spec
-    from brewflow.jobs.guard import SpecChanged, guarded
+    done". A job records the spec its outputs were made from; a DAG build decides by it."""
+    import os
+
+    from brewflow.config.specs import job_spec, made_path
+    from brewflow.jobs.guard import guarded
     from brewflow.pipeline import spec_file
 
     monkeypatch.chdir(tmp_path)
-    config = validate(demo_set["config"])
-    blinded = validate({**config, "regions": {**config["regions"], "zmumu": {
-        **config["regions"]["zmumu"], "blind": True}}})  # fmt: skip
-    spec_file(config, "analyze", dataset="data")  # planned
-    with guarded(job_spec("analyze", config, dataset="data")):
-        pass  # nothing changed meanwhile
-    running = job_spec("analyze", config, dataset="data")
-    with (
-        pytest.raises(SpecChanged, match=r"specs/analyze/data\.json holds another spec"),
-        guarded(running),
-    ):
-        spec_file(blinded, "analyze", dataset="data")  # a dry run of the edited config
-    params = {"region": "zmumu", "histogram": "mll"}  # the CLI passes era=None too
-    spec_file(config, "plot", **params)
-    with guarded(job_spec("plot", config, era=None, **params)):
-        pass
+    c0 = validate(demo_set["config"])
+    c1 = validate({**c0, "regions": {**c0["regions"], "zmumu": {
+        **c0["regions"]["zmumu"], "blind": False, "cuts": ["trigger"]}}})  # fmt: skip
+    output = tmp_path / "out.json"
+
+    def at(path, t):
+        os.utime(path, ns=(t, t))
+
+    def mtime(path):
+        return os.stat(path).st_mtime_ns
+
+    def run(config, t):  # a job of the workflow: its output at t, its record at t + 10
+        with guarded(job_spec("analyze", config, dataset="data")):
+            output.write_text("{}")
+        at(output, t)
+        at(made_path(plan), t + 10)
+
+    plan = spec_file(c0, "analyze", dataset="data")
+    at(plan, 100)
+    run(c0, 105)
+    assert mtime(spec_file(c0, "analyze", dataset="data")) == 100  # up to date
+    at(spec_file(c1, "analyze", dataset="data"), 200)  # a run of c1 planned, its job starts
+    assert mtime(spec_file(c0, "analyze", dataset="data")) == 100  # a dry run of c0 meanwhile
+    run(c1, 300)  # the c1 job ends
+    assert mtime(spec_file(c0, "analyze", dataset="data")) > 300  # c0: out of date
+    assert mtime(spec_file(c1, "analyze", dataset="data")) < 300  # c1: up to date
+    c2 = validate({**c1, "step_size": 999})
+    at(spec_file(c2, "analyze", dataset="data"), 400)  # edited, then snakemake --touch:
+    at(output, 500)
+    assert mtime(spec_file(c2, "analyze", dataset="data")) == 400  # up to date, as touched
 
 
 def test_an_analysis_that_cannot_be_imported_is_tried_again(demo_set, tmp_path, monkeypatch):

@@ -39,7 +39,17 @@ from brewflow.config.model import (
 )
 from brewflow.errors import ConfigError
 
-__all__ = ["KINDS", "SETTINGS", "SPECS", "JobSpec", "SpecError", "job_spec", "spec_path"]
+__all__ = [
+    "KINDS",
+    "MADE",
+    "SETTINGS",
+    "SPECS",
+    "JobSpec",
+    "SpecError",
+    "job_spec",
+    "made_path",
+    "spec_path",
+]
 
 SETTINGS = ("threads", "scheduler", "retries", "remote", "resources", "persist_checkpoints",
             "fuse_systematics")  # fmt: skip
@@ -391,3 +401,12 @@ def spec_path(kind: str, **params: Any) -> Path:
     order = ("era", "skim", "dataset", "region", "histogram")
     name = ".".join(str(params[k]) for k in order if params.get(k) is not None) or "all"
     return SPECS / kind / f"{name}.json"
+
+
+MADE = Path(".brewflow") / "made"
+"""Where a run records, per spec file, the spec its jobs' outputs were last made from."""
+
+
+def made_path(spec_file: str | Path) -> Path:
+    """The record of what the outputs of the jobs of ``spec_file`` were made from."""
+    return MADE / Path(spec_file).relative_to(SPECS)

@@ -7,11 +7,9 @@ and it never leaves an output that looks made from a spec it was not made from.
   same spec (Snakemake's ``retries``, or a later run) stops at once with the same message
   instead of reading data again. Editing the config or the code changes the fingerprint.
 - Snakemake decides a job is up to date when its outputs are newer than its spec file
-  (:func:`brewflow.pipeline.spec_file`), which every DAG build rewrites when the spec changed:
-  also a dry run or a run refused by the lock while this job runs. So a job compares, when it
-  ends, the spec file with the spec it ran (from the run's resolved config): when they differ
-  it fails (:class:`SpecChanged`), so that no output looks made from a spec it was not made
-  from; the next run makes them.
+  (:func:`brewflow.pipeline.spec_file`). When the job ends, it records which spec its outputs
+  were made from (``.brewflow/made/``), so that the next DAG build knows, whatever other DAG
+  builds (a dry run, a second run refused by the lock) did to the spec file meanwhile.
 """
 
 from __future__ import annotations
@@ -22,20 +20,15 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from brewflow.config.specs import JobSpec, spec_path
-from brewflow.errors import BrewflowError, ConfigError
+from brewflow.config.specs import JobSpec, made_path, spec_path
+from brewflow.errors import ConfigError
 from brewflow.files import atomic_write
 
-__all__ = ["FAILED", "SpecChanged", "guarded"]
+__all__ = ["FAILED", "guarded"]
 
 FAILED = Path(".brewflow") / "failed"
 
 log = logging.getLogger(__name__)
-
-
-class SpecChanged(BrewflowError):
-    """The spec a job was planned with changed while it ran: its outputs are refused (the
-    failed job's outputs are removed by Snakemake), the next run makes them again."""
 
 
 @contextlib.contextmanager
@@ -45,8 +38,8 @@ def guarded(
     """Run the body of the job of ``spec`` (``name``: its file in ``folder``, default its
     spec file's name): unless the same spec failed with a configuration error before (raised
     again at once); recording such a failure; and, once the body is done, with ``planned``
-    (a job of the workflow, not one run by hand on another config), checking its planned
-    spec file (see the module doc)."""
+    (a job of the workflow, not one run by hand on another config), recording the spec its
+    outputs were made from (see the module doc)."""
     path = folder / spec.kind / f"{name or spec_path(spec.kind, **spec.params).stem}.json"
     fingerprint = spec.fingerprint()
     try:
@@ -62,16 +55,16 @@ def guarded(
         atomic_write(path, json.dumps({"spec": fingerprint, "error": str(err)}) + "\n")
         raise
     path.unlink(missing_ok=True)
-    if not planned:
-        return
+    if planned:
+        _record_made(spec, fingerprint)
+
+
+def _record_made(spec: JobSpec, fingerprint: str) -> None:
+    """Record that the outputs of the job were made from ``spec`` (what its spec file's time
+    is then), for the next DAG build (:func:`brewflow.pipeline.spec_file`)."""
     plan = spec_path(spec.kind, **spec.params)
     try:
-        text = plan.read_text()
+        when = plan.stat().st_mtime_ns
     except FileNotFoundError:
         return  # the workflow planned it in another folder
-    if text != spec.document():
-        raise SpecChanged(
-            f"the config or the code changed while this job ran ({plan} holds another "
-            "spec: a dry run or a second run planned another config); its outputs would not "
-            "match it: run snakemake again"
-        )
+    atomic_write(made_path(plan), json.dumps({"spec": fingerprint, "mtime_ns": when}) + "\n")
