@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,10 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
     spec = job_spec(kind, config, **params)
     text = spec.document()
     try:
-        current = path.read_text()
+        current: str | None = path.read_text()
     except FileNotFoundError:
         current = None
+    planned = None if current is None else current.split(RERUN_MARK, 1)[0]  # the spec it holds
     made, recorded = _made(path)
     if made is not None and made.get("spec") == spec.fingerprint():
         if current != text:
@@ -101,9 +103,19 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
         when = made.get("mtime_ns")
         if isinstance(when, int) and path.stat().st_mtime_ns != when:
             os.utime(path, ns=(when, when))  # what the outputs are up to date with
-    elif current != text or (made is not None and path.stat().st_mtime_ns <= recorded):
+    elif made is not None and (planned != text or path.stat().st_mtime_ns <= recorded):
+        # made from another spec: newer than the outputs, and other bytes than Snakemake
+        # recorded when they were made (it reruns a job for a newer input only when its
+        # checksum differs), so they rerun
+        rerun = {"outputs_made_from": made.get("spec"), "planned_ns": time.time_ns()}
+        atomic_write(path, f"{text}{RERUN_MARK}{json.dumps(rerun)}\n")
+    elif planned != text:
         atomic_write(path, text)  # newer than any output: they rerun
     return str(path)
+
+
+RERUN_MARK = "\n# rerun: "
+"""Where a spec file's note of a forced rerun starts (after the spec's JSON)."""
 
 
 def _made(spec: Path) -> tuple[dict | None, int]:

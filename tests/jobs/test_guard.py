@@ -105,8 +105,10 @@ def test_outputs_are_up_to_date_only_with_the_spec_they_were_made_from(
     assert mtime(spec_file(c0, "analyze", dataset="data")) == 100  # up to date
     at(spec_file(c1, "analyze", dataset="data"), 200)  # a run of c1 planned, its job starts
     assert mtime(spec_file(c0, "analyze", dataset="data")) == 100  # a dry run of c0 meanwhile
+    recorded = (tmp_path / plan).read_bytes()  # what Snakemake records as the input's checksum
     run(c1, 300)  # the c1 job ends
-    assert mtime(spec_file(c0, "analyze", dataset="data")) > 300  # c0: out of date
+    assert mtime(spec_file(c0, "analyze", dataset="data")) > 300  # c0: out of date, and (the
+    assert (tmp_path / plan).read_bytes() != recorded  # review's second case) other bytes
     assert mtime(spec_file(c1, "analyze", dataset="data")) < 300  # c1: up to date
     c2 = validate({**c1, "step_size": 999})
     at(spec_file(c2, "analyze", dataset="data"), 400)  # edited, then snakemake --touch:
