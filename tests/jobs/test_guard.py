@@ -56,7 +56,8 @@ def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, mon
     with pytest.raises(ConfigError, match=r"regions\.zmumu\.cuts.*'z_windw'"):
         check_analysis(validate(config))
     good = validate(demo_set["config"])
-    assert set(check_analysis(good)) == {"data", "dy"}  # one dataset per era and kind
+    # one dataset per era, kind and set of systematics (ttbar has ps_fsr) and skims
+    assert set(check_analysis(good)) == {"data", "dy", "ttbar"}
     assert check_analysis(good) == []  # recorded: not checked again while unchanged
     config = copy.deepcopy(demo_set["config"])
     config["histograms"]["mll"]["variable"] = "m_ll"
@@ -66,6 +67,14 @@ def test_the_workflow_checks_the_analysis_before_any_job(demo_set, tmp_path, mon
     config["skims"] = {"z": {"region": "zmumu", "variables": ["m_ll"], "datasets": ["dy"]}}
     with pytest.raises(ConfigError, match=r"skims\.z\.variables': the analysis returns no"):
         check_analysis(validate(config))
+    config = copy.deepcopy(demo_set["config"])  # a weight of one dataset (review 2)
+    config["systematics"]["ps_fsrr"] = {"type": "weight", "datasets": ["ww"]}
+    with pytest.raises(ConfigError, match=r"systematics\.ps_fsrr': the analysis defines no"):
+        check_analysis(validate(config))
+    (tmp_path / "broken_ana.py").write_text("def analysis(events, context)\n")  # review 2
+    config = validate({**demo_set["config"], "analysis": {"callable": "broken_ana:analysis"}})
+    with pytest.raises(ConfigError, match=r"'broken_ana' does not compile: .*line 1"):
+        check_analysis(config)
 
 
 def test_outputs_are_up_to_date_only_with_the_spec_they_were_made_from(

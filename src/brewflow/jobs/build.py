@@ -62,6 +62,11 @@ def load_analysis(spec: str) -> Callable[[Any, Context], AnalysisOutput]:
     module_name, _, attr = spec.partition(":")
     try:
         module = import_analysis(module_name)
+    except SyntaxError as err:  # the analysis's code: the same every time until it is edited
+        raise ConfigError(
+            f"config key 'analysis.callable': {module_name!r} does not compile: {err.msg} "
+            f"({err.filename}, line {err.lineno})"
+        ) from None
     except ImportError as err:  # also a module missing where the job runs: not a config
         # error, which would not be run again (brewflow.jobs.guard)
         raise AnalysisImportError(

@@ -194,9 +194,10 @@ def write_skim(
         )
     table = events[columns][mask]
     for variable in spec["variables"]:
-        if variable not in output.variables:
-            raise InputError(
-                f"config key 'skims.{name}.variables': the analysis returns no {variable!r}"
+        if variable not in output.variables:  # the config's: not run again (jobs.guard)
+            raise ConfigError(
+                f"config key 'skims.{name}.variables': the analysis returns no {variable!r} "
+                f"(it has: {', '.join(output.variables)})"
             )
         table = dak.with_field(table, output.variables[variable][mask], variable)
     selected = _per_partition(dak.values_astype(mask, np.float64))
