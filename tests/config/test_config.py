@@ -450,3 +450,26 @@ def test_data_certified_as_a_whole_say_so():
     assert golden_json(config, "data") is None
     assert golden_json(config, "data_2017") == "results/generated/golden_2017.json"
     assert not any("golden" in p for p in payload_files(config, "data"))
+
+
+def test_a_region_inside_a_blinded_one_is_blinded_too():
+    """Regression (issue 27 review 2): a region whose cuts extend a blinded region's, or one
+    with a window (zmumu + two_jets), showed their data: its cutflow row at the blinded
+    region's last cut counted the window's events. It must be blinded the same way."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["histograms"]["mll"].update(blind=[85, 95], regions=["zmumu", "ttbar_emu"])
+    zmumu = config["regions"]["zmumu"]
+    config["regions"]["zmumu_2j"] = {"cuts": [*zmumu["cuts"], "two_jets"]}
+    window = r"region 'zmumu', which has a blinded window \(mll in \[85, 95\)\)"
+    with pytest.raises(
+        ConfigError, match=rf"'regions\.zmumu_2j': its cuts include all those of {window}"
+    ):
+        validate(copy.deepcopy(config))
+    config["histograms"]["mll"]["regions"].append("zmumu_2j")  # filled there: its window
+    validate(copy.deepcopy(config))
+    config["histograms"]["mll"].pop("blind")
+    config["regions"]["zmumu"]["blind"] = True
+    with pytest.raises(ConfigError, match=r"'regions\.zmumu_2j'.*the blinded region 'zmumu'"):
+        validate(copy.deepcopy(config))
+    config["regions"]["zmumu_2j"]["blind"] = True
+    validate(config)

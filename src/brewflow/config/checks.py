@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from brewflow.config.blinding import Blinding
 from brewflow.config.model import (
     CERTIFIED_AS_A_WHOLE,
     OBJECT_TYPES,
@@ -172,6 +173,36 @@ def _check_fit(config: dict) -> None:
             )
 
 
+def _check_blinded_phase_space(config: Mapping) -> None:
+    """A region whose cuts include all of a blinded region's selects only events that region
+    blinds (its cutflow row at the blinded region's last cut would even count them): it must be
+    blinded the same way (``blind: true``, or the same windows)."""
+    blinding = Blinding.of(config)
+    regions = config["regions"]
+    for name, spec in regions.items():
+        if blinding.is_blind(name):
+            continue
+        for other, within in regions.items():
+            if other == name or not set(within["cuts"]) <= set(spec["cuts"]):
+                continue
+            if blinding.is_blind(other):
+                raise ConfigError(
+                    f"config key 'regions.{name}': its cuts include all those of the blinded "
+                    f"region {other!r}: its data would be blinded events; set blind: true on it "
+                    "too"
+                )
+            own = blinding.vetoes(name)
+            for window in blinding.vetoes(other):
+                if not any(w.variable == window.variable and w.low <= window.low
+                           and w.high >= window.high for w in own):  # fmt: skip
+                    raise ConfigError(
+                        f"config key 'regions.{name}': its cuts include all those of region "
+                        f"{other!r}, which has a blinded window ({window}): its data would show "
+                        f"the window's events; fill histograms.{window.histogram} in it too "
+                        "(its 'regions'), or blind it"
+                    )
+
+
 def _check(config: dict) -> None:
     regions = config["regions"]
     datasets = config["datasets"]
@@ -180,6 +211,7 @@ def _check(config: dict) -> None:
     for file in config["analysis"].get("files", []):
         if not Path(file).is_file():
             raise ConfigError(f"config key 'analysis.files': file {file!r} does not exist")
+    _check_blinded_phase_space(config)
     for name, hist_def in config["histograms"].items():
         for region in hist_def.get("regions", []):
             if region not in regions:
