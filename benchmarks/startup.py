@@ -79,7 +79,8 @@ def _small_jobs(workdir: Path, out: Path, brewflow: list[str]) -> dict[str, list
     return {
         "merge": [*brewflow, "merge", "--inputs", *parts, "--preprocess",
                   f"results/preprocess/{dataset}.json", "--output", str(out / "merge.json")],
-        "scale": [*brewflow, "scale", "--config", ".brewflow/config.json", "--input",
+        "scale": [*brewflow, "scale", "--config", ".brewflow/config.json", "--dataset", dataset,
+                  "--input",
                   f"results/merge/{dataset}.json", "--preprocess",
                   f"results/preprocess/{dataset}.json", "--output", str(out / "scale.json")],
         "stack": [*brewflow, "stack", "--process", process, "--inputs", *members,
