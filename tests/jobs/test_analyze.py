@@ -153,8 +153,11 @@ def _real_config(config: dict, shared, mc_file: str, **settings) -> dict:
     nanoaod = shared / "nanoaod"
     datasets = {
         "dy": {"files": [str(nanoaod / mc_file)], "xsec": 6077.2},
-        "data": {"files": [str(nanoaod / "nano_dimuon.root")], "is_data": True,
-                 "lumi_mask": "all"},  # its one lumi block (no 2018 golden JSON in ../shared)
+        "data": {
+            "files": [str(nanoaod / "nano_dimuon.root")],
+            "is_data": True,
+            "lumi_mask": "all",
+        },  # its one lumi block (no 2018 golden JSON in ../shared)
     }
     config = {k: v for k, v in config.items() if k != "shapes"}  # its signal is not here
     return validate({**config, "datasets": datasets, "systematics": {}, **settings})

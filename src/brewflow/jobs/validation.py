@@ -85,8 +85,9 @@ def check_analysis(config: Mapping, *, record: Path | None = CHECKED) -> list[st
         ready = all(os.path.isfile(p) for p in payload_files(config, name))
         if files and os.path.isfile(files[0]) and ready:  # one per era, kind, systematics
             # and skims: what the analysis is asked differs between them
-            skims = tuple(s for s, d in skim_targets(config) if d == name)
-            key = (spec.get("era"), spec["is_data"], tuple(systematics_for(config, name)), skims)
+            its_skims = tuple(s for s, d in skim_targets(config) if d == name)
+            key = (spec.get("era"), spec["is_data"], tuple(systematics_for(config, name)),
+                   its_skims)  # fmt: skip
             groups.setdefault(key, name)
         else:
             log.info("the analysis is not checked on %s before its jobs: its files are remote "
