@@ -38,4 +38,5 @@ rule all:
         shapes_outputs(config, "results/shapes/{histogram}.{ext}"),
         "results/summary/ledger.html",
         [path for histogram in fitted(config) for path in fit_files(config, histogram)],
+        [path for search in searched(config) for path in search_files(config, search)],
         [f"results/skim/{skim}/{dataset}" for skim, dataset in skim_targets(config)],

@@ -55,6 +55,8 @@ __all__ = [
     "scoped",
     "scoped_log",
     "scopes",
+    "search_files",
+    "searched",
     "shapes_outputs",
     "snakemake_command",
     "spec_file",
@@ -337,6 +339,24 @@ def fit_stacks(config: Mapping) -> list[str]:
 def fitted(config: Mapping) -> list[str]:
     """The histograms the config fits (none without a ``fit`` block)."""
     return list(config.get("fit", {}).get("histograms", []))
+
+
+def searched(config: Mapping) -> list[str]:
+    """The config's searches (``searches.<name>``)."""
+    return list(config.get("searches", {}))
+
+
+def search_files(config: Mapping, search: str) -> list[str]:
+    """What search ``search`` writes in ``results/search/<search>/``: the limit table
+    (``limits.json``, ``.md``, ``.tex``), the Brazil plot ``limits.<format>`` and each signal
+    hypothesis's workspace ``<process>.pyhf.json``."""
+    folder = f"results/search/{search}"
+    points = config["searches"][search]["signals"]
+    return [
+        *(f"{folder}/limits.{ext}" for ext in ("json", "md", "tex")),
+        *(f"{folder}/limits.{ext}" for ext in config["plots"]["formats"]),
+        *(f"{folder}/{process}.pyhf.json" for process in points),
+    ]
 
 
 def fit_files(config: Mapping, histogram: str) -> list[str]:

@@ -23,6 +23,8 @@ from brewflow.pipeline import (
     scoped,
     scoped_log,
     scopes,
+    search_files,
+    searched,
     shapes_outputs,
     spec_file,
     stack_files,

@@ -47,3 +47,32 @@ for fitted_histogram in fitted(config):
             "brewflow fit --config {params.config} --histogram {params.histogram} "
             "--workspace {input.workspace} --output-dir results/fit/{params.histogram} "
             "> {log} 2>&1"
+
+
+# each search: a fit per signal hypothesis (mass point) of its histogram, the limits on the
+# cross section against mass and the Brazil plot (a rule per search)
+for search_name in searched(config):
+
+    rule:
+        name:
+            f"search_{search_name}"
+        input:
+            stacks=fit_stacks(config),
+            spec=spec_file(config, "search", search=search_name),
+        output:
+            report(
+                search_files(config, search_name),
+                category="Search",
+                subcategory=search_name,
+                caption="../report/search.rst",
+            ),
+        log:
+            f"logs/search/{search_name}.log",
+        conda:
+            "../../envs/brewflow.yaml"
+        params:
+            config=lambda w, input: CONFIG,
+            search=lambda w, input, name=search_name: name,
+        shell:
+            "brewflow search --config {params.config} --search {params.search} "
+            "--inputs {input.stacks} --output-dir results/search/{params.search} > {log} 2>&1"

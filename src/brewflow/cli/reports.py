@@ -1,5 +1,5 @@
-"""Commands that write or show a run's outputs: cutflow, plot, shapes, fit, summary, status,
-provenance."""
+"""Commands that write or show a run's outputs: cutflow, plot, shapes, fit, search, summary,
+status, provenance."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ def _fit(args: argparse.Namespace) -> None:
 
     with job(args.config, "fit", histogram=args.histogram) as view:
         fit.fit_job(view, args.histogram, args.workspace, args.output_dir)
+
+
+def _search(args: argparse.Namespace) -> None:
+    from brewflow.outputs import search
+
+    with job(args.config, "search", search=args.search) as view:
+        search.search_job(view, args.search, results(args.inputs), args.output_dir)
 
 
 def _summary(args: argparse.Namespace) -> None:
@@ -122,6 +129,11 @@ def register(sub: Any) -> None:
     p.add_argument("--config", required=True)
     p.add_argument("--histogram", required=True, help="the fitted histogram (plot labels)")
     p.add_argument("--workspace", required=True, help="its pyhf JSON workspace (brewflow shapes)")
+    p.add_argument("--output-dir", required=True)
+    p = command(sub, "search", _search, "a search: limits per mass point and the Brazil plot")
+    p.add_argument("--config", required=True)
+    p.add_argument("--search", required=True, help="its name (config key searches.<name>)")
+    p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
     p.add_argument("--output-dir", required=True)
     p = command(sub, "summary", _summary, "ledger, systematics and provenance pages for the report")
     p.add_argument("--config", required=True)

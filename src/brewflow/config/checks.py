@@ -203,6 +203,44 @@ def _check_blinded_phase_space(config: Mapping) -> None:
                     )
 
 
+def _check_searches(config: dict, kinds: Mapping[str, Mapping[bool, str]]) -> None:
+    """A search's histogram exists; its signals are MC processes, each of one cross section,
+    none another search's or the measurement's signal; normfactors scale MC processes."""
+    mc = [p for p, k in kinds.items() if True not in k]
+    shapes = config.get("shapes", {})
+    for name, processes in shapes.get("normfactors", {}).items():
+        for process in processes:
+            if process not in mc:
+                raise ConfigError(
+                    f"config key 'shapes.normfactors.{name}': {process!r} is not an MC process "
+                    f"of the config (MC processes: {', '.join(mc)})"
+                )
+    seen: dict[str, str] = {p: "shapes.signal" for p in shapes.get("signal", [])}
+    for name, search in config.get("searches", {}).items():
+        key = f"searches.{name}"
+        if search["histogram"] not in config["histograms"]:
+            raise ConfigError(f"config key '{key}.histogram': unknown histogram "
+                              f"{search['histogram']!r}")  # fmt: skip
+        for process in search["signals"]:
+            if process not in mc:
+                raise ConfigError(
+                    f"config key '{key}.signals': {process!r} is not an MC process of the "
+                    f"config (MC processes: {', '.join(mc)})"
+                )
+            if process in seen:
+                raise ConfigError(f"config key '{key}.signals': {process!r} is already a signal "
+                                  f"in '{seen[process]}'")  # fmt: skip
+            seen[process] = f"{key}.signals"
+            xsecs = {d["xsec"] for n, d in config["datasets"].items()
+                     if d.get("process", n) == process}  # fmt: skip
+            if len(xsecs) > 1:
+                raise ConfigError(
+                    f"config key '{key}.signals': the datasets of {process!r} have different "
+                    f"cross sections ({', '.join(f'{x:g}' for x in sorted(xsecs))} pb): the "
+                    "limit on the cross section needs one"
+                )
+
+
 def _check(config: dict) -> None:
     regions = config["regions"]
     datasets = config["datasets"]
@@ -306,6 +344,7 @@ def _check(config: dict) -> None:
                 f"config key 'shapes.signal': {process!r} is not an MC process of the config "
                 f"(MC processes: {', '.join(known)})"
             )
+    _check_searches(config, kinds)
     check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = generated_payloads(config)
     payloads = {}

@@ -419,6 +419,12 @@ def fit_channels(config: Mapping, histogram: str) -> list[tuple[str, str, str | 
     ]
 
 
+def hypotheses(config: Mapping) -> set[str]:
+    """The processes that are a search's signal hypotheses (``searches.<name>.signals``): drawn
+    apart, never stacked nor counted in totals, in no fit but their own."""
+    return {p for search in config.get("searches", {}).values() for p in search["signals"]}
+
+
 def channel_blinding(
     config: Mapping, histogram: str, region: str, era: str | None
 ) -> tuple[bool, tuple[float, float] | None]:

@@ -300,16 +300,30 @@ def _plot(
     return _top(config, parts, whole=("plots",))
 
 
+def _hypotheses(config: Mapping) -> _Node:
+    """The searches' signal hypotheses (which processes are drawn and fitted apart)."""
+    return _each(config.get("searches", {}), ("signals",), "searches")
+
+
 def _shapes(config: Mapping, histogram: str) -> _Node:
     parts = {"datasets": _each(config["datasets"], ("is_data", "era", "process"), "datasets"),
              "eras": _eras(config, ()), "regions": _regions(config),
-             "histograms": _histograms(config)}  # fmt: skip
+             "histograms": _histograms(config), "searches": _hypotheses(config)}  # fmt: skip
     return _top(config, parts, whole=("shapes",))
 
 
 def _fit(config: Mapping, histogram: str) -> _Node:
     parts = _shown(config, _filled_in(config, histogram), [histogram])
     return _top(config, parts, whole=("fit", "plots"))
+
+
+def _search(config: Mapping, search: str) -> _Node:
+    histogram = config["searches"][search]["histogram"]
+    parts = _shown(config, _filled_in(config, histogram), [histogram])
+    parts["datasets"] = _each(config["datasets"], (*STYLE, "is_data", "era", "process", "xsec"),
+                              "datasets")  # fmt: skip
+    parts["searches"] = _pick(config["searches"], (search,), "searches")
+    return _top(config, parts, whole=("plots",))
 
 
 def _summary(config: Mapping) -> _Node:
@@ -332,6 +346,7 @@ KINDS: dict[str, tuple[Projection, bool]] = {
     "plot": (_plot, False),
     "shapes": (_shapes, False),
     "fit": (_fit, False),
+    "search": (_search, False),
     "summary": (_summary, False),
 }
 """Job kind -> (its projection, whether it runs the analysis code)."""

@@ -20,6 +20,8 @@ __all__ = [
     "MODELS",
     "UNCERTIFIED_EVERY",
     "Model",
+    "model",
+    "zprime_xsec",
 ]
 
 
@@ -174,6 +176,48 @@ def _ww(rng: np.random.Generator, n: int) -> Truth:
     leptons = _particles([l1, l2], charge=[q1, q2], flavour=[f1, f2])
     quarks = _no_particles(n)
     return Truth(leptons, quarks, nu1.px + nu2.px, nu1.py + nu2.py)
+
+
+def zprime_xsec(mass: float) -> float:
+    """The demo Z' -> mumu cross section (pb) at ``mass`` (GeV): 1 pb at 125 GeV, falling as
+    mass^-4 (a sequential-Z'-like slope at these masses), to 4 significant digits (the config
+    states it)."""
+    return float(f"{(125.0 / mass) ** 4:.4g}")
+
+
+ZPRIME_WIDTH = 0.01
+"""The demo Z' width over its mass (narrow: the dimuon mass resolution dominates)."""
+
+
+def _zprime(rng: np.random.Generator, n: int, mass: float) -> Truth:
+    """Z' -> mumu, a narrow resonance (Breit-Wigner of width ``ZPRIME_WIDTH * mass``) produced
+    like the Z (same pT and rapidity spectra)."""
+    width = ZPRIME_WIDTH * mass
+    masses = _breit_wigner(rng, n, mass, width, mass - 20 * width, mass + 20 * width)
+    parent = _momentum(
+        rng.gamma(1.5, 9.0, n), rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), masses
+    )
+    ml = np.full(n, M_MU)
+    l1, l2 = _two_body(rng, parent, ml, ml)
+    flavour = np.full(n, 13)
+    leptons = _particles([l1, l2], charge=[np.ones(n), -np.ones(n)], flavour=[flavour, flavour])
+    return Truth(leptons, _no_particles(n), np.zeros(n), np.zeros(n))
+
+
+ZPRIME = "zprime_m"
+"""A generator name ``zprime_m<mass>`` is the demo Z' -> mumu of that mass in GeV (a search's
+signal: in pseudo-data only when ``generate.inject`` names it)."""
+
+
+def model(name: str) -> Model:
+    """The demo model a generator name means: one of :data:`MODELS` or ``zprime_m<mass>``."""
+    if name in MODELS:
+        return MODELS[name]
+    if name.startswith(ZPRIME) and name[len(ZPRIME) :].isdigit():
+        mass = float(name[len(ZPRIME) :])
+        return Model(zprime_xsec(mass), negative_fraction=0.0, weight_scale=1.0, isr_jets=0.6,
+                     sample=lambda rng, n: _zprime(rng, n, mass))  # fmt: skip
+    raise KeyError(f"unknown demo generator {name!r}: one of {', '.join(MODELS)}, zprime_m<mass>")
 
 
 MODELS: dict[str, Model] = {

@@ -33,6 +33,7 @@ from brewflow.demo.events import (
     EVENTS_PER_LUMI,
     MODELS,
     UNCERTIFIED_EVERY,
+    model,
 )
 from brewflow.demo.payloads import PILEUP_DATA_SCALE, write_demo_corrections
 from brewflow.files import atomic_output, atomic_write
@@ -78,19 +79,20 @@ def _split(n: int, parts: int) -> list[int]:
 
 
 def generate_mc(
-    model: str, paths: Sequence[str | Path], events: int, *, seed: int = 42, era: str | None = None
+    name: str, paths: Sequence[str | Path], events: int, *, seed: int = 42, era: str | None = None
 ) -> int:
-    """Write ``events`` events of ``model`` split evenly over ``paths``; returns the count. Each
+    """Write ``events`` events of the model ``name`` (:func:`~brewflow.demo.events.model`)
+    split evenly over ``paths``; returns the count. Each
     ``era`` draws its own events."""
-    spec = MODELS[model]
+    spec = model(name)
     first = 0
     for index, (path, n) in enumerate(zip(paths, _split(events, len(paths)), strict=True)):
-        rng = _rng(seed, model, *([era] if era else []), index)
+        rng = _rng(seed, name, *([era] if era else []), index)
         branches = nanoaod(rng, spec, n, is_data=False)
         event = np.arange(first, first + n) + 1
         _write(Path(path), branches, np.ones(n), 1 + event // 1000, event, seed)
         first += n
-        log.info("wrote %s: %d %s events", path, n, model)
+        log.info("wrote %s: %d %s events", path, n, name)
     return events
 
 
@@ -127,7 +129,8 @@ def generate_data(
     for index, path in enumerate(paths):
         rng = _rng(seed, "data", *([era] if era else []), index)
         parts = []
-        for name, spec in MODELS.items():
+        injected = [n for n in (inject or {}) if n not in MODELS]  # signals: when asked
+        for name, spec in [*MODELS.items(), *((n, model(n)) for n in injected)]:
             strength = (inject or {}).get(name, 1.0)
             mean = scale * luminosity * spec.xsec * strength / len(paths)
             n = int(rng.poisson(mean))
@@ -184,18 +187,19 @@ def generate_demo(
     events = events or settings["events"]
     seed = settings["seed"] if seed is None else seed
     for name, dataset in config["datasets"].items():
-        model = dataset.get("generator")
-        if model is None or (datasets and name not in datasets):
+        generator = dataset.get("generator")
+        if generator is None or (datasets and name not in datasets):
             continue
         era = dataset.get("era")
-        if model == "data":
+        if generator == "data":
             n = generate_data(dataset["files"], era_settings(config, era)["luminosity"],
                               seed=seed, lumi_mask=golden_json(config, name), era=era,
                               pileup=pileups.get(era, PILEUP_DATA_SCALE["nominal"]),
                               inject=settings.get("inject"))  # fmt: skip
         else:
-            n = generate_mc(model, dataset["files"], events, seed=seed, era=era)
-        log.info("generated %s (%s): %d events in %d files", name, model, n, len(dataset["files"]))
+            n = generate_mc(generator, dataset["files"], events, seed=seed, era=era)
+        log.info("generated %s (%s): %d events in %d files", name, generator, n,
+                 len(dataset["files"]))  # fmt: skip
     if settings.get("bdt"):
         from brewflow.demo.physics import train_demo_bdt
 

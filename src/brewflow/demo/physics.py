@@ -1,4 +1,5 @@
-"""The demo analysis: Z -> mumu and ttbar -> e mu selections on NanoAOD (also real NanoAOD).
+"""The demo analysis: Z -> mumu, WW and ttbar -> e mu, and high-mass dimuon selections on
+NanoAOD (also real NanoAOD).
 
 Objects (GeV, pT-ordered as in NanoAOD):
 - muons: tight ID, pT > 15, |eta| < 2.4, PF relative isolation (dR 0.4) < 0.15;
@@ -104,6 +105,8 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
     selection.add("z_window", np.abs(dilepton.mass - 91.1876) < 15)
     selection.add("two_jets", ak.num(jets) >= 2)
     selection.add("one_btag", ak.num(bjets) >= 1)
+    selection.add("no_btag", ak.num(bjets) == 0)
+    selection.add("high_mass", dilepton.mass > 100)
 
     variables = {
         "mll": dilepton.mass,

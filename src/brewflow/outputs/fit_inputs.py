@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import uproot
 
-from brewflow.config import channel_blinding, fit_channels
+from brewflow.config import channel_blinding, fit_channels, hypotheses
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output, atomic_write
 from brewflow.reproducible import fixed_root_clock
@@ -209,12 +209,17 @@ def write_datacard(text: str, path: str | Path) -> None:
 
 
 def pyhf_workspace(
-    channels: Sequence[Channel], histogram: str, signal: Sequence[str], poi: str = "mu"
-) -> dict[str, Any]:
+    channels: Sequence[Channel], histogram: str, signal: Sequence[str], poi: str = "mu",
+    normfactors: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The same fit as a pyhf JSON workspace (HistFactory): one channel per :class:`Channel`,
     one sample per process with a ``staterror`` (sqrt of the sum of w^2), a ``normfactor``
-    ``poi`` on the signal processes, and a ``histosys`` per systematic (Up/Down templates) for
-    the processes that have it; observations from the data (the Asimov where blinded)."""
+    ``poi`` on the signal processes and one per ``normfactors`` name on the processes it
+    scales (free background normalisations), and a ``histosys`` per systematic (Up/Down
+    templates) for the processes that have it; observations from the data (the Asimov where
+    blinded)."""
+    scaled = {p: [n for n, ps in (normfactors or {}).items() if p in ps]
+              for c in channels for p in (q.process for q in c.mc)}  # fmt: skip
     _check_signal(channels, signal)
     out_channels, observations = [], []
     for channel in channels:
@@ -230,6 +235,8 @@ def pyhf_workspace(
             ]
             if p.process in signal:
                 modifiers.append({"name": poi, "type": "normfactor", "data": None})
+            for name in scaled[p.process]:
+                modifiers.append({"name": name, "type": "normfactor", "data": None})
             for syst in variation_names([p]):
                 templates = {
                     key: p.project(histogram, channel.region, f"{syst}{d}").values().tolist()
@@ -256,10 +263,12 @@ def fit_channels_of(
     config: Mapping[str, Any], inputs: Sequence[Result], histogram: str
 ) -> list[Channel]:
     """The channels of a histogram's fit (region x era; :func:`brewflow.config.fit_channels`)
-    from the stacks ``inputs`` (each era's, told apart by their ``era``)."""
+    from the stacks ``inputs`` (each era's, told apart by their ``era``), without the
+    searches' signal hypotheses (:func:`brewflow.config.hypotheses`: in their own fits only)."""
     out = []
+    apart = hypotheses(config)
     for name, region, era in fit_channels(config, histogram):
-        processes = [p for p in inputs if p.meta.get("era") == era]
+        processes = [p for p in inputs if p.meta.get("era") == era and p.process not in apart]
         if not processes:
             raise ConfigError(f"histogram {histogram!r}: no stacked process of era {era!r} given")
         out.append(_channel(name, region, processes, config, histogram, era))
@@ -284,5 +293,6 @@ def write_fit_inputs(
     write_shapes(channels, histogram, root)
     write_datacard(datacard(channels, histogram, Path(root).name, signal), card)
     if workspace:
-        document = pyhf_workspace(channels, histogram, signal)
+        normfactors = config["shapes"].get("normfactors", {})
+        document = pyhf_workspace(channels, histogram, signal, normfactors=normfactors)
         atomic_write(workspace, json.dumps(document, indent=1) + "\n")
