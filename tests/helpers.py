@@ -67,7 +67,8 @@ def assert_same_results(first: Path, second: Path, datasets) -> None:
 
 def flat_demo_config() -> dict:
     """The demo config as one implicit era: its 2018 datasets, the top-level luminosity and
-    corrections of 2018, no eras, no fit (tests that need eras or the fit say so)."""
+    corrections of 2018, no eras, no fit, no search (tests that need eras, the fit or a
+    search say so)."""
     config = copy.deepcopy(yaml.safe_load(DEMO_CONFIG.read_text()))
     era = config.pop("eras")["2018"]
     config["luminosity"] = era["luminosity"]
@@ -76,6 +77,9 @@ def flat_demo_config() -> dict:
                           if spec.pop("era") == "2018"}  # fmt: skip
     config["datasets"]["data"]["lumi_mask"] = "results/generated/golden.json"
     config.pop("fit")
+    searched = {p for search in config.pop("searches").values() for p in search["signals"]}
+    config["datasets"] = {name: spec for name, spec in config["datasets"].items()
+                          if spec.get("process", name) not in searched}  # fmt: skip
     for key in ("pileup", "inject"):
         config["generate"].pop(key)
     payload = "results/generated/corrections/demo.json.gz"

@@ -265,6 +265,8 @@ def _event(
         "z_window": mll is not None and abs(mll - 91.1876) < 15,
         "two_jets": len(jets) >= 2,
         "one_btag": n_b >= 1,
+        "no_btag": n_b == 0,
+        "high_mass": mll is not None and mll > 100,
     }
     event = {
         "cuts": cuts,

@@ -33,7 +33,8 @@ def era_config() -> dict:
     config = copy.deepcopy(yaml.safe_load(DEMO_CONFIG.read_text()))
     for era, lumi in ERAS.items():
         config["eras"][era]["luminosity"] = lumi
-    keep = {"data", "dy", "ttbar", "data_2017", "dy_2017", "ttbar_2017"}
+    keep = {"data", "dy", "ttbar", "data_2017", "dy_2017", "ttbar_2017", "zprime_m125",
+            "zprime_m125_2017"}  # fmt: skip
     config["datasets"] = {k: v for k, v in config["datasets"].items() if k in keep}
     for name, spec in config["datasets"].items():
         spec["files"] = [f"results/generated/{name}/{name}_{i}.root" for i in range(2)]
@@ -49,6 +50,8 @@ def era_config() -> dict:
         "nj_blind": {"variable": "njets", "edges": [1.5, 7.5], "regions": ["ttbar_blind"]},
     }
     config["shapes"] = {"histograms": ["nj", "nj_blind"], "signal": ["top"]}
+    # a search of the zmumu m_ll (its window blinded) for the demo's 125 GeV Z'
+    config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime_m125": 125}}}
     config["fit"] = {"histograms": ["nj", "nj_blind"], "impacts": 2}
     config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
     config["fuse_systematics"] = True
@@ -191,6 +194,7 @@ OUTPUT_KINDS = {  # every file a run writes, by kind; a new kind fails the test 
     "plot": r"results/(eras/[^/]+/)?plots/.*\.(png|pdf)",
     "shapes": r"results/shapes/[^/]+\.(root|txt|pyhf\.json)",
     "fit": r"results/fit/.*\.(json|md|tex|png|pdf)",
+    "search": r"results/search/zp/[^/]+\.(json|md|tex|png)",
     "skim": r"results/skim/[^/]+/[^/]+/(part-\d+\.(parquet|root)|skim\.json|"
     r"\.snakemake_timestamp)",
     "report": r"results/summary/[^/]+\.html",
@@ -298,6 +302,21 @@ def test_no_output_holds_a_data_event_it_must_not(run):
                 if channel["name"].startswith("ttbar_blind"):
                     mc = np.sum([s["data"] for s in channel["samples"]], axis=0)
                     np.testing.assert_allclose(observed["data"], mc, rtol=1e-12)
+    for path in kinds["search"]:  # the window's bins: the backgrounds' sum, never the data
+        if path.name.endswith(".pyhf.json"):
+            workspace = json.loads(path.read_text())
+            edges = np.linspace(50, 150, 41)
+            inside = (edges[:-1] < WINDOW[1]) & (edges[1:] > WINDOW[0])
+            for channel, observed in zip(workspace["channels"], workspace["observations"],
+                                         strict=True):  # fmt: skip
+                background = [s["data"] for s in channel["samples"] if s["name"] != "zprime_m125"]
+                mc = np.sum(background, axis=0)
+                np.testing.assert_allclose(np.asarray(observed["data"])[inside], mc[inside],
+                                           rtol=1e-12)  # fmt: skip
+        if path.name == "limits.json":
+            table = json.loads(path.read_text())
+            assert table["blinded"]
+            assert all(p["observed"] is None for p in table["points"])
     for path in kinds["fit"]:
         if path.name == "fit.json" and path.parent.name == "nj_blind":
             assert json.loads(path.read_text())["data"] in ("observed", "asimov")

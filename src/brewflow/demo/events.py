@@ -20,6 +20,7 @@ __all__ = [
     "MODELS",
     "UNCERTIFIED_EVERY",
     "Model",
+    "dy_fraction",
     "model",
     "zprime_xsec",
 ]
@@ -117,11 +118,45 @@ def _lepton_flavour(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
     return flavour, np.where(flavour == 13, M_MU, M_E)
 
 
-def _dy(rng: np.random.Generator, n: int) -> Truth:
-    """Z/gamma* -> ee/mumu: Breit-Wigner peak plus a falling continuum, 50 < m < 200 GeV."""
-    mass = _breit_wigner(rng, n, M_Z, W_Z, 50.0, 200.0)
-    continuum = rng.random(n) < 0.08
-    mass[continuum] = np.minimum(50.0 + rng.exponential(25.0, continuum.sum()), 199.0)
+DY_RANGE, DY_CONTINUUM, DY_SLOPE, DY_CAP = (50.0, 200.0), 0.08, 25.0, 199.0
+"""Drell-Yan's dilepton mass range (GeV), its continuum's fraction, exponential slope (GeV) and
+the mass its tail beyond the range is put at (GeV)."""
+
+
+def _dy_parts(low: float, high: float) -> tuple[float, float]:
+    """The fractions of all Drell-Yan events (mass in :data:`DY_RANGE`) of its Breit-Wigner
+    peak and of its continuum with a mass in ``[low, high)``."""
+
+    def peak(x: float) -> float:
+        return float(np.arctan(2 * (x - M_Z) / W_Z))
+
+    lo, hi = DY_RANGE
+    in_peak = (peak(high) - peak(low)) / (peak(hi) - peak(lo))
+    beyond = 0.0 if high > DY_CAP else np.exp(-(high - lo) / DY_SLOPE)  # the tail: at DY_CAP
+    in_continuum = np.exp(-(low - lo) / DY_SLOPE) - beyond
+    return (1 - DY_CONTINUUM) * in_peak, DY_CONTINUUM * float(in_continuum)
+
+
+def dy_fraction(low: float, high: float) -> float:
+    """The fraction of Drell-Yan events with a dilepton mass in ``[low, high)`` (GeV)."""
+    return sum(_dy_parts(low, high))
+
+
+def _dy(rng: np.random.Generator, n: int, low: float = 50.0, high: float = 200.0) -> Truth:
+    """Z/gamma* -> ee/mumu: Breit-Wigner peak plus a falling continuum, 50 < m < 200 GeV; with
+    ``low``/``high``, only the events of that mass range (a mass-binned sample)."""
+    if (low, high) == DY_RANGE:  # the inclusive sample, drawn as it always was
+        mass = _breit_wigner(rng, n, M_Z, W_Z, *DY_RANGE)
+        continuum = rng.random(n) < DY_CONTINUUM
+        mass[continuum] = np.minimum(50.0 + rng.exponential(DY_SLOPE, continuum.sum()), DY_CAP)
+    else:
+        in_peak, in_continuum = _dy_parts(low, high)
+        mass = _breit_wigner(rng, n, M_Z, W_Z, low, high)
+        continuum = rng.random(n) < in_continuum / (in_peak + in_continuum)
+        # the exponential from low, truncated at high (or its tail at DY_CAP, as inclusive)
+        span = 1.0 if high > DY_CAP else 1 - np.exp(-(high - low) / DY_SLOPE)
+        tail = low - DY_SLOPE * np.log1p(-span * rng.random(continuum.sum()))
+        mass[continuum] = np.minimum(tail, DY_CAP)
     z = _momentum(
         rng.gamma(1.5, 9.0, n), rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), mass
     )
@@ -179,10 +214,10 @@ def _ww(rng: np.random.Generator, n: int) -> Truth:
 
 
 def zprime_xsec(mass: float) -> float:
-    """The demo Z' -> mumu cross section (pb) at ``mass`` (GeV): 1 pb at 125 GeV, falling as
+    """The demo Z' -> mumu cross section (pb) at ``mass`` (GeV): 5 pb at 125 GeV, falling as
     mass^-4 (a sequential-Z'-like slope at these masses), to 4 significant digits (the config
     states it)."""
-    return float(f"{(125.0 / mass) ** 4:.4g}")
+    return float(f"{5.0 * (125.0 / mass) ** 4:.4g}")
 
 
 ZPRIME_WIDTH = 0.01
@@ -209,15 +244,31 @@ ZPRIME = "zprime_m"
 signal: in pseudo-data only when ``generate.inject`` names it)."""
 
 
+DY_BINNED = "dy_m"
+"""A generator name ``dy_m<low>to<high>`` is Drell-Yan with a dilepton mass in [low, high) GeV
+(mass-binned samples, as CMS's: the inclusive sample's events in that range, its cross
+section the inclusive one times their fraction)."""
+
+
 def model(name: str) -> Model:
-    """The demo model a generator name means: one of :data:`MODELS` or ``zprime_m<mass>``."""
+    """The demo model a generator name means: one of :data:`MODELS`, ``zprime_m<mass>`` or
+    ``dy_m<low>to<high>``."""
     if name in MODELS:
         return MODELS[name]
+    if name.startswith(DY_BINNED) and "to" in name:
+        low, _, high = name[len(DY_BINNED) :].partition("to")
+        if low.isdigit() and high.isdigit() and DY_RANGE[0] <= int(low) < int(high) <= DY_RANGE[1]:
+            lo, hi = float(low), float(high)
+            dy = MODELS["dy"]
+            xsec = float(f"{dy.xsec * dy_fraction(lo, hi):.5g}")
+            return Model(xsec, dy.negative_fraction, dy.weight_scale * xsec / dy.xsec,
+                         dy.isr_jets, sample=lambda rng, n: _dy(rng, n, lo, hi))  # fmt: skip
     if name.startswith(ZPRIME) and name[len(ZPRIME) :].isdigit():
         mass = float(name[len(ZPRIME) :])
         return Model(zprime_xsec(mass), negative_fraction=0.0, weight_scale=1.0, isr_jets=0.6,
                      sample=lambda rng, n: _zprime(rng, n, mass))  # fmt: skip
-    raise KeyError(f"unknown demo generator {name!r}: one of {', '.join(MODELS)}, zprime_m<mass>")
+    raise KeyError(f"unknown demo generator {name!r}: one of {', '.join(MODELS)}, "
+                   "zprime_m<mass>, dy_m<low>to<high> (within 50 to 200)")  # fmt: skip
 
 
 MODELS: dict[str, Model] = {

@@ -25,7 +25,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from brewflow.config import demo_payloads, era_settings, golden_json
+from brewflow.config import ConfigError, demo_payloads, era_settings, golden_json
 from brewflow.demo.detector import nanoaod
 from brewflow.demo.events import (
     CLUSTER,
@@ -197,6 +197,11 @@ def generate_demo(
                               pileup=pileups.get(era, PILEUP_DATA_SCALE["nominal"]),
                               inject=settings.get("inject"))  # fmt: skip
         else:
+            try:
+                model(generator)
+            except KeyError as err:
+                key = f"datasets.{name}.generator"
+                raise ConfigError(f"config key {key!r}: {err.args[0]}") from None
             n = generate_mc(generator, dataset["files"], events, seed=seed, era=era)
         log.info("generated %s (%s): %d events in %d files", name, generator, n,
                  len(dataset["files"]))  # fmt: skip

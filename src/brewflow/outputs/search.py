@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,8 +155,7 @@ def search_job(
                  "blinded" if blinded else limits["observed"])  # fmt: skip
     table = {"search": name, "histogram": histogram, "level": level, "blinded": blinded,
              "points": rows}  # fmt: skip
-    stamp = provenance.to_text({"inputs": provenance.stamp(inputs),
-                                "config": provenance.config_hash(config)})  # fmt: skip
+    stamp = provenance.stamp(inputs)
     atomic_write(out / "limits.json", json.dumps(table, indent=1, sort_keys=True) + "\n")
     mark = f"{provenance.MARK}: {stamp}"
     atomic_write(out / "limits.md", limits_markdown(table, search) + f"\n<!-- {mark} -->\n")
@@ -269,7 +267,13 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
         ax.set_xlim(mass.min(), mass.max())
         low = min(band["-2"].min(), xsec.min())
         high = max(band["+2"].max(), xsec.max())
-        ax.set_ylim(low / 2, high * 10 ** (1.2 * math.log10(high / low) + 1.0))  # legend room
-    ax.legend(loc="upper right", title="blinded" if table["blinded"] else None, ncols=1)
+        ax.set_ylim(low / 2, high * (2 * high / low) ** 0.9)  # the legend above the curves
+    handles, labels = ax.get_legend_handles_labels()
+    order = ["Observed", "Median expected", "68% expected", "95% expected"]  # CMS's order
+    rank = {name: i for i, name in enumerate(order)}
+    ranked = sorted(zip(handles, labels, strict=True), key=lambda hl: rank.get(hl[1], len(rank)))
+    title = f"{cl}% CL upper limits" + (" (blinded)" if table["blinded"] else "")
+    ax.legend(*zip(*ranked, strict=True), loc="upper right", title=title, ncols=2,
+              fontsize="small", title_fontsize="small")  # fmt: skip
     cms_label(ax, cms, rlabel, data=True)
     return fig
