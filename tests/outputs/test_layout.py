@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from brewflow.outputs.layout import wrap
+from brewflow.outputs.layout import FILL, GAP, Box, required_top, wrap
 from brewflow.outputs.plots import data_mc_figure, events_title
 from tests.outputs.overlap import overlaps
 from tests.outputs.plot_inputs import EDGES, PROCESS_STYLES, demo_processes, process, shape
@@ -91,3 +91,22 @@ def test_wrap_breaks_at_spaces_outside_formulas():
     assert wrap(line, 20) == ["Data: events with", "$m_{\\ell \\ell}$ in", "[85, 95) left out"]
     assert wrap("$t\\bar{t}\\to e\\mu$, 2018", 10) == ["$t\\bar{t}\\to e\\mu$,", "2018"]
     assert wrap("costs 5$ or more", 5) == ["costs 5$ or more"]  # an unpaired $: kept whole
+
+
+@pytest.mark.parametrize(("bottom", "log_scale"), [(0.0, False), (0.1, True)])
+def test_required_top_puts_the_highest_covered_bin_just_under_the_box(bottom, log_scale):
+    """At the returned limit, the highest bin under the box sits GAP below its bottom (on the
+    axis' own scale), and the highest bin elsewhere at most FILL of the axis up."""
+    tops = np.array([50.0, 400.0, 30.0, 20.0])
+    lefts, rights = np.array([0.0, 0.25, 0.5, 0.75]), np.array([0.25, 0.5, 0.75, 1.0])
+    box = Box(0.6, 0.97, 0.55, 0.96)  # over the last two bins (and GAP beside them)
+    top = required_top(tops, lefts, rights, [box], bottom, log_scale)
+
+    def fraction(y):
+        if log_scale:
+            return (np.log10(y) - np.log10(bottom)) / (np.log10(top) - np.log10(bottom))
+        return (y - bottom) / (top - bottom)
+
+    assert fraction(30.0) <= box.y0 - GAP + 1e-12
+    assert fraction(400.0) <= FILL + 1e-12
+    assert max(fraction(30.0) - (box.y0 - GAP), fraction(400.0) - FILL) == pytest.approx(0)
