@@ -29,6 +29,24 @@ def garwood(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def _draw(
+    ax: Any, x: np.ndarray, counts: np.ndarray, scale: np.ndarray | float, markersize: float,
+    label: str | None = None,
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Draw ``counts / scale`` with the Garwood interval over ``scale`` (NaN: not drawn; 0: no
+    marker, only the upper error). Returns the handle of the points, their y, the upper end
+    of each bar and the mask of the bins drawn with a marker."""
+    low, high = garwood(counts)
+    y, low, high = counts / scale, low / scale, high / scale
+    shown, empty = np.isfinite(counts) & (counts > 0), np.isfinite(counts) & (counts == 0)
+    handle = ax.errorbar(x[shown], y[shown], yerr=[y[shown] - low[shown], high[shown] - y[shown]],
+                         fmt="o", color="black", markersize=markersize, label=label)  # fmt: skip
+    if empty.any():
+        ax.errorbar(x[empty], y[empty], yerr=[np.zeros(empty.sum()), high[empty]], fmt="none",
+                    color="black")  # fmt: skip
+    return handle, y, np.where(shown | empty, high, np.nan), shown
+
+
 def data_points(
     ax: Any, centers: np.ndarray, counts: np.ndarray, widths: np.ndarray | float = 1.0,
     label: str = "Data",
@@ -36,16 +54,8 @@ def data_points(
     """Draw ``counts`` (events, NaN: not shown) as points with Garwood errors, all divided by
     ``widths`` (1: events per bin); an empty bin has no marker, only its upper error. Returns
     the legend handle and the top of each drawn error bar (NaN where nothing is drawn)."""
-    low, high = garwood(counts)
-    y, low, high = counts / widths, low / widths, high / widths
-    shown, empty = np.isfinite(counts) & (counts > 0), np.isfinite(counts) & (counts == 0)
-    handle = ax.errorbar(centers[shown], y[shown], yerr=[y[shown] - low[shown],
-                         high[shown] - y[shown]], fmt="o", color="black", markersize=6,
-                         label=label)  # fmt: skip
-    if empty.any():
-        ax.errorbar(centers[empty], y[empty], yerr=[np.zeros(empty.sum()), high[empty]],
-                    fmt="none", color="black")  # fmt: skip
-    return handle, np.where(shown | empty, high, np.nan)
+    handle, _, high, _ = _draw(ax, centers, counts, widths, 6, label)
+    return handle, high
 
 
 def ratio_points(
@@ -56,22 +66,13 @@ def ratio_points(
     ``expected > 0`` and a count), empty bins as their upper error only, and an arrow at the
     panel's edge (``limits``) where a point lies outside it (an empty bin: where its whole
     error bar does)."""
-    low, high = garwood(counts)
     valid = np.isfinite(counts) & (expected > 0)
-    safe = np.where(valid, expected, 1.0)
-    ratio, low, high = counts / safe, low / safe, high / safe
-    shown, empty = valid & (counts > 0), valid & (counts == 0)
-    rax.errorbar(centers[shown], ratio[shown], yerr=[ratio[shown] - low[shown],
-                 high[shown] - ratio[shown]], fmt="o", color="black", markersize=5)  # fmt: skip
-    if empty.any():
-        rax.errorbar(centers[empty], ratio[empty], yerr=[np.zeros(empty.sum()), high[empty]],
-                     fmt="none", color="black")  # fmt: skip
+    counts = np.where(valid, counts, np.nan)
+    _, ratio, high, shown = _draw(rax, centers, counts, np.where(valid, expected, 1.0), 5)
     lower, upper = limits
-    above = shown & (ratio > upper)
-    below = (shown & (ratio < lower)) | (empty & (high < lower))
-    for x in centers[above]:
+    for x in centers[shown & (ratio > upper)]:
         _arrow(rax, x, up=True)
-    for x in centers[below]:
+    for x in centers[(shown & (ratio < lower)) | (~shown & (high < lower))]:
         _arrow(rax, x, up=False)
 
 
