@@ -6,6 +6,7 @@ CMS style via ``mplhep``; PNG/PDF/SVG written with fixed metadata so reruns are 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import matplotlib.pyplot as plt
 import mplhep as mh
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
 
 from brewflow.config import (
     era_names,
@@ -27,6 +29,7 @@ from brewflow.config import (
 from brewflow.config.blinding import Blinding
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_output
+from brewflow.outputs import layout, points
 from brewflow.reproducible import build_time
 from brewflow.results import provenance
 from brewflow.results.arithmetic import variation_names
@@ -37,11 +40,14 @@ __all__ = [
     "blinded_bins",
     "cms_label",
     "data_mc",
+    "data_mc_figure",
+    "events_title",
     "lumi_label",
     "lumi_text",
     "process_styles",
     "region_title",
     "save_figure",
+    "systematics_figure",
     "systematics_pdf",
     "uncertainty_band",
 ]
@@ -116,11 +122,70 @@ def uncertainty_band(
     return total, np.sqrt(down2), np.sqrt(up2)
 
 
+def events_title(edges: np.ndarray, xlabel: str) -> tuple[str, bool]:
+    """The y-axis title of a histogram of events over ``edges`` and whether its contents are
+    divided by the bin width. The unit is the one the x-axis title ends with in brackets
+    (``'$m_{\\ell\\ell}$ [GeV]'``): ``'Events / 2.5 GeV'`` for uniform bins, ``'Events / 0.2'``
+    without a unit, ``'Events'`` for bins of width 1 centred on integers (multiplicities);
+    variable bins are shown per unit of x (``'Events / GeV'``, ``'Events / unit'``)."""
+    found = re.search(r"\[([^\[\]]+)\]\s*$", xlabel or "")
+    unit = found.group(1).strip() if found else ""
+    widths = np.diff(edges)
+    if not np.allclose(widths, widths[0], rtol=1e-6, atol=0):
+        return f"Events / {unit or 'unit'}", True
+    centers = (edges[:-1] + edges[1:]) / 2
+    if np.isclose(widths[0], 1) and np.allclose(centers, np.round(centers)):
+        return "Events", False
+    return " ".join(filter(None, ["Events /", f"{widths[0]:.3g}", unit])), False
+
+
+def _log_bottom(*values: np.ndarray) -> float:
+    """The lower limit of a log y axis: a power of ten at least twice below the smallest
+    positive of ``values`` (e.g. the stack's lowest layer, so that it shows, and the total),
+    and at most six decades below the largest."""
+    merged = np.concatenate(values)
+    positive = merged[np.isfinite(merged) & (merged > 0)]
+    if not positive.size:
+        return 0.1
+    low = max(positive.min(), positive.max() * 1e-6)
+    return float(10 ** np.floor(np.log10(low) - np.log10(2)))
+
+
+def _band(ax: Any, edges: np.ndarray, low: np.ndarray, high: np.ndarray, **kwargs: Any) -> Any:
+    """The hatched uncertainty band between ``low`` and ``high``."""
+    return ax.stairs(high, edges, baseline=low, fill=True, hatch="////", facecolor="none",
+                     edgecolor="grey", linewidth=0, **kwargs)  # fmt: skip
+
+
+def _frame(ratio: bool) -> tuple[Any, Any, Any]:
+    """A CMS-style figure: the main axes over a ratio panel (None without)."""
+    plt.style.use(mh.style.CMS)
+    if not ratio:
+        fig, ax = plt.subplots(figsize=(10, 10))
+        return fig, ax, None
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
+    )
+    fig.subplots_adjust(hspace=0.07)
+    return fig, ax, rax
+
+
 def data_mc(
     processes: Sequence[Result],
     histogram: str,
     region: str,
     outputs: Sequence[str | Path],
+    **options: Any,
+) -> None:
+    """Write :func:`data_mc_figure` of ``processes`` to each of ``outputs``."""
+    fig = data_mc_figure(processes, histogram, region, **options)
+    save_figure(fig, outputs, provenance.stamp(processes))
+
+
+def data_mc_figure(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
     *,
     styles: Mapping[str, Mapping[str, str]],
     luminosity: float,
@@ -134,12 +199,17 @@ def data_mc(
     window: Sequence[float] | None = None,
     note: str | None = None,
     xlabel: str | None = None,
-) -> None:
-    """Plot one histogram in one region; ``styles[process]`` may give ``label`` and ``color``.
-    ``rlabel`` replaces the luminosity label made of ``luminosity`` and ``energy``. A ``blind``
-    region shows MC only; a blinded ``window`` ``(low, high)`` shows no data in the bins that
-    overlap it; ``note`` is a further legend line (e.g. what a window left out); ``xlabel``
-    the axis title (default: the histogram's axis label)."""
+) -> Figure:
+    """One histogram in one region: MC stacked by process (largest on top), its uncertainty
+    band (:func:`uncertainty_band`), data as points with Garwood errors (:mod:`.points`) and a
+    Data/MC panel with arrows for points outside ``ratio_range``. ``styles[process]`` may give
+    ``label`` and ``color``; ``rlabel`` replaces the luminosity label made of ``luminosity``
+    and ``energy``. A ``blind`` region shows MC alone (no ratio panel); a blinded ``window``
+    ``(low, high)`` shows no data in the bins that overlap it (shaded, in both panels);
+    ``note`` is a further line of the region's text (e.g. what a window left out); ``xlabel``
+    the axis title (default: the histogram's axis label), whose unit the y-axis title takes
+    (:func:`events_title`). The legend and the text go where they cover nothing drawn
+    (:func:`brewflow.outputs.layout.annotate`)."""
     mc = [p for p in processes if not p.is_data]
     has_data = any(p.is_data for p in processes)
     data = [] if blind else [p for p in processes if p.is_data]
@@ -149,102 +219,62 @@ def data_mc(
     order = np.argsort([h.sum().value for h in mc_hists])  # largest on top
     mc = [mc[i] for i in order]
     mc_hists = [mc_hists[i] for i in order]
+    axis = mc_hists[0].axes[0]
+    edges, centers = axis.edges, axis.centers
+    xlabel = xlabel or axis.label
+    ytitle, per_width = events_title(edges, xlabel)
+    widths = np.diff(edges) if per_width else np.ones(len(centers))
 
-    plt.style.use(mh.style.CMS)
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
-    )
-    fig.subplots_adjust(hspace=0.07)
-    edges = mc_hists[0].axes[0].edges
-    mh.histplot(
-        mc_hists,
-        ax=ax,
-        stack=True,
-        histtype="fill",
-        label=[styles.get(p.process, {}).get("label", p.process) for p in mc],
-        color=[styles.get(p.process, {}).get("color") for p in mc],
-        flow="none",
-    )
+    fig, ax, rax = _frame(ratio=bool(data))
+    names = [styles.get(p.process, {}).get("label", p.process) for p in mc]
+    stack = mh.histplot([h.values() / widths for h in mc_hists], edges, ax=ax, stack=True,
+                        histtype="fill", label=names, flow="none",
+                        color=[styles.get(p.process, {}).get("color") for p in mc])  # fmt: skip
     total, err_down, err_up = uncertainty_band(mc, histogram, region)
     has_syst = any(s != "nominal" for p in mc for s in p.systematics)
-    ax.stairs(
-        total + err_up,
-        edges,
-        baseline=total - err_down,
-        fill=True,
-        hatch="////",
-        facecolor="none",
-        edgecolor="grey",
-        linewidth=0,
-        label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.",
-    )
+    band = _band(ax, edges, (total - err_down) / widths, (total + err_up) / widths,
+                 label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.")  # fmt: skip
+    tops = (total + err_up) / widths
+    handles = [*(a.stairs for a in stack), band]  # mplhep returns the stack's top first
+    labels = [h.get_label() for h in handles]
+    hidden = blinded_bins(edges, window)
     if data:
-        data_hist = sum(
-            (p.project(histogram, region) for p in data[1:]),
-            data[0].project(histogram, region),
-        )
-        counts = data_hist.values()
-        hidden = blinded_bins(edges, window)
-        if window is not None and hidden.any():
-            counts = np.where(hidden, np.nan, counts)
-            for axis in (ax, rax):
-                axis.axvspan(max(window[0], edges[0]), min(window[1], edges[-1]),
-                             color="grey", alpha=0.25, linewidth=0)  # fmt: skip
-        mh.histplot(
-            counts,
-            edges,
-            ax=ax,
-            histtype="errorbar",
-            color="black",
-            label="Data",
-            yerr=np.sqrt(counts),
-            flow="none",
-        )
+        counts = sum((p.project(histogram, region).values() for p in data[1:]),
+                     data[0].project(histogram, region).values())  # fmt: skip
+        # an empty bin shows its upper error (1.84) where MC predicts events, else nothing
+        counts = np.where(hidden | ((counts == 0) & (total <= 0)), np.nan, counts)
+        handle, data_tops = points.data_points(ax, centers, counts, widths)
+        tops = np.fmax(tops, data_tops)
+        handles, labels = [handle, *handles], ["Data", *labels]
+        points.ratio_points(rax, centers, counts, total, (ratio_range[0], ratio_range[1]))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(total > 0, counts / total, np.nan)
-            ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
-        centers = mc_hists[0].axes[0].centers
-        rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel_up = np.where(total > 0, err_up / total, 0.0)
-        rel_down = np.where(total > 0, err_down / total, 0.0)
-    rax.stairs(
-        1 + rel_up,
-        edges,
-        baseline=1 - rel_down,
-        fill=True,
-        hatch="////",
-        facecolor="none",
-        edgecolor="grey",
-        linewidth=0,
-    )
-    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    rax.set_ylim(*ratio_range)
-    rax.set_ylabel("Data / MC")
-    rax.set_xlabel(xlabel or mc_hists[0].axes[0].label)
-    ax.set_xlabel("")
-    width = np.diff(edges)
-    uniform = np.allclose(width, width[0])
-    ax.set_ylabel(f"Events / {width[0]:.3g}" if uniform else "Events / bin")
+            rel_up = np.where(total > 0, err_up / total, 0.0)
+            rel_down = np.where(total > 0, err_down / total, 0.0)
+        _band(rax, edges, 1 - rel_down, 1 + rel_up)
+        rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+        rax.set_ylim(*ratio_range)
+        rax.set_ylabel("Data / MC")
+        rax.set_xlabel(xlabel)
+        ax.set_xlabel("")
+    else:
+        ax.set_xlabel(xlabel)
+    if window is not None and hidden.any():
+        for panel in filter(None, (ax, rax)):
+            panel.axvspan(max(window[0], edges[0]), min(window[1], edges[-1]), color="grey",
+                          alpha=0.25, linewidth=0)  # fmt: skip
+    ax.set_ylabel(ytitle)
+    ax.set_xlim(edges[0], edges[-1])
     if log_y:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=0.1)
-    else:
-        ax.set_ylim(bottom=0)
-        top = max(np.max(total + err_up, initial=0), np.nanmax(counts, initial=0) if data else 0)
-        ax.set_ylim(top=1.45 * top if top > 0 else 1)
-    ax.set_xlim(edges[0], edges[-1])
-    handles, labels = ax.get_legend_handles_labels()
     notes = [region_label or region, partial_note(processes), note]
     if blind:
         notes.append("Data blinded")
     elif window is not None:
         notes.append(f"Data blinded in [{window[0]:g}, {window[1]:g})")
-    title = "\n".join(filter(None, notes))
-    ax.legend(handles[::-1], labels[::-1], title=title, ncol=2, fontsize=16)
-    rlabel = rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)"
-    cms_label(ax, label, rlabel, data=has_data)
-    save_figure(fig, outputs, provenance.stamp(processes))
+    bottom = _log_bottom(total / widths, mc_hists[0].values() / widths) if log_y else 0.0
+    layout.annotate(ax, handles, labels, list(filter(None, notes)), edges, tops, bottom=bottom)
+    cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=has_data)
+    return fig
 
 
 def cms_label(ax: Any, label: str, rlabel: str, *, data: bool) -> None:
@@ -269,6 +299,88 @@ def _total(processes: Sequence[Result], histogram: str, region: str, systematic:
     return sum(_values(p, histogram, region, systematic) for p in processes if not p.is_data)
 
 
+def _systematics_frame(
+    mc: Sequence[Result], histogram: str, region: str, *, luminosity: float, energy: float,
+    label: str, rlabel: str | None, xlabel: str | None, log_y: bool,
+) -> tuple[Any, Any, Any, np.ndarray, np.ndarray, float]:  # fmt: skip
+    """The figure every page of a per-systematic PDF shares (the CMS label draws the figure
+    to place its text: made once), its bin edges, bin widths and the y axis' lower limit."""
+    axis = mc[0].project(histogram, region).axes[0]
+    edges, xlabel = axis.edges, xlabel or axis.label
+    ytitle, per_width = events_title(edges, xlabel)
+    widths = np.diff(edges) if per_width else np.ones(len(edges) - 1)
+    fig, ax, rax = _frame(ratio=True)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylabel(ytitle)
+    rax.set_ylabel("Var. / nom.")
+    rax.set_xlabel(xlabel)
+    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    nominal = _total(mc, histogram, region, "nominal") / widths
+    if log_y:
+        ax.set_yscale("log")
+    cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=False)
+    return fig, ax, rax, edges, widths, _log_bottom(nominal) if log_y else 0.0
+
+
+def _systematic_page(
+    ax: Any, rax: Any, mc: Sequence[Result], histogram: str, region: str, name: str,
+    edges: np.ndarray, widths: np.ndarray, bottom: float, lines: Sequence[str],
+) -> list[Any]:  # fmt: skip
+    """Draw one systematic's page: the total MC nominal, Up and Down (``name`` 'nominal':
+    the nominal alone), their ratios to nominal in a panel centred on 1 and scaled to the
+    largest shift (bins with an empty nominal not drawn). Returns the artists drawn."""
+    nominal = _total(mc, histogram, region, "nominal")
+    drawn = [ax.stairs(nominal / widths, edges, color="black", linewidth=2, label="nominal")]
+    tops, shift = nominal / widths, 0.0
+    variations = [] if name == "nominal" else [("Up", "#e42536"), ("Down", "#5790fc")]
+    for direction, color in variations:
+        varied = _total(mc, histogram, region, name + direction)
+        drawn.append(ax.stairs(varied / widths, edges, color=color, linewidth=2,
+                               label=f"{name}{direction}"))  # fmt: skip
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(nominal > 0, varied / nominal, np.nan)
+        drawn.append(rax.stairs(ratio, edges, color=color, linewidth=2, baseline=None))
+        tops = np.fmax(tops, varied / widths)
+        shift = max(shift, np.abs(ratio - 1)[np.isfinite(ratio)].max(initial=0.0))
+    half = max(1.3 * shift, 0.005)
+    rax.set_ylim(1 - half, 1 + half)
+    handles = [a for a in drawn if a.axes is ax]
+    legend, text = layout.annotate(ax, handles, [h.get_label() for h in handles], lines,
+                                   edges, tops, bottom=bottom)  # fmt: skip
+    return [*drawn, legend, text]
+
+
+def _page_lines(region_label: str, description: str, partial: str) -> list[str]:
+    """A page's text: the region, the systematic's description and what was read."""
+    return [region_label, description, partial]
+
+
+def systematics_figure(
+    processes: Sequence[Result],
+    histogram: str,
+    region: str,
+    systematic: str,
+    *,
+    luminosity: float,
+    energy: float = 13.0,
+    label: str = "Preliminary",
+    region_label: str | None = None,
+    description: str = "",
+    rlabel: str | None = None,
+    xlabel: str | None = None,
+    log_y: bool = False,
+) -> Figure:
+    """One page of :func:`systematics_pdf`: the page of ``systematic``."""
+    mc = [p for p in processes if not p.is_data]
+    fig, ax, rax, edges, widths, bottom = _systematics_frame(
+        mc, histogram, region, luminosity=luminosity, energy=energy, label=label,
+        rlabel=rlabel, xlabel=xlabel, log_y=log_y)  # fmt: skip
+    lines = _page_lines(region_label or region, description, partial_note(processes))
+    _systematic_page(ax, rax, mc, histogram, region, systematic, edges, widths, bottom,
+                     [line for line in lines if line])  # fmt: skip
+    return fig
+
+
 def systematics_pdf(
     processes: Sequence[Result],
     histogram: str,
@@ -282,47 +394,26 @@ def systematics_pdf(
     descriptions: Mapping[str, str] | None = None,
     rlabel: str | None = None,
     xlabel: str | None = None,
+    log_y: bool = False,
 ) -> list[str]:
     """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
     ratios to nominal. Returns the systematics shown (processes without a variation
     contribute their nominal)."""
     mc = [p for p in processes if not p.is_data]
     names = variation_names(mc)
-    nominal = _total(mc, histogram, region, "nominal")
-    axis = mc[0].project(histogram, region).axes[0]
-    edges, xlabel = axis.edges, xlabel or axis.label
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    plt.style.use(mh.style.CMS)
     metadata = _metadata("pdf", provenance.stamp(processes))
-    # one figure for every page: its frame and CMS label (which draws the figure to place its
-    # text) made once; each page replaces the curves and the legend
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
-    )
-    fig.subplots_adjust(hspace=0.07)
-    ax.set_ylim(bottom=0, top=1.45 * max(np.max(nominal, initial=0), 1e-9))
-    ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylabel("Events / bin")
-    rax.set_ylabel("Var. / nom.")
-    rax.set_xlabel(xlabel)
-    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=False)
+    fig, ax, rax, edges, widths, bottom = _systematics_frame(
+        mc, histogram, region, luminosity=luminosity, energy=energy, label=label,
+        rlabel=rlabel, xlabel=xlabel, log_y=log_y)  # fmt: skip
+    partial = partial_note(processes)
     with atomic_output(output) as tmp, PdfPages(tmp, metadata=metadata) as pdf:
         for name in names or ["nominal"]:
-            page = [ax.stairs(nominal, edges, color="black", linewidth=2, label="nominal")]
-            for direction, color in (("Up", "#e42536"), ("Down", "#5790fc")):
-                if name == "nominal":
-                    break
-                varied = _total(mc, histogram, region, name + direction)
-                page.append(ax.stairs(varied, edges, color=color, linewidth=2,
-                                      label=f"{name}{direction}"))  # fmt: skip
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(nominal != 0, varied / nominal, np.nan)
-                page.append(rax.stairs(ratio, edges, color=color, linewidth=2))
-            title = (descriptions or {}).get(name, "")
-            lines = [region_label or region, title, partial_note(processes)]
-            page.append(ax.legend(title="\n".join(filter(None, lines)), fontsize=16))
+            lines = _page_lines(region_label or region, (descriptions or {}).get(name, ""),
+                                partial)  # fmt: skip
+            page = _systematic_page(ax, rax, mc, histogram, region, name, edges, widths,
+                                    bottom, [line for line in lines if line])  # fmt: skip
             pdf.savefig(fig)
             for artist in page:
                 artist.remove()
@@ -382,4 +473,5 @@ def plot_region(
             names = variation_names(inputs)
             descriptions = {n: nuisance_description(config, n) for n in names}
             systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
-                            descriptions=descriptions, xlabel=xlabel, **common)  # fmt: skip
+                            descriptions=descriptions, xlabel=xlabel, log_y=definition["log"],
+                            **common)  # fmt: skip
