@@ -13,6 +13,7 @@ from brewflow.pipeline import (
     generated_files,
     plot_outputs,
     processes,
+    search_files,
     shapes_outputs,
     stack_files,
     stack_inputs,
@@ -31,28 +32,38 @@ def config() -> dict:
 def test_eras_fan_out_per_era_and_combined():
     config = load_config(DEMO_CONFIG)  # two eras, 2017 and 2018
     outputs = analyze_outputs(config, "{dataset}/{systematic}")
-    # 2018: data, dy, ttbar (+ ps_fsr), ww; 2017: the same without ps_fsr on ttbar_2017
-    assert len(outputs) == (1 + 23 + 25 + 23) + (1 + 23 + 23 + 23)
+    # per era: data, then MC with 11 systematics x 2 (+ ps_fsr on 2018's ttbar): Drell-Yan in
+    # two mass bins, ttbar, WW, the search's three Z' hypotheses
+    assert len(outputs) == (1 + 25 + 23 * 6) + (1 + 23 * 7)
     assert processes(config)["data"] == ["data", "data_2017"]
+    assert processes(config)["dy"] == ["dy", "dy_m100", "dy_2017", "dy_m100_2017"]
     assert stack_files(config, "2017") == [
-        f"results/eras/2017/stack/{p}.json" for p in ("data", "dy", "top", "diboson")
+        f"results/eras/2017/stack/{p}.json"
+        for p in ("data", "dy", "top", "diboson", "zprime_m110", "zprime_m125", "zprime_m140")
     ]
     assert stack_inputs(config, "dy") == [
         "results/eras/2017/stack/dy.json", "results/eras/2018/stack/dy.json"
     ]  # fmt: skip
-    assert stack_inputs(config, "dy", "2017") == ["results/scale/dy_2017.json"]
+    assert stack_inputs(config, "dy", "2017") == [
+        "results/scale/dy_2017.json", "results/scale/dy_m100_2017.json"
+    ]  # fmt: skip
     plots = plot_outputs(config, "results/plots/{region}/{file}")
     assert "results/eras/2017/plots/ttbar_emu/jet_pt.png" in plots
     assert "results/eras/2017/plots/ttbar_emu/jet_pt_systematics.pdf" not in plots  # combined
     assert "results/plots/ttbar_emu/jet_pt_systematics.pdf" in plots
-    assert len(plots) == (8 * 2 + 2) * 3 + 2 * (8 * 2 + 2) * 2  # combined + 2 eras x 2 formats
+    drawn = sum(len(d.get("regions") or config["regions"]) for d in config["histograms"].values())
+    assert drawn == 5 + 6 + 7 + 3  # zmumu, ww_emu, ttbar_emu, dimuon
+    assert len(plots) == drawn * 3 + 2 * drawn * 2  # combined (+ systematics) + 2 eras x 2 formats
     tables = table_outputs(config, "results/cutflow/{region}.{ext}")
-    assert len(tables) == 3 * 2 * 3
+    assert len(tables) == 3 * 4 * 3
     assert "results/eras/2018/cutflow/zmumu.md" in tables
     assert fit_files(config, "njets_fit")[:3] == [
         f"results/fit/njets_fit/fit.{e}" for e in ("json", "md", "tex")
     ]
     assert "results/fit/njets_fit/postfit/ttbar_emu_2017.png" in fit_files(config, "njets_fit")
+    assert search_files(config, "zprime")[-3:] == [
+        f"results/search/zprime/zprime_m{m}.pyhf.json" for m in (110, 125, 140)
+    ]
     assert "results/generated/golden_2017.json" in generated_files(config)
     assert "results/generated/corrections/demo_2017.json.gz" in generated_files(config)
 
@@ -73,16 +84,17 @@ def test_uncorrelated_nuisances_are_named_per_era():
 
 def test_targets_fan_out(config):
     outputs = analyze_outputs(config, "{dataset}/{systematic}")
-    # data: nominal; dy, ww: nominal + 11 systematics x 2 (lumi, ps_isr, pileup, muon_id,
-    # electron_id, btag_hf, btag_lf, btag_cferr1, jes, jer, met_unclustered); ttbar: + ps_fsr
-    assert len(outputs) == 1 + 23 + 25 + 23
+    # data: nominal; dy (two mass bins), ww: nominal + 11 systematics x 2 (lumi, ps_isr,
+    # pileup, muon_id, electron_id, btag_hf, btag_lf, btag_cferr1, jes, jer, met_unclustered);
+    # ttbar: + ps_fsr (no search: flat_demo_config)
+    assert len(outputs) == 1 + 23 + 23 + 25 + 23
     assert "data/nominal" in outputs
     assert "ttbar/ps_fsrDown" in outputs
     assert "ww/ps_fsrUp" not in outputs
     assert "dy/pileupUp" in outputs
     assert processes(config) == {
         "data": ["data"],
-        "dy": ["dy"],
+        "dy": ["dy", "dy_m100"],
         "top": ["ttbar"],
         "diboson": ["ww"],
     }
@@ -90,13 +102,14 @@ def test_targets_fan_out(config):
     assert "ttbar_emu/jet_pt.pdf" in plots
     assert "ttbar_emu/jet_pt_systematics.pdf" in plots
     assert "zmumu/jet_pt.pdf" not in plots
-    assert len(plots) == (8 * 2 + 2) * 3  # 8 in both regions, jet_pt and bdt in e mu; x 3 files
+    drawn = sum(len(d.get("regions") or config["regions"]) for d in config["histograms"].values())
+    assert drawn == 5 + 6 + 7 + 3  # zmumu, ww_emu, ttbar_emu, dimuon
+    assert len(plots) == drawn * 3  # png, pdf, the systematics' pdf
     assert table_outputs(config, "{region}.{ext}")[:3] == ["zmumu.csv", "zmumu.md", "zmumu.tex"]
-    assert len(generated_files(config)) == 10 + 3  # + golden JSON, corrections payload, BDT
+    assert len(generated_files(config)) == 11 + 3  # + golden JSON, corrections payload, BDT
     assert shapes_outputs(config, "{histogram}.{ext}") == [
-        *("mll.root", "mll.txt", "mll.pyhf.json"),
-        *("njets_fit.root", "njets_fit.txt", "njets_fit.pyhf.json"),
-    ]
+        "njets_fit.root", "njets_fit.txt", "njets_fit.pyhf.json"
+    ]  # fmt: skip
 
 
 def test_resolved_config_is_stable(config, tmp_path):

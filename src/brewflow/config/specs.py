@@ -294,6 +294,7 @@ def _plot(
     drawn = [h for h in config["histograms"] if histogram in (None, h)
              and region in _filled_in(config, h)]  # fmt: skip
     parts = _shown(config, [region], drawn, None if era is None else [era])
+    parts["searches"] = _hypotheses(config)  # their signals: lines, not stacked
     if era is None and config["plots"]["systematics"]:  # the pages name each nuisance
         parts["systematics"] = _each(config["systematics"], (*SYSTEMATIC, "description"),
                                      "systematics")  # fmt: skip
@@ -322,7 +323,10 @@ def _search(config: Mapping, search: str) -> _Node:
     parts = _shown(config, _filled_in(config, histogram), [histogram])
     parts["datasets"] = _each(config["datasets"], (*STYLE, "is_data", "era", "process", "xsec"),
                               "datasets")  # fmt: skip
-    parts["searches"] = _pick(config["searches"], (search,), "searches")
+    searches = config["searches"]  # all signals (apart from the backgrounds), this one whole
+    parts["searches"] = _Node({n: spec if n == search else _pick(spec, ("signals",),
+                               f"searches.{n}") for n, spec in searches.items()},
+                              None, "searches")  # fmt: skip
     return _top(config, parts, whole=("plots",))
 
 

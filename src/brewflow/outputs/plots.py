@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from brewflow.config import (
     era_names,
     era_settings,
+    hypotheses,
     nuisance_description,
 )
 from brewflow.config.blinding import Blinding
@@ -199,6 +200,7 @@ def data_mc_figure(
     window: Sequence[float] | None = None,
     note: str | None = None,
     xlabel: str | None = None,
+    signals: Sequence[Result] = (),
 ) -> Figure:
     """One histogram in one region: MC stacked by process (largest on top), its uncertainty
     band (:func:`uncertainty_band`), data as points with Garwood errors (:mod:`.points`) and a
@@ -208,7 +210,8 @@ def data_mc_figure(
     ``(low, high)`` shows no data in the bins that overlap it (shaded, in both panels);
     ``note`` is a further line of the region's text (e.g. what a window left out); ``xlabel``
     the axis title (default: the histogram's axis label), whose unit the y-axis title takes
-    (:func:`events_title`). The legend and the text go where they cover nothing drawn
+    (:func:`events_title`). ``signals`` (a search's hypotheses) are drawn as lines over the
+    stack, not stacked. The legend and the text go where they cover nothing drawn
     (:func:`brewflow.outputs.layout.annotate`)."""
     mc = [p for p in processes if not p.is_data]
     has_data = any(p.is_data for p in processes)
@@ -236,6 +239,14 @@ def data_mc_figure(
                  label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.")  # fmt: skip
     tops = (total + err_up) / widths
     handles = [*(a.stairs for a in stack), band]  # mplhep returns the stack's top first
+    for signal in signals:  # hypotheses: lines of their own, never stacked
+        values = signal.project(histogram, region).values() / widths
+        style = styles.get(signal.process, {})
+        line = mh.histplot(values, edges, ax=ax, histtype="step", flow="none", linewidth=2,
+                           linestyle="--", color=style.get("color"),
+                           label=style.get("label", signal.process))[0].stairs  # fmt: skip
+        handles.append(line)
+        tops = np.fmax(tops, values)
     labels = [h.get_label() for h in handles]
     hidden = blinded_bins(edges, window)
     if data:
@@ -453,6 +464,9 @@ def plot_region(
               "region_label": title}  # fmt: skip
     blinding = Blinding.of(config)
     blind = blinding.is_blind(region)
+    apart = hypotheses(config)  # a search's signals: drawn as lines, not stacked
+    signals = [p for p in inputs if p.process in apart]
+    inputs = [p for p in inputs if p.process not in apart]
     for name, definition in config["histograms"].items():
         if histogram not in (None, name):
             continue
@@ -468,7 +482,7 @@ def plot_region(
         data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
                 ratio_range=settings["ratio_range"], blind=blind,
                 window=None if window is None else (window.low, window.high),
-                **common, note=note, xlabel=xlabel)  # fmt: skip
+                **common, note=note, xlabel=xlabel, signals=signals)  # fmt: skip
         if settings["systematics"] and era is None:  # of the combination: every nuisance
             names = variation_names(inputs)
             descriptions = {n: nuisance_description(config, n) for n in names}
