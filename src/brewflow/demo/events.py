@@ -214,10 +214,10 @@ def _ww(rng: np.random.Generator, n: int) -> Truth:
 
 
 def zprime_xsec(mass: float) -> float:
-    """The demo Z' -> mumu cross section (pb) at ``mass`` (GeV): 5 pb at 125 GeV, falling as
-    mass^-4 (a sequential-Z'-like slope at these masses), to 4 significant digits (the config
-    states it)."""
-    return float(f"{5.0 * (125.0 / mass) ** 4:.4g}")
+    """The demo Z' -> mumu cross section (pb) at ``mass`` (GeV): 2.5 pb at 125 GeV, falling
+    as mass^-10 (steep, so that the demo's search excludes its lower masses only), to 4
+    significant digits (the config states it)."""
+    return float(f"{2.5 * (125.0 / mass) ** 10:.4g}")
 
 
 ZPRIME_WIDTH = 0.01
