@@ -158,10 +158,10 @@ def test_htcondor_submit_description_asks_for_what_was_given():
     assert "distributed.cli.dask_worker" in script
 
 
-@pytest.mark.parametrize("profile", ["slurm", "htcondor", "cluster-generic"])
 HTCONDOR_PLUGIN = "snakemake_executor_plugin_htcondor"
 
 
+@pytest.mark.parametrize("profile", ["slurm", "htcondor", "cluster-generic"])
 def test_profiles_load_their_executor_and_plan_the_workflow(profile, tmp_path):
     if profile == "htcondor" and importlib.util.find_spec(HTCONDOR_PLUGIN) is None:
         reason = 'the HTCondor executor plugin is not installed (pip install -e ".[htcondor]")'
