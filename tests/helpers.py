@@ -45,7 +45,7 @@ def tiny_workflow_config(directory: Path) -> dict:
     config["datasets"] = {k: config["datasets"][k] for k in ("data", "dy", "ttbar")}
     config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "jes")}
     config["histograms"] = {"mll": config["histograms"]["mll"]}
-    config["shapes"]["histograms"] = ["mll"]
+    config["shapes"] = {"histograms": ["mll"], "signal": ["top"]}
     config["plots"]["formats"] = ["png"]
     config["fuse_systematics"] = True
     config["events_per_job"] = 700
