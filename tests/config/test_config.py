@@ -538,3 +538,16 @@ def test_a_systematic_naming_no_mc_dataset_or_process_is_refused(names, message)
     with pytest.raises(ConfigError, match=message):
         validate(_demo_with_fsr_on(names))
 
+
+def test_a_fitted_region_whose_name_combine_refuses_is_named():
+    """combine's datacard parser refuses a channel ("bin") whose name starts with a digit: a
+    region of a shapes histogram named so is a config error, not a card combine rejects."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["regions"]["2mu"] = config["regions"].pop("zmumu")
+    config["skims"]["zmumu"]["region"] = "2mu"
+    with pytest.raises(
+        ConfigError,
+        match=r"'regions\.2mu': a channel of the datacard of "
+        r"shapes\.histograms 'mll'.*starts with a digit",
+    ):
+        validate(config)

@@ -369,6 +369,13 @@ def _check(config: dict) -> None:
     for name in config.get("shapes", {}).get("histograms", []):
         if name not in config["histograms"]:
             raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
+        for region in config["histograms"][name].get("regions") or regions:
+            if region[0].isdigit():  # the channel (combine "bin") <region>[_<era>]
+                raise ConfigError(
+                    f"config key 'regions.{region}': a channel of the datacard of "
+                    f"shapes.histograms {name!r}, and combine refuses a channel name that "
+                    "starts with a digit; rename the region (e.g. r" + region + ")"
+                )
     kinds: dict[str, dict[bool, str]] = {}
     for name, dataset in datasets.items():
         process = dataset.get("process", name)
