@@ -33,7 +33,7 @@ def test_write_tables_csv_markdown_latex(tmp_path):
     assert row["sumw"].item() == 2.0
     markdown = (tmp_path / "r.md").read_text()
     assert "| c1" in markdown
-    assert "2.0 ± 2.0 (50%)" in markdown
+    assert "2.0 ± 2.0 (50.0%)" in markdown
     latex = (tmp_path / "r.tex").read_text()
     assert "\\begin{tabular}" in latex
     assert "tab:cf_r" in latex
@@ -54,7 +54,7 @@ def test_latex_tables_escape_percent_and_underscore(tmp_path):
     )
     assert not re.findall(r"(?<!\\)[%_]", body), body
     assert r"two\_muons" in body
-    assert r"2.0 $\pm$ 2.0 (50\%)" in body
+    assert r"2.0 $\pm$ 2.0 (50.0\%)" in body
     assert r"mc\_sample" in body
 
 
@@ -136,11 +136,11 @@ def test_tables_show_total_mc_data_over_mc_and_the_certified_luminosity(region_r
     assert list(yields) == ["certified luminosity", "initial", "c1"]
     assert list(yields["c1"]) == ["a", "b", "total MC", "data", "data/MC"]  # MC, total, data
     # a: c1 = 4 x 3.5 = 14 +- sqrt(4 x 3.5^2) = 7 (one digit), of 10014: 0.140%
-    assert yields["c1"]["a"] == "14 ± 7 (0.14%)"
+    assert yields["c1"]["a"] == "14 ± 7 (0.140%)"
     assert yields["initial"]["a"] == "10010 ± 100 (100%)"  # sqrt(10049) = 100.2: two digits
     assert yields["c1"]["b"] == "6 ± 4 (100%)"  # sqrt(18) = 4.24: one digit
     # total MC: 20 +- sqrt(49 + 18) = 8.2 (one digit); 20 / 10020 = 0.1996%
-    assert yields["c1"]["total MC"] == "20 ± 8 (0.2%)"
+    assert yields["c1"]["total MC"] == "20 ± 8 (0.200%)"
     assert yields["c1"]["data"] == "25"
     # data/MC: 25 / 20 = 1.25 +- sqrt((5 / 20)^2 + (1.25 x sqrt(67) / 20)^2) = 0.57
     assert yields["c1"]["data/MC"] == "1.3 ± 0.6"

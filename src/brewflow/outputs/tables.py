@@ -75,8 +75,11 @@ def _measured(value: float, uncertainty: float) -> str:
 
 
 def _percent(fraction: float) -> str:
-    """A fraction in per cent, three significant digits (``0.0474%``, ``52.1%``)."""
-    return "" if not math.isfinite(fraction) else f"{100 * fraction:.3g}%"
+    """A fraction in per cent to three significant digits (``0.0474%``, ``52.0%``, ``100%``;
+    ``0%``; empty when undefined: nothing before)."""
+    if not math.isfinite(fraction):
+        return ""
+    return "0%" if fraction == 0 else f"{100 * fraction:#.3g}".rstrip(".") + "%"
 
 
 def _efficiency(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
