@@ -33,6 +33,7 @@ class Card:
     nuisances: dict[str, tuple[str, list[float | None]]]
     shapes: list[list[str]]
     auto_mc_stats: dict[str, tuple[float, bool, int]]
+    rate_params: dict[str, list[tuple[str, str, float, str]]] = field(default_factory=dict)
     blocks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -45,6 +46,16 @@ class Card:
 
     def signals(self) -> set[str]:
         return {p for _, p, i, _ in self.columns if i <= 0}
+
+    def scaled_by(self, name: str) -> set[tuple[str, str]]:
+        """The (channel, process) columns a ``rateParam`` multiplies (its patterns matched
+        as combine does, with ``fnmatch``)."""
+        return {
+            (b, p)
+            for b, p, _, _ in self.columns
+            for bins, procs, _, _ in self.rate_params[name]
+            if fnmatch.fnmatch(b, bins) and fnmatch.fnmatch(p, procs)
+        }
 
     def applies(self, nuisance: str) -> set[tuple[str, str]]:
         """The (channel, process) columns a nuisance affects (a value other than - or 0)."""
@@ -66,6 +77,7 @@ def read_card(text: str) -> Card:
     process_lines: list[list[str]] = []
     nuisances: dict[str, tuple[str, list[float | None]]] = {}
     auto: dict[str, tuple[float, bool, int]] = {}
+    rate_params: dict[str, list[tuple[str, str, float, str]]] = {}
     blocks: dict[str, list[str]] = {"observation": [], "process": []}
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     rates_seen = False
@@ -109,6 +121,13 @@ def read_card(text: str) -> Card:
             settings = (float(words[2]), bool(int(words[3])) if len(words) > 3 else False,
                         int(words[4]) if len(words) > 4 else 1)  # fmt: skip
             auto[key] = settings
+            continue
+        if len(words) >= 2 and words[1] == "rateParam":
+            if len(words) not in (5, 6):
+                raise ValueError(f"malformed rateParam line: {line!r}")
+            rate_params.setdefault(key, []).append(
+                (words[2], words[3], float(words[4]), words[5] if len(words) == 6 else "")
+            )
             continue
         kind = words[1]
         if kind not in NUISANCE_TYPES:
@@ -155,7 +174,14 @@ def read_card(text: str) -> Card:
     if declared.get("kmax") not in (None, len(nuisances)):
         raise ValueError(f"kmax {declared['kmax']}, but {len(nuisances)} nuisances")
     observations = {c: float(o) for c, o in zip(channels, observed, strict=True)}
-    return Card(declared, observations, columns, nuisances, shapes, auto, blocks)
+    card = Card(declared, observations, columns, nuisances, shapes, auto, rate_params, blocks)
+    for name, uses in rate_params.items():
+        for bins, procs, _, limits in uses:
+            if not card.scaled_by(name):
+                raise ValueError(f"rateParam {name!r} ({bins}, {procs}) matches no column")
+            if limits and not re.fullmatch(r"\[[-+.0-9eE]+,[-+.0-9eE]+\]", limits):
+                raise ValueError(f"rateParam {name!r}: malformed range {limits!r}")
+    return card
 
 
 def _shape_names(card: Card, channel: str, process: str) -> tuple[str, str, str]:

@@ -76,15 +76,20 @@ def _expected_data(channel: Channel) -> np.ndarray:
     return observed
 
 
-def _card(channels: list[Channel], directory: Path, name: str = "x") -> tuple[Card, Templates]:
+def _card(
+    channels: list[Channel], directory: Path, name: str = "x",
+    normfactors: dict[str, list[str]] | None = None,
+) -> tuple[Card, Templates]:  # fmt: skip
     """Write the shapes and the datacard of ``channels``, read the card back independently and
     check it against the results it was made from: channels and observations, one column per
     channel x MC process with the rate of its template (0 for an empty one), the signal ids,
     a shape nuisance exactly where a result has the variation (its templates those of the
-    result), autoMCStats on every channel, and aligned columns. Every datacard these tests
-    write goes through here."""
+    result), a free normalisation per ``normfactors`` name on its processes, autoMCStats on
+    every channel, aligned columns; and against the pyhf workspace of the same channels (one
+    model: staterror, normfactors, histosys where the card has them). Every datacard these
+    tests write goes through here."""
     write_shapes(channels, "x", directory / f"{name}.root")
-    text = datacard(channels, "x", f"{name}.root", signal=SIGNAL)
+    text = datacard(channels, "x", f"{name}.root", signal=SIGNAL, normfactors=normfactors)
     (directory / f"{name}.txt").write_text(text)
     card = read_card(text)
     templates = read_templates(card, directory)
@@ -125,6 +130,26 @@ def _card(channels: list[Channel], directory: Path, name: str = "x") -> tuple[Ca
     for block, count in (("observation", len(channels)), ("process", len(card.columns))):
         starts = {tuple(token_columns(line, count)) for line in card.blocks[block]}
         assert len(starts) == 1, f"the {block} block's columns are not aligned"
+    normfactors = normfactors or {}
+    assert set(card.rate_params) == set(normfactors)
+    for factor, scaled in normfactors.items():
+        assert card.scaled_by(factor) == {c for c in expected_columns if c[1] in scaled}
+        assert [(init, limits) for _, _, init, limits in card.rate_params[factor]] == [
+            (1.0, "[0,10]")  # pyhf's normfactor: init 1, bounds [0, 10]
+        ] * len(card.rate_params[factor])
+    workspace = pyhf_workspace(channels, "x", SIGNAL, normfactors=normfactors)
+    for channel in workspace["channels"]:
+        for sample in channel["samples"]:
+            column = (channel["name"], sample["name"])
+            kinds = {m["name"]: m["type"] for m in sample["modifiers"]}
+            assert kinds[f"staterror_{channel['name']}"] == "staterror"  # autoMCStats
+            assert {n for n, k in kinds.items() if k == "histosys"} == {
+                n for n in card.nuisances if column in card.applies(n)
+            }
+            assert {n for n, k in kinds.items() if k == "normfactor"} - {"mu"} == {
+                n for n in card.rate_params if column in card.scaled_by(n)
+            }
+            assert ("mu" in kinds) == (sample["name"] in card.signals())
     return card, templates
 
 
@@ -175,20 +200,23 @@ CASES: dict[str, Callable[[list], list[Channel]]] = {
     ],
     "eras": lambda processes: _eras(),
 }
+NORMFACTORS = {"eras": {"bkg_norm": ["bkg"], "tail_norm": ["tail", "nowhere"]}}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_datacard_reads_back_into_its_yields_and_nuisances(case, processes, tmp_path):
     """Regression (issue 28): the cards had no autoMCStats (combine would fit without the MC
     statistical uncertainties the pyhf workspace's staterror carries), gave an empty template
-    the rate -1 (which combine cannot resolve) and unaligned columns."""
+    the rate -1 (which combine cannot resolve), had no free normalisation where the workspace
+    has one (shapes.normfactors) and unaligned columns."""
     channels = CASES[case](processes)
-    card, _ = _card(channels, tmp_path)
+    card, _ = _card(channels, tmp_path, normfactors=NORMFACTORS.get(case))
     if case == "eras":
         assert card.channels == ["r_2017", "r_2018"]
         assert card.applies("lumi_2017") == {("r_2017", "sig"), ("r_2017", "bkg")}
         assert card.applies("a") == {("r_2017", "sig"), ("r_2018", "sig")}
         assert [rate for b, p, _, rate in card.columns if p == "tail"] == [0.0, 0.0]
+        assert card.scaled_by("bkg_norm") == {("r_2017", "bkg"), ("r_2018", "bkg")}
 
 
 def test_datacard(processes, tmp_path):

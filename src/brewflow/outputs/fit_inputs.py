@@ -5,10 +5,11 @@ or a region x era ``<region>_<era>``) with a TH1 per process (``<process>``), pe
 systematic (``<process>_<syst>Up/Down``) and the data (``data_obs``). The datacard reads them
 with ``shapes * * FILE $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``; every systematic is a
 ``shape`` nuisance for the processes that have it (an era's uncorrelated nuisance,
-``<name>_<era>``, only in that era's channels), rates are ``-1`` (read from the templates) and
-``* autoMCStats 0`` gives every bin its MC statistical uncertainty (Barlow-Beeston-lite, as the
-pyhf workspace's ``staterror``); the conventions of combine's "Preparing the datacard" and
-"Automatic statistical uncertainties" pages.
+``<name>_<era>``, only in that era's channels), a free normalisation (``shapes.normfactors``) a
+``rateParam``, rates are ``-1`` (read from the templates) and ``* autoMCStats 0`` gives every
+bin its MC statistical uncertainty (Barlow-Beeston-lite, as the pyhf workspace's
+``staterror``); the conventions of combine's "Preparing the datacard" and "Automatic
+statistical uncertainties" pages.
 
 Blinded data never enters a fit input: a blinded channel's ``data_obs`` is the Asimov dataset
 (the sum of the MC at its nominal, signal strength 1), and so are the bins of a blinded window.
@@ -179,15 +180,23 @@ def _rate(channel: Channel, process: Result, histogram: str) -> str:
     return "-1" if nominal.values().sum() != 0 else "0"
 
 
+NORMFACTOR_RANGE = "[0,10]"
+"""The range of a free normalisation (``rateParam``): pyhf's default bounds of a
+``normfactor``, so the card and the workspace are one model."""
+
+
 def datacard(
-    channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str]
-) -> str:
+    channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str],
+    normfactors: Mapping[str, Sequence[str]] | None = None,
+) -> str:  # fmt: skip
     """The combine datacard text for :func:`write_shapes`' file: the templates read by one
     ``shapes`` line, rates ``-1`` (the templates' integrals; ``0`` for an empty one), a
-    ``shape`` nuisance per systematic for the processes that have it, and the MC statistical
-    uncertainty of the templates as ``* autoMCStats 0`` (Barlow-Beeston-lite per bin, the
-    pyhf workspace's ``staterror``). Observations are the data's integral in range (the
-    Asimov where blinded; ``-1``: read from ``data_obs``, for a channel without data)."""
+    ``shape`` nuisance per systematic for the processes that have it, a free normalisation
+    (``rateParam``, in every channel) per ``normfactors`` name and process it scales, and
+    the MC statistical uncertainty of the templates as ``* autoMCStats 0``
+    (Barlow-Beeston-lite per bin): the model of :func:`pyhf_workspace` (``staterror``,
+    ``normfactor``, ``histosys``). Observations are the data's integral in range (the Asimov
+    where blinded; ``-1``: read from ``data_obs``, for a channel without data)."""
     _check_signal(channels, signal)
     results = [p for c in channels for p in c.processes]
     rows_of = {c.name: _ordered(c, signal) for c in channels}
@@ -227,7 +236,11 @@ def datacard(
         for syst in variation_names([p for c in channels for p in c.mc])
     ]
     lines = _aligned([*table, *nuisances])
-    body = [*lines[:4], separator, *lines[4:], "* autoMCStats 0"]
+    free = [[name, "rateParam", "*", process, "1", NORMFACTOR_RANGE]
+            for name, scaled in (normfactors or {}).items()
+            for process in scaled if process in processes]  # fmt: skip
+    body = [*lines[:4], separator, *lines[4:], *(_aligned(free) if free else []),
+            "* autoMCStats 0"]  # fmt: skip
     return "\n".join([*head, *body]) + "\n"
 
 
@@ -318,9 +331,9 @@ def write_fit_inputs(
         raise ConfigError(f"unknown histogram {histogram!r}; config has: {known}")
     channels = fit_channels_of(config, inputs, histogram)
     signal = config["shapes"]["signal"]
+    normfactors = config["shapes"].get("normfactors", {})
     write_shapes(channels, histogram, root)
-    write_datacard(datacard(channels, histogram, Path(root).name, signal), card)
+    write_datacard(datacard(channels, histogram, Path(root).name, signal, normfactors), card)
     if workspace:
-        normfactors = config["shapes"].get("normfactors", {})
         document = pyhf_workspace(channels, histogram, signal, normfactors=normfactors)
         atomic_write(workspace, json.dumps(document, indent=1) + "\n")
