@@ -21,17 +21,12 @@ def _validate(args: argparse.Namespace) -> None:
     settings = config(args.config)
     check_payloads(settings)
     check_analysis(settings, record=None)  # the analysis on a typetracer: cuts, variables
-    table = Table(
-        title=escape(f"{args.config}: valid"),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )  # fits 80 columns
+    table = Table(title=escape(f"{args.config}: valid"), box=box.SIMPLE_HEAD, pad_edge=False)
     eras = bool(settings.get("eras"))
     columns = ("dataset", *(["era"] if eras else []), "process", "type", "files", "xsec [pb]",
                "systematics", "variations")  # fmt: skip
     for column in columns:
-        table.add_column(escape(column), no_wrap=True)  # "[pb]" is no markup tag
+        table.add_column(escape(column))  # "[pb]" is no markup tag
     for name, d in settings["datasets"].items():
         table.add_row(
             name,
@@ -44,7 +39,11 @@ def _validate(args: argparse.Namespace) -> None:
             str(len(systematics_for(settings, name))),  # with the nominal
         )
     table.caption = "variations: the nominal and an up and a down per systematic"
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: the whole table, no cell cut short
+        wide = console.options.update_width(10_000)
+        console = Console(width=max(console.width, console.measure(table, options=wide).maximum))
+    console.print(table)
 
 
 def _inspect(args: argparse.Namespace) -> None:
