@@ -32,9 +32,9 @@ def config() -> dict:
 def test_eras_fan_out_per_era_and_combined():
     config = load_config(DEMO_CONFIG)  # two eras, 2017 and 2018
     outputs = analyze_outputs(config, "{dataset}/{systematic}")
-    # per era: data, then MC with 11 systematics x 2 (+ ps_fsr on 2018's ttbar): Drell-Yan in
-    # two mass bins, ttbar, WW, the search's three Z' hypotheses
-    assert len(outputs) == (1 + 25 + 23 * 6) + (1 + 23 * 7)
+    # per era: data, then MC with 11 systematics x 2 (+ ps_fsr on ttbar: the process top, both
+    # eras): Drell-Yan in two mass bins, ttbar, WW, the search's three Z' hypotheses
+    assert len(outputs) == (1 + 25 + 23 * 6) * 2
     assert processes(config)["data"] == ["data", "data_2017"]
     assert processes(config)["dy"] == ["dy", "dy_m100", "dy_2017", "dy_m100_2017"]
     assert stack_files(config, "2017") == [

@@ -15,6 +15,31 @@ def test_validate_lists_datasets(capsys):
     out = capsys.readouterr().out
     assert "ttbar" in out
     assert "88.29" in out
+    assert "xsec [pb]" in out  # regression: "[pb]" was taken for a markup tag and dropped
+
+
+def test_validate_counts_systematics_and_their_variations_apart(capsys):
+    """Regression (issue 28): the "systematics" column counted the variations with the
+    nominal (23, 25); it counts systematics now, the variations in their own column. The
+    counts here come from the YAML by hand: a systematic applies to an MC dataset without a
+    ``datasets`` list, or when the list names the dataset or its process."""
+    import yaml
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    assert main(["validate", str(DEMO_CONFIG)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line.split() for line in lines if line.split()[:1] == ["dataset"])
+    assert header[-2:] == ["systematics", "variations"]
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1]
+            and line.split()[0] in raw["datasets"]}  # fmt: skip
+    assert set(rows) == set(raw["datasets"])
+    for name, spec in raw["datasets"].items():
+        names = {name, spec.get("process", name)}
+        applying = [s for s in raw["systematics"].values()
+                    if "datasets" not in s or names & set(s["datasets"])]  # fmt: skip
+        expected = 0 if spec.get("is_data") else len(applying)
+        assert rows[name][-2:] == [str(expected), str(1 + 2 * expected)], name
+    assert rows["ttbar_2017"][-2] == rows["ttbar"][-2] == "12"  # ps_fsr: the process top
 
 
 def test_config_errors_exit_2_with_the_key(tmp_path, capsys):

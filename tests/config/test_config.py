@@ -473,3 +473,81 @@ def test_a_region_inside_a_blinded_one_is_blinded_too():
         validate(copy.deepcopy(config))
     config["regions"]["zmumu_2j"]["blind"] = True
     validate(config)
+
+
+def _demo_with_fsr_on(names):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["systematics"]["ps_fsr"]["datasets"] = names
+    return config
+
+
+def test_a_systematic_names_a_process_for_all_its_datasets_in_every_era(caplog):
+    """Regression (issue 28): 'datasets' took dataset names only, and the demo's
+    'ps_fsr: datasets: [ttbar]' silently left out ttbar_2017; a process name covers every
+    dataset of the process, in every era (the demo names the process now)."""
+    from brewflow.config import applicable_systematics, systematics_for
+
+    demo = load_config(DEMO_CONFIG)
+    assert demo["systematics"]["ps_fsr"]["datasets"] == ["ttbar", "ttbar_2017"]
+    tops = [d for d in demo["datasets"] if process_of(demo, d) == "top"]
+    for dataset in demo["datasets"]:
+        assert ("ps_fsr" in applicable_systematics(demo, dataset)) == (dataset in tops)
+    assert "ps_fsrUp" in systematics_for(demo, "ttbar_2017")
+    assert not caplog.records  # covered in both eras: nothing to warn about
+    mixed = validate(_demo_with_fsr_on(["diboson", "dy_2017"]))  # a process and a dataset
+    assert mixed["systematics"]["ps_fsr"]["datasets"] == ["ww", "dy_2017", "ww_2017"]
+
+
+def test_a_systematic_on_a_process_in_one_era_only_is_warned_about(caplog):
+    """A systematic that varies a process in one era and not in another: a logged warning
+    naming the systematic, the process and the eras (and what would cover it)."""
+    validate(_demo_with_fsr_on(["ttbar"]))
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = record.getMessage()
+    assert "'systematics.ps_fsr.datasets'" in message
+    assert "process 'top' in era 2018 and not in era 2017" in message
+    assert "add ttbar_2017 (or the process 'top')" in message
+    caplog.clear()
+    # a name that is a dataset and a process is the dataset: dy (2018), warned about
+    config = validate(_demo_with_fsr_on(["dy"]))
+    assert config["systematics"]["ps_fsr"]["datasets"] == ["dy"]
+    (record,) = caplog.records
+    dy_2017 = [n for n, d in config["datasets"].items()
+               if d.get("process") == "dy" and d["era"] == "2017"]  # fmt: skip
+    assert f"process 'dy' in era 2018 and not in era 2017: add {', '.join(dy_2017)} if" in (
+        record.getMessage()
+    )
+    caplog.clear()
+    from tests.helpers import flat_demo_config
+
+    flat = flat_demo_config()  # one era: nothing to warn about
+    flat["systematics"]["ps_fsr"]["datasets"] = ["ttbar"]
+    validate(flat)
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["tbar"], r"'systematics\.ps_fsr\.datasets': 'tbar' is neither a dataset nor a process"),
+        (["top", "data"], r"'systematics\.ps_fsr\.datasets': 'data' is data; systematic"),
+        (["top", "data_2017"], r"'data_2017' is data; systematic variations apply to MC only"),
+    ],
+)
+def test_a_systematic_naming_no_mc_dataset_or_process_is_refused(names, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(_demo_with_fsr_on(names))
+
+
+def test_a_fitted_region_whose_name_combine_refuses_is_named():
+    """combine's datacard parser refuses a channel ("bin") whose name starts with a digit: a
+    region of a shapes histogram named so is a config error, not a card combine rejects."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text().replace("ww_emu", "2emu"))
+    fitted = config["shapes"]["histograms"][0]
+    assert "2emu" in config["histograms"][fitted]["regions"]
+    with pytest.raises(
+        ConfigError,
+        match=rf"'regions\.2emu': a channel of the datacard of "
+        rf"shapes\.histograms '{fitted}'.*starts with a digit",
+    ):
+        validate(config)

@@ -12,5 +12,5 @@ def test_systematics_page_lists_the_nuisances_per_era():
     frame = systematics_frame(load_config(DEMO_CONFIG)).set_index("systematic")
     assert frame.loc["lumi", "nuisances"] == "lumi_2018, lumi_2017"
     assert frame.loc["jes", "nuisances"] == "jes"
-    assert frame.loc["ps_fsr", "datasets"] == "ttbar"
+    assert frame.loc["ps_fsr", "datasets"] == "ttbar, ttbar_2017"  # the process top
     assert frame.loc["ps_fsr", "nuisances"] == "ps_fsr"

@@ -10,21 +10,23 @@ from brewflow.cli._common import command, config
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from brewflow.config import systematics_for
+    from brewflow.config import applicable_systematics, systematics_for
     from brewflow.jobs.validation import check_analysis, check_payloads
 
     settings = config(args.config)
     check_payloads(settings)
     check_analysis(settings, record=None)  # the analysis on a typetracer: cuts, variables
-    table = Table(title=f"{args.config}: valid")
+    table = Table(title=escape(f"{args.config}: valid"), box=box.SIMPLE_HEAD, pad_edge=False)
     eras = bool(settings.get("eras"))
     columns = ("dataset", *(["era"] if eras else []), "process", "type", "files", "xsec [pb]",
-               "systematics")  # fmt: skip
+               "systematics", "variations")  # fmt: skip
     for column in columns:
-        table.add_column(column)
+        table.add_column(escape(column))  # "[pb]" is no markup tag
     for name, d in settings["datasets"].items():
         table.add_row(
             name,
@@ -33,9 +35,15 @@ def _validate(args: argparse.Namespace) -> None:
             "data" if d["is_data"] else "MC",
             str(len(d["files"])),
             "" if d["is_data"] else f"{d['xsec']:g}",
-            str(len(systematics_for(settings, name))),
+            str(len(applicable_systematics(settings, name))),  # each: an up and a down
+            str(len(systematics_for(settings, name))),  # with the nominal
         )
-    Console().print(table)
+    table.caption = "variations: the nominal and an up and a down per systematic"
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: the whole table, no cell cut short
+        wide = console.options.update_width(10_000)
+        console = Console(width=max(console.width, console.measure(table, options=wide).maximum))
+    console.print(table)
 
 
 def _inspect(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -24,11 +25,15 @@ from brewflow.config.model import (
     check_files_once,
     era_names,
     era_settings,
+    eras,
     generated_payloads,
     golden_json,
     is_generated,
+    processes,
 )
 from brewflow.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -208,8 +213,8 @@ def _check_searches(config: dict, kinds: Mapping[str, Mapping[bool, str]]) -> No
     none another search's or the measurement's signal; normfactors scale MC processes."""
     mc = [p for p, k in kinds.items() if True not in k]
     shapes = config.get("shapes", {})
-    for name, processes in shapes.get("normfactors", {}).items():
-        for process in processes:
+    for name, scaled in shapes.get("normfactors", {}).items():
+        for process in scaled:
             if process not in mc:
                 raise ConfigError(
                     f"config key 'shapes.normfactors.{name}': {process!r} is not an MC process "
@@ -239,6 +244,51 @@ def _check_searches(config: dict, kinds: Mapping[str, Mapping[bool, str]]) -> No
                     f"cross sections ({', '.join(f'{x:g}' for x in sorted(xsecs))} pb): the "
                     "limit on the cross section needs one"
                 )
+
+
+def _systematic_datasets(config: Mapping, systematic: str, names: Iterable[str]) -> list[str]:
+    """The datasets ``systematics.<systematic>.datasets`` names, in config order: a name is a
+    dataset, else a process (every dataset of it, in every era). A name that is neither, or
+    data, is a :class:`ConfigError` naming the key; a process varied in some eras and not in
+    others is logged as a warning (:func:`_warn_partial_eras`)."""
+    key = f"config key 'systematics.{systematic}.datasets'"
+    datasets, members = config["datasets"], processes(config)
+    chosen: set[str] = set()
+    for name in names:
+        found = [name] if name in datasets else members.get(name)
+        if found is None:
+            raise ConfigError(
+                f"{key}: {name!r} is neither a dataset nor a process (datasets: "
+                f"{', '.join(datasets)}; processes: {', '.join(members)})"
+            )
+        if any(datasets[d]["is_data"] for d in found):
+            raise ConfigError(f"{key}: {name!r} is data; systematic variations apply to MC only")
+        chosen.update(found)
+    _warn_partial_eras(config, systematic, chosen)
+    return [d for d in datasets if d in chosen]
+
+
+def _warn_partial_eras(config: Mapping, systematic: str, chosen: set[str]) -> None:
+    """Warn, naming the systematic, the process and the eras, when ``chosen`` (the datasets a
+    systematic varies) covers a process in one era and none of its datasets in another (in a
+    two-era config, ``datasets: [ttbar]`` leaves ``ttbar_2017`` out: rarely meant)."""
+    order = eras(config)
+    if len(order) < 2:
+        return
+    datasets = config["datasets"]
+    for process, members in processes(config).items():
+        by_era = {era: [d for d in members if datasets[d].get("era") == era] for era in order}
+        covered = [era for era, names in by_era.items() if chosen & set(names)]
+        missing = [era for era, names in by_era.items() if names and not chosen & set(names)]
+        if covered and missing:
+            left_out = [d for era in missing for d in by_era[era]]
+            fix = "" if process in datasets else f" (or the process {process!r})"
+            log.warning(
+                "config key 'systematics.%s.datasets': systematic %r varies process %r in "
+                "era %s and not in era %s: add %s%s if it applies in every era",
+                systematic, systematic, process, ", ".join(covered), ", ".join(missing),
+                ", ".join(left_out), fix,
+            )  # fmt: skip
 
 
 def _check(config: dict) -> None:
@@ -278,16 +328,8 @@ def _check(config: dict) -> None:
                 raise ConfigError(f"config key 'systematics.{name}': needs {where} '{needs}'")
         if "source" in syst and syst["type"] != "jes":
             raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
-        for dataset in syst.get("datasets", []):
-            if dataset not in datasets:
-                raise ConfigError(
-                    f"config key 'systematics.{name}.datasets': unknown dataset {dataset!r}"
-                )
-            if datasets[dataset]["is_data"]:
-                raise ConfigError(
-                    f"config key 'systematics.{name}.datasets': {dataset!r} is data; "
-                    "systematic variations apply to MC only"
-                )
+        if "datasets" in syst:
+            syst["datasets"] = _systematic_datasets(config, name, syst["datasets"])
     for name, dataset in datasets.items():
         if dataset["is_data"] and "xsec" in dataset:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")
@@ -327,6 +369,13 @@ def _check(config: dict) -> None:
     for name in config.get("shapes", {}).get("histograms", []):
         if name not in config["histograms"]:
             raise ConfigError(f"config key 'shapes.histograms': unknown histogram {name!r}")
+        for region in config["histograms"][name].get("regions") or regions:
+            if region[0].isdigit():  # the channel (combine "bin") <region>[_<era>]
+                raise ConfigError(
+                    f"config key 'regions.{region}': a channel of the datacard of "
+                    f"shapes.histograms {name!r}, and combine refuses a channel name that "
+                    "starts with a digit; rename the region (e.g. r" + region + ")"
+                )
     kinds: dict[str, dict[bool, str]] = {}
     for name, dataset in datasets.items():
         process = dataset.get("process", name)

@@ -5,7 +5,11 @@ or a region x era ``<region>_<era>``) with a TH1 per process (``<process>``), pe
 systematic (``<process>_<syst>Up/Down``) and the data (``data_obs``). The datacard reads them
 with ``shapes * * FILE $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``; every systematic is a
 ``shape`` nuisance for the processes that have it (an era's uncorrelated nuisance,
-``<name>_<era>``, only in that era's channels).
+``<name>_<era>``, only in that era's channels), a free normalisation (``shapes.normfactors``) a
+``rateParam``, rates are ``-1`` (read from the templates) and ``* autoMCStats 0`` gives every
+bin its MC statistical uncertainty (Barlow-Beeston-lite, as the pyhf workspace's
+``staterror``); the conventions of combine's "Preparing the datacard" and "Automatic
+statistical uncertainties" pages.
 
 Blinded data never enters a fit input: a blinded channel's ``data_obs`` is the Asimov dataset
 (the sum of the MC at its nominal, signal strength 1), and so are the bins of a blinded window.
@@ -160,10 +164,39 @@ def _check_signal(channels: Sequence[Channel], signal: Sequence[str]) -> None:
         raise ValueError(f"no signal process among {known}; set shapes.signal")
 
 
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as lines, each column padded to its widest cell: combine splits on any
+    whitespace, the alignment is for the reader (as in combine's documentation)."""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths[: len(row)], strict=True)).rstrip()
+            for row in rows]  # fmt: skip
+
+
+def _rate(channel: Channel, process: Result, histogram: str) -> str:
+    """The datacard rate of a process in a channel: ``-1``, read from its template
+    (``TH1::Integral``), or ``0`` for an empty template: combine leaves a process of rate 0
+    out of the channel, and resolves ``-1`` only for a template with a non-zero integral."""
+    nominal = process.project(histogram, channel.region, "nominal")
+    return "-1" if nominal.values().sum() != 0 else "0"
+
+
+NORMFACTOR_RANGE = "[0,10]"
+"""The range of a free normalisation (``rateParam``): pyhf's default bounds of a
+``normfactor``, so the card and the workspace are one model."""
+
+
 def datacard(
-    channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str]
-) -> str:
-    """The combine datacard text for :func:`write_shapes`' file (rates read from the shapes)."""
+    channels: Sequence[Channel], histogram: str, shapes_file: str, signal: Sequence[str],
+    normfactors: Mapping[str, Sequence[str]] | None = None,
+) -> str:  # fmt: skip
+    """The combine datacard text for :func:`write_shapes`' file: the templates read by one
+    ``shapes`` line, rates ``-1`` (the templates' integrals; ``0`` for an empty one), a
+    ``shape`` nuisance per systematic for the processes that have it, a free normalisation
+    (``rateParam``, in every channel) per ``normfactors`` name and process it scales, and
+    the MC statistical uncertainty of the templates as ``* autoMCStats 0``
+    (Barlow-Beeston-lite per bin): the model of :func:`pyhf_workspace` (``staterror``,
+    ``normfactor``, ``histosys``). Observations are the data's integral in range (the Asimov
+    where blinded; ``-1``: read from ``data_obs``, for a channel without data)."""
     _check_signal(channels, signal)
     results = [p for c in channels for p in c.processes]
     rows_of = {c.name: _ordered(c, signal) for c in channels}
@@ -175,32 +208,40 @@ def datacard(
     observed = []
     for c in channels:
         obs = c.observed(histogram)
-        observed.append(obs.sum().value if obs is not None else -1)
+        observed.append(f"{obs.sum().value:.12g}" if obs is not None else "-1")
     cells = [(c, p) for c in channels for p in rows_of[c.name]]
     blinded = [c.name for c in channels if c.blind or c.window is not None]
-    rows = [
+    separator = "-" * 60
+    head = [
         f"# brewflow datacard: histogram {histogram}",
         f"# {provenance.MARK}: {provenance.stamp(results)}",
         *([f"# blinded (data_obs is the Asimov there): {' '.join(blinded)}"] if blinded else []),
-        f"imax {len(channels)}",
-        f"jmax {len(processes) - 1}",
-        "kmax *",
-        "-" * 60,
+        f"imax {len(channels)}  number of channels",
+        f"jmax {len(processes) - 1}  number of processes - 1",
+        "kmax *  number of nuisance parameters",
+        separator,
         f"shapes * * {shapes_file} $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC",
-        "-" * 60,
-        "bin " + " ".join(c.name for c in channels),
-        "observation " + " ".join(f"{o:g}" for o in observed),
-        "-" * 60,
-        "bin " + " ".join(c.name for c, _ in cells),
-        "process " + " ".join(p.process for _, p in cells),
-        "process " + " ".join(str(index[p.process]) for _, p in cells),
-        "rate " + " ".join("-1" for _ in cells),
-        "-" * 60,
+        separator,
+        *_aligned([["bin", *(c.name for c in channels)], ["observation", *observed]]),
+        separator,
     ]
-    for syst in variation_names([p for c in channels for p in c.mc]):
-        marks = ["1" if f"{syst}Up" in p.systematics else "-" for _, p in cells]
-        rows.append(f"{syst} shape " + " ".join(marks))
-    return "\n".join(rows) + "\n"
+    table = [
+        ["bin", *(c.name for c, _ in cells)],
+        ["process", *(p.process for _, p in cells)],
+        ["process", *(str(index[p.process]) for _, p in cells)],
+        ["rate", *(_rate(c, p, histogram) for c, p in cells)],
+    ]
+    nuisances = [
+        [f"{syst} shape", *("1" if f"{syst}Up" in p.systematics else "-" for _, p in cells)]
+        for syst in variation_names([p for c in channels for p in c.mc])
+    ]
+    lines = _aligned([*table, *nuisances])
+    free = [[name, "rateParam", "*", process, "1", NORMFACTOR_RANGE]
+            for name, scaled in (normfactors or {}).items()
+            for process in scaled if process in processes]  # fmt: skip
+    body = [*lines[:4], separator, *lines[4:], *(_aligned(free) if free else []),
+            "* autoMCStats 0"]  # fmt: skip
+    return "\n".join([*head, *body]) + "\n"
 
 
 def write_datacard(text: str, path: str | Path) -> None:
@@ -290,9 +331,9 @@ def write_fit_inputs(
         raise ConfigError(f"unknown histogram {histogram!r}; config has: {known}")
     channels = fit_channels_of(config, inputs, histogram)
     signal = config["shapes"]["signal"]
+    normfactors = config["shapes"].get("normfactors", {})
     write_shapes(channels, histogram, root)
-    write_datacard(datacard(channels, histogram, Path(root).name, signal), card)
+    write_datacard(datacard(channels, histogram, Path(root).name, signal, normfactors), card)
     if workspace:
-        normfactors = config["shapes"].get("normfactors", {})
         document = pyhf_workspace(channels, histogram, signal, normfactors=normfactors)
         atomic_write(workspace, json.dumps(document, indent=1) + "\n")

@@ -1,12 +1,18 @@
 """Cutflow tables per region: a tidy CSV and readable Markdown / LaTeX (pandas, tabulate).
 
 Weighted yields are normalised to the luminosity (after ``scale``); ``events`` are raw counts.
-Efficiencies: ``eff`` relative to the previous step, ``cum_eff`` relative to all events.
+Efficiencies: ``eff`` relative to the previous step, ``cum_eff`` relative to all events. The
+readable tables round each yield by its statistical uncertainty (the PDG rule,
+:func:`pdg_round`), add the total MC and, where data are shown, data/MC, and open the data
+columns with the certified-luminosity row: the events read and those in certified lumi blocks
+(the golden JSON), as the data gate recorded them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,59 @@ from brewflow.results import provenance
 from brewflow.results.ledger import partial_note
 from brewflow.results.model import Result
 
-__all__ = ["cutflow_frame", "write_tables"]
+__all__ = [
+    "CERTIFIED_ROW",
+    "DATA_OVER_MC",
+    "TOTAL_MC",
+    "cutflow_frame",
+    "luminosity_counts",
+    "pdg_round",
+    "write_tables",
+]
+
+TOTAL_MC = "total MC"
+"""The column (and the CSV's ``level``-``total`` rows' name) of the summed MC processes."""
+DATA_OVER_MC = "data/MC"
+"""The column of the data (all data processes) over the total MC, with its stat. uncertainty."""
+CERTIFIED_ROW = "certified luminosity"
+"""The first row of the data columns: events in certified lumi blocks of the events read."""
+
+
+def pdg_round(value: float, uncertainty: float) -> tuple[str, str]:
+    """``value`` and ``uncertainty`` as text, rounded by the PDG rule (Review of Particle
+    Physics, Introduction, "Rounding"): the three highest-order digits of the uncertainty
+    decide its significant digits, 100-354: two, 355-949: one, 950-999: rounded up to 1000,
+    two; the value is rounded to the same decimal place (halves away from zero). A zero
+    uncertainty leaves the value as given (``%g``)."""
+    if not (math.isfinite(value) and math.isfinite(uncertainty)) or uncertainty < 0:
+        raise ValueError(f"cannot round {value} ± {uncertainty}: not a finite value and error")
+    if uncertainty == 0:
+        return f"{value:g}", "0"
+    error = Decimal(repr(float(uncertainty)))  # the decimal digits as written, no binary tail
+    leading = error.adjusted()  # the decimal exponent of its first significant digit
+    three = int(error.scaleb(2 - leading).to_integral_value(rounding=ROUND_FLOOR))
+    digits = 2 if three <= 354 else 1
+    if three >= 950:
+        error, leading, digits = Decimal(1).scaleb(leading + 1), leading + 1, 2
+    quantum = Decimal(1).scaleb(leading - digits + 1)
+    out = []
+    for number in (Decimal(repr(float(value))), error):
+        rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
+        out.append(format(rounded.copy_abs() if rounded == 0 else rounded, "f"))
+    return out[0], out[1]
+
+
+def _measured(value: float, uncertainty: float) -> str:
+    rounded, error = pdg_round(value, uncertainty)
+    return f"{rounded} ± {error}"
+
+
+def _percent(fraction: float) -> str:
+    """A fraction in per cent to three significant digits (``0.0474%``, ``52.0%``, ``100%``;
+    ``0%``; empty when undefined: nothing before)."""
+    if not math.isfinite(fraction):
+        return ""
+    return "0%" if fraction == 0 else f"{100 * fraction:#.3g}".rstrip(".") + "%"
 
 
 def _efficiency(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,10 +88,35 @@ def _efficiency(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return values / previous, values / values[0]
 
 
+def luminosity_counts(datasets: Sequence[Result], level: str) -> dict[str, tuple[int, int]]:
+    """Per data dataset (``level`` ``"dataset"``) or data process (``"process"``: summed
+    over its datasets), ``(events read, events in certified lumi blocks)``, as the data gate
+    recorded them (``events_certified``; data without a golden JSON, ``lumi_mask: all``: every
+    event read)."""
+    out: dict[str, tuple[int, int]] = {}
+    for result in datasets:
+        if not result.is_data:
+            continue
+        read = int(result.meta["events"])
+        certified = int(result.meta.get("events_certified", read))
+        name = str(result.dataset if level == "dataset" else result.process)
+        before = out.get(name, (0, 0))
+        out[name] = (before[0] + read, before[1] + certified)
+    return out
+
+
 def cutflow_frame(
-    results: Sequence[Result], region: str, level: str, systematic: str = "nominal"
+    results: Sequence[Result],
+    region: str,
+    level: str,
+    systematic: str = "nominal",
+    luminosity: Mapping[str, tuple[int, int]] | None = None,
 ) -> pd.DataFrame:
-    """One row per (result, step): events, sumw, its stat. error and efficiencies."""
+    """One row per (result, step): events, sumw, its stat. error and efficiencies, the
+    events read and, for data, those in certified lumi blocks (``luminosity``: name ->
+    both, :func:`luminosity_counts`; default the results' own, at the dataset level)."""
+    if luminosity is None:
+        luminosity = luminosity_counts(results, level) if level == "dataset" else {}
     rows = []
     for result in results:
         name = result.dataset if level == "dataset" else result.process
@@ -42,6 +125,9 @@ def cutflow_frame(
             if level == "dataset"
             else min(result.meta.get("partial", {}).values(), default=1.0)
         )
+        read, certified = luminosity.get(str(name), (result.meta.get("events", np.nan), np.nan))
+        if not result.is_data:
+            certified = np.nan
         flow = result.cutflow(region, systematic)
         sumw = np.asarray(flow["sumw"])
         events = np.asarray(flow["events"])
@@ -64,31 +150,95 @@ def cutflow_frame(
                     "eff": eff[step],
                     "cum_eff": cum[step],
                     "fraction_read": fraction,
+                    "events_read": read,
+                    "events_certified": certified,
                 }
             )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if rows:  # counts: integers, empty where not known (MC: no certified luminosity)
+        frame = frame.astype({"events_read": "Int64", "events_certified": "Int64"})
+    return frame
 
 
-def _wide(frame: pd.DataFrame, value: str) -> pd.DataFrame:
-    table = frame.pivot_table(index=["step", "cut"], columns="name", values=value, sort=False)
-    table = table.reset_index(level="step", drop=True)
-    table.columns.name = None
-    return table
+def _total_mc(processes: pd.DataFrame) -> pd.DataFrame:
+    """The ``total`` rows: the MC processes' rows summed per step (sumw, events, events
+    read; the uncertainties in quadrature), efficiencies of the sums."""
+    mc = processes[~processes.is_data.astype(bool)]
+    if mc.empty:
+        return mc
+    steps = mc.assign(variance=mc.sumw_err**2).groupby("step", sort=True)
+    out = steps.agg(
+        region=("region", "first"), cut=("cut", "first"), events=("events", "sum"),
+        sumw=("sumw", "sum"), variance=("variance", "sum"),
+        fraction_read=("fraction_read", "min"), events_read=("events_read", "sum"),
+    ).reset_index()  # fmt: skip
+    out["eff"], out["cum_eff"] = _efficiency(out.sumw.to_numpy())
+    out["events_eff"], out["events_cum_eff"] = _efficiency(out.events.to_numpy(dtype=float))
+    out["sumw_err"] = np.sqrt(out.pop("variance"))
+    out = out.assign(level="total", name=TOTAL_MC, is_data=False)
+    out["events_certified"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    return out[list(processes.columns)]
 
 
-def _yield_text(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["text"] = [
-        f"{int(e)}" if d else f"{w:.1f} ± {s:.1f} ({100 * c:.1f}%)"
-        for d, e, w, s, c in zip(
-            frame.is_data, frame.events, frame.sumw, frame.sumw_err, frame.cum_eff, strict=True
-        )
+def _columns(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Name -> its rows in step order, names in the frame's order."""
+    return {str(name): rows.sort_values("step") for name, rows in frame.groupby("name", sort=False)}
+
+
+def _yields(rows: pd.DataFrame) -> list[str]:
+    """Data: the events per step; MC: the rounded yield ± its stat. uncertainty and the
+    cumulative efficiency."""
+    if rows.is_data.iloc[0]:
+        return [str(int(e)) for e in rows.events]
+    return [
+        f"{_measured(w, s)} ({_percent(c)})"
+        for w, s, c in zip(rows.sumw, rows.sumw_err, rows.cum_eff, strict=True)
     ]
-    table = frame.pivot(index=["step", "cut"], columns="name", values="text")
-    table = table.reset_index(level="step", drop=True)
-    table.columns.name = None
-    names = list(dict.fromkeys(frame["name"]))
-    return table[names]
+
+
+def _ratio(data: np.ndarray, mc: np.ndarray, mc_err: np.ndarray) -> list[str]:
+    """data / MC per step with its uncertainty (the data's Poisson sqrt(N) and the MC's stat.
+    uncertainty, uncorrelated); empty where the MC is not positive."""
+    out = []
+    for d, m, e in zip(data, mc, mc_err, strict=True):
+        if m <= 0:
+            out.append("")
+            continue
+        ratio = d / m
+        out.append(_measured(ratio, math.hypot(math.sqrt(d) / m, ratio * e / m)))
+    return out
+
+
+def _table(
+    frame: pd.DataFrame, luminosity: Mapping[str, tuple[int, int]], weighted: bool
+) -> pd.DataFrame:
+    """The readable table of one level: a row per step (first the certified-luminosity row,
+    where data have one), a column per result, MC first, then data. ``weighted``: yields
+    (:func:`_yields`), with the total MC after the MC and data/MC after the data; else the
+    events per step."""
+    columns = _columns(frame)
+    data = [n for n, rows in columns.items() if rows.is_data.iloc[0]]
+    mc = [n for n in columns if n not in data]
+    cuts = list(next(iter(columns.values())).cut)
+    if not weighted:
+        cells = {n: [str(int(e)) for e in columns[n].events] for n in [*mc, *data]}
+    else:
+        cells = {n: _yields(columns[n]) for n in mc}
+        total = _total_mc(frame)
+        if mc:
+            cells[TOTAL_MC] = _yields(total)
+        cells |= {n: _yields(columns[n]) for n in data}
+        if mc and data:
+            observed = np.sum([columns[n].events.to_numpy(dtype=float) for n in data], axis=0)
+            cells[DATA_OVER_MC] = _ratio(observed, total.sumw.to_numpy(),
+                                         total.sumw_err.to_numpy())  # fmt: skip
+    certified = {n: luminosity[n] for n in data if n in luminosity}
+    if certified:
+        first = {n: f"{certified[n][1]} of {certified[n][0]} read" if n in certified else ""
+                 for n in cells}  # fmt: skip
+        cells = {n: [first[n], *column] for n, column in cells.items()}
+        cuts = [CERTIFIED_ROW, *cuts]
+    return pd.DataFrame(cells, index=pd.Index(cuts, name="cut"))
 
 
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"\\": r"\textbackslash{}"}
@@ -116,22 +266,26 @@ def write_tables(
     config: Mapping[str, Any] | None = None,
     era: str | None = None,
 ) -> list[Path]:
-    """Write ``<stem>.csv`` (tidy), ``<stem>.md`` and ``<stem>.tex``; return the paths. With
-    the ``config``: the tables of a blinded region, or of one with a blinded window, have no
-    data column (nor rows in the CSV), the title says so (and names the windows) and names
-    the ``era``."""
+    """Write ``<stem>.csv`` (tidy: a row per process, dataset and the total MC, ``level``
+    ``total``, x step), ``<stem>.md`` and ``<stem>.tex`` (yields per process with the total
+    MC and data/MC; events per dataset; each opening the data columns with the certified
+    luminosity row, from the ``datasets``); return the paths. With the ``config``: the tables
+    of a blinded region, or of one with a blinded window, have no data column (nor rows in
+    the CSV, nor data/MC, nor certified-luminosity row), the title says so (and names the
+    windows) and names the ``era``."""
     stem = Path(stem)
     blinding = Blinding.of(config) if config is not None else None
     blind = blinding is not None and blinding.hides_cutflow(region)
     if blind:
         processes = [p for p in processes if not p.is_data]
         datasets = [d for d in datasets if not d.is_data]
-    tidy = pd.concat(
-        [cutflow_frame(processes, region, "process"), cutflow_frame(datasets, region, "dataset")],
-        ignore_index=True,
-    )
-    by_process = _yield_text(tidy[tidy.level == "process"])
-    raw = _wide(tidy[tidy.level == "dataset"], "events").astype(int)
+    by_process = luminosity_counts(datasets, "process")
+    by_dataset = luminosity_counts(datasets, "dataset")
+    per_process = cutflow_frame(processes, region, "process", luminosity=by_process)
+    per_dataset = cutflow_frame(datasets, region, "dataset", luminosity=by_dataset)
+    tidy = pd.concat([per_process, _total_mc(per_process), per_dataset], ignore_index=True)
+    yields = _table(per_process, by_process, weighted=True)
+    raw = _table(per_dataset, by_dataset, weighted=False)
     title = f"Cutflow, region {region}"
     if era is not None and config is not None:
         title += f", {era_settings(config, era)['label']}"
@@ -143,13 +297,14 @@ def write_tables(
     elif blind:
         title += " (data blinded)"
     markdown = (
-        f"# {title}\n\n## Yields per process (weighted, normalised; cumulative efficiency)\n\n"
-        f"{by_process.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"
+        f"# {title}\n\n## Yields per process (weighted, normalised, ± stat. uncertainty; "
+        f"cumulative efficiency)\n\n"
+        f"{yields.to_markdown()}\n\n## Events per dataset (unweighted)\n\n"
         f"{raw.to_markdown()}\n"
     )
     latex = (
         f"% {title}\n"
-        + _latex(by_process, f"{title}: yields per process", f"tab:cf_{region}")
+        + _latex(yields, f"{title}: yields per process", f"tab:cf_{region}")
         + _latex(raw, f"{title}: events per dataset", f"tab:cf_{region}_raw")
     )
     origin = provenance.stamp([*processes, *datasets])
