@@ -124,3 +124,30 @@ def test_brazil_plot(inputs, tmp_path):
     table = search.search_job(config, "z", inputs, tmp_path)
     return search.brazil_plot(table, label="Z'", xlabel="m [GeV]", rlabel="1 fb$^{-1}$",
                               cms="Test")  # fmt: skip
+
+
+def test_hypotheses_are_never_stacked_nor_in_the_total_mc(inputs, tmp_path):
+    """A search's signals are lines over the stack (the stack's top is the background) and
+    columns of their own in the cutflow, not in its total MC."""
+    import pandas as pd
+
+    from brewflow.outputs.plots import data_mc_figure
+    from brewflow.outputs.tables import TOTAL_MC, write_tables
+    from tests.outputs.overlap import overlaps
+
+    config = _config()
+    background = [p for p in inputs if p.process in ("b", "data")]
+    signals = [p for p in inputs if p.process in PEAKS]
+    fig = data_mc_figure(background, "x", "r", styles={}, luminosity=1000.0, signals=signals)
+    ax = fig.axes[0]
+    stack = [p for p in ax.patches if p.get_label() == "b"]
+    assert len(stack) == 1  # the stack: the background alone
+    np.testing.assert_allclose(stack[0].get_data().values, BACKGROUND)
+    lines = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"s1", "s2", "s3"} <= lines
+    assert not overlaps(ax)
+    csv, md, _ = write_tables(inputs, inputs, "r", tmp_path / "r", config=config)
+    tidy = pd.read_csv(csv)
+    total = tidy[tidy.name == TOTAL_MC].sort_values("step").sumw.to_numpy()
+    np.testing.assert_allclose(total, [BACKGROUND.sum(), BACKGROUND[1:].sum()])
+    assert "s2" in md.read_text().split("## Events")[0]

@@ -266,7 +266,7 @@ def _filled_in(config: Mapping, histogram: str) -> list[str]:
 def _cutflow(config: Mapping, region: str, era: str | None = None) -> _Node:
     parts = {"datasets": _each(config["datasets"], ("is_data", "era"), "datasets"),
              "eras": _eras(config, ("label",), [era]), "regions": _regions(config),
-             "histograms": _histograms(config)}  # fmt: skip
+             "histograms": _histograms(config), "searches": _hypotheses(config)}  # fmt: skip
     return _top(config, parts)
 
 

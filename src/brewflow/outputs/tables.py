@@ -11,7 +11,7 @@ columns with the certified-luminosity row: the events read and those in certifie
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from brewflow.config import era_settings
+from brewflow.config import era_settings, hypotheses
 from brewflow.config.blinding import Blinding
 from brewflow.files import atomic_write
 from brewflow.results import provenance
@@ -210,24 +210,27 @@ def _ratio(data: np.ndarray, mc: np.ndarray, mc_err: np.ndarray) -> list[str]:
 
 
 def _table(
-    frame: pd.DataFrame, luminosity: Mapping[str, tuple[int, int]], weighted: bool
-) -> pd.DataFrame:
+    frame: pd.DataFrame, luminosity: Mapping[str, tuple[int, int]], weighted: bool,
+    apart: Collection[str] = (),
+) -> pd.DataFrame:  # fmt: skip
     """The readable table of one level: a row per step (first the certified-luminosity row,
     where data have one), a column per result, MC first, then data. ``weighted``: yields
-    (:func:`_yields`), with the total MC after the MC and data/MC after the data; else the
-    events per step."""
+    (:func:`_yields`), with the total MC after the MC (the processes ``apart``, a search's
+    signal hypotheses, after it and not in it) and data/MC after the data; else the events
+    per step."""
     columns = _columns(frame)
     data = [n for n, rows in columns.items() if rows.is_data.iloc[0]]
-    mc = [n for n in columns if n not in data]
+    mc = [n for n in columns if n not in data and n not in apart]
+    signals = [n for n in columns if n in apart]
     cuts = list(next(iter(columns.values())).cut)
     if not weighted:
-        cells = {n: [str(int(e)) for e in columns[n].events] for n in [*mc, *data]}
+        cells = {n: [str(int(e)) for e in columns[n].events] for n in [*mc, *signals, *data]}
     else:
         cells = {n: _yields(columns[n]) for n in mc}
-        total = _total_mc(frame)
+        total = _total_mc(frame[~frame.name.isin(apart)])
         if mc:
             cells[TOTAL_MC] = _yields(total)
-        cells |= {n: _yields(columns[n]) for n in data}
+        cells |= {n: _yields(columns[n]) for n in [*signals, *data]}
         if mc and data:
             observed = np.sum([columns[n].events.to_numpy(dtype=float) for n in data], axis=0)
             cells[DATA_OVER_MC] = _ratio(observed, total.sumw.to_numpy(),
@@ -283,8 +286,10 @@ def write_tables(
     by_dataset = luminosity_counts(datasets, "dataset")
     per_process = cutflow_frame(processes, region, "process", luminosity=by_process)
     per_dataset = cutflow_frame(datasets, region, "dataset", luminosity=by_dataset)
-    tidy = pd.concat([per_process, _total_mc(per_process), per_dataset], ignore_index=True)
-    yields = _table(per_process, by_process, weighted=True)
+    apart = hypotheses(config) if config is not None else set()  # not in the total MC
+    total = _total_mc(per_process[~per_process.name.isin(apart)])
+    tidy = pd.concat([per_process, total, per_dataset], ignore_index=True)
+    yields = _table(per_process, by_process, weighted=True, apart=apart)
     raw = _table(per_dataset, by_dataset, weighted=False)
     title = f"Cutflow, region {region}"
     if era is not None and config is not None:
