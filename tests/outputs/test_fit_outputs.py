@@ -168,6 +168,15 @@ def test_yields_and_their_uncertainties_are_the_covariance_propagated_by_hand():
                                                         rel=2e-3), (stage, name)  # fmt: skip
 
 
+@pytest.fixture
+def no_figures(monkeypatch):
+    """fit_job without drawing (the figures have tests of their own): its table and text."""
+    monkeypatch.setattr(fit, "save_figure", lambda figure, outputs, stamp: None)
+    for name in fit_plots.__all__:
+        if name.endswith("_figure"):
+            monkeypatch.setattr(fit_plots, name, lambda *args, **kwargs: None)
+
+
 def _config(blind_region: bool = False, formats: tuple[str, ...] = ("png",)) -> dict:
     """The fit of histogram x in regions sr and cr, a window over x's bin 1 (and cr blinded
     whole)."""
@@ -194,7 +203,7 @@ def _three_bins(spec: dict) -> dict:
     return spec
 
 
-def test_a_blinded_bin_or_channel_shows_no_data_in_the_yields(tmp_path):
+def test_a_blinded_bin_or_channel_shows_no_data_in_the_yields(tmp_path, no_figures):
     workspace = tmp_path / "x.pyhf.json"
     workspace.write_text(json.dumps(_three_bins(SPEC)))
     table = fit.fit_job(_config(blind_region=True), "x", workspace, tmp_path / "out")
@@ -217,7 +226,7 @@ def test_a_blinded_bin_or_channel_shows_no_data_in_the_yields(tmp_path):
     assert sr["sum"] == pytest.approx(sum(sr["bins"]), rel=1e-12)
 
 
-def test_yields_of_unblinded_data_are_the_observations(tmp_path):
+def test_yields_of_unblinded_data_are_the_observations(tmp_path, no_figures):
     config = _config()
     del config["histograms"]["x"]["blind"]
     workspace = tmp_path / "x.pyhf.json"
@@ -234,7 +243,7 @@ def test_yields_of_unblinded_data_are_the_observations(tmp_path):
 NEGATIVE_ZERO = re.compile(r"(?<![\w.])[-−]0(?:\.0+)?(?![\d.])")
 
 
-def test_no_number_is_printed_as_minus_zero(tmp_path):
+def test_no_number_is_printed_as_minus_zero(tmp_path, no_figures):
     spec = _three_bins(SPEC)  # a nuisance with almost no effect: impacts of about -1e-6
     for sample in spec["channels"][1]["samples"][1:]:
         sample["modifiers"].append({"name": "tiny", "type": "normsys",

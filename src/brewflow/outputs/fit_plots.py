@@ -159,16 +159,16 @@ def correlation_figure(table: Mapping[str, Any], label: str = "") -> Figure:
     names, matrix = corr["names"], np.asarray(corr["matrix"], dtype=float)
     n = len(names)
     plt.style.use(mh.style.CMS)
-    side = max(7.0, 1.0 * n + 4)
+    side = max(7.0, 0.65 * n + 4)
     fig, ax = plt.subplots(figsize=(side + 1.5, side), layout="constrained")
-    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    bar = fig.colorbar(image, ax=ax, pad=0.02)
     bar.set_label(r"correlation $\rho$", fontsize=18)
     bar.ax.tick_params(labelsize=14)
     ax.set_xticks(np.arange(n), names, rotation=45, ha="right", fontsize=14)
     ax.set_yticks(np.arange(n), names, fontsize=14)
     ax.tick_params(which="minor", length=0)
-    size = 14 if n <= 10 else 10
+    size = 14 if n <= 10 else 11
     for (j, i), rho in np.ndenumerate(matrix):
         ax.text(i, j, number(rho, ".2f"), ha="center", va="center", fontsize=size,
                 color="white" if abs(rho) > 0.6 else "black")  # fmt: skip
@@ -238,6 +238,8 @@ def cls_figure(table: Mapping[str, Any], label: str = "", rlabel: str = "") -> F
     ax.axhline(level, color=_UP, linewidth=2, label=f"CLs = {number(level, 'g')}")
     for value, style in ((limit["observed"], "-"), (limit["expected"][0], "--")):
         ax.plot([value, value], [0, level], linestyle=style, color=_UP, linewidth=1.5)
+    if cls.get("log"):
+        ax.set_xscale("log")
     ax.set_xlim(mus[0], mus[-1])
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(r"signal strength $\mu$")

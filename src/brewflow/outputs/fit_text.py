@@ -168,7 +168,7 @@ def limit_explanation(table: Mapping[str, Any], sym: Mapping[str, str] = _MD) ->
     k = float(stats.norm.isf(limit["level"]))
     if pull >= 1:
         text += (f"The reason is the signal the data hold: the fit measures {measured}, "
-                 f"{number(pull, '.1f')} standard deviations above 0")  # fmt: skip
+                 f"{number(pull, '.1f')} times its uncertainty above 0")  # fmt: skip
         text += f" (observed significance {number(z, '.2f')} {s}). " if z is not None else ". "
         if pull >= 2:
             text += (f"A limit on a signal that is present lies near {muhat} + "

@@ -174,13 +174,14 @@ def correlations(
     ``cabinetry.visualize.correlation_matrix``'s ``pruning_threshold``): the free parameters
     whose correlation with another one reaches ``threshold`` in magnitude, the signal
     strength ``poi`` always, at most ``most`` (those most correlated with another one);
-    in model order."""
+    the signal strength first, then in model order."""
     free = np.flatnonzero(best.errors > 0)
     matrix = best.correlations[np.ix_(free, free)]
     off = np.abs(matrix - np.diag(np.diag(matrix))).max(axis=1, initial=0.0)
     names = [best.names[i] for i in free]
     keep = [i for i, name in enumerate(names) if name == poi or off[i] >= threshold]
-    keep = sorted(sorted(keep, key=lambda i: (names[i] != poi, -off[i]))[:most])
+    keep = sorted(sorted(keep, key=lambda i: (names[i] != poi, -off[i]))[:most],
+                  key=lambda i: (names[i] != poi, i))  # fmt: skip
     return {
         "threshold": threshold,
         "names": [names[i] for i in keep],

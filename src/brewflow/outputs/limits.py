@@ -174,16 +174,20 @@ def _solve(f: Callable[[float], float], start: float, rtol: float, top: float) -
 def cls_scan(
     calculator: CLs, observed: float, expected: Sequence[float], points: int = 15
 ) -> dict[str, Any]:
-    """Observed and expected CLs on a grid of signal strengths from 0 to 1.25 times the
-    largest limit (``observed`` and the ``expected`` band as :func:`upper_limit` returns
-    them), the limits themselves among the points (the curves cross the level there):
-    ``mu``, ``observed`` and ``expected`` (:data:`BANDS` -> CLs per point)."""
-    top = 1.25 * max(observed, *expected)
-    grid = np.linspace(0.0, top, points + 1)[1:]
+    """Observed and expected CLs on a grid of signal strengths up to 1.25 times the largest
+    limit (``observed`` and the ``expected`` band as :func:`upper_limit` returns them), the
+    limits themselves among the points (the curves cross the level there): ``mu``,
+    ``observed`` and ``expected`` (:data:`BANDS` -> CLs per point). The grid is even from 0,
+    or even in log mu from half the lowest limit (``log``) where the limits are over a
+    factor 20 apart (a signal the data hold far above the expected limit)."""
+    top, low = 1.25 * max(observed, *expected), 0.5 * min(observed, *expected)
+    log = top > 20 * low
+    grid = np.geomspace(low, top, points) if log else np.linspace(0.0, top, points + 1)[1:]
     mus = sorted({*(float(m) for m in grid), float(observed), float(expected[0])})
     sets = [calculator.expected(mu) for mu in mus]
     return {
         "mu": mus,
+        "log": bool(log),
         "observed": [calculator.observed(mu) for mu in mus],
         "expected": {band: [s[i] for s in sets] for i, band in enumerate(BANDS)},
     }
