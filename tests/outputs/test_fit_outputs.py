@@ -11,12 +11,13 @@ import copy
 import json
 import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pyhf
 import pytest
 from scipy import optimize, stats
 
-from brewflow.outputs import fit, fit_plots, fit_text, likelihood, mle
+from brewflow.outputs import fit, fit_plots, fit_text, likelihood, limits, mle, scan
 from brewflow.outputs.scan import likelihood_scan
 from tests.outputs.fit_workspaces import SPEC, one_bin, sensible_spec
 
@@ -109,6 +110,36 @@ def test_cls_scan_crosses_the_level_at_the_tables_limits(spec_fit):
                                       return_expected_set=True)  # fmt: skip
     assert float(observed) == pytest.approx(0.05, rel=2e-3)
     assert float(np.ravel(expected)[2]) == pytest.approx(0.05, rel=2e-3)
+
+
+def test_a_scan_point_whose_fits_fail_is_left_out_and_named(spec_fit, monkeypatch):
+    """The demo's CLs scan (issue 28) had a point whose conditional fit never converged: the
+    scan is a picture around results that do not need that point (the limit, the
+    intervals), so the point is left out, named in the table and warned about."""
+    table, _ = spec_fit
+    last = {"likelihood": table["likelihood_scan"]["mu"][-1], "cls": table["cls_scan"]["mu"][-1]}
+    scan_fit, limits_fit = scan.maximum_likelihood, limits.maximum_likelihood
+
+    def failing(real, at: float):
+        def fit(*args, what: str = "", **kwargs):
+            if f"(fit at mu = {at:g})" in what:
+                raise mle.FitFailed(what, "no fit converged in 6 attempts (6x test)")
+            return real(*args, what=what, **kwargs)
+
+        return fit
+
+    monkeypatch.setattr(scan, "maximum_likelihood", failing(scan_fit, last["likelihood"]))
+    monkeypatch.setattr(limits, "maximum_likelihood", failing(limits_fit, last["cls"]))
+    failed, _ = likelihood.fit_workspace(copy.deepcopy(SPEC), top=2)
+    for name, key in (("likelihood", "likelihood_scan"), ("cls", "cls_scan")):
+        assert [p["mu"] for p in failed[key]["failed_points"]] == [last[name]]
+        assert failed[key]["mu"] == table[key]["mu"][:-1]
+    assert failed["cls_scan"]["observed"] == table["cls_scan"]["observed"][:-1]
+    assert failed["upper_limit"] == table["upper_limit"]  # the results stand
+    assert failed["likelihood_scan"]["intervals"] == table["likelihood_scan"]["intervals"]
+    assert len(failed["warnings"]) == 2
+    assert failed["warnings"][1].startswith(f"CLs scan: no point at mu = {last['cls']:.6g} (left")
+    plt.close(fit_plots.cls_figure(failed))
 
 
 # One channel, two bins: a signal scaled by mu, a background with a symmetric (linear) shape

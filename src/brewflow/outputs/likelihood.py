@@ -298,6 +298,9 @@ def fit_workspace(
     parts += [] if limit["failed"] else [("CLs scan", cls)]
     warnings += [f"{what}: {part['failed']}" for what, part in parts if part["failed"]]
     warnings += [f"impact of {r['name']}: {r['failed']}" for r in rows if r["failed"]]
+    warnings += [f"{what}: no point at mu = {point['mu']:.6g} (left out: {point['failed']})"
+                 for what, part in (("likelihood scan", scan), ("CLs scan", cls))
+                 for point in part.get("failed_points", ())]  # fmt: skip
     signal = signal_samples(dict(spec), poi)
     stages = {"prefit": (prefit_pars, prefit_covariance(model)),
               "postfit": (best.values, best.covariance)}  # fmt: skip

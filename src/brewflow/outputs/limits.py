@@ -172,22 +172,29 @@ def _solve(f: Callable[[float], float], start: float, rtol: float, top: float) -
 
 
 def cls_scan(
-    calculator: CLs, observed: float, expected: Sequence[float], points: int = 15
+    calculator: CLs, observed: float, expected: Sequence[float], points: int = 12
 ) -> dict[str, Any]:
     """Observed and expected CLs on a grid of signal strengths up to 1.25 times the largest
     limit (``observed`` and the ``expected`` band as :func:`upper_limit` returns them), the
     limits themselves among the points (the curves cross the level there): ``mu``,
     ``observed`` and ``expected`` (:data:`BANDS` -> CLs per point). The grid is even from 0,
     or even in log mu from half the lowest limit (``log``) where the limits are over a
-    factor 20 apart (a signal the data hold far above the expected limit)."""
+    factor 20 apart (a signal the data hold far above the expected limit). A point whose
+    fits fail is left out and named in ``failed_points`` (the limits do not depend on it)."""
     top, low = 1.25 * max(observed, *expected), 0.5 * min(observed, *expected)
     log = top > 20 * low
     grid = np.geomspace(low, top, points) if log else np.linspace(0.0, top, points + 1)[1:]
-    mus = sorted({*(float(m) for m in grid), float(observed), float(expected[0])})
-    sets = [calculator.expected(mu) for mu in mus]
+    mus, values, failed = [], [], []
+    for mu in sorted({*(float(m) for m in grid), float(observed), float(expected[0])}):
+        try:
+            values.append((calculator.observed(mu), calculator.expected(mu)))
+            mus.append(mu)
+        except FitFailed as err:
+            failed.append({"mu": mu, "failed": str(err)})
     return {
         "mu": mus,
         "log": bool(log),
-        "observed": [calculator.observed(mu) for mu in mus],
-        "expected": {band: [s[i] for s in sets] for i, band in enumerate(BANDS)},
+        "observed": [obs for obs, _ in values],
+        "expected": {band: [exp[i] for _, exp in values] for i, band in enumerate(BANDS)},
+        "failed_points": failed,
     }

@@ -14,7 +14,7 @@ import pyhf
 from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
-from brewflow.outputs.mle import Fit, maximum_likelihood
+from brewflow.outputs.mle import Fit, FitFailed, maximum_likelihood
 
 __all__ = ["LEVELS", "likelihood_scan"]
 
@@ -24,15 +24,16 @@ LEVELS = (float(stats.chi2.cdf(1.0, 1)), 0.95)
 
 
 def likelihood_scan(
-    model: pyhf.pdf.Model, data: ArrayLike, best: Fit, points: int = 15
+    model: pyhf.pdf.Model, data: ArrayLike, best: Fit, points: int = 11
 ) -> dict[str, Any]:
     """-2 Delta ln L of the signal strength around the ``best`` fit of ``data``: ``points``
     fits on a grid 1.25 times as wide as the 95% interval (within the signal strength's
     bounds), the best fit and the crossings among them (``mu``, ``twice_delta_nll``); and
     per level of :data:`LEVELS` the interval (``low``, ``high``: the crossings, found by
     root finding on fits to 1e-4 of the signal strength's error; None where the curve stays
-    below the threshold up to the signal strength's bound). Raises
-    :class:`~brewflow.outputs.mle.FitFailed` where a fit fails."""
+    below the threshold up to the signal strength's bound). A grid point whose fit fails is
+    left out and named in ``failed_points``; raises :class:`~brewflow.outputs.mle.FitFailed`
+    where a fit of a crossing fails."""
     poi = model.config.poi_name
     mu_hat, sigma = best[poi]
     sigma = sigma if sigma > 0 else 1.0
@@ -83,8 +84,12 @@ def likelihood_scan(
     below = wide["low"] if wide["low"] is not None else mu_hat - 2 * sigma
     above = wide["high"] if wide["high"] is not None else mu_hat + 2 * sigma
     low, high = mu_hat - 1.25 * (mu_hat - below), mu_hat + 1.25 * (above - mu_hat)
+    failed = []
     for mu in np.linspace(max(low, low_bound), min(high, high_bound), points):
-        twice_delta_nll(mu)
+        try:
+            twice_delta_nll(mu)
+        except FitFailed as err:  # a point of the picture: left out, named
+            failed.append({"mu": float(mu), "failed": str(err)})
     mus = sorted(curve)
     return {
         "poi": poi,
@@ -92,4 +97,5 @@ def likelihood_scan(
         "twice_delta_nll": [curve[mu] for mu in mus],
         "bounds": [low_bound, high_bound],
         "intervals": intervals,
+        "failed_points": failed,
     }
