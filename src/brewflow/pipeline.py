@@ -361,11 +361,12 @@ def search_files(config: Mapping, search: str) -> list[str]:
 
 def fit_files(config: Mapping, histogram: str) -> list[str]:
     """What the fit of ``histogram`` writes in ``results/fit/<histogram>/``: the results table
-    (``fit.json``, ``.md``, ``.tex``), the pull and impact plots, and per channel the pre-
+    (``fit.json``, ``.md``, ``.tex``), the figures (pulls, impacts, correlation matrix,
+    likelihood scan, CLs scan: ``brewflow.outputs.fit.FIGURES``) and per channel the pre-
     and post-fit plots, in the configured plot formats."""
     folder = f"results/fit/{histogram}"
     formats = config["plots"]["formats"]
-    plots = ["pulls", "impacts"] + [
+    plots = ["pulls", "impacts", "correlations", "scan", "cls"] + [
         f"{stage}/{channel}" for stage in ("prefit", "postfit")
         for channel, _, _ in fit_channels(config, histogram)
     ]  # fmt: skip

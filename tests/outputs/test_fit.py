@@ -10,37 +10,16 @@ import copy
 import json
 import logging
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pyhf
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from brewflow.errors import InputError
-from brewflow.outputs import fit, likelihood, mle
-
-SPEC = {
-    "channels": [
-        {"name": "sr", "samples": [
-            {"name": "sig", "data": [5.0, 10.0, 4.0], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "staterror_sr", "type": "staterror", "data": [0.5, 0.8, 0.4]}]},
-            {"name": "bkg", "data": [50.0, 40.0, 30.0], "modifiers": [
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [52.0, 41.0, 29.0], "lo_data": [48.0, 39.0, 31.0]}},
-                {"name": "lumi", "type": "normsys", "data": {"hi": 1.025, "lo": 0.975}},
-                {"name": "staterror_sr", "type": "staterror", "data": [2.0, 2.0, 1.5]}]}]},
-        {"name": "cr", "samples": [
-            {"name": "sig", "data": [1.0, 2.0], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None}]},
-            {"name": "bkg", "data": [100.0, 80.0], "modifiers": [
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [104.0, 82.0], "lo_data": [96.0, 78.0]}}]}]},
-    ],
-    "observations": [{"name": "sr", "data": [60.0, 52.0, 33.0]},
-                     {"name": "cr", "data": [99.0, 85.0]}],
-    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}  # fmt: skip
+from brewflow.outputs import fit, fit_plots, fit_text, likelihood, limits, mle
+from brewflow.pipeline import fit_files
+from tests.outputs.fit_workspaces import NEGATIVE, SPEC, one_bin, sensible_spec
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +123,7 @@ def test_zero_background_leaves_significance_and_limit_undefined():
     model = pyhf.Workspace(spec).model()
     best = likelihood.maximum_likelihood(model, np.asarray(pyhf.Workspace(spec).data(model)))
     assert table["mu"] == pytest.approx(best["mu"][0], rel=1e-9)  # mu is still measured
-    assert "undefined" in fit._markdown(table)
+    assert "undefined" in fit_text.markdown(table)
 
 
 def test_fit_job_writes_reproducible_outputs(tmp_path):
@@ -176,98 +155,15 @@ def test_fit_job_writes_reproducible_outputs(tmp_path):
     names = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
     assert "postfit/sr.png" in names
     assert "prefit/cr.pdf" in names
+    assert {f"{figure}.{ext}" for figure in fit.FIGURES for ext in ("png", "pdf")} <= set(names)
+    assert names == sorted(f.removeprefix("results/fit/x/") for f in fit_files(config, "x"))
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert json.loads((first / "fit.json").read_text())["mu"] == table["mu"]
     assert "signal strength" in (first / "fit.md").read_text()
     # regression (issue 27 review): a window's Asimov bins were not said ("data: observed")
     assert table["blinded_bins"] == {"sr": [1], "cr": [1]}
-    assert "Asimov in bins 1 of sr; bins 1 of cr" in (first / "fit.md").read_text()
-
-
-# Issue 27, case 1: the demo's channels generated with 4,000 events per dataset (one era, the
-# "jes" systematic): a negative-weight Drell-Yan bin that "jes" drives further negative. The
-# impacts' refits failed (the likelihood of a negative yield is not defined).
-NEGATIVE = {
-    "channels": [
-        {"name": "zmumu", "samples": [
-            {"name": "top", "data": [3.06, 7.28, 4.45], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "staterror_zmumu", "type": "staterror", "data": [0.65, 1.0, 0.84]},
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [2.87, 7.04, 5.05], "lo_data": [3.38, 7.25, 4.01]}}]},
-            {"name": "dy", "data": [5127.36, 171.28, -2.716], "modifiers": [
-                {"name": "staterror_zmumu", "type": "staterror", "data": [280.4, 66.56, 29.0]},
-                {"name": "jes", "type": "histosys", "data": {
-                    "hi_data": [5140.4, 180.0, -10.72], "lo_data": [5108.2, 191.2, -15.97]}}]},
-            {"name": "diboson", "data": [1.98, 0.133, 0.0498], "modifiers": [
-                {"name": "staterror_zmumu", "type": "staterror", "data": [0.2, 0.053, 0.037]},
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [1.97, 0.149, 0.0508], "lo_data": [1.97, 0.131, 0.0488]}}]}]},
-        {"name": "emu", "samples": [
-            {"name": "top", "data": [0.0, 52.84, 30.99], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "staterror_emu", "type": "staterror", "data": [0.0, 2.92, 2.19]},
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [0.0, 52.78, 33.28], "lo_data": [0.0, 52.82, 28.75]}}]},
-            {"name": "diboson", "data": [0.0, 0.112, 0.049], "modifiers": [
-                {"name": "staterror_emu", "type": "staterror", "data": [0.0, 0.040, 0.029]},
-                {"name": "jes", "type": "histosys",
-                 "data": {"hi_data": [0.0, 0.113, 0.0505], "lo_data": [0.0, 0.0868, 0.0484]}}]}]},
-    ],
-    "observations": [{"name": "zmumu", "data": [5068.0, 194.0, 24.0]},
-                     {"name": "emu", "data": [0.0, 71.0, 36.0]}],
-    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}  # fmt: skip
-
-# Issue 27, case 2: the demo model (2018 era: three systematics) with a sensible S/B: the ttbar
-# signal x0.1, the small diboson background x100 (_sensible), fitted on its Asimov dataset of
-# mu = 1.5. MIGRAD's first settings miss the minimum of some impacts' refits.
-DEMO_2018 = {
-    "channels": [
-        {"name": "zmumu", "samples": [
-            {"name": "top", "data": [4.966, 13.353, 8.031], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "pileup", "type": "histosys",
-                 "data": {"hi_data": [4.868, 13.366, 8.072], "lo_data": [5.049, 13.337, 8.002]}},
-                {"name": "ps_fsr", "type": "histosys",
-                 "data": {"hi_data": [4.717, 12.600, 7.612], "lo_data": [5.214, 14.106, 8.451]}}]},
-            {"name": "dy", "data": [8453.14, 299.26, 7.634], "modifiers": [
-                {"name": "ps_isr", "type": "histosys", "data": {
-                    "hi_data": [8329.77, 321.64, 8.672], "lo_data": [8576.51, 276.88, 6.595]}}]},
-            {"name": "diboson", "data": [3.1206, 0.28390, 0.05397], "modifiers": []}]},
-        {"name": "emu", "samples": [
-            {"name": "top", "data": [0.0, 93.123, 52.585], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "ps_isr", "type": "histosys",
-                 "data": {"hi_data": [0.0, 92.752, 55.813], "lo_data": [0.0, 93.495, 49.356]}}]},
-            {"name": "diboson", "data": [0.0, 0.26909, 0.048602], "modifiers": [
-                {"name": "ps_isr", "type": "histosys", "data": {
-                    "hi_data": [0.0, 0.29574, 0.055812], "lo_data": [0.0, 0.24244, 0.041392]}}]}]},
-    ],
-    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}  # fmt: skip
-
-
-def _sensible(mu: float = 1.5) -> dict:
-    """DEMO_2018 with the signal x0.1 and the diboson background x100, observing its Asimov
-    dataset of signal strength ``mu`` (the sum of the nominal templates, summed here)."""
-    spec = copy.deepcopy(DEMO_2018)
-    spec["observations"] = []
-    for channel in spec["channels"]:
-        total = np.zeros(3)
-        for sample in channel["samples"]:
-            factor = {"top": 0.1, "diboson": 100.0}.get(sample["name"], 1.0)
-            sample["data"] = [factor * x for x in sample["data"]]
-            for modifier in sample["modifiers"]:
-                if modifier["type"] == "histosys":
-                    modifier["data"] = {k: [factor * x for x in v]
-                                        for k, v in modifier["data"].items()}  # fmt: skip
-            total += np.asarray(sample["data"]) * (mu if sample["name"] == "top" else 1.0)
-        spec["observations"].append({"name": channel["name"], "data": total.tolist()})
-    return spec
+    assert "Asimov in bin 1 of sr; bin 1 of cr" in (first / "fit.md").read_text()
 
 
 class _Records(logging.Handler):
@@ -283,13 +179,13 @@ class _Records(logging.Handler):
 
 @pytest.fixture(scope="module")
 def sensible():
-    """The fit of _sensible() and the log records it made (INFO and above)."""
+    """The fit of sensible_spec() and the log records it made (INFO and above)."""
     handler, root = _Records(), logging.getLogger()
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        table, _ = likelihood.fit_workspace(_sensible(), top=3)
+        table, _ = likelihood.fit_workspace(sensible_spec(), top=3)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
@@ -307,10 +203,10 @@ def _pyhf_mle(spec: dict, **model_options) -> float:
 def test_asimov_of_a_sensible_model_gives_back_its_signal_strength(sensible):
     table, _ = sensible
     assert table["mu"] == pytest.approx(1.5, abs=1e-6)
-    assert table["mu"] == pytest.approx(_pyhf_mle(_sensible()), rel=5e-4)
+    assert table["mu"] == pytest.approx(_pyhf_mle(sensible_spec()), rel=5e-4)
     assert [r["failed"] for r in table["impacts"]] == [None] * 3
     assert table["warnings"] == []
-    workspace, model = mle.load(_sensible())
+    workspace, model = mle.load(sensible_spec())
     data = np.asarray(workspace.data(model), dtype=float)
     best = likelihood.maximum_likelihood(model, data)
     for row in table["impacts"]:  # each impact is a refit with the nuisance held
@@ -321,7 +217,7 @@ def test_asimov_of_a_sensible_model_gives_back_its_signal_strength(sensible):
 
 def test_statistics_of_a_sensible_model_equal_pyhf(sensible):
     table, _ = sensible
-    workspace = pyhf.Workspace(_sensible())
+    workspace = pyhf.Workspace(sensible_spec())
     model = workspace.model()
     data = workspace.data(model)
     pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())  # pyhf's defaults
@@ -412,7 +308,8 @@ def test_failed_impacts_and_floored_bins_are_marked_in_every_output(tmp_path, mo
             raise likelihood.FitFailed(what, "no fit converged in 8 attempts (8x test)")
         return real(*args, what=what, **kwargs)
 
-    monkeypatch.setattr(likelihood, "maximum_likelihood", failing)
+    for module in (likelihood, limits):
+        monkeypatch.setattr(module, "maximum_likelihood", failing)
     workspace = tmp_path / "x.pyhf.json"
     workspace.write_text(json.dumps(NEGATIVE))
     table = fit.fit_job(_fit_config(["zmumu", "emu"]), "x", workspace, tmp_path)
@@ -435,3 +332,37 @@ def test_failed_impacts_and_floored_bins_are_marked_in_every_output(tmp_path, mo
     assert latex.count(r"\textbf{Warning:}") == 3
     assert r"impact of jes: postfit\_up: no fit converged" in latex
     assert (tmp_path / "impacts.png").is_file()
+
+
+def test_a_model_without_nuisances_has_analytic_statistics():
+    """Regression (issue 28): a fit with every parameter held (the conditional fits of a model
+    whose only parameter is mu) made pyhf's minuit optimizer fail with an AttributeError and
+    the job with a traceback. One Poisson bin: q0, qmu~ and its Asimov are analytic."""
+    n, b, s = 50.0, 20.0, 20.0
+    table, _ = likelihood.fit_workspace(one_bin(n, b, s), top=3)
+    assert table["mu"] == pytest.approx((n - b) / s, abs=1e-6)
+    assert table["pulls"] == table["impacts"] == []
+
+    def twice_delta(mu: float, observed: float) -> float:  # -2 ln L(mu) + 2 ln L(n)
+        lam = mu * s + b
+        return 2 * (lam - observed - observed * np.log(lam / observed))
+
+    assert table["significance"]["observed"] == pytest.approx(
+        np.sqrt(twice_delta(0.0, n)), rel=1e-5
+    )
+
+    def cls(mu: float) -> float:  # Cowan et al., qmu~ asymptotics (pyhf's formulae)
+        q = twice_delta(mu, n) if mu > table["mu"] else 0.0
+        qa = twice_delta(mu, b)  # the background-only Asimov dataset observes b
+        if q <= qa:
+            return stats.norm.cdf(-np.sqrt(q)) / stats.norm.cdf(np.sqrt(qa) - np.sqrt(q))
+        return stats.norm.cdf(-(q + qa) / (2 * np.sqrt(qa))) / stats.norm.cdf(
+            -(q - qa) / (2 * np.sqrt(qa))
+        )
+
+    observed = optimize.brentq(lambda mu: cls(mu) - 0.05, table["mu"], 10.0)
+    median = optimize.brentq(lambda mu: twice_delta(mu, b) - stats.norm.isf(0.025) ** 2, 0.01, 10)
+    assert table["upper_limit"]["observed"] == pytest.approx(observed, rel=1e-3)
+    assert table["upper_limit"]["expected"][0] == pytest.approx(median, rel=1e-3)
+    for figure in (fit_plots.pull_figure(table), fit_plots.impact_figure(table)):
+        plt.close(figure)  # no nuisance: the figures say so

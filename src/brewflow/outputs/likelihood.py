@@ -1,21 +1,22 @@
 """The statistics of the fit: a maximum-likelihood fit of a pyhf workspace (HistFactory;
-MIGRAD and HESSE of iminuit), the signal strength with its uncertainty, observed and expected
-discovery significances, a CLs upper limit, nuisance pulls and constraints, impacts, and the
-pre- and post-fit yields of every channel with their uncertainty bands.
+MIGRAD and HESSE of iminuit), the signal strength with its uncertainty, its profile
+likelihood scan, observed and expected discovery significances, a CLs upper limit and the
+CLs scan, nuisance pulls and constraints, impacts, the parameters' correlations, and the
+pre- and post-fit yields of every channel with their uncertainties.
 
 Everything is pyhf's likelihood; this module adds no statistics of its own beyond linear error
-propagation of the fitted covariance to the bin yields (the post-fit band) and the impact of a
-nuisance (the change of the signal strength when the nuisance is fixed at its value +- its
-uncertainty and the rest refitted). Every fit goes through
+propagation of the fitted covariance to the yields (:mod:`brewflow.outputs.fit_yields`) and
+the impact of a nuisance (the change of the signal strength when the nuisance is fixed at its
+value +- its uncertainty and the rest refitted). Every fit goes through
 :func:`brewflow.outputs.mle.maximum_likelihood` (its retry ladder; a fit that still fails marks
-the significance, the limit or an impact failed, and only a failed best fit fails the job), on
-the model :func:`brewflow.outputs.mle.load` builds (negative predicted yields floored as
-combine does). :mod:`brewflow.outputs.fit` writes what it finds.
+the significance, the limit, a scan or an impact failed, and only a failed best fit fails the
+job), on the model :func:`brewflow.outputs.mle.load` builds (negative predicted yields floored
+as combine does). The limits are :mod:`brewflow.outputs.limits`', the likelihood scan
+:mod:`brewflow.outputs.scan`'s; :mod:`brewflow.outputs.fit` writes what they find.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,9 +24,16 @@ from typing import Any
 import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
 
 from brewflow.errors import InputError
+from brewflow.outputs.fit_yields import (
+    channel_yields,
+    prefit_covariance,
+    sample_yields,
+    signal_samples,
+    yield_band,
+)
+from brewflow.outputs.limits import CLs, cls_scan, conditional_asimov, upper_limit
 from brewflow.outputs.mle import (
     FLOOR,
     Fit,
@@ -37,24 +45,35 @@ from brewflow.outputs.mle import (
     test_settings,
     widths,
 )
+from brewflow.outputs.scan import likelihood_scan
 
 __all__ = [
+    "CORRELATION_THRESHOLD",
     "Fit",
     "FitFailed",
     "asimov_data",
     "background_free",
+    "conditional_asimov",
+    "correlations",
     "fit_workspace",
     "impacts",
     "maximum_likelihood",
     "nuisances",
     "parameter_names",
     "prefit_covariance",
+    "pulls",
     "significance",
     "upper_limit",
     "yield_band",
 ]
 
 log = logging.getLogger(__name__)
+
+CORRELATION_THRESHOLD = 0.2
+"""A parameter enters the correlation matrix's plot where its correlation with another one
+reaches this in magnitude (cabinetry's ``pruning_threshold``); the signal strength always."""
+CORRELATION_MOST = 30
+"""At most this many parameters in that plot: those most correlated with another one."""
 
 
 def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
@@ -63,20 +82,6 @@ def asimov_data(model: pyhf.pdf.Model, mu: float = 1.0) -> np.ndarray:
     pars = np.asarray(model.config.suggested_init(), dtype=float)
     pars[model.config.poi_index] = mu
     return np.asarray(model.expected_data(pars), dtype=float)
-
-
-def conditional_asimov(
-    model: pyhf.pdf.Model,
-    data: ArrayLike,
-    mu: float,
-    first: Sequence[tuple[float, int]],
-    what: str,
-) -> np.ndarray:
-    """The Asimov dataset of signal strength ``mu`` with the nuisances at their fit to
-    ``data`` at that ``mu`` (pyhf's ``generate_asimov_data``)."""
-    poi = model.config.poi_name
-    fit = maximum_likelihood(model, data, fixed={poi: mu}, first=first, what=what)
-    return np.asarray(model.expected_data(fit.values), dtype=float)
 
 
 def significance(model: pyhf.pdf.Model, data: ArrayLike) -> tuple[float, float]:
@@ -104,104 +109,6 @@ def _q0(
     null = maximum_likelihood(model, data, fixed={poi: 0.0}, first=first,
                               what=f"{what} (fit at mu = 0)")  # fmt: skip
     return max(null.twice_nll - free.twice_nll, 0.0)
-
-
-def upper_limit(
-    model: pyhf.pdf.Model,
-    data: ArrayLike,
-    level: float = 0.05,
-    guess: tuple[float, float] = (0.0, 1.0),
-    rtol: float = 1e-4,
-) -> tuple[float, list[float]]:
-    """The CLs upper limit on the signal strength at confidence ``1 - level`` with pyhf's
-    asymptotic formulae for the qmu~ test statistic: observed, and expected (median, then -2,
-    -1, +1, +2 sigma), to ``rtol``.
-
-    The same numbers as ``pyhf.infer.intervals.upper_limits.upper_limit`` (the tests check),
-    computed with fewer fits: the unconditional fits of the data and of the background-only
-    Asimov dataset (nuisances fitted to the data at mu = 0, as pyhf makes it) do not depend on
-    the tested mu and are made once; each tested mu costs one conditional fit per dataset;
-    an expected limit solves pyhf's expected CLs of band N, ``Phi(-(N + sqrt(qA))) / Phi(-N) =
-    level``, for ``sqrt(qA(mu))``; roots are found by the secant method in log(mu) from the
-    best fit ``guess`` ``(mu, error)``."""
-    first = test_settings(strategy=0)  # no errors needed: MIGRAD's cheaper strategy
-    bounds = model.config.suggested_bounds()
-    poi, name_of_poi = model.config.poi_index, model.config.poi_name
-    observed_data = np.asarray(data, dtype=float)
-    asimov = conditional_asimov(model, observed_data, 0.0, first, "the limit's Asimov")
-    datasets = {"data": observed_data, "asimov": asimov}
-    what = {"data": "the observed limit", "asimov": "the expected limit"}
-    free = {
-        name: maximum_likelihood(model, values, first=first, what=f"{what[name]} (free fit)")
-        for name, values in datasets.items()
-    }
-
-    @functools.cache
-    def q(name: str, mu: float) -> float:
-        """pyhf's qmu~ of ``mu`` on a dataset: 0 above its best fit, else the rise of -2 ln L
-        from the unconditional to the conditional fit."""
-        best = free[name]
-        if float(best.values[poi]) > mu:
-            return 0.0
-        conditional = maximum_likelihood(
-            model, datasets[name], fixed={name_of_poi: mu}, first=first,
-            what=f"{what[name]} (fit at mu = {mu:g})",
-        )  # fmt: skip
-        return max(conditional.twice_nll - best.twice_nll, 0.0)
-
-    def cls(mu: float) -> float:
-        """pyhf's observed CLs (AsymptoticCalculator, qtilde)."""
-        q_mu, q_a = q("data", mu), q("asimov", mu)
-        sqrt_mu, sqrt_a = np.sqrt(q_mu), np.sqrt(q_a)
-        t = sqrt_mu - sqrt_a if sqrt_mu < sqrt_a else (q_mu - q_a) / (2 * sqrt_a)
-        return float(stats.norm.cdf(-(t + sqrt_a)) / stats.norm.cdf(-t))
-
-    mu_hat, error = max(guess[0], 0.0), guess[1]
-    observed = _solve(lambda mu: np.log(max(cls(mu), 1e-300) / level), mu_hat + 1.7 * error,
-                      rtol, bounds[poi][1])  # fmt: skip
-    expected: list[float] = []
-    for n in (0, 2, 1, -1, -2):  # pyhf's band N = +2 is the lowest limit (-2 sigma)
-        target = expected_target(n, level)
-        start = expected[0] * target / expected_target(0, level) if expected else 2 * error
-        expected.append(_solve(
-            lambda mu, t=target: np.log(t / max(np.sqrt(q("asimov", mu)), 1e-300)),
-            start, rtol, bounds[poi][1],
-        ))  # fmt: skip
-    return observed, expected
-
-
-def expected_target(n: int, level: float) -> float:
-    """``sqrt(qA)`` where pyhf's expected CLs of band ``n`` equals ``level``."""
-    return float(stats.norm.ppf(1 - level * stats.norm.cdf(-n)) - n)
-
-
-def _solve(f: Any, start: float, rtol: float, top: float) -> float:
-    """The root of ``f`` (decreasing in mu, smooth in log mu) by the secant method in log mu
-    from ``start``; bisection (brentq) in a widened bracket where the secant steps fail.
-    Raises :class:`FitFailed` where no root lies below ``top`` (the signal strength's upper
-    bound)."""
-    x0, x1 = np.log(start), np.log(start) + 0.1
-    f0, f1 = f(np.exp(x0)), f(np.exp(x1))
-    for _ in range(30):
-        if f1 == f0 or not np.isfinite(f1):
-            break
-        x2 = x1 - f1 * (x1 - x0) / (f1 - f0)
-        if abs(x2 - x1) < rtol:
-            return float(np.exp(x2))
-        x0, f0, x1 = x1, f1, min(x2, np.log(top))
-        f1 = f(np.exp(x1))
-    low, high = start / 2, min(start * 2, top)
-    while f(low) < 0 and low > 1e-9 * top:
-        low /= 2
-    while f(high) > 0 and high < top:
-        high = min(2 * high, top)
-    if f(high) > 0 or f(low) < 0:
-        raise FitFailed(
-            "the CLs upper limit",
-            f"no limit in [{low:.3g}, {high:.3g}] (the signal strength's bounds); widen the "
-            "signal strength's bounds in the workspace's measurement",
-        )
-    return float(optimize.brentq(f, low, high, rtol=rtol))
 
 
 def nuisances(model: pyhf.pdf.Model) -> list[str]:
@@ -247,31 +154,40 @@ def impacts(model: pyhf.pdf.Model, data: ArrayLike, best: Fit, top: int) -> list
     return out
 
 
-def _yields(model: pyhf.pdf.Model, pars: np.ndarray) -> np.ndarray:
-    """Expected main-bin yields per sample (samples x bins)."""
-    return np.asarray(model.main_model.expected_data(pars, return_by_sample=True), dtype=float)
+def pulls(model: pyhf.pdf.Model, best: Fit) -> list[dict[str, Any]]:
+    """Each nuisance's pull ``(theta_hat - theta_0) / sigma_0`` and post-fit constraint
+    ``sigma_hat / sigma_0`` (theta_0, sigma_0: its pre-fit value and constraint width), the
+    largest pull first."""
+    start, width = np.asarray(model.config.suggested_init(), dtype=float), widths(model)
+    out = []
+    for name in nuisances(model):
+        i = best.names.index(name)
+        out.append({"name": name, "pull": float((best.values[i] - start[i]) / width[i]),
+                    "constraint": float(best.errors[i] / width[i])})  # fmt: skip
+    return sorted(out, key=lambda p: -abs(p["pull"]))
 
 
-def yield_band(model: pyhf.pdf.Model, pars: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    """The uncertainty of the total expected yield per bin: the parameters' ``covariance``
-    propagated linearly (central differences of the yields, steps of 0.1 standard
-    deviations), correlations included."""
-    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    jacobian = np.zeros((len(pars), _yields(model, pars).shape[1]))
-    for i, error in enumerate(errors):
-        if error == 0:
-            continue
-        step = np.zeros_like(pars)
-        step[i] = 0.1 * error
-        up, down = _yields(model, pars + step).sum(0), _yields(model, pars - step).sum(0)
-        jacobian[i] = (up - down) / (2 * step[i])
-    return np.sqrt(np.clip(np.einsum("ib,ij,jb->b", jacobian, covariance, jacobian), 0.0, None))
-
-
-def prefit_covariance(model: pyhf.pdf.Model) -> np.ndarray:
-    """The parameters' pre-fit covariance: their constraint widths squared (no correlation);
-    free parameters (the signal strength) held."""
-    return np.diag(np.square(widths(model)))
+def correlations(
+    best: Fit, poi: str, threshold: float = CORRELATION_THRESHOLD, most: int = CORRELATION_MOST
+) -> dict[str, Any]:
+    """The best fit's correlation matrix pruned to the correlated parameters (as
+    ``cabinetry.visualize.correlation_matrix``'s ``pruning_threshold``): the free parameters
+    whose correlation with another one reaches ``threshold`` in magnitude, the signal
+    strength ``poi`` always, at most ``most`` (those most correlated with another one);
+    the signal strength first, then in model order."""
+    free = np.flatnonzero(best.errors > 0)
+    matrix = best.correlations[np.ix_(free, free)]
+    off = np.abs(matrix - np.diag(np.diag(matrix))).max(axis=1, initial=0.0)
+    names = [best.names[i] for i in free]
+    keep = [i for i, name in enumerate(names) if name == poi or off[i] >= threshold]
+    keep = sorted(sorted(keep, key=lambda i: (names[i] != poi, -off[i]))[:most],
+                  key=lambda i: (names[i] != poi, i))  # fmt: skip
+    return {
+        "threshold": threshold,
+        "names": [names[i] for i in keep],
+        "matrix": matrix[np.ix_(keep, keep)].tolist(),
+        "pruned": len(names) - len(keep),
+    }
 
 
 def background_free(model: pyhf.pdf.Model, data: np.ndarray) -> list[str]:
@@ -299,6 +215,25 @@ def _unless_failed(compute: Callable[[], tuple[Any, Any]], part: dict[str, Any])
         return None, None
 
 
+def _limit(
+    model: pyhf.pdf.Model,
+    data: np.ndarray,
+    level: float,
+    guess: tuple[float, float],
+    scan: dict[str, Any],
+) -> tuple[float, list[float]]:
+    """The CLs upper limit (:func:`~brewflow.outputs.limits.upper_limit`) and, in ``scan``,
+    the CLs scan around it, sharing their fits; a scan whose fits fail says why in
+    ``scan["failed"]``."""
+    calculator = CLs(model, data)
+    observed, expected = upper_limit(model, data, level, guess, calculator=calculator)
+    try:
+        scan.update(cls_scan(calculator, observed, expected))
+    except FitFailed as err:
+        scan["failed"] = str(err)
+    return observed, expected
+
+
 def fit_workspace(
     spec: Mapping[str, Any],
     *,
@@ -308,14 +243,15 @@ def fit_workspace(
     blinded: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything the fit reports for a workspace ``spec``: ``(table, shapes)``. ``table``:
-    the signal strength and its error, significances, CLs limit, pulls, impacts, the bins
-    whose negative predicted yields were floored (``clipped``) and one line per problem
-    (``warnings``: floored bins, a significance, limit or impact whose fits failed, then
-    None with why in its ``failed``); ``shapes``:
-    per channel the pre- and post-fit yields per sample, their bands and the data.
-    ``asimov``: fit the pre-fit Asimov dataset (mu = 1) instead of the observations;
-    ``blinded`` channels' observations are the Asimov already (blinded, or an era without
-    data; see :mod:`brewflow.outputs.fit_inputs`)."""
+    the signal strength and its error, its likelihood scan, significances, CLs limit and CLs
+    scan, pulls, impacts, correlations, the yields per channel (pre- and post-fit, per sample,
+    background and total, with uncertainties), the bins whose negative predicted yields were
+    floored (``clipped``) and one line per problem (``warnings``: floored bins, a
+    significance, limit, scan or impact whose fits failed, then None with why in its
+    ``failed``); ``shapes``: per channel the pre- and post-fit yields per sample, their
+    bands and the data. ``asimov``: fit the pre-fit Asimov dataset (mu = 1) instead of the
+    observations; ``blinded`` channels' observations are the Asimov already (blinded, or an
+    era without data; see :mod:`brewflow.outputs.fit_inputs`)."""
     workspace, model = load(spec)
     if asimov or not spec.get("observations"):
         data = asimov_data(model)
@@ -334,13 +270,21 @@ def fit_workspace(
     empty = background_free(model, data)
     z: dict[str, Any] = {"observed": None, "expected": None, "failed": None}
     limit: dict[str, Any] = {"level": level, "observed": None, "expected": None, "failed": None}
+    scan: dict[str, Any] = {"failed": None}
+    cls: dict[str, Any] = {"level": level, "failed": None}
+    try:
+        scan.update(likelihood_scan(model, data, best))
+    except FitFailed as err:
+        scan["failed"] = str(err)
     if empty:
         log.warning("no background expected in %s: no significance or limit", ", ".join(empty))
     else:
         z["observed"], z["expected"] = _unless_failed(lambda: significance(model, data), z)
         limit["observed"], limit["expected"] = _unless_failed(
-            lambda: upper_limit(model, data, level, guess=(mu, mu_error)), limit
+            lambda: _limit(model, data, level, (mu, mu_error), cls), limit
         )
+        if limit["failed"]:
+            cls["failed"] = "no upper limit (see the upper limit's failure)"
     prefit_pars = np.asarray(model.config.suggested_init(), dtype=float)
     clipped = negative_yields(workspace, {"prefit": prefit_pars, "postfit": best.values})
     rows = impacts(model, data, best, top)
@@ -350,42 +294,49 @@ def fit_workspace(
         "likelihood (as combine does)"
         for c in clipped
     ]
-    warnings += [f"{what}: {part['failed']}" for what, part in
-                 (("significance", z), ("upper limit", limit)) if part["failed"]]  # fmt: skip
+    parts = [("significance", z), ("upper limit", limit), ("likelihood scan", scan)]
+    parts += [] if limit["failed"] else [("CLs scan", cls)]
+    warnings += [f"{what}: {part['failed']}" for what, part in parts if part["failed"]]
     warnings += [f"impact of {r['name']}: {r['failed']}" for r in rows if r["failed"]]
-    pulls = []
-    for name in nuisances(model):
-        value, error = best[name]
-        pulls.append({"name": name, "pull": value, "constraint": error})
+    warnings += [f"{what}: no point at mu = {point['mu']:.6g} (left out: {point['failed']})"
+                 for what, part in (("likelihood scan", scan), ("CLs scan", cls))
+                 for point in part.get("failed_points", ())]  # fmt: skip
+    signal = signal_samples(dict(spec), poi)
+    stages = {"prefit": (prefit_pars, prefit_covariance(model)),
+              "postfit": (best.values, best.covariance)}  # fmt: skip
+    yields = {stage: channel_yields(model, pars, covariance, signal)
+              for stage, (pars, covariance) in stages.items()}  # fmt: skip
     table = {
         "poi": poi,
         "mu": mu,
         "mu_error": mu_error,
+        "likelihood_scan": scan,
         "significance": z,
         "upper_limit": limit,
+        "cls_scan": cls,
         "twice_nll": best.twice_nll,
         "no_background": empty,
         "data": "asimov" if asimov or not spec.get("observations") else "observed",
         "blinded_channels": list(blinded),
         "channels": list(model.config.channels),
-        "pulls": pulls,
+        "signal": signal,
+        "pulls": pulls(model, best),
         "impacts": rows,
+        "correlations": correlations(best, poi),
+        "yields": {c: {stage: yields[stage][c] for stage in stages} for c in model.config.channels},
         "clipped": clipped,
         "warnings": warnings,
     }
-    prefit_band = yield_band(model, prefit_pars, prefit_covariance(model))
-    postfit_band = yield_band(model, best.values, best.covariance)
-    stages = {
-        "prefit": (_yields(model, prefit_pars), prefit_band),
-        "postfit": (_yields(model, best.values), postfit_band),
-    }
-    main = np.asarray(data[: model.config.nmaindata], dtype=float)
+    main = np.asarray(data[:n], dtype=float)
+    by_sample = {stage: sample_yields(model, pars) for stage, (pars, _) in stages.items()}
     shapes: dict[str, Any] = {}
     for channel in model.config.channels:
         bins = model.config.channel_slices[channel]
         shapes[channel] = {
             "samples": list(model.config.samples),
             "data": main[bins],
-            **{stage: {"yields": y[:, bins], "band": b[bins]} for stage, (y, b) in stages.items()},
-        }
+            **{stage: {"yields": by_sample[stage][:, bins],
+                       "band": np.asarray(yields[stage][channel]["total"]["bin_errors"])}
+               for stage in stages},
+        }  # fmt: skip
     return table, shapes

@@ -237,6 +237,8 @@ def maximum_likelihood(
         start[i] = prefit[i] = value
         held[i] = True
         limits[i] = (min(limits[i][0], value), max(limits[i][1], value))  # held: any value
+    if all(held):  # nothing to minimise (a model whose only free parameter is held)
+        return _held(model, np.asarray(data, dtype=float), start, names, what)
     ladder = [_Rung(s, t) for t, s in (first or (PRECISE if precise else QUICK))]
     ladder += [rung for rung in _TAIL if rung not in ladder]
     attempts: list[Attempt] = []
@@ -269,6 +271,20 @@ def maximum_likelihood(
     errors = [a.error for a in attempts]
     reasons = "; ".join(f"{errors.count(e)}x {e}" for e in dict.fromkeys(errors))
     raise FitFailed(what, f"no fit converged in {len(attempts)} attempts ({reasons})", attempts)
+
+
+def _held(
+    model: pyhf.pdf.Model, data: np.ndarray, values: np.ndarray, names: list[str], what: str
+) -> Fit:
+    """The "fit" where every parameter is held: the likelihood at ``values`` (MIGRAD has
+    nothing to vary, and pyhf's minuit optimizer fails on it without a covariance)."""
+    with _quiet():
+        twice_nll = float(np.ravel(pyhf.infer.mle.twice_nll(values, data, model))[0])
+    if not np.isfinite(twice_nll):
+        raise FitFailed(what, "the likelihood is not finite at the held values")
+    size = len(values)
+    return Fit(names, values, np.zeros(size), np.zeros((size, size)), twice_nll,
+               (Attempt("every parameter held: the likelihood at their values"),))  # fmt: skip
 
 
 def _setup(
