@@ -366,3 +366,38 @@ def test_a_model_without_nuisances_has_analytic_statistics():
     assert table["upper_limit"]["expected"][0] == pytest.approx(median, rel=1e-3)
     for figure in (fit_plots.pull_figure(table), fit_plots.impact_figure(table)):
         plt.close(figure)  # no nuisance: the figures say so
+
+
+def test_a_free_background_normalisation_is_measured_by_its_control_region():
+    """shapes.normfactors: a background's free normalisation, fixed by a control region
+    without signal; the table reports it as pyhf's own fit finds it."""
+    bkg = {"name": "bkg", "type": "normfactor", "data": None}
+    spec = {
+        "channels": [
+            {"name": "sr", "samples": [
+                {"name": "sig", "data": [10.0, 5.0], "modifiers": [
+                    {"name": "mu", "type": "normfactor", "data": None}]},
+                {"name": "b", "data": [20.0, 30.0], "modifiers": [bkg]}]},
+            {"name": "cr", "samples": [
+                {"name": "b", "data": [200.0, 300.0], "modifiers": [bkg]}]},
+        ],
+        "observations": [{"name": "sr", "data": [35.0, 38.0]},
+                         {"name": "cr", "data": [230.0, 340.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }  # fmt: skip
+    table, _ = likelihood.fit_workspace(spec, top=0)
+    workspace = pyhf.Workspace(spec)
+    model = workspace.model()
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(verbose=0))
+    try:
+        best = pyhf.infer.mle.fit(workspace.data(model), model, return_uncertainties=True)
+    finally:
+        pyhf.set_backend("numpy", "scipy")
+    index = model.config.par_slice("bkg").start
+    (found,) = table["normalisations"]
+    assert found["name"] == "bkg"
+    assert found["value"] == pytest.approx(float(best[index, 0]), rel=1e-4)
+    assert found["error"] == pytest.approx(float(best[index, 1]), rel=2e-2)
+    assert found["value"] == pytest.approx(570 / 500, rel=0.02)  # the control region's ratio
+    assert "free normalisation bkg" in fit_text.markdown(table)

@@ -413,3 +413,40 @@ def test_scan_figure(spec_fit):
 @pytest.mark.mpl_image_compare
 def test_cls_figure(spec_fit):
     return fit_plots.cls_figure(spec_fit[0], "Test", "1 fb$^{-1}$ (13 TeV)")
+
+
+def _postfit(spec_fit, hidden):
+    _, shapes = spec_fit
+    channel = next(iter(shapes))
+    edges = np.arange(len(shapes[channel]["data"]) + 1, dtype=float)
+    return fit_plots.channel_figure(
+        shapes[channel], "postfit", edges, styles={}, title="sr", xlabel="x [GeV]",
+        rlabel="1 fb$^{-1}$ (13 TeV)", label="Test", hidden=hidden,
+    )  # fmt: skip
+
+
+@pytest.mark.mpl_image_compare
+def test_postfit_channel_figure(spec_fit):
+    """The post-fit plot is drawn as the data/MC plots: Garwood errors, legend and text over
+    nothing drawn, the y title with the unit."""
+    from brewflow.outputs.points import garwood
+    from tests.outputs.overlap import overlaps
+
+    _, shapes = spec_fit
+    data = np.asarray(next(iter(shapes.values()))["data"], dtype=float)
+    fig = _postfit(spec_fit, np.zeros(len(data), dtype=bool))
+    ax = fig.axes[0]
+    assert not overlaps(ax)
+    assert ax.get_ylabel() == "Events / 1 GeV"
+    low, high = garwood(data)
+    bars = next(c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer")
+    segments = bars.lines[2][0].get_segments()
+    np.testing.assert_allclose([s[:, 1].min() for s in segments], low, rtol=1e-9)
+    np.testing.assert_allclose([s[:, 1].max() for s in segments], high, rtol=1e-9)
+    return fig
+
+
+def test_a_blinded_channel_figure_has_no_data_and_no_ratio_panel(spec_fit):
+    fig = _postfit(spec_fit, None)
+    assert len(fig.axes) == 1
+    assert not [c for c in fig.axes[0].containers if c.__class__.__name__ == "ErrorbarContainer"]

@@ -21,8 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from brewflow.outputs import layout, points
 from brewflow.outputs.fit_text import number
-from brewflow.outputs.plots import cms_label
+from brewflow.outputs.plots import band_stairs, cms_label, events_title, frame
 
 __all__ = [
     "channel_figure",
@@ -266,46 +267,48 @@ def channel_figure(
     hidden: np.ndarray | None,
 ) -> Figure:
     """One channel's ``stage`` (``prefit`` or ``postfit``) yields stacked per sample, their
-    uncertainty band, and the data (bins in ``hidden`` left out; None: no data shown)."""
+    uncertainty band, and the data with Garwood errors and a ratio panel with arrows for
+    points outside it (bins in ``hidden`` left out; None: no data shown, and no ratio
+    panel), drawn as the data/MC plots are (:func:`brewflow.outputs.plots.data_mc_figure`:
+    the y title's unit, per-width contents for variable bins, the legend and text where they
+    cover nothing)."""
     yields, band = shape[stage]["yields"], shape[stage]["band"]
     total = yields.sum(0)
     order = np.argsort(yields.sum(1))
-    plt.style.use(mh.style.CMS)
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(10, 10), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
-    )
-    fig.subplots_adjust(hspace=0.07)
+    centers = (edges[:-1] + edges[1:]) / 2
+    ytitle, per_width = events_title(edges, xlabel)
+    widths = np.diff(edges) if per_width else np.ones(len(centers))
+    fig, ax, rax = frame(ratio=hidden is not None)
     samples = [shape["samples"][i] for i in order]
-    mh.histplot([yields[i] for i in order], edges, ax=ax, stack=True, histtype="fill",
-                label=[styles.get(s, {}).get("label", s) for s in samples],
-                color=[styles.get(s, {}).get("color") for s in samples])  # fmt: skip
+    stack = mh.histplot([yields[i] / widths for i in order], edges, ax=ax, stack=True,
+                        histtype="fill", flow="none",
+                        label=[styles.get(s, {}).get("label", s) for s in samples],
+                        color=[styles.get(s, {}).get("color") for s in samples])  # fmt: skip
     what = "Post-fit" if stage == "postfit" else "Pre-fit"
-    ax.stairs(total + band, edges, baseline=total - band, fill=True, hatch="////",
-              facecolor="none", edgecolor="grey", linewidth=0, label=f"{what} unc.")  # fmt: skip
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(total > 0, band / total, 0.0)
-    rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, hatch="////", facecolor="none",
-               edgecolor="grey", linewidth=0)  # fmt: skip
-    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    top = np.max(total + band, initial=0)
+    unc = band_stairs(ax, edges, (total - band) / widths, (total + band) / widths,
+                      label=f"{what} unc.")  # fmt: skip
+    handles = [*(a.stairs for a in stack), unc]
+    tops = (total + band) / widths
     if hidden is not None:
         counts = np.where(hidden, np.nan, shape["data"])
-        centers = (edges[:-1] + edges[1:]) / 2
-        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", color="black",
-                    label="Data")  # fmt: skip
+        handle, data_tops = points.data_points(ax, centers, counts, widths)
+        tops = np.fmax(tops, data_tops)
+        handles = [handle, *handles]
+        points.ratio_points(rax, centers, counts, total, (0.5, 1.5))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(total > 0, counts / total, np.nan)
-            ratio_err = np.where(total > 0, np.sqrt(counts) / total, np.nan)
-        rax.errorbar(centers, ratio, yerr=ratio_err, fmt="o", color="black", markersize=4)
-        top = max(top, np.nanmax(counts, initial=0))
-    ax.set_ylim(0, 1.45 * top if top > 0 else 1)
+            rel = np.where(total > 0, band / total, 0.0)
+        band_stairs(rax, edges, 1 - rel, 1 + rel)
+        rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
+        rax.set_ylim(0.5, 1.5)
+        rax.set_ylabel("Data / pred.")
+        rax.set_xlabel(xlabel)
+        ax.set_xlabel("")
+    else:
+        ax.set_xlabel(xlabel)
     ax.set_xlim(edges[0], edges[-1])
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("Data / pred.")
-    rax.set_xlabel(xlabel)
-    ax.set_ylabel("Events / bin")
-    handles, labels = ax.get_legend_handles_labels()
+    ax.set_ylabel(ytitle)
     notes = [title, what] + ([] if hidden is not None else ["Data blinded"])
-    ax.legend(handles[::-1], labels[::-1], title="\n".join(notes), ncol=2, fontsize=16)
+    layout.annotate(ax, handles, [h.get_label() for h in handles], notes, edges, tops,
+                    bottom=0.0)  # fmt: skip
     cms_label(ax, label, rlabel, data=True)
     return fig

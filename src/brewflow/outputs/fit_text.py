@@ -96,6 +96,9 @@ def _summary_rows(table: Mapping[str, Any], sym: Mapping[str, str]) -> list[tupl
          _failed_or(None, "", limit_failed) if exp is None else
          f"{number(exp[0], '.3f')} [{number(exp[2], '.3f')}, {number(exp[3], '.3f')}]"),
     ]  # fmt: skip
+    rows += [(f"free normalisation {n['name']} (best fit {sym['pm']} HESSE)",
+              f"{number(n['value'], '.4f')} {sym['pm']} {number(n['error'], '.4f')}")
+             for n in table.get("normalisations", [])]  # fmt: skip
     return rows
 
 

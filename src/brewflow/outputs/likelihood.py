@@ -56,6 +56,7 @@ __all__ = [
     "conditional_asimov",
     "correlations",
     "fit_workspace",
+    "free_normalisations",
     "impacts",
     "maximum_likelihood",
     "nuisances",
@@ -109,6 +110,15 @@ def _q0(
     null = maximum_likelihood(model, data, fixed={poi: 0.0}, first=first,
                               what=f"{what} (fit at mu = 0)")  # fmt: skip
     return max(null.twice_nll - free.twice_nll, 0.0)
+
+
+def free_normalisations(model: pyhf.pdf.Model, best: Fit) -> list[dict[str, Any]]:
+    """The free normalisations other than the signal strength (``normfactor`` modifiers:
+    ``shapes.normfactors``, constrained by the control regions), best fit and error."""
+    kinds = dict(model.config.modifiers)
+    poi = model.config.poi_name
+    names = [n for n in model.config.par_order if kinds.get(n) == "normfactor" and n != poi]
+    return [{"name": n, "value": best[n][0], "error": best[n][1]} for n in names]
 
 
 def nuisances(model: pyhf.pdf.Model) -> list[str]:
@@ -320,6 +330,7 @@ def fit_workspace(
         "blinded_channels": list(blinded),
         "channels": list(model.config.channels),
         "signal": signal,
+        "normalisations": free_normalisations(model, best),
         "pulls": pulls(model, best),
         "impacts": rows,
         "correlations": correlations(best, poi),

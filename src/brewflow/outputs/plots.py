@@ -38,11 +38,13 @@ from brewflow.results.ledger import partial_note
 from brewflow.results.model import Result
 
 __all__ = [
+    "band_stairs",
     "blinded_bins",
     "cms_label",
     "data_mc",
     "data_mc_figure",
     "events_title",
+    "frame",
     "lumi_label",
     "lumi_text",
     "process_styles",
@@ -152,13 +154,15 @@ def _log_bottom(*values: np.ndarray) -> float:
     return float(10 ** np.floor(np.log10(low) - np.log10(2)))
 
 
-def _band(ax: Any, edges: np.ndarray, low: np.ndarray, high: np.ndarray, **kwargs: Any) -> Any:
+def band_stairs(
+    ax: Any, edges: np.ndarray, low: np.ndarray, high: np.ndarray, **kwargs: Any
+) -> Any:
     """The hatched uncertainty band between ``low`` and ``high``."""
     return ax.stairs(high, edges, baseline=low, fill=True, hatch="////", facecolor="none",
                      edgecolor="grey", linewidth=0, **kwargs)  # fmt: skip
 
 
-def _frame(ratio: bool) -> tuple[Any, Any, Any]:
+def frame(ratio: bool) -> tuple[Any, Any, Any]:
     """A CMS-style figure: the main axes over a ratio panel (None without)."""
     plt.style.use(mh.style.CMS)
     if not ratio:
@@ -228,14 +232,14 @@ def data_mc_figure(
     ytitle, per_width = events_title(edges, xlabel)
     widths = np.diff(edges) if per_width else np.ones(len(centers))
 
-    fig, ax, rax = _frame(ratio=bool(data))
+    fig, ax, rax = frame(ratio=bool(data))
     names = [styles.get(p.process, {}).get("label", p.process) for p in mc]
     stack = mh.histplot([h.values() / widths for h in mc_hists], edges, ax=ax, stack=True,
                         histtype="fill", label=names, flow="none",
                         color=[styles.get(p.process, {}).get("color") for p in mc])  # fmt: skip
     total, err_down, err_up = uncertainty_band(mc, histogram, region)
     has_syst = any(s != "nominal" for p in mc for s in p.systematics)
-    band = _band(ax, edges, (total - err_down) / widths, (total + err_up) / widths,
+    band = band_stairs(ax, edges, (total - err_down) / widths, (total + err_up) / widths,
                  label="Stat. $\\oplus$ syst. unc." if has_syst else "MC stat. unc.")  # fmt: skip
     tops = (total + err_up) / widths
     handles = [*(a.stairs for a in stack), band]  # mplhep returns the stack's top first
@@ -261,7 +265,7 @@ def data_mc_figure(
         with np.errstate(divide="ignore", invalid="ignore"):
             rel_up = np.where(total > 0, err_up / total, 0.0)
             rel_down = np.where(total > 0, err_down / total, 0.0)
-        _band(rax, edges, 1 - rel_down, 1 + rel_up)
+        band_stairs(rax, edges, 1 - rel_down, 1 + rel_up)
         rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
         rax.set_ylim(*ratio_range)
         rax.set_ylabel("Data / MC")
@@ -320,7 +324,7 @@ def _systematics_frame(
     edges, xlabel = axis.edges, xlabel or axis.label
     ytitle, per_width = events_title(edges, xlabel)
     widths = np.diff(edges) if per_width else np.ones(len(edges) - 1)
-    fig, ax, rax = _frame(ratio=True)
+    fig, ax, rax = frame(ratio=True)
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylabel(ytitle)
     rax.set_ylabel("Var. / nom.")
