@@ -11,7 +11,7 @@ import yaml
 from brewflow.demo.generate import generate_data, generate_mc
 from brewflow.demo.payloads import write_demo_corrections
 from brewflow.demo.physics import train_demo_bdt
-from tests.helpers import SHARED, SMALL_EVENTS, SMALL_LUMI, small_config
+from tests.helpers import SHARED, SMALL_EVENTS, SMALL_LUMI, era_config, small_config, snakemake
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +64,21 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return {"config": config, "path": path, "directory": directory}
+
+
+@pytest.fixture(scope="session")
+def eras_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One Snakemake run of :func:`tests.helpers.era_config` (two eras, blinding, the fit) per
+    session: ``workdir`` and the resolved ``config``. tests/test_eras_workflow.py checks its
+    outputs, tests/test_report.py its report."""
+    import json
+
+    workdir = tmp_path_factory.mktemp("eras")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(era_config()))
+    done = snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-4000:]
+    resolved = json.loads((workdir / ".brewflow" / "config.json").read_text())["config"]
+    return {"workdir": workdir, "config": resolved}
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ in no output, and the fit recovering the signal strength injected into the pseud
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -12,69 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
-import yaml
 
 from brewflow.config import for_dataset, validate
 from brewflow.results.model import load
 from tests import reference
-from tests.helpers import DEMO_CONFIG, snakemake
+from tests.helpers import ERAS, INJECTED, era_config
 
 pytestmark = pytest.mark.slow
 
-INJECTED = 1.5
-EVENTS = 3000
-ERAS = {"2017": 3.0, "2018": 4.0}  # luminosities in pb^-1
 
-
-def era_config() -> dict:
-    """The demo config, small: two eras of data, Drell-Yan and ttbar (ttbar scaled by
-    INJECTED in the data); region ttbar_emu fitted, its Z-window part ttbar_blind blinded, and
-    a blinded m_ll window in zmumu."""
-    config = copy.deepcopy(yaml.safe_load(DEMO_CONFIG.read_text()))
-    for era, lumi in ERAS.items():
-        config["eras"][era]["luminosity"] = lumi
-    keep = {"data", "dy", "ttbar", "data_2017", "dy_2017", "ttbar_2017", "zprime_m125",
-            "zprime_m125_2017"}  # fmt: skip
-    config["datasets"] = {k: v for k, v in config["datasets"].items() if k in keep}
-    for name, spec in config["datasets"].items():
-        spec["files"] = [f"results/generated/{name}/{name}_{i}.root" for i in range(2)]
-    config["generate"].update(events=EVENTS, inject={"ttbar": INJECTED})
-    config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "pileup", "jes")}
-    emu = config["regions"]["ttbar_emu"]  # its Z-window part, blinded (a region of its own:
-    # a region with all of a blinded region's cuts must be blinded too)
-    config["regions"]["ttbar_blind"] = {**emu, "cuts": [*emu["cuts"], "z_window"], "blind": True}
-    config["histograms"] = {
-        "mll": {**config["histograms"]["mll"], "blind": [85, 95], "regions": ["zmumu"]},
-        "met": config["histograms"]["met"],
-        "nj": {"variable": "njets", "edges": [1.5, 7.5], "regions": ["ttbar_emu"]},
-        "nj_blind": {"variable": "njets", "edges": [1.5, 7.5], "regions": ["ttbar_blind"]},
-    }
-    config["shapes"] = {"histograms": ["nj", "nj_blind"], "signal": ["top"]}
-    # a search of the zmumu m_ll (its window blinded) for the demo's 125 GeV Z'
-    config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime_m125": 125}}}
-    config["fit"] = {"histograms": ["nj", "nj_blind"], "impacts": 2}
-    config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
-    config["fuse_systematics"] = True
-    config["step_size"] = 4000
-    config.pop("models")
-    config["generate"].pop("bdt")
-    config["skims"] = {  # data skims of a blinded region and of a region with a window
-        "blind": {"region": "ttbar_blind", "datasets": ["data", "ttbar"]},
-        "window": {"region": "zmumu", "variables": ["mll"], "format": "root",
-                   "datasets": ["data", "data_2017"]},
-    }  # fmt: skip
-    return config
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> dict:
-    workdir = tmp_path_factory.mktemp("eras")
-    config = era_config()
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    done = snakemake(workdir)
-    assert done.returncode == 0, done.stderr[-4000:]
-    resolved = json.loads((workdir / ".brewflow" / "config.json").read_text())["config"]
-    return {"workdir": workdir, "config": resolved}
+@pytest.fixture
+def run(eras_run: dict) -> dict:
+    """The session's eras run (tests/conftest.py: the report's tests read it too)."""
+    return eras_run
 
 
 def _genweight(workdir: Path, files: list[str]) -> float:
