@@ -119,14 +119,19 @@ ERAS = {"2017": 3.0, "2018": 4.0}  # luminosities in pb^-1
 
 def era_config() -> dict:
     """The demo config, small: two eras of data, Drell-Yan and ttbar (ttbar scaled by
-    INJECTED in the data); region ttbar_emu fitted, its Z-window part ttbar_blind blinded, and
-    a blinded m_ll window in zmumu."""
+    INJECTED in the data); region ttbar_emu fitted, its Z-window part ttbar_blind blinded, a
+    blinded m_ll window in zmumu, and a search there for a 90 GeV Z'."""
+    from brewflow.demo.events import zprime_xsec
+
     config = copy.deepcopy(yaml.safe_load(DEMO_CONFIG.read_text()))
     for era, lumi in ERAS.items():
         config["eras"][era]["luminosity"] = lumi
-    keep = {"data", "dy", "ttbar", "data_2017", "dy_2017", "ttbar_2017", "zprime_m125",
-            "zprime_m125_2017"}  # fmt: skip
+    keep = {"data", "dy", "ttbar", "data_2017", "dy_2017", "ttbar_2017"}
     config["datasets"] = {k: v for k, v in config["datasets"].items() if k in keep}
+    for era, suffix in (("2018", ""), ("2017", "_2017")):  # a Z' inside zmumu's window
+        config["datasets"][f"zprime{suffix}"] = {
+            "era": era, "xsec": zprime_xsec(90), "process": "zprime", "generator": "zprime_m90"
+        }  # fmt: skip
     for name, spec in config["datasets"].items():
         spec["files"] = [f"results/generated/{name}/{name}_{i}.root" for i in range(2)]
     config["generate"].update(events=EVENTS, inject={"ttbar": INJECTED})
@@ -141,8 +146,8 @@ def era_config() -> dict:
         "nj_blind": {"variable": "njets", "edges": [1.5, 7.5], "regions": ["ttbar_blind"]},
     }
     config["shapes"] = {"histograms": ["nj", "nj_blind"], "signal": ["top"]}
-    # a search of the zmumu m_ll (its window blinded) for the demo's 125 GeV Z'
-    config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime_m125": 125}}}
+    # a search of the zmumu m_ll (its window blinded) for a 90 GeV Z'
+    config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime": 90}}}
     config["fit"] = {"histograms": ["nj", "nj_blind"], "impacts": 2}
     config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
     config["fuse_systematics"] = True

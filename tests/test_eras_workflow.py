@@ -258,7 +258,7 @@ def test_no_output_holds_a_data_event_it_must_not(run):
             inside = (edges[:-1] < WINDOW[1]) & (edges[1:] > WINDOW[0])
             for channel, observed in zip(workspace["channels"], workspace["observations"],
                                          strict=True):  # fmt: skip
-                background = [s["data"] for s in channel["samples"] if s["name"] != "zprime_m125"]
+                background = [s["data"] for s in channel["samples"] if s["name"] != "zprime"]
                 mc = np.sum(background, axis=0)
                 np.testing.assert_allclose(np.asarray(observed["data"])[inside], mc[inside],
                                            rtol=1e-12)  # fmt: skip

@@ -151,3 +151,21 @@ def test_hypotheses_are_never_stacked_nor_in_the_total_mc(inputs, tmp_path):
     total = tidy[tidy.name == TOTAL_MC].sort_values("step").sumw.to_numpy()
     np.testing.assert_allclose(total, [BACKGROUND.sum(), BACKGROUND[1:].sum()])
     assert "s2" in md.read_text().split("## Events")[0]
+
+
+def test_a_point_whose_signal_is_not_in_the_channels_fails_alone(inputs, tmp_path):
+    """A hypothesis with no event in the search's channels is a failed point, named; the
+    others are limited; a search whose every point failed still writes its plot."""
+    config = _config()
+    empty = _weighted("s2", np.zeros(3))
+    others = [p for p in inputs if p.process != "s2"]
+    table = search.search_job(config, "z", [*others, empty], tmp_path)
+    failed = {p["process"]: p["failed"] for p in table["points"]}
+    assert "expects no event" in failed["s2"]
+    assert failed["s1"] is None
+    assert failed["s3"] is None
+    assert "mass 110: the signal expects no event" in (tmp_path / "limits.md").read_text()
+    config["searches"]["z"]["signals"] = {"s2": 110.0}
+    table = search.search_job(config, "z", [*others, empty], tmp_path / "none")
+    assert table["points"][0]["expected"] is None
+    assert (tmp_path / "none" / "limits.png").stat().st_size > 0

@@ -107,6 +107,11 @@ def _limits(spec: Mapping[str, Any], level: float) -> dict[str, Any]:
         data = np.asarray(workspace.data(model), dtype=float)
     else:  # no data at all (MC only): the background-only Asimov
         data = asimov_data(model, 0.0)
+    n = model.config.nmaindata
+    if not np.any(asimov_data(model, 1.0)[:n] - asimov_data(model, 0.0)[:n]):
+        channels = ", ".join(model.config.channels)
+        return {"mu": None, "observed": None, "expected": None,
+                "failed": f"the signal expects no event in the channels ({channels})"}  # fmt: skip
     try:
         best = maximum_likelihood(model, data, what="the best fit")
         mu, error = best[model.config.poi_name]
@@ -249,6 +254,12 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
     points = [p for p in table["points"] if p["xsec_expected"] is not None]
     plt.style.use(mh.style.CMS)
     fig, ax = plt.subplots(figsize=(10, 9))
+    cms_label(ax, cms, rlabel, data=True)
+    if not points:  # every point failed (limits.md says why)
+        ax.text(0.5, 0.5, "no limit: every mass point failed\n(see limits.md)",
+                ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set_xlabel(xlabel)
+        return fig
     mass = np.array([p["mass"] for p in points])
     band = {k: np.array([p["xsec_expected"][k] for p in points]) for k in BANDS}
     cl = f"{100 * (1 - table['level']):g}"
@@ -263,8 +274,13 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(rf"{cl}% CL upper limit on $\sigma$ [pb]")
-    if len(mass):
+    if len(mass) > 1:
         ax.set_xlim(mass.min(), mass.max())
+    else:  # one point: its markers in the middle
+        for values in (band["median"], xsec):
+            ax.plot(mass, values, "o", color="black")
+        ax.set_xlim(0.9 * mass[0], 1.1 * mass[0])
+    if len(mass):
         low = min(band["-2"].min(), xsec.min())
         high = max(band["+2"].max(), xsec.max())
         ax.set_ylim(low / 2, high * (2 * high / low) ** 0.9)  # the legend above the curves
@@ -275,5 +291,4 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
     title = f"{cl}% CL upper limits" + (" (blinded)" if table["blinded"] else "")
     ax.legend(*zip(*ranked, strict=True), loc="upper right", title=title, ncols=2,
               fontsize="small", title_fontsize="small")  # fmt: skip
-    cms_label(ax, cms, rlabel, data=True)
     return fig
