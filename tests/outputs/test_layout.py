@@ -22,7 +22,8 @@ from tests.outputs.plot_inputs import EDGES, PROCESS_STYLES, demo_processes, pro
         (np.linspace(0, 10, 11), "$p_{T}$ [GeV]", "Events / 1 GeV", False),
         (np.linspace(0, 1, 21), "BDT score (ttbar vs DY, WW)", "Events / 0.05", False),
         (EDGES["met"], "$p_{T}^{miss}$ [GeV]", "Events / GeV", True),
-        (np.array([-0.5, 1.5, 2.5, 7.5]), "jet multiplicity", "Events / unit", True),
+        (np.array([-0.5, 1.5, 2.5, 7.5]), "jet multiplicity", "Events / bin", False),
+        (np.array([0.0, 0.5, 2.0]), "a score", "Events / unit", True),
     ],
 )
 def test_events_title(edges, xlabel, title, per_width):

@@ -130,10 +130,15 @@ def events_title(edges: np.ndarray, xlabel: str) -> tuple[str, bool]:
     divided by the bin width. The unit is the one the x-axis title ends with in brackets
     (``'$m_{\\ell\\ell}$ [GeV]'``): ``'Events / 2.5 GeV'`` for uniform bins, ``'Events / 0.2'``
     without a unit, ``'Events'`` for bins of width 1 centred on integers (multiplicities);
-    variable bins are shown per unit of x (``'Events / GeV'``, ``'Events / unit'``)."""
+    variable bins are shown per unit of x (``'Events / GeV'``, ``'Events / unit'``), except
+    bins of integers (edges at half-integers, e.g. a multiplicity's last bin "2 or more"):
+    ``'Events / bin'``, not divided (a count per jet would mean nothing)."""
     found = re.search(r"\[([^\[\]]+)\]\s*$", xlabel or "")
     unit = found.group(1).strip() if found else ""
     widths = np.diff(edges)
+    integers = not unit and np.allclose(edges - 0.5, np.round(edges - 0.5))
+    if not np.allclose(widths, widths[0], rtol=1e-6, atol=0) and integers:
+        return "Events / bin", False
     if not np.allclose(widths, widths[0], rtol=1e-6, atol=0):
         return f"Events / {unit or 'unit'}", True
     centers = (edges[:-1] + edges[1:]) / 2
