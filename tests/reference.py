@@ -262,7 +262,7 @@ def _event(
         "two_muons": len(muons) == 2 and not electrons,
         "emu": len(muons) == 1 and len(electrons) == 1,
         "opposite_charge": opposite,
-        "z_window": mll is not None and abs(mll - 91.1876) < 15,
+        "z_window": mll is not None and abs(mll - 91.1876) < 10,
         "two_jets": len(jets) >= 2,
         "one_btag": n_b >= 1,
         "no_btag": n_b == 0,

@@ -330,10 +330,15 @@ def stack_inputs(config: Mapping, process: str, era: str | None = None) -> list[
     return [f"results/scale/{d}.json" for d in era_processes(config, era)[process]]
 
 
-def fit_stacks(config: Mapping) -> list[str]:
+def fit_stacks(config: Mapping, hypotheses: bool = True) -> list[str]:
     """The stacks the fit inputs read: each era's (one channel per region x era), or the
-    stacks of the one implicit era."""
-    return [f for era in eras(config) for f in stack_files(config, era)] or stack_files(config)
+    stacks of the one implicit era; without the searches' hypotheses (``hypotheses=False``:
+    the measurement's fit inputs, which leave them out)."""
+    files = [f for era in eras(config) for f in stack_files(config, era)] or stack_files(config)
+    if hypotheses:
+        return files
+    apart = {p for search in config.get("searches", {}).values() for p in search["signals"]}
+    return [f for f in files if Path(f).stem not in apart]
 
 
 def fitted(config: Mapping) -> list[str]:

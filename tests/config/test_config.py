@@ -551,3 +551,70 @@ def test_a_fitted_region_whose_name_combine_refuses_is_named():
         rf"shapes\.histograms '{fitted}'.*starts with a digit",
     ):
         validate(config)
+
+
+def _two_hypotheses(c: dict) -> None:
+    """A search with two hypotheses, datasets of dy's files (enough to validate)."""
+    for name in ("zp1", "zp2"):
+        c["datasets"][name] = {**c["datasets"]["dy"], "process": name, "xsec": 1.0}
+    c["searches"] = {"z": {"histogram": "mll", "signals": {"zp1": 110, "zp2": 125}}}
+
+
+def _apply(*steps):
+    def mutate(c):
+        for step in steps:
+            step(c)
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c["shapes"].update(normfactors={"mu": ["dy"]}),
+         r"'shapes\.normfactors\.mu': 'mu' is already a parameter of the fit"),
+        (lambda c: c["shapes"].update(normfactors={"jes": ["dy"]}),
+         r"'shapes\.normfactors\.jes': 'jes' is already a parameter"),
+        (lambda c: c["shapes"].update(normfactors={"n": c["shapes"]["signal"]}),
+         r"'shapes\.normfactors\.n': .* is a signal"),
+        (lambda c: c["shapes"].update(normfactors={"a": ["dy"], "b": ["dy"]}),
+         r"'shapes\.normfactors\.b': 'dy' is already scaled by 'a'"),
+        (_apply(_two_hypotheses, lambda c: c["shapes"].update(normfactors={"n": ["zp1"]})),
+         r"'shapes\.normfactors\.n': 'zp1' is a signal"),
+        (_apply(_two_hypotheses,
+                lambda c: c["searches"]["z"].update(signals={"zp1": 110, "zp2": 110})),
+         r"'searches\.z\.signals': two hypotheses at mass 110"),
+        (lambda c: c["datasets"]["dy"].update(process="total MC"), r"'total MC' is the tables'"),
+    ],
+)  # fmt: skip
+def test_fit_parameters_and_hypotheses_that_would_mislead_are_refused(mutate, message, demo_set):
+    """Regression (issue 28 review): a normfactor named mu made the signal strength a joint
+    scale of two processes; one named like a nuisance, or on the signal, failed in the fit
+    with a traceback; duplicate masses, a process named as the tables' total were accepted."""
+    config = copy.deepcopy(demo_set["config"])
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_a_hypothesis_missing_in_an_era_is_refused():
+    """Regression (issue 28 review): the demo's Z' of 125 GeV without its 2017 sample gave a
+    limit for 16 pb^-1 with the 2017 channel empty of signal."""
+    from brewflow.config import load_config
+
+    config = load_config(DEMO_CONFIG)
+    del config["datasets"]["zprime_m125_2017"]
+    with pytest.raises(ConfigError, match=r"'searches\.zprime\.signals': 'zprime_m125' has no "
+                       r"dataset in era 2017"):  # fmt: skip
+        validate(config)
+
+
+def test_a_name_that_is_a_dataset_and_a_larger_process_is_ambiguous():
+    """Regression (issue 28 review): ``ps_fsr: datasets: [dy]`` took the dataset dy and left
+    dy_m100, of the same process dy, out without a word."""
+    from brewflow.config import load_config
+
+    config = load_config(DEMO_CONFIG)
+    config["systematics"]["ps_fsr"]["datasets"] = ["dy"]
+    with pytest.raises(ConfigError, match=r"'dy' is a dataset and the process of dy, dy_m100"):
+        validate(config)

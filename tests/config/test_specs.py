@@ -35,6 +35,7 @@ def jobs(config: dict) -> list[tuple[str, dict]]:
     out += [("plot", {"region": r, "era": e}) for e in config["eras"] for r in config["regions"]]
     out += [("shapes", {"histogram": h}) for h in config["shapes"]["histograms"]]
     out += [("fit", {"histogram": h}) for h in config["fit"]["histograms"]]
+    out += [("search", {"search": s}) for s in config.get("searches", {})]
     return out
 
 
@@ -189,3 +190,27 @@ def test_what_no_job_of_a_kind_reads_reruns_none_of_them(config):
         c["datasets"]["data"]["files"] = c["datasets"]["data"]["files"][:1]
 
     assert "generate:all" not in rerun(mine, files)
+
+
+def test_a_search_reruns_for_what_it_reads_only(config):
+    """Regression (issue 28 review): a hypothesis's mass reran the measurement's shapes and
+    fit, a Drell-Yan colour or the ratio range reran the search."""
+
+    def mass(c):
+        c["searches"]["zprime"]["signals"]["zprime_m110"] = 112
+
+    assert rerun(config, mass) == {"search:zprime"}
+
+    def colour(c):
+        c["datasets"]["dy"]["color"] = "#000000"
+        c["plots"]["ratio_range"] = [0.8, 1.2]
+
+    assert "search:zprime" not in rerun(config, colour)
+
+    def xsec(c):
+        for name in ("zprime_m110", "zprime_m110_2017"):
+            c["datasets"][name]["xsec"] = 9.0
+
+    changed = rerun(config, xsec)
+    assert "search:zprime" in changed
+    assert not {j for j in changed if j.startswith(("shapes", "fit"))}

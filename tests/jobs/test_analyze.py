@@ -293,6 +293,40 @@ def test_a_blinded_window_leaves_its_data_events_out_of_every_cutflow_row(
     assert other["events"][0] == len(expected["data"])
 
 
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_region_showing_another_regions_window_events_is_refused(
+    config, inventories, expected, lazy
+):
+    """Regression (issue 28 review): the demo's Z window (|m_ll - 91.2| < 15) reached into the
+    search's blinded window [105, 145) of another region: zmumu's plots showed its data
+    events. A region whose selected data hold events of another region's blinded window phase
+    space (its cuts and its window) is refused, naming both, not how many."""
+    dimuon = ["trigger", "lead_muon", "two_muons", "opposite_charge", "high_mass"]
+    regions = {
+        **config["regions"],
+        "dimuon": {"cuts": dimuon},
+        "dimuon_pre": {"cuts": dimuon[:4]},
+    }  # a preselection holding the window
+    search = {"variable": "mll", "edges": [100.0, 150.0], "blind": [100.0, 150.0],
+              "regions": ["dimuon"]}  # fmt: skip
+    blinded = validate({**config, "regions": regions,
+                        "histograms": {**config["histograms"], "mll_search": search}})  # fmt: skip
+    inside = [e for e in expected["data"] if all(e["cuts"][c] for c in dimuon)
+              and 100 <= e["mll"] < 150]  # fmt: skip
+    assert inside  # the window holds data events, which dimuon_pre selects
+    options = {"scheduler": "sync"} if lazy else {"lazy": False}
+    with pytest.raises(ConfigError, match=r"regions\.dimuon_pre.*blinded window of region "
+                       r"'dimuon' \(mll in \[100, 150\)\)") as err:  # fmt: skip
+        run(blinded, "data", "nominal", inventories["data"]["files"], **options)
+    assert str(len(inside)) not in str(err.value)
+    # disjoint regions (the preselection without the search's phase space) are fine
+    regions["dimuon_pre"] = {"cuts": [*dimuon[:4], "z_window"]}
+    narrow = {**search, "blind": [107.0, 150.0]}  # above the Z window's reach
+    fine = validate({**config, "regions": regions,
+                     "histograms": {**config["histograms"], "mll_search": narrow}})  # fmt: skip
+    run(fine, "data", "nominal", inventories["data"]["files"], **options)
+
+
 def test_a_file_rewritten_in_place_with_its_mtime_set_back_is_refused(config, tmp_path):
     """Regression (issue 27 review): a local file replaced after preprocessing by another with
     as many entries, its mtime set back, was read silently (Snakemake saw no change; the

@@ -209,17 +209,37 @@ def _check_blinded_phase_space(config: Mapping) -> None:
 
 
 def _check_searches(config: dict, kinds: Mapping[str, Mapping[bool, str]]) -> None:
-    """A search's histogram exists; its signals are MC processes, each of one cross section,
-    none another search's or the measurement's signal; normfactors scale MC processes."""
+    """A search's histogram exists; its signals are MC processes, each of one cross section
+    and with a dataset in every era, at masses of their own, none another search's or the
+    measurement's signal; normfactors scale background MC processes (not the signal nor a
+    hypothesis, one each), under names no other parameter of the fit has."""
     mc = [p for p, k in kinds.items() if True not in k]
+    if "total MC" in kinds:  # the cutflow tables' column of the sum
+        raise ConfigError("config key 'datasets': 'total MC' is the tables' total; rename "
+                          "the process")  # fmt: skip
     shapes = config.get("shapes", {})
+    apart = {p for search in config.get("searches", {}).values() for p in search["signals"]}
+    taken = {"mu", *config["systematics"], *(f"{n}_{e}" for n in config["systematics"]
+                                             for e in config.get("eras") or {})}  # fmt: skip
+    scaled_by: dict[str, str] = {}
     for name, scaled in shapes.get("normfactors", {}).items():
+        key = f"config key 'shapes.normfactors.{name}'"
+        if name in taken:
+            raise ConfigError(f"{key}: {name!r} is already a parameter of the fit (the signal "
+                              "strength mu or a systematic's nuisance); name it apart")  # fmt: skip
         for process in scaled:
             if process not in mc:
                 raise ConfigError(
-                    f"config key 'shapes.normfactors.{name}': {process!r} is not an MC process "
-                    f"of the config (MC processes: {', '.join(mc)})"
+                    f"{key}: {process!r} is not an MC process of the config (MC processes: "
+                    f"{', '.join(mc)})"
                 )
+            if process in shapes.get("signal", []) or process in apart:
+                raise ConfigError(f"{key}: {process!r} is a signal (the signal strength scales "
+                                  "it); a free normalisation is a background's")  # fmt: skip
+            if process in scaled_by:
+                raise ConfigError(f"{key}: {process!r} is already scaled by "
+                                  f"{scaled_by[process]!r}")  # fmt: skip
+            scaled_by[process] = name
     seen: dict[str, str] = {p: "shapes.signal" for p in shapes.get("signal", [])}
     for name, search in config.get("searches", {}).items():
         key = f"searches.{name}"
@@ -235,9 +255,21 @@ def _check_searches(config: dict, kinds: Mapping[str, Mapping[bool, str]]) -> No
             if process in seen:
                 raise ConfigError(f"config key '{key}.signals': {process!r} is already a signal "
                                   f"in '{seen[process]}'")  # fmt: skip
+            if list(search["signals"].values()).count(search["signals"][process]) > 1:
+                raise ConfigError(f"config key '{key}.signals': two hypotheses at mass "
+                                  f"{search['signals'][process]:g}")  # fmt: skip
             seen[process] = f"{key}.signals"
-            xsecs = {d["xsec"] for n, d in config["datasets"].items()
-                     if d.get("process", n) == process}  # fmt: skip
+            members = {n: d for n, d in config["datasets"].items()
+                       if d.get("process", n) == process}  # fmt: skip
+            xsecs = {d["xsec"] for d in members.values()}
+            eras = {d.get("era") for d in config["datasets"].values()} - {None}
+            missing = sorted(eras - {d.get("era") for d in members.values()})
+            if missing:
+                raise ConfigError(
+                    f"config key '{key}.signals': {process!r} has no dataset in era "
+                    f"{', '.join(missing)}: the search's channels there would hold no signal "
+                    "(a limit for a luminosity the signal was not simulated for)"
+                )
             if len(xsecs) > 1:
                 raise ConfigError(
                     f"config key '{key}.signals': the datasets of {process!r} have different "
@@ -256,6 +288,12 @@ def _systematic_datasets(config: Mapping, systematic: str, names: Iterable[str])
     chosen: set[str] = set()
     for name in names:
         found = [name] if name in datasets else members.get(name)
+        if name in datasets and set(members.get(name, [name])) - {name}:
+            raise ConfigError(
+                f"{key}: {name!r} is a dataset and the process of "
+                f"{', '.join(members[name])}: name the datasets, or the process under another "
+                "name"
+            )
         if found is None:
             raise ConfigError(
                 f"{key}: {name!r} is neither a dataset nor a process (datasets: "

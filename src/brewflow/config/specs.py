@@ -302,8 +302,10 @@ def _plot(
 
 
 def _hypotheses(config: Mapping) -> _Node:
-    """The searches' signal hypotheses (which processes are drawn and fitted apart)."""
-    return _each(config.get("searches", {}), ("signals",), "searches")
+    """The searches' signal hypotheses (which processes are drawn and fitted apart; not their
+    masses)."""
+    return _Node({n: _Node({"signals": list(spec["signals"])}, ["signals"], f"searches.{n}")
+                  for n, spec in config.get("searches", {}).items()}, None, "searches")  # fmt: skip
 
 
 def _shapes(config: Mapping, histogram: str) -> _Node:
@@ -319,15 +321,23 @@ def _fit(config: Mapping, histogram: str) -> _Node:
 
 
 def _search(config: Mapping, search: str) -> _Node:
-    histogram = config["searches"][search]["histogram"]
-    parts = _shown(config, _filled_in(config, histogram), [histogram])
-    parts["datasets"] = _each(config["datasets"], (*STYLE, "is_data", "era", "process", "xsec"),
-                              "datasets")  # fmt: skip
-    searches = config["searches"]  # all signals (apart from the backgrounds), this one whole
-    parts["searches"] = _Node({n: spec if n == search else _pick(spec, ("signals",),
-                               f"searches.{n}") for n, spec in searches.items()},
-                              None, "searches")  # fmt: skip
-    return _top(config, parts, whole=("plots",))
+    """What a search reads: the datasets' eras and cross sections, the eras' luminosities (its
+    plot's label), blinding, its histogram, every search's hypotheses and itself whole, the
+    plots' formats and label (not the data/MC plots' styles)."""
+    signals = config["searches"][search]["signals"]
+    datasets = _Node({n: _pick(d, ("is_data", "era", "process",
+                                   *(("xsec",) if d.get("process", n) in signals else ())),
+                               f"datasets.{n}")
+                      for n, d in config["datasets"].items()}, None, "datasets")  # fmt: skip
+    parts = {"datasets": datasets,
+             "eras": _eras(config, ("label", "luminosity", "energy")),
+             "luminosity": config.get("luminosity"), "energy": config.get("energy"),
+             "regions": _regions(config), "histograms": _histograms(config),
+             "plots": _pick(config["plots"], ("formats", "label"), "plots")}  # fmt: skip
+    hypotheses = _hypotheses(config)  # all signals (apart from the backgrounds), this one whole
+    dict.__setitem__(hypotheses, search, config["searches"][search])
+    parts["searches"] = hypotheses
+    return _top(config, parts)
 
 
 def _summary(config: Mapping) -> _Node:
@@ -415,9 +425,9 @@ SPECS = Path(".brewflow") / "specs"
 
 def spec_path(kind: str, **params: Any) -> Path:
     """The spec file of the ``kind`` job with ``params``:
-    ``.brewflow/specs/<kind>/<era>.<skim>.<dataset>.<region>.<histogram>.json`` (the params
-    it has; ``all`` without)."""
-    order = ("era", "skim", "dataset", "region", "histogram")
+    ``.brewflow/specs/<kind>/<era>.<skim>.<search>.<dataset>.<region>.<histogram>.json``
+    (the params it has; ``all`` without)."""
+    order = ("era", "skim", "search", "dataset", "region", "histogram")
     name = ".".join(str(params[k]) for k in order if params.get(k) is not None) or "all"
     return SPECS / kind / f"{name}.json"
 

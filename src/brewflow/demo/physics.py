@@ -102,7 +102,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
     selection.add("two_muons", (n_mu == 2) & (n_el == 0))
     selection.add("emu", (n_mu == 1) & (n_el == 1))
     selection.add("opposite_charge", l1.charge * l2.charge < 0)
-    selection.add("z_window", np.abs(dilepton.mass - 91.1876) < 15)
+    selection.add("z_window", np.abs(dilepton.mass - 91.1876) < 10)
     selection.add("two_jets", ak.num(jets) >= 2)
     selection.add("one_btag", ak.num(bjets) >= 1)
     selection.add("no_btag", ak.num(bjets) == 0)

@@ -28,6 +28,7 @@ from brewflow.config import (
 )
 from brewflow.jobs import execution
 from brewflow.jobs.build import analysis_code, book_histograms, build, merge_stacked
+from brewflow.jobs.gate import DataGate
 from brewflow.jobs.reading import ReadPlan, covers, preflight
 from brewflow.nanoevents.inputs import (
     InputError,
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 
 def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Mapping]]:
-    """The optimized graph ``(histograms, n_certified, sumw, reads)`` over the files' chunks
+    """The optimized graph ``(histograms, n_certified, sumw, reads, exposures)`` over the
+    files' chunks
     (``reads``: per chunk, the replica it was read from), and the files it reads. The first
     file defines the event layout: if it lacks a field the analysis uses, it is the bad file (a
     later file without a needed branch is found when read)."""
@@ -82,8 +84,9 @@ def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Ma
         sumw = None
         if not config["datasets"][dataset]["is_data"]:
             sumw = weight_sums(events.genWeight)[0]
-        (optimized,) = dask.optimize((graph.histograms, graph.certified, sumw, reads))  # reads
-        # only what is needed
+        (optimized,) = dask.optimize(  # reads only what is needed
+            (graph.histograms, graph.certified, sumw, reads, graph.exposures)
+        )
         return optimized, reading
 
 
@@ -114,14 +117,15 @@ def _compute_lazy(
     label: str,
     progress_interval: float | None,
     **where: Any,
-) -> tuple[Any, Any, Any, Any]:
-    """``(histograms, n_certified, sumw, reads)`` of the files' chunks in the plan, computed on
+) -> tuple[Any, Any, Any, Any, Any]:
+    """``(histograms, n_certified, sumw, reads, exposures)`` of the files' chunks in the plan,
+    computed on
     ``where`` (scheduler, workers, client); a bad chunk or file is skipped (``on_bad_file:
     skip``: the graph is built again without it) or raises. Nones if nothing is left."""
     while True:
         optimized, reading = _lazy_graph(config, dataset, systematics, plan, files)
         if optimized is None:
-            return None, None, None, None
+            return None, None, None, None, None
         log.info("%s: %d chunks, %d files", label, sum(map(len, plan.steps.values())),
                  len(reading))  # fmt: skip
         sizes = [b - a for f in reading for a, b in plan.steps[f["path"]]]
@@ -177,9 +181,10 @@ def run(
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     scheduler = scheduler or execution.scheduler_name(config)
     computed = certified = sumw = reads = None
+    exposures: dict[str, Any] = {}
     if lazy:
         with _checkpoints(config, scheduler, workers) as client:
-            computed, certified, sumw, reads = _compute_lazy(
+            computed, certified, sumw, reads, exposures = _compute_lazy(
                 config, dataset, systematics, files, plan, label, progress_interval,
                 scheduler=scheduler, workers=workers, client=client,
             )  # fmt: skip
@@ -198,9 +203,11 @@ def run(
                 part, n = graph.histograms, graph.certified
                 computed = part if computed is None else {k: computed[k] + part[k] for k in part}
                 certified = n if certified is None else certified + n
+                exposures = {k: exposures.get(k, 0) + v for k, v in graph.exposures.items()}
                 if not is_data:
                     w = weight_sums(chunk.genWeight)[0]
                     sumw = w if sumw is None else sumw + w
+    DataGate.of(config, dataset).check(exposures or {})  # no output shows a window's events
     steps = plan.steps
     complete = not plan.skipped and all(covers(steps[f["path"]], f["entries"]) for f in files)
     meta: dict[str, Any] = {

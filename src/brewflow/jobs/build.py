@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import awkward as ak
@@ -161,6 +161,8 @@ class Graph:
     histograms: dict[str, Any]
     certified: Any = None
     variables: tuple[str, ...] = ()
+    exposures: dict[str, Any] = field(default_factory=dict)
+    """Data: :meth:`~brewflow.jobs.gate.DataGate.exposures` (check them once computed)."""
 
 
 def build(
@@ -201,6 +203,7 @@ def build(
     hists, cutflow = book_histograms(config, systematics, lazy)
 
     returned: dict[str, None] = {}  # the analysis's variables, in order
+    exposures: dict[str, Any] = {}
 
     def fill(
         output: AnalysisOutput,
@@ -214,6 +217,7 @@ def build(
         _check_output(config, output)
         returned.update(output.variables)
         selections = gate.selections(output)  # the regions this dataset may fill
+        exposures.update(gate.exposures(selections))
         filler = H.Filler({region: s.mask for region, s in selections.items()})
         passed = {region: s.passed for region, s in selections.items()}
         if labels is not None:  # stacked object variations: one fill each, labelled per event,
@@ -277,7 +281,7 @@ def build(
         for key in shapes:
             varied_context = replace(context, systematic=key, jes=jes_variation(config, key))
             fill(analysis(varied[key], varied_context), [groups[key]])
-    return Graph({**hists, **cutflow, **stacked_parts}, certified, tuple(returned))
+    return Graph({**hists, **cutflow, **stacked_parts}, certified, tuple(returned), exposures)
 
 
 STACKED = " + stacked object variations"

@@ -13,7 +13,12 @@ JSON reads them), and anything added later. It applies, for data:
   leaves the events inside the window out of the region's mask (histograms, skims) and every
   event out of its cutflow (an event's number of cuts passed is -1, outside the cutflow axis):
   a cutflow row, compared with another region's or with the certified total, would count the
-  events the window holds.
+  events the window holds. Another region whose selected data events include some inside a
+  window's phase space (the windowed region's cuts and the window: e.g. a Z window reaching
+  into a search window above it) would show them: each selection says which
+  (:attr:`RegionSelection.exposed`), the job counts them with its outputs and
+  :meth:`DataGate.check` refuses to write any when there are (a configuration error naming
+  both regions; no count is given).
 
 MC events pass unchanged.
 """
@@ -47,6 +52,9 @@ class RegionSelection:
 
     mask: Any
     passed: Any
+    exposed: Mapping[str, Any] | None = None
+    """Data: per windowed region, per event: selected here and inside that region's blinded
+    window phase space (its cuts and its windows), which this region would show."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,50 @@ class DataGate:
                 # events a window holds)
                 mask = mask & ~_inside(output, vetoes)
                 passed = passed * 0 + NOT_ADMITTED
-            out[region] = RegionSelection(lib(mask).fill_none(mask, False), passed)
+            mask = lib(mask).fill_none(mask, False)
+            out[region] = RegionSelection(mask, passed, self._exposed(output, region, mask))
         return out
+
+    def _exposed(self, output: AnalysisOutput, region: str, mask: Any) -> dict[str, Any] | None:
+        """Per other region with a blinded window ``region`` does not share: its events in
+        ``mask`` inside that window's phase space (data; None for MC)."""
+        if not self.is_data:
+            return None
+        own = set(self.blinding.vetoes(region))
+        out = {}
+        for other in self.regions:
+            windows = [w for w in self.blinding.vetoes(other) if w not in own]
+            if other == region or not windows:
+                continue
+            phase = output.selection.all(*self._cuts(output, other)) & _inside(output, windows)
+            out[other] = mask & lib(phase).fill_none(phase, False)
+        return out
+
+    def exposures(self, selections: Mapping[str, RegionSelection]) -> dict[str, Any]:
+        """``"<region>/<windowed region>"`` -> the number of ``region``'s selected data events
+        inside that region's blinded window phase space (lazy or eager); :meth:`check` them
+        once computed."""
+        out = {}
+        for region, selection in selections.items():
+            for other, hit in (selection.exposed or {}).items():
+                out[f"{region}/{other}"] = lib(hit).sum(hit)
+        return out
+
+    def check(self, exposures: Mapping[str, Any]) -> None:
+        """Refuse (a :class:`ConfigError`) when a region's data events include some inside
+        another region's blinded window: its outputs would show them. The message names the
+        regions and the window, never how many events."""
+        for key, count in sorted(exposures.items()):
+            if int(count):
+                region, other = key.split("/", 1)
+                windows = self.blinding.vetoes(other)
+                names = ", ".join(f"histograms.{w.histogram}" for w in windows)
+                raise ConfigError(
+                    f"config key 'regions.{region}': its data events include some inside the "
+                    f"blinded window of region {other!r} "
+                    f"({'; '.join(str(w) for w in windows)}): its outputs would show them; "
+                    f"make the regions disjoint (a cut), or fill {names} in {region!r} too"
+                )
 
     def _cuts(self, output: AnalysisOutput, region: str) -> tuple[str, ...]:
         """``region``'s cuts, each of which the analysis must define (else a

@@ -184,7 +184,9 @@ def write_skim(
     output = load_analysis(config["analysis"]["callable"])(
         corrector.apply(events) if corrector else events, context
     )
-    mask = gate.selection(output, spec["region"]).mask
+    selection = gate.selection(output, spec["region"])
+    mask = selection.mask
+    exposures = gate.exposures({spec["region"]: selection})  # checked before the skim lands
     columns = list(spec["columns"]) or _read_fields(events, output)
     missing = [c for c in columns if c not in events.fields]
     if missing:
@@ -214,6 +216,7 @@ def write_skim(
         if not is_data:
             weights = events.genWeight
             collections += (_per_partition(weights), _per_partition(weights, square=True))
+        collections += tuple(exposures.values())
         sizes = [b - a for f in reading for a, b in plan.steps[f["path"]]]
         label = f"{dataset}/skim {name}"
         progress = (
@@ -224,6 +227,9 @@ def write_skim(
             scheduler=scheduler or execution.scheduler_name(config), workers=workers,
             progress=progress,
         )  # fmt: skip
+        if exposures:  # a window's events in this region: no skim (the parts are dropped)
+            counts, sums = sums[len(sums) - len(exposures) :], sums[: len(sums) - len(exposures)]
+            gate.check(dict(zip(exposures, counts, strict=True)))
         n_certified = sums.pop(0) if certified is not None else None
         sources = [(f["path"], a, b) for f in reading for a, b in plan.steps[f["path"]]]
         written = sorted(tmp.glob(f"*.{suffix}"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))

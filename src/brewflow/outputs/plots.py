@@ -486,7 +486,9 @@ def plot_region(
         outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
         left = None if blind else blinding.left_out(region, name)
         note = f"Data: events with {left} left out" if left else None
-        window = blinding.window(name, region)
+        window = blinding.window(name, region) or next(  # another histogram's window on
+            (w for w in blinding.vetoes(region) if w.variable == definition["variable"]), None
+        )  # the same variable hides the same range here
         xlabel = definition.get("label", definition["variable"])
         data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
                 ratio_range=settings["ratio_range"], blind=blind,

@@ -62,7 +62,8 @@ class Point:
 def search_points(config: Mapping[str, Any], name: str) -> list[Point]:
     """The hypotheses of search ``name``, by mass (the cross section: their datasets')."""
     signals = config["searches"][name]["signals"]
-    xsec = {d.get("process", n): d["xsec"] for n, d in config["datasets"].items() if "xsec" in d}
+    xsec = {d.get("process", n): d["xsec"] for n, d in config["datasets"].items()
+            if d.get("process", n) in signals}  # fmt: skip
     points = [Point(p, float(mass), float(xsec[p])) for p, mass in signals.items()]
     return sorted(points, key=lambda p: p.mass)
 
@@ -139,8 +140,13 @@ def search_job(
     channels = fit_channels_of(config, inputs, histogram)
     blinded = [c.name for c in channels if c.blind or c.window is not None]
     out = Path(output_dir)
+    points = search_points(config, name)
+    current = {f"{p.process}.pyhf.json" for p in points}
+    for stale in out.glob("*.pyhf.json"):  # a hypothesis no longer in the search
+        if stale.name not in current:
+            stale.unlink()
     rows = []
-    for point in search_points(config, name):
+    for point in points:
         spec = point_workspace(config, inputs, name, point)
         atomic_write(out / f"{point.process}.pyhf.json", json.dumps(spec, indent=1) + "\n")
         limits = _limits(spec, level)
@@ -262,6 +268,10 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
         return fig
     mass = np.array([p["mass"] for p in points])
     band = {k: np.array([p["xsec_expected"][k] for p in points]) for k in BANDS}
+    if len(points) == 1:  # one point: each curve a short segment over +-2% of its mass
+        mass = np.array([0.98, 1.02]) * mass[0]
+        band = {k: np.repeat(v, 2) for k, v in band.items()}
+        points = points * 2
     cl = f"{100 * (1 - table['level']):g}"
     ax.fill_between(mass, band["-2"], band["+2"], color=YELLOW, lw=0, label="95% expected")
     ax.fill_between(mass, band["-1"], band["+1"], color=GREEN, lw=0, label="68% expected")
@@ -276,9 +286,7 @@ def brazil_plot(table: Mapping[str, Any], *, label: str, xlabel: str, rlabel: st
     ax.set_ylabel(rf"{cl}% CL upper limit on $\sigma$ [pb]")
     if len(mass) > 1:
         ax.set_xlim(mass.min(), mass.max())
-    else:  # one point: its markers in the middle
-        for values in (band["median"], xsec):
-            ax.plot(mass, values, "o", color="black")
+    else:  # one point: drawn over a short span around it
         ax.set_xlim(0.9 * mass[0], 1.1 * mass[0])
     if len(mass):
         low = min(band["-2"].min(), xsec.min())
