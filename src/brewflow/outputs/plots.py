@@ -250,6 +250,8 @@ def data_mc_figure(
     handles = [*(a.stairs for a in stack), band]  # mplhep returns the stack's top first
     for signal in signals:  # hypotheses: lines of their own, never stacked
         values = signal.project(histogram, region).values() / widths
+        if not np.any(values):  # none of its events here: no line, no legend entry
+            continue
         style = styles.get(signal.process, {})
         line = mh.histplot(values, edges, ax=ax, histtype="step", flow="none", linewidth=2,
                            linestyle="--", color=style.get("color"),
