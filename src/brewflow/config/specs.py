@@ -303,8 +303,9 @@ def _plot(
 
 def _hypotheses(config: Mapping) -> _Node:
     """The searches' signal hypotheses (which processes are drawn and fitted apart; not their
-    masses)."""
-    return _Node({n: _Node({"signals": list(spec["signals"])}, ["signals"], f"searches.{n}")
+    masses) and histograms (the regions whose plots draw them)."""
+    return _Node({n: _Node({"signals": list(spec["signals"]), "histogram": spec["histogram"]},
+                           ["signals", "histogram"], f"searches.{n}")
                   for n, spec in config.get("searches", {}).items()}, None, "searches")  # fmt: skip
 
 

@@ -475,8 +475,13 @@ def plot_region(
               "region_label": title}  # fmt: skip
     blinding = Blinding.of(config)
     blind = blinding.is_blind(region)
-    apart = hypotheses(config)  # a search's signals: drawn as lines, not stacked
-    signals = [p for p in inputs if p.process in apart]
+    apart = hypotheses(config)  # a search's signals: drawn as lines, not stacked, in the
+    searched = {  # regions of its histogram
+        p for search in config.get("searches", {}).values()
+        if region in (config["histograms"][search["histogram"]].get("regions")
+                      or config["regions"]) for p in search["signals"]
+    }  # fmt: skip
+    signals = [p for p in inputs if p.process in searched]
     inputs = [p for p in inputs if p.process not in apart]
     for name, definition in config["histograms"].items():
         if histogram not in (None, name):
