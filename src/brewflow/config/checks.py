@@ -288,6 +288,8 @@ def _systematic_datasets(config: Mapping, systematic: str, names: Iterable[str])
     chosen: set[str] = set()
     for name in names:
         found = [name] if name in datasets else members.get(name)
+        if found and any(datasets[d]["is_data"] for d in found):
+            raise ConfigError(f"{key}: {name!r} is data; systematic variations apply to MC only")
         if name in datasets and set(members.get(name, [name])) - {name}:
             raise ConfigError(
                 f"{key}: {name!r} is a dataset and the process of "
