@@ -186,3 +186,12 @@ def test_blinded_tables_have_no_data_nor_data_over_mc(region_results, tmp_path, 
     assert list(raw["c1"]) == ["a1", "b1"]
     tidy = pd.read_csv(tmp_path / "r.csv")
     assert not tidy.is_data.any()
+
+
+def test_pdg_rounding_of_a_value_far_larger_than_its_error():
+    """Regression (issue 28 review): 1e25 +- 0.01 raised decimal.InvalidOperation (the
+    context's 28 digits); the value is written to the error's decimal place."""
+    value, error = pdg_round(1e25, 0.01)
+    assert error == "0.010"
+    assert value == "10000000000000000000000000.000"  # 1e25 as written (its repr)
+    assert float(value) == 1e25

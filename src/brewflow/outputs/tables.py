@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,9 @@ def pdg_round(value: float, uncertainty: float) -> tuple[str, str]:
         error, leading, digits = Decimal(1).scaleb(leading + 1), leading + 1, 2
     quantum = Decimal(1).scaleb(leading - digits + 1)
     out = []
+    context = Context(prec=400)  # any value to the error's decimal place (floats reach 1e308)
     for number in (Decimal(repr(float(value))), error):
-        rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
+        rounded = number.quantize(quantum, rounding=ROUND_HALF_UP, context=context)
         out.append(format(rounded.copy_abs() if rounded == 0 else rounded, "f"))
     return out[0], out[1]
 
