@@ -109,7 +109,7 @@ def test_the_ledger_lists_the_datasets_of_the_run_only(demo_set, tmp_path):
         write_inventory(preprocess.preprocess(config, name), tmp_path / "results" / "preprocess"
                         / f"{name}.json")  # fmt: skip
     without = {k: v for k, v in config["datasets"].items() if k != "ww"}
-    shapes = {**config["shapes"], "signal": ["top"]}  # ww was the signal
+    shapes = {"histograms": config["shapes"]["histograms"], "signal": ["top"]}  # ww was it
     write_resolved(validate({**config, "datasets": without, "shapes": shapes}),
                    tmp_path / ".brewflow" / "config.json")  # fmt: skip
     assert [e["dataset"] for e in status.collect(tmp_path / "results")] == ["dy"]
