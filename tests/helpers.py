@@ -119,7 +119,7 @@ ERAS = {"2017": 3.0, "2018": 4.0}  # luminosities in pb^-1
 
 def era_config() -> dict:
     """The demo config, small: two eras of data, Drell-Yan and ttbar (ttbar scaled by
-    INJECTED in the data); region ttbar_emu fitted, its Z-window part ttbar_blind blinded, a
+    INJECTED in the data); region ttbar_emu fitted, its high-mass part ttbar_blind blinded, a
     blinded m_ll window in zmumu, and a search there for a 90 GeV Z'."""
     from brewflow.demo.events import zprime_xsec
 
@@ -136,9 +136,9 @@ def era_config() -> dict:
         spec["files"] = [f"results/generated/{name}/{name}_{i}.root" for i in range(2)]
     config["generate"].update(events=EVENTS, inject={"ttbar": INJECTED})
     config["systematics"] = {k: config["systematics"][k] for k in ("lumi", "pileup", "jes")}
-    emu = config["regions"]["ttbar_emu"]  # its Z-window part, blinded (a region of its own:
+    emu = config["regions"]["ttbar_emu"]  # its high-mass part, blinded (a region of its own:
     # a region with all of a blinded region's cuts must be blinded too)
-    config["regions"]["ttbar_blind"] = {**emu, "cuts": [*emu["cuts"], "z_window"], "blind": True}
+    config["regions"]["ttbar_blind"] = {**emu, "cuts": [*emu["cuts"], "high_mass"], "blind": True}
     config["histograms"] = {
         "mll": {**config["histograms"]["mll"], "blind": [85, 95], "regions": ["zmumu"]},
         "met": config["histograms"]["met"],
