@@ -21,6 +21,7 @@ from brewflow.config import (
     eras,
     fit_channels,
     golden_json,
+    hypotheses,
     is_generated,
     local_files,
     payload_files,
@@ -330,14 +331,14 @@ def stack_inputs(config: Mapping, process: str, era: str | None = None) -> list[
     return [f"results/scale/{d}.json" for d in era_processes(config, era)[process]]
 
 
-def fit_stacks(config: Mapping, hypotheses: bool = True) -> list[str]:
+def fit_stacks(config: Mapping, with_hypotheses: bool = True) -> list[str]:
     """The stacks the fit inputs read: each era's (one channel per region x era), or the
-    stacks of the one implicit era; without the searches' hypotheses (``hypotheses=False``:
-    the measurement's fit inputs, which leave them out)."""
+    stacks of the one implicit era; without the searches' hypotheses
+    (``with_hypotheses=False``: the measurement's fit inputs, which leave them out)."""
     files = [f for era in eras(config) for f in stack_files(config, era)] or stack_files(config)
-    if hypotheses:
+    if with_hypotheses:
         return files
-    apart = {p for search in config.get("searches", {}).values() for p in search["signals"]}
+    apart = hypotheses(config)
     return [f for f in files if Path(f).stem not in apart]
 
 

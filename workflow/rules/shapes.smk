@@ -1,7 +1,7 @@
 # fit inputs per histogram: one channel per region (x era, read from each era's stacks)
 rule shapes:
     input:
-        stacks=fit_stacks(config, hypotheses=False),
+        stacks=fit_stacks(config, with_hypotheses=False),
         spec=lambda w: spec_file(config, "shapes", histogram=w.histogram),
     output:
         root="results/shapes/{histogram}.root",

@@ -55,6 +55,7 @@ __all__ = [
     "background_free",
     "conditional_asimov",
     "correlations",
+    "expects_signal",
     "fit_workspace",
     "free_normalisations",
     "impacts",
@@ -200,6 +201,13 @@ def correlations(
     }
 
 
+def expects_signal(model: pyhf.pdf.Model) -> bool:
+    """Whether the signal (the samples the signal strength scales) expects an event in any
+    bin of the model's channels."""
+    n = model.config.nmaindata
+    return bool(np.any(asimov_data(model, 1.0)[:n] - asimov_data(model, 0.0)[:n]))
+
+
 def background_free(model: pyhf.pdf.Model, data: np.ndarray) -> list[str]:
     """Bins (``<channel> bin <i>``) where the background-only model expects no event but
     events are observed or signal is expected: the background-only likelihood is zero there,
@@ -268,7 +276,7 @@ def fit_workspace(
     else:
         data = np.asarray(workspace.data(model), dtype=float)
     n = model.config.nmaindata
-    if not np.any(asimov_data(model, 1.0)[:n] - asimov_data(model, 0.0)[:n]):
+    if not expects_signal(model):
         raise InputError(
             f"the signal ({', '.join(model.config.samples)}: the samples with the signal "
             "strength) expects no event in any channel: the signal strength cannot be "

@@ -32,7 +32,7 @@ from brewflow.config import fit_channels
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
 from brewflow.outputs.fit_inputs import Channel, fit_channels_of, pyhf_workspace
-from brewflow.outputs.likelihood import FitFailed, asimov_data, upper_limit
+from brewflow.outputs.likelihood import FitFailed, asimov_data, expects_signal, upper_limit
 from brewflow.outputs.mle import load, maximum_likelihood
 from brewflow.outputs.plots import cms_label, lumi_label, save_figure
 from brewflow.results import provenance
@@ -108,8 +108,7 @@ def _limits(spec: Mapping[str, Any], level: float) -> dict[str, Any]:
         data = np.asarray(workspace.data(model), dtype=float)
     else:  # no data at all (MC only): the background-only Asimov
         data = asimov_data(model, 0.0)
-    n = model.config.nmaindata
-    if not np.any(asimov_data(model, 1.0)[:n] - asimov_data(model, 0.0)[:n]):
+    if not expects_signal(model):
         channels = ", ".join(model.config.channels)
         return {"mu": None, "observed": None, "expected": None,
                 "failed": f"the signal expects no event in the channels ({channels})"}  # fmt: skip
