@@ -12,8 +12,8 @@ from brewflow.outputs.plots import (
     data_mc_figure,
     lumi_label,
     region_title,
-    systematics_figure,
 )
+from brewflow.outputs.systematics_pages import systematics_figure
 from tests.outputs.overlap import overlaps
 from tests.outputs.plot_inputs import EDGES, PROCESS_STYLES, demo_processes, process, shape
 

@@ -25,11 +25,11 @@ def _cutflow(args: argparse.Namespace) -> None:
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from brewflow.outputs import plots
+    from brewflow.outputs import region_plots
 
     params = {"region": args.region, "histogram": args.histogram, "era": args.era}
     with job(args.config, "plot", **params) as view:
-        plots.plot_region(view, results(args.inputs), args.region, args.output_dir,
+        region_plots.plot_region(view, results(args.inputs), args.region, args.output_dir,
                           histogram=args.histogram, era=args.era)  # fmt: skip
 
 

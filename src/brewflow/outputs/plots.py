@@ -18,17 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep as mh
 import numpy as np
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from brewflow.config import (
     era_names,
     era_settings,
-    hypotheses,
-    nuisance_description,
 )
-from brewflow.config.blinding import Blinding
-from brewflow.errors import ConfigError
 from brewflow.files import atomic_output
 from brewflow.outputs import layout, points
 from brewflow.reproducible import build_time
@@ -50,8 +45,6 @@ __all__ = [
     "process_styles",
     "region_title",
     "save_figure",
-    "systematics_figure",
-    "systematics_pdf",
     "uncertainty_band",
 ]
 
@@ -101,6 +94,10 @@ def blinded_bins(edges: np.ndarray, window: Sequence[float] | None) -> np.ndarra
 def _values(result: Result, name: str, region: str, systematic: str) -> np.ndarray:
     present = systematic in result.systematics
     return result.project(name, region, systematic if present else "nominal").values()
+
+
+def _total(processes: Sequence[Result], histogram: str, region: str, systematic: str):
+    return sum(_values(p, histogram, region, systematic) for p in processes if not p.is_data)
 
 
 def uncertainty_band(
@@ -317,132 +314,6 @@ def save_figure(fig: Any, outputs: Sequence[str | Path], stamp: str) -> None:
     plt.close(fig)
 
 
-def _total(processes: Sequence[Result], histogram: str, region: str, systematic: str):
-    return sum(_values(p, histogram, region, systematic) for p in processes if not p.is_data)
-
-
-def _systematics_frame(
-    mc: Sequence[Result], histogram: str, region: str, *, luminosity: float, energy: float,
-    label: str, rlabel: str | None, xlabel: str | None, log_y: bool,
-) -> tuple[Any, Any, Any, np.ndarray, np.ndarray, float]:  # fmt: skip
-    """The figure every page of a per-systematic PDF shares (the CMS label draws the figure
-    to place its text: made once), its bin edges, bin widths and the y axis' lower limit."""
-    axis = mc[0].project(histogram, region).axes[0]
-    edges, xlabel = axis.edges, xlabel or axis.label
-    ytitle, per_width = events_title(edges, xlabel)
-    widths = np.diff(edges) if per_width else np.ones(len(edges) - 1)
-    fig, ax, rax = frame(ratio=True)
-    ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylabel(ytitle)
-    rax.set_ylabel("Var. / nom.")
-    rax.set_xlabel(xlabel)
-    rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    nominal = _total(mc, histogram, region, "nominal") / widths
-    if log_y:
-        ax.set_yscale("log")
-    cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=False)
-    return fig, ax, rax, edges, widths, _log_bottom(nominal) if log_y else 0.0
-
-
-def _systematic_page(
-    ax: Any, rax: Any, mc: Sequence[Result], histogram: str, region: str, name: str,
-    edges: np.ndarray, widths: np.ndarray, bottom: float, lines: Sequence[str],
-) -> list[Any]:  # fmt: skip
-    """Draw one systematic's page: the total MC nominal, Up and Down (``name`` 'nominal':
-    the nominal alone), their ratios to nominal in a panel centred on 1 and scaled to the
-    largest shift (bins with an empty nominal not drawn). Returns the artists drawn."""
-    nominal = _total(mc, histogram, region, "nominal")
-    drawn = [ax.stairs(nominal / widths, edges, color="black", linewidth=2, label="nominal")]
-    tops, shift = nominal / widths, 0.0
-    variations = [] if name == "nominal" else [("Up", "#e42536"), ("Down", "#5790fc")]
-    for direction, color in variations:
-        varied = _total(mc, histogram, region, name + direction)
-        drawn.append(ax.stairs(varied / widths, edges, color=color, linewidth=2,
-                               label=f"{name}{direction}"))  # fmt: skip
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(nominal > 0, varied / nominal, np.nan)
-        drawn.append(rax.stairs(ratio, edges, color=color, linewidth=2, baseline=None))
-        tops = np.fmax(tops, varied / widths)
-        shift = max(shift, np.abs(ratio - 1)[np.isfinite(ratio)].max(initial=0.0))
-    half = max(1.3 * shift, 0.005)
-    rax.set_ylim(1 - half, 1 + half)
-    handles = [a for a in drawn if a.axes is ax]
-    legend, text = layout.annotate(ax, handles, [h.get_label() for h in handles], lines,
-                                   edges, tops, bottom=bottom)  # fmt: skip
-    return [*drawn, legend, text]
-
-
-def _page_lines(region_label: str, description: str, partial: str) -> list[str]:
-    """A page's text: the region, the systematic's description and what was read."""
-    return [region_label, description, partial]
-
-
-def systematics_figure(
-    processes: Sequence[Result],
-    histogram: str,
-    region: str,
-    systematic: str,
-    *,
-    luminosity: float,
-    energy: float = 13.0,
-    label: str = "Preliminary",
-    region_label: str | None = None,
-    description: str = "",
-    rlabel: str | None = None,
-    xlabel: str | None = None,
-    log_y: bool = False,
-) -> Figure:
-    """One page of :func:`systematics_pdf`: the page of ``systematic``."""
-    mc = [p for p in processes if not p.is_data]
-    fig, ax, rax, edges, widths, bottom = _systematics_frame(
-        mc, histogram, region, luminosity=luminosity, energy=energy, label=label,
-        rlabel=rlabel, xlabel=xlabel, log_y=log_y)  # fmt: skip
-    lines = _page_lines(region_label or region, description, partial_note(processes))
-    _systematic_page(ax, rax, mc, histogram, region, systematic, edges, widths, bottom,
-                     [line for line in lines if line])  # fmt: skip
-    return fig
-
-
-def systematics_pdf(
-    processes: Sequence[Result],
-    histogram: str,
-    region: str,
-    output: str | Path,
-    *,
-    luminosity: float,
-    energy: float = 13.0,
-    label: str = "Preliminary",
-    region_label: str | None = None,
-    descriptions: Mapping[str, str] | None = None,
-    rlabel: str | None = None,
-    xlabel: str | None = None,
-    log_y: bool = False,
-) -> list[str]:
-    """A multi-page PDF, one page per systematic: total MC nominal, Up and Down, and their
-    ratios to nominal. Returns the systematics shown (processes without a variation
-    contribute their nominal)."""
-    mc = [p for p in processes if not p.is_data]
-    names = variation_names(mc)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = _metadata("pdf", provenance.stamp(processes))
-    fig, ax, rax, edges, widths, bottom = _systematics_frame(
-        mc, histogram, region, luminosity=luminosity, energy=energy, label=label,
-        rlabel=rlabel, xlabel=xlabel, log_y=log_y)  # fmt: skip
-    partial = partial_note(processes)
-    with atomic_output(output) as tmp, PdfPages(tmp, metadata=metadata) as pdf:
-        for name in names or ["nominal"]:
-            lines = _page_lines(region_label or region, (descriptions or {}).get(name, ""),
-                                partial)  # fmt: skip
-            page = _systematic_page(ax, rax, mc, histogram, region, name, edges, widths,
-                                    bottom, [line for line in lines if line])  # fmt: skip
-            pdf.savefig(fig)
-            for artist in page:
-                artist.remove()
-    plt.close(fig)
-    return names
-
-
 def process_styles(config: Mapping) -> dict[str, dict[str, str]]:
     """Process -> its ``label`` and ``color`` (the first dataset of the process giving each)."""
     styles: dict[str, dict[str, str]] = {}
@@ -458,52 +329,3 @@ def region_title(config: Mapping, region: str, era: str | None) -> str:
     """A plot's region line: the region's label (else name) and the era's label."""
     where = era_settings(config, era)["label"] if era else ""
     return ", ".join(filter(None, [config["regions"][region].get("label") or region, where]))
-
-
-def plot_region(
-    config: Mapping, inputs: Sequence[Result], region: str, output_dir: str | Path,
-    histogram: str | None = None, era: str | None = None,
-) -> None:  # fmt: skip
-    """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
-    configured formats, and (config ``plots.systematics``, the combination) one PDF of its
-    variations; of one ``era``, or of the combination (the luminosity label sums the eras). A
-    blinded region or histogram window shows no data."""
-    styles = process_styles(config)
-    settings = config["plots"]
-    title = region_title(config, region, era)
-    common = {"luminosity": 0.0, "rlabel": lumi_label(config, era), "label": settings["label"],
-              "region_label": title}  # fmt: skip
-    blinding = Blinding.of(config)
-    blind = blinding.is_blind(region)
-    apart = hypotheses(config)  # a search's signals: drawn as lines, not stacked, in the
-    searched = {  # regions of its histogram
-        p for search in config.get("searches", {}).values()
-        if region in (config["histograms"][search["histogram"]].get("regions")
-                      or config["regions"]) for p in search["signals"]
-    }  # fmt: skip
-    signals = [p for p in inputs if p.process in searched]
-    inputs = [p for p in inputs if p.process not in apart]
-    for name, definition in config["histograms"].items():
-        if histogram not in (None, name):
-            continue
-        if region not in (definition.get("regions") or config["regions"]):
-            if histogram:
-                raise ConfigError(f"histogram {name!r} is not filled in region {region!r}")
-            continue
-        outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
-        left = None if blind else blinding.left_out(region, name)
-        note = f"Data: events with {left} left out" if left else None
-        window = blinding.window(name, region) or next(  # another histogram's window on
-            (w for w in blinding.vetoes(region) if w.variable == definition["variable"]), None
-        )  # the same variable hides the same range here
-        xlabel = definition.get("label", definition["variable"])
-        data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
-                ratio_range=settings["ratio_range"], blind=blind,
-                window=None if window is None else (window.low, window.high),
-                **common, note=note, xlabel=xlabel, signals=signals)  # fmt: skip
-        if settings["systematics"] and era is None:  # of the combination: every nuisance
-            names = variation_names(inputs)
-            descriptions = {n: nuisance_description(config, n) for n in names}
-            systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
-                            descriptions=descriptions, xlabel=xlabel, log_y=definition["log"],
-                            **common)  # fmt: skip
