@@ -27,6 +27,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/shapes.smk"
 include: "workflow/rules/skims.smk"
+include: "workflow/rules/hepdata.smk"
 
 
 rule all:
@@ -40,3 +41,4 @@ rule all:
         [path for histogram in fitted(config) for path in fit_files(config, histogram)],
         [path for search in searched(config) for path in search_files(config, search)],
         [f"results/skim/{skim}/{dataset}" for skim, dataset in skim_targets(config)],
+        ["results/hepdata.tar.gz"] if "hepdata" in config else [],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brewflow.outputs.plots import blinded_bins
+from brewflow.outputs.distribution import blinded_bins
 
 
 def test_blinded_bins_are_those_overlapping_the_window():

@@ -7,8 +7,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from brewflow.outputs.distribution import events_title
 from brewflow.outputs.layout import FILL, GAP, Box, required_top, wrap
-from brewflow.outputs.plots import data_mc_figure, events_title
+from brewflow.outputs.plots import data_mc_figure
 from tests.outputs.overlap import overlaps
 from tests.outputs.plot_inputs import EDGES, PROCESS_STYLES, demo_processes, process, shape
 

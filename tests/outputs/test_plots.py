@@ -54,7 +54,7 @@ def test_plots_are_byte_reproducible(tmp_path):
 
 
 def test_uncertainty_band_adds_envelopes_in_quadrature_with_stat():
-    from brewflow.outputs.plots import uncertainty_band
+    from brewflow.outputs.distribution import uncertainty_band
     from brewflow.results.arithmetic import merge_systematics
 
     # process a: nominal x=0.5 (w 2), aUp w 3 (shift +1), aDown w 2.5 (shift +0.5: same side)

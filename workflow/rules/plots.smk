@@ -1,5 +1,5 @@
 # data/MC plots of the combination (results/plots/, a job per region x histogram: each writes
-# its per-systematic PDF) and of each era (results/eras/<era>/plots/, a job per region)
+# its per-systematic PDF and the numbers it draws, <histogram>.json) and of each era (results/eras/<era>/plots/, a job per region)
 rule plot:
     input:
         stacks=stack_files(config),
@@ -16,6 +16,7 @@ rule plot:
             subcategory="all eras: {region}",
             caption="../report/plot.rst",
         ),
+        numbers="results/plots/{region}/{histogram}.json",  # what it draws (HEPData)
     log:
         "logs/plot/{region}/{histogram}.log",
     conda:
@@ -44,6 +45,7 @@ for scope in eras(config):
                     subcategory=f"{scope}: {plotted_region}",
                     caption="../report/plot_era.rst",
                 ),
+                numbers=region_numbers(config, plotted_region, scope),
             log:
                 f"logs/plot/{scope}/{plotted_region}.log",
             conda:

@@ -1,5 +1,5 @@
 """Commands that write or show a run's outputs: cutflow, plot, shapes, fit, search, summary,
-status, provenance."""
+hepdata, status, provenance."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def _summary(args: argparse.Namespace) -> None:
 
     with job(args.config, "summary") as view:
         summary.write_summary(view, results(args.inputs), args.results, args.output_dir)
+
+
+def _hepdata(args: argparse.Namespace) -> None:
+    from brewflow.outputs import hepdata
+
+    with job(args.config, "hepdata") as view:
+        hepdata.write_record(view, args.output_dir, args.archive)
 
 
 def _status(args: argparse.Namespace) -> None:
@@ -140,6 +147,10 @@ def register(sub: Any) -> None:
     p.add_argument("--inputs", nargs="+", required=True, help="stacked process results")
     p.add_argument("--results", default="results", help="the results folder (for the ledger)")
     p.add_argument("--output-dir", required=True)
+    p = command(sub, "hepdata", _hepdata, "the HEPData record of a run's figures and tables")
+    p.add_argument("--config", required=True)
+    p.add_argument("--output-dir", required=True, help="the record's folder (results/hepdata)")
+    p.add_argument("--archive", help="also the upload archive (results/hepdata.tar.gz)")
     p = command(sub, "status", _status, "the event ledger: what was read, skipped and why")
     p.add_argument("results", nargs="?", default="results", help="a results folder")
     p.add_argument("--json", action="store_true", help="print the ledger as JSON")

@@ -32,6 +32,7 @@ from brewflow.config.model import (
     is_generated,
     processes,
 )
+from brewflow.config.records import check_record
 from brewflow.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -343,6 +344,7 @@ def _check(config: dict) -> None:
                 f"(MC processes: {', '.join(known)})"
             )
     check_searches(config, kinds)
+    check_record(config)
     check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = generated_payloads(config)
     payloads = {}

@@ -341,6 +341,15 @@ def _search(config: Mapping, search: str) -> _Node:
     return _top(config, parts)
 
 
+def _hepdata(config: Mapping) -> _Node:
+    """What the HEPData record reads: what its figures show (every region and histogram, the
+    datasets' styles, the eras' labels, luminosities and energies), the searches, the fits and
+    plots settings and the ``hepdata`` block."""
+    parts = _shown(config, config["regions"], config["histograms"])
+    parts["searches"] = _Node(dict(config.get("searches", {})), None, "searches")
+    return _top(config, parts, whole=("hepdata", "fit", "plots"))
+
+
 def _summary(config: Mapping) -> _Node:
     parts = {"datasets": _each(config["datasets"], ("is_data", "era"), "datasets"),
              "eras": _eras(config, ()),
@@ -362,6 +371,7 @@ KINDS: dict[str, tuple[Projection, bool]] = {
     "shapes": (_shapes, False),
     "fit": (_fit, False),
     "search": (_search, False),
+    "hepdata": (_hepdata, False),
     "summary": (_summary, False),
 }
 """Job kind -> (its projection, whether it runs the analysis code)."""

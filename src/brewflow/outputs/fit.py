@@ -20,9 +20,9 @@ from brewflow.config import channel_blinding, fit_channels
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
 from brewflow.outputs import fit_plots, fit_text
+from brewflow.outputs.distribution import blinded_bins
 from brewflow.outputs.likelihood import FitFailed, fit_workspace
 from brewflow.outputs.plots import (
-    blinded_bins,
     lumi_label,
     process_styles,
     region_title,

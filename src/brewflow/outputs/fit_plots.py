@@ -22,8 +22,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from brewflow.outputs import layout, points
+from brewflow.outputs.distribution import events_title
 from brewflow.outputs.fit_text import number
-from brewflow.outputs.plots import band_stairs, cms_label, events_title, frame
+from brewflow.outputs.plots import band_stairs, cms_label, frame
 
 __all__ = [
     "channel_figure",

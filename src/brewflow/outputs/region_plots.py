@@ -11,8 +11,10 @@ from pathlib import Path
 from brewflow.config import hypotheses, nuisance_description
 from brewflow.config.blinding import Blinding
 from brewflow.errors import ConfigError
-from brewflow.outputs.plots import data_mc, lumi_label, process_styles, region_title
+from brewflow.outputs.distribution import distribution, write_distribution
+from brewflow.outputs.plots import draw, lumi_label, process_styles, region_title, save_figure
 from brewflow.outputs.systematics_pages import systematics_pdf
+from brewflow.results import provenance
 from brewflow.results.arithmetic import variation_names
 from brewflow.results.model import Result
 
@@ -24,14 +26,14 @@ def plot_region(
     histogram: str | None = None, era: str | None = None,
 ) -> None:  # fmt: skip
     """Every histogram filled in ``region`` (or only ``histogram``) as data/MC plots in the
-    configured formats, and (config ``plots.systematics``, the combination) one PDF of its
-    variations; of one ``era``, or of the combination (the luminosity label sums the eras). A
-    blinded region or histogram window shows no data."""
+    configured formats with the numbers they draw (``<histogram>.json``:
+    :class:`~brewflow.outputs.distribution.Distribution`), and (config ``plots.systematics``,
+    the combination) one PDF of its variations; of one ``era``, or of the combination (the
+    luminosity label sums the eras). A blinded region or histogram window shows no data."""
     styles = process_styles(config)
     settings = config["plots"]
     title = region_title(config, region, era)
-    common = {"luminosity": 0.0, "rlabel": lumi_label(config, era), "label": settings["label"],
-              "region_label": title}  # fmt: skip
+    rlabel = lumi_label(config, era)
     blinding = Blinding.of(config)
     blind = blinding.is_blind(region)
     apart = hypotheses(config)  # a search's signals: drawn as lines, not stacked, in the
@@ -51,18 +53,23 @@ def plot_region(
             continue
         outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
         left = None if blind else blinding.left_out(region, name)
-        note = f"Data: events with {left} left out" if left else None
         window = blinding.window(name, region) or next(  # another histogram's window on
             (w for w in blinding.vetoes(region) if w.variable == definition["variable"]), None
         )  # the same variable hides the same range here
         xlabel = definition.get("label", definition["variable"])
-        data_mc(inputs, name, region, outputs, styles=styles, log_y=definition["log"],
-                ratio_range=settings["ratio_range"], blind=blind,
-                window=None if window is None else (window.low, window.high),
-                **common, note=note, xlabel=xlabel, signals=signals)  # fmt: skip
+        drawn = distribution(inputs, name, region, styles=styles, blind=blind, xlabel=xlabel,
+                             window=None if window is None else (window.low, window.high),
+                             signals=signals, title=title,
+                             note=f"Data: events with {left} left out" if left else None)
+        stamp = provenance.stamp([*inputs, *signals])
+        figure = draw(drawn, log_y=definition["log"], ratio_range=settings["ratio_range"],
+                      label=settings["label"], rlabel=rlabel)  # fmt: skip
+        save_figure(figure, outputs, stamp)
+        write_distribution(drawn, Path(output_dir) / f"{name}.json", stamp)
         if settings["systematics"] and era is None:  # of the combination: every nuisance
             names = variation_names(inputs)
             descriptions = {n: nuisance_description(config, n) for n in names}
             systematics_pdf(inputs, name, region, Path(output_dir) / f"{name}_systematics.pdf",
                             descriptions=descriptions, xlabel=xlabel, log_y=definition["log"],
-                            **common)  # fmt: skip
+                            luminosity=0.0, rlabel=rlabel, label=settings["label"],
+                            region_label=title)  # fmt: skip

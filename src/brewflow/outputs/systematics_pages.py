@@ -15,15 +15,8 @@ from matplotlib.figure import Figure
 
 from brewflow.files import atomic_output
 from brewflow.outputs import layout
-from brewflow.outputs.plots import (
-    _log_bottom,
-    _metadata,
-    _total,
-    cms_label,
-    events_title,
-    frame,
-    lumi_text,
-)
+from brewflow.outputs.distribution import events_title, mc_total
+from brewflow.outputs.plots import _log_bottom, _metadata, cms_label, frame, lumi_text
 from brewflow.results import provenance
 from brewflow.results.arithmetic import variation_names
 from brewflow.results.ledger import partial_note
@@ -48,7 +41,7 @@ def _systematics_frame(
     rax.set_ylabel("Var. / nom.")
     rax.set_xlabel(xlabel)
     rax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    nominal = _total(mc, histogram, region, "nominal") / widths
+    nominal = mc_total(mc, histogram, region, "nominal") / widths
     if log_y:
         ax.set_yscale("log")
     cms_label(ax, label, rlabel or f"{lumi_text(luminosity)} ({energy:g} TeV)", data=False)
@@ -62,12 +55,12 @@ def _systematic_page(
     """Draw one systematic's page: the total MC nominal, Up and Down (``name`` 'nominal':
     the nominal alone), their ratios to nominal in a panel centred on 1 and scaled to the
     largest shift (bins with an empty nominal not drawn). Returns the artists drawn."""
-    nominal = _total(mc, histogram, region, "nominal")
+    nominal = mc_total(mc, histogram, region, "nominal")
     drawn = [ax.stairs(nominal / widths, edges, color="black", linewidth=2, label="nominal")]
     tops, shift = nominal / widths, 0.0
     variations = [] if name == "nominal" else [("Up", "#e42536"), ("Down", "#5790fc")]
     for direction, color in variations:
-        varied = _total(mc, histogram, region, name + direction)
+        varied = mc_total(mc, histogram, region, name + direction)
         drawn.append(ax.stairs(varied / widths, edges, color=color, linewidth=2,
                                label=f"{name}{direction}"))  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -32,6 +32,7 @@ __all__ = [
     "DATA_OVER_MC",
     "TOTAL_MC",
     "cutflow_frame",
+    "data_over_mc",
     "luminosity_counts",
     "pdg_round",
     "write_tables",
@@ -197,17 +198,22 @@ def _yields(rows: pd.DataFrame) -> list[str]:
     ]
 
 
+def data_over_mc(
+    data: np.ndarray, mc: np.ndarray, mc_err: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """data / MC per step and its uncertainty (the data's Poisson sqrt(N) and the MC's stat.
+    uncertainty, uncorrelated); NaN where the MC is not positive."""
+    data, mc, mc_err = (np.asarray(a, dtype=float) for a in (data, mc, mc_err))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mc > 0, data / mc, np.nan)
+        error = np.hypot(np.sqrt(data) / mc, ratio * mc_err / mc)
+    return ratio, np.where(mc > 0, error, np.nan)
+
+
 def _ratio(data: np.ndarray, mc: np.ndarray, mc_err: np.ndarray) -> list[str]:
-    """data / MC per step with its uncertainty (the data's Poisson sqrt(N) and the MC's stat.
-    uncertainty, uncorrelated); empty where the MC is not positive."""
-    out = []
-    for d, m, e in zip(data, mc, mc_err, strict=True):
-        if m <= 0:
-            out.append("")
-            continue
-        ratio = d / m
-        out.append(_measured(ratio, math.hypot(math.sqrt(d) / m, ratio * e / m)))
-    return out
+    """:func:`data_over_mc` per step, rounded; empty where the MC is not positive."""
+    ratio, error = data_over_mc(data, mc, mc_err)
+    return ["" if np.isnan(r) else _measured(r, e) for r, e in zip(ratio, error, strict=True)]
 
 
 def _table(

@@ -1,0 +1,73 @@
+"""The tables of a run's HEPData record (config ``hepdata``): which figures and tables it
+holds, each named by its key, the path of its output under ``results/`` without the suffix
+(``plots/ww_emu/mll``, ``eras/2018/cutflow/ww_emu``, ``fit/njets_fit/impacts``,
+``search/zprime``); ``hepdata.locations`` maps keys to where each is in the paper."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from brewflow.config.model import eras
+from brewflow.errors import ConfigError
+
+__all__ = ["FIT_TABLES", "RecordTable", "check_record", "record_tables"]
+
+FIT_TABLES = ("results", "prefit", "postfit", "impacts", "pulls")
+"""The tables of each fit: its results (mu, significances, limits), the pre- and post-fit
+yields per channel, the impacts and the pulls."""
+
+
+class RecordTable(NamedTuple):
+    """One table of the record: its ``kind`` (``distribution``, ``cutflow``, ``fit``,
+    ``search``), ``key`` and what it shows (``region``, ``histogram``, ``era``, ``table``,
+    ``search``)."""
+
+    kind: str
+    key: str
+    params: Mapping[str, Any]
+
+
+def record_tables(config: Mapping[str, Any]) -> list[RecordTable]:
+    """Every table of the record, in order: the data/MC plots and the cutflows of the
+    combination, then of each era; each fit's tables (:data:`FIT_TABLES`); each search's
+    limits against mass."""
+    out = []
+    for era in [None, *eras(config)]:
+        prefix = "" if era is None else f"eras/{era}/"
+        for histogram, definition in config["histograms"].items():
+            for region in definition.get("regions") or config["regions"]:
+                params = {"region": region, "histogram": histogram, "era": era}
+                out.append(RecordTable("distribution", f"{prefix}plots/{region}/{histogram}",
+                                       params))  # fmt: skip
+        for region in config["regions"]:
+            params = {"region": region, "era": era}
+            out.append(RecordTable("cutflow", f"{prefix}cutflow/{region}", params))
+    for histogram in config.get("fit", {}).get("histograms", []):
+        for table in FIT_TABLES:
+            params = {"histogram": histogram, "table": table}
+            out.append(RecordTable("fit", f"fit/{histogram}/{table}", params))
+    for search in config.get("searches", {}):
+        out.append(RecordTable("search", f"search/{search}", {"search": search}))
+    return out
+
+
+def check_record(config: Mapping[str, Any]) -> None:
+    """The ``hepdata`` block names only tables the record has (``locations``) and the figures'
+    images can be attached (``png`` among ``plots.formats``)."""
+    block = config.get("hepdata")
+    if block is None:
+        return
+    keys = {t.key for t in record_tables(config)}
+    unknown = sorted(set(block.get("locations", {})) - keys)
+    if unknown:
+        examples = ", ".join(sorted(keys)[:4])
+        raise ConfigError(
+            f"hepdata.locations: no table {unknown[0]!r} in the record; its tables are named "
+            f"by their outputs under results/ without the suffix (e.g. {examples})"
+        )
+    if "png" not in config["plots"]["formats"]:
+        raise ConfigError(
+            "hepdata: the record attaches each figure as PNG with its thumbnail; add png to "
+            "plots.formats"
+        )
