@@ -116,7 +116,7 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             + "the prediction of each process (stacked in the figure), the total prediction "
             "with its statistical and systematic uncertainties (the band drawn is their sum in "
             "quadrature)" + (", the signal hypotheses (not stacked)" if dist.signals else "")
-            + f"; in {dist.ytitle.lower()}." + (f" {notes}." if notes else "")
+            + f" (y: {dist.ytitle})." + (f" {notes}." if notes else "")
         )  # fmt: skip
         return tables.distribution_table(
             dist, f"{p['histogram']} in {p['region']}" + _suffix(p["era"]),

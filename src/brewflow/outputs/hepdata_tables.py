@@ -84,12 +84,28 @@ def _symmetric(var: Variable, label: str, errors: Sequence[float | None]) -> Non
     var.add_uncertainty(unc)
 
 
+class _Gapped(Uncertainty):  # type: ignore[misc]
+    """An asymmetric uncertainty that some values lack (None): hepdata_lib writes no error
+    there (its writer skips None; its setter accepts none)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label, is_symmetric=False)
+
+    @property
+    def values(self) -> list:
+        return self._values
+
+    @values.setter
+    def values(self, values: Sequence[tuple[float, float] | None]) -> None:
+        self._values = [None if v is None else (float(v[0]), float(v[1])) for v in values]
+
+
 def _asymmetric(
     var: Variable, label: str, minus: Sequence[float | None], plus: Sequence[float | None]
 ) -> None:
     """An uncertainty ``(minus, plus)`` per value: signed shifts (``minus`` the downward one,
     negative for a lower edge)."""
-    unc = Uncertainty(label, is_symmetric=False)
+    unc = _Gapped(label)
     unc.values = [
         None if m is None or p is None or not (np.isfinite(m) and np.isfinite(p))
         else (float(m), float(p))
@@ -167,8 +183,8 @@ def cutflow_table(
              *(n for n in columns if n in hypotheses)]  # fmt: skip
     for process in order:
         r = columns[process]
-        label = labels.get(process, process) + (" (not in the total)" if process in hypotheses
-                                                else "")  # fmt: skip
+        label = "Total MC" if process == TOTAL_MC else labels.get(process, process)
+        label += " (not in the total)" if process in hypotheses else ""
         var = _variable(label, list(r.sumw), units="events", qualifiers=qualifiers)
         _symmetric(var, "stat", list(r.sumw_err))
         table.add_variable(var)
