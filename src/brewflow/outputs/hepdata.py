@@ -228,8 +228,10 @@ def build_submission(config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
         table = _table(config, entry, sources)
         stem = _file_stem(table.name)
         if stem in files:
-            raise InputError(f"HEPData record: tables {files[stem]!r} and {table.name!r} would "
-                             f"both be written to {stem}.yaml; rename a region or histogram")
+            raise InputError(
+                f"HEPData record: tables {files[stem]!r} and {table.name!r} would "
+                f"both be written to {stem}.yaml; rename a region or histogram"
+            )
         files[stem] = table.name
         if "image" in sources:
             images[stem] = sources["image"]
@@ -327,7 +329,11 @@ def write_record(
         if archive is not None:
             _archive(folder, Path(archive))
     size = sum(p.stat().st_size for p in output_dir.iterdir())
-    log.info("HEPData record: %d tables, %d files, %.1f kB in %s (valid)",
-             len(submission.tables), len(list(output_dir.iterdir())), size / 1e3, output_dir)
+    log.info(
+        "HEPData record: %d tables, %d files, %.1f kB in %s (valid)",
+        len(submission.tables),
+        len(list(output_dir.iterdir())),
+        size / 1e3,
+        output_dir,
+    )
     return {"tables": len(submission.tables), "bytes": size}
-

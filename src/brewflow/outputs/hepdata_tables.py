@@ -219,8 +219,13 @@ def fit_results_table(
     rows.append(("signal strength $\\hat{\\mu}$", fit["mu"], [("HESSE", fit["mu_error"])]))
     for interval in fit.get("likelihood_scan", {}).get("intervals", []):
         level = f"{100 * interval['level']:.1f}% CL interval (likelihood scan)"
-        rows.append((f"signal strength $\\hat{{\\mu}}$, {level}", fit["mu"],
-                     [(level, (interval["low"] - fit["mu"], interval["high"] - fit["mu"]))]))
+        rows.append(
+            (
+                f"signal strength $\\hat{{\\mu}}$, {level}",
+                fit["mu"],
+                [(level, (interval["low"] - fit["mu"], interval["high"] - fit["mu"]))],
+            )
+        )
     significance = fit["significance"]
     rows.append(("observed significance [$\\sigma$]", significance["observed"], []))
     rows.append(("expected significance ($\\mu = 1$) [$\\sigma$]", significance["expected"], []))
@@ -267,7 +272,8 @@ def yields_table(
     signal = set(fit.get("signal", []))
     for sample in [*samples, "background", "total"]:
         label = {"background": "Total background", "total": "Total (signal + background)"}.get(
-            sample, labels.get(sample, sample) + (" (signal)" if sample in signal else ""))
+            sample, labels.get(sample, sample) + (" (signal)" if sample in signal else "")
+        )
         found = [yields[c].get(sample) for c in channels]
         var = _variable(label, [None if f is None else f["sum"] for f in found], units="events",
                         qualifiers=qualifiers)  # fmt: skip
@@ -292,13 +298,20 @@ def impacts_table(
     pulls = {p["name"]: p for p in fit["pulls"]}
     table.add_variable(_variable("Nuisance parameter", [r["name"] for r in rows],
                                  independent=True))  # fmt: skip
-    pull = _variable("Pull $(\\hat{\\theta} - \\theta_0) / \\sigma_0$",
-                     [pulls.get(r["name"], {}).get("pull") for r in rows], qualifiers=qualifiers)
+    pull = _variable(
+        "Pull $(\\hat{\\theta} - \\theta_0) / \\sigma_0$",
+        [pulls.get(r["name"], {}).get("pull") for r in rows],
+        qualifiers=qualifiers,
+    )
     _symmetric(pull, "post-fit constraint",
                [pulls.get(r["name"], {}).get("constraint") for r in rows])  # fmt: skip
     table.add_variable(pull)
-    for key, text in (("postfit_up", "+1 sigma post-fit"), ("postfit_down", "-1 sigma post-fit"),
-                      ("prefit_up", "+1 sigma pre-fit"), ("prefit_down", "-1 sigma pre-fit")):
+    for key, text in (
+        ("postfit_up", "+1 sigma post-fit"),
+        ("postfit_down", "-1 sigma post-fit"),
+        ("prefit_up", "+1 sigma pre-fit"),
+        ("prefit_down", "-1 sigma pre-fit"),
+    ):
         table.add_variable(_variable(f"$\\Delta\\hat{{\\mu}}$, {text}", [r[key] for r in rows],
                                      qualifiers=qualifiers))  # fmt: skip
     return table
@@ -336,12 +349,19 @@ def limits_table(
 
     def expected(key: str, what: str, units: str) -> Variable:
         bands = [p[key] or {} for p in points]
-        var = _variable(f"expected upper limit on {what} ({cl}, median)",
-                        [b.get("median") for b in bands], units=units, qualifiers=qualifiers)
+        var = _variable(
+            f"expected upper limit on {what} ({cl}, median)",
+            [b.get("median") for b in bands],
+            units=units,
+            qualifiers=qualifiers,
+        )
         for sigma in ("1", "2"):
-            _asymmetric(var, f"{sigma} sigma",
-                        [b[f"-{sigma}"] - b["median"] if b else None for b in bands],
-                        [b[f"+{sigma}"] - b["median"] if b else None for b in bands])
+            _asymmetric(
+                var,
+                f"{sigma} sigma",
+                [b[f"-{sigma}"] - b["median"] if b else None for b in bands],
+                [b[f"+{sigma}"] - b["median"] if b else None for b in bands],
+            )
         return var  # fmt: skip
 
     for key, what, units in (("xsec", "$\\sigma$", "pb"), ("", "$\\mu$", "")):

@@ -57,10 +57,18 @@ def plot_region(
             (w for w in blinding.vetoes(region) if w.variable == definition["variable"]), None
         )  # the same variable hides the same range here
         xlabel = definition.get("label", definition["variable"])
-        drawn = distribution(inputs, name, region, styles=styles, blind=blind, xlabel=xlabel,
-                             window=None if window is None else (window.low, window.high),
-                             signals=signals, title=title,
-                             note=f"Data: events with {left} left out" if left else None)
+        drawn = distribution(
+            inputs,
+            name,
+            region,
+            styles=styles,
+            blind=blind,
+            xlabel=xlabel,
+            window=None if window is None else (window.low, window.high),
+            signals=signals,
+            title=title,
+            note=f"Data: events with {left} left out" if left else None,
+        )
         stamp = provenance.stamp([*inputs, *signals])
         figure = draw(drawn, log_y=definition["log"], ratio_range=settings["ratio_range"],
                       label=settings["label"], rlabel=rlabel)  # fmt: skip
