@@ -77,6 +77,7 @@ def flat_demo_config() -> dict:
                           if spec.pop("era") == "2018"}  # fmt: skip
     config["datasets"]["data"]["lumi_mask"] = "results/generated/golden.json"
     config.pop("fit")
+    config.pop("hepdata")  # tests that write the record say how (tests/test_eras_workflow.py)
     searched = {p for search in config.pop("searches").values() for p in search["signals"]}
     config["datasets"] = {name: spec for name, spec in config["datasets"].items()
                           if spec.get("process", name) not in searched}  # fmt: skip
@@ -150,6 +151,8 @@ def era_config() -> dict:
     config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime": 90}}}
     config["fit"] = {"histograms": ["nj", "nj_blind"], "impacts": 2}
     config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
+    config["hepdata"] = {"abstract": "Two eras, a blinded region, a window and a search.",
+                         "locations": {"plots/zmumu/mll": "Figure 1", "search/zp": "Figure 2"}}
     config["fuse_systematics"] = True
     config["step_size"] = 4000
     config.pop("models")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
+import yaml
 
 from brewflow.config import for_dataset, validate
 from brewflow.results.model import load
@@ -141,6 +142,8 @@ OUTPUT_KINDS = {  # every file a run writes, by kind; a new kind fails the test 
     "result": r"results/(analyze|merge|scale|stack|eras/[^/]+/stack)/.*\.json",
     "table": r"results/(eras/[^/]+/)?cutflow/[^/]+\.(csv|md|tex)",
     "plot": r"results/(eras/[^/]+/)?plots/.*\.(png|pdf)",
+    "drawn": r"results/(eras/[^/]+/)?plots/[^/]+/[^/]+\.json",
+    "hepdata": r"results/hepdata(/[^/]+\.(yaml|png)|\.tar\.gz)",
     "shapes": r"results/shapes/[^/]+\.(root|txt|pyhf\.json)",
     "fit": r"results/fit/.*\.(json|md|tex|png|pdf)",
     "search": r"results/search/zp/[^/]+\.(json|md|tex|png)",
@@ -267,6 +270,31 @@ def test_no_output_holds_a_data_event_it_must_not(run):
             table = json.loads(path.read_text())
             assert table["blinded"]
             assert all(p["observed"] is None for p in table["points"])
+    for path in kinds["drawn"]:  # what the plots draw (the record's source): no blinded data
+        drawn = json.loads(path.read_text())["distribution"]
+        if config["regions"][drawn["region"]].get("blind"):
+            assert drawn["data"] is None, path
+        if drawn["region"] == "zmumu" and drawn["data"] is not None:
+            edges = np.asarray(drawn["edges"])
+            inside = (edges[:-1] < WINDOW[1]) & (edges[1:] > WINDOW[0])
+            assert all(v is None for v in np.asarray(drawn["events"], dtype=object)[inside])
+    record = workdir / "results" / "hepdata"
+    for path in (p for p in kinds["hepdata"] if p.suffix == ".yaml" and p.name != "submission.yaml"):
+        table = yaml.safe_load(path.read_text())
+        names = [v["header"]["name"] for v in table["dependent_variables"]]
+        if "ttbar_blind" in path.stem or path.stem.startswith("cutflow_zmumu"):
+            assert "Data" not in names, path  # a blinded region; a window: no data cutflow
+        if path.stem in ("pre-fit_yields_nj_blind", "post-fit_yields_nj_blind"):
+            data = next(v for v in table["dependent_variables"] if "data" in v["header"]["name"])
+            assert data["header"]["name"] == "Asimov data" or all(
+                v == {"value": "-"} for v in data["values"]), path  # fmt: skip
+        if path.stem.startswith("mll_in_zmumu"):
+            bins = table["independent_variables"][0]["values"]
+            data = next(v for v in table["dependent_variables"] if v["header"]["name"] == "Data")
+            for b, value in zip(bins, data["values"], strict=True):
+                inside = b["low"] < WINDOW[1] and b["high"] > WINDOW[0]
+                assert (value == {"value": "-"}) == inside, (path, b)
+    assert record.is_dir()
     for path in kinds["fit"]:
         if path.name == "fit.json" and path.parent.name == "nj_blind":
             assert json.loads(path.read_text())["data"] in ("observed", "asimov")
@@ -286,3 +314,113 @@ def _root_events(path: Path):
 
     with uproot.open(path) as f:
         return f["Events"].arrays(["run", "luminosityBlock", "mll"])
+
+
+def _record_table(workdir: Path, stem: str) -> dict:
+    return yaml.safe_load((workdir / "results" / "hepdata" / f"{stem}.yaml").read_text())
+
+
+def _recorded(table: dict, name: str) -> list:
+    column = next(v for v in table["dependent_variables"] if v["header"]["name"] == name)
+    return [v["value"] for v in column["values"]]
+
+
+def _recorded_error(table: dict, name: str, label: str) -> list:
+    column = next(v for v in table["dependent_variables"] if v["header"]["name"] == name)
+    return [next(e.get("symerror") for e in v["errors"] if e["label"] == label)
+            for v in column["values"]]  # fmt: skip
+
+
+def test_the_hepdata_record_is_valid_and_holds_the_numbers_drawn(run, tmp_path):
+    """Issue 32: the record passes hepdata-validator (folder and archive), has a table per
+    figure and table, and its numbers equal an independent computation on the stacks, the
+    cutflow CSV, fit.json and limits.json; it is rebuilt byte for byte."""
+    import os
+    import subprocess
+
+    import pandas as pd
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    from brewflow.config import hypotheses
+    from brewflow.config.records import record_tables
+    from brewflow.outputs.hepdata import validate_record
+
+    workdir, config = run["workdir"], run["config"]
+    record = workdir / "results" / "hepdata"
+    assert validate_record(record) == []
+    validator = FullSubmissionValidator(autoload_remote_schemas=False)
+    assert validator.validate(archive=str(workdir / "results" / "hepdata.tar.gz"))
+    submission = list(yaml.safe_load_all((record / "submission.yaml").read_text()))
+    assert len(submission) - 1 == len(record_tables(config))
+    assert "Made by brewflow" in submission[0]["comment"]
+    located = {d["name"]: d["location"] for d in submission[1:]}
+    assert located["mll in zmumu"] == "Figure 1"
+    assert located["Limits zp"] == "Figure 2"
+    assert located["met in zmumu (2017)"] == "results/eras/2017/plots/zmumu/met"
+
+    # a data/MC plot: the stacks' histograms, summed here (met: variable bins, per GeV)
+    stacks = [load(p) for p in sorted((workdir / "results" / "stack").glob("*.json"))]
+    apart = hypotheses(config)
+    table = _record_table(workdir, "met_in_zmumu")
+    bins = table["independent_variables"][0]["values"]
+    edges = np.array([b["low"] for b in bins] + [bins[-1]["high"]])
+    units = table["dependent_variables"][0]["header"]["units"]
+    widths = np.diff(edges) if units == "events / GeV" else np.ones(len(bins))
+    data = sum(s.project("met", "zmumu").values() for s in stacks if s.is_data)
+    mc = [s for s in stacks if not s.is_data and s.process not in apart]
+    total = sum(s.project("met", "zmumu").values() for s in mc)
+    stat = np.sqrt(sum(s.project("met", "zmumu").variances() for s in mc))
+    np.testing.assert_allclose(_recorded(table, "Data"), data / widths, rtol=1e-7)
+    np.testing.assert_allclose(_recorded(table, "Total prediction"), total / widths, rtol=1e-7)
+    np.testing.assert_allclose(_recorded_error(table, "Total prediction", "stat"),
+                               stat / widths, rtol=1e-7)  # fmt: skip
+    assert (record / "met_in_zmumu.png").read_bytes() == (
+        workdir / "results" / "plots" / "zmumu" / "met.png").read_bytes()  # fmt: skip
+
+    # a cutflow: the CSV's yields and events
+    tidy = pd.read_csv(workdir / "results" / "eras" / "2018" / "cutflow" / "ttbar_emu.csv")
+    table = _record_table(workdir, "cutflow_ttbar_emu_(2018)")
+    top = tidy[(tidy.level == "process") & (tidy.name == "top")].sort_values("step")
+    label = config["datasets"]["ttbar"].get("label", "top")
+    np.testing.assert_allclose(_recorded(table, label), top.sumw, rtol=1e-7)
+    observed = tidy[(tidy.level == "process") & tidy.is_data].sort_values("step")
+    assert _recorded(table, "Data") == [int(e) for e in observed.events]
+
+    # the fit's tables: fit.json
+    fit = json.loads((workdir / "results" / "fit" / "nj" / "fit.json").read_text())
+    table = _record_table(workdir, "fit_results_nj")
+    values = _recorded(table, "Value")
+    assert values[0] == pytest.approx(fit["mu"], rel=1e-7)
+    assert values[3] == pytest.approx(fit["significance"]["observed"], rel=1e-7)
+    table = _record_table(workdir, "post-fit_yields_nj")
+    channels = [v["value"] for v in table["independent_variables"][0]["values"]]
+    np.testing.assert_allclose(_recorded(table, "Total (signal + background)"),
+                               [fit["yields"][c]["postfit"]["total"]["sum"] for c in channels],
+                               rtol=1e-7)  # fmt: skip
+    table = _record_table(workdir, "impacts_nj")
+    names = [v["value"] for v in table["independent_variables"][0]["values"]]
+    assert names == [i["name"] for i in fit["impacts"]]
+    np.testing.assert_allclose(_recorded(table, "$\\Delta\\hat{\\mu}$, +1 sigma post-fit"),
+                               [i["postfit_up"] for i in fit["impacts"]], rtol=1e-7)  # fmt: skip
+
+    # the search's limits against mass: limits.json (blinded: no observed limit)
+    limits = json.loads((workdir / "results" / "search" / "zp" / "limits.json").read_text())
+    table = _record_table(workdir, "limits_zp")
+    assert [v["value"] for v in table["independent_variables"][0]["values"]] == [
+        p["mass"] for p in limits["points"]]  # fmt: skip
+    np.testing.assert_allclose(
+        _recorded(table, "expected upper limit on $\\sigma$ (95% CL, median)"),
+        [p["xsec_expected"]["median"] for p in limits["points"]], rtol=1e-7)
+    assert _recorded(table, "observed upper limit on $\\sigma$ (95% CL)") == ["-"]
+
+    # rebuilt: the same bytes
+    again = subprocess.run(
+        ["brewflow", "hepdata", "--config", ".brewflow/config.json", "--output-dir",
+         str(tmp_path / "again"), "--archive", str(tmp_path / "again.tar.gz")],
+        cwd=workdir, capture_output=True, text=True, check=False, env=os.environ.copy(),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    first = {p.name: p.read_bytes() for p in record.iterdir()}
+    assert first == {p.name: p.read_bytes() for p in (tmp_path / "again").iterdir()}
+    assert (tmp_path / "again.tar.gz").read_bytes() == (
+        workdir / "results" / "hepdata.tar.gz").read_bytes()  # fmt: skip

@@ -14,6 +14,7 @@ analysis repository's commit, the config's hash) is in the record's description.
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import io
 import json
@@ -22,6 +23,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -275,7 +277,11 @@ def validate_record(folder: str | Path) -> list[str]:
     from hepdata_validator.full_submission_validator import FullSubmissionValidator
 
     validator = FullSubmissionValidator(autoload_remote_schemas=False)
-    if validator.validate(directory=str(folder)):
+    with warnings.catch_warnings():  # it leaves the data files it reads open: closed here
+        warnings.simplefilter("ignore", ResourceWarning)
+        valid = validator.validate(directory=str(folder))
+        gc.collect()
+    if valid:
         return []
     return [f"{Path(file).name}: {m.message}" for file, messages in
             validator.get_messages().items() for m in messages]  # fmt: skip
