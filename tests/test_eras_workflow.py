@@ -279,7 +279,8 @@ def test_no_output_holds_a_data_event_it_must_not(run):
             inside = (edges[:-1] < WINDOW[1]) & (edges[1:] > WINDOW[0])
             assert all(v is None for v in np.asarray(drawn["events"], dtype=object)[inside])
     record = workdir / "results" / "hepdata"
-    for path in (p for p in kinds["hepdata"] if p.suffix == ".yaml" and p.name != "submission.yaml"):
+    tables = [p for p in kinds["hepdata"] if p.suffix == ".yaml" and p.name != "submission.yaml"]
+    for path in tables:
         table = yaml.safe_load(path.read_text())
         names = [v["header"]["name"] for v in table["dependent_variables"]]
         if "ttbar_blind" in path.stem or path.stem.startswith("cutflow_zmumu"):
@@ -410,7 +411,9 @@ def test_the_hepdata_record_is_valid_and_holds_the_numbers_drawn(run, tmp_path):
         p["mass"] for p in limits["points"]]  # fmt: skip
     np.testing.assert_allclose(
         _recorded(table, "expected upper limit on $\\sigma$ (95% CL, median)"),
-        [p["xsec_expected"]["median"] for p in limits["points"]], rtol=1e-7)
+        [p["xsec_expected"]["median"] for p in limits["points"]],
+        rtol=1e-7,
+    )
     assert _recorded(table, "observed upper limit on $\\sigma$ (95% CL)") == ["-"]
 
     # rebuilt: the same bytes

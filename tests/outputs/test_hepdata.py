@@ -6,6 +6,7 @@ no table; every kind of table accepted by hepdata-validator; a record byte-repro
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -80,7 +81,7 @@ def test_the_record_holds_the_numbers_the_figure_draws(tmp_path):
     document = _written(hepdata_tables.distribution_table(dist, "met in r", **COMMON), tmp_path)
     assert document["independent_variables"][0]["header"] == {"name": "MET", "units": "GeV"}
     assert [(b["low"], b["high"]) for b in document["independent_variables"][0]["values"]] == [
-        (float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)
+        (float(a), float(b)) for a, b in itertools.pairwise(edges)
     ]
     mc = [p for p in processes if not p.is_data]
     data = next(p for p in processes if p.is_data).project("x", "r").values()
@@ -107,9 +108,10 @@ def test_the_record_holds_the_numbers_the_figure_draws(tmp_path):
               key=lambda a: float(np.nansum(a.get_data()[0])))  # fmt: skip
     np.testing.assert_allclose(_values(prediction), top.get_data()[0], rtol=1e-7)
     points = next(c for c in ax.containers if c.get_label() == "Data")
-    x, y = points.lines[0].get_data()
-    np.testing.assert_allclose(np.sort(_values(recorded))[::-1][: len(y)],
-                               np.sort(y)[::-1], rtol=1e-7)  # fmt: skip
+    x, y = points.lines[0].get_data()  # the bins with a marker: those with events
+    shown = data > 0
+    np.testing.assert_allclose(x, ((edges[:-1] + edges[1:]) / 2)[shown])
+    np.testing.assert_allclose(np.asarray(_values(recorded))[shown], y, rtol=1e-7)
     plt.close(fig)
 
 
@@ -210,16 +212,22 @@ def _every_kind(tmp_path: Path) -> Submission:
     write_tables(processes, processes, "r", stem)
     import pandas as pd
 
-    submission.add_table(hepdata_tables.cutflow_table(
-        pd.read_csv(stem.with_suffix(".csv")), "cutflow", labels={}, hypotheses=[], **COMMON))
+    submission.add_table(
+        hepdata_tables.cutflow_table(
+            pd.read_csv(stem.with_suffix(".csv")), "cutflow", labels={}, hypotheses=[], **COMMON
+        )
+    )
     fit = _fit_document()
     submission.add_table(hepdata_tables.fit_results_table(fit, "results", **COMMON))
     for stage in ("prefit", "postfit"):
         submission.add_table(hepdata_tables.yields_table(fit, stage, stage, labels={}, **COMMON))
     submission.add_table(hepdata_tables.impacts_table(fit, "impacts", **COMMON))
     submission.add_table(hepdata_tables.pulls_table(fit, "pulls", **COMMON))
-    submission.add_table(hepdata_tables.limits_table(
-        _limits_document(), "limits", mass_label="$m$ [GeV]", signal="X", **COMMON))
+    submission.add_table(
+        hepdata_tables.limits_table(
+            _limits_document(), "limits", mass_label="$m$ [GeV]", signal="X", **COMMON
+        )
+    )
     return submission  # fmt: skip
 
 
