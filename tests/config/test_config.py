@@ -457,6 +457,7 @@ def test_a_region_inside_a_blinded_one_is_blinded_too():
     with a window (zmumu + two_jets), showed their data: its cutflow row at the blinded
     region's last cut counted the window's events. It must be blinded the same way."""
     config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config.pop("hepdata")  # its locations name the demo's plots of mll
     config["histograms"]["mll"].update(blind=[85, 95], regions=["zmumu", "ttbar_emu"])
     zmumu = config["regions"]["zmumu"]
     config["regions"]["zmumu_2j"] = {"cuts": [*zmumu["cuts"], "two_jets"]}
@@ -612,3 +613,19 @@ def test_a_name_that_is_a_dataset_and_a_larger_process_is_ambiguous():
     config["systematics"]["ps_fsr"]["datasets"] = ["dy"]
     with pytest.raises(ConfigError, match=r"'dy' is a dataset and the process of dy, dy_m100"):
         validate(config)
+
+
+def test_the_record_names_only_its_tables_and_needs_png():
+    """Issue 32: ``hepdata.locations`` of a table the record does not have (a typo, a plot no
+    longer made) and a record without the figures' PNGs are refused, naming the key."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    validate(copy.deepcopy(config))
+    config["hepdata"]["locations"]["plots/ww_emu/mll_typo"] = "Figure 9"
+    with pytest.raises(ConfigError, match=r"hepdata.locations: no table 'plots/ww_emu/mll_typo'"):
+        validate(copy.deepcopy(config))
+    del config["hepdata"]["locations"]["plots/ww_emu/mll_typo"]
+    config["plots"]["formats"] = ["pdf"]
+    with pytest.raises(ConfigError, match="add png to plots.formats"):
+        validate(copy.deepcopy(config))
+    config.pop("hepdata")  # no record asked for: no PNG needed
+    validate(copy.deepcopy(config))

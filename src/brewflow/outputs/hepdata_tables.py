@@ -84,7 +84,7 @@ def _symmetric(var: Variable, label: str, errors: Sequence[float | None]) -> Non
     var.add_uncertainty(unc)
 
 
-class _Gapped(Uncertainty):  # type: ignore[misc]
+class _Gapped(Uncertainty):
     """An asymmetric uncertainty that some values lack (None): hepdata_lib writes no error
     there (its writer skips None; its setter accepts none)."""
 
