@@ -49,6 +49,7 @@ __all__ = [
     "fitted",
     "generated_files",
     "hepdata_inputs",
+    "hepdata_outputs",
     "plot_files",
     "plot_outputs",
     "preprocess_inputs",
@@ -287,6 +288,17 @@ def record_sources(config: Mapping, table: RecordTable) -> dict[str, str]:
         folder = f"results/search/{table.params['search']}"
         out = {"limits": f"{folder}/limits.json", "image": f"{folder}/limits.png"}
     return {k: v for k, v in out.items() if png or k != "image"}
+
+
+def hepdata_outputs(config: Mapping, folder: str = "results/hepdata") -> list[str]:
+    """The files of the HEPData record in ``folder``: ``submission.yaml``, a YAML per table
+    and, per table with a figure, its PNG and thumbnail."""
+    out = [f"{folder}/submission.yaml"]
+    for table in record_tables(config):
+        out.append(f"{folder}/{table.stem}.yaml")
+        if "image" in record_sources(config, table):
+            out += [f"{folder}/{table.stem}.png", f"{folder}/thumb_{table.stem}.png"]
+    return out
 
 
 def hepdata_inputs(config: Mapping) -> list[str]:

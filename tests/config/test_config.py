@@ -625,7 +625,7 @@ def test_the_record_names_only_its_tables_and_needs_png():
         validate(copy.deepcopy(config))
     del config["hepdata"]["locations"]["plots/ww_emu/mll_typo"]
     config["plots"]["formats"] = ["pdf"]
-    with pytest.raises(ConfigError, match="add png to plots.formats"):
+    with pytest.raises(ConfigError, match=r"add png to plots\.formats"):
         validate(copy.deepcopy(config))
     config.pop("hepdata")  # no record asked for: no PNG needed
     validate(copy.deepcopy(config))

@@ -289,3 +289,20 @@ def test_uniform_bins_are_recorded_per_bin(tmp_path, edges):
     document = _written(hepdata_tables.distribution_table(dist, "t", **COMMON), tmp_path)
     np.testing.assert_allclose(_values(_column(document, "Total prediction")), counts, rtol=1e-7)
     assert _column(document, "Data")["header"]["units"] == dist.ytitle.replace("Events", "events")
+
+
+def test_a_folder_that_is_not_a_record_is_never_replaced(tmp_path):
+    from brewflow.errors import InputError
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="no HEPData record"), hepdata._staging(folder):
+        pass
+    assert (folder / "notes.txt").read_text() == "mine"
+    record = tmp_path / "record"
+    for text in ("first", "second"):  # a record is replaced whole, nothing left beside it
+        with hepdata._staging(record) as staging:
+            (staging / "submission.yaml").write_text(text)
+        assert (record / "submission.yaml").read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record", "results"]

@@ -15,6 +15,7 @@ from brewflow.pipeline import (
     fitted,
     generated_files,
     hepdata_inputs,
+    hepdata_outputs,
     plot_files,
     plot_outputs,
     preprocess_inputs,

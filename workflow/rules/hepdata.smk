@@ -6,7 +6,7 @@ rule hepdata:
         hepdata_inputs(config),
         spec=spec_file(config, "hepdata"),
     output:
-        record=directory("results/hepdata"),
+        hepdata_outputs(config),  # submission.yaml, a YAML per table, the figures and thumbnails
         archive="results/hepdata.tar.gz",
     log:
         "logs/hepdata.log",
@@ -16,5 +16,5 @@ rule hepdata:
     params:
         config=lambda w, input: CONFIG,
     shell:
-        "brewflow hepdata --config {params.config} --output-dir {output.record} "
+        "brewflow hepdata --config {params.config} --output-dir results/hepdata "
         "--archive {output.archive} > {log} 2>&1"

@@ -13,6 +13,9 @@ from brewflow.errors import ConfigError
 
 __all__ = ["FIT_TABLES", "RecordTable", "check_record", "record_tables"]
 
+_FIT_NAMES = {"results": "Fit results", "prefit": "Pre-fit yields", "postfit": "Post-fit yields",
+              "impacts": "Impacts", "pulls": "Pulls"}  # fmt: skip
+
 FIT_TABLES = ("results", "prefit", "postfit", "impacts", "pulls")
 """The tables of each fit: its results (mu, significances, limits), the pre- and post-fit
 yields per channel, the impacts and the pulls."""
@@ -20,12 +23,19 @@ yields per channel, the impacts and the pulls."""
 
 class RecordTable(NamedTuple):
     """One table of the record: its ``kind`` (``distribution``, ``cutflow``, ``fit``,
-    ``search``), ``key`` and what it shows (``region``, ``histogram``, ``era``, ``table``,
-    ``search``)."""
+    ``search``), ``key``, ``name`` (``mll in ww_emu (2018)``) and what it shows (``region``,
+    ``histogram``, ``era``, ``table``, ``search``)."""
 
     kind: str
     key: str
+    name: str
     params: Mapping[str, Any]
+
+    @property
+    def stem(self) -> str:
+        """Its file name without suffix, as hepdata_lib derives it from the name (lower case,
+        spaces as ``_``): the table's YAML, its figure's PNG and ``thumb_<stem>.png``."""
+        return self.name.lower().replace(" ", "_")
 
 
 def record_tables(config: Mapping[str, Any]) -> list[RecordTable]:
@@ -34,31 +44,45 @@ def record_tables(config: Mapping[str, Any]) -> list[RecordTable]:
     limits against mass."""
     out = []
     for era in [None, *eras(config)]:
-        prefix = "" if era is None else f"eras/{era}/"
+        prefix, suffix = ("", "") if era is None else (f"eras/{era}/", f" ({era})")
         for histogram, definition in config["histograms"].items():
             for region in definition.get("regions") or config["regions"]:
                 params = {"region": region, "histogram": histogram, "era": era}
                 out.append(RecordTable("distribution", f"{prefix}plots/{region}/{histogram}",
-                                       params))  # fmt: skip
+                                       f"{histogram} in {region}{suffix}", params))  # fmt: skip
         for region in config["regions"]:
             params = {"region": region, "era": era}
-            out.append(RecordTable("cutflow", f"{prefix}cutflow/{region}", params))
+            out.append(RecordTable("cutflow", f"{prefix}cutflow/{region}",
+                                   f"Cutflow {region}{suffix}", params))  # fmt: skip
     for histogram in config.get("fit", {}).get("histograms", []):
         for table in FIT_TABLES:
             params = {"histogram": histogram, "table": table}
-            out.append(RecordTable("fit", f"fit/{histogram}/{table}", params))
+            out.append(RecordTable("fit", f"fit/{histogram}/{table}",
+                                   f"{_FIT_NAMES[table]} {histogram}", params))  # fmt: skip
     for search in config.get("searches", {}):
-        out.append(RecordTable("search", f"search/{search}", {"search": search}))
+        out.append(RecordTable("search", f"search/{search}", f"Limits {search}",
+                               {"search": search}))  # fmt: skip
     return out
 
 
 def check_record(config: Mapping[str, Any]) -> None:
-    """The ``hepdata`` block names only tables the record has (``locations``) and the figures'
-    images can be attached (``png`` among ``plots.formats``)."""
+    """The record's tables have a file each; the ``hepdata`` block names only tables the
+    record has (``locations``) and the figures' images can be attached (``png`` among
+    ``plots.formats``)."""
+    tables = record_tables(config)
+    seen: dict[str, str] = {}
+    for table in tables:  # names that differ only in case or in spaces and underscores
+        first = seen.setdefault(table.stem, table.key)
+        if first != table.key:
+            raise ConfigError(
+                f"the HEPData tables of {first!r} and {table.key!r} would be one file "
+                f"({table.stem}.yaml): rename a region or histogram so that their names differ "
+                "in more than case"
+            )
     block = config.get("hepdata")
     if block is None:
         return
-    keys = {t.key for t in record_tables(config)}
+    keys = {t.key for t in tables}
     unknown = sorted(set(block.get("locations", {})) - keys)
     if unknown:
         examples = ", ".join(sorted(keys)[:4])

@@ -121,7 +121,7 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             + f" (y: {dist.ytitle})." + (f" {notes}." if notes else "")
         )  # fmt: skip
         return tables.distribution_table(
-            dist, f"{p['histogram']} in {p['region']}" + _suffix(p["era"]),
+            dist, entry.name,
             description=description, keywords=_keywords(config, p["era"]),
             qualifiers=_qualifiers(config, p["era"], p["region"]), **common,
         )  # fmt: skip
@@ -137,7 +137,7 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             "uncertainty, the total MC, the data events and data / total MC" + hidden + "."
         )
         return tables.cutflow_table(
-            tidy, f"Cutflow {p['region']}" + _suffix(p["era"]), labels=labels,
+            tidy, entry.name, labels=labels,
             hypotheses=sorted(hypotheses(config)), description=description,
             keywords=_keywords(config, p["era"]),
             qualifiers=_qualifiers(config, p["era"], p["region"]), **common,
@@ -155,14 +155,10 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
         "the same limits on the signal strength."
     )  # fmt: skip
     return tables.limits_table(
-        limits, f"Limits {p['search']}", mass_label=search["mass_label"], signal=label,
+        limits, entry.name, mass_label=search["mass_label"], signal=label,
         description=description, keywords=_keywords(config, None),
         qualifiers=_qualifiers(config, None), **common,
     )  # fmt: skip
-
-
-def _suffix(era: str | None) -> str:
-    return "" if era is None else f" ({era})"
 
 
 def _read_csv(path: str) -> pd.DataFrame:
@@ -186,7 +182,7 @@ def _fit_table(
         text = (f"Results of the maximum-likelihood fit of {histogram} to {data}: the signal "
                 "strength, its intervals, the significances, the upper limits and the free "
                 "normalisations.")  # fmt: skip
-        return tables.fit_results_table(fit, f"Fit results {histogram}", description=text,
+        return tables.fit_results_table(fit, entry.name, description=text,
                                         **context)  # fmt: skip
     if which in ("prefit", "postfit"):
         stage = "Pre-fit" if which == "prefit" else "Post-fit"
@@ -195,16 +191,16 @@ def _fit_table(
                 + ("(the constraints)." if which == "prefit" else
                    "(the fit's covariance, correlations included).")
                 )  # fmt: skip
-        return tables.yields_table(fit, which, f"{stage} yields {histogram}", labels=labels,
+        return tables.yields_table(fit, which, entry.name, labels=labels,
                                    description=text, **context)  # fmt: skip
     if which == "impacts":
         text = (f"Impacts on the signal strength in the fit of {histogram} to {data}: per "
                 "nuisance, largest first, its pull and the change of the signal strength with "
                 "it held at its best fit +- its post-fit and pre-fit uncertainty.")  # fmt: skip
-        return tables.impacts_table(fit, f"Impacts {histogram}", description=text, **context)
+        return tables.impacts_table(fit, entry.name, description=text, **context)
     text = (f"Pulls of the nuisance parameters in the fit of {histogram} to {data}, largest "
             "first, with their post-fit constraints.")  # fmt: skip
-    return tables.pulls_table(fit, f"Pulls {histogram}", description=text, **context)
+    return tables.pulls_table(fit, entry.name, description=text, **context)
 
 
 def _comment(config: Mapping[str, Any]) -> str:
@@ -224,28 +220,15 @@ def build_submission(config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
     submission = Submission()
     submission.comment = _comment(config)
     images: dict[str, str] = {}
-    files: dict[str, str] = {}
     for entry in record_tables(config):
         sources = record_sources(config, entry)
         table = _table(config, entry, sources)
-        stem = _file_stem(table.name)
-        if stem in files:
-            raise InputError(
-                f"HEPData record: tables {files[stem]!r} and {table.name!r} would "
-                f"both be written to {stem}.yaml; rename a region or histogram"
-            )
-        files[stem] = table.name
         if "image" in sources:
-            images[stem] = sources["image"]
-            table.add_additional_resource("Image file", f"{stem}.png")
-            table.add_additional_resource("Thumbnail image file", f"thumb_{stem}.png")
+            images[entry.stem] = sources["image"]
+            table.add_additional_resource("Image file", f"{entry.stem}.png")
+            table.add_additional_resource("Thumbnail image file", f"thumb_{entry.stem}.png")
         submission.add_table(table)
     return submission, images
-
-
-def _file_stem(name: str) -> str:
-    """The file name hepdata_lib gives a table (``name`` lower case, spaces as ``_``)."""
-    return name.lower().replace(" ", "_")
 
 
 def _thumbnail(image: str, output: Path) -> None:
@@ -305,17 +288,30 @@ def _archive(folder: Path, output: Path) -> None:
 
 @contextlib.contextmanager
 def _staging(output_dir: Path) -> Iterator[Path]:
-    """A fresh folder beside ``output_dir`` that replaces it when the body succeeds."""
+    """A fresh folder beside ``output_dir`` that replaces it when the body succeeds (the old
+    record moved aside first, removed after). A folder that is neither empty nor a record is
+    never replaced."""
+    if (
+        output_dir.is_dir()
+        and any(output_dir.iterdir())
+        and not (output_dir / "submission.yaml").is_file()
+    ):
+        raise InputError(
+            f"{str(output_dir)!r} is a folder with files but no HEPData record "
+            "(submission.yaml): give an empty or new folder for the record"
+        )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    old = staging.with_name(staging.name + "-old")
     try:
         yield staging
         if output_dir.exists():
-            shutil.rmtree(output_dir)
+            os.replace(output_dir, old)
         os.replace(staging, output_dir)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        for leftover in (staging, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
 
 
 def write_record(
