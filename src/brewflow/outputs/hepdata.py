@@ -255,14 +255,16 @@ def _write_files(submission: Any, images: Mapping[str, str], folder: Path) -> No
         _thumbnail(image, folder / f"thumb_{stem}.png")
 
 
-def validate_record(folder: str | Path) -> list[str]:
-    """hepdata-validator's messages on the record in ``folder`` (none: valid), offline."""
+def validate_record(record: str | Path) -> list[str]:
+    """hepdata-validator's messages on the ``record``, a folder or an archive (none: valid),
+    offline."""
     from hepdata_validator.full_submission_validator import FullSubmissionValidator
 
     validator = FullSubmissionValidator(autoload_remote_schemas=False)
     with warnings.catch_warnings():  # it leaves the data files it reads open: closed here
         warnings.simplefilter("ignore", ResourceWarning)
-        valid = validator.validate(directory=str(folder))
+        where = "directory" if Path(record).is_dir() else "archive"
+        valid = validator.validate(**{where: str(record)})
         gc.collect()
     if valid:
         return []
