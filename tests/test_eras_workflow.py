@@ -340,6 +340,7 @@ def test_the_hepdata_record_is_valid_and_holds_the_numbers_drawn(run, tmp_path):
     import subprocess
 
     import pandas as pd
+
     from brewflow.config import hypotheses
     from brewflow.config.records import record_tables
     from brewflow.outputs.hepdata import validate_record
