@@ -286,14 +286,14 @@ def test_no_output_holds_a_data_event_it_must_not(run):
         if "ttbar_blind" in path.stem or path.stem.startswith("cutflow_zmumu"):
             assert "Data" not in names, path  # a blinded region; a window: no data cutflow
         if path.stem in ("pre-fit_yields_nj_blind", "post-fit_yields_nj_blind"):
-            data = next(v for v in table["dependent_variables"]
+            column = next(v for v in table["dependent_variables"]
                         if "data" in v["header"]["name"].lower())  # fmt: skip
-            assert data["header"]["name"] == "Asimov data" or all(
-                v == {"value": "-"} for v in data["values"]), path  # fmt: skip
+            assert column["header"]["name"] == "Asimov data" or all(
+                v == {"value": "-"} for v in column["values"]), path  # fmt: skip
         if path.stem.startswith("mll_in_zmumu"):
             bins = table["independent_variables"][0]["values"]
-            data = next(v for v in table["dependent_variables"] if v["header"]["name"] == "Data")
-            for b, value in zip(bins, data["values"], strict=True):
+            column = next(v for v in table["dependent_variables"] if v["header"]["name"] == "Data")
+            for b, value in zip(bins, column["values"], strict=True):
                 inside = b["low"] < WINDOW[1] and b["high"] > WINDOW[0]
                 assert (value == {"value": "-"}) == inside, (path, b)
     assert record.is_dir()
