@@ -430,3 +430,40 @@ def test_the_hepdata_record_is_valid_and_holds_the_numbers_drawn(run, tmp_path):
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "again").iterdir()}
     assert (tmp_path / "again.tar.gz").read_bytes() == (
         workdir / "results" / "hepdata.tar.gz").read_bytes()  # fmt: skip
+
+
+def test_the_record_applies_the_blinding_itself_and_names_a_bad_input(run, tmp_path):
+    """Review of issue 32: the record's job blinds what the config blinds whatever its inputs
+    hold (a region blinded after its plots were made: no data in its tables), and a corrupt
+    input is one line naming the file, exit 2, the record in place untouched."""
+    import os
+    import subprocess
+
+    workdir = run["workdir"]
+    resolved = json.loads((workdir / ".brewflow" / "config.json").read_text())["config"]
+    resolved["regions"]["zmumu"]["blind"] = True
+    edited = tmp_path / "blinded.yaml"
+    edited.write_text(yaml.safe_dump(resolved))
+
+    def hepdata(config: Path, out: Path) -> subprocess.CompletedProcess:
+        command = ["brewflow", "hepdata", "--config", str(config), "--output-dir", str(out)]
+        return subprocess.run(command, cwd=workdir, capture_output=True, text=True,
+                              check=False, env=os.environ.copy())  # fmt: skip
+
+    done = hepdata(edited, tmp_path / "blinded")
+    assert done.returncode == 0, done.stderr
+    for stem in ("met_in_zmumu", "met_in_zmumu_(2018)", "mll_in_zmumu", "cutflow_zmumu"):
+        table = yaml.safe_load((tmp_path / "blinded" / f"{stem}.yaml").read_text())
+        assert "Data" not in [v["header"]["name"] for v in table["dependent_variables"]], stem
+    drawn = workdir / "results" / "plots" / "zmumu" / "met.json"
+    kept = drawn.read_bytes()
+    try:
+        drawn.write_bytes(kept[:300])  # a killed writer's half file
+        done = hepdata(workdir / ".brewflow" / "config.json", tmp_path / "blinded")
+    finally:
+        drawn.write_bytes(kept)
+    assert done.returncode == 2
+    assert "results/plots/zmumu/met.json" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "blinded" / "cutflow_zmumu.yaml").is_file()  # the record before: kept

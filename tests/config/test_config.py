@@ -629,3 +629,30 @@ def test_the_record_names_only_its_tables_and_needs_png():
         validate(copy.deepcopy(config))
     config.pop("hepdata")  # no record asked for: no PNG needed
     validate(copy.deepcopy(config))
+
+
+def test_a_record_that_could_not_be_written_is_refused_before_the_run():
+    """Review of issue 32: a table name longer than HEPData takes, two tables that would be one
+    file, a location longer than the schema's: refused at validation (not in the last job);
+    ``hepdata:`` alone means the defaults."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["hepdata"] = None
+    assert validate(copy.deepcopy(config))["hepdata"]["locations"] == {}
+    long = copy.deepcopy(config)
+    long["histograms"]["a_very_long_histogram_name_of_the_dilepton_mass_spectrum"] = dict(
+        long["histograms"]["mll"])  # fmt: skip
+    with pytest.raises(ConfigError, match="longer than the 64 characters HEPData takes"):
+        validate(long)
+    long.pop("hepdata")  # no record asked for: the name is fine
+    validate(long)
+    twins = copy.deepcopy(config)
+    twins["histograms"]["MLL"] = dict(twins["histograms"]["mll"])
+    with pytest.raises(ConfigError, match=r"would be one file \(mll_in_zmumu\.yaml\)"):
+        validate(twins)
+    where = copy.deepcopy(config)
+    where["hepdata"] = {"locations": {"plots/zmumu/mll": "x" * 257}}
+    with pytest.raises(ConfigError, match="hepdata"):
+        validate(where)
+    where["hepdata"] = {"locations": {"plots/zmumu/mlll": "Figure 1"}}
+    with pytest.raises(ConfigError, match="did you mean 'plots/zmumu/mll'"):
+        validate(where)

@@ -306,3 +306,16 @@ def test_a_folder_that_is_not_a_record_is_never_replaced(tmp_path):
             (staging / "submission.yaml").write_text(text)
         assert (record / "submission.yaml").read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["record", "results"]
+
+
+def test_the_working_folder_and_an_archive_inside_the_record_are_refused(tmp_path, monkeypatch):
+    from brewflow.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "submission.yaml").write_text("a record here")
+    for folder in (tmp_path, tmp_path.parent):
+        with pytest.raises(InputError, match="holds the working folder"), hepdata._staging(folder):
+            pass
+    assert (tmp_path / "submission.yaml").is_file()
+    with pytest.raises(InputError, match="inside the record's folder"):
+        hepdata.write_record({}, tmp_path / "record", tmp_path / "record" / "upload.tar.gz")

@@ -74,6 +74,14 @@ class Blinding:
         """``histogram``'s own window in ``region`` (None without)."""
         return next((w for w in self.windows.get(region, ()) if w.histogram == histogram), None)
 
+    def drawn_window(self, histogram: str, variable: str, region: str) -> Window | None:
+        """The range a figure of ``histogram`` (of ``variable``) in ``region`` shows no data
+        in: its own window, else another histogram's window on the same variable (it hides
+        the same range there); None without."""
+        return self.window(histogram, region) or next(
+            (w for w in self.vetoes(region) if w.variable == variable), None
+        )
+
     def left_out(self, region: str, histogram: str | None = None) -> str | None:
         """What ``region``'s data leave out because of the windows of histograms other than
         ``histogram`` (None when nothing), e.g. ``"mll in [85, 95)"``."""

@@ -5,13 +5,21 @@ holds, each named by its key, the path of its output under ``results/`` without 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from brewflow.config.model import eras
 from brewflow.errors import ConfigError
 
-__all__ = ["FIT_TABLES", "RecordTable", "check_record", "record_tables"]
+__all__ = [
+    "FIT_TABLES",
+    "NAME_LENGTH",
+    "RecordTable",
+    "check_record",
+    "record_problems",
+    "record_tables",
+]
 
 _FIT_NAMES = {"results": "Fit results", "prefit": "Pre-fit yields", "postfit": "Post-fit yields",
               "impacts": "Impacts", "pulls": "Pulls"}  # fmt: skip
@@ -65,31 +73,53 @@ def record_tables(config: Mapping[str, Any]) -> list[RecordTable]:
     return out
 
 
-def check_record(config: Mapping[str, Any]) -> None:
-    """The record's tables have a file each; the ``hepdata`` block names only tables the
-    record has (``locations``) and the figures' images can be attached (``png`` among
-    ``plots.formats``)."""
-    tables = record_tables(config)
+NAME_LENGTH = 64
+"""The longest table name HEPData takes (its submission schema; hepdata_lib refuses longer)."""
+
+
+def record_problems(config: Mapping[str, Any]) -> list[str]:
+    """What keeps the record's tables from being written (none: they can be): a name longer
+    than HEPData takes, two tables that would be one file (names differing only in case, or
+    in spaces and underscores)."""
+    problems: list[str] = []
     seen: dict[str, str] = {}
-    for table in tables:  # names that differ only in case or in spaces and underscores
+    for table in record_tables(config):
+        if len(table.name) > NAME_LENGTH:
+            problems.append(
+                f"the HEPData table of {table.key!r} would be named {table.name!r}, longer than "
+                f"the {NAME_LENGTH} characters HEPData takes: shorten the region or histogram name"
+            )
         first = seen.setdefault(table.stem, table.key)
         if first != table.key:
-            raise ConfigError(
+            problems.append(
                 f"the HEPData tables of {first!r} and {table.key!r} would be one file "
                 f"({table.stem}.yaml): rename a region or histogram so that their names differ "
                 "in more than case"
             )
-    block = config.get("hepdata")
-    if block is None:
+    return problems
+
+
+def check_record(config: dict[str, Any]) -> None:
+    """With a ``hepdata`` block (empty: the defaults): the record's tables can be written
+    (:func:`record_problems`), ``locations`` names only tables the record has and the
+    figures' images can be attached (``png`` among ``plots.formats``)."""
+    if "hepdata" not in config:
         return
-    keys = {t.key for t in tables}
-    unknown = sorted(set(block.get("locations", {})) - keys)
-    if unknown:
-        examples = ", ".join(sorted(keys)[:4])
-        raise ConfigError(
-            f"hepdata.locations: no table {unknown[0]!r} in the record; its tables are named "
-            f"by their outputs under results/ without the suffix (e.g. {examples})"
-        )
+    if config["hepdata"] is None:  # `hepdata:` alone: the record, with the defaults
+        config["hepdata"] = {"abstract": "", "reactions": [], "observables": [], "phrases": [],
+                             "locations": {}}  # fmt: skip
+    problems = record_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
+    keys = [t.key for t in record_tables(config)]
+    for key in config["hepdata"].get("locations", {}):
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5) or keys[:3]
+            raise ConfigError(
+                f"hepdata.locations: no table {key!r} in the record (did you mean "
+                f"{' or '.join(map(repr, close))}?); its tables are named by their outputs "
+                "under results/ without the suffix"
+            )
     if "png" not in config["plots"]["formats"]:
         raise ConfigError(
             "hepdata: the record attaches each figure as PNG with its thumbnail; add png to "

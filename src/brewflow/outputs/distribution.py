@@ -31,6 +31,7 @@ __all__ = [
     "blinded_bins",
     "distribution",
     "events_title",
+    "histogram_edges",
     "mc_total",
     "prediction",
     "read_distribution",
@@ -44,6 +45,14 @@ def blinded_bins(edges: np.ndarray, window: Sequence[float] | None) -> np.ndarra
     if window is None:
         return np.zeros(len(edges) - 1, dtype=bool)
     return (edges[:-1] < window[1]) & (edges[1:] > window[0])
+
+
+def histogram_edges(definition: Mapping[str, Any]) -> np.ndarray:
+    """The bin edges of a histogram of the config (``edges``, or ``bins`` from ``start`` to
+    ``stop``)."""
+    if "edges" in definition:
+        return np.asarray(definition["edges"], dtype=float)
+    return np.linspace(definition["start"], definition["stop"], definition["bins"] + 1)
 
 
 def events_title(edges: np.ndarray, xlabel: str) -> tuple[str, bool]:

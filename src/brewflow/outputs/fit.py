@@ -20,7 +20,7 @@ from brewflow.config import channel_blinding, fit_channels
 from brewflow.errors import InputError
 from brewflow.files import atomic_write
 from brewflow.outputs import fit_plots, fit_text
-from brewflow.outputs.distribution import blinded_bins
+from brewflow.outputs.distribution import blinded_bins, histogram_edges
 from brewflow.outputs.likelihood import FitFailed, fit_workspace
 from brewflow.outputs.plots import (
     lumi_label,
@@ -38,12 +38,6 @@ FIGURES = ("pulls", "impacts", "correlations", "scan", "cls")
 """The fit's figures besides the channels' (``prefit/<channel>``, ``postfit/<channel>``):
 pulls, impacts (combine's layout), the correlation matrix, the likelihood scan, the CLs
 scan."""
-
-
-def _edges(definition: Mapping[str, Any]) -> np.ndarray:
-    if "edges" in definition:
-        return np.asarray(definition["edges"], dtype=float)
-    return np.linspace(definition["start"], definition["stop"], definition["bins"] + 1)
 
 
 def _data_yields(
@@ -95,7 +89,7 @@ def fit_job(
         log.warning("%s: %s", histogram, warning)
     table["histogram"] = histogram
     definition = config["histograms"][histogram]
-    edges = _edges(definition)
+    edges = histogram_edges(definition)
     hidden = {  # per channel the bins whose data must not show; None: the whole channel
         name: None if asimov else blinded_bins(edges, window)
         for name, (asimov, window) in blinding.items()

@@ -14,6 +14,7 @@ analysis repository's commit, the config's hash) is in the record's description.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import gzip
 import io
@@ -25,19 +26,26 @@ import tarfile
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from brewflow.config import era_names, era_settings, hypotheses
+from brewflow.config import channel_blinding, era_names, era_settings, fit_channels, hypotheses
 from brewflow.config.blinding import Blinding
-from brewflow.config.records import RecordTable, record_tables
+from brewflow.config.records import RecordTable, record_problems, record_tables
 from brewflow.errors import InputError
 from brewflow.files import atomic_output
 from brewflow.outputs import hepdata_tables as tables
-from brewflow.outputs.distribution import read_distribution
+from brewflow.outputs.distribution import (
+    Distribution,
+    blinded_bins,
+    histogram_edges,
+    read_distribution,
+)
 from brewflow.outputs.plots import process_styles
 from brewflow.pipeline import record_sources
 from brewflow.results import provenance
@@ -101,6 +109,61 @@ def _scope(era: str | None) -> str:
     return "all eras" if era is None else f"era {era}"
 
 
+def _gated_distribution(config: Mapping[str, Any], entry: RecordTable, dist: Distribution) -> Any:
+    """``dist`` with the data the config blinds taken out, whatever the file held: none in a
+    blinded region, none in the bins of the window the figure shows (the record's own gate,
+    as the plot job's)."""
+    p = entry.params
+    blinding = Blinding.of(config)
+    if blinding.is_blind(p["region"]):
+        return replace(dist, data=None, data_low=None, data_high=None, events=None, blind=True)
+    variable = config["histograms"][p["histogram"]]["variable"]
+    window = blinding.drawn_window(p["histogram"], variable, p["region"])
+    if window is None or dist.data is None:
+        return dist
+    hidden = blinded_bins(dist.edges, (window.low, window.high))
+
+    def masked(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.where(hidden, np.nan, values)
+
+    return replace(dist, data=masked(dist.data), data_low=masked(dist.data_low),
+                   data_high=masked(dist.data_high), events=masked(dist.events),
+                   window=(window.low, window.high))  # fmt: skip
+
+
+def _blinded_channels(config: Mapping[str, Any], histogram: str) -> list[str]:
+    """The channels of ``histogram``'s fit whose data the config blinds, whole or in part."""
+    edges = histogram_edges(config["histograms"][histogram])
+    out = []
+    for name, region, era in fit_channels(config, histogram):
+        asimov, window = channel_blinding(config, histogram, region, era)
+        if asimov or (window is not None and blinded_bins(edges, window).any()):
+            out.append(name)
+    return out
+
+
+def _gated_fit(config: Mapping[str, Any], histogram: str, fit: Mapping[str, Any]) -> Any:
+    """``fit`` with no observed count in a channel the config blinds (its sum: none)."""
+    if fit["data"] == "asimov":  # the Asimov dataset everywhere: no data shown
+        return fit
+    gated = copy.deepcopy(dict(fit))
+    for name in _blinded_channels(config, histogram):
+        if name in gated["yields"]:
+            gated["yields"][name]["data"] = {"sum": None, "bins": None, "blinded": "channel"}
+    return gated
+
+
+def _gated_limits(config: Mapping[str, Any], histogram: str, limits: Mapping[str, Any]) -> Any:
+    """``limits`` with no observed limit while a channel of the search is blinded."""
+    if not _blinded_channels(config, histogram) and not limits["blinded"]:
+        return limits
+    gated = copy.deepcopy(dict(limits))
+    gated["blinded"] = gated["blinded"] or True
+    for point in gated["points"]:
+        point["observed"] = point["xsec_observed"] = None
+    return gated
+
+
 def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, str]) -> Any:
     """The hepdata_lib table of ``entry``, made of its ``sources``."""
     p = entry.params
@@ -109,7 +172,7 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
     styles = process_styles(config)
     labels = {name: style.get("label", name) for name, style in styles.items()}
     if entry.kind == "distribution":
-        dist = read_distribution(sources["numbers"])
+        dist = _gated_distribution(config, entry, read_distribution(sources["numbers"]))
         region = config["regions"][p["region"]].get("label") or p["region"]
         notes = "; ".join(dist.notes[1:])
         description = (
@@ -128,13 +191,16 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
     if entry.kind == "cutflow":
         tidy = _read_csv(sources["cutflow"])
         blinding = Blinding.of(config)
+        if blinding.hides_cutflow(p["region"]):  # the gate: no data cutflow, whatever it holds
+            tidy = tidy[~tidy.is_data.astype(bool)]
         left = blinding.left_out(p["region"])
-        hidden = (f"; data blinded (a window, {left})" if left else
-                  "; data blinded" if blinding.is_blind(p["region"]) else "")  # fmt: skip
+        shown = (f"; no data: blinded (a window, {left})" if left else
+                 "; no data: blinded" if blinding.is_blind(p["region"]) else
+                 ", the data events and data / total MC")  # fmt: skip
         description = (
             f"Cutflow of region {p['region']} ({_scope(p['era'])}): per selection step the "
             "yield of each process normalised to the luminosity with its statistical "
-            "uncertainty, the total MC, the data events and data / total MC" + hidden + "."
+            "uncertainty, the total MC" + shown + "."
         )
         return tables.cutflow_table(
             tidy, entry.name, labels=labels,
@@ -143,9 +209,10 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             qualifiers=_qualifiers(config, p["era"], p["region"]), **common,
         )  # fmt: skip
     if entry.kind == "fit":
-        return _fit_table(config, entry, _read_json(sources["fit"]), labels, common)
+        fit = _gated_fit(config, entry.params["histogram"], _read_json(sources["fit"]))
+        return _fit_table(config, entry, fit, labels, common)
     search = config["searches"][p["search"]]
-    limits = _read_json(sources["limits"])
+    limits = _gated_limits(config, search["histogram"], _read_json(sources["limits"]))
     label = search.get("label") or p["search"]
     description = (
         f"Upper limits at {100 * (1 - limits['level']):g}% CL (CLs) on the cross section of "
@@ -220,9 +287,19 @@ def build_submission(config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
     submission = Submission()
     submission.comment = _comment(config)
     images: dict[str, str] = {}
+    problems = record_problems(config)
+    if problems:
+        raise InputError(problems[0])
     for entry in record_tables(config):
         sources = record_sources(config, entry)
-        table = _table(config, entry, sources)
+        try:
+            table = _table(config, entry, sources)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            source = next(v for k, v in sources.items() if k != "image")
+            raise InputError(
+                f"HEPData record: {source!r} is not what brewflow writes there "
+                f"({type(err).__name__}: {err}); rerun the job that made it"
+            ) from None
         if "image" in sources:
             images[entry.stem] = sources["image"]
             table.add_additional_resource("Image file", f"{entry.stem}.png")
@@ -233,12 +310,18 @@ def build_submission(config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
 
 def _thumbnail(image: str, output: Path) -> None:
     """``image`` scaled to fit :data:`THUMBNAIL` (Pillow, no metadata: same bytes each time)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(image) as picture:
-        small = picture.convert("RGB")
-        small.thumbnail(THUMBNAIL, Image.Resampling.LANCZOS)
-        small.save(output, format="PNG", optimize=False)
+    try:
+        with Image.open(image) as picture:
+            small = picture.convert("RGB")
+    except (OSError, UnidentifiedImageError) as err:
+        raise InputError(
+            f"HEPData record: the figure {image!r} is not a readable PNG ({err}); "
+            "rerun the job that made it"
+        ) from None
+    small.thumbnail(THUMBNAIL, Image.Resampling.LANCZOS)
+    small.save(output, format="PNG", optimize=False)
 
 
 def _write_files(submission: Any, images: Mapping[str, str], folder: Path) -> None:
@@ -292,7 +375,12 @@ def _archive(folder: Path, output: Path) -> None:
 def _staging(output_dir: Path) -> Iterator[Path]:
     """A fresh folder beside ``output_dir`` that replaces it when the body succeeds (the old
     record moved aside first, removed after). A folder that is neither empty nor a record is
-    never replaced."""
+    never replaced, nor the working folder or one holding it."""
+    if output_dir.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+        raise InputError(
+            f"{str(output_dir)!r} holds the working folder: give the record a "
+            "folder of its own (results/hepdata)"
+        )
     if (
         output_dir.is_dir()
         and any(output_dir.iterdir())
@@ -304,6 +392,9 @@ def _staging(output_dir: Path) -> Iterator[Path]:
         )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # as any folder the run makes (mkdtemp's is private)
     old = staging.with_name(staging.name + "-old")
     try:
         yield staging
@@ -322,8 +413,13 @@ def write_record(
     """Write the run's HEPData record to ``output_dir`` (and the upload ``archive``), checked
     by hepdata-validator first: an invalid record is a bug, reported with the validator's
     messages, and replaces nothing. Returns the number of tables and the record's size."""
-    submission, images = build_submission(config)
     output_dir = Path(output_dir)
+    if archive is not None and output_dir.resolve() in Path(archive).resolve().parents:
+        raise InputError(
+            f"the archive {str(archive)!r} is inside the record's folder "
+            f"{str(output_dir)!r}: give it a path beside it (results/hepdata.tar.gz)"
+        )
+    submission, images = build_submission(config)
     with _staging(output_dir) as folder:
         _write_files(submission, images, folder)
         problems = validate_record(folder)

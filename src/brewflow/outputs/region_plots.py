@@ -53,9 +53,7 @@ def plot_region(
             continue
         outputs = [Path(output_dir) / f"{name}.{ext}" for ext in settings["formats"]]
         left = None if blind else blinding.left_out(region, name)
-        window = blinding.window(name, region) or next(  # another histogram's window on
-            (w for w in blinding.vetoes(region) if w.variable == definition["variable"]), None
-        )  # the same variable hides the same range here
+        window = blinding.drawn_window(name, definition["variable"], region)
         xlabel = definition.get("label", definition["variable"])
         drawn = distribution(
             inputs,
