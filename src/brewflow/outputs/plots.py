@@ -125,25 +125,24 @@ def data_mc(
     save_figure(fig, outputs, provenance.stamp(processes))
 
 
+_DRAWING = ("luminosity", "energy", "label", "log_y", "ratio_range", "rlabel")
+"""The options of :func:`draw` (the others are :func:`distribution`'s)."""
+
+
 def data_mc_figure(
     processes: Sequence[Result],
     histogram: str,
     region: str,
     *,
-    styles: Mapping[str, Mapping[str, str]],
-    blind: bool = False,
-    window: Sequence[float] | None = None,
-    xlabel: str | None = None,
-    signals: Sequence[Result] = (),
     region_label: str | None = None,
-    note: str | None = None,
     **options: Any,
 ) -> Figure:
-    """One histogram in one region (:func:`brewflow.outputs.distribution.distribution` of
-    these arguments) drawn by :func:`draw` (``options``)."""
-    dist = distribution(processes, histogram, region, styles=styles, blind=blind, window=window,
-                        xlabel=xlabel, signals=signals, title=region_label, note=note)  # fmt: skip
-    return draw(dist, **options)
+    """One histogram in one region: :func:`brewflow.outputs.distribution.distribution` of
+    these arguments (the region's ``title``: ``region_label``) drawn by :func:`draw` (its
+    options: :data:`_DRAWING`)."""
+    drawing = {k: options.pop(k) for k in _DRAWING if k in options}
+    return draw(distribution(processes, histogram, region, title=region_label, **options),
+                **drawing)  # fmt: skip
 
 
 def draw(
