@@ -30,6 +30,7 @@ from brewflow.config.model import (
     is_correlated,
     is_generated,
     local_files,
+    met_filters_of,
     nuisance_description,
     nuisance_names,
     object_variation,
@@ -39,6 +40,7 @@ from brewflow.config.model import (
     processes,
     skim_targets,
     systematics_for,
+    theory_applies,
 )
 from brewflow.errors import ConfigError
 
@@ -71,6 +73,7 @@ __all__ = [
     "is_generated",
     "load_config",
     "local_files",
+    "met_filters_of",
     "nuisance_description",
     "nuisance_names",
     "object_variation",
@@ -81,6 +84,7 @@ __all__ = [
     "schema",
     "skim_targets",
     "systematics_for",
+    "theory_applies",
     "validate",
     "workflow_config",
 ]

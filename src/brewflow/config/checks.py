@@ -241,6 +241,33 @@ def _warn_partial_eras(config: Mapping, systematic: str, chosen: set[str]) -> No
             )  # fmt: skip
 
 
+def _check_blocks(config: Mapping) -> None:
+    """The CMS blocks (brewflow.jobs.blocks): the cut ``met_filters`` listed by a region needs
+    MET filters in every era (the top-level ones, or each era's), and MET filters need a
+    region to list it; ``theory.datasets`` names MC datasets or processes."""
+    listed = [name for name, region in config["regions"].items()
+              if "met_filters" in region["cuts"]]  # fmt: skip
+    scopes: list[str | None] = list(eras(config)) or [None]
+    missing = [era or "(the top level)" for era in scopes
+               if era_settings(config, era).get("met_filters") is None]  # fmt: skip
+    if listed and missing:
+        raise ConfigError(
+            f"config key 'regions.{listed[0]}.cuts': the cut 'met_filters' needs MET filters "
+            f"for every era, and {missing[0]} has none: add met_filters (e.g. run2_ul_2018) "
+            "at the top level or to that era"
+        )
+    if not listed and len(missing) < len(scopes):
+        raise ConfigError(
+            "config key 'met_filters': MET filters are configured but no region lists the cut "
+            "'met_filters'; add it to the regions' cuts (first: cuts: [met_filters, ...])"
+        )
+    chosen = (config.get("theory") or {}).get("datasets", [])
+    names = {*config["datasets"], *processes(config)}
+    for name in chosen:
+        if name not in names:
+            raise ConfigError(f"config key 'theory.datasets': no dataset or process {name!r}")
+
+
 def _check(config: dict) -> None:
     regions = config["regions"]
     datasets = config["datasets"]
@@ -345,6 +372,7 @@ def _check(config: dict) -> None:
             )
     check_searches(config, kinds)
     check_record(config)
+    _check_blocks(config)
     check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = generated_payloads(config)
     payloads = {}

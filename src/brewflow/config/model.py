@@ -266,6 +266,22 @@ def era_names(config: Mapping) -> list[str | None]:
     return names or [None]
 
 
+def met_filters_of(config: Mapping, dataset: str) -> Any:
+    """The MET filters of ``dataset``'s era (a recommendation's name or a list of flags; the
+    era's ``met_filters``, else the top-level one), or None without."""
+    return era_settings(config, era_of(config, dataset)).get("met_filters")
+
+
+def theory_applies(config: Mapping, dataset: str) -> bool:
+    """Whether the ``theory`` block's weights are added to ``dataset``'s events: an MC
+    dataset, named (or its process) in ``theory.datasets`` when given."""
+    block, spec = config.get("theory"), config["datasets"][dataset]
+    if not block or spec["is_data"]:
+        return False
+    chosen = block.get("datasets")
+    return chosen is None or dataset in chosen or spec.get("process", dataset) in chosen
+
+
 def era_of(config: Mapping, dataset: str) -> str | None:
     """The era of ``dataset`` (None without ``eras``)."""
     return config["datasets"][dataset].get("era")
@@ -279,10 +295,10 @@ def era_datasets(config: Mapping, era: str | None) -> list[str]:
 class EraSettings(Mapping):
     """What an era sets, each key computed when read (a job reads only the keys it uses):
     ``luminosity`` (pb^-1), ``energy`` (TeV), ``label``, ``corrections`` (the top-level ones
-    updated with the era's), ``jets`` (the era's, else the top-level; absent without either)
-    and ``lumi_mask`` (or None). Era None: the top-level keys."""
+    updated with the era's), ``jets`` and ``met_filters`` (the era's, else the top-level;
+    absent without either) and ``lumi_mask`` (or None). Era None: the top-level keys."""
 
-    KEYS = ("luminosity", "energy", "label", "corrections", "lumi_mask", "jets")
+    KEYS = ("luminosity", "energy", "label", "corrections", "lumi_mask", "jets", "met_filters")
 
     def __init__(self, config: Mapping, era: str | None) -> None:
         self._config, self._era = config, era
@@ -303,16 +319,16 @@ class EraSettings(Mapping):
             return {**config.get("corrections", {}), **own}
         if key == "lumi_mask":
             return spec.get("lumi_mask") if era is not None else None
-        if key == "jets":
-            jets = spec.get("jets") if era is not None else None
-            jets = jets if jets is not None else config.get("jets")
-            if jets is None:
+        if key in ("jets", "met_filters"):  # the era's, else the top-level one
+            own = spec.get(key) if era is not None else None
+            found = own if own is not None else config.get(key)
+            if found is None:
                 raise KeyError(key)
-            return jets
+            return found
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k in self.KEYS if k != "jets" or k in self)
+        return (k for k in self.KEYS if k not in ("jets", "met_filters") or k in self)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -180,7 +180,8 @@ def _reading(config: Mapping, dataset: str) -> dict[str, Any]:
 def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
     """What running the analysis on ``dataset`` reads: its reading keys, the analysis and its
     options, the regions' cuts and the histograms' binnings (and, for data, the blinding), its
-    era's corrections, jets and options, its systematics, the models."""
+    era's corrections, jets, MET filters and options, the theory weights, its systematics, the
+    models."""
     era = era_of(config, dataset)
     blinding = ("blind",) if config["datasets"][dataset]["is_data"] else ()  # MC: never blinded
     binning = tuple(k for k in BINNING if k != "blind") + blinding
@@ -189,9 +190,12 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
         "analysis": config["analysis"],
         "regions": _each(config["regions"], ("cuts", *blinding), "regions"),
         "histograms": _each(config["histograms"], binning, "histograms"),
-        "eras": _eras(config, ("corrections", "jets", "options", "lumi_mask"), [era]),
+        "eras": _eras(config, ("corrections", "jets", "met_filters", "options", "lumi_mask"),
+                      [era]),
         "corrections": config.get("corrections"),
         "jets": config.get("jets"),
+        "met_filters": config.get("met_filters"),
+        "theory": config.get("theory"),
         "systematics": _systematics(config, dataset, DOES),
         "models": config.get("models"),
         "step_size": config["step_size"],

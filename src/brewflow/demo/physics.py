@@ -7,15 +7,17 @@ Objects (GeV, pT-ordered as in NanoAOD):
 - jets: pT > 30, |eta| < 2.4, tight jet ID (bit 2), dR > 0.4 from the selected leptons;
 - b jets: DeepJet score above ``btag_wp`` (2018 UL medium: 0.2783).
 
-MC weights: ``genWeight``; parton-shower ISR/FSR variations from ``PSWeight``; and, when the
-config provides them as ``corrections``: ``pileup`` (from ``Pileup_nTrueInt``), ``muon_id``
-(product over the selected muons, scenario ``muon_sf_year``), ``electron_id`` (product over the
-selected electrons, ``electron_sf_year`` and ``electron_wp``), each with up/down; and ``btag``
-(b-tag shape scale factors, product over the selected jets) with one variation
-``btag_<name>`` per name in the option ``btag_systematics`` (e.g. ``hf``, ``lf``, ``cferr1``).
+MC weights: ``genWeight`` and, when the config provides them as ``corrections``: ``pileup``
+(from ``Pileup_nTrueInt``), ``muon_id`` (product over the selected muons, scenario
+``muon_sf_year``), ``electron_id`` (product over the selected electrons, ``electron_sf_year``
+and ``electron_wp``), each with up/down; and ``btag`` (b-tag shape scale factors, product over
+the selected jets) with one variation ``btag_<name>`` per name in the option
+``btag_systematics`` (e.g. ``hf``, ``lf``, ``cferr1``).
 
 Jets and MET arrive already corrected (JEC/JER, and varied for jes/jer/unclustered
 systematics) when the config has a ``jets`` block: the runner applies :mod:`brewflow.jetmet`.
+The parton-shower weights (``ps_isr``, ``ps_fsr``) and the MET filters are the config's
+``theory`` and ``met_filters`` blocks, which the runner adds (:mod:`brewflow.jobs.blocks`).
 """
 
 from __future__ import annotations
@@ -126,13 +128,6 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
     weights = Weights()
     if not context.is_data:
         weights.add("genWeight", events.genWeight)
-        ps = events.PSWeight
-        has_ps = ak.num(ps) == 4
-        ps = ak.pad_none(ps, 4)
-        one = events.genWeight * 0 + 1
-        variation = lambda i: ak.where(has_ps, ak.fill_none(ps[:, i], 1.0), one)  # noqa: E731
-        weights.add("ps_isr", one, up=variation(0), down=variation(2))
-        weights.add("ps_fsr", one, up=variation(1), down=variation(3))
         if "pileup" in context.corrections:
             pu = pileup_weights(context.corrections["pileup"], events.Pileup.nTrueInt)
             weights.add("pileup", pu["nominal"], up=pu["up"], down=pu["down"])

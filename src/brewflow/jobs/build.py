@@ -28,6 +28,7 @@ from brewflow.config import (
 from brewflow.corrections import load_all
 from brewflow.errors import BrewflowError
 from brewflow.jetmet import CorrectedEvents, JetCorrector
+from brewflow.jobs.blocks import with_blocks
 from brewflow.jobs.gate import DataGate
 
 __all__ = [
@@ -185,7 +186,7 @@ def build(
     gate = DataGate.of(config, dataset)
     events, certified = gate.certified(events, layout)
     spec = config["datasets"][dataset]
-    analysis = load_analysis(config["analysis"]["callable"])
+    analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]), layout)
     context = Context(
         dataset,
         spec["is_data"],

@@ -155,6 +155,7 @@ def write_skim(
     return its ledger (also written to ``outdir/skim.json``)."""
     from brewflow.analysis import Context
     from brewflow.config import analysis_options
+    from brewflow.jobs.blocks import with_blocks
     from brewflow.jobs.build import dataset_corrections, jet_corrector, load_analysis
     from brewflow.jobs.reading import ReadPlan, preflight
     from brewflow.nanoevents.reader import lazy_events
@@ -181,9 +182,9 @@ def write_skim(
     corrector = jet_corrector(config, dataset)
     context = Context(dataset, is_data, "nominal", analysis_options(config, dataset),
                       dataset_corrections(config, dataset), dict(config["models"]))  # fmt: skip
-    output = load_analysis(config["analysis"]["callable"])(
-        corrector.apply(events) if corrector else events, context
-    )
+    analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]),
+                           reading[0]["path"])  # fmt: skip
+    output = analysis(corrector.apply(events) if corrector else events, context)
     selection = gate.selection(output, spec["region"])
     mask = selection.mask
     exposures = gate.exposures({spec["region"]: selection})  # checked before the skim lands

@@ -1,0 +1,147 @@
+"""The CMS building blocks the config turns on, applied around the analysis: what a physicist
+configures instead of writing. Every job that runs the analysis (analyze, skims, inspect, the
+check before a run) runs it through :func:`with_blocks`, which adds to its output:
+
+- ``met_filters`` (per era): the cut ``met_filters``, every recommended ``Flag_*`` of the era's
+  campaign (:mod:`brewflow.metfilters`), data and MC, for regions to list;
+- ``theory`` (MC): the weights ``qcd_scale``, ``qcd_muR``, ``qcd_muF``, ``pdf``, ``alphas``,
+  ``ps_isr``, ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal,
+  for the systematics (``type: weight``) to name.
+
+A block's cut or weight the analysis defines itself is a configuration error (one of the two
+must go); a branch a block needs and the file lacks is an input error naming both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from brewflow.analysis import AnalysisOutput, Context
+from brewflow.config import ConfigError, met_filters_of, theory_applies
+from brewflow.errors import InputError
+from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
+from brewflow.theory import PDF_SETS, PdfSet, parton_shower_weights, pdf_weights, scale_weights
+
+__all__ = ["MET_FILTERS", "THEORY_WEIGHTS", "dataset_pdf", "pdf_set", "with_blocks"]
+
+MET_FILTERS = "met_filters"
+"""The name of the MET filters' cut."""
+
+THEORY_WEIGHTS = {
+    "scale": ("qcd_scale", "qcd_muR", "qcd_muF"),
+    "pdf": ("pdf", "alphas"),
+    "parton_shower": ("ps_isr", "ps_fsr"),
+}
+"""The ``theory`` block's keys -> the weights each adds."""
+
+Analysis = Callable[[Any, Context], AnalysisOutput]
+
+
+def _flags(config: Mapping[str, Any], dataset: str) -> tuple[str, tuple[str, ...]] | None:
+    """(what the list is, its flags) of ``dataset``'s era, or None without MET filters."""
+    spec = met_filters_of(config, dataset)
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return f"the recommendation {spec!r}", RECOMMENDATIONS[spec].flags
+    return "the config's list", tuple(spec)
+
+
+def pdf_set(spec: Any) -> PdfSet:
+    """The :class:`PdfSet` of the config's ``theory.pdf``: an LHAPDF ID of
+    :data:`~brewflow.theory.PDF_SETS` or the set itself."""
+    if isinstance(spec, int):
+        if spec not in PDF_SETS:
+            known = ", ".join(f"{k} ({s.name})" for k, s in PDF_SETS.items())
+            raise ConfigError(
+                f"config key 'theory.pdf': no LHAPDF set {spec} known to brewflow (known: "
+                f"{known}); give it as {{kind: hessian or replicas, members: N, alphas: [i, j]}}"
+            )
+        return PDF_SETS[spec]
+    alphas = spec.get("alphas")
+    return PdfSet("config", spec["kind"], spec["members"], tuple(alphas) if alphas else None)
+
+
+def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
+    if name not in events.fields:
+        raise InputError(
+            f"dataset {dataset!r}{where}: config key {key!r} needs the branch {name}, which the "
+            "file lacks; leave the dataset out of theory.datasets"
+        )
+    return events[name]
+
+
+def dataset_pdf(block: Mapping[str, Any], dataset: str, process: str) -> Any:
+    """The PDF set of ``dataset`` (of ``process``) in the ``theory`` block: ``pdf`` itself, or
+    its entry for the dataset, else for the process (None: no PDF weights for it)."""
+    spec = block.get("pdf")
+    if not isinstance(spec, Mapping) or "kind" in spec:
+        return spec
+    return spec.get(dataset, spec.get(process))
+
+
+def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], dataset: str,
+            process: str, where: str) -> None:  # fmt: skip
+    """Add the ``theory`` block's weights to ``output`` (factors 1, with variations)."""
+    found: dict[str, dict[str, Any]] = {}
+    if block.get("scale"):
+        scale = scale_weights(_branch(events, "LHEScaleWeight", dataset, "theory.scale", where))
+        found |= {"qcd_scale": scale["envelope"], "qcd_muR": scale["muR"],
+                  "qcd_muF": scale["muF"]}  # fmt: skip
+    chosen = dataset_pdf(block, dataset, process)
+    if chosen is not None:
+        weights = pdf_weights(_branch(events, "LHEPdfWeight", dataset, "theory.pdf", where),
+                              pdf_set(chosen))  # fmt: skip
+        found |= weights
+    if block.get("parton_shower"):
+        ps = parton_shower_weights(
+            _branch(events, "PSWeight", dataset, "theory.parton_shower", where),
+            block["parton_shower"],
+        )
+        found |= {"ps_isr": ps["isr"], "ps_fsr": ps["fsr"]}
+    for name, factor in found.items():
+        if name in output.weights.names:
+            raise ConfigError(
+                f"config key 'theory': the analysis defines the weight {name!r} itself; "
+                "remove it from the analysis or from the theory block"
+            )
+        output.weights.add(name, factor["nominal"], up=factor["up"], down=factor["down"])
+
+
+def with_blocks(
+    config: Mapping[str, Any], dataset: str, analysis: Analysis, where: str = ""
+) -> Analysis:
+    """``analysis`` with the blocks the config turns on for ``dataset`` applied to its output
+    (``where``: the file the events come from, in errors)."""
+    flags = _flags(config, dataset)
+    theory = config.get("theory") if theory_applies(config, dataset) else None
+    process = config["datasets"][dataset].get("process", dataset)
+    where = f" (file {where!r})" if where else ""
+    if flags is None and theory is None:
+        return analysis
+
+    def run(events: Any, context: Context) -> AnalysisOutput:
+        output = analysis(events, context)
+        if not isinstance(output, AnalysisOutput):
+            return output  # the caller names what it returned
+        if flags is not None:
+            what, names = flags
+            if MET_FILTERS in output.selection:
+                raise ConfigError(
+                    f"config key 'met_filters': the analysis defines the cut {MET_FILTERS!r} "
+                    "itself; remove it from the analysis or the met_filters block"
+                )
+            try:
+                mask = met_filter_mask(events, names)
+            except MissingFlag as err:
+                raise InputError(
+                    f"dataset {dataset!r}{where}: {err}, which {what} (met_filters) requires; "
+                    "older NanoAOD needs a list of its own: met_filters: [goodVertices, ...]"
+                ) from None
+            output.selection.add(MET_FILTERS, mask)
+        if theory is not None and context.wants_weight_variations:
+            _theory(output, events, theory, dataset, process, where)
+        return output
+
+    return run

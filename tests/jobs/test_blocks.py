@@ -1,0 +1,130 @@
+"""The CMS blocks the runner applies (brewflow.jobs.blocks) through the analyze job, on the
+real samples of config/examples/cms_multi_era.yaml (2018 pre-UL Drell-Yan and SingleMuon data,
+2022 NanoAOD v12 ttbar): the MET filters' cutflow row and the theory weights' variations equal
+an explicit loop over the branches read with uproot; conflicts and missing branches named."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import uproot
+
+from brewflow.analysis import AnalysisOutput, Context
+from brewflow.config import ConfigError, load_config, met_filters_of, systematics_for
+from brewflow.errors import InputError
+from brewflow.jobs import preprocess
+from brewflow.jobs.analyze import run
+from brewflow.jobs.blocks import with_blocks
+from brewflow.metfilters import RECOMMENDATIONS
+from brewflow.nanoevents.reader import eager_events
+from brewflow.selection import Selection
+from brewflow.weights import Weights
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def example(shared_data, monkeypatch) -> dict:
+    monkeypatch.chdir(ROOT)  # its paths are relative to the repository (../shared/data)
+    return load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
+
+
+def _flags(config: dict, dataset: str) -> tuple[str, ...]:
+    spec = met_filters_of(config, dataset)
+    return RECOMMENDATIONS[spec].flags if isinstance(spec, str) else tuple(spec)
+
+
+def _branches(path: str, names: list[str]) -> dict[str, list]:
+    with uproot.open(path) as f:
+        return {n: f["Events"][n].array(library="np").tolist() for n in names}
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("dataset", ["SingleMuon_2018", "DYJetsToLL_M50_2018", "TTto2L2Nu_2022"])
+def test_met_filters_are_a_cutflow_row_of_every_region(example, dataset, lazy):
+    files = preprocess.preprocess(example, dataset)["files"]
+    result = run(example, dataset, "nominal", files, lazy=lazy,
+                 **({"scheduler": "sync"} if lazy else {}))  # fmt: skip
+    path = example["datasets"][dataset]["files"][0]
+    flags = _flags(example, dataset)
+    read = _branches(path, [f"Flag_{f}" for f in flags])
+    passing = sum(
+        all(read[f"Flag_{f}"][i] for f in flags) for i in range(len(read[f"Flag_{flags[0]}"]))
+    )
+    for region in example["regions"]:
+        flow = result.cutflow(region)
+        assert flow["cuts"][:2] == ["initial", "met_filters"]
+        assert flow["events"][1] == passing, region  # [0]: every event, [1]: met_filters
+
+
+def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
+    """ttbar 2022: the initial cutflow row's sum of weights under qcd_scale, pdf, alphas and
+    ps_isr, each from genWeight times the variation computed event by event."""
+    dataset = "TTto2L2Nu_2022"
+    files = preprocess.preprocess(example, dataset)["files"]
+    systematics = systematics_for(example, dataset)
+    assert {"qcd_scaleUp", "pdfDown", "alphasUp", "ps_isrDown"} <= set(systematics)
+    result = run(example, dataset, systematics, files, lazy=False)
+    path = example["datasets"][dataset]["files"][0]
+    read = _branches(path, ["genWeight", "LHEScaleWeight", "LHEPdfWeight", "PSWeight"])
+    gen = read["genWeight"]
+    seven = [0, 1, 3, 5, 7, 8]
+    expected = {
+        "nominal": sum(gen),
+        "qcd_scaleUp": sum(g * max(s[i] for i in seven)
+                           for g, s in zip(gen, read["LHEScaleWeight"], strict=True)),
+        "qcd_scaleDown": sum(g * min(s[i] for i in seven)
+                             for g, s in zip(gen, read["LHEScaleWeight"], strict=True)),
+        "pdfUp": sum(g * (1 + np.sqrt(sum((p[i] - p[0]) ** 2 for i in range(1, 101))) / p[0])
+                     for g, p in zip(gen, read["LHEPdfWeight"], strict=True)),
+        "alphasUp": sum(g * p[102] / p[0] for g, p in zip(gen, read["LHEPdfWeight"], strict=True)),
+        "ps_isrDown": sum(g * w[2] for g, w in zip(gen, read["PSWeight"], strict=True)),
+    }  # fmt: skip
+    for systematic, total in expected.items():
+        found = result.cutflow("dilepton", systematic)["sumw"][0]
+        assert found == pytest.approx(total, rel=1e-6), systematic
+    assert expected["qcd_scaleUp"] != pytest.approx(expected["nominal"], rel=1e-3)
+
+
+def _trivial(events, context: Context) -> AnalysisOutput:
+    weights = Weights()
+    if not context.is_data:
+        weights.add("genWeight", events.genWeight)
+    selection = Selection()
+    selection.add("all", events.run == events.run)
+    return AnalysisOutput(selection, {"x": events.run}, weights)
+
+
+def test_a_block_the_analysis_also_defines_and_a_missing_branch_are_named(example):
+    path = example["datasets"]["DYJetsToLL_M50_2018"]["files"][0]
+    events = eager_events(path)
+    context = Context("DYJetsToLL_M50_2018", False)
+
+    def with_ps(events, context):
+        output = _trivial(events, context)
+        output.weights.add("ps_isr", events.genWeight * 0 + 1)
+        return output
+
+    with pytest.raises(ConfigError, match="defines the weight 'ps_isr' itself"):
+        with_blocks(example, "DYJetsToLL_M50_2018", with_ps)(events, context)
+    ul = copy.deepcopy(example)
+    ul["eras"]["2018"]["met_filters"] = "run2_ul_2018"  # UL's list on pre-UL NanoAOD
+    with pytest.raises(
+        InputError,
+        match=r"dataset 'DYJetsToLL_M50_2018' \(file '.*nano_dy\.root'"
+        r"\): no branch Flag_BadPFMuonDzFilter .* which the recommendation "
+        r"'run2_ul_2018' \(met_filters\) requires",
+    ):
+        with_blocks(ul, "DYJetsToLL_M50_2018", _trivial, path)(events, context)
+    data = eager_events(example["datasets"]["SingleMuon_2018"]["files"][0])
+    pdf = copy.deepcopy(example)
+    pdf["theory"]["datasets"] = ["SingleMuon_2018", "dy"]  # data never get theory weights
+    output = with_blocks(pdf, "SingleMuon_2018", _trivial)(data, Context("SingleMuon_2018", True))
+    assert output.weights.names == []
+    assert "met_filters" in output.selection
+    nolhe = copy.deepcopy(example)
+    nolhe["theory"]["pdf"] = {"dy": 91400}
+    events_without = events[[f for f in events.fields if f != "LHEPdfWeight"]]
+    with pytest.raises(InputError, match="needs the branch LHEPdfWeight"):
+        with_blocks(nolhe, "DYJetsToLL_M50_2018", _trivial)(events_without, context)
