@@ -185,13 +185,20 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
     era = era_of(config, dataset)
     blinding = ("blind",) if config["datasets"][dataset]["is_data"] else ()  # MC: never blinded
     binning = tuple(k for k in BINNING if k != "blind") + blinding
+    theory = config.get("theory") or {}
+    pdf = theory.get("pdf")
+    by_name = "datasets" in theory or (isinstance(pdf, Mapping) and "kind" not in pdf)
+    datasets = _each(
+        config["datasets"], (*READING, *(("process",) if by_name else ())), "datasets", [dataset]
+    )  # the theory block may name its process
     return {
-        **_reading(config, dataset),
+        "datasets": datasets,
         "analysis": config["analysis"],
         "regions": _each(config["regions"], ("cuts", *blinding), "regions"),
         "histograms": _each(config["histograms"], binning, "histograms"),
-        "eras": _eras(config, ("corrections", "jets", "met_filters", "options", "lumi_mask"),
-                      [era]),
+        "eras": _eras(
+            config, ("corrections", "jets", "met_filters", "options", "lumi_mask"), [era]
+        ),
         "corrections": config.get("corrections"),
         "jets": config.get("jets"),
         "met_filters": config.get("met_filters"),

@@ -72,27 +72,27 @@ def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
     return events[name]
 
 
-def dataset_pdf(block: Mapping[str, Any], dataset: str, process: str) -> Any:
-    """The PDF set of ``dataset`` (of ``process``) in the ``theory`` block: ``pdf`` itself, or
-    its entry for the dataset, else for the process (None: no PDF weights for it)."""
-    spec = block.get("pdf")
+def dataset_pdf(config: Mapping[str, Any], dataset: str) -> Any:
+    """The PDF set of ``dataset`` in the ``theory`` block: ``pdf`` itself, or its entry for
+    the dataset, else for its process (None: no PDF weights for it)."""
+    spec = (config.get("theory") or {}).get("pdf")
     if not isinstance(spec, Mapping) or "kind" in spec:
         return spec
+    process = config["datasets"][dataset].get("process", dataset)  # in the spec: by name
     return spec.get(dataset, spec.get(process))
 
 
-def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], dataset: str,
-            process: str, where: str) -> None:  # fmt: skip
+def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], pdf: Any,
+            dataset: str, where: str) -> None:  # fmt: skip
     """Add the ``theory`` block's weights to ``output`` (factors 1, with variations)."""
     found: dict[str, dict[str, Any]] = {}
     if block.get("scale"):
         scale = scale_weights(_branch(events, "LHEScaleWeight", dataset, "theory.scale", where))
         found |= {"qcd_scale": scale["envelope"], "qcd_muR": scale["muR"],
                   "qcd_muF": scale["muF"]}  # fmt: skip
-    chosen = dataset_pdf(block, dataset, process)
-    if chosen is not None:
+    if pdf is not None:
         weights = pdf_weights(_branch(events, "LHEPdfWeight", dataset, "theory.pdf", where),
-                              pdf_set(chosen))  # fmt: skip
+                              pdf_set(pdf))  # fmt: skip
         found |= weights
     if block.get("parton_shower"):
         ps = parton_shower_weights(
@@ -116,7 +116,7 @@ def with_blocks(
     (``where``: the file the events come from, in errors)."""
     flags = _flags(config, dataset)
     theory = config.get("theory") if theory_applies(config, dataset) else None
-    process = config["datasets"][dataset].get("process", dataset)
+    pdf = dataset_pdf(config, dataset) if theory is not None else None
     where = f" (file {where!r})" if where else ""
     if flags is None and theory is None:
         return analysis
@@ -141,7 +141,7 @@ def with_blocks(
                 ) from None
             output.selection.add(MET_FILTERS, mask)
         if theory is not None and context.wants_weight_variations:
-            _theory(output, events, theory, dataset, process, where)
+            _theory(output, events, theory, pdf, dataset, where)
         return output
 
     return run

@@ -138,10 +138,11 @@ def _check_pdf_sets(config: Mapping) -> None:
     """Every PDF set the ``theory`` block names is one brewflow knows, or given whole."""
     from brewflow.jobs.blocks import dataset_pdf, pdf_set
 
-    block = config.get("theory") or {}
-    for name, spec in config["datasets"].items():
-        chosen = dataset_pdf(block, name, spec.get("process", name))
-        if block and chosen is not None:
+    if not config.get("theory"):
+        return
+    for name in config["datasets"]:
+        chosen = dataset_pdf(config, name)
+        if chosen is not None:
             pdf_set(chosen)
 
 
