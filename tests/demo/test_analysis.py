@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from brewflow.analysis import Context
+from brewflow.config import validate
 from brewflow.corrections import load_all
 from brewflow.demo.physics import analysis
+from brewflow.jobs.blocks import with_blocks
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import reference
 
@@ -21,6 +23,7 @@ def ttbar(demo_set) -> dict:
         "path": path,
         "corrections": corrections,
         "expected": reference.events([path], False, corrections),
+        "config": validate(demo_set["config"]),
     }
 
 
@@ -29,7 +32,8 @@ def test_cuts_and_variables_per_event(ttbar, lazy):
     path = ttbar["path"]
     events = lazy_events([path], step_size=400) if lazy else eager_events(path)
     corrections = load_all(ttbar["corrections"])
-    out = analysis(events, Context("ttbar", is_data=False, corrections=corrections))
+    run = with_blocks(ttbar["config"], "ttbar", analysis)  # the PS weights: the theory block
+    out = run(events, Context("ttbar", is_data=False, corrections=corrections))
     compute = (lambda x: x.compute()) if lazy else (lambda x: x)
     expected = ttbar["expected"]
     for cut in out.selection:
