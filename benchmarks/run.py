@@ -139,6 +139,8 @@ def demo_config(work: Path, events: int) -> dict:
     config["corrections"] = {**era["corrections"], **config["corrections"]}
     config["datasets"]["ttbar"].pop("era")
     config.pop("fit")
+    for key in ("hepdata", "shapes", "searches"):  # the fit's, the search's: not measured
+        config.pop(key)
     payload = str(work / "demo.json.gz")
     for spec in [*config["corrections"].values(), config["jets"]]:
         spec["file"] = payload
