@@ -656,3 +656,35 @@ def test_a_record_that_could_not_be_written_is_refused_before_the_run():
     where["hepdata"] = {"locations": {"plots/zmumu/mlll": "Figure 1"}}
     with pytest.raises(ConfigError, match="did you mean 'plots/zmumu/mll'"):
         validate(where)
+
+
+def test_met_filters_are_listed_by_the_regions_and_set_for_every_era():
+    """Issue 31: the cut 'met_filters' needs MET filters in every era, MET filters need a
+    region to list the cut (else they would do nothing), a recommendation is one brewflow
+    knows; theory.datasets names datasets or processes."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["regions"]["zmumu"]["cuts"].insert(0, "met_filters")
+    config["eras"]["2018"]["met_filters"] = "run2_ul_2018"
+    with pytest.raises(
+        ConfigError,
+        match=r"regions\.zmumu\.cuts': the cut 'met_filters' needs "
+        r"MET filters for every era, and 2017 has none",
+    ):
+        validate(copy.deepcopy(config))
+    config["met_filters"] = "run2_ul_2017"  # the default of the eras without their own
+    validated = validate(copy.deepcopy(config))
+    from brewflow.config import met_filters_of
+
+    assert met_filters_of(validated, "data") == "run2_ul_2018"
+    assert met_filters_of(validated, "data_2017") == "run2_ul_2017"
+    config["met_filters"] = "run2_ul_2019"
+    with pytest.raises(ConfigError, match="met_filters"):
+        validate(copy.deepcopy(config))
+    config["met_filters"] = ["goodVertices"]
+    config["regions"]["zmumu"]["cuts"].remove("met_filters")
+    with pytest.raises(ConfigError, match="no region lists the cut 'met_filters'"):
+        validate(copy.deepcopy(config))
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["theory"]["datasets"] = ["ttbar", "dibosn"]
+    with pytest.raises(ConfigError, match=r"theory\.datasets': no dataset or process 'dibosn'"):
+        validate(config)
