@@ -686,5 +686,8 @@ def test_met_filters_are_listed_by_the_regions_and_set_for_every_era():
         validate(copy.deepcopy(config))
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["theory"]["datasets"] = ["ttbar", "dibosn"]
-    with pytest.raises(ConfigError, match=r"theory\.datasets': no dataset or process 'dibosn'"):
+    with pytest.raises(ConfigError, match=r"theory\.datasets': no MC dataset or process 'dibosn'"):
+        validate(copy.deepcopy(config))
+    config["theory"]["datasets"] = ["ttbar", "data"]  # data never get theory weights
+    with pytest.raises(ConfigError, match="no MC dataset or process 'data'"):
         validate(config)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import uproot
 
@@ -59,32 +58,31 @@ def test_met_filters_are_a_cutflow_row_of_every_region(example, dataset, lazy):
 
 
 def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
-    """ttbar 2022: the initial cutflow row's sum of weights under qcd_scale, pdf, alphas and
-    ps_isr, each from genWeight times the variation computed event by event."""
+    """ttbar 2022: the initial cutflow row's sum of weights under qcd_muR, qcd_muF and ps_isr,
+    each from genWeight times the variation taken event by event."""
     dataset = "TTto2L2Nu_2022"
     files = preprocess.preprocess(example, dataset)["files"]
     systematics = systematics_for(example, dataset)
-    assert {"qcd_scaleUp", "pdfDown", "alphasUp", "ps_isrDown"} <= set(systematics)
+    assert {"qcd_muRUp", "qcd_muFDown", "ps_isrDown"} <= set(systematics)
     result = run(example, dataset, systematics, files, lazy=False)
     path = example["datasets"][dataset]["files"][0]
-    read = _branches(path, ["genWeight", "LHEScaleWeight", "LHEPdfWeight", "PSWeight"])
+    read = _branches(path, ["genWeight", "LHEScaleWeight", "PSWeight"])
     gen = read["genWeight"]
-    seven = [0, 1, 3, 5, 7, 8]
+
+    def varied(branch: str, index: int) -> float:
+        return sum(g * w[index] for g, w in zip(gen, read[branch], strict=True))
+
     expected = {
         "nominal": sum(gen),
-        "qcd_scaleUp": sum(g * max(s[i] for i in seven)
-                           for g, s in zip(gen, read["LHEScaleWeight"], strict=True)),
-        "qcd_scaleDown": sum(g * min(s[i] for i in seven)
-                             for g, s in zip(gen, read["LHEScaleWeight"], strict=True)),
-        "pdfUp": sum(g * (1 + np.sqrt(sum((p[i] - p[0]) ** 2 for i in range(1, 101))) / p[0])
-                     for g, p in zip(gen, read["LHEPdfWeight"], strict=True)),
-        "alphasUp": sum(g * p[102] / p[0] for g, p in zip(gen, read["LHEPdfWeight"], strict=True)),
-        "ps_isrDown": sum(g * w[2] for g, w in zip(gen, read["PSWeight"], strict=True)),
-    }  # fmt: skip
+        "qcd_muRUp": varied("LHEScaleWeight", 7),
+        "qcd_muRDown": varied("LHEScaleWeight", 1),
+        "qcd_muFUp": varied("LHEScaleWeight", 5),
+        "ps_isrDown": varied("PSWeight", 2),
+    }
     for systematic, total in expected.items():
         found = result.cutflow("dilepton", systematic)["sumw"][0]
         assert found == pytest.approx(total, rel=1e-6), systematic
-    assert expected["qcd_scaleUp"] != pytest.approx(expected["nominal"], rel=1e-3)
+    assert expected["qcd_muRUp"] != pytest.approx(expected["nominal"], rel=1e-3)
 
 
 def _trivial(events, context: Context) -> AnalysisOutput:
@@ -118,13 +116,20 @@ def test_a_block_the_analysis_also_defines_and_a_missing_branch_are_named(exampl
     ):
         with_blocks(ul, "DYJetsToLL_M50_2018", _trivial, path)(events, context)
     data = eager_events(example["datasets"]["SingleMuon_2018"]["files"][0])
-    pdf = copy.deepcopy(example)
-    pdf["theory"]["datasets"] = ["SingleMuon_2018", "dy"]  # data never get theory weights
-    output = with_blocks(pdf, "SingleMuon_2018", _trivial)(data, Context("SingleMuon_2018", True))
-    assert output.weights.names == []
+    output = with_blocks(example, "SingleMuon_2018", _trivial)(
+        data, Context("SingleMuon_2018", True)
+    )
+    assert output.weights.names == []  # data never get theory weights
     assert "met_filters" in output.selection
-    nolhe = copy.deepcopy(example)
-    nolhe["theory"]["pdf"] = {"dy": 91400}
-    events_without = events[[f for f in events.fields if f != "LHEPdfWeight"]]
-    with pytest.raises(InputError, match="needs the branch LHEPdfWeight"):
-        with_blocks(nolhe, "DYJetsToLL_M50_2018", _trivial)(events_without, context)
+    events_without = events[[f for f in events.fields if f != "LHEScaleWeight"]]
+    with pytest.raises(InputError, match="needs the branch LHEScaleWeight"):
+        with_blocks(example, "DYJetsToLL_M50_2018", _trivial)(events_without, context)
+
+    def with_variation(events, context):  # a block's weight name as the analysis's variation
+        output = _trivial(events, context)
+        output.weights.add("mine", events.genWeight * 0 + 1)
+        output.weights.add_variation("qcd_muR", "mine", events.genWeight, events.genWeight)
+        return output
+
+    with pytest.raises(ConfigError, match="defines the weight 'qcd_muR' itself"):
+        with_blocks(example, "DYJetsToLL_M50_2018", with_variation)(events, context)

@@ -261,11 +261,18 @@ def _check_blocks(config: Mapping) -> None:
             "config key 'met_filters': MET filters are configured but no region lists the cut "
             "'met_filters'; add it to the regions' cuts (first: cuts: [met_filters, ...])"
         )
+    if listed and len(listed) < len(config["regions"]):
+        log.warning("regions %s do not list the cut 'met_filters': their events are not filtered",
+                    ", ".join(n for n in config["regions"] if n not in listed))  # fmt: skip
     chosen = (config.get("theory") or {}).get("datasets", [])
-    names = {*config["datasets"], *processes(config)}
+    mc = {n for n, d in config["datasets"].items() if not d["is_data"]}
+    names = {*mc, *(config["datasets"][n].get("process", n) for n in mc)}
     for name in chosen:
         if name not in names:
-            raise ConfigError(f"config key 'theory.datasets': no dataset or process {name!r}")
+            raise ConfigError(
+                f"config key 'theory.datasets': no MC dataset or process {name!r} (data never "
+                "get theory weights)"
+            )
 
 
 def _check(config: dict) -> None:

@@ -185,12 +185,11 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
     era = era_of(config, dataset)
     blinding = ("blind",) if config["datasets"][dataset]["is_data"] else ()  # MC: never blinded
     binning = tuple(k for k in BINNING if k != "blind") + blinding
-    theory = config.get("theory") or {}
-    pdf = theory.get("pdf")
-    by_name = "datasets" in theory or (isinstance(pdf, Mapping) and "kind" not in pdf)
-    datasets = _each(
-        config["datasets"], (*READING, *(("process",) if by_name else ())), "datasets", [dataset]
-    )  # the theory block may name its process
+    is_data = config["datasets"][dataset]["is_data"]
+    theory = None if is_data else config.get("theory")  # data never get theory weights
+    by_name = theory is not None and "datasets" in theory  # it may name the process
+    keys = (*READING, *(("process",) if by_name else ()))
+    datasets = _each(config["datasets"], keys, "datasets", [dataset])
     return {
         "datasets": datasets,
         "analysis": config["analysis"],
@@ -202,7 +201,7 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
         "corrections": config.get("corrections"),
         "jets": config.get("jets"),
         "met_filters": config.get("met_filters"),
-        "theory": config.get("theory"),
+        "theory": theory,
         "systematics": _systematics(config, dataset, DOES),
         "models": config.get("models"),
         "step_size": config["step_size"],

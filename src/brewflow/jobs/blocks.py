@@ -4,9 +4,9 @@ check before a run) runs it through :func:`with_blocks`, which adds to its outpu
 
 - ``met_filters`` (per era): the cut ``met_filters``, every recommended ``Flag_*`` of the era's
   campaign (:mod:`brewflow.metfilters`), data and MC, for regions to list;
-- ``theory`` (MC): the weights ``qcd_scale``, ``qcd_muR``, ``qcd_muF``, ``pdf``, ``alphas``,
-  ``ps_isr``, ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal,
-  for the systematics (``type: weight``) to name.
+- ``theory`` (MC): the weights ``qcd_muR``, ``qcd_muF``, ``qcd_muRmuF``, ``ps_isr``,
+  ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal, for the
+  systematics (``type: weight``) to name.
 
 A block's cut or weight the analysis defines itself is a configuration error (one of the two
 must go); a branch a block needs and the file lacks is an input error naming both.
@@ -21,16 +21,15 @@ from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, met_filters_of, theory_applies
 from brewflow.errors import InputError
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
-from brewflow.theory import PDF_SETS, PdfSet, parton_shower_weights, pdf_weights, scale_weights
+from brewflow.theory import parton_shower_weights, scale_weights
 
-__all__ = ["MET_FILTERS", "THEORY_WEIGHTS", "dataset_pdf", "pdf_set", "with_blocks"]
+__all__ = ["MET_FILTERS", "THEORY_WEIGHTS", "with_blocks"]
 
 MET_FILTERS = "met_filters"
 """The name of the MET filters' cut."""
 
 THEORY_WEIGHTS = {
-    "scale": ("qcd_scale", "qcd_muR", "qcd_muF"),
-    "pdf": ("pdf", "alphas"),
+    "scale": ("qcd_muR", "qcd_muF", "qcd_muRmuF"),
     "parton_shower": ("ps_isr", "ps_fsr"),
 }
 """The ``theory`` block's keys -> the weights each adds."""
@@ -48,21 +47,6 @@ def _flags(config: Mapping[str, Any], dataset: str) -> tuple[str, tuple[str, ...
     return "the config's list", tuple(spec)
 
 
-def pdf_set(spec: Any) -> PdfSet:
-    """The :class:`PdfSet` of the config's ``theory.pdf``: an LHAPDF ID of
-    :data:`~brewflow.theory.PDF_SETS` or the set itself."""
-    if isinstance(spec, int):
-        if spec not in PDF_SETS:
-            known = ", ".join(f"{k} ({s.name})" for k, s in PDF_SETS.items())
-            raise ConfigError(
-                f"config key 'theory.pdf': no LHAPDF set {spec} known to brewflow (known: "
-                f"{known}); give it as {{kind: hessian or replicas, members: N, alphas: [i, j]}}"
-            )
-        return PDF_SETS[spec]
-    alphas = spec.get("alphas")
-    return PdfSet("config", spec["kind"], spec["members"], tuple(alphas) if alphas else None)
-
-
 def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
     if name not in events.fields:
         raise InputError(
@@ -72,28 +56,13 @@ def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
     return events[name]
 
 
-def dataset_pdf(config: Mapping[str, Any], dataset: str) -> Any:
-    """The PDF set of ``dataset`` in the ``theory`` block: ``pdf`` itself, or its entry for
-    the dataset, else for its process (None: no PDF weights for it)."""
-    spec = (config.get("theory") or {}).get("pdf")
-    if not isinstance(spec, Mapping) or "kind" in spec:
-        return spec
-    process = config["datasets"][dataset].get("process", dataset)  # in the spec: by name
-    return spec.get(dataset, spec.get(process))
-
-
-def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], pdf: Any,
-            dataset: str, where: str) -> None:  # fmt: skip
+def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], dataset: str,
+            where: str) -> None:  # fmt: skip
     """Add the ``theory`` block's weights to ``output`` (factors 1, with variations)."""
     found: dict[str, dict[str, Any]] = {}
     if block.get("scale"):
         scale = scale_weights(_branch(events, "LHEScaleWeight", dataset, "theory.scale", where))
-        found |= {"qcd_scale": scale["envelope"], "qcd_muR": scale["muR"],
-                  "qcd_muF": scale["muF"]}  # fmt: skip
-    if pdf is not None:
-        weights = pdf_weights(_branch(events, "LHEPdfWeight", dataset, "theory.pdf", where),
-                              pdf_set(pdf))  # fmt: skip
-        found |= weights
+        found |= {f"qcd_{key}": factor for key, factor in scale.items()}
     if block.get("parton_shower"):
         ps = parton_shower_weights(
             _branch(events, "PSWeight", dataset, "theory.parton_shower", where),
@@ -101,7 +70,7 @@ def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], pdf: 
         )
         found |= {"ps_isr": ps["isr"], "ps_fsr": ps["fsr"]}
     for name, factor in found.items():
-        if name in output.weights.names:
+        if name in output.weights.names or f"{name}Up" in output.weights.variations:
             raise ConfigError(
                 f"config key 'theory': the analysis defines the weight {name!r} itself; "
                 "remove it from the analysis or from the theory block"
@@ -116,7 +85,6 @@ def with_blocks(
     (``where``: the file the events come from, in errors)."""
     flags = _flags(config, dataset)
     theory = config.get("theory") if theory_applies(config, dataset) else None
-    pdf = dataset_pdf(config, dataset) if theory is not None else None
     where = f" (file {where!r})" if where else ""
     if flags is None and theory is None:
         return analysis
@@ -141,7 +109,7 @@ def with_blocks(
                 ) from None
             output.selection.add(MET_FILTERS, mask)
         if theory is not None and context.wants_weight_variations:
-            _theory(output, events, theory, pdf, dataset, where)
+            _theory(output, events, theory, dataset, where)
         return output
 
     return run

@@ -134,25 +134,12 @@ def _check_skims(
                 )
 
 
-def _check_pdf_sets(config: Mapping) -> None:
-    """Every PDF set the ``theory`` block names is one brewflow knows, or given whole."""
-    from brewflow.jobs.blocks import dataset_pdf, pdf_set
-
-    if not config.get("theory"):
-        return
-    for name in config["datasets"]:
-        chosen = dataset_pdf(config, name)
-        if chosen is not None:
-            pdf_set(chosen)
-
-
 def check_before_run(config: Mapping) -> None:
     """The checks of a workflow run's start (:func:`check_payloads`, :func:`check_analysis`):
     a problem is one line naming the config key (no traceback) and the run stops, exit 2."""
     from brewflow.errors import BrewflowError
 
     try:
-        _check_pdf_sets(config)
         check_payloads(config)
         check_analysis(config)
     except BrewflowError as err:
