@@ -455,6 +455,18 @@ def test_the_record_applies_the_blinding_itself_and_names_a_bad_input(run, tmp_p
     for stem in ("met_in_zmumu", "met_in_zmumu_(2018)", "mll_in_zmumu", "cutflow_zmumu"):
         table = yaml.safe_load((tmp_path / "blinded" / f"{stem}.yaml").read_text())
         assert "Data" not in [v["header"]["name"] for v in table["dependent_variables"]], stem
+    for change, named in (  # what the record cannot take out: refused, naming the output
+        (("regions", "ttbar_emu", "blind", True), "the fit of 'nj' saw the data of channel"),
+        (("histograms", "mll", "blind", [80, 100]), "'plots/zmumu/met' was drawn with its data "
+                                                      "leaving out mll in [85, 95)"),
+    ):  # fmt: skip
+        changed = json.loads((workdir / ".brewflow" / "config.json").read_text())["config"]
+        section, name, key, value = change
+        changed[section][name][key] = value
+        (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
+        done = hepdata(tmp_path / "changed.yaml", tmp_path / "changed")
+        assert done.returncode == 2, done.stderr
+        assert named in done.stderr
     drawn = workdir / "results" / "plots" / "zmumu" / "met.json"
     kept = drawn.read_bytes()
     try:

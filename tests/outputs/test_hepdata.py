@@ -319,3 +319,16 @@ def test_the_working_folder_and_an_archive_inside_the_record_are_refused(tmp_pat
     assert (tmp_path / "submission.yaml").is_file()
     with pytest.raises(InputError, match="inside the record's folder"):
         hepdata.write_record({}, tmp_path / "record", tmp_path / "record" / "upload.tar.gz")
+    with pytest.raises(InputError, match="inside the record's folder"):
+        hepdata.write_record({}, tmp_path / "record.tar.gz", tmp_path / "record.tar.gz")
+    with pytest.raises(InputError, match=r"name it <something>\.tar\.gz"):
+        hepdata.write_record({}, tmp_path / "record", tmp_path / "config.json")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    for target in ("notes.txt", "link"):
+        with (
+            pytest.raises(InputError, match="a file or a link"),
+            hepdata._staging(tmp_path / target),
+        ):
+            pass
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -163,6 +163,8 @@ class Distribution:
     blind: bool = False
     window: tuple[float, float] | None = None
     notes: tuple[str, ...] = field(default=())
+    left_out: str | None = None
+    """What the data leave out for other histograms' windows (e.g. ``mll in [85, 95)``)."""
 
     @property
     def band(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +193,7 @@ class Distribution:
             "data_low": array(self.data_low), "data_high": array(self.data_high),
             "events": array(self.events), "signals": [component(c) for c in self.signals],
             "blind": self.blind, "window": None if self.window is None else list(self.window),
-            "notes": list(self.notes),
+            "notes": list(self.notes), "left_out": self.left_out,
         }  # fmt: skip
 
     @classmethod
@@ -217,6 +219,7 @@ class Distribution:
             signals=tuple(component(c) for c in document["signals"]),
             window=None if window is None else (float(window[0]), float(window[1])),
             notes=tuple(document["notes"]),
+            left_out=document["left_out"],
         )
 
 
@@ -232,6 +235,7 @@ def distribution(
     signals: Sequence[Result] = (),
     title: str | None = None,
     note: str | None = None,
+    left_out: str | None = None,
 ) -> Distribution:
     """The :class:`Distribution` of ``histogram`` in ``region``: MC stacked by process
     (``styles[process]``: its ``label`` and ``color``), the data (none when ``blind``; NaN in
@@ -239,7 +243,8 @@ def distribution(
     predicts nothing is not drawn either), the ``signals`` (a search's hypotheses) as lines;
     ``xlabel`` the axis title (default the histogram's), whose unit the y title takes
     (:func:`events_title`); the figure's text: the region's ``title`` (default its name), the
-    partial input, a further ``note`` (e.g. what a window left out) and the blinding."""
+    partial input, a further ``note`` and the blinding; ``left_out``: what the data leave out
+    for other histograms' windows (said in the text)."""
     mc = [p for p in processes if not p.is_data]
     data = [] if blind else [p for p in processes if p.is_data]
     if not mc:
@@ -271,7 +276,12 @@ def distribution(
         low, high = garwood(counts)
         out = {"data": counts / widths, "data_low": low / widths, "data_high": high / widths,
                "events": counts}  # fmt: skip
-    text = [title or region, partial_note(processes), note]
+    text = [
+        title or region,
+        partial_note(processes),
+        note,
+        f"Data: events with {left_out} left out" if left_out else None,
+    ]
     if blind:
         text.append("Data blinded")
     elif window is not None:
@@ -283,7 +293,7 @@ def distribution(
         has_syst=any(s != "nominal" for p in mc for s in p.systematics),
         has_data=any(p.is_data for p in processes), signals=lines, blind=blind,
         window=None if window is None else (float(window[0]), float(window[1])),
-        notes=tuple(filter(None, text)), **out,
+        notes=tuple(filter(None, text)), left_out=left_out, **out,
     )  # fmt: skip
 
 

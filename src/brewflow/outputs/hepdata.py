@@ -117,6 +117,13 @@ def _gated_distribution(config: Mapping[str, Any], entry: RecordTable, dist: Dis
     blinding = Blinding.of(config)
     if blinding.is_blind(p["region"]):
         return replace(dist, data=None, data_low=None, data_high=None, events=None, blind=True)
+    left_out = blinding.left_out(p["region"], p["histogram"])
+    if dist.data is not None and left_out != dist.left_out:  # cannot be undone here
+        raise InputError(
+            f"HEPData record: {entry.key!r} was drawn with its data leaving out "
+            f"{dist.left_out or 'nothing'}, the config leaves out {left_out or 'nothing'}: "
+            "rerun its plot job (snakemake reruns it)"
+        )
     variable = config["histograms"][p["histogram"]]["variable"]
     window = blinding.drawn_window(p["histogram"], variable, p["region"])
     if window is None or dist.data is None:
@@ -143,11 +150,20 @@ def _blinded_channels(config: Mapping[str, Any], histogram: str) -> list[str]:
 
 
 def _gated_fit(config: Mapping[str, Any], histogram: str, fit: Mapping[str, Any]) -> Any:
-    """``fit`` with no observed count in a channel the config blinds (its sum: none)."""
+    """``fit`` with no observed count in a channel the config blinds (its sum: none); a fit
+    that saw data the config now blinds is refused (its results hold them)."""
     if fit["data"] == "asimov":  # the Asimov dataset everywhere: no data shown
         return fit
+    blinded = _blinded_channels(config, histogram)
+    seen = [c for c in blinded if c not in fit.get("blinded_channels", [])
+            and c not in fit.get("blinded_bins", {})]  # fmt: skip
+    if seen:
+        raise InputError(
+            f"HEPData record: the fit of {histogram!r} saw the data of channel {seen[0]!r}, "
+            "which the config blinds: rerun the fit (snakemake reruns it)"
+        )
     gated = copy.deepcopy(dict(fit))
-    for name in _blinded_channels(config, histogram):
+    for name in blinded:
         if name in gated["yields"]:
             gated["yields"][name]["data"] = {"sum": None, "bins": None, "blinded": "channel"}
     return gated
@@ -376,6 +392,8 @@ def _staging(output_dir: Path) -> Iterator[Path]:
     """A fresh folder beside ``output_dir`` that replaces it when the body succeeds (the old
     record moved aside first, removed after). A folder that is neither empty nor a record is
     never replaced, nor the working folder or one holding it."""
+    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
+        raise InputError(f"{str(output_dir)!r} is a file or a link: give the record a folder")
     if output_dir.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
         raise InputError(
             f"{str(output_dir)!r} holds the working folder: give the record a "
@@ -414,7 +432,12 @@ def write_record(
     by hepdata-validator first: an invalid record is a bug, reported with the validator's
     messages, and replaces nothing. Returns the number of tables and the record's size."""
     output_dir = Path(output_dir)
-    if archive is not None and output_dir.resolve() in Path(archive).resolve().parents:
+    if archive is not None and not str(archive).endswith(".tar.gz"):
+        raise InputError(f"the archive {str(archive)!r}: name it <something>.tar.gz (it is one)")
+    if archive is not None and output_dir.resolve() in (
+        Path(archive).resolve(),
+        *Path(archive).resolve().parents,
+    ):
         raise InputError(
             f"the archive {str(archive)!r} is inside the record's folder "
             f"{str(output_dir)!r}: give it a path beside it (results/hepdata.tar.gz)"

@@ -65,7 +65,7 @@ def plot_region(
             window=None if window is None else (window.low, window.high),
             signals=signals,
             title=title,
-            note=f"Data: events with {left} left out" if left else None,
+            left_out=left,
         )
         stamp = provenance.stamp([*inputs, *signals])
         figure = draw(drawn, log_y=definition["log"], ratio_range=settings["ratio_range"],
