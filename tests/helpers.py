@@ -151,8 +151,10 @@ def era_config() -> dict:
     config["searches"] = {"zp": {"histogram": "mll", "signals": {"zprime": 90}}}
     config["fit"] = {"histograms": ["nj", "nj_blind"], "impacts": 2}
     config["plots"] = {"formats": ["png"], "label": "Test", "systematics": False}
-    config["hepdata"] = {"abstract": "Two eras, a blinded region, a window and a search.",
-                         "locations": {"plots/zmumu/mll": "Figure 1", "search/zp": "Figure 2"}}
+    config["hepdata"] = {
+        "abstract": "Two eras, a blinded region, a window and a search.",
+        "locations": {"plots/zmumu/mll": "Figure 1", "search/zp": "Figure 2"},
+    }
     config["fuse_systematics"] = True
     config["step_size"] = 4000
     config.pop("models")
