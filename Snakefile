@@ -41,4 +41,6 @@ rule all:
         [path for histogram in fitted(config) for path in fit_files(config, histogram)],
         [path for search in searched(config) for path in search_files(config, search)],
         [f"results/skim/{skim}/{dataset}" for skim, dataset in skim_targets(config)],
-        [*hepdata_outputs(config), "results/hepdata.tar.gz"] if "hepdata" in config else [],
+        [*hepdata_outputs(config), "results/hepdata.tar.gz"]
+        if "hepdata" in config
+        else [],
