@@ -3,13 +3,15 @@ explicit per-event loops over the generator weights read with uproot; lazy and e
 
 from __future__ import annotations
 
+import math
+
 import awkward as ak
 import numpy as np
 import pytest
 import uproot
 
 from brewflow.nanoevents.reader import eager_events, lazy_events
-from brewflow.theory import parton_shower_weights, scale_weights
+from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
 
 SAMPLES = ("nano_dy.root", "nano_tt_v12.root")
 
@@ -80,3 +82,28 @@ def _lazy(path: str, step: int):
     return lazy_events(
         {path: "Events"}, steps={path: [(a, min(a + step, n)) for a in range(0, n, step)]}
     )
+
+
+@pytest.mark.parametrize("method", ["data_nlo", "nnlo_nlo"])
+def test_top_pt_reweighting_of_the_last_copy_tops(shared_data, method):
+    """nano_tt_v12: the last-copy top and antitop (statusFlags bit 13) of each event, their
+    scale factors written out, the weight the square root of the product."""
+    path = str(shared_data / "nanoaod" / "nano_tt_v12.root")
+    with uproot.open(path) as f:
+        read = f["Events"].arrays(["GenPart_pdgId", "GenPart_statusFlags", "GenPart_pt"])
+    formula = {
+        "data_nlo": lambda pt: math.exp(0.0615 - 0.0005 * pt),
+        "nnlo_nlo": lambda pt: 0.103 * math.exp(-0.0118 * pt) - 0.000134 * pt + 0.973,
+    }
+    expected = []
+    for ids, flags, pts in zip(read.GenPart_pdgId.tolist(), read.GenPart_statusFlags.tolist(),
+                               read.GenPart_pt.tolist(), strict=True):  # fmt: skip
+        tops = [pt for i, f, pt in zip(ids, flags, pts, strict=True)
+                if abs(i) == 6 and (f >> 13) & 1]  # fmt: skip
+        assert len(tops) == 2
+        expected.append(formula[method](tops[0]) * formula[method](tops[1]))
+    for events in (eager_events(path), _lazy(path, 64)):
+        found = top_pt_weights(events.GenPart, method)
+        np.testing.assert_allclose(_computed(found["nominal"]), np.sqrt(expected), rtol=1e-6)
+        np.testing.assert_allclose(_computed(found["up"]), expected, rtol=1e-6)
+        assert np.all(_computed(found["down"]) == 1.0)

@@ -12,6 +12,10 @@ QCD scales and parton shower.
   (:data:`PS_UP`): the convention of CMS's combine datacards; PocketCoffea calls the 0.5 entries
   "up" (``convention: reciprocal``).
 
+- Top pT reweighting (:func:`top_pt_weights`): the TOP group's scale factor of the last-copy top
+  and antitop (``GenPart``, ``statusFlags`` bit 13), the event weight the square root of their
+  product (:data:`TOP_PT`: the data/NLO fit and the NNLO/NLO ratio).
+
 Events without the entries (a sample that did not store them: 1 entry, or none) get 1, as
 CMS's tools do. The 7-point scale envelope and the PDF uncertainty are not per-event weights:
 they combine the histograms filled with each variation or PDF member bin by bin (the envelope
@@ -30,7 +34,7 @@ import numpy as np
 
 from brewflow.arrays import lib
 
-__all__ = ["PS_UP", "parton_shower_weights", "scale_weights"]
+__all__ = ["PS_UP", "TOP_PT", "parton_shower_weights", "scale_weights", "top_pt_weights"]
 
 _SCALES = ((0.5, 0.5), (0.5, 1.0), (0.5, 2.0), (1.0, 0.5), (1.0, 1.0), (1.0, 2.0), (2.0, 0.5),
            (2.0, 1.0), (2.0, 2.0))  # fmt: skip
@@ -79,3 +83,37 @@ def parton_shower_weights(ps: Any, convention: str = "cms") -> dict[str, Any]:
         up, down = (doubled, halved) if convention == "cms" else (halved, doubled)
         out[name] = {"nominal": one, "up": up, "down": down}
     return out
+
+
+TOP_PT = {
+    "data_nlo": "exp(0.0615 - 0.0005 pT)",
+    "nnlo_nlo": "0.103 exp(-0.0118 pT) - 0.000134 pT + 0.973",
+}
+"""The top pT scale factors (pT in GeV) of CMS's TOP group (twiki TopPtReweighting): the fit of
+data over POWHEG+PYTHIA (``data_nlo``, 13 TeV) and the NNLO QCD + NLO EW over NLO ratio
+(``nnlo_nlo``)."""
+
+_LAST_COPY = 13
+"""The ``GenPart_statusFlags`` bit of a particle's last copy."""
+
+
+def _top_sf(pt: Any, method: str) -> Any:
+    if method == "data_nlo":
+        return np.exp(0.0615 - 0.0005 * pt)
+    if method == "nnlo_nlo":
+        return 0.103 * np.exp(-0.0118 * pt) - 0.000134 * pt + 0.973
+    raise ValueError(f"unknown top pT method {method!r}; known: {', '.join(TOP_PT)}")
+
+
+def top_pt_weights(genpart: Any, method: str = "data_nlo") -> dict[str, Any]:
+    """The top pT reweighting of an event's last-copy top and antitop: nominal the square root
+    of the product of their scale factors (:data:`TOP_PT`), ``up`` the product (the correction
+    twice), ``down`` 1 (none); events without exactly one top and one antitop get 1."""
+    ak = lib(genpart.pt)
+    last = (np.abs(genpart.pdgId) == 6) & (((genpart.statusFlags >> _LAST_COPY) & 1) == 1)
+    tops = genpart[last]
+    pairs = (ak.num(tops) == 2) & (ak.sum(tops.pdgId, axis=1) == 0)
+    sf = _top_sf(ak.values_astype(tops.pt, np.float64), method)
+    product = ak.where(pairs, ak.prod(sf, axis=1), 1.0)
+    one = ak.ones_like(product)
+    return {"nominal": np.sqrt(product), "up": product, "down": one}

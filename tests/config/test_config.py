@@ -690,4 +690,9 @@ def test_met_filters_are_listed_by_the_regions_and_set_for_every_era():
         validate(copy.deepcopy(config))
     config["theory"]["datasets"] = ["ttbar", "data"]  # data never get theory weights
     with pytest.raises(ConfigError, match="no MC dataset or process 'data'"):
+        validate(copy.deepcopy(config))
+    config["theory"] = {"top_pt": {"datasets": ["tt"]}}
+    with pytest.raises(
+        ConfigError, match=r"theory\.top_pt\.datasets': no MC dataset or process 'tt'"
+    ):
         validate(config)

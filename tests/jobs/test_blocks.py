@@ -6,6 +6,7 @@ an explicit loop over the branches read with uproot; conflicts and missing branc
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import uproot
@@ -58,8 +59,9 @@ def test_met_filters_are_a_cutflow_row_of_every_region(example, dataset, lazy):
 
 
 def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
-    """ttbar 2022: the initial cutflow row's sum of weights under qcd_muR, qcd_muF and ps_isr,
-    each from genWeight times the variation taken event by event."""
+    """ttbar 2022: the initial cutflow row's sum of weights at nominal (reweighted in top pT)
+    and under qcd_muR, qcd_muF, ps_isr and top_pt, each from genWeight times the weights
+    taken event by event."""
     dataset = "TTto2L2Nu_2022"
     files = preprocess.preprocess(example, dataset)["files"]
     systematics = systematics_for(example, dataset)
@@ -67,7 +69,13 @@ def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
     result = run(example, dataset, systematics, files, lazy=False)
     path = example["datasets"][dataset]["files"][0]
     read = _branches(path, ["genWeight", "LHEScaleWeight", "PSWeight"])
-    gen = read["genWeight"]
+    with uproot.open(path) as f:  # the top pT weight: the last-copy tops' data/NLO factors
+        tops = f["Events"].arrays(["GenPart_pdgId", "GenPart_statusFlags", "GenPart_pt"])
+    sf = [math.prod(math.exp(0.0615 - 0.0005 * pt) for i, s, pt in zip(*row, strict=True)
+                    if abs(i) == 6 and (s >> 13) & 1)
+          for row in zip(tops.GenPart_pdgId.tolist(), tops.GenPart_statusFlags.tolist(),
+                         tops.GenPart_pt.tolist(), strict=True)]  # fmt: skip
+    gen = [g * math.sqrt(w) for g, w in zip(read["genWeight"], sf, strict=True)]
 
     def varied(branch: str, index: int) -> float:
         return sum(g * w[index] for g, w in zip(gen, read[branch], strict=True))
@@ -78,6 +86,8 @@ def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
         "qcd_muRDown": varied("LHEScaleWeight", 1),
         "qcd_muFUp": varied("LHEScaleWeight", 5),
         "ps_isrDown": varied("PSWeight", 2),
+        "top_ptUp": sum(g * math.sqrt(w) for g, w in zip(gen, sf, strict=True)),
+        "top_ptDown": sum(g / math.sqrt(w) for g, w in zip(gen, sf, strict=True)),
     }
     for systematic, total in expected.items():
         found = result.cutflow("dilepton", systematic)["sumw"][0]

@@ -264,15 +264,19 @@ def _check_blocks(config: Mapping) -> None:
     if listed and len(listed) < len(config["regions"]):
         log.warning("regions %s do not list the cut 'met_filters': their events are not filtered",
                     ", ".join(n for n in config["regions"] if n not in listed))  # fmt: skip
-    chosen = (config.get("theory") or {}).get("datasets", [])
+    theory = config.get("theory") or {}
     mc = {n for n, d in config["datasets"].items() if not d["is_data"]}
     names = {*mc, *(config["datasets"][n].get("process", n) for n in mc)}
-    for name in chosen:
-        if name not in names:
-            raise ConfigError(
-                f"config key 'theory.datasets': no MC dataset or process {name!r} (data never "
-                "get theory weights)"
-            )
+    for key, chosen in (
+        ("theory.datasets", theory.get("datasets", [])),
+        ("theory.top_pt.datasets", (theory.get("top_pt") or {}).get("datasets", [])),
+    ):
+        for name in chosen:
+            if name not in names:
+                raise ConfigError(
+                    f"config key {key!r}: no MC dataset or process {name!r} (data never get "
+                    "theory weights)"
+                )
 
 
 def _check(config: dict) -> None:

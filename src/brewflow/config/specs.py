@@ -187,7 +187,7 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
     binning = tuple(k for k in BINNING if k != "blind") + blinding
     is_data = config["datasets"][dataset]["is_data"]
     theory = None if is_data else config.get("theory")  # data never get theory weights
-    by_name = theory is not None and "datasets" in theory  # it may name the process
+    by_name = theory is not None and ("datasets" in theory or "top_pt" in theory)  # by process
     keys = (*READING, *(("process",) if by_name else ()))
     datasets = _each(config["datasets"], keys, "datasets", [dataset])
     return {

@@ -5,7 +5,8 @@ check before a run) runs it through :func:`with_blocks`, which adds to its outpu
 - ``met_filters`` (per era): the cut ``met_filters``, every recommended ``Flag_*`` of the era's
   campaign (:mod:`brewflow.metfilters`), data and MC, for regions to list;
 - ``theory`` (MC): the weights ``qcd_muR``, ``qcd_muF``, ``qcd_muRmuF``, ``ps_isr``,
-  ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal, for the
+  ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal, and, for the
+  datasets of ``theory.top_pt``, the top pT reweighting ``top_pt`` (not 1 at nominal), for the
   systematics (``type: weight``) to name.
 
 A block's cut or weight the analysis defines itself is a configuration error (one of the two
@@ -21,7 +22,7 @@ from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, met_filters_of, theory_applies
 from brewflow.errors import InputError
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
-from brewflow.theory import parton_shower_weights, scale_weights
+from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
 
 __all__ = ["MET_FILTERS", "THEORY_WEIGHTS", "with_blocks"]
 
@@ -31,6 +32,7 @@ MET_FILTERS = "met_filters"
 THEORY_WEIGHTS = {
     "scale": ("qcd_muR", "qcd_muF", "qcd_muRmuF"),
     "parton_shower": ("ps_isr", "ps_fsr"),
+    "top_pt": ("top_pt",),
 }
 """The ``theory`` block's keys -> the weights each adds."""
 
@@ -56,26 +58,37 @@ def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
     return events[name]
 
 
+def _named(names: Any, dataset: str, process: str) -> bool:
+    return dataset in names or process in names
+
+
 def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], dataset: str,
-            where: str) -> None:  # fmt: skip
-    """Add the ``theory`` block's weights to ``output`` (factors 1, with variations)."""
+            process: str, where: str, variations: bool) -> None:  # fmt: skip
+    """Add the ``theory`` block's weights to ``output``: with their variations when the run
+    wants them (the nominal objects' run), else only the factor that is not 1 (top pT)."""
     found: dict[str, dict[str, Any]] = {}
-    if block.get("scale"):
+    if block.get("scale") and variations:
         scale = scale_weights(_branch(events, "LHEScaleWeight", dataset, "theory.scale", where))
         found |= {f"qcd_{key}": factor for key, factor in scale.items()}
-    if block.get("parton_shower"):
+    if block.get("parton_shower") and variations:
         ps = parton_shower_weights(
             _branch(events, "PSWeight", dataset, "theory.parton_shower", where),
             block["parton_shower"],
         )
         found |= {"ps_isr": ps["isr"], "ps_fsr": ps["fsr"]}
+    top = block.get("top_pt")
+    if top and _named(top["datasets"], dataset, process):
+        found["top_pt"] = top_pt_weights(
+            _branch(events, "GenPart", dataset, "theory.top_pt", where), top["method"]
+        )
     for name, factor in found.items():
         if name in output.weights.names or f"{name}Up" in output.weights.variations:
             raise ConfigError(
                 f"config key 'theory': the analysis defines the weight {name!r} itself; "
                 "remove it from the analysis or from the theory block"
             )
-        output.weights.add(name, factor["nominal"], up=factor["up"], down=factor["down"])
+        varied = {"up": factor["up"], "down": factor["down"]} if variations else {}
+        output.weights.add(name, factor["nominal"], **varied)
 
 
 def with_blocks(
@@ -85,6 +98,8 @@ def with_blocks(
     (``where``: the file the events come from, in errors)."""
     flags = _flags(config, dataset)
     theory = config.get("theory") if theory_applies(config, dataset) else None
+    top_pt = (theory or {}).get("top_pt")  # names its datasets: the spec holds the process
+    process = config["datasets"][dataset].get("process", dataset) if top_pt else dataset
     where = f" (file {where!r})" if where else ""
     if flags is None and theory is None:
         return analysis
@@ -108,8 +123,9 @@ def with_blocks(
                     "older NanoAOD needs a list of its own: met_filters: [goodVertices, ...]"
                 ) from None
             output.selection.add(MET_FILTERS, mask)
-        if theory is not None and context.wants_weight_variations:
-            _theory(output, events, theory, dataset, where)
+        if theory is not None:
+            _theory(output, events, theory, dataset, process, where,
+                    context.wants_weight_variations)  # fmt: skip
         return output
 
     return run
