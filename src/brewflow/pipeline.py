@@ -29,7 +29,6 @@ from brewflow.config import (
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
-from brewflow.config.records import RecordTable, record_tables
 from brewflow.config.specs import job_spec, made_path, spec_path
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
@@ -44,17 +43,15 @@ __all__ = [
     "analyze_resources",
     "chunk_groups",
     "era_processes",
+    "filled_histograms",
     "fit_files",
     "fit_stacks",
     "fitted",
     "generated_files",
-    "hepdata_inputs",
-    "hepdata_outputs",
     "plot_files",
     "plot_outputs",
     "preprocess_inputs",
     "processes",
-    "record_sources",
     "region_numbers",
     "region_plot_outputs",
     "scope_rule",
@@ -250,12 +247,17 @@ def plot_files(config: Mapping, era: str | None = None) -> list[str]:
     return names
 
 
+def filled_histograms(config: Mapping, region: str) -> list[str]:
+    """The histograms filled in ``region`` (those without ``regions`` are filled in all)."""
+    return [h for h, definition in config["histograms"].items()
+            if region in (definition.get("regions") or config["regions"])]  # fmt: skip
+
+
 def region_plot_outputs(config: Mapping, region: str, era: str | None) -> list[str]:
     """The plots one job of ``era`` writes for ``region``: every histogram filled there."""
     return [
         scoped(f"results/plots/{region}/{f.format(histogram=h)}", era)
-        for h, definition in config["histograms"].items()
-        if region in (definition.get("regions") or config["regions"])
+        for h in filled_histograms(config, region)
         for f in plot_files(config, era)
     ]
 
@@ -264,47 +266,8 @@ def region_numbers(config: Mapping, region: str, era: str | None) -> list[str]:
     """The numbers the plots of ``region`` draw (of ``era``): ``<histogram>.json`` per
     histogram filled there (:class:`brewflow.outputs.distribution.Distribution`)."""
     return [
-        scoped(f"results/plots/{region}/{h}.json", era)
-        for h, definition in config["histograms"].items()
-        if region in (definition.get("regions") or config["regions"])
+        scoped(f"results/plots/{region}/{h}.json", era) for h in filled_histograms(config, region)
     ]
-
-
-def record_sources(config: Mapping, table: RecordTable) -> dict[str, str]:
-    """The files a table of the HEPData record is made of (``numbers``: what a plot draws,
-    ``cutflow``, ``fit`` or ``limits``) and, where it has one, its figure (``image``, when
-    the plots are made as PNG)."""
-    png = "png" in config["plots"]["formats"]
-    if table.kind == "distribution":
-        out = {"numbers": f"results/{table.key}.json", "image": f"results/{table.key}.png"}
-    elif table.kind == "cutflow":
-        out = {"cutflow": f"results/{table.key}.csv"}
-    elif table.kind == "fit":
-        folder = f"results/fit/{table.params['histogram']}"
-        out = {"fit": f"{folder}/fit.json"}
-        if table.params["table"] in ("impacts", "pulls"):
-            out["image"] = f"{folder}/{table.params['table']}.png"
-    else:
-        folder = f"results/search/{table.params['search']}"
-        out = {"limits": f"{folder}/limits.json", "image": f"{folder}/limits.png"}
-    return {k: v for k, v in out.items() if png or k != "image"}
-
-
-def hepdata_outputs(config: Mapping, folder: str = "results/hepdata") -> list[str]:
-    """The files of the HEPData record in ``folder``: ``submission.yaml``, a YAML per table
-    and, per table with a figure, its PNG and thumbnail."""
-    out = [f"{folder}/submission.yaml"]
-    for table in record_tables(config):
-        out.append(f"{folder}/{table.stem}.yaml")
-        if "image" in record_sources(config, table):
-            out += [f"{folder}/{table.stem}.png", f"{folder}/thumb_{table.stem}.png"]
-    return out
-
-
-def hepdata_inputs(config: Mapping) -> list[str]:
-    """Every file the HEPData record is made of (:func:`record_sources` of each table)."""
-    return list(dict.fromkeys(path for table in record_tables(config)
-                              for path in record_sources(config, table).values()))  # fmt: skip
 
 
 def plot_outputs(config: Mapping, pattern: str) -> list[str]:

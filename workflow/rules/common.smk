@@ -6,6 +6,7 @@ from brewflow.config import (
     skim_targets,
     systematics_for,
 )
+from brewflow.config.records import hepdata_inputs, hepdata_outputs
 from brewflow.pipeline import (
     analysis_inputs,
     analyze_resources,
@@ -14,8 +15,6 @@ from brewflow.pipeline import (
     fit_stacks,
     fitted,
     generated_files,
-    hepdata_inputs,
-    hepdata_outputs,
     plot_files,
     plot_outputs,
     preprocess_inputs,

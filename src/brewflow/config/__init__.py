@@ -4,6 +4,7 @@ model the rest of brewflow reads (:mod:`.model`: datasets, files, processes, sys
 Imports only the standard library, PyYAML and jsonschema: the Snakefile imports it to plan a run.
 """
 
+from brewflow.config.blocks import met_filters_of, theory_applies
 from brewflow.config.checks import SCHEDULER_ENV, check_scheduler, schema
 from brewflow.config.loading import DEFAULT_CONFIG, load_config, validate, workflow_config
 from brewflow.config.model import (
@@ -30,7 +31,6 @@ from brewflow.config.model import (
     is_correlated,
     is_generated,
     local_files,
-    met_filters_of,
     nuisance_description,
     nuisance_names,
     object_variation,
@@ -40,7 +40,6 @@ from brewflow.config.model import (
     processes,
     skim_targets,
     systematics_for,
-    theory_applies,
 )
 from brewflow.errors import ConfigError
 

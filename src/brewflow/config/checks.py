@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from brewflow.config.blinding import Blinding
+from brewflow.config.blocks import check_blocks
 from brewflow.config.fitting import check_fit, check_searches
 from brewflow.config.model import (
     CERTIFIED_AS_A_WHOLE,
@@ -241,44 +242,6 @@ def _warn_partial_eras(config: Mapping, systematic: str, chosen: set[str]) -> No
             )  # fmt: skip
 
 
-def _check_blocks(config: Mapping) -> None:
-    """The CMS blocks (brewflow.jobs.blocks): the cut ``met_filters`` listed by a region needs
-    MET filters in every era (the top-level ones, or each era's), and MET filters need a
-    region to list it; ``theory.datasets`` names MC datasets or processes."""
-    listed = [name for name, region in config["regions"].items()
-              if "met_filters" in region["cuts"]]  # fmt: skip
-    scopes: list[str | None] = list(eras(config)) or [None]
-    missing = [era or "(the top level)" for era in scopes
-               if era_settings(config, era).get("met_filters") is None]  # fmt: skip
-    if listed and missing:
-        raise ConfigError(
-            f"config key 'regions.{listed[0]}.cuts': the cut 'met_filters' needs MET filters "
-            f"for every era, and {missing[0]} has none: add met_filters (e.g. run2_ul_2018) "
-            "at the top level or to that era"
-        )
-    if not listed and len(missing) < len(scopes):
-        raise ConfigError(
-            "config key 'met_filters': MET filters are configured but no region lists the cut "
-            "'met_filters'; add it to the regions' cuts (first: cuts: [met_filters, ...])"
-        )
-    if listed and len(listed) < len(config["regions"]):
-        log.warning("regions %s do not list the cut 'met_filters': their events are not filtered",
-                    ", ".join(n for n in config["regions"] if n not in listed))  # fmt: skip
-    theory = config.get("theory") or {}
-    mc = {n for n, d in config["datasets"].items() if not d["is_data"]}
-    names = {*mc, *(config["datasets"][n].get("process", n) for n in mc)}
-    for key, chosen in (
-        ("theory.datasets", theory.get("datasets", [])),
-        ("theory.top_pt.datasets", (theory.get("top_pt") or {}).get("datasets", [])),
-    ):
-        for name in chosen:
-            if name not in names:
-                raise ConfigError(
-                    f"config key {key!r}: no MC dataset or process {name!r} (data never get "
-                    "theory weights)"
-                )
-
-
 def _check(config: dict) -> None:
     regions = config["regions"]
     datasets = config["datasets"]
@@ -383,7 +346,7 @@ def _check(config: dict) -> None:
             )
     check_searches(config, kinds)
     check_record(config)
-    _check_blocks(config)
+    check_blocks(config)
     check_scheduler(os.environ.get(SCHEDULER_ENV))
     generated = generated_payloads(config)
     payloads = {}

@@ -266,22 +266,6 @@ def era_names(config: Mapping) -> list[str | None]:
     return names or [None]
 
 
-def met_filters_of(config: Mapping, dataset: str) -> Any:
-    """The MET filters of ``dataset``'s era (a recommendation's name or a list of flags; the
-    era's ``met_filters``, else the top-level one), or None without."""
-    return era_settings(config, era_of(config, dataset)).get("met_filters")
-
-
-def theory_applies(config: Mapping, dataset: str) -> bool:
-    """Whether the ``theory`` block's weights are added to ``dataset``'s events: an MC
-    dataset, named (or its process) in ``theory.datasets`` when given."""
-    block, spec = config.get("theory"), config["datasets"][dataset]
-    if not block or spec["is_data"]:
-        return False
-    chosen = block.get("datasets")
-    return chosen is None or dataset in chosen or spec.get("process", dataset) in chosen
-
-
 def era_of(config: Mapping, dataset: str) -> str | None:
     """The era of ``dataset`` (None without ``eras``)."""
     return config["datasets"][dataset].get("era")

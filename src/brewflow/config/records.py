@@ -1,7 +1,8 @@
 """The tables of a run's HEPData record (config ``hepdata``): which figures and tables it
 holds, each named by its key, the path of its output under ``results/`` without the suffix
 (``plots/ww_emu/mll``, ``eras/2018/cutflow/ww_emu``, ``fit/njets_fit/impacts``,
-``search/zprime``); ``hepdata.locations`` maps keys to where each is in the paper."""
+``search/zprime``); ``hepdata.locations`` maps keys to where each is in the paper; and the files
+each table is made of and the record's files (the workflow's ``hepdata`` rule)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,43 @@ def record_tables(config: Mapping[str, Any]) -> list[RecordTable]:
         out.append(RecordTable("search", f"search/{search}", f"Limits {search}",
                                {"search": search}))  # fmt: skip
     return out
+
+
+def record_sources(config: Mapping, table: RecordTable) -> dict[str, str]:
+    """The files a table of the HEPData record is made of (``numbers``: what a plot draws,
+    ``cutflow``, ``fit`` or ``limits``) and, where it has one, its figure (``image``, when
+    the plots are made as PNG)."""
+    png = "png" in config["plots"]["formats"]
+    if table.kind == "distribution":
+        out = {"numbers": f"results/{table.key}.json", "image": f"results/{table.key}.png"}
+    elif table.kind == "cutflow":
+        out = {"cutflow": f"results/{table.key}.csv"}
+    elif table.kind == "fit":
+        folder = f"results/fit/{table.params['histogram']}"
+        out = {"fit": f"{folder}/fit.json"}
+        if table.params["table"] in ("impacts", "pulls"):
+            out["image"] = f"{folder}/{table.params['table']}.png"
+    else:
+        folder = f"results/search/{table.params['search']}"
+        out = {"limits": f"{folder}/limits.json", "image": f"{folder}/limits.png"}
+    return {k: v for k, v in out.items() if png or k != "image"}
+
+
+def hepdata_outputs(config: Mapping, folder: str = "results/hepdata") -> list[str]:
+    """The files of the HEPData record in ``folder``: ``submission.yaml``, a YAML per table
+    and, per table with a figure, its PNG and thumbnail."""
+    out = [f"{folder}/submission.yaml"]
+    for table in record_tables(config):
+        out.append(f"{folder}/{table.stem}.yaml")
+        if "image" in record_sources(config, table):
+            out += [f"{folder}/{table.stem}.png", f"{folder}/thumb_{table.stem}.png"]
+    return out
+
+
+def hepdata_inputs(config: Mapping) -> list[str]:
+    """Every file the HEPData record is made of (:func:`record_sources` of each table)."""
+    return list(dict.fromkeys(path for table in record_tables(config)
+                              for path in record_sources(config, table).values()))  # fmt: skip
 
 
 NAME_LENGTH = 64

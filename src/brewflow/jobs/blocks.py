@@ -24,17 +24,10 @@ from brewflow.errors import InputError
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
 from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
 
-__all__ = ["MET_FILTERS", "THEORY_WEIGHTS", "with_blocks"]
+__all__ = ["MET_FILTERS", "with_blocks"]
 
 MET_FILTERS = "met_filters"
 """The name of the MET filters' cut."""
-
-THEORY_WEIGHTS = {
-    "scale": ("qcd_muR", "qcd_muF", "qcd_muRmuF"),
-    "parton_shower": ("ps_isr", "ps_fsr"),
-    "top_pt": ("top_pt",),
-}
-"""The ``theory`` block's keys -> the weights each adds."""
 
 Analysis = Callable[[Any, Context], AnalysisOutput]
 

@@ -14,7 +14,6 @@ analysis repository's commit, the config's hash) is in the record's description.
 from __future__ import annotations
 
 import contextlib
-import copy
 import gc
 import gzip
 import io
@@ -26,28 +25,23 @@ import tarfile
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from brewflow.config import channel_blinding, era_names, era_settings, fit_channels, hypotheses
+from brewflow.config import era_names, era_settings, hypotheses
 from brewflow.config.blinding import Blinding
-from brewflow.config.records import RecordTable, record_problems, record_tables
+from brewflow.config.records import RecordTable, record_problems, record_sources, record_tables
 from brewflow.errors import InputError
 from brewflow.files import atomic_output
+from brewflow.outputs import hepdata_gate as gate
 from brewflow.outputs import hepdata_tables as tables
 from brewflow.outputs.distribution import (
-    Distribution,
-    blinded_bins,
-    histogram_edges,
     read_distribution,
 )
 from brewflow.outputs.plots import process_styles
-from brewflow.pipeline import record_sources
 from brewflow.results import provenance
 
 __all__ = ["THUMBNAIL", "build_submission", "validate_record", "write_record"]
@@ -109,86 +103,17 @@ def _scope(era: str | None) -> str:
     return "all eras" if era is None else f"era {era}"
 
 
-def _gated_distribution(config: Mapping[str, Any], entry: RecordTable, dist: Distribution) -> Any:
-    """``dist`` with the data the config blinds taken out, whatever the file held: none in a
-    blinded region, none in the bins of the window the figure shows (the record's own gate,
-    as the plot job's)."""
-    p = entry.params
-    blinding = Blinding.of(config)
-    if blinding.is_blind(p["region"]):
-        return replace(dist, data=None, data_low=None, data_high=None, events=None, blind=True)
-    left_out = blinding.left_out(p["region"], p["histogram"])
-    if dist.data is not None and left_out != dist.left_out:  # cannot be undone here
-        raise InputError(
-            f"HEPData record: {entry.key!r} was drawn with its data leaving out "
-            f"{dist.left_out or 'nothing'}, the config leaves out {left_out or 'nothing'}: "
-            "rerun its plot job (snakemake reruns it)"
-        )
-    variable = config["histograms"][p["histogram"]]["variable"]
-    window = blinding.drawn_window(p["histogram"], variable, p["region"])
-    if window is None or dist.data is None:
-        return dist
-    hidden = blinded_bins(dist.edges, (window.low, window.high))
-
-    def masked(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else np.where(hidden, np.nan, values)
-
-    return replace(dist, data=masked(dist.data), data_low=masked(dist.data_low),
-                   data_high=masked(dist.data_high), events=masked(dist.events),
-                   window=(window.low, window.high))  # fmt: skip
-
-
-def _blinded_channels(config: Mapping[str, Any], histogram: str) -> list[str]:
-    """The channels of ``histogram``'s fit whose data the config blinds, whole or in part."""
-    edges = histogram_edges(config["histograms"][histogram])
-    out = []
-    for name, region, era in fit_channels(config, histogram):
-        asimov, window = channel_blinding(config, histogram, region, era)
-        if asimov or (window is not None and blinded_bins(edges, window).any()):
-            out.append(name)
-    return out
-
-
-def _gated_fit(config: Mapping[str, Any], histogram: str, fit: Mapping[str, Any]) -> Any:
-    """``fit`` with no observed count in a channel the config blinds (its sum: none); a fit
-    that saw data the config now blinds is refused (its results hold them)."""
-    if fit["data"] == "asimov":  # the Asimov dataset everywhere: no data shown
-        return fit
-    blinded = _blinded_channels(config, histogram)
-    seen = [c for c in blinded if c not in fit.get("blinded_channels", [])
-            and c not in fit.get("blinded_bins", {})]  # fmt: skip
-    if seen:
-        raise InputError(
-            f"HEPData record: the fit of {histogram!r} saw the data of channel {seen[0]!r}, "
-            "which the config blinds: rerun the fit (snakemake reruns it)"
-        )
-    gated = copy.deepcopy(dict(fit))
-    for name in blinded:
-        if name in gated["yields"]:
-            gated["yields"][name]["data"] = {"sum": None, "bins": None, "blinded": "channel"}
-    return gated
-
-
-def _gated_limits(config: Mapping[str, Any], histogram: str, limits: Mapping[str, Any]) -> Any:
-    """``limits`` with no observed limit while a channel of the search is blinded."""
-    if not _blinded_channels(config, histogram) and not limits["blinded"]:
-        return limits
-    gated = copy.deepcopy(dict(limits))
-    gated["blinded"] = gated["blinded"] or True
-    for point in gated["points"]:
-        point["observed"] = point["xsec_observed"] = None
-    return gated
-
-
-def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, str]) -> Any:
-    """The hepdata_lib table of ``entry``, made of its ``sources``."""
+def _table(
+    config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, str],
+    labels: Mapping[str, str],
+) -> Any:  # fmt: skip
+    """The hepdata_lib table of ``entry``, made of its ``sources`` (``labels``: the processes'
+    names in the figures)."""
     p = entry.params
     location = (config.get("hepdata") or {}).get("locations", {}).get(entry.key)
     common: dict[str, Any] = {"location": location or f"results/{entry.key}"}
-    styles = process_styles(config)
-    labels = {name: style.get("label", name) for name, style in styles.items()}
     if entry.kind == "distribution":
-        dist = _gated_distribution(config, entry, read_distribution(sources["numbers"]))
+        dist = gate.gated_distribution(config, entry, read_distribution(sources["numbers"]))
         region = config["regions"][p["region"]].get("label") or p["region"]
         notes = "; ".join(dist.notes[1:])
         description = (
@@ -205,10 +130,8 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             qualifiers=_qualifiers(config, p["era"], p["region"]), **common,
         )  # fmt: skip
     if entry.kind == "cutflow":
-        tidy = _read_csv(sources["cutflow"])
+        tidy = gate.gated_cutflow(config, p["region"], _read_csv(sources["cutflow"]))
         blinding = Blinding.of(config)
-        if blinding.hides_cutflow(p["region"]):  # the gate: no data cutflow, whatever it holds
-            tidy = tidy[~tidy.is_data.astype(bool)]
         left = blinding.left_out(p["region"])
         shown = (f"; no data: blinded (a window, {left})" if left else
                  "; no data: blinded" if blinding.is_blind(p["region"]) else
@@ -225,10 +148,10 @@ def _table(config: Mapping[str, Any], entry: RecordTable, sources: Mapping[str, 
             qualifiers=_qualifiers(config, p["era"], p["region"]), **common,
         )  # fmt: skip
     if entry.kind == "fit":
-        fit = _gated_fit(config, entry.params["histogram"], _read_json(sources["fit"]))
+        fit = gate.gated_fit(config, entry.params["histogram"], _read_json(sources["fit"]))
         return _fit_table(config, entry, fit, labels, common)
     search = config["searches"][p["search"]]
-    limits = _gated_limits(config, search["histogram"], _read_json(sources["limits"]))
+    limits = gate.gated_limits(config, search["histogram"], _read_json(sources["limits"]))
     label = search.get("label") or p["search"]
     description = (
         f"Upper limits at {100 * (1 - limits['level']):g}% CL (CLs) on the cross section of "
@@ -306,10 +229,11 @@ def build_submission(config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
     problems = record_problems(config)
     if problems:
         raise InputError(problems[0])
+    labels = {name: style.get("label", name) for name, style in process_styles(config).items()}
     for entry in record_tables(config):
         sources = record_sources(config, entry)
         try:
-            table = _table(config, entry, sources)
+            table = _table(config, entry, sources, labels)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
             source = next(v for k, v in sources.items() if k != "image")
             raise InputError(
