@@ -33,7 +33,14 @@ def normal(run: int, lumi: int, event: int, index: int, salt: int = 0) -> float:
 def branches(spec: Mapping, is_data: bool) -> list[str]:
     """The flat branches :func:`corrected` needs."""
     out = ["run", "luminosityBlock", "event", spec.get("rho", "fixedGridRhoFastjetAll")]
-    out += ["MET_pt", "MET_phi", "MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY"]
+    met = spec.get("met", "MET")
+    out += [f"{met}_pt", f"{met}_phi"]
+    if met == "PuppiMET":
+        out += [f"PuppiMET_{q}Unclustered{d}" for q in ("pt", "phi") for d in ("Up", "Down")]
+    else:
+        out += [f"{met}_MetUnclustEnUpDeltaX", f"{met}_MetUnclustEnUpDeltaY"]
+    if "met_xy" in spec:
+        out += ["PV_npvs"]
     out += [f"Jet_{f}" for f in ("pt", "eta", "phi", "mass", "rawFactor", "area")]
     if not is_data:
         out += ["Jet_genJetIdx", "GenJet_pt", "GenJet_eta", "GenJet_phi"]
@@ -57,8 +64,9 @@ def corrected(
     if smear:
         res, sfc = load(file, spec["resolution"]), load(file, spec["resolution_sf"])
     kind, source, direction = variation or (None, None, None)
-    met_x = float(a["MET_pt"][i]) * math.cos(float(a["MET_phi"][i]))
-    met_y = float(a["MET_pt"][i]) * math.sin(float(a["MET_phi"][i]))
+    met = spec.get("met", "MET")
+    met_pt, met_phi = float(a[f"{met}_pt"][i]), float(a[f"{met}_phi"][i])
+    met_x, met_y = met_pt * math.cos(met_phi), met_pt * math.sin(met_phi)
     pts = []
     for j, pt_nano in enumerate(a["Jet_pt"][i]):
         pt_nano, eta = float(pt_nano), float(a["Jet_eta"][i][j])
@@ -92,8 +100,23 @@ def corrected(
             met_x -= (pt - pt_nano) * math.cos(phi)
             met_y -= (pt - pt_nano) * math.sin(phi)
         pts.append(pt)
-    if kind == "unclustered":
+    if kind == "unclustered" and met == "PuppiMET":  # the varied PuppiMET's shift
+        pt_u = float(a[f"PuppiMET_ptUnclustered{direction}"][i])
+        phi_u = float(a[f"PuppiMET_phiUnclustered{direction}"][i])
+        met_x += pt_u * math.cos(phi_u) - met_pt * math.cos(met_phi)
+        met_y += pt_u * math.sin(phi_u) - met_pt * math.sin(met_phi)
+    elif kind == "unclustered":
         sign = 1 if direction == "Up" else -1
-        met_x += sign * float(a["MET_MetUnclustEnUpDeltaX"][i])
-        met_y += sign * float(a["MET_MetUnclustEnUpDeltaY"][i])
-    return {"pt": pts, "met": math.hypot(met_x, met_y), "phi": math.atan2(met_y, met_x)}
+        met_x += sign * float(a[f"{met}_MetUnclustEnUpDeltaX"][i])
+        met_y += sign * float(a[f"{met}_MetUnclustEnUpDeltaY"][i])
+    pt, phi = math.hypot(met_x, met_y), math.atan2(met_y, met_x)
+    if "met_xy" in spec:  # the payload's formulas, evaluated one event at a time
+        xy, flavour = spec["met_xy"], "puppimet" if met == "PuppiMET" else "pfmet"
+        data = "data" if is_data else "mc"
+        values = {"met_pt": pt, "met_phi": phi, "npvs": float(a["PV_npvs"][i]),
+                  "run": float(a["run"][i])}  # fmt: skip
+        pt, phi = (
+            (c := load(xy["file"], f"{q}_metphicorr_{flavour}_{data}")).evaluate(*_args(c, **values))
+            for q in ("pt", "phi")
+        )
+    return {"pt": pts, "met": pt, "phi": phi}

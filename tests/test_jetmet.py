@@ -159,3 +159,55 @@ def test_the_config_knows_every_object_variation():
     from brewflow.jetmet import VARIATIONS
 
     assert set(OBJECT_TYPES) == set(VARIATIONS)
+
+
+MET_XY = {"file": "corrections/2018_UL/met.json.gz"}
+
+
+@pytest.mark.parametrize("variation", [None, ("jes", "Total", "Up"), ("unclustered", "", "Down")],
+                         ids=["nominal", "jesTotalUp", "unclusteredDown"])  # fmt: skip
+@pytest.mark.parametrize(("sample", "is_data"), [("nano_dy.root", False),
+                                                 ("nano_dimuon.root", True)])  # fmt: skip
+def test_met_xy_correction_follows_the_jet_changes(shared_data, sample, is_data, variation):
+    """The 2018 UL MET phi correction (real payload; data and MC formulas) applied after the
+    type-1 changes, against the payload evaluated event by event on the loop's MET."""
+    xy = {"file": str(shared_data / MET_XY["file"])}
+    spec = {**RUN2, "met_xy": xy}
+    _against_reference(shared_data, spec, sample, is_data=is_data,
+                       variation=None if is_data else variation)  # fmt: skip
+    plain = JetCorrector.from_config(_spec(shared_data, RUN2), is_data=is_data)
+    corrected = JetCorrector.from_config(
+        {**_spec(shared_data, RUN2), "met_xy": xy}, is_data=is_data
+    )
+    events = eager_events(str(shared_data / "nanoaod" / sample))
+    shift = corrected.apply(events).MET.phi - plain.apply(events).MET.phi
+    assert ak.max(np.abs(shift)) > 1e-3  # the correction moves MET
+    assert corrected.met_xy[1] == f"pt_metphicorr_pfmet_{'data' if is_data else 'mc'}"
+
+
+@pytest.mark.parametrize("variation", [None, ("jes", "Total", "Down"), ("unclustered", "", "Up"),
+                                       ("unclustered", "", "Down")],
+                         ids=["nominal", "jesTotalDown", "unclusteredUp", "unclusteredDown"])  # fmt: skip
+def test_run3_puppi_met_takes_the_jet_changes_and_its_own_unclustered_variation(
+    shared_data, variation
+):
+    """Run 3: PUPPI jets' changes go into PuppiMET (not PF MET); its unclustered variation is
+    NanoAOD v12's PuppiMET_pt/phiUnclusteredUp/Down."""
+    spec = {**RUN3, "met": "PuppiMET"}
+    path = str(shared_data / "nanoaod" / "nano_tt_v12.root")
+    corrector = JetCorrector.from_config(_spec(shared_data, spec), is_data=False)
+    got = corrector.apply(eager_events(path), variation)
+    expected = reference(path, _spec(shared_data, spec), is_data=False, variation=variation)
+    np.testing.assert_allclose(ak.to_numpy(got.PuppiMET.pt), [e["met"] for e in expected],
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(ak.to_numpy(got.PuppiMET.phi), [e["phi"] for e in expected],
+                               atol=1e-6)  # fmt: skip
+    assert ak.to_list(got.MET.pt) == ak.to_list(eager_events(path).MET.pt)  # PF MET untouched
+
+
+def test_a_met_without_an_unclustered_variation_is_named(shared_data):
+    corrector = JetCorrector.from_config(_spec(shared_data, {**RUN2, "met": "ChsMET"}),
+                                         is_data=False)  # fmt: skip
+    events = eager_events(str(shared_data / "nanoaod" / "nano_dy.root"))
+    with pytest.raises(CorrectionError, match="unclustered MET variation needs"):
+        corrector.apply(events, ("unclustered", "", "Up"))

@@ -54,7 +54,9 @@ class Context:
     stacked (lazy graphs). Only the nominal run's weight variations are used: the analysis may
     skip computing them otherwise (:attr:`wants_weight_variations`). ``jes`` is the JES
     variation of the jets (:class:`JESVariation`; :class:`PerBlock` when stacked; None on
-    nominal jets and other variations): pass it to weights correlated with JES.
+    nominal jets and other variations): pass it to weights correlated with JES. ``met`` names
+    the MET collection the config corrects (``jets.met``: ``MET``, or ``PuppiMET`` in Run 3):
+    read ``events[context.met]``.
     """
 
     dataset: str
@@ -64,6 +66,7 @@ class Context:
     corrections: dict[str, Any] = field(default_factory=dict)  # correctionlib, by config key
     models: dict[str, str] = field(default_factory=dict)  # ML model files, by config key
     jes: Any = None  # JESVariation | PerBlock | None
+    met: str = "MET"
 
     def checkpoint(self, name: str, array: Any) -> Any:
         """Mark ``array`` (e.g. the selected, corrected objects) as a checkpoint: persisted on

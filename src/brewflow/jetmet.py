@@ -32,14 +32,17 @@ import numpy as np
 
 from brewflow.arrays import chain, is_lazy, lib, metadata_pass
 from brewflow.corrections import CorrectionError, load
+from brewflow.jetquality import recomputed_jet_id
 from brewflow.objects import link
 
 __all__ = [
     "VARIATIONS",
     "JetCorrector",
     "event_normals",
+    "event_uniforms",
     "propagate_met",
     "resolved_branch",
+    "with_collection",
 ]
 
 VARIATIONS = ("jes", "jer", "unclustered")
@@ -56,14 +59,18 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _event_keys(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, salt: int) -> np.ndarray:
+    """A 64-bit hash per (run, lumi, event, salt)."""
+    key = _splitmix64(run.astype(np.uint64) ^ np.uint64(salt))
+    key = _splitmix64(key ^ lumi.astype(np.uint64))
+    return _splitmix64(key ^ event.astype(np.uint64))
+
+
 def _normals_numpy(
     run: np.ndarray, lumi: np.ndarray, event: np.ndarray, index: np.ndarray, salt: int
 ) -> np.ndarray:
     """N(0, 1) per (run, lumi, event, index): hash chain, then Box-Muller."""
-    key = _splitmix64(run.astype(np.uint64) ^ np.uint64(salt))
-    key = _splitmix64(key ^ lumi.astype(np.uint64))
-    key = _splitmix64(key ^ event.astype(np.uint64))
-    key = _splitmix64(key ^ index.astype(np.uint64))
+    key = _splitmix64(_event_keys(run, lumi, event, salt) ^ index.astype(np.uint64))
     u1 = ((key >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     u2 = ((_splitmix64(key) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
@@ -90,6 +97,25 @@ def event_normals(events: Any, like: Any, salt: int = 0) -> Any:
 
         return dak.map_partitions(_normals_awkward, *args, salt, label="event-normals")
     return _normals_awkward(*args, salt)
+
+
+def _uniforms_awkward(run: Any, lumi: Any, event: Any, salt: int) -> Any:
+    if metadata_pass(run, lumi, event):
+        return ak.values_astype(run, np.float64)
+    run, lumi, event = (np.asarray(ak.to_numpy(a)) for a in (run, lumi, event))
+    keys = _event_keys(run, lumi, event, salt)
+    return ak.Array((keys >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+
+
+def event_uniforms(events: Any, salt: int) -> Any:
+    """A number uniform in [0, 1) per event, a pure function of ``(run, luminosityBlock,
+    event)`` and ``salt``: the same on every rerun and for any chunking."""
+    args = (events.run, events.luminosityBlock, events.event)
+    if is_lazy(events.run):
+        import dask_awkward as dak
+
+        return dak.map_partitions(_uniforms_awkward, *args, salt, label="event-uniforms")
+    return _uniforms_awkward(*args, salt)
 
 
 def resolved_branch(events: Any, name: str) -> Any:
@@ -147,6 +173,8 @@ class JetCorrector:
     rho: str = "fixedGridRhoFastjetAll"
     met: str = "MET"
     met_jet_pt_min: float = 15.0
+    jet_id: str | None = None
+    met_xy: tuple[str, str, str] | None = None  # (payload, pT correction, phi correction)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -162,18 +190,25 @@ class JetCorrector:
             rho=spec.get("rho", "fixedGridRhoFastjetAll"),
             met=spec.get("met", "MET"),
             met_jet_pt_min=spec.get("met_jet_pt_min", 15.0),
+            jet_id=spec.get("id"),
+            met_xy=_met_xy(spec, is_data),
         )
 
-    def correction(self, name: str) -> Any:
-        if name not in self._cache:
-            self._cache[name] = load(self.file, name)
-        return self._cache[name]
+    def correction(self, name: str, file: str | None = None) -> Any:
+        """The correction ``name`` of the JERC payload (or of ``file``)."""
+        key = (file or self.file, name)
+        if key not in self._cache:
+            self._cache[key] = load(key[0], name)
+        return self._cache[key]
 
     def check(self, sources: Sequence[str] = ()) -> None:
         """Load every correction this configuration needs now (clear errors before any job)."""
         for name in (self.jec, self.resolution, self.resolution_sf):
             if name:
                 self.correction(name)
+        if self.met_xy:
+            for name in self.met_xy[1:]:
+                self.correction(name, self.met_xy[0])
         for source in sources:
             self.correction(self._source(source))
 
@@ -186,6 +221,8 @@ class JetCorrector:
     def corrected(self, events: Any) -> Any:
         """The NanoAOD jets with the JEC re-applied (``pt``, ``mass``; ``pt_raw`` added)."""
         jets = events.Jet
+        if self.jet_id:
+            jets = _with(jets, jetId=recomputed_jet_id(jets, self.jet_id))
         scale = 1.0 - jets.rawFactor
         pt_raw, mass_raw = jets.pt * scale, jets.mass * scale
         if not self.jec:
@@ -246,14 +283,60 @@ class JetCorrector:
         met = events[self.met]
         new_met = propagate_met(met, events.Jet, jets, self.met_jet_pt_min)
         if kind == "unclustered":
-            sign = 1.0 if direction == "Up" else -1.0
-            px = new_met["pt"] * np.cos(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaX
-            py = new_met["pt"] * np.sin(new_met["phi"]) + sign * met.MetUnclustEnUpDeltaY
+            dx, dy = _unclustered_shift(met, direction)
+            px = new_met["pt"] * np.cos(new_met["phi"]) + dx
+            py = new_met["pt"] * np.sin(new_met["phi"]) + dy
             new_met = {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
         elif kind not in ("", "jes", "jer"):
             raise ValueError(f"unknown object variation {kind!r}; known: {VARIATIONS}")
+        if self.met_xy:
+            new_met = self._xy_corrected(events, new_met)
         new_met = _with(met, pt_nano=met.pt, phi_nano=met.phi, **new_met)
         return CorrectedEvents(events, {"Jet": jets, self.met: new_met})
+
+    def _xy_corrected(self, events: Any, met: Mapping[str, Any]) -> dict[str, Any]:
+        """``met`` after the MET phi (xy) correction (inputs ``met_pt``, ``met_phi``, ``npvs``,
+        ``run``)."""
+        assert self.met_xy is not None
+        file, pt_name, phi_name = self.met_xy
+        ak_ = lib(met["pt"])
+        real = lambda a: ak_.values_astype(a, np.float64)  # noqa: E731
+        npvs = resolved_branch(events, "PV_npvs")
+        values = {"met_pt": real(met["pt"]), "met_phi": real(met["phi"]),
+                  "npvs": real(npvs), "run": real(events.run)}  # fmt: skip
+        return {
+            "pt": _evaluate(self.correction(pt_name, file), values),
+            "phi": _evaluate(self.correction(phi_name, file), values),
+        }
+
+
+def _met_xy(spec: Mapping[str, Any], is_data: bool) -> tuple[str, str, str] | None:
+    """(payload, pT name, phi name) of the ``jets.met_xy`` block for data or MC."""
+    xy = spec.get("met_xy")
+    if xy is None:
+        return None
+    kind = "data" if is_data else "mc"
+    flavour = "puppimet" if spec.get("met", "MET") == "PuppiMET" else "pfmet"
+    names = (xy.get(q, f"{q}_metphicorr_{flavour}_{{kind}}") for q in ("pt", "phi"))
+    pt, phi = (name.format(kind=kind) for name in names)
+    return xy["file"], pt, phi
+
+
+def _unclustered_shift(met: Any, direction: str) -> tuple[Any, Any]:
+    """The unclustered-energy variation's shift of MET in (x, y): ``+-MetUnclustEnUpDelta{X,Y}``
+    (PF MET), or the varied PuppiMET (``pt/phiUnclustered{Up,Down}``) minus the nominal one."""
+    if "MetUnclustEnUpDeltaX" in met.fields:
+        sign = 1.0 if direction == "Up" else -1.0
+        return sign * met.MetUnclustEnUpDeltaX, sign * met.MetUnclustEnUpDeltaY
+    pt, phi = f"ptUnclustered{direction}", f"phiUnclustered{direction}"
+    if pt not in met.fields:
+        raise CorrectionError(
+            "the unclustered MET variation needs MET_MetUnclustEnUpDeltaX/Y or "
+            f"PuppiMET_ptUnclusteredUp/Down; the MET collection has {', '.join(met.fields)}"
+        )
+    dx = met[pt] * np.cos(met[phi]) - met.pt * np.cos(met.phi)
+    dy = met[pt] * np.sin(met[phi]) - met.pt * np.sin(met.phi)
+    return dx, dy
 
 
 class CorrectedEvents:
@@ -312,6 +395,13 @@ class CorrectedEvents:
         for name, values in self._replaced.items():
             out = lib(values).with_field(out, values, name)
         return out
+
+
+def with_collection(events: Any, name: str, values: Any) -> CorrectedEvents:
+    """``events`` (NanoAOD or :class:`CorrectedEvents`) with collection ``name`` replaced."""
+    if isinstance(events, CorrectedEvents):
+        return CorrectedEvents(events._events, {**events._replaced, name: values})
+    return CorrectedEvents(events, {name: values})
 
 
 def _with(record: Any, **fields: Any) -> Any:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 import math
 
+import awkward as ak
 import pytest
 import uproot
 
 from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, load_config, met_filters_of, systematics_for
+from brewflow.corrections import load
 from brewflow.errors import InputError
-from brewflow.jobs import preprocess
+from brewflow.jobs import build, preprocess
 from brewflow.jobs.analyze import run
 from brewflow.jobs.blocks import with_blocks
 from brewflow.metfilters import RECOMMENDATIONS
@@ -143,3 +145,184 @@ def test_a_block_the_analysis_also_defines_and_a_missing_branch_are_named(exampl
 
     with pytest.raises(ConfigError, match="defines the weight 'qcd_muR' itself"):
         with_blocks(example, "DYJetsToLL_M50_2018", with_variation)(events, context)
+
+
+def _jet_rows(path: str) -> dict[str, list]:
+    names = ["Jet_eta", "Jet_phi", "Jet_jetId", "Jet_neHEF", "Jet_neEmEF", "Jet_chEmEF",
+             "Jet_muEF", "Muon_eta", "Muon_phi", "Muon_isPFcand", "Electron_pt",
+             "Electron_eta", "Electron_phi"]  # fmt: skip
+    with uproot.open(path) as f:
+        return {n: f["Events"][n].array().tolist() for n in names}
+
+
+def _pf_muon_near(rows: dict, i: int, eta: float, phi: float) -> bool:
+    return any(
+        pf and math.hypot(eta - m_eta, (phi - m_phi + math.pi) % (2 * math.pi) - math.pi) < 0.2
+        for m_eta, m_phi, pf in zip(rows["Muon_eta"][i], rows["Muon_phi"][i],
+                                    rows["Muon_isPFcand"][i], strict=True)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_the_jet_veto_row_vetoes_events_with_a_corrected_jet_in_the_map(example, lazy):
+    """2022 ttbar: the cutflow row after met_filters counts the events with no selected jet
+    in a vetoed cell, the selection on the corrected (JEC, JER) jets with the jet ID
+    recomputed (loops: tests/jet_reference.py, the recipe, the map jet by jet)."""
+    from tests import jet_reference
+    from tests.test_jetquality import _loop_id
+
+    dataset = "TTto2L2Nu_2022"
+    files = preprocess.preprocess(example, dataset)["files"]
+    result = run(example, dataset, "nominal", files, lazy=lazy,
+                 **({"scheduler": "sync"} if lazy else {}))  # fmt: skip
+    path = example["datasets"][dataset]["files"][0]
+    jets = example["eras"]["2022"]["jets"]
+    with uproot.open(path) as f:
+        arrays = f["Events"].arrays(jet_reference.branches(jets, False), library="np")
+    rows = _jet_rows(path)
+    flags = _branches(path, [f"Flag_{f}" for f in _flags(example, dataset)])
+    veto_map = load(jets["veto_map"]["file"], jets["veto_map"]["name"])
+    passing = 0
+    for i in range(len(arrays["run"])):
+        pts = jet_reference.corrected(arrays, i, jets, is_data=False)["pt"]
+        vetoed = False
+        for j, pt in enumerate(pts):
+            jet = {k: rows[f"Jet_{k}"][i][j] for k in ("eta", "phi", "jetId", "neHEF",
+                                                       "neEmEF", "chEmEF", "muEF")}  # fmt: skip
+            cell = veto_map.evaluate("jetvetomap", max(min(jet["eta"], 5.19), -5.19),
+                                     max(min(jet["phi"], 3.1415), -3.1415)) > 0  # fmt: skip
+            selected = (pt > 15 and _loop_id(jet) & 2 and jet["chEmEF"] + jet["neEmEF"] < 0.9
+                        and not _pf_muon_near(rows, i, jet["eta"], jet["phi"]))  # fmt: skip
+            vetoed |= bool(cell and selected)
+        passing += all(v[i] for v in flags.values()) and not vetoed
+    for region in example["regions"]:
+        flow = result.cutflow(region)
+        assert flow["cuts"][:4] == ["initial", "met_filters", "jet_veto", "hem_veto"]
+        assert flow["events"][2] == passing < flow["events"][1], region
+        assert flow["events"][3] == flow["events"][2]  # no HEM veto in 2022
+
+
+@pytest.mark.parametrize("dataset", ["SingleMuon_2018", "DYJetsToLL_M50_2018"])
+def test_the_hem_veto_row_of_2018(example, dataset):
+    """No jet veto map in 2018: the row passes every event; the HEM veto: data of run 315267
+    (before the failure) all pass; MC events with a HEM object (one in the sample) go in the
+    affected share, by their draw."""
+    from brewflow.jetmet import event_uniforms
+    from tests import jet_reference
+
+    files = preprocess.preprocess(example, dataset)["files"]
+    result = run(example, dataset, "nominal", files, lazy=False)
+    path = example["datasets"][dataset]["files"][0]
+    events = eager_events(path)
+    if example["datasets"][dataset]["is_data"]:
+        vetoed = [False] * len(events)
+    else:
+        jets = example["eras"]["2018"]["jets"]
+        with uproot.open(path) as f:
+            arrays = f["Events"].arrays(jet_reference.branches(jets, False), library="np")
+        rows = _jet_rows(path)
+        draws = event_uniforms(events, salt=0x4E3).tolist()
+
+        def inside(eta: float, phi: float) -> bool:
+            return -3.2 < eta < -1.3 and -1.57 < phi < -0.87
+
+        vetoed = []
+        for i, draw in enumerate(draws):
+            pts = jet_reference.corrected(arrays, i, jets, is_data=False)["pt"]
+            jet = any(
+                pt > 30 and jid & 2 and inside(eta, phi)
+                for pt, eta, phi, jid in zip(
+                    pts, rows["Jet_eta"][i], rows["Jet_phi"][i], rows["Jet_jetId"][i], strict=True
+                )
+            )
+            electron = any(pt > 10 and inside(eta, phi) for pt, eta, phi in zip(
+                rows["Electron_pt"][i], rows["Electron_eta"][i], rows["Electron_phi"][i],
+                strict=True))  # fmt: skip
+            vetoed.append(draw < 0.648 and (jet or electron))
+        assert sum(vetoed) == 1  # the sample's one event with a HEM object, drawn affected
+    flow = result.cutflow("dilepton")
+    assert flow["events"][2] == flow["events"][1]  # jet_veto: no map in 2018
+    assert flow["events"][3] == flow["events"][2] - sum(
+        v for i, v in enumerate(vetoed) if _passes_filters(example, dataset, path, i)
+    )
+
+
+def _passes_filters(config: dict, dataset: str, path: str, i: int) -> bool:
+    flags = _branches(path, [f"Flag_{f}" for f in _flags(config, dataset)])
+    return all(v[i] for v in flags.values())
+
+
+def test_a_veto_map_in_jet_mode_removes_the_jets_in_its_cells(example):
+    """The 2018 UL map (tests/data/payloads) in jet mode: the analysis sees the corrected jets
+    outside the map's cells, no cut is made; against the map evaluated jet by jet."""
+    config = copy.deepcopy(example)
+    config["eras"]["2018"]["jets"]["veto_map"] = {
+        "file": "tests/data/payloads/JME/2018_UL/jetvetomaps.json.gz",
+        "name": "Summer19UL18_V1", "map": "jetvetomap_hem1516", "mode": "jet",
+    }  # fmt: skip
+    dataset = "DYJetsToLL_M50_2018"
+    path = config["datasets"][dataset]["files"][0]
+    seen = {}
+
+    def count_jets(events, context):
+        seen["jets"] = [len(jets) for jets in events.Jet.pt.tolist()]
+        return _trivial(events, context)
+
+    events = build.jet_corrector(config, dataset).apply(eager_events(path))
+    output = with_blocks(config, dataset, count_jets)(events, Context(dataset, False))
+    veto_map = load(config["eras"]["2018"]["jets"]["veto_map"]["file"], "Summer19UL18_V1")
+    rows = _jet_rows(path)
+    expected = [
+        sum(veto_map.evaluate("jetvetomap_hem1516", eta, phi) == 0
+            for eta, phi in zip(rows["Jet_eta"][i], rows["Jet_phi"][i], strict=True))
+        for i in range(len(rows["Jet_eta"]))
+    ]  # fmt: skip
+    assert seen["jets"] == expected
+    assert sum(expected) < sum(len(r) for r in rows["Jet_eta"])  # some jets were in the map
+    assert "jet_veto" in output.selection  # the 2022 map still vetoes events: the cut exists
+    assert ak.all(output.selection.all("jet_veto"))  # and passes every 2018 event
+
+
+def test_the_l1_prefiring_weight_and_its_missing_branch(example):
+    config = copy.deepcopy(example)
+    config["eras"]["2018"]["l1_prefiring"] = True
+    dataset = "DYJetsToLL_M50_2018"
+    path = config["datasets"][dataset]["files"][0]
+    events = eager_events(path)
+    with pytest.raises(InputError, match=r"l1_prefiring needs the branch.*L1PreFiringWeight_Nom"):
+        with_blocks(config, dataset, _trivial, path)(events, Context(dataset, False))
+    # a file of UL NanoAOD's layout: the three branches added to the real events
+    values = {"Nom": 1 - events.event % 7 / 100, "Up": 1 - events.event % 7 / 200,
+              "Dn": 1 - events.event % 7 / 50}  # fmt: skip
+    written = ak.with_field(events, ak.zip(values), "L1PreFiringWeight")
+    output = with_blocks(config, dataset, _trivial, path)(written, Context(dataset, False))
+    assert "l1_prefiring" in output.weights.names
+    gen = events.genWeight.tolist()
+    for modifier, branch in ((None, "Nom"), ("l1_prefiringUp", "Up"), ("l1_prefiringDown", "Dn")):
+        expected = [g * w for g, w in zip(gen, values[branch].tolist(), strict=True)]
+        assert output.weights.weight(modifier).tolist() == pytest.approx(expected, rel=1e-12)
+    data = "SingleMuon_2018"
+    output = with_blocks(config, data, _trivial)(eager_events(
+        config["datasets"][data]["files"][0]), Context(data, True))  # fmt: skip
+    assert output.weights.names == []  # data: no prefiring weight
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["eras"]["2022"]["jets"].pop("veto_map"),
+         "the cut 'jet_veto' needs jets.veto_map"),
+        (lambda c: c["eras"]["2018"].pop("hem_veto"), "the cut 'hem_veto' needs hem_veto"),
+        (lambda c: [r["cuts"].remove("hem_veto") for r in c["regions"].values()],
+         "config key 'hem_veto': it makes the cut 'hem_veto', which no region lists"),
+        (lambda c: [r["cuts"].remove("jet_veto") for r in c["regions"].values()],
+         "config key 'jets.veto_map': it makes the cut 'jet_veto', which no region lists"),
+    ],
+)  # fmt: skip
+def test_a_veto_cut_and_its_block_come_together(example, edit, message):
+    from brewflow.config.blocks import check_blocks
+
+    config = copy.deepcopy(example)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        check_blocks(config)

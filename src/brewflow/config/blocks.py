@@ -32,10 +32,17 @@ def theory_applies(config: Mapping, dataset: str) -> bool:
     return chosen is None or dataset in chosen or spec.get("process", dataset) in chosen
 
 
+def _event_veto_map(config: Mapping, era: str | None) -> bool:
+    """Whether ``era``'s jets have a veto map that vetoes events (the cut ``jet_veto``)."""
+    veto_map = (era_settings(config, era).get("jets") or {}).get("veto_map")
+    return veto_map is not None and veto_map.get("mode", "event") == "event"
+
+
 def check_blocks(config: Mapping) -> None:
     """The CMS blocks (brewflow.jobs.blocks): the cut ``met_filters`` listed by a region needs
     MET filters in every era (the top-level ones, or each era's), and MET filters need a
-    region to list it; ``theory.datasets`` names MC datasets or processes."""
+    region to list it; the cuts ``jet_veto`` and ``hem_veto`` need their block in an era, and
+    the blocks a region listing them; ``theory.datasets`` names MC datasets or processes."""
     listed = [name for name, region in config["regions"].items()
               if "met_filters" in region["cuts"]]  # fmt: skip
     scopes: list[str | None] = list(eras(config)) or [None]
@@ -55,6 +62,25 @@ def check_blocks(config: Mapping) -> None:
     if listed and len(listed) < len(config["regions"]):
         log.warning("regions %s do not list the cut 'met_filters': their events are not filtered",
                     ", ".join(n for n in config["regions"] if n not in listed))  # fmt: skip
+    for cut, key, configured in (
+        ("jet_veto", "jets.veto_map", [era for era in scopes if _event_veto_map(config, era)]),
+        (
+            "hem_veto",
+            "hem_veto",
+            [era for era in scopes if "hem_veto" in era_settings(config, era)],
+        ),
+    ):
+        listing = [name for name, region in config["regions"].items() if cut in region["cuts"]]
+        if listing and not configured:
+            raise ConfigError(
+                f"config key 'regions.{listing[0]}.cuts': the cut {cut!r} needs {key} in an era "
+                "(or at the top level)"
+            )
+        if configured and not listing:
+            raise ConfigError(
+                f"config key {key!r}: it makes the cut {cut!r}, which no region lists; add it to "
+                f"the regions' cuts (cuts: [{cut}, ...])"
+            )
     theory = config.get("theory") or {}
     mc = {n for n, d in config["datasets"].items() if not d["is_data"]}
     names = {*mc, *(config["datasets"][n].get("process", n) for n in mc)}

@@ -276,13 +276,18 @@ def era_datasets(config: Mapping, era: str | None) -> list[str]:
     return [d for d in config["datasets"] if era is None or era_of(config, d) == era]
 
 
+BLOCKS = ("jets", "met_filters", "hem_veto", "l1_prefiring")
+"""The era settings that are the era's own, else the top-level one (absent without either)."""
+
+
 class EraSettings(Mapping):
     """What an era sets, each key computed when read (a job reads only the keys it uses):
     ``luminosity`` (pb^-1), ``energy`` (TeV), ``label``, ``corrections`` (the top-level ones
-    updated with the era's), ``jets`` and ``met_filters`` (the era's, else the top-level;
-    absent without either) and ``lumi_mask`` (or None). Era None: the top-level keys."""
+    updated with the era's), the :data:`BLOCKS` (``jets``, ``met_filters``, ...: the era's,
+    else the top-level; absent without either) and ``lumi_mask`` (or None). Era None: the
+    top-level keys."""
 
-    KEYS = ("luminosity", "energy", "label", "corrections", "lumi_mask", "jets", "met_filters")
+    KEYS = ("luminosity", "energy", "label", "corrections", "lumi_mask", *BLOCKS)
 
     def __init__(self, config: Mapping, era: str | None) -> None:
         self._config, self._era = config, era
@@ -303,7 +308,7 @@ class EraSettings(Mapping):
             return {**config.get("corrections", {}), **own}
         if key == "lumi_mask":
             return spec.get("lumi_mask") if era is not None else None
-        if key in ("jets", "met_filters"):  # the era's, else the top-level one
+        if key in BLOCKS:  # the era's, else the top-level one
             own = spec.get(key) if era is not None else None
             found = own if own is not None else config.get(key)
             if found is None:
@@ -312,7 +317,7 @@ class EraSettings(Mapping):
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k in self.KEYS if k not in ("jets", "met_filters") or k in self)
+        return (k for k in self.KEYS if k not in BLOCKS or k in self)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from brewflow.config.model import (
+    BLOCKS,
     applicable_systematics,
     era_of,
     eras,
@@ -163,12 +164,9 @@ def _analysis(config: Mapping, dataset: str) -> dict[str, Any]:
         "analysis": config["analysis"],
         "regions": _each(config["regions"], ("cuts", *blinding), "regions"),
         "histograms": _each(config["histograms"], binning, "histograms"),
-        "eras": _eras(
-            config, ("corrections", "jets", "met_filters", "options", "lumi_mask"), [era]
-        ),
+        "eras": _eras(config, ("corrections", *BLOCKS, "options", "lumi_mask"), [era]),
         "corrections": config.get("corrections"),
-        "jets": config.get("jets"),
-        "met_filters": config.get("met_filters"),
+        **{key: config.get(key) for key in BLOCKS},
         "theory": theory,
         "systematics": _systematics(config, dataset, DOES),
         "models": config.get("models"),

@@ -99,7 +99,8 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
 
     selection = Selection()
     trigger = opts["trigger"]  # an HLT path, or None: no trigger requirement (e.g. MC without HLT)
-    selection.add("trigger", events.HLT[trigger] if trigger else ak.ones_like(events.MET.pt) > 0)
+    met = events[context.met]  # MET, or PuppiMET (config: jets.met)
+    selection.add("trigger", events.HLT[trigger] if trigger else ak.ones_like(met.pt) > 0)
     selection.add("lead_muon", lead_mu.pt > opts["lead_muon_pt"])
     selection.add("two_muons", (n_mu == 2) & (n_el == 0))
     selection.add("emu", (n_mu == 1) & (n_el == 1))
@@ -117,7 +118,7 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
         "lead_muon_eta": lead_mu.eta,
         "njets": ak.num(jets),
         "nbjets": ak.num(bjets),
-        "met": events.MET.pt,
+        "met": met.pt,
         "jet_pt": jets.pt,
         "lead_lepton_pt": l1.pt,
         "sublead_lepton_pt": l2.pt,

@@ -7,27 +7,52 @@ check before a run) runs it through :func:`with_blocks`, which adds to its outpu
 - ``theory`` (MC): the weights ``qcd_muR``, ``qcd_muF``, ``qcd_muRmuF``, ``ps_isr``,
   ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal, and, for the
   datasets of ``theory.top_pt``, the top pT reweighting ``top_pt`` (not 1 at nominal), for the
-  systematics (``type: weight``) to name.
+  systematics (``type: weight``) to name;
+- ``jets.veto_map`` (per era; :mod:`brewflow.jetquality`): the cut ``jet_veto`` (event mode),
+  or the jets in vetoed cells removed before the analysis sees them (``mode: jet``);
+- ``hem_veto`` (per era, 2018; :mod:`brewflow.detector`): the cut ``hem_veto``;
+- ``l1_prefiring`` (per era, MC): the weight ``l1_prefiring`` with its variations.
 
-A block's cut or weight the analysis defines itself is a configuration error (one of the two
-must go); a branch a block needs and the file lacks is an input error naming both.
+A cut a block adds exists in every era once one era configures it (it passes every event of an
+era without the block), so regions list it in multi-era configs. A block's cut or weight the
+analysis defines itself is a configuration error (one of the two must go); a branch a block
+needs and the file lacks is an input error naming both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from brewflow.analysis import AnalysisOutput, Context
-from brewflow.config import ConfigError, met_filters_of, theory_applies
+from brewflow.arrays import lib
+from brewflow.config import (
+    ConfigError,
+    era_names,
+    era_of,
+    era_settings,
+    met_filters_of,
+    theory_applies,
+)
+from brewflow.corrections import load
+from brewflow.detector import HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
+from brewflow.jetmet import with_collection
+from brewflow.jetquality import veto_map_jets, veto_map_selected
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
 from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
 
-__all__ = ["MET_FILTERS", "with_blocks"]
+__all__ = ["HEM_VETO", "JET_VETO", "L1_PREFIRING", "MET_FILTERS", "with_blocks"]
 
 MET_FILTERS = "met_filters"
 """The name of the MET filters' cut."""
+JET_VETO = "jet_veto"
+"""The name of the jet veto map's cut."""
+HEM_VETO = "hem_veto"
+"""The name of the HEM15/16 veto's cut."""
+L1_PREFIRING = "l1_prefiring"
+"""The name of the L1 prefiring weight."""
 
 Analysis = Callable[[Any, Context], AnalysisOutput]
 
@@ -75,50 +100,155 @@ def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], datas
             _branch(events, "GenPart", dataset, "theory.top_pt", where), top["method"]
         )
     for name, factor in found.items():
-        if name in output.weights.names or f"{name}Up" in output.weights.variations:
-            raise ConfigError(
-                f"config key 'theory': the analysis defines the weight {name!r} itself; "
-                "remove it from the analysis or from the theory block"
-            )
-        varied = {"up": factor["up"], "down": factor["down"]} if variations else {}
-        output.weights.add(name, factor["nominal"], **varied)
+        _add_weight(output, name, "theory", factor, variations)
+
+
+def _add_cut(output: AnalysisOutput, name: str, mask: Any) -> None:
+    if name in output.selection:
+        raise ConfigError(
+            f"config key {name!r}: the analysis defines the cut {name!r} itself; remove it "
+            f"from the analysis or the {name} block"
+        )
+    output.selection.add(name, mask)
+
+
+def _add_weight(output: AnalysisOutput, name: str, key: str, factor: Mapping[str, Any],
+                variations: bool) -> None:  # fmt: skip
+    if name in output.weights.names or f"{name}Up" in output.weights.variations:
+        raise ConfigError(
+            f"config key {key!r}: the analysis defines the weight {name!r} itself; remove it "
+            f"from the analysis or from the {key} block"
+        )
+    varied = {"up": factor["up"], "down": factor["down"]} if variations else {}
+    output.weights.add(name, factor["nominal"], **varied)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The blocks that apply to one dataset, read from the config once per job."""
+
+    dataset: str
+    is_data: bool
+    where: str
+    flags: tuple[str, tuple[str, ...]] | None
+    theory: Mapping[str, Any] | None
+    process: str
+    veto_map: Mapping[str, Any] | None
+    jet_veto_cut: bool  # some era has a jet veto map in event mode: the cut exists
+    hem: HemRegion | None
+    hem_cut: bool  # some era has a HEM veto: the cut exists
+    prefiring: bool
+
+    def __bool__(self) -> bool:
+        return bool(self.flags or self.theory or self.veto_map or self.jet_veto_cut
+                    or self.hem_cut or self.prefiring)  # fmt: skip
+
+    def missing(self, err: KeyError, key: str) -> InputError:
+        return InputError(
+            f"dataset {self.dataset!r}{self.where}: {key} needs the branch {err.args[0]}, "
+            "which the file lacks"
+        )
+
+    def prepared(self, events: Any) -> Any:
+        """The events the analysis sees: without the jets a veto map in jet mode removes."""
+        if not self.veto_map or self.veto_map.get("mode", "event") != "jet":
+            return events
+        vetoed = veto_map_jets(events.Jet, self._map(), self.veto_map.get("map", "jetvetomap"))
+        return with_collection(events, "Jet", events.Jet[~vetoed])
+
+    def _map(self) -> Any:
+        assert self.veto_map is not None
+        return load(self.veto_map["file"], self.veto_map["name"])
+
+    def add_cuts(self, output: AnalysisOutput, events: Any) -> None:
+        if self.flags is not None:
+            what, names = self.flags
+            try:
+                mask = met_filter_mask(events, names)
+            except MissingFlag as err:
+                raise InputError(
+                    f"dataset {self.dataset!r}{self.where}: {err}, which {what} (met_filters) "
+                    "requires; older NanoAOD needs a list of its own: met_filters: "
+                    "[goodVertices, ...]"
+                ) from None
+            _add_cut(output, MET_FILTERS, mask)
+        if self.jet_veto_cut:
+            _add_cut(output, JET_VETO, self._jet_veto(events))
+        if self.hem_cut:
+            _add_cut(output, HEM_VETO, self._hem(events))
+
+    def _jet_veto(self, events: Any) -> Any:
+        passed = events.luminosityBlock >= 0  # every event: an era without an event veto map
+        if not self.veto_map or self.veto_map.get("mode", "event") != "event":
+            return passed
+        try:
+            jets = events.Jet
+            vetoed = veto_map_jets(jets, self._map(), self.veto_map.get("map", "jetvetomap"))
+            selected = veto_map_selected(jets, events.Muon)
+        except (KeyError, AttributeError) as err:
+            raise self.missing(KeyError(str(err)), "jets.veto_map") from None
+        return ~lib(passed).any(vetoed & selected, axis=1)
+
+    def _hem(self, events: Any) -> Any:
+        if self.hem is None:
+            return events.luminosityBlock >= 0  # every event: an era without the HEM veto
+        return hem_veto(events, self.is_data, self.hem)
+
+    def add_weights(self, output: AnalysisOutput, events: Any, variations: bool) -> None:
+        if self.prefiring:
+            try:
+                factor = prefiring_weights(events)
+            except KeyError as err:
+                raise self.missing(err, "l1_prefiring") from None
+            _add_weight(output, L1_PREFIRING, "l1_prefiring", factor, variations)
+        if self.theory is not None:
+            _theory(output, events, self.theory, self.dataset, self.process, self.where,
+                    variations)  # fmt: skip
+
+
+def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
+    theory = config.get("theory") if theory_applies(config, dataset) else None
+    top_pt = (theory or {}).get("top_pt")  # names its datasets: the spec holds the process
+    spec = config["datasets"][dataset]
+    era = era_settings(config, era_of(config, dataset))
+    every = [era_settings(config, e) for e in era_names(config)]
+    jets = era.get("jets") or {}
+    hem = era.get("hem_veto")
+    return _Blocks(
+        dataset=dataset,
+        is_data=spec["is_data"],
+        where=f" (file {where!r})" if where else "",
+        flags=_flags(config, dataset),
+        theory=theory,
+        process=spec.get("process", dataset) if top_pt else dataset,
+        veto_map=jets.get("veto_map"),
+        jet_veto_cut=any(
+            (e.get("jets") or {}).get("veto_map", {}).get("mode", "event") == "event"
+            and "veto_map" in (e.get("jets") or {})
+            for e in every
+        ),
+        hem=None if hem is None else HemRegion(**(hem if isinstance(hem, Mapping) else {})),
+        hem_cut=any("hem_veto" in e for e in every),
+        prefiring="l1_prefiring" in era and not spec["is_data"],
+    )
 
 
 def with_blocks(
     config: Mapping[str, Any], dataset: str, analysis: Analysis, where: str = ""
 ) -> Analysis:
-    """``analysis`` with the blocks the config turns on for ``dataset`` applied to its output
-    (``where``: the file the events come from, in errors)."""
-    flags = _flags(config, dataset)
-    theory = config.get("theory") if theory_applies(config, dataset) else None
-    top_pt = (theory or {}).get("top_pt")  # names its datasets: the spec holds the process
-    process = config["datasets"][dataset].get("process", dataset) if top_pt else dataset
-    where = f" (file {where!r})" if where else ""
-    if flags is None and theory is None:
+    """``analysis`` with the blocks the config turns on for ``dataset`` applied to its events
+    and output (``where``: the file the events come from, in errors)."""
+    blocks = _blocks(config, dataset, where)
+    if not blocks:
         return analysis
 
     def run(events: Any, context: Context) -> AnalysisOutput:
+        events = blocks.prepared(events)
         output = analysis(events, context)
         if not isinstance(output, AnalysisOutput):
             return output  # the caller names what it returned
-        if flags is not None:
-            what, names = flags
-            if MET_FILTERS in output.selection:
-                raise ConfigError(
-                    f"config key 'met_filters': the analysis defines the cut {MET_FILTERS!r} "
-                    "itself; remove it from the analysis or the met_filters block"
-                )
-            try:
-                mask = met_filter_mask(events, names)
-            except MissingFlag as err:
-                raise InputError(
-                    f"dataset {dataset!r}{where}: {err}, which {what} (met_filters) requires; "
-                    "older NanoAOD needs a list of its own: met_filters: [goodVertices, ...]"
-                ) from None
-            output.selection.add(MET_FILTERS, mask)
-        if theory is not None:
-            _theory(output, events, theory, dataset, process, where,
-                    context.wants_weight_variations)  # fmt: skip
+        blocks.add_cuts(output, events)
+        blocks.add_weights(output, events, context.wants_weight_variations)
         return output
 
     return run

@@ -35,6 +35,7 @@ __all__ = [
     "AnalysisImportError",
     "Graph",
     "analysis_code",
+    "analysis_context",
     "build",
     "jes_variation",
     "jet_corrector",
@@ -151,6 +152,20 @@ def dataset_corrections(config: Mapping, dataset: str) -> dict[str, Any]:
     return load_all(era_settings(config, era_of(config, dataset))["corrections"])
 
 
+def analysis_context(config: Mapping, dataset: str) -> Context:
+    """What the analysis is told about ``dataset``'s events on nominal objects."""
+    jets = era_settings(config, era_of(config, dataset)).get("jets") or {}
+    return Context(
+        dataset,
+        config["datasets"][dataset]["is_data"],
+        "nominal",
+        analysis_options(config, dataset),
+        dataset_corrections(config, dataset),
+        dict(config["models"]),
+        met=jets.get("met", "MET"),
+    )
+
+
 @dataclass(frozen=True)
 class Graph:
     """What :func:`build` makes of a dataset's events: every histogram and cutflow (keys
@@ -185,16 +200,8 @@ def build(
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
     gate = DataGate.of(config, dataset)
     events, certified = gate.certified(events, layout)
-    spec = config["datasets"][dataset]
     analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]), layout)
-    context = Context(
-        dataset,
-        spec["is_data"],
-        "nominal",
-        analysis_options(config, dataset),
-        dataset_corrections(config, dataset),
-        dict(config["models"]),
-    )
+    context = analysis_context(config, dataset)
     corrector = jet_corrector(config, dataset)
     groups: dict[str, list[str]] = {}
     for systematic in systematics:

@@ -153,10 +153,8 @@ def write_skim(
 ) -> dict[str, Any]:
     """Write the skim ``name`` of ``dataset`` (preprocess records ``files``) to ``outdir``;
     return its ledger (also written to ``outdir/skim.json``)."""
-    from brewflow.analysis import Context
-    from brewflow.config import analysis_options
     from brewflow.jobs.blocks import with_blocks
-    from brewflow.jobs.build import dataset_corrections, jet_corrector, load_analysis
+    from brewflow.jobs.build import analysis_context, jet_corrector, load_analysis
     from brewflow.jobs.reading import ReadPlan, preflight
     from brewflow.nanoevents.reader import lazy_events
 
@@ -180,8 +178,7 @@ def write_skim(
     certified = gate.certified_mask(read, reading[0]["path"])
     events = read if certified is None else read[certified]
     corrector = jet_corrector(config, dataset)
-    context = Context(dataset, is_data, "nominal", analysis_options(config, dataset),
-                      dataset_corrections(config, dataset), dict(config["models"]))  # fmt: skip
+    context = analysis_context(config, dataset)
     analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]),
                            reading[0]["path"])  # fmt: skip
     output = analysis(corrector.apply(events) if corrector else events, context)

@@ -26,6 +26,7 @@ from brewflow.corrections import CorrectionError, load
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_write
 from brewflow.jetmet import JetCorrector
+from brewflow.jetquality import check_veto_map
 
 __all__ = ["CHECKED", "check_analysis", "check_before_run", "check_payloads"]
 
@@ -62,6 +63,8 @@ def check_payloads(config: Mapping) -> None:
             JetCorrector.from_config(jets, is_data=False).check(sources)
             for tag in {config["datasets"][d].get("jec") for d in data}:
                 JetCorrector.from_config(jets, is_data=True, jec=tag).check()
+            if "veto_map" in jets:
+                check_veto_map(load(jets["veto_map"]["file"], jets["veto_map"]["name"]))
         except CorrectionError as err:
             raise ConfigError(f"config key '{where}jets' (or a dataset's 'jec'): {err}") from None
 
