@@ -116,7 +116,9 @@ def corrected(
         values = {"met_pt": pt, "met_phi": phi, "npvs": float(a["PV_npvs"][i]),
                   "run": float(a["run"][i])}  # fmt: skip
         pt, phi = (
-            (c := load(xy["file"], f"{q}_metphicorr_{flavour}_{data}")).evaluate(*_args(c, **values))
+            (c := load(xy["file"], f"{q}_metphicorr_{flavour}_{data}")).evaluate(
+                *_args(c, **values)
+            )
             for q in ("pt", "phi")
         )
     return {"pt": pts, "met": pt, "phi": phi}

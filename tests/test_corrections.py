@@ -12,11 +12,10 @@ from brewflow.corrections import (
     CorrectionError,
     btag_shape_weights,
     btag_wp_weights,
-    electron_sf_weights,
     load,
-    muon_sf_weights,
     pileup_weights,
 )
+from brewflow.leptonsf import electron_sf_weights, muon_sf_weights
 from brewflow.nanoevents.reader import eager_events, lazy_events
 
 PU = ("puWeights.json.gz", "Collisions18_UltraLegacy_goldenJSON")

@@ -71,7 +71,8 @@ def test_event_draws_are_uniform_and_the_same_for_any_chunking(shared_data):
     events = ak.zip({"run": np.ones(n, np.uint32), "luminosityBlock": np.arange(n) // 1000,
                      "event": np.arange(n, dtype=np.uint64)})  # fmt: skip
     u = ak.to_numpy(event_uniforms(events, salt=7))
-    assert u.min() >= 0 and u.max() < 1
+    assert u.min() >= 0
+    assert u.max() < 1
     counts, _ = np.histogram(u, bins=10, range=(0, 1))
     assert np.all(np.abs(counts - n / 10) < 5 * np.sqrt(n / 10))  # ~5 sigma per bin
     assert abs(np.mean(u < 0.648) - 0.648) < 0.005

@@ -185,9 +185,13 @@ def test_met_xy_correction_follows_the_jet_changes(shared_data, sample, is_data,
     assert corrected.met_xy[1] == f"pt_metphicorr_pfmet_{'data' if is_data else 'mc'}"
 
 
-@pytest.mark.parametrize("variation", [None, ("jes", "Total", "Down"), ("unclustered", "", "Up"),
-                                       ("unclustered", "", "Down")],
-                         ids=["nominal", "jesTotalDown", "unclusteredUp", "unclusteredDown"])  # fmt: skip
+PUPPI_VARIATIONS = [None, ("jes", "Total", "Down"), ("unclustered", "", "Up"),
+                    ("unclustered", "", "Down")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "variation", PUPPI_VARIATIONS, ids=lambda v: "".join(v) if v else "nominal"
+)
 def test_run3_puppi_met_takes_the_jet_changes_and_its_own_unclustered_variation(
     shared_data, variation
 ):

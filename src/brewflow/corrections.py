@@ -1,8 +1,9 @@
 """correctionlib corrections, evaluated eagerly or inside the dask-awkward graph.
 
 ``correctionlib`` evaluates flat and jagged awkward arrays and dask-awkward arrays itself; this
-module loads payloads with errors that list what is available, and turns scale factors into
-event weights with up/down variations.
+module loads payloads with errors that list what is available, and turns pileup and b-tagging
+scale factors into event weights with up/down variations (lepton scale factors:
+:mod:`brewflow.leptonsf`).
 
 Payload conventions followed (CMS POG JSON, schema v2): pileup weights take
 ``(NumTrueInteractions, "nominal"|"up"|"down")``; muon scale factors take
@@ -33,11 +34,10 @@ __all__ = [
     "CorrectionError",
     "btag_shape_weights",
     "btag_wp_weights",
+    "category_keys",
     "check_keys",
-    "electron_sf_weights",
     "load",
     "load_all",
-    "muon_sf_weights",
     "pileup_weights",
 ]
 BTAG_C_ONLY = ("cferr1", "cferr2")  # shape uncertainties for c jets; all others for b and light
@@ -102,6 +102,12 @@ def _category_keys(path: str, name: str, input_name: str) -> list[str]:
     return sorted(set(keys))
 
 
+def category_keys(correction: Any, input_name: str) -> list[str]:
+    """The keys a string input of ``correction`` (loaded with :func:`load`) accepts."""
+    path = _SOURCES.get(id(correction), ("", None))[0]
+    return _category_keys(path, correction.name, input_name) if path else []
+
+
 def check_keys(correction: Any, **keys: str | int) -> None:
     """Fail now, with the accepted values, if a string input (e.g. year, working point) is not
     among the payload's categories. Give every string input; numeric ones get a placeholder.
@@ -135,46 +141,6 @@ def load_all(specs: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
 def pileup_weights(correction: Any, n_true_int: Any) -> dict[str, Any]:
     """Per-event pileup weights ``{"nominal", "up", "down"}`` from ``Pileup_nTrueInt``."""
     return {v: correction.evaluate(n_true_int, v) for v in ("nominal", "up", "down")}
-
-
-def muon_sf_weights(correction: Any, muons: Any, year: str) -> dict[str, Any]:
-    """Per-event products over ``muons`` of the scale factor and its up/down variations.
-
-    Events without muons get 1. ``year`` is the payload's scenario string (e.g. ``"2018_UL"``).
-    Pass muons inside the payload's validity range (e.g. selected muons with pT > 15 GeV).
-    """
-    ak = lib(muons.pt)
-    check_keys(correction, **{correction.inputs[0].name: year, correction.inputs[3].name: "sf"})
-    abseta = np.abs(muons.eta)
-    out = {}
-    for key, valtype in (("nominal", "sf"), ("up", "systup"), ("down", "systdown")):
-        sf = correction.evaluate(year, abseta, muons.pt, valtype)
-        out[key] = ak.prod(sf, axis=1)
-    return out
-
-
-def electron_sf_weights(
-    correction: Any, electrons: Any, year: str, working_point: str
-) -> dict[str, Any]:
-    """Per-event products over ``electrons`` of the ID scale factor and its up/down values.
-
-    ``year`` (e.g. ``"2018"``) and ``working_point`` (e.g. ``"Tight"``, ``"wp80iso"``) are the
-    payload's category keys; pass electrons in its range (pT >= 10 GeV, |eta| < 2.5). The
-    scale factors are binned in the supercluster eta, so they are evaluated at
-    ``eta + deltaEtaSC`` (NanoAOD's ``Electron_deltaEtaSC``), not at the electron's eta."""
-    ak = lib(electrons.pt)
-    if "deltaEtaSC" not in electrons.fields:
-        raise CorrectionError(
-            "electron ID scale factors are binned in the supercluster eta (eta + deltaEtaSC): "
-            "the electrons need the NanoAOD branch Electron_deltaEtaSC"
-        )
-    check_keys(correction, year=year, ValType="sf", WorkingPoint=working_point)
-    sc_eta = electrons.eta + electrons.deltaEtaSC
-    out = {}
-    for key, valtype in (("nominal", "sf"), ("up", "sfup"), ("down", "sfdown")):
-        sf = correction.evaluate(year, valtype, working_point, sc_eta, electrons.pt)
-        out[key] = ak.prod(sf, axis=1)
-    return out
 
 
 def btag_shape_weights(

@@ -31,11 +31,10 @@ from brewflow.analysis import AnalysisOutput, Context
 from brewflow.arrays import lib
 from brewflow.corrections import (
     btag_shape_weights,
-    electron_sf_weights,
-    muon_sf_weights,
     pileup_weights,
 )
 from brewflow.inference import scores
+from brewflow.leptonsf import electron_sf_weights, muon_sf_weights
 from brewflow.selection import Selection
 from brewflow.weights import Weights
 
