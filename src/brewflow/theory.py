@@ -19,8 +19,10 @@ QCD scales and parton shower.
 Events without the entries (a sample that did not store them: 1 entry, or none) get 1, as
 CMS's tools do. The 7-point scale envelope and the PDF uncertainty are not per-event weights:
 they combine the histograms filled with each variation or PDF member bin by bin (the envelope
-of six histograms, the quadrature sum of a Hessian set's shifts); an envelope of per-event
-weights would overstate them (twice, on the Run 3 ttbar sample), so they are not offered here.
+of six histograms, the quadrature sum of a Hessian set's shifts; an envelope of per-event
+weights would overstate them, twice on the Run 3 ttbar sample): the systematic types
+``envelope`` and ``pdf`` (:mod:`brewflow.results.members`); :func:`pdf_members` gives the
+members' per-event weights they are filled with.
 
 Every function takes and returns lazy or eager arrays alike, and returns factors (not ratios to
 a nominal factor that is not 1): ``{"nominal": ..., "up": ..., "down": ...}``.
@@ -30,11 +32,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import awkward as ak
 import numpy as np
 
-from brewflow.arrays import lib
+from brewflow.arrays import is_lazy, lib, metadata_pass
+from brewflow.errors import InputError
 
-__all__ = ["PS_UP", "TOP_PT", "parton_shower_weights", "scale_weights", "top_pt_weights"]
+__all__ = [
+    "PS_UP",
+    "TOP_PT",
+    "PdfEntriesError",
+    "parton_shower_weights",
+    "pdf_members",
+    "scale_weights",
+    "top_pt_weights",
+]
 
 _SCALES = ((0.5, 0.5), (0.5, 1.0), (0.5, 2.0), (1.0, 0.5), (1.0, 1.0), (1.0, 2.0), (2.0, 0.5),
            (2.0, 1.0), (2.0, 2.0))  # fmt: skip
@@ -117,3 +129,35 @@ def top_pt_weights(genpart: Any, method: str = "data_nlo") -> dict[str, Any]:
     product = ak.where(pairs, ak.prod(sf, axis=1), 1.0)
     one = ak.ones_like(product)
     return {"nominal": np.sqrt(product), "up": product, "down": one}
+
+
+class PdfEntriesError(InputError):
+    """Events whose ``LHEPdfWeight`` does not hold the configured set's entries."""
+
+
+def _entries_checked(lhe_pdf: Any, entries: int, what: str) -> Any:
+    if metadata_pass(lhe_pdf):
+        return lhe_pdf
+    counts = np.unique(np.asarray(ak.num(lhe_pdf, axis=1)))
+    if len(counts) and (len(counts) > 1 or counts[0] != entries):
+        raise PdfEntriesError(
+            f"{what}: LHEPdfWeight holds {', '.join(map(str, counts))} entries per event, the "
+            f"set needs {entries}: is it the sample's set? (NanoAOD's branch title names its "
+            "LHA IDs)"
+        )
+    return lhe_pdf
+
+
+def pdf_members(lhe_pdf: Any, entries: int, what: str = "LHEPdfWeight") -> list[Any]:
+    """Per event, each of the ``entries`` members' weight over the nominal weight (float64),
+    after checking every event holds ``entries`` (a :class:`PdfEntriesError` naming ``what``
+    and the counts found, when the data are read)."""
+    if is_lazy(lhe_pdf):
+        import dask_awkward as dak
+
+        lhe_pdf = dak.map_partitions(_entries_checked, lhe_pdf, entries, what,
+                                     label="pdf-entries")  # fmt: skip
+    else:
+        lhe_pdf = _entries_checked(lhe_pdf, entries, what)
+    lib_ = lib(lhe_pdf)
+    return [lib_.values_astype(lhe_pdf[:, i], np.float64) for i in range(entries)]

@@ -65,6 +65,8 @@ def test_theory_weights_vary_the_yields_as_an_explicit_loop(example):
     and under qcd_muR, qcd_muF, ps_isr and top_pt, each from genWeight times the weights
     taken event by event."""
     dataset = "TTto2L2Nu_2022"
+    example = copy.deepcopy(example)  # the single scales as systematics of their own
+    example["systematics"] |= {"qcd_muR": {"type": "weight"}, "qcd_muF": {"type": "weight"}}
     files = preprocess.preprocess(example, dataset)["files"]
     systematics = systematics_for(example, dataset)
     assert {"qcd_muRUp", "qcd_muFDown", "ps_isrDown"} <= set(systematics)

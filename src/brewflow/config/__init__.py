@@ -8,6 +8,7 @@ from brewflow.config.blocks import met_filters_of, theory_applies
 from brewflow.config.checks import SCHEDULER_ENV, check_scheduler, schema
 from brewflow.config.loading import DEFAULT_CONFIG, load_config, validate, workflow_config
 from brewflow.config.model import (
+    MEMBER,
     OBJECT_TYPES,
     analysis_options,
     applicable_systematics,
@@ -31,6 +32,7 @@ from brewflow.config.model import (
     is_correlated,
     is_generated,
     local_files,
+    member_categories,
     nuisance_description,
     nuisance_names,
     object_variation,
@@ -45,6 +47,7 @@ from brewflow.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "MEMBER",
     "OBJECT_TYPES",
     "SCHEDULER_ENV",
     "ConfigError",
@@ -72,6 +75,7 @@ __all__ = [
     "is_generated",
     "load_config",
     "local_files",
+    "member_categories",
     "met_filters_of",
     "nuisance_description",
     "nuisance_names",

@@ -35,6 +35,7 @@ from brewflow.config.model import (
 )
 from brewflow.config.records import check_record
 from brewflow.errors import ConfigError
+from brewflow.pdfsets import PDF_SETS
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,7 @@ def _check(config: dict) -> None:
                 raise ConfigError(f"config key 'systematics.{name}': needs {where} '{needs}'")
         if "source" in syst and syst["type"] != "jes":
             raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
+        _check_combined(name, syst)
         if "datasets" in syst:
             syst["datasets"] = _systematic_datasets(config, name, syst["datasets"])
     for name, dataset in datasets.items():
@@ -386,4 +388,22 @@ def check_scheduler(value: str | None, where: str = f"variable {SCHEDULER_ENV}")
         raise ConfigError(
             f"{where}: unknown scheduler {value!r}; use one of {', '.join(names)} or a "
             "scheduler address (tcp://host:8786)"
+        )
+
+
+def _check_combined(name: str, syst: Mapping) -> None:
+    """An ``envelope`` names its weights (``of``), a ``pdf`` a known set; neither key
+    elsewhere."""
+    kind = syst["type"]
+    for key, owner in (("of", "envelope"), ("set", "pdf")):
+        if (key in syst) != (kind == owner):
+            raise ConfigError(
+                f"config key 'systematics.{name}.{key}': "
+                + (f"only for type {owner!r}" if key in syst else f"type {owner!r} needs it")
+            )
+    if kind == "pdf" and syst["set"] not in PDF_SETS:
+        known = ", ".join(f"{k} ({v.name})" for k, v in PDF_SETS.items())
+        raise ConfigError(
+            f"config key 'systematics.{name}.set': no LHAPDF set {syst['set']} in brewflow's "
+            f"table (brewflow.pdfsets); known: {known}"
         )

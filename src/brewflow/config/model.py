@@ -21,6 +21,7 @@ from brewflow.locations import (
     replicas,
     url_problem,
 )
+from brewflow.pdfsets import PDF_SETS
 
 OBJECT_TYPES = ("jes", "jer", "unclustered")  # systematic types that vary objects (brewflow.jetmet)
 
@@ -218,6 +219,28 @@ def systematics_for(config: Mapping, dataset: str) -> list[str]:
     return ["nominal", *(f"{name}{d}" for name in names for d in ("Up", "Down"))]
 
 
+MEMBER = "|"
+"""Between a systematic and its member in a histogram category (``qcd_scaleUp|qcd_muRUp``,
+``pdfDown|3``): the variations an ``envelope`` or ``pdf`` systematic is made of bin by bin."""
+
+
+def member_categories(config: Mapping, systematic: str) -> list[str]:
+    """The histogram categories an analyze job fills for ``systematic``: itself, or for an
+    ``envelope`` or ``pdf`` systematic's ``<name>Up``/``<name>Down`` the members that job fills
+    (the ``of`` weights' up, or down, variations; the even, or odd, ``LHEPdfWeight`` entries),
+    combined when the dataset is normalised (:mod:`brewflow.results.members`)."""
+    for index, direction in enumerate(("Up", "Down")):
+        spec = config["systematics"].get(systematic.removesuffix(direction))
+        if not systematic.endswith(direction) or spec is None:
+            continue
+        if spec["type"] == "envelope":
+            return [f"{systematic}{MEMBER}{weight}{direction}" for weight in spec["of"]]
+        if spec["type"] == "pdf":
+            entries = range(index, PDF_SETS[spec["set"]].entries, 2)
+            return [f"{systematic}{MEMBER}{entry}" for entry in entries]
+    return [systematic]
+
+
 def object_variation(config: Mapping, systematic: str) -> tuple[str, str, str] | None:
     """``(type, source, "Up"|"Down")`` when ``systematic`` varies objects, else None."""
     for direction in ("Up", "Down"):
@@ -250,7 +273,7 @@ def skim_targets(config: Mapping) -> list[tuple[str, str]]:
 
 
 CORRELATED_BY_TYPE = {"weight": True, "jes": True, "scale": False, "jer": False,
-                      "unclustered": False}  # fmt: skip
+                      "unclustered": False, "envelope": True, "pdf": True}  # fmt: skip
 """Whether a systematic of each type is one nuisance for all eras by default: weights (scale
 factors, theory) and JES are; a flat scale (e.g. luminosity), JER and unclustered MET are not."""
 

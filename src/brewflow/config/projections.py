@@ -105,9 +105,9 @@ STYLE = ("label", "color", "process", "is_data", "era")
 """What drawing or tabulating a dataset depends on."""
 BINNING = ("variable", "bins", "start", "stop", "edges", "regions", "blind")
 """What filling a histogram depends on (not its label, log scale or drawing)."""
-SYSTEMATIC = ("type", "source", "up", "down", "datasets", "correlated")
+SYSTEMATIC = ("type", "source", "up", "down", "datasets", "correlated", "of", "set")
 """What a systematic is (not its description)."""
-DOES = ("type", "source", "up", "down", "datasets")
+DOES = ("type", "source", "up", "down", "datasets", "of", "set")
 """What a systematic does to the events and weights (not which nuisance it is: correlated)."""
 
 
@@ -211,7 +211,7 @@ def _scale(config: Mapping, dataset: str) -> View:
         "datasets": _each(config["datasets"], keys, "datasets", [dataset]),
         "eras": _eras(config, ("luminosity",), [era]),
         "luminosity": None if era else config["luminosity"],
-        "systematics": _systematics(config, dataset, ("type", "datasets", "correlated")),
+        "systematics": _systematics(config, dataset, ("type", "datasets", "correlated", "set")),
     }
     return _top(config, parts)
 

@@ -11,7 +11,9 @@ check before a run) runs it through :func:`with_blocks`, which adds to its outpu
 - ``jets.veto_map`` (per era; :mod:`brewflow.jetquality`): the cut ``jet_veto`` (event mode),
   or the jets in vetoed cells removed before the analysis sees them (``mode: jet``);
 - ``hem_veto`` (per era, 2018; :mod:`brewflow.detector`): the cut ``hem_veto``;
-- ``l1_prefiring`` (per era, MC): the weight ``l1_prefiring`` with its variations.
+- ``l1_prefiring`` (per era, MC): the weight ``l1_prefiring`` with its variations;
+- systematics of type ``pdf`` (MC they apply to): ``LHEPdfWeight``'s members as variations
+  ``<name>|<entry>`` of a factor 1, the histograms they fill combined bin by bin later.
 
 A cut a block adds exists in every era once one era configures it (it passes every event of an
 era without the block), so regions list it in multi-era configs. A block's cut or weight the
@@ -28,7 +30,9 @@ from typing import Any
 from brewflow.analysis import AnalysisOutput, Context
 from brewflow.arrays import lib
 from brewflow.config import (
+    MEMBER,
     ConfigError,
+    applicable_systematics,
     era_names,
     era_of,
     era_settings,
@@ -41,7 +45,8 @@ from brewflow.errors import InputError
 from brewflow.jetmet import with_collection
 from brewflow.jetquality import veto_map_jets, veto_map_selected
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
-from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
+from brewflow.pdfsets import PDF_SETS
+from brewflow.theory import parton_shower_weights, pdf_members, scale_weights, top_pt_weights
 
 __all__ = ["HEM_VETO", "JET_VETO", "L1_PREFIRING", "MET_FILTERS", "with_blocks"]
 
@@ -67,11 +72,12 @@ def _flags(config: Mapping[str, Any], dataset: str) -> tuple[str, tuple[str, ...
     return "the config's list", tuple(spec)
 
 
-def _branch(events: Any, name: str, dataset: str, key: str, where: str) -> Any:
+def _branch(events: Any, name: str, dataset: str, key: str, where: str,
+            choice: str = "theory.datasets") -> Any:  # fmt: skip
     if name not in events.fields:
         raise InputError(
             f"dataset {dataset!r}{where}: config key {key!r} needs the branch {name}, which the "
-            "file lacks; leave the dataset out of theory.datasets"
+            f"file lacks; leave the dataset out of {choice}"
         )
     return events[name]
 
@@ -138,10 +144,11 @@ class _Blocks:
     hem: HemRegion | None
     hem_cut: bool  # some era has a HEM veto: the cut exists
     prefiring: bool
+    pdf: tuple[tuple[str, int], ...]  # (systematic, LHEPdfWeight entries) of type pdf
 
     def __bool__(self) -> bool:
         return bool(self.flags or self.theory or self.veto_map or self.jet_veto_cut
-                    or self.hem_cut or self.prefiring)  # fmt: skip
+                    or self.hem_cut or self.prefiring or self.pdf)  # fmt: skip
 
     def missing(self, err: KeyError, key: str) -> InputError:
         return InputError(
@@ -195,12 +202,22 @@ class _Blocks:
         return hem_veto(events, self.is_data, self.hem)
 
     def add_weights(self, output: AnalysisOutput, events: Any, variations: bool) -> None:
+        if variations:
+            for name, entries in self.pdf:
+                key = f"systematics.{name}"
+                lhe = _branch(events, "LHEPdfWeight", self.dataset, key, self.where,
+                              f"{key}.datasets")  # fmt: skip
+                what = f"dataset {self.dataset!r}{self.where}, {key}"
+                members = f"{name}{MEMBER}members"  # a factor 1: the members replace it
+                output.weights.add(members, lib(lhe).ones_like(events.luminosityBlock, dtype=float))
+                for index, member in enumerate(pdf_members(lhe, entries, what)):
+                    output.weights.add_variation(f"{name}{MEMBER}{index}", members, member, member)
         if self.prefiring:
             try:
-                factor = prefiring_weights(events)
+                prefiring = prefiring_weights(events)
             except KeyError as err:
                 raise self.missing(err, "l1_prefiring") from None
-            _add_weight(output, L1_PREFIRING, "l1_prefiring", factor, variations)
+            _add_weight(output, L1_PREFIRING, "l1_prefiring", prefiring, variations)
         if self.theory is not None:
             _theory(output, events, self.theory, self.dataset, self.process, self.where,
                     variations)  # fmt: skip
@@ -230,6 +247,11 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         hem=None if hem is None else HemRegion(**(hem if isinstance(hem, Mapping) else {})),
         hem_cut=any("hem_veto" in e for e in every),
         prefiring="l1_prefiring" in era and not spec["is_data"],
+        pdf=tuple(
+            (name, PDF_SETS[config["systematics"][name]["set"]].entries)
+            for name in applicable_systematics(config, dataset)
+            if config["systematics"][name]["type"] == "pdf"
+        ),
     )
 
 

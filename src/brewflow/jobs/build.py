@@ -19,10 +19,12 @@ from brewflow.analysis import OBJECT_VARIATIONS, AnalysisOutput, Context, JESVar
 from brewflow.arrays import chain, metadata_pass, typetracer_like
 from brewflow.code import analysis_modules, file_digests, import_analysis
 from brewflow.config import (
+    MEMBER,
     ConfigError,
     analysis_options,
     era_of,
     era_settings,
+    member_categories,
     object_variation,
 )
 from brewflow.corrections import load_all
@@ -101,6 +103,8 @@ def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) 
         return None
     if systematic == "nominal" or object_variation(config, systematic):
         return output.weights.weight()
+    if MEMBER in systematic:
+        return _member_weight(config, output, systematic)
     for direction in ("Up", "Down"):
         name = systematic.removesuffix(direction)
         spec = config["systematics"].get(name)
@@ -114,6 +118,22 @@ def systematic_weight(config: Mapping, output: AnalysisOutput, systematic: str) 
                 )
             return output.weights.weight(name + direction)
     raise ConfigError(f"unknown systematic {systematic!r}; see config key 'systematics'")
+
+
+def _member_weight(config: Mapping, output: AnalysisOutput, category: str) -> Any:
+    """The weight of a member of an ``envelope`` (its weight variation) or ``pdf`` systematic
+    (its ``LHEPdfWeight`` entry), see :func:`brewflow.config.member_categories`."""
+    owner, member = category.split(MEMBER)
+    name = next(owner.removesuffix(d) for d in ("Up", "Down") if owner.endswith(d))
+    variation = member if config["systematics"][name]["type"] == "envelope" else (
+        f"{name}{MEMBER}{member}Up")  # fmt: skip
+    if variation not in output.weights.variations:
+        raise ConfigError(
+            f"config key 'systematics.{name}.of': the analysis defines no weight "
+            f"{variation.removesuffix('Up').removesuffix('Down')!r} with up/down variations "
+            f"(it has: {', '.join(v for v in output.weights.variations if MEMBER not in v)})"
+        )
+    return output.weights.weight(variation)
 
 
 def _check_output(config: Mapping, output: Any) -> None:
@@ -198,6 +218,7 @@ def build(
     event's variation, into histograms of their own.
     """
     systematics = [systematics] if isinstance(systematics, str) else list(systematics)
+    systematics = [c for s in systematics for c in member_categories(config, s)]
     gate = DataGate.of(config, dataset)
     events, certified = gate.certified(events, layout)
     analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]), layout)
@@ -355,5 +376,6 @@ def _cutflow_arguments(name: str, passed: Any, weight: Any) -> dict[str, Any]:
 def book_histograms(config: Mapping, systematics: Sequence[str], lazy: bool) -> tuple[dict, dict]:
     """Empty histograms and cutflow histograms of the config, for ``systematics``."""
     regions = {name: region["cuts"] for name, region in config["regions"].items()}
+    systematics = [c for s in systematics for c in member_categories(config, s)]
     hists = H.book(config["histograms"], list(regions), systematics, lazy=lazy)
     return hists, H.book_cutflow(regions, systematics, lazy=lazy)

@@ -22,6 +22,7 @@ from brewflow.results.arithmetic import (
 )
 from brewflow.results.inventory import read_inventory
 from brewflow.results.ledger import add_chunks, describe, event_ledger
+from brewflow.results.members import combine_members
 from brewflow.results.model import Result, load, save
 
 __all__ = ["merge_dataset", "normalise", "sum_process"]
@@ -75,7 +76,9 @@ def normalise(
     *, dataset: str | None = None,
 ) -> Result:  # fmt: skip
     """MC scaled to ``xsec x luminosity / sum of genWeight`` (data by 1), with the luminosity
-    of the dataset's era; systematics not correlated across eras renamed ``<name>_<era>``
+    of the dataset's era; ``envelope`` and ``pdf`` systematics combined from their members
+    (:mod:`brewflow.results.members`); systematics not correlated across eras renamed
+    ``<name>_<era>``
     (:func:`brewflow.config.nuisance_names`), so every later step sees one nuisance per era.
     An incomplete
     dataset (chunks skipped) is refused unless ``allow_partial``; then its factor uses the
@@ -87,6 +90,7 @@ def normalise(
     spec = dataset_spec(config, name)
     era = era_of(config, name)
     luminosity = era_settings(config, era)["luminosity"]
+    result = combine_members(result, config["systematics"])  # envelopes, PDF uncertainties
     result = rename_systematics(result, nuisance_names(config, name))
     result.process = process_of(config, name)  # the process it is stacked in
     book = result.meta.get("ledger")

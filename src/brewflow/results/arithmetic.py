@@ -10,6 +10,7 @@ from typing import Any
 import hist
 import numpy as np
 
+from brewflow.config.model import MEMBER
 from brewflow.errors import ConfigError, InputError
 from brewflow.results.documents import NonFiniteError
 from brewflow.results.model import CUTFLOW, Result, save
@@ -91,10 +92,14 @@ def merge_systematics(results: Sequence[Result]) -> Result:
 
 
 def split_systematics(result: Result) -> dict[str, Result]:
-    """One result per systematic category of ``result`` (e.g. a graph that filled them all)."""
+    """One result per systematic of ``result`` (e.g. a graph that filled them all), each with
+    its categories (an ``envelope`` or ``pdf`` systematic's: its members)."""
+    owned: dict[str, list[str]] = {}
+    for category in result.histograms[CUTFLOW].axes["systematic"]:
+        owned.setdefault(category.split(MEMBER)[0], []).append(category)
     out = {}
-    for systematic in result.systematics:
-        histograms = {n: pick_categories(h, [systematic]) for n, h in result.histograms.items()}
+    for systematic, categories in owned.items():
+        histograms = {n: pick_categories(h, categories) for n, h in result.histograms.items()}
         meta = {**result.meta, "systematics": [systematic]}
         out[systematic] = Result(
             result.dataset, result.process, result.is_data, histograms, result.cutflows, meta
