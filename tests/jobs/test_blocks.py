@@ -328,3 +328,15 @@ def test_a_veto_cut_and_its_block_come_together(example, edit, message):
     edit(config)
     with pytest.raises(ConfigError, match=message):
         check_blocks(config)
+
+
+@pytest.mark.parametrize("dataset", ["SingleMuon_2018", "DYJetsToLL_M50_2018", "TTto2L2Nu_2022"])
+def test_every_era_has_the_veto_cuts_in_the_jobs_own_view(example, dataset):
+    """Regression: an analyze job sees only its own era; the 2018 jobs lacked the cut jet_veto
+    (a 2022 block) and the run stopped at its check ("the analysis defines no cut")."""
+    from brewflow.config.specs import job_spec
+
+    view = job_spec("analyze", example, code=False, dataset=dataset).config()
+    files = preprocess.preprocess(example, dataset)["files"]
+    flow = run(view, dataset, "nominal", files, lazy=False).cutflow("dilepton")
+    assert flow["cuts"][:4] == ["initial", "met_filters", "jet_veto", "hem_veto"]

@@ -33,7 +33,6 @@ from brewflow.config import (
     MEMBER,
     ConfigError,
     applicable_systematics,
-    era_names,
     era_of,
     era_settings,
     met_filters_of,
@@ -140,9 +139,9 @@ class _Blocks:
     theory: Mapping[str, Any] | None
     process: str
     veto_map: Mapping[str, Any] | None
-    jet_veto_cut: bool  # some era has a jet veto map in event mode: the cut exists
+    jet_veto_cut: bool  # a region lists the cut jet_veto (an era has an event veto map)
     hem: HemRegion | None
-    hem_cut: bool  # some era has a HEM veto: the cut exists
+    hem_cut: bool  # a region lists the cut hem_veto (an era has a HEM veto)
     prefiring: bool
     pdf: tuple[tuple[str, int], ...]  # (systematic, LHEPdfWeight entries) of type pdf
 
@@ -228,7 +227,7 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
     top_pt = (theory or {}).get("top_pt")  # names its datasets: the spec holds the process
     spec = config["datasets"][dataset]
     era = era_settings(config, era_of(config, dataset))
-    every = [era_settings(config, e) for e in era_names(config)]
+    listed = {cut for region in config["regions"].values() for cut in region["cuts"]}
     jets = era.get("jets") or {}
     hem = era.get("hem_veto")
     return _Blocks(
@@ -239,13 +238,11 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         theory=theory,
         process=spec.get("process", dataset) if top_pt else dataset,
         veto_map=jets.get("veto_map"),
-        jet_veto_cut=any(
-            (e.get("jets") or {}).get("veto_map", {}).get("mode", "event") == "event"
-            and "veto_map" in (e.get("jets") or {})
-            for e in every
-        ),
+        # the cuts exist where regions list them (config checks: then an era has the block;
+        # a job sees only its own era)
+        jet_veto_cut=JET_VETO in listed,
         hem=None if hem is None else HemRegion(**(hem if isinstance(hem, Mapping) else {})),
-        hem_cut=any("hem_veto" in e for e in every),
+        hem_cut=HEM_VETO in listed,
         prefiring="l1_prefiring" in era and not spec["is_data"],
         pdf=tuple(
             (name, PDF_SETS[config["systematics"][name]["set"]].entries)
