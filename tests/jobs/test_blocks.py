@@ -16,9 +16,10 @@ from brewflow.analysis import AnalysisOutput, Context
 from brewflow.config import ConfigError, load_config, met_filters_of, systematics_for
 from brewflow.corrections import load
 from brewflow.errors import InputError
-from brewflow.jobs import build, preprocess
+from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
 from brewflow.jobs.blocks import with_blocks
+from brewflow.jobs.correctors import correctors
 from brewflow.metfilters import RECOMMENDATIONS
 from brewflow.nanoevents.reader import eager_events
 from brewflow.selection import Selection
@@ -270,7 +271,7 @@ def test_a_veto_map_in_jet_mode_removes_the_jets_in_its_cells(example):
         seen["jets"] = [len(jets) for jets in events.Jet.pt.tolist()]
         return _trivial(events, context)
 
-    events = build.jet_corrector(config, dataset).apply(eager_events(path))
+    events = correctors(config, dataset).apply(eager_events(path))
     output = with_blocks(config, dataset, count_jets)(events, Context(dataset, False))
     veto_map = load(config["eras"]["2018"]["jets"]["veto_map"]["file"], "Summer19UL18_V1")
     rows = _jet_rows(path)

@@ -23,7 +23,6 @@ from brewflow.config.blocks import check_blocks
 from brewflow.config.fitting import check_fit, check_searches
 from brewflow.config.model import (
     CERTIFIED_AS_A_WHOLE,
-    OBJECT_TYPES,
     check_files_once,
     era_names,
     era_settings,
@@ -267,13 +266,25 @@ def _check(config: dict) -> None:
     for name, syst in config["systematics"].items():
         if syst["type"] == "scale" and not {"up", "down"} <= syst.keys():
             raise ConfigError(f"config key 'systematics.{name}': a scale needs 'up' and 'down'")
+        if "datasets" in syst:
+            syst["datasets"] = _systematic_datasets(config, name, syst["datasets"])
+        varied = [d for d in syst.get("datasets", datasets) if not datasets[d]["is_data"]]
         for era in era_names(config):
+            if not any(era is None or datasets[d].get("era") == era for d in varied):
+                continue  # an era whose datasets it does not vary
             jets = era_settings(config, era).get("jets")
             where = f"'eras.{era}.jets' or the top-level 'jets'" if era else "the 'jets' block"
-            if syst["type"] in OBJECT_TYPES and jets is None:
+            if syst["type"] in ("jes", "jer", "unclustered") and jets is None:
                 raise ConfigError(
                     f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
                     f"configure {where} (JERC payload and names)"
+                )
+            electrons = (era_settings(config, era).get("electrons") or {}).get("scale_smearing")
+            if syst["type"].startswith("electron_") and electrons is None:
+                scope = f"'eras.{era}.electrons'" if era else "the top-level 'electrons'"
+                raise ConfigError(
+                    f"config key 'systematics.{name}': type {syst['type']!r} varies electrons; "
+                    f"configure {scope} with scale_smearing (EGM payload, or nanoaod)"
                 )
             needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
             if needs and needs not in (jets or {}):
@@ -281,8 +292,6 @@ def _check(config: dict) -> None:
         if "source" in syst and syst["type"] != "jes":
             raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
         _check_combined(name, syst)
-        if "datasets" in syst:
-            syst["datasets"] = _systematic_datasets(config, name, syst["datasets"])
     for name, dataset in datasets.items():
         if dataset["is_data"] and "xsec" in dataset:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")

@@ -211,7 +211,9 @@ def _scale(config: Mapping, dataset: str) -> View:
         "datasets": _each(config["datasets"], keys, "datasets", [dataset]),
         "eras": _eras(config, ("luminosity",), [era]),
         "luminosity": None if era else config["luminosity"],
-        "systematics": _systematics(config, dataset, ("type", "datasets", "correlated", "set")),
+        "systematics": _systematics(
+            config, dataset, ("type", "datasets", "correlated", "of", "set")
+        ),
     }
     return _top(config, parts)
 

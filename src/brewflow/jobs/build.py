@@ -29,8 +29,9 @@ from brewflow.config import (
 )
 from brewflow.corrections import load_all
 from brewflow.errors import BrewflowError
-from brewflow.jetmet import CorrectedEvents, JetCorrector
+from brewflow.jetmet import CorrectedEvents
 from brewflow.jobs.blocks import with_blocks
+from brewflow.jobs.correctors import correctors
 from brewflow.jobs.gate import DataGate
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "analysis_context",
     "build",
     "jes_variation",
-    "jet_corrector",
     "load_analysis",
     "systematic_weight",
 ]
@@ -158,15 +158,6 @@ def _check_output(config: Mapping, output: Any) -> None:
             )
 
 
-def jet_corrector(config: Mapping, dataset: str) -> JetCorrector | None:
-    """The dataset's jet/MET corrections from its era's ``jets`` block (None without one)."""
-    jets = era_settings(config, era_of(config, dataset)).get("jets")
-    if jets is None:
-        return None
-    spec = config["datasets"][dataset]
-    return JetCorrector.from_config(jets, is_data=spec["is_data"], jec=spec.get("jec"))
-
-
 def dataset_corrections(config: Mapping, dataset: str) -> dict[str, Any]:
     """The correctionlib corrections of the dataset's era, by config key."""
     return load_all(era_settings(config, era_of(config, dataset))["corrections"])
@@ -223,7 +214,7 @@ def build(
     events, certified = gate.certified(events, layout)
     analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]), layout)
     context = analysis_context(config, dataset)
-    corrector = jet_corrector(config, dataset)
+    corrector = correctors(config, dataset)
     groups: dict[str, list[str]] = {}
     for systematic in systematics:
         key = systematic if object_variation(config, systematic) else "nominal"
@@ -293,7 +284,7 @@ def build(
     varied = {
         key: corrector.apply(events, object_variation(config, key))
         for key in shapes
-        if corrector  # object variations need the jets block (config validation)
+        if corrector  # object variations need their block (config validation)
     }
     stacked = None
     if lazy and len(shapes) >= config["stack_object_variations"]:

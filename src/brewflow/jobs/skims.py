@@ -154,7 +154,8 @@ def write_skim(
     """Write the skim ``name`` of ``dataset`` (preprocess records ``files``) to ``outdir``;
     return its ledger (also written to ``outdir/skim.json``)."""
     from brewflow.jobs.blocks import with_blocks
-    from brewflow.jobs.build import analysis_context, jet_corrector, load_analysis
+    from brewflow.jobs.build import analysis_context, load_analysis
+    from brewflow.jobs.correctors import correctors
     from brewflow.jobs.reading import ReadPlan, preflight
     from brewflow.nanoevents.reader import lazy_events
 
@@ -177,7 +178,7 @@ def write_skim(
     gate = DataGate.of(config, dataset)  # certified luminosity and blinding, as analyze
     certified = gate.certified_mask(read, reading[0]["path"])
     events = read if certified is None else read[certified]
-    corrector = jet_corrector(config, dataset)
+    corrector = correctors(config, dataset)
     context = analysis_context(config, dataset)
     analysis = with_blocks(config, dataset, load_analysis(config["analysis"]["callable"]),
                            reading[0]["path"])  # fmt: skip

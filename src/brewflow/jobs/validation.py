@@ -23,6 +23,7 @@ from brewflow.config.model import (
 )
 from brewflow.config.specs import job_spec
 from brewflow.corrections import CorrectionError, load
+from brewflow.egamma import ElectronCorrector
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_write
 from brewflow.jetmet import JetCorrector
@@ -52,6 +53,12 @@ def check_payloads(config: Mapping) -> None:
                     load(spec["file"], spec["name"])
                 except CorrectionError as err:
                     raise ConfigError(f"config key '{where}corrections.{key}': {err}") from None
+        electrons = (settings.get("electrons") or {}).get("scale_smearing")
+        if electrons is not None:
+            try:
+                ElectronCorrector.from_config(electrons, is_data=False).check()
+            except CorrectionError as err:
+                raise ConfigError(f"config key '{where}electrons.scale_smearing': {err}") from None
         jets = settings.get("jets")
         if jets is None or jets["file"] in generated:
             continue

@@ -1,0 +1,52 @@
+"""The object corrections of a dataset's era, applied before the analysis: jets and MET
+(:mod:`brewflow.jetmet`, config ``jets``) and electrons (:mod:`brewflow.egamma`, config
+``electrons.scale_smearing``), nominal or one object variation at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from brewflow.config import era_of, era_settings
+from brewflow.egamma import VARIATIONS as ELECTRON_VARIATIONS
+from brewflow.egamma import ElectronCorrector
+from brewflow.jetmet import CorrectedEvents, JetCorrector, with_collection
+
+__all__ = ["Correctors", "correctors"]
+
+
+@dataclass
+class Correctors:
+    """The era's correctors; each makes the nominal objects for the others' variations."""
+
+    jets: JetCorrector | None = None
+    electrons: ElectronCorrector | None = None
+
+    def apply(self, events: Any, variation: tuple[str, str, str] | None = None) -> Any:
+        """Events with the corrected collections (every view of a graph replaces the same
+        ones, so object variations can be stacked: :meth:`CorrectedEvents.chain`)."""
+        kind = variation[0] if variation else ""
+        own = variation if kind in ELECTRON_VARIATIONS else None
+        out: Any = events
+        if self.jets is not None:
+            out = self.jets.apply(events, None if own or not variation else variation)
+        if self.electrons is not None:
+            out = with_collection(out, "Electron", self.electrons.electrons(events, own))
+        return out if isinstance(out, CorrectedEvents) else events
+
+
+def correctors(config: Mapping, dataset: str) -> Correctors | None:
+    """The dataset's correctors from its era's ``jets`` and ``electrons`` blocks (None
+    without either)."""
+    settings = era_settings(config, era_of(config, dataset))
+    spec = config["datasets"][dataset]
+    jets, electrons = settings.get("jets"), (settings.get("electrons") or {}).get("scale_smearing")
+    if jets is None and electrons is None:
+        return None
+    return Correctors(
+        None if jets is None else JetCorrector.from_config(jets, is_data=spec["is_data"],
+                                                           jec=spec.get("jec")),
+        None if electrons is None else ElectronCorrector.from_config(
+            electrons, is_data=spec["is_data"]),
+    )  # fmt: skip
