@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 import awkward as ak
-import numpy as np
 import pytest
 import uproot
 
 from brewflow.detector import HEM, hem_veto, prefiring_weights
-from brewflow.jetmet import event_uniforms
+from brewflow.draws import event_uniforms
 from brewflow.nanoevents.reader import eager_events, lazy_events
 
 
@@ -64,24 +63,6 @@ def test_mc_is_vetoed_in_the_affected_share_of_events(shared_data):
     draws = ak.to_numpy(event_uniforms(events, salt=0x4E3))
     expected = [not (h and u < HEM.mc_fraction) for h, u in zip(in_hem, draws, strict=True)]
     assert ak.to_list(hem_veto(events, is_data=False)) == expected
-
-
-def test_event_draws_are_uniform_and_the_same_for_any_chunking(shared_data):
-    n = 200_000
-    events = ak.zip({"run": np.ones(n, np.uint32), "luminosityBlock": np.arange(n) // 1000,
-                     "event": np.arange(n, dtype=np.uint64)})  # fmt: skip
-    u = ak.to_numpy(event_uniforms(events, salt=7))
-    assert u.min() >= 0
-    assert u.max() < 1
-    counts, _ = np.histogram(u, bins=10, range=(0, 1))
-    assert np.all(np.abs(counts - n / 10) < 5 * np.sqrt(n / 10))  # ~5 sigma per bin
-    assert abs(np.mean(u < 0.648) - 0.648) < 0.005
-    assert not np.array_equal(u, ak.to_numpy(event_uniforms(events, salt=8)))
-    path = str(shared_data / "nanoaod" / "nano_dy.root")
-    eager = ak.to_list(event_uniforms(eager_events(path), salt=1))
-    for step in (7, 40):
-        assert _computed(event_uniforms(lazy_events([path], step_size=step), salt=1)).tolist() \
-            == eager  # fmt: skip
 
 
 def test_prefiring_weights_are_the_branches_and_a_missing_one_is_named(shared_data):

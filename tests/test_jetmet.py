@@ -12,7 +12,7 @@ import pytest
 import uproot
 
 from brewflow.corrections import CorrectionError
-from brewflow.jetmet import JetCorrector, event_normals
+from brewflow.jetmet import JetCorrector
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import jet_reference
 
@@ -118,25 +118,6 @@ def test_smearing_uses_both_branches(shared_data):
     idx = ak.flatten(events.Jet.genJetIdx)
     assert ak.sum(idx >= 0) > 20
     assert ak.sum(idx < 0) > 20
-
-
-def test_event_normals_are_standard_normal_and_reproducible():
-    n = 20000
-    events = ak.zip(
-        {
-            "run": np.full(n, 1, np.uint32),
-            "luminosityBlock": np.arange(n, dtype=np.uint32) // 100,
-            "event": np.arange(n, dtype=np.uint64),
-        }
-    )
-    like = ak.unflatten(np.zeros(3 * n), np.full(n, 3))
-    draws = event_normals(events, like)
-    flat = ak.to_numpy(ak.flatten(draws))
-    assert abs(flat.mean()) < 0.02
-    assert abs(flat.std() - 1) < 0.02
-    assert ak.to_list(event_normals(events[5:9], like[5:9])) == ak.to_list(draws[5:9])
-    assert ak.to_list(draws[3]) == [jet_reference.normal(1, 0, 3, j) for j in range(3)]
-    assert not np.array_equal(flat, ak.to_numpy(ak.flatten(event_normals(events, like, 1))))
 
 
 def test_unknown_names_are_listed(shared_data):

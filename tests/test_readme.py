@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def _resolve(dotted: str) -> object:
-    """The module or attribute named ``dotted`` (``brewflow.jetmet.CorrectedEvents``)."""
+    """The module or attribute named ``dotted`` (``brewflow.corrected.CorrectedEvents``)."""
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
         try:

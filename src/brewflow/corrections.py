@@ -36,6 +36,7 @@ __all__ = [
     "btag_wp_weights",
     "category_keys",
     "check_keys",
+    "evaluate_by_name",
     "load",
     "load_all",
     "pileup_weights",
@@ -136,6 +137,18 @@ def check_keys(correction: Any, **keys: str | int) -> None:
 def load_all(specs: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     """``{key: correction}`` from config entries ``{key: {"file": ..., "name": ...}}``."""
     return {key: load(spec["file"], spec["name"]) for key, spec in specs.items()}
+
+
+def evaluate_by_name(correction: Any, values: Mapping[str, Any]) -> Any:
+    """Evaluate ``correction`` taking each input by name from ``values``."""
+    names = [i.name for i in correction.inputs]
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise CorrectionError(
+            f"correction {correction.name!r} needs input(s) {missing}; brewflow provides "
+            f"{sorted(values)}"
+        )
+    return correction.evaluate(*(values[n] for n in names))
 
 
 def pileup_weights(correction: Any, n_true_int: Any) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from brewflow.arrays import lib
-from brewflow.jetmet import event_uniforms, resolved_branch
+from brewflow.draws import event_uniforms
 from brewflow.jetquality import TIGHT
+from brewflow.objects import resolved_branch
 
 __all__ = ["HEM", "PREFIRING_BRANCHES", "HemRegion", "hem_objects", "hem_veto", "prefiring_weights"]
 

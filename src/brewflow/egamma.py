@@ -8,7 +8,7 @@ Two sources, chosen per era (config ``electrons.scale_smearing``):
   (``rho`` | ``err_rho``), ``eta``, ``r9``), following EGM's recipe: data get the scale
   correction, ``pt * Scale(total_correction)``; MC the smearing, ``pt * (1 + rho * n)`` with
   ``n`` a standard normal number that is a pure function of the event and the electron's index
-  (:func:`brewflow.jetmet.event_normals`); MC's variations: the scale ``pt_smeared * (1 +-
+  (:func:`brewflow.draws.event_normals`); MC's variations: the scale ``pt_smeared * (1 +-
   Scale(total_uncertainty))``, the smearing ``rho +- err_rho`` with the same ``n``.
 - **NanoAOD's branches** (Run 2 UL, ``nanoaod``): the electrons are already corrected; the
   variations shift the energy by ``Electron_dEscaleUp/Down`` (scale) or
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from brewflow.arrays import lib
-from brewflow.corrections import CorrectionError, load
-from brewflow.jetmet import event_normals
+from brewflow.corrections import CorrectionError, evaluate_by_name, load
+from brewflow.draws import event_normals
 
 __all__ = ["NANOAOD", "VARIATIONS", "ElectronCorrector"]
 
@@ -86,15 +86,7 @@ class ElectronCorrector:
         }
 
     def _evaluate(self, name: str, valtype: str, values: Mapping[str, Any]) -> Any:
-        correction = self.correction(name)
-        names = [i.name for i in correction.inputs]
-        missing = [n for n in names if n != "valtype" and n not in values]
-        if missing:
-            raise CorrectionError(
-                f"correction {correction.name!r} takes {names}; brewflow has no value for "
-                f"{missing} (it knows valtype, {', '.join(values)})"
-            )
-        return correction.evaluate(*(valtype if n == "valtype" else values[n] for n in names))
+        return evaluate_by_name(self.correction(name), {**values, "valtype": valtype})
 
     def electrons(self, events: Any, variation: tuple[str, str, str] | None = None) -> Any:
         """The corrected electrons of ``events`` (nominal, or ``variation``: ``(type, "",

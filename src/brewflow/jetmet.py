@@ -27,133 +27,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
-from brewflow.arrays import chain, is_lazy, lib, metadata_pass
-from brewflow.corrections import CorrectionError, load
+from brewflow.arrays import lib
+from brewflow.corrected import CorrectedEvents
+from brewflow.corrections import CorrectionError, evaluate_by_name, load
+from brewflow.draws import event_normals
 from brewflow.jetquality import recomputed_jet_id
-from brewflow.objects import link
+from brewflow.met import propagate_met, unclustered_shift
+from brewflow.objects import link, resolved_branch
 
-__all__ = [
-    "VARIATIONS",
-    "JetCorrector",
-    "event_normals",
-    "event_uniforms",
-    "propagate_met",
-    "resolved_branch",
-    "with_collection",
-]
+__all__ = ["VARIATIONS", "JetCorrector"]
 
 VARIATIONS = ("jes", "jer", "unclustered")
 """The object variations :meth:`JetCorrector.apply` makes (the config's systematic types
 that vary objects)."""
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _event_keys(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, salt: int) -> np.ndarray:
-    """A 64-bit hash per (run, lumi, event, salt)."""
-    key = _splitmix64(run.astype(np.uint64) ^ np.uint64(salt))
-    key = _splitmix64(key ^ lumi.astype(np.uint64))
-    return _splitmix64(key ^ event.astype(np.uint64))
-
-
-def _normals_numpy(
-    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, index: np.ndarray, salt: int
-) -> np.ndarray:
-    """N(0, 1) per (run, lumi, event, index): hash chain, then Box-Muller."""
-    key = _splitmix64(_event_keys(run, lumi, event, salt) ^ index.astype(np.uint64))
-    u1 = ((key >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    u2 = ((_splitmix64(key) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-
-
-def _normals_awkward(run: Any, lumi: Any, event: Any, like: Any, salt: int) -> ak.Array:
-    if metadata_pass(like, run, lumi, event):
-        return ak.values_astype(like, np.float64)
-    counts = ak.to_numpy(ak.num(like, axis=1))
-    repeat = lambda a: np.repeat(ak.to_numpy(a), counts)  # noqa: E731
-    index = ak.to_numpy(ak.flatten(ak.local_index(like, axis=1)))
-    flat = _normals_numpy(repeat(run), repeat(lumi), repeat(event), index, salt)
-    return ak.unflatten(flat, counts)
-
-
-def event_normals(events: Any, like: Any, salt: int = 0) -> Any:
-    """Standard normal numbers shaped like the jagged ``like``, reproducible per event and object.
-
-    They depend only on ``(run, luminosityBlock, event)``, the object's index and ``salt``.
-    """
-    args = (events.run, events.luminosityBlock, events.event, like)
-    if is_lazy(like):
-        import dask_awkward as dak
-
-        return dak.map_partitions(_normals_awkward, *args, salt, label="event-normals")
-    return _normals_awkward(*args, salt)
-
-
-def _uniforms_awkward(run: Any, lumi: Any, event: Any, salt: int) -> Any:
-    if metadata_pass(run, lumi, event):
-        return ak.values_astype(run, np.float64)
-    run, lumi, event = (np.asarray(ak.to_numpy(a)) for a in (run, lumi, event))
-    keys = _event_keys(run, lumi, event, salt)
-    return ak.Array((keys >> np.uint64(11)).astype(np.float64) * 2.0**-53)
-
-
-def event_uniforms(events: Any, salt: int) -> Any:
-    """A number uniform in [0, 1) per event, a pure function of ``(run, luminosityBlock,
-    event)`` and ``salt``: the same on every rerun and for any chunking."""
-    args = (events.run, events.luminosityBlock, events.event)
-    if is_lazy(events.run):
-        import dask_awkward as dak
-
-        return dak.map_partitions(_uniforms_awkward, *args, salt, label="event-uniforms")
-    return _uniforms_awkward(*args, salt)
-
-
-def resolved_branch(events: Any, name: str) -> Any:
-    """A flat NanoAOD branch by its branch name, e.g. ``fixedGridRhoFastjetAll`` (Run 2, a
-    top-level field) or ``Rho_fixedGridRhoFastjetAll`` (Run 3, field of the ``Rho`` group)."""
-    if name in events.fields:
-        return events[name]
-    prefix, _, rest = name.partition("_")
-    if rest and prefix in events.fields and rest in events[prefix].fields:
-        return events[prefix][rest]
-    raise KeyError(f"branch {name!r} not found in the events (is it the right NanoAOD version?)")
-
-
-def _evaluate(correction: Any, values: Mapping[str, Any]) -> Any:
-    """Evaluate ``correction`` taking each input by name from ``values``."""
-    names = [i.name for i in correction.inputs]
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise CorrectionError(
-            f"correction {correction.name!r} needs input(s) {missing}; brewflow provides "
-            f"{sorted(values)}"
-        )
-    return correction.evaluate(*(values[n] for n in names))
-
-
-def propagate_met(met: Any, before: Any, after: Any, pt_min: float) -> dict[str, Any]:
-    """``{"pt", "phi"}`` of ``met`` after the jets' pT went from ``before`` to ``after``.
-
-    ``before``/``after``: the same jets (with ``phi``) before and after a change; jets with new
-    pT above ``pt_min`` contribute ``-(after - before)`` in x and y.
-    """
-    ak_ = lib(met.pt)
-    delta = ak_.where(after.pt > pt_min, after.pt - before.pt, 0.0)
-    dx = ak_.sum(delta * np.cos(after.phi), axis=1)
-    dy = ak_.sum(delta * np.sin(after.phi), axis=1)
-    px = met.pt * np.cos(met.phi) - dx
-    py = met.pt * np.sin(met.phi) - dy
-    return {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
 
 
 @dataclass
@@ -228,7 +116,7 @@ class JetCorrector:
         if not self.jec:
             return _with(jets, pt=jets.pt, mass=jets.mass, pt_raw=pt_raw)
         rho = jets.pt * 0.0 + resolved_branch(events, self.rho)  # broadcast per jet
-        factor = _evaluate(
+        factor = evaluate_by_name(
             self.correction(self.jec),
             {"JetA": jets.area, "JetEta": jets.eta, "JetPt": pt_raw, "Rho": rho},
         )
@@ -241,8 +129,8 @@ class JetCorrector:
         ak_ = lib(jets.pt)
         rho = jets.pt * 0.0 + resolved_branch(events, self.rho)
         values = {"JetEta": jets.eta, "JetPt": jets.pt, "Rho": rho, "systematic": variation}
-        sigma = _evaluate(self.correction(self.resolution), values)
-        sf = _evaluate(self.correction(self.resolution_sf), values)
+        sigma = evaluate_by_name(self.correction(self.resolution), values)
+        sf = evaluate_by_name(self.correction(self.resolution_sf), values)
         gen = link(events.GenJet, jets.genJetIdx)
         dpt = jets.pt - gen.pt
         matched = (gen.delta_r(jets) < 0.2) & (np.abs(dpt) < 3.0 * sigma * jets.pt)
@@ -256,7 +144,9 @@ class JetCorrector:
 
     def jes(self, jets: Any, source: str, direction: str) -> Any:
         """``jets`` with the JES uncertainty ``source`` applied up or down."""
-        u = _evaluate(self.correction(self._source(source)), {"JetEta": jets.eta, "JetPt": jets.pt})
+        u = evaluate_by_name(
+            self.correction(self._source(source)), {"JetEta": jets.eta, "JetPt": jets.pt}
+        )
         factor = 1.0 + u if direction == "Up" else 1.0 - u
         return _with(jets, pt=jets.pt * factor, mass=jets.mass * factor)
 
@@ -283,7 +173,7 @@ class JetCorrector:
         met = events[self.met]
         new_met = propagate_met(met, events.Jet, jets, self.met_jet_pt_min)
         if kind == "unclustered":
-            dx, dy = _unclustered_shift(met, direction)
+            dx, dy = unclustered_shift(met, direction)
             px = new_met["pt"] * np.cos(new_met["phi"]) + dx
             py = new_met["pt"] * np.sin(new_met["phi"]) + dy
             new_met = {"pt": np.hypot(px, py), "phi": np.arctan2(py, px)}
@@ -305,8 +195,8 @@ class JetCorrector:
         values = {"met_pt": real(met["pt"]), "met_phi": real(met["phi"]),
                   "npvs": real(npvs), "run": real(events.run)}  # fmt: skip
         return {
-            "pt": _evaluate(self.correction(pt_name, file), values),
-            "phi": _evaluate(self.correction(phi_name, file), values),
+            "pt": evaluate_by_name(self.correction(pt_name, file), values),
+            "phi": evaluate_by_name(self.correction(phi_name, file), values),
         }
 
 
@@ -320,88 +210,6 @@ def _met_xy(spec: Mapping[str, Any], is_data: bool) -> tuple[str, str, str] | No
     names = (xy.get(q, f"{q}_metphicorr_{flavour}_{{kind}}") for q in ("pt", "phi"))
     pt, phi = (name.format(kind=kind) for name in names)
     return xy["file"], pt, phi
-
-
-def _unclustered_shift(met: Any, direction: str) -> tuple[Any, Any]:
-    """The unclustered-energy variation's shift of MET in (x, y): ``+-MetUnclustEnUpDelta{X,Y}``
-    (PF MET), or the varied PuppiMET (``pt/phiUnclustered{Up,Down}``) minus the nominal one."""
-    if "MetUnclustEnUpDeltaX" in met.fields:
-        sign = 1.0 if direction == "Up" else -1.0
-        return sign * met.MetUnclustEnUpDeltaX, sign * met.MetUnclustEnUpDeltaY
-    pt, phi = f"ptUnclustered{direction}", f"phiUnclustered{direction}"
-    if pt not in met.fields:
-        raise CorrectionError(
-            "the unclustered MET variation needs MET_MetUnclustEnUpDeltaX/Y or "
-            f"PuppiMET_ptUnclusteredUp/Down; the MET collection has {', '.join(met.fields)}"
-        )
-    dx = met[pt] * np.cos(met[phi]) - met.pt * np.cos(met.phi)
-    dy = met[pt] * np.sin(met[phi]) - met.pt * np.sin(met.phi)
-    return dx, dy
-
-
-class CorrectedEvents:
-    """NanoAOD events with some collections replaced (corrected jets and MET).
-
-    Field access (``events.Muon``, ``events["Jet"]``, ``events.fields``) returns the replaced
-    collections or the original ones *unchanged*: the same lazy arrays for every variation, so
-    a graph with several object variations computes the jet-independent parts (leptons,
-    triggers, most weights) once. Anything else (slicing ``events[mask]``, ``len``, passing
-    ``events`` to an array function) acts on :meth:`materialize`, a real record array with
-    the replacements.
-    """
-
-    def __init__(self, events: Any, replaced: Mapping[str, Any]) -> None:
-        self._events = events
-        self._replaced = dict(replaced)
-
-    @property
-    def fields(self) -> list[str]:
-        return list(self._events.fields)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name in self._replaced:
-            return self._replaced[name]
-        return getattr(self._events, name)
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return self._replaced[key] if key in self._replaced else self._events[key]
-        return self.materialize()[key]
-
-    def __len__(self) -> int:
-        return len(self.materialize())
-
-    @classmethod
-    def chain(cls, views: Sequence[CorrectedEvents]) -> CorrectedEvents | None:
-        """The views one after the other along the event axis (lazy: block ``i`` is partitions
-        ``i * P`` to ``(i + 1) * P``); None when they do not share events and field types."""
-        events = views[0]._events
-        names = list(views[0]._replaced)
-        if any(v._events is not events or list(v._replaced) != names for v in views):
-            return None
-        for name in names:
-            if any(v._replaced[name].form != views[0]._replaced[name].form for v in views):
-                return None
-        return cls(
-            chain([events] * len(views)),
-            {name: chain([v._replaced[name] for v in views]) for name in names},
-        )
-
-    def materialize(self) -> Any:
-        """The events as one record array with the replaced collections."""
-        out = self._events
-        for name, values in self._replaced.items():
-            out = lib(values).with_field(out, values, name)
-        return out
-
-
-def with_collection(events: Any, name: str, values: Any) -> CorrectedEvents:
-    """``events`` (NanoAOD or :class:`CorrectedEvents`) with collection ``name`` replaced."""
-    if isinstance(events, CorrectedEvents):
-        return CorrectedEvents(events._events, {**events._replaced, name: values})
-    return CorrectedEvents(events, {name: values})
 
 
 def _with(record: Any, **fields: Any) -> Any:

@@ -15,13 +15,13 @@ payload of another layout is a :class:`~brewflow.corrections.CorrectionError` na
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from brewflow.arrays import lib
-from brewflow.corrections import CorrectionError, category_keys, check_keys
+from brewflow.corrections import CorrectionError, category_keys, check_keys, evaluate_by_name
 
 __all__ = [
     "MUON_VALUES",
@@ -42,18 +42,6 @@ def _input(correction: Any, *names: str) -> str | None:
     """The first of ``names`` that ``correction`` takes as an input (None: none of them)."""
     taken = [i.name for i in correction.inputs]
     return next((n for n in names if n in taken), None)
-
-
-def _evaluated(correction: Any, values: Mapping[str, Any]) -> Any:
-    """``correction`` evaluated with each input taken by name from ``values``."""
-    names = [i.name for i in correction.inputs]
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise CorrectionError(
-            f"correction {correction.name!r} takes {names}; brewflow has no value for "
-            f"{missing} (it knows {', '.join(values)})"
-        )
-    return correction.evaluate(*(values[n] for n in names))
 
 
 def _year(correction: Any, year: str | None) -> dict[str, str]:
@@ -96,7 +84,7 @@ def muon_sfs(correction: Any, muons: Any, year: str | None = None) -> dict[str, 
              "pt": muons.pt}  # fmt: skip
     check_keys(correction, **{k: v for k, v in known.items() if isinstance(v, str)},
                **{value: keys[0]})  # fmt: skip
-    return {key: _evaluated(correction, {**known, value: valtype})
+    return {key: evaluate_by_name(correction, {**known, value: valtype})
             for key, valtype in zip(("nominal", "up", "down"), keys, strict=True)}  # fmt: skip
 
 
@@ -133,7 +121,7 @@ def electron_sfs(
     values = _electron_values(correction, electrons, year)
     check_keys(correction, **{k: v for k, v in values.items() if isinstance(v, str)},
                ValType="sf", WorkingPoint=working_point)  # fmt: skip
-    return {key: _evaluated(correction, {**values, "ValType": valtype,
+    return {key: evaluate_by_name(correction, {**values, "ValType": valtype,
                                          "WorkingPoint": working_point})
             for key, valtype in _ELECTRON_VALUES}  # fmt: skip
 

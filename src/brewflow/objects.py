@@ -15,7 +15,7 @@ from typing import Any
 
 from brewflow.arrays import lib
 
-__all__ = ["TARGETS", "link", "matched"]
+__all__ = ["TARGETS", "link", "matched", "resolved_branch"]
 
 TARGETS = {
     "muonIdx": "Muon",
@@ -49,3 +49,14 @@ def matched(events: Any, collection: str, field: str) -> Any:
     if field not in source.fields:
         raise KeyError(f"{collection} has no field {field!r} (branch {collection}_{field})")
     return link(events[TARGETS[key]], source[field])
+
+
+def resolved_branch(events: Any, name: str) -> Any:
+    """A flat NanoAOD branch by its branch name, e.g. ``fixedGridRhoFastjetAll`` (Run 2, a
+    top-level field) or ``Rho_fixedGridRhoFastjetAll`` (Run 3, field of the ``Rho`` group)."""
+    if name in events.fields:
+        return events[name]
+    prefix, _, rest = name.partition("_")
+    if rest and prefix in events.fields and rest in events[prefix].fields:
+        return events[prefix][rest]
+    raise KeyError(f"branch {name!r} not found in the events (is it the right NanoAOD version?)")

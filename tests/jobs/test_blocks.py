@@ -210,7 +210,7 @@ def test_the_hem_veto_row_of_2018(example, dataset):
     """No jet veto map in 2018: the row passes every event; the HEM veto: data of run 315267
     (before the failure) all pass; MC events with a HEM object (one in the sample) go in the
     affected share, by their draw."""
-    from brewflow.jetmet import event_uniforms
+    from brewflow.draws import event_uniforms
     from tests import jet_reference
 
     files = preprocess.preprocess(example, dataset)["files"]

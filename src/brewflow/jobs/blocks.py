@@ -38,10 +38,10 @@ from brewflow.config import (
     met_filters_of,
     theory_applies,
 )
+from brewflow.corrected import with_collection
 from brewflow.corrections import load
 from brewflow.detector import HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
-from brewflow.jetmet import with_collection
 from brewflow.jetquality import veto_map_jets, veto_map_selected
 from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
 from brewflow.pdfsets import PDF_SETS

@@ -27,9 +27,9 @@ from brewflow.config import (
     member_categories,
     object_variation,
 )
+from brewflow.corrected import CorrectedEvents
 from brewflow.corrections import load_all
 from brewflow.errors import BrewflowError
-from brewflow.jetmet import CorrectedEvents
 from brewflow.jobs.blocks import with_blocks
 from brewflow.jobs.correctors import correctors
 from brewflow.jobs.gate import DataGate

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from brewflow.config import era_of, era_settings
+from brewflow.corrected import CorrectedEvents, with_collection
 from brewflow.egamma import VARIATIONS as ELECTRON_VARIATIONS
 from brewflow.egamma import ElectronCorrector
-from brewflow.jetmet import CorrectedEvents, JetCorrector, with_collection
+from brewflow.jetmet import JetCorrector
 
 __all__ = ["Correctors", "correctors"]
 
