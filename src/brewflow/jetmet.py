@@ -12,9 +12,13 @@ What :meth:`JetCorrector.apply` does to NanoAOD events (eager or lazy, the same 
    ``(JetEta[, JetPt], "nom"|"up"|"down")``. The N(0, 1) numbers are a pure function of
    ``(run, luminosityBlock, event, jet index)``: the same on every rerun and for any chunking.
 3. **JES** variations: ``pt (1 +- u)`` with ``u`` the uncertainty of a source ``(JetEta, JetPt)``.
-4. **MET**: ``MET -= sum over jets with new pT > met_jet_pt_min of (new - NanoAOD) pT``, in x
-   and y (the NanoAOD MET already includes the NanoAOD JEC; only differences propagate).
-   The unclustered-energy variation adds or subtracts ``MET_MetUnclustEnUpDelta{X,Y}``.
+4. **MET** (``jets.met``: ``MET`` or ``PuppiMET``): ``MET -= sum over jets with new pT >
+   met_jet_pt_min of (new - NanoAOD) pT``, in x and y (the NanoAOD MET already includes the
+   NanoAOD JEC; only differences propagate). With ``type1_from_raw`` the type-1 MET is first
+   recomputed from the raw MET with this JEC (:func:`brewflow.met.type1_met`), then the
+   smearing and variations propagate from the JEC-corrected jets. The unclustered-energy
+   variation: ``MET_MetUnclustEnUpDelta{X,Y}``, or PuppiMET's own varied values. Then the MET
+   phi (xy) correction (``met_xy``), on nominal and varied MET alike.
 
 Jets keep their NanoAOD order (index links such as ``Muon_jetIdx`` stay valid); the mass scales
 like the pT. Inputs are named by the payload's own input names, so Run 2 (CHS) and Run 3 (Puppi)
@@ -34,7 +38,7 @@ from brewflow.corrected import CorrectedEvents
 from brewflow.corrections import CorrectionError, evaluate_by_name, load
 from brewflow.draws import event_normals
 from brewflow.jetquality import recomputed_jet_id
-from brewflow.met import propagate_met, unclustered_shift
+from brewflow.met import RAW_MET, propagate_met, type1_met, unclustered_shift
 from brewflow.objects import link, resolved_branch
 
 __all__ = ["VARIATIONS", "JetCorrector"]
@@ -62,6 +66,7 @@ class JetCorrector:
     met: str = "MET"
     met_jet_pt_min: float = 15.0
     jet_id: str | None = None
+    type1_from_raw: bool = False
     met_xy: tuple[str, str, str] | None = None  # (payload, pT correction, phi correction)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -79,6 +84,7 @@ class JetCorrector:
             met=spec.get("met", "MET"),
             met_jet_pt_min=spec.get("met_jet_pt_min", 15.0),
             jet_id=spec.get("id"),
+            type1_from_raw=spec.get("type1_from_raw", False),
             met_xy=_met_xy(spec, is_data),
         )
 
@@ -97,6 +103,8 @@ class JetCorrector:
         if self.met_xy:
             for name in self.met_xy[1:]:
                 self.correction(name, self.met_xy[0])
+        if self.type1_from_raw:
+            self.correction(self._l1())
         for source in sources:
             self.correction(self._source(source))
 
@@ -150,13 +158,16 @@ class JetCorrector:
         factor = 1.0 + u if direction == "Up" else 1.0 - u
         return _with(jets, pt=jets.pt * factor, mass=jets.mass * factor)
 
-    def _smeared(self, events: Any, variation: str) -> Any:
-        """JEC + JER jets, built once per events collection and JER variation (the nominal
-        ones are shared by every JES and MET variation of a graph)."""
+    def _smeared(self, events: Any, variation: str | None) -> Any:
+        """JEC + JER jets (``variation`` None: JEC only), built once per events collection and
+        JER variation (the nominal ones are shared by every JES and MET variation of a
+        graph)."""
         # keyed by id(events); the entry holds events, so the id cannot be reused meanwhile
         jec, key = ("jec", id(events)), ("smeared", id(events), variation)
         if jec not in self._cache:
             self._cache[jec] = (events, self.corrected(events))
+        if variation is None:
+            return self._cache[jec][1]
         if key not in self._cache:
             self._cache[key] = (events, self.smeared(events, self._cache[jec][1], variation))
         return self._cache[key][1]
@@ -171,7 +182,15 @@ class JetCorrector:
         if kind == "jes":
             jets = self.jes(jets, source, direction)
         met = events[self.met]
-        new_met = propagate_met(met, events.Jet, jets, self.met_jet_pt_min)
+        if self.type1_from_raw:  # the type-1 MET of the configured JEC, then the changes
+            before = self._smeared(events, None)  # the JEC-corrected jets
+            new_met = propagate_met(self._type1(events, before), before, jets,
+                                    self.met_jet_pt_min)  # fmt: skip
+            # a column of the replaced record read: dask-awkward's projection would drop a
+            # record none of whose fields is read, and the new fields with it
+            new_met["pt"] = new_met["pt"] + 0.0 * met.pt
+        else:  # NanoAOD's type-1 MET (its JEC): the changes from NanoAOD's jets
+            new_met = propagate_met(met, events.Jet, jets, self.met_jet_pt_min)
         if kind == "unclustered":
             dx, dy = unclustered_shift(met, direction)
             px = new_met["pt"] * np.cos(new_met["phi"]) + dx
@@ -183,6 +202,32 @@ class JetCorrector:
             new_met = self._xy_corrected(events, new_met)
         new_met = _with(met, pt_nano=met.pt, phi_nano=met.phi, **new_met)
         return CorrectedEvents(events, {"Jet": jets, self.met: new_met})
+
+    def _l1(self) -> str:
+        """The L1FastJet of the compound JEC (type-1 MET's offset)."""
+        if not self.jec or "L1L2L3Res" not in self.jec:
+            raise CorrectionError(
+                f"jets.type1_from_raw needs a compound L1L2L3Res JEC (to find its L1FastJet); "
+                f"the JEC is {self.jec!r}"
+            )
+        return self.jec.replace("L1L2L3Res", "L1FastJet")
+
+    def _type1(self, events: Any, corrected: Any) -> dict[str, Any]:
+        """The type-1 MET recomputed from the raw MET with this JEC (:func:`type1_met`); the L1
+        correction is the compound correction's ``L1FastJet``."""
+        l1 = self.correction(self._l1())
+        l123 = self.correction(str(self.jec))
+        rho = resolved_branch(events, self.rho)
+
+        def factors(jets: Any, raw: Any) -> tuple[Any, Any]:
+            values = {"JetA": jets.area, "JetEta": jets.eta, "JetPt": raw, "Rho": raw * 0.0 + rho}
+            return evaluate_by_name(l123, values), evaluate_by_name(l1, values)
+
+        low = events.CorrT1METJet
+        jet_l123, jet_l1 = factors(corrected, corrected.pt_raw)
+        low_l123, low_l1 = factors(low, low.rawPt)
+        raw_met = events[RAW_MET.get(self.met, f"Raw{self.met}")]
+        return type1_met(raw_met, events.Jet, jet_l123, jet_l1, low, low_l123, low_l1)
 
     def _xy_corrected(self, events: Any, met: Mapping[str, Any]) -> dict[str, Any]:
         """``met`` after the MET phi (xy) correction (inputs ``met_pt``, ``met_phi``, ``npvs``,
