@@ -30,6 +30,14 @@ def normal(run: int, lumi: int, event: int, index: int, salt: int = 0) -> float:
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
+def uniform(run: int, lumi: int, event: int, index: int, salt: int) -> float:
+    """The (0, 1) number of brewflow.draws.object_uniforms, by the same hash chain."""
+    key = _splitmix(run ^ salt)
+    for value in (lumi, event, index):
+        key = _splitmix(key ^ value)
+    return ((key >> 11) + 0.5) * 2.0**-53
+
+
 def branches(spec: Mapping, is_data: bool) -> list[str]:
     """The flat branches :func:`corrected` needs."""
     out = ["run", "luminosityBlock", "event", spec.get("rho", "fixedGridRhoFastjetAll")]

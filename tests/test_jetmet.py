@@ -135,12 +135,13 @@ def test_unknown_names_are_listed(shared_data):
 
 def test_the_config_knows_every_object_variation():
     """Config validation (which cannot import the physics layer) and the correctors (jetmet,
-    egamma) name the same object variations."""
+    egamma, muonscale) name the same object variations."""
     from brewflow.config import OBJECT_TYPES
     from brewflow.egamma import VARIATIONS as ELECTRONS
     from brewflow.jetmet import VARIATIONS
+    from brewflow.muonscale import VARIATIONS as MUONS
 
-    assert set(OBJECT_TYPES) == {*VARIATIONS, *ELECTRONS}
+    assert set(OBJECT_TYPES) == {*VARIATIONS, *ELECTRONS, *MUONS}
 
 
 MET_XY = {"file": "corrections/2018_UL/met.json.gz"}

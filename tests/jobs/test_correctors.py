@@ -1,7 +1,8 @@
 """The object correctors of an era (brewflow.jobs.correctors) through the analyze job: the
-multi-era example's 2022 ttbar with jets (JEC, JER, PuppiMET) and electrons (EGM's 2022 scale
-and smearing payload): the electron variations change what the analysis sees, and stacked lazily
-with the jet variations they fill the same bins as one eager run per variation."""
+multi-era example's 2022 ttbar with jets (JEC, JER, PuppiMET), electrons (EGM's 2022 scale and
+smearing payload) and muons (MUO's scale and resolution): the lepton corrections change what the
+analysis sees, and their variations stacked lazily with the jet ones fill the same bins as one
+eager run per variation."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from brewflow.jobs.analyze import run
 from tests.helpers import ROOT
 
 PAYLOAD = "tests/data/payloads/EGM/2022_Summer22/electronSS.json.gz"
+MUONS = "tests/data/payloads/MUO/2022_Summer22/muon_scalesmearing_schemaV2.json.gz"
 DATASET = "TTto2L2Nu_2022"
 
 
@@ -24,9 +26,11 @@ def config(shared_data, monkeypatch) -> dict:
     monkeypatch.chdir(ROOT)
     config = load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
     config["eras"]["2022"]["electrons"] = {"scale_smearing": {"file": PAYLOAD}}
+    config["eras"]["2022"]["muons"] = {"scale_resolution": {"file": MUONS}}
     config["systematics"] |= {
         "electron_scale": {"type": "electron_scale", "datasets": [DATASET]},
         "electron_smearing": {"type": "electron_smearing", "datasets": [DATASET]},
+        "muon_resolution": {"type": "muon_resolution", "datasets": [DATASET]},
     }
     config["histograms"]["lead_lepton_pt"] = {"variable": "lead_lepton_pt", "bins": 400,
                                               "start": 0, "stop": 200}  # fmt: skip
@@ -39,7 +43,7 @@ def config(shared_data, monkeypatch) -> dict:
 def test_electron_variations_stacked_equal_one_run_each(config):
     files = preprocess.preprocess(config, DATASET)["files"]
     wanted = ["nominal", "jesUp", "electron_scaleUp", "electron_scaleDown",
-              "electron_smearingUp", "electron_smearingDown"]  # fmt: skip
+              "electron_smearingUp", "electron_smearingDown", "muon_resolutionUp"]  # fmt: skip
     stacked = run(config, DATASET, wanted, files, lazy=True, scheduler="sync")
     h = stacked.histograms["lead_lepton_pt"]
     for systematic in wanted:
@@ -48,9 +52,10 @@ def test_electron_variations_stacked_equal_one_run_each(config):
         np.testing.assert_allclose(h[cut].values(), alone[cut].values(), rtol=1e-9)
     found = {s: h[{"region": "leptons", "systematic": s}].values() for s in wanted}
     assert found["nominal"].sum() > 0
-    del config["eras"]["2022"]["electrons"]  # the electrons as NanoAOD has them: not smeared
+    del config["eras"]["2022"]["electrons"]  # the leptons as NanoAOD has them: not smeared
+    del config["eras"]["2022"]["muons"]
     config["systematics"] = {k: v for k, v in config["systematics"].items()
-                             if not k.startswith("electron_")}  # fmt: skip
+                             if not k.startswith(("electron_", "muon_"))}  # fmt: skip
     raw = run(config, DATASET, "nominal", files, lazy=False).histograms["lead_lepton_pt"]
     assert not np.array_equal(
         found["nominal"], raw[{"region": "leptons", "systematic": "nominal"}].values()

@@ -279,13 +279,17 @@ def _check(config: dict) -> None:
                     f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
                     f"configure {where} (JERC payload and names)"
                 )
-            electrons = (era_settings(config, era).get("electrons") or {}).get("scale_smearing")
-            if syst["type"].startswith("electron_") and electrons is None:
-                scope = f"'eras.{era}.electrons'" if era else "the top-level 'electrons'"
-                raise ConfigError(
-                    f"config key 'systematics.{name}': type {syst['type']!r} varies electrons; "
-                    f"configure {scope} with scale_smearing (EGM payload, or nanoaod)"
-                )
+            for prefix, block, key, what in (
+                ("electron_", "electrons", "scale_smearing", "EGM payload, or nanoaod"),
+                ("muon_", "muons", "scale_resolution", "the MUO payload"),
+            ):
+                spec = (era_settings(config, era).get(block) or {}).get(key)
+                if syst["type"].startswith(prefix) and spec is None:
+                    scope = f"'eras.{era}.{block}'" if era else f"the top-level '{block}'"
+                    raise ConfigError(
+                        f"config key 'systematics.{name}': type {syst['type']!r} varies "
+                        f"{block}; configure {scope} with {key} ({what})"
+                    )
             needs = {"jes": "uncertainty", "jer": "resolution_sf"}.get(syst["type"])
             if needs and needs not in (jets or {}):
                 raise ConfigError(f"config key 'systematics.{name}': needs {where} '{needs}'")

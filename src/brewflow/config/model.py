@@ -23,8 +23,10 @@ from brewflow.locations import (
 )
 from brewflow.pdfsets import PDF_SETS
 
-OBJECT_TYPES = ("jes", "jer", "unclustered", "electron_scale", "electron_smearing")
-"""The systematic types that vary objects (brewflow.jetmet, brewflow.egamma)."""
+OBJECT_TYPES = ("jes", "jer", "unclustered", "electron_scale", "electron_smearing", "muon_scale",
+                "muon_resolution")  # fmt: skip
+"""The systematic types that vary objects (brewflow.jetmet, brewflow.egamma,
+brewflow.muonscale)."""
 
 
 def dataset_spec(config: Mapping, dataset: str) -> Mapping:
@@ -275,7 +277,8 @@ def skim_targets(config: Mapping) -> list[tuple[str, str]]:
 
 CORRELATED_BY_TYPE = {"weight": True, "jes": True, "scale": False, "jer": False,
                       "unclustered": False, "envelope": True, "pdf": True,
-                      "electron_scale": False, "electron_smearing": False}  # fmt: skip
+                      "electron_scale": False, "electron_smearing": False,
+                      "muon_scale": False, "muon_resolution": False}  # fmt: skip
 """Whether a systematic of each type is one nuisance for all eras by default: weights (scale
 factors, theory) and JES are; a flat scale (e.g. luminosity), JER and unclustered MET are not."""
 
@@ -301,7 +304,7 @@ def era_datasets(config: Mapping, era: str | None) -> list[str]:
     return [d for d in config["datasets"] if era is None or era_of(config, d) == era]
 
 
-BLOCKS = ("jets", "electrons", "met_filters", "hem_veto", "l1_prefiring")
+BLOCKS = ("jets", "electrons", "muons", "met_filters", "hem_veto", "l1_prefiring")
 """The era settings that are the era's own, else the top-level one (absent without either)."""
 
 

@@ -28,6 +28,7 @@ from brewflow.errors import ConfigError
 from brewflow.files import atomic_write
 from brewflow.jetmet import JetCorrector
 from brewflow.jetquality import check_veto_map
+from brewflow.muonscale import MuonCorrector
 
 __all__ = ["CHECKED", "check_analysis", "check_before_run", "check_payloads"]
 
@@ -53,12 +54,14 @@ def check_payloads(config: Mapping) -> None:
                     load(spec["file"], spec["name"])
                 except CorrectionError as err:
                     raise ConfigError(f"config key '{where}corrections.{key}': {err}") from None
-        electrons = (settings.get("electrons") or {}).get("scale_smearing")
-        if electrons is not None:
-            try:
-                ElectronCorrector.from_config(electrons, is_data=False).check()
-            except CorrectionError as err:
-                raise ConfigError(f"config key '{where}electrons.scale_smearing': {err}") from None
+        for block, key, corrector in (("electrons", "scale_smearing", ElectronCorrector),
+                                      ("muons", "scale_resolution", MuonCorrector)):  # fmt: skip
+            spec = (settings.get(block) or {}).get(key)
+            if spec is not None:
+                try:
+                    corrector.from_config(spec, is_data=False).check()
+                except CorrectionError as err:
+                    raise ConfigError(f"config key '{where}{block}.{key}': {err}") from None
         jets = settings.get("jets")
         if jets is None or jets["file"] in generated:
             continue
