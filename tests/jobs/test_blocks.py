@@ -20,7 +20,7 @@ from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
 from brewflow.jobs.blocks import with_blocks
 from brewflow.jobs.correctors import correctors
-from brewflow.metfilters import RECOMMENDATIONS
+from brewflow.metfilters import RECOMMENDATIONS, met_filter_mask
 from brewflow.nanoevents.reader import eager_events
 from brewflow.selection import Selection
 from brewflow.weights import Weights
@@ -341,3 +341,37 @@ def test_every_era_has_the_veto_cuts_in_the_jobs_own_view(example, dataset):
     files = preprocess.preprocess(example, dataset)["files"]
     flow = run(view, dataset, "nominal", files, lazy=False).cutflow("dilepton")
     assert flow["cuts"][:4] == ["initial", "met_filters", "jet_veto", "hem_veto"]
+
+
+def test_2022_data_get_the_ecal_bad_calib_patch_in_the_met_filters(example):
+    """A 2022 data dataset (the Run 3 events as data of run 363000, inside the runs whose flag
+    is wrong): the cut met_filters is the flags and JetMET's veto; MC gets the flags alone."""
+    from brewflow.metfilters import ecal_bad_calib_pass
+    from tests.test_metfilters import _ecal_loop
+
+    config = copy.deepcopy(example)
+    path = config["datasets"]["TTto2L2Nu_2022"]["files"][0]
+    config["datasets"]["Muon_2022"] = {"files": [path], "era": "2022", "is_data": True}
+    events = eager_events(path)
+    as_data = ak.with_field(events, ak.full_like(events.run, 363000), "run")
+    # one event written with a jet the veto catches (the sample has none)
+    jets = events.Jet
+    hit = ak.local_index(jets.pt) == 0
+    given = ak.with_field(as_data, ak.zip({**{f: jets[f] for f in jets.fields},
+        "pt": ak.where(hit, 80.0, jets.pt), "eta": ak.where(hit, -0.3, jets.eta),
+        "phi": ak.where(hit, -1.95, jets.phi), "neEmEF": ak.where(hit, 0.95, jets.neEmEF)},
+        with_name="Jet"), "Jet")  # fmt: skip
+    met = ak.zip({"pt": ak.full_like(events.PuppiMET.pt, 150.0), "phi": ak.full_like(
+        events.PuppiMET.phi, 1.2)})  # fmt: skip
+    given = ak.with_field(given, met, "PuppiMET")
+    output = with_blocks(config, "Muon_2022", _trivial)(given, Context("Muon_2022", True))
+    flags = met_filter_mask(given, RECOMMENDATIONS["run3_2022"].flags)
+    rows = [[{f: j[f] for f in ("pt", "eta", "phi", "neEmEF", "chEmEF")} for j in e]
+            for e in ak.to_list(given.Jet)]  # fmt: skip
+    patch = _ecal_loop([363000] * len(rows), rows, [(150.0, 1.2)] * len(rows))
+    expected = [f and p for f, p in zip(ak.to_list(flags), patch, strict=True)]
+    assert ak.to_list(output.selection.all("met_filters")) == expected
+    assert not all(patch)  # the written jet is caught
+    mc = with_blocks(config, "TTto2L2Nu_2022", _trivial)(given, Context("TTto2L2Nu_2022", False))
+    assert ak.to_list(mc.selection.all("met_filters")) == ak.to_list(flags)
+    assert ak.to_list(ecal_bad_calib_pass(events)) == [True] * len(events)  # MC runs: 1

@@ -3,7 +3,8 @@ configures instead of writing. Every job that runs the analysis (analyze, skims,
 check before a run) runs it through :func:`with_blocks`, which adds to its output:
 
 - ``met_filters`` (per era): the cut ``met_filters``, every recommended ``Flag_*`` of the era's
-  campaign (:mod:`brewflow.metfilters`), data and MC, for regions to list;
+  campaign (:mod:`brewflow.metfilters`), data and MC, for regions to list; 2022-23 data also
+  JetMET's on-the-fly ``ecalBadCalibFilter`` veto;
 - ``theory`` (MC): the weights ``qcd_muR``, ``qcd_muF``, ``qcd_muRmuF``, ``ps_isr``,
   ``ps_fsr`` with their variations (:mod:`brewflow.theory`), each 1 at nominal, and, for the
   datasets of ``theory.top_pt``, the top pT reweighting ``top_pt`` (not 1 at nominal), for the
@@ -43,7 +44,12 @@ from brewflow.corrections import load
 from brewflow.detector import HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
 from brewflow.jetquality import veto_map_jets, veto_map_selected
-from brewflow.metfilters import RECOMMENDATIONS, MissingFlag, met_filter_mask
+from brewflow.metfilters import (
+    RECOMMENDATIONS,
+    MissingFlag,
+    ecal_bad_calib_pass,
+    met_filter_mask,
+)
 from brewflow.pdfsets import PDF_SETS
 from brewflow.theory import parton_shower_weights, pdf_members, scale_weights, top_pt_weights
 
@@ -136,6 +142,7 @@ class _Blocks:
     is_data: bool
     where: str
     flags: tuple[str, tuple[str, ...]] | None
+    ecal_patch: bool  # data of a campaign whose ecalBadCalibFilter needs JetMET's patch
     theory: Mapping[str, Any] | None
     process: str
     veto_map: Mapping[str, Any] | None
@@ -177,6 +184,8 @@ class _Blocks:
                     "requires; older NanoAOD needs a list of its own: met_filters: "
                     "[goodVertices, ...]"
                 ) from None
+            if self.ecal_patch:  # the flag is wrong for some 2022-23 runs: JetMET's veto
+                mask = mask & ecal_bad_calib_pass(events)
             _add_cut(output, MET_FILTERS, mask)
         if self.jet_veto_cut:
             _add_cut(output, JET_VETO, self._jet_veto(events))
@@ -235,6 +244,9 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         is_data=spec["is_data"],
         where=f" (file {where!r})" if where else "",
         flags=_flags(config, dataset),
+        ecal_patch=spec["is_data"]
+        and isinstance(met_filters_of(config, dataset), str)
+        and RECOMMENDATIONS[met_filters_of(config, dataset)].ecal_patch,
         theory=theory,
         process=spec.get("process", dataset) if top_pt else dataset,
         veto_map=jets.get("veto_map"),
