@@ -8,10 +8,7 @@ from brewflow.config.blocks import met_filters_of, theory_applies
 from brewflow.config.checks import SCHEDULER_ENV, check_scheduler, schema
 from brewflow.config.loading import DEFAULT_CONFIG, load_config, validate, workflow_config
 from brewflow.config.model import (
-    MEMBER,
-    OBJECT_TYPES,
     analysis_options,
-    applicable_systematics,
     blind_windows,
     blinded_regions,
     channel_blinding,
@@ -29,18 +26,23 @@ from brewflow.config.model import (
     generated_payloads,
     golden_json,
     hypotheses,
-    is_correlated,
     is_generated,
     local_files,
-    member_categories,
-    nuisance_description,
-    nuisance_names,
-    object_variation,
     on_bad_file,
     payload_files,
     process_of,
     processes,
     skim_targets,
+)
+from brewflow.config.systematics import (
+    MEMBER,
+    OBJECT_TYPES,
+    applicable_systematics,
+    is_correlated,
+    member_categories,
+    nuisance_description,
+    nuisance_names,
+    object_variation,
     systematics_for,
 )
 from brewflow.errors import ConfigError

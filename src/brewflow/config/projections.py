@@ -13,9 +13,11 @@ from typing import Any
 
 from brewflow.config.model import (
     BLOCKS,
-    applicable_systematics,
     era_of,
     eras,
+)
+from brewflow.config.systematics import (
+    applicable_systematics,
 )
 
 __all__ = ["KINDS", "SETTINGS", "Projection", "SpecError", "View"]

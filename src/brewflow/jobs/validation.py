@@ -16,12 +16,14 @@ from brewflow.config.model import (
     era_settings,
     generated_payloads,
     local_files,
-    object_variation,
     payload_files,
     skim_targets,
-    systematics_for,
 )
 from brewflow.config.specs import job_spec
+from brewflow.config.systematics import (
+    object_variation,
+    systematics_for,
+)
 from brewflow.corrections import CorrectionError, load
 from brewflow.egamma import ElectronCorrector
 from brewflow.errors import ConfigError

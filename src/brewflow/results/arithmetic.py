@@ -10,7 +10,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from brewflow.config.model import MEMBER
+from brewflow.config.systematics import MEMBER
 from brewflow.errors import ConfigError, InputError
 from brewflow.results.documents import NonFiniteError
 from brewflow.results.model import CUTFLOW, Result, save

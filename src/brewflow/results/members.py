@@ -27,7 +27,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from brewflow.config.model import MEMBER
+from brewflow.config.systematics import MEMBER
 from brewflow.errors import InputError
 from brewflow.pdfsets import PDF_SETS
 from brewflow.results.model import CUTFLOW, Result
