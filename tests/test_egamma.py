@@ -97,12 +97,14 @@ def test_data_get_the_scale_correction_of_their_run(ttbar):
 
 def test_nanoaod_branches_shift_the_energy(ttbar):
     """Run 2 UL layout: corrected electrons, Electron_dEscaleUp/Down and dEsigmaUp/Down the
-    varied energy minus the corrected one (added here to the real electrons)."""
+    corrected energy minus the varied one, as CMSSW's electrons_cff writes them
+    (``ecalTrkEnergyPostCorr - energyScaleUp``; added here to the real electrons): the scale up
+    by 1% is dEscaleUp = -0.01 E."""
     events = eager_events(ttbar)
     e = events.Electron
     energy = e.pt * np.cosh(e.eta)
-    shifts = {"dEscaleUp": 0.01 * energy, "dEscaleDown": -0.012 * energy,
-              "dEsigmaUp": 0.003 * energy, "dEsigmaDown": -0.002 * energy}  # fmt: skip
+    shifts = {"dEscaleUp": -0.01 * energy, "dEscaleDown": 0.012 * energy,
+              "dEsigmaUp": -0.003 * energy, "dEsigmaDown": 0.002 * energy}  # fmt: skip
     given = ak.with_field(events, ak.zip({**{f: e[f] for f in e.fields}, **shifts},
                                          with_name="PtEtaPhiMCandidate"), "Electron")  # fmt: skip
     corrector = ElectronCorrector.from_config("nanoaod", is_data=False)

@@ -12,8 +12,10 @@ Two sources, chosen per era (config ``electrons.scale_smearing``):
   Scale(total_uncertainty))``, the smearing ``rho +- err_rho`` with the same ``n``.
 - **NanoAOD's branches** (Run 2 UL, ``nanoaod``): the electrons are already corrected; the
   variations shift the energy by ``Electron_dEscaleUp/Down`` (scale) or
-  ``Electron_dEsigmaUp/Down`` (smearing), each the varied energy minus the corrected one:
-  ``pt * (1 + dE / E)``, ``E = pt cosh(eta)``.
+  ``Electron_dEsigmaUp/Down`` (smearing), each the corrected energy minus the varied one
+  (CMSSW's ``electrons_cff``: ``ecalTrkEnergyPostCorr - energyScaleUp``): ``pt * (1 - dE /
+  E)``, ``E = pt cosh(eta)``. (Analysis frameworks report wrong ``dEscale`` values in some UL
+  productions; EGM's scale uncertainty payloads are the alternative.)
 
 The mass scales with the pT; every other field is kept. MET is not changed (as CMS analyses
 do; jets' changes propagate through :mod:`brewflow.jetmet`).
@@ -107,7 +109,7 @@ class ElectronCorrector:
                 )
             shift = electrons[branch]
             energy = electrons.pt * np.cosh(electrons.eta)
-            return _scaled(electrons, 1.0 + shift / energy)
+            return _scaled(electrons, 1.0 - shift / energy)  # shift: corrected - varied
         values = self._inputs(events, electrons)
         if self.is_data:
             return _scaled(electrons, self._evaluate(self.scale, "total_correction", values))

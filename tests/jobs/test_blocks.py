@@ -292,7 +292,8 @@ def test_the_l1_prefiring_weight_and_its_missing_branch(example):
     dataset = "DYJetsToLL_M50_2018"
     path = config["datasets"][dataset]["files"][0]
     events = eager_events(path)
-    with pytest.raises(InputError, match=r"l1_prefiring needs the branch.*L1PreFiringWeight_Nom"):
+    with pytest.raises(InputError, match=r"l1_prefiring needs the branch L1PreFiringWeight_Nom, "
+                       "which the file lacks"):  # fmt: skip
         with_blocks(config, dataset, _trivial, path)(events, Context(dataset, False))
     # a file of UL NanoAOD's layout: the three branches added to the real events
     values = {"Nom": 1 - events.event % 7 / 100, "Up": 1 - events.event % 7 / 200,
@@ -375,3 +376,66 @@ def test_2022_data_get_the_ecal_bad_calib_patch_in_the_met_filters(example):
     mc = with_blocks(config, "TTto2L2Nu_2022", _trivial)(given, Context("TTto2L2Nu_2022", False))
     assert ak.to_list(mc.selection.all("met_filters")) == ak.to_list(flags)
     assert ak.to_list(ecal_bad_calib_pass(events)) == [True] * len(events)  # MC runs: 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["systematics"]["qcd_scale"].update(of=["qcd_muR", "qcd_muR"]),
+         "has non-unique elements"),
+        (lambda c: c["eras"]["2018"].update(hem_veto={"mc_fracton": 0.5}),
+         "'mc_fracton' was unexpected"),
+        (lambda c: c["eras"]["2018"].update(hem_veto={"mc_fraction": 2}),
+         "2 is greater than the maximum of 1"),
+        (lambda c: c["eras"]["2022"]["jets"]["veto_map"].update(mode="jet"),
+         "the veto maps here are in jet mode, which removes jets and makes no cut"),
+    ],
+)  # fmt: skip
+def test_block_settings_a_careless_user_writes_are_named(example, edit, message):
+    """Regressions (review): a repeated envelope member gave qcd_scaleDown = 0; bad HEM
+    settings said only "not valid under any of the given schemas"; jet mode with the cut
+    listed said no era had a map."""
+    from brewflow.config import validate
+
+    config = copy.deepcopy(example)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_blocks_switched_off_with_false(example):
+    """hem_veto: false and l1_prefiring: false are valid and add nothing (an era's false
+    overrides a top-level true); hem_veto: false was an internal TypeError."""
+    from brewflow.config import validate
+
+    config = copy.deepcopy(example)
+    config["hem_veto"] = True
+    config["eras"]["2018"]["hem_veto"] = False
+    config["eras"]["2022"]["hem_veto"] = False
+    config["eras"]["2018"]["l1_prefiring"] = False
+    for region in config["regions"].values():
+        region["cuts"].remove("hem_veto")
+    validate(config)
+    dataset = "DYJetsToLL_M50_2018"
+    output = with_blocks(config, dataset, _trivial)(
+        eager_events(config["datasets"][dataset]["files"][0]), Context(dataset, False)
+    )
+    assert "hem_veto" not in output.selection
+    assert "l1_prefiring" not in output.weights.names
+
+
+def test_payload_names_and_pdf_sets_fail_before_any_job(example, tmp_path):
+    """Regressions (review): a veto map's type and a PDF set that is not the file's got past
+    the checks before a run and failed in every analyze job ("unexpected" for the map)."""
+    from brewflow.jobs.validation import check_analysis, check_payloads
+
+    config = copy.deepcopy(example)
+    config["eras"]["2022"]["jets"]["veto_map"]["map"] = "jetvetomapXX"
+    with pytest.raises(ConfigError, match=r"eras\.2022\.jets.*type = 'jetvetomapXX' is not in "
+                       r"the payload .*accepted: .*jetvetomap_hot"):  # fmt: skip
+        check_payloads(config)
+    config = copy.deepcopy(example)
+    config["systematics"]["pdf_2018"]["set"] = 325300
+    with pytest.raises(ConfigError, match=r"systematics\.pdf_2018\.set': 325300 .* stores LHA "
+                       r"IDs 91400 - 91432"):  # fmt: skip
+        check_analysis(config, record=None)

@@ -62,19 +62,19 @@ def check_blocks(config: Mapping) -> None:
     if listed and len(listed) < len(config["regions"]):
         log.warning("regions %s do not list the cut 'met_filters': their events are not filtered",
                     ", ".join(n for n in config["regions"] if n not in listed))  # fmt: skip
+    hem = [era for era in scopes if era_settings(config, era).get("hem_veto")]  # false: off
+    maps = [era for era in scopes if (era_settings(config, era).get("jets") or {}).get("veto_map")]
     for cut, key, configured in (
         ("jet_veto", "jets.veto_map", [era for era in scopes if _event_veto_map(config, era)]),
-        (
-            "hem_veto",
-            "hem_veto",
-            [era for era in scopes if "hem_veto" in era_settings(config, era)],
-        ),
+        ("hem_veto", "hem_veto", hem),
     ):
         listing = [name for name, region in config["regions"].items() if cut in region["cuts"]]
         if listing and not configured:
+            jet_mode = "; the veto maps here are in jet mode, which removes jets and makes no "
+            jet_mode += "cut: remove the cut or set mode: event"
             raise ConfigError(
                 f"config key 'regions.{listing[0]}.cuts': the cut {cut!r} needs {key} in an era "
-                "(or at the top level)"
+                "(or at the top level)" + (jet_mode if cut == "jet_veto" and maps else "")
             )
         if configured and not listing:
             raise ConfigError(

@@ -111,7 +111,11 @@ def _check_finite(value: Any, path: list[Any]) -> None:
 def _message(error: Any) -> str:
     if error.validator == "required" and error.schema_path and "then" in error.schema_path:
         return f"{error.message} (MC datasets need a cross section in pb; or set is_data: true)"
-    if error.validator == "oneOf" and "variable" in error.instance:
+    if (
+        error.validator == "oneOf"
+        and isinstance(error.instance, dict)
+        and "variable" in (error.instance)
+    ):
         return "give either 'bins', 'start' and 'stop' or 'edges'"
     return error.message
 

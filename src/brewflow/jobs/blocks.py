@@ -41,7 +41,7 @@ from brewflow.config import (
 )
 from brewflow.corrected import with_collection
 from brewflow.corrections import load
-from brewflow.detector import HemRegion, hem_veto, prefiring_weights
+from brewflow.detector import PREFIRING_BRANCHES, HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
 from brewflow.jetquality import veto_map_jets, veto_map_selected
 from brewflow.metfilters import (
@@ -114,6 +114,14 @@ def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], datas
         _add_weight(output, name, "theory", factor, variations)
 
 
+def _has_branch(events: Any, branch: str) -> bool:
+    """Whether the events have NanoAOD branch ``branch`` (``Jet_jetId``: field of ``Jet``)."""
+    if branch in events.fields:
+        return True
+    collection, _, name = branch.partition("_")
+    return bool(name) and collection in events.fields and name in events[collection].fields
+
+
 def _add_cut(output: AnalysisOutput, name: str, mask: Any) -> None:
     if name in output.selection:
         raise ConfigError(
@@ -156,10 +164,10 @@ class _Blocks:
         return bool(self.flags or self.theory or self.veto_map or self.jet_veto_cut
                     or self.hem_cut or self.prefiring or self.pdf)  # fmt: skip
 
-    def missing(self, err: KeyError, key: str) -> InputError:
+    def missing(self, branch: str, key: str) -> InputError:
         return InputError(
-            f"dataset {self.dataset!r}{self.where}: {key} needs the branch {err.args[0]}, "
-            "which the file lacks"
+            f"dataset {self.dataset!r}{self.where}: {key} needs the branch {branch}, which the "
+            "file lacks"
         )
 
     def prepared(self, events: Any) -> Any:
@@ -196,12 +204,12 @@ class _Blocks:
         passed = events.luminosityBlock >= 0  # every event: an era without an event veto map
         if not self.veto_map or self.veto_map.get("mode", "event") != "event":
             return passed
-        try:
-            jets = events.Jet
-            vetoed = veto_map_jets(jets, self._map(), self.veto_map.get("map", "jetvetomap"))
-            selected = veto_map_selected(jets, events.Muon)
-        except (KeyError, AttributeError) as err:
-            raise self.missing(KeyError(str(err)), "jets.veto_map") from None
+        for branch in ("Jet_chEmEF", "Jet_neEmEF", "Jet_jetId", "Muon_isPFcand"):
+            if not _has_branch(events, branch):
+                raise self.missing(branch, "jets.veto_map")
+        jets = events.Jet
+        vetoed = veto_map_jets(jets, self._map(), self.veto_map.get("map", "jetvetomap"))
+        selected = veto_map_selected(jets, events.Muon)
         return ~lib(passed).any(vetoed & selected, axis=1)
 
     def _hem(self, events: Any) -> Any:
@@ -221,10 +229,10 @@ class _Blocks:
                 for index, member in enumerate(pdf_members(lhe, entries, what)):
                     output.weights.add_variation(f"{name}{MEMBER}{index}", members, member, member)
         if self.prefiring:
-            try:
-                prefiring = prefiring_weights(events)
-            except KeyError as err:
-                raise self.missing(err, "l1_prefiring") from None
+            absent = [b for b in PREFIRING_BRANCHES if not _has_branch(events, b)]
+            if absent:
+                raise self.missing(absent[0], "l1_prefiring")
+            prefiring = prefiring_weights(events)
             _add_weight(output, L1_PREFIRING, "l1_prefiring", prefiring, variations)
         if self.theory is not None:
             _theory(output, events, self.theory, self.dataset, self.process, self.where,
@@ -238,7 +246,7 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
     era = era_settings(config, era_of(config, dataset))
     listed = {cut for region in config["regions"].values() for cut in region["cuts"]}
     jets = era.get("jets") or {}
-    hem = era.get("hem_veto")
+    hem = era.get("hem_veto") or None  # false: off
     return _Blocks(
         dataset=dataset,
         is_data=spec["is_data"],
@@ -255,7 +263,7 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         jet_veto_cut=JET_VETO in listed,
         hem=None if hem is None else HemRegion(**(hem if isinstance(hem, Mapping) else {})),
         hem_cut=HEM_VETO in listed,
-        prefiring="l1_prefiring" in era and not spec["is_data"],
+        prefiring=bool(era.get("l1_prefiring")) and not spec["is_data"],
         pdf=tuple(
             (name, PDF_SETS[config["systematics"][name]["set"]].entries)
             for name in applicable_systematics(config, dataset)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,16 +22,18 @@ from brewflow.config.model import (
 )
 from brewflow.config.specs import job_spec
 from brewflow.config.systematics import (
+    applicable_systematics,
     object_variation,
     systematics_for,
 )
-from brewflow.corrections import CorrectionError, load
+from brewflow.corrections import CorrectionError, check_keys, load
 from brewflow.egamma import ElectronCorrector
 from brewflow.errors import ConfigError
 from brewflow.files import atomic_write
 from brewflow.jetmet import JetCorrector
 from brewflow.jetquality import check_veto_map
 from brewflow.muonscale import MuonCorrector
+from brewflow.pdfsets import PDF_SETS
 
 __all__ = ["CHECKED", "check_analysis", "check_before_run", "check_payloads"]
 
@@ -76,7 +79,9 @@ def check_payloads(config: Mapping) -> None:
             for tag in {config["datasets"][d].get("jec") for d in data}:
                 JetCorrector.from_config(jets, is_data=True, jec=tag).check()
             if "veto_map" in jets:
-                check_veto_map(load(jets["veto_map"]["file"], jets["veto_map"]["name"]))
+                veto_map = load(jets["veto_map"]["file"], jets["veto_map"]["name"])
+                check_veto_map(veto_map)
+                check_keys(veto_map, type=jets["veto_map"].get("map", "jetvetomap"))
         except CorrectionError as err:
             raise ConfigError(f"config key '{where}jets' (or a dataset's 'jec'): {err}") from None
 
@@ -123,6 +128,7 @@ def check_analysis(config: Mapping, *, record: Path | None = CHECKED) -> list[st
         weights = [s for s in systematics_for(view, name) if not object_variation(view, s)]
         graph = build(view, name, weights, events, first)  # raises ConfigError naming the key
         _check_skims(config, name, graph.variables, events.fields)
+        _check_pdf_sets(config, name, first, tree)
         checked.append(name)
         if marker is not None:
             atomic_write(marker, fingerprint)
@@ -147,6 +153,37 @@ def _check_skims(
                     f"config key 'skims.{name}.{key}': {what} no {missing[0]!r} (dataset "
                     f"{dataset!r}; it has: {', '.join(known)})"
                 )
+
+
+def _check_pdf_sets(config: Mapping, dataset: str, path: str, tree: str) -> None:
+    """The LHAPDF set each ``pdf`` systematic of ``dataset`` names is the one its first file's
+    ``LHEPdfWeight`` holds, when the branch's title names its LHA IDs (NanoAOD's "LHA IDs
+    325300 - 325402"); a file without the branch is named."""
+    import uproot
+
+    names = [n for n in applicable_systematics(config, dataset)
+             if config["systematics"][n]["type"] == "pdf"]  # fmt: skip
+    if not names:
+        return
+    with uproot.open(path) as f:
+        branches = f[tree]
+        if "LHEPdfWeight" not in branches:
+            raise ConfigError(
+                f"config key 'systematics.{names[0]}': dataset {dataset!r} (file {path!r}) has "
+                "no LHEPdfWeight branch; leave the dataset out of its datasets"
+            )
+        title = branches["LHEPdfWeight"].title
+    found = re.search(r"LHA IDs (\d+) - (\d+)", title)
+    for name in names:
+        chosen = PDF_SETS[config["systematics"][name]["set"]]
+        first_id = config["systematics"][name]["set"]
+        if found and (int(found[1]) != first_id
+                      or int(found[2]) - int(found[1]) + 1 != chosen.entries):  # fmt: skip
+            raise ConfigError(
+                f"config key 'systematics.{name}.set': {first_id} ({chosen.name}, "
+                f"{chosen.entries} members), but dataset {dataset!r} (file {path!r}) stores LHA "
+                f"IDs {found[1]} - {found[2]} in LHEPdfWeight"
+            )
 
 
 def check_before_run(config: Mapping) -> None:
