@@ -283,12 +283,18 @@ def _check(config: dict) -> None:
                     f"config key 'systematics.{name}': type {syst['type']!r} varies jets; "
                     f"configure {where} (JERC payload and names)"
                 )
-            for prefix, block, key, what in (
-                ("electron_", "electrons", "scale_smearing", "EGM payload, or nanoaod"),
-                ("muon_", "muons", "scale_resolution", "the MUO payload"),
+            for prefix, block, keys, what in (
+                ("electron_", "electrons", ("scale_smearing",), "EGM payload, or nanoaod"),
+                ("muon_", "muons", ("scale_resolution", "rochester"), "the MUO payload"),
             ):
-                spec = (era_settings(config, era).get(block) or {}).get(key)
-                if syst["type"].startswith(prefix) and spec is None:
+                given = era_settings(config, era).get(block) or {}
+                key = keys[0]
+                if syst["type"] == "muon_resolution" and "rochester" in given:
+                    raise ConfigError(
+                        f"config key 'systematics.{name}': Rochester corrections have one "
+                        f"uncertainty, muon_scale (era {era}); remove this systematic"
+                    )
+                if syst["type"].startswith(prefix) and not any(k in given for k in keys):
                     scope = f"'eras.{era}.{block}'" if era else f"the top-level '{block}'"
                     raise ConfigError(
                         f"config key 'systematics.{name}': type {syst['type']!r} varies "

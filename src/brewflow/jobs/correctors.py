@@ -1,7 +1,8 @@
 """The object corrections of a dataset's era, applied before the analysis: jets and MET
 (:mod:`brewflow.jetmet`, config ``jets``), electrons (:mod:`brewflow.egamma`, config
 ``electrons.scale_smearing``) and muons (:mod:`brewflow.muonscale`, config
-``muons.scale_resolution``), nominal or one object variation at a time."""
+``muons.scale_resolution``; :mod:`brewflow.rochester`, ``muons.rochester``), nominal or one
+object variation at a time."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from brewflow.egamma import ElectronCorrector
 from brewflow.jetmet import JetCorrector
 from brewflow.muonscale import VARIATIONS as MUON_VARIATIONS
 from brewflow.muonscale import MuonCorrector
+from brewflow.rochester import RochesterCorrector
 
 __all__ = ["Correctors", "correctors"]
 
@@ -26,7 +28,7 @@ class Correctors:
 
     jets: JetCorrector | None = None
     electrons: ElectronCorrector | None = None
-    muons: MuonCorrector | None = None
+    muons: MuonCorrector | RochesterCorrector | None = None
 
     def apply(self, events: Any, variation: tuple[str, str, str] | None = None) -> Any:
         """Events with the corrected collections (every view of a graph replaces the same
@@ -51,7 +53,8 @@ def correctors(config: Mapping, dataset: str) -> Correctors | None:
     spec = config["datasets"][dataset]
     jets = settings.get("jets")
     electrons = (settings.get("electrons") or {}).get("scale_smearing")
-    muons = (settings.get("muons") or {}).get("scale_resolution")
+    block = settings.get("muons") or {}
+    muons = block.get("scale_resolution") or block.get("rochester")
     if jets is None and electrons is None and muons is None:
         return None
     is_data = spec["is_data"]
@@ -59,5 +62,6 @@ def correctors(config: Mapping, dataset: str) -> Correctors | None:
         None if jets is None else JetCorrector.from_config(jets, is_data=is_data,
                                                            jec=spec.get("jec")),
         None if electrons is None else ElectronCorrector.from_config(electrons, is_data=is_data),
-        None if muons is None else MuonCorrector.from_config(muons, is_data=is_data),
+        None if muons is None else (MuonCorrector if "scale_resolution" in block
+                                    else RochesterCorrector).from_config(muons, is_data=is_data),
     )  # fmt: skip

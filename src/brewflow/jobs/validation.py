@@ -34,6 +34,7 @@ from brewflow.jetmet import JetCorrector
 from brewflow.jetquality import check_veto_map
 from brewflow.muonscale import MuonCorrector
 from brewflow.pdfsets import PDF_SETS
+from brewflow.rochester import RochesterCorrector
 
 __all__ = ["CHECKED", "check_analysis", "check_before_run", "check_payloads"]
 
@@ -60,7 +61,8 @@ def check_payloads(config: Mapping) -> None:
                 except CorrectionError as err:
                     raise ConfigError(f"config key '{where}corrections.{key}': {err}") from None
         for block, key, corrector in (("electrons", "scale_smearing", ElectronCorrector),
-                                      ("muons", "scale_resolution", MuonCorrector)):  # fmt: skip
+                                      ("muons", "scale_resolution", MuonCorrector),
+                                      ("muons", "rochester", RochesterCorrector)):  # fmt: skip
             spec = (settings.get(block) or {}).get(key)
             if spec is not None:
                 try:
