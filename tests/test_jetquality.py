@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import awkward as ak
+import dask_awkward as dak
 import numpy as np
 import pytest
 import uproot
@@ -31,7 +32,7 @@ def ttbar(shared_data) -> str:
 
 
 def _read(path: str) -> dict[str, list]:
-    names = [f"Jet_{f}" for f in JET] + ["Muon_eta", "Muon_phi", "Muon_isPFcand"]
+    names = [f"Jet_{f}" for f in JET] + ["Jet_chHEF", "Muon_eta", "Muon_phi", "Muon_isPFcand"]
     with uproot.open(path) as f:
         return {n: f["Events"][n].array().tolist() for n in names}
 
@@ -118,3 +119,100 @@ def test_phi_on_the_maps_edge_is_in_its_last_cell(ttbar):
     assert ak.to_list(veto_map_jets(jets, correction)) == [
         [correction.evaluate("jetvetomap", 0.5, 3.1415) > 0]
     ]
+
+
+# JME's Run 3 AK4 PUPPI criteria (twiki JetID13p6TeV): the test's own payload of jetid.json.gz's
+# schema (the POG's file is not public here), a multi-binning over the nine inputs whose bins are
+# the criteria's thresholds, filled from the criteria written out below
+ID_EDGES = {
+    "eta": [-6.0, -3.0, -2.7, -2.6, 2.6, 2.7, 3.0, 6.0], "chHEF": [-1.0, 0.01, 2.0],
+    "neHEF": [-1.0, 0.9, 0.99, 2.0], "chEmEF": [-1.0, 0.8, 2.0],
+    "neEmEF": [-1.0, 0.4, 0.9, 0.99, 2.0], "muEF": [-1.0, 0.8, 2.0],
+    "chMultiplicity": [-1.0, 0.5, 1e4], "neMultiplicity": [-1.0, 1.5, 1e4],
+    "multiplicity": [-1.0, 1.5, 1e4],
+}  # fmt: skip
+
+
+def _tight(j: dict) -> bool:
+    a, mult = abs(j["eta"]), j.get("multiplicity", j["chMultiplicity"] + j["neMultiplicity"])
+    if a <= 2.6:
+        return (j["neHEF"] < 0.99 and j["neEmEF"] < 0.9 and mult > 1 and j["chHEF"] > 0.01
+                and j["chMultiplicity"] > 0)  # fmt: skip
+    if a <= 2.7:
+        return j["neHEF"] < 0.9 and j["neEmEF"] < 0.99
+    if a <= 3.0:
+        return j["neHEF"] < 0.99
+    return j["neEmEF"] < 0.4 and j["neMultiplicity"] >= 2
+
+
+def _lepton_veto(j: dict) -> bool:
+    return _tight(j) and (abs(j["eta"]) > 2.7 or (j["muEF"] < 0.8 and j["chEmEF"] < 0.8))
+
+
+@pytest.fixture
+def jet_id_payload(tmp_path) -> str:
+    import itertools
+
+    import correctionlib.schemav2 as schema
+
+    from brewflow.jetquality import JET_ID_INPUTS
+
+    centres = [[(a + b) / 2 for a, b in itertools.pairwise(ID_EDGES[n])] for n in JET_ID_INPUTS]
+
+    def correction(name: str, passes) -> schema.Correction:
+        content = [
+            float(passes(dict(zip(JET_ID_INPUTS, point, strict=True))))
+            for point in itertools.product(*centres)
+        ]  # row-major, as MultiBinning
+        return schema.Correction(
+            name=name, version=1, output=schema.Variable(name="id", type="real"),
+            inputs=[schema.Variable(name=n, type="real") for n in JET_ID_INPUTS],
+            data=schema.MultiBinning(nodetype="multibinning", inputs=list(JET_ID_INPUTS),
+                                     edges=[ID_EDGES[n] for n in JET_ID_INPUTS],
+                                     content=content, flow="clamp"),
+        )  # fmt: skip
+
+    payload = schema.CorrectionSet(schema_version=2, corrections=[
+        correction("AK4PUPPI_Tight", _tight),
+        correction("AK4PUPPI_TightLeptonVeto", _lepton_veto)])  # fmt: skip
+    path = tmp_path / "jetid.json"
+    path.write_text(payload.model_dump_json(exclude_unset=True))
+    return str(path)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_nanoaod_v15_jet_id_from_the_payload(ttbar, jet_id_payload, lazy):
+    """v15's layout: no jetId, the multiplicities stored (added here to the real v12 jets:
+    charged = nConstituents // 2, neutral the rest); the jet ID the payload gives, through the
+    jets block, against the criteria written out jet by jet."""
+    from brewflow.jetmet import JetCorrector
+
+    events = lazy_events([ttbar], step_size=70) if lazy else eager_events(ttbar)
+    jets = events.Jet
+    lib_ = dak if lazy else ak
+    fields = {f: jets[f] for f in jets.fields if f != "jetId"}
+    fields["chMultiplicity"] = jets.nConstituents // 2
+    fields["neMultiplicity"] = jets.nConstituents - jets.nConstituents // 2
+    given = lib_.with_field(events, lib_.zip(fields, with_name="Jet"), "Jet")
+    corrector = JetCorrector.from_config(
+        {"file": "unused", "jec": {"mc": "", "data": ""},
+         "id": {"file": jet_id_payload, "tight": "AK4PUPPI_Tight",
+                "lepton_veto": "AK4PUPPI_TightLeptonVeto"}}, is_data=False)  # fmt: skip
+    corrector.jec = None  # the jet ID alone
+    found = ak.to_list(_computed(corrector.corrected(given).jetId))
+    rows = _read(ttbar)
+    with uproot.open(ttbar) as f:
+        constituents = f["Events"]["Jet_nConstituents"].array().tolist()
+    expected = []
+    for i, n_event in enumerate(constituents):
+        event = []
+        for j, jet in enumerate(_jets(rows, i)):
+            charged = n_event[j] // 2
+            jet |= {"chMultiplicity": charged, "neMultiplicity": n_event[j] - charged,
+                    "chHEF": rows["Jet_chHEF"][i][j]}  # fmt: skip
+            event.append(2 * _tight(jet) + 4 * _lepton_veto(jet))
+        expected.append(event)
+    assert found == expected
+    assert 0 < sum(v == 6 for e in found for v in e) < sum(len(e) for e in found)
+    with pytest.raises(CorrectionError, match="needs the branch Jet_chMultiplicity"):
+        corrector.corrected(events)  # v12 lacks the multiplicities

@@ -37,7 +37,7 @@ from brewflow.arrays import lib
 from brewflow.corrected import CorrectedEvents
 from brewflow.corrections import CorrectionError, evaluate_by_name, load
 from brewflow.draws import event_normals
-from brewflow.jetquality import recomputed_jet_id
+from brewflow.jetquality import payload_jet_id, recomputed_jet_id
 from brewflow.met import RAW_MET, propagate_met, type1_met, unclustered_shift
 from brewflow.objects import link, resolved_branch
 
@@ -65,7 +65,7 @@ class JetCorrector:
     rho: str = "fixedGridRhoFastjetAll"
     met: str = "MET"
     met_jet_pt_min: float = 15.0
-    jet_id: str | None = None
+    jet_id: str | Mapping[str, str] | None = None  # a recipe, or {file, tight, lepton_veto}
     type1_from_raw: bool = False
     met_xy: tuple[str, str, str] | None = None  # (payload, pT correction, phi correction)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -105,6 +105,9 @@ class JetCorrector:
                 self.correction(name, self.met_xy[0])
         if self.type1_from_raw:
             self.correction(self._l1())
+        if self.jet_id is not None and not isinstance(self.jet_id, str):
+            for key in ("tight", "lepton_veto"):
+                self.correction(self.jet_id[key], self.jet_id["file"])
         for source in sources:
             self.correction(self._source(source))
 
@@ -117,8 +120,12 @@ class JetCorrector:
     def corrected(self, events: Any) -> Any:
         """The NanoAOD jets with the JEC re-applied (``pt``, ``mass``; ``pt_raw`` added)."""
         jets = events.Jet
-        if self.jet_id:
+        if isinstance(self.jet_id, str):
             jets = _with(jets, jetId=recomputed_jet_id(jets, self.jet_id))
+        elif self.jet_id is not None:  # JME's payload (NanoAOD v15: no stored jetId)
+            tight, veto = (self.correction(self.jet_id[k], self.jet_id["file"])
+                           for k in ("tight", "lepton_veto"))  # fmt: skip
+            jets = _with(jets, jetId=payload_jet_id(jets, tight, veto))
         scale = 1.0 - jets.rawFactor
         pt_raw, mass_raw = jets.pt * scale, jets.mass * scale
         if not self.jec:

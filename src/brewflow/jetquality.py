@@ -6,7 +6,8 @@ jet veto maps of Run 3 (JME's ``jetvetomaps`` payload).
   recomputes the tight (bit 1, value 2) and tight-lepton-veto (bit 2, value 4) bits from the
   stored ones and the energy fractions: tight = stored tight, and ``neHEF < 0.99`` for
   ``2.7 < |eta| <= 3.0``, ``neEmEF < 0.4`` for ``|eta| > 3.0``; tight-lepton-veto = tight, and
-  ``muEF < 0.8`` and ``chEmEF < 0.8`` for ``|eta| <= 2.7``.
+  ``muEF < 0.8`` and ``chEmEF < 0.8`` for ``|eta| <= 2.7``. NanoAOD v15 stores none: JME's
+  payload ``jetid.json.gz`` gives it (:func:`payload_jet_id`).
 - **Jet veto maps** (:func:`veto_map_jets`): a jet in a map's vetoed (eta, phi) cell (value
   > 0) vetoes its event when it passes JME's selection for the maps (:func:`veto_map_selected`:
   pT > 15 GeV, tight ID, ``chEmEF + neEmEF < 0.9``, no PF muon within Delta R < 0.2); the
@@ -23,15 +24,17 @@ from typing import Any
 import numpy as np
 
 from brewflow.arrays import lib
-from brewflow.corrections import CorrectionError
+from brewflow.corrections import CorrectionError, evaluate_by_name
 from brewflow.kinematics import near
 
 __all__ = [
+    "JET_ID_INPUTS",
     "JET_ID_RECIPES",
     "TIGHT",
     "TIGHT_LEPTON_VETO",
     "VETO_MAP_SELECTION",
     "check_veto_map",
+    "payload_jet_id",
     "recomputed_jet_id",
     "veto_map_jets",
     "veto_map_selected",
@@ -67,6 +70,30 @@ def recomputed_jet_id(jets: Any, recipe: str = "run3_nanov12") -> Any:
         + ak.values_astype(tight, np.int32) * TIGHT
         + ak.values_astype(lepton_veto, np.int32) * TIGHT_LEPTON_VETO
     )
+
+
+JET_ID_INPUTS = ("eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "chMultiplicity",
+                 "neMultiplicity", "multiplicity")  # fmt: skip
+"""The inputs of JME's Run 3 jet ID payload (``jetid.json.gz``); ``multiplicity`` is the sum
+of the two multiplicities."""
+
+
+def payload_jet_id(jets: Any, tight: Any, lepton_veto: Any) -> Any:
+    """``Jet_jetId`` (per jet: 2 tight, 4 tight-lepton-veto) from JME's jet ID payload's
+    corrections (e.g. ``AK4PUPPI_Tight``, ``AK4PUPPI_TightLeptonVeto``; 1 passes), for NanoAOD
+    v15, which stores no ``jetId``; the inputs from the jets' fields (:data:`JET_ID_INPUTS`)."""
+    missing = [f for f in JET_ID_INPUTS[:-1] if f not in jets.fields]
+    if missing:
+        raise CorrectionError(
+            f"the jet ID payload needs the branch Jet_{missing[0]}, which the file lacks "
+            "(NanoAOD v15 has it)"
+        )
+    ak = lib(jets.pt)
+    values = {f: ak.values_astype(jets[f], np.float64) for f in JET_ID_INPUTS[:-1]}
+    values["multiplicity"] = values["chMultiplicity"] + values["neMultiplicity"]
+    passes = [evaluate_by_name(c, values) > 0.5 for c in (tight, lepton_veto)]
+    return (ak.values_astype(passes[0], np.int32) * TIGHT
+            + ak.values_astype(passes[1], np.int32) * TIGHT_LEPTON_VETO)  # fmt: skip
 
 
 def veto_map_selected(jets: Any, muons: Any) -> Any:
