@@ -86,8 +86,11 @@ OBJECT_VARIATIONS = "object variations"
 
 @dataclass
 class AnalysisOutput:
-    """What an analysis returns: named cuts, named per-event variables, and event weights."""
+    """What an analysis returns: named cuts, named per-event variables, and event weights;
+    ``objects``: its selected objects by NanoAOD collection name (``"Muon"``: the selected
+    muons), which the config's ``lepton_sf`` block weighs (:mod:`brewflow.jobs.blocks`)."""
 
     selection: Selection
     variables: dict[str, Any]
     weights: Weights
+    objects: dict[str, Any] = field(default_factory=dict)

@@ -37,6 +37,7 @@ __all__ = [
     "category_keys",
     "check_keys",
     "evaluate_by_name",
+    "input_range",
     "load",
     "load_all",
     "pileup_weights",
@@ -80,17 +81,16 @@ def load(path: str | Path, name: str) -> Any:
 _SOURCES: dict[int, tuple[str, Any]] = {}  # id(correction) -> (payload path, correction)
 
 
-def _category_keys(path: str, name: str, input_name: str) -> list[str]:
-    """The keys of every category node on ``input_name`` of correction ``name`` in ``path``."""
+def _nodes(path: str, name: str) -> list[dict]:
+    """Every node (dict) of correction ``name``'s data in the payload at ``path``."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as handle:
         document = json.load(handle)
-    keys: list[str] = []
+    found: list[dict] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("nodetype") == "category" and node.get("input") == input_name:
-                keys.extend(str(item["key"]) for item in node["content"] if item["key"] not in keys)
+            found.append(node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -100,7 +100,28 @@ def _category_keys(path: str, name: str, input_name: str) -> list[str]:
     for correction in document.get("corrections", []):
         if correction["name"] == name:
             walk(correction["data"])
-    return sorted(set(keys))
+    return found
+
+
+def _category_keys(path: str, name: str, input_name: str) -> list[str]:
+    """The keys of every category node on ``input_name`` of correction ``name`` in ``path``."""
+    return sorted({str(item["key"]) for node in _nodes(path, name)
+                   if node.get("nodetype") == "category" and node.get("input") == input_name
+                   for item in node["content"]})  # fmt: skip
+
+
+def input_range(correction: Any, input_name: str) -> tuple[float, float]:
+    """The lowest and highest bin edge of a real input of ``correction`` (loaded with
+    :func:`load`) over its binning nodes; ``(-inf, inf)`` where it has none."""
+    path = _SOURCES.get(id(correction), ("", None))[0]
+    low, high = np.inf, -np.inf
+    for node in _nodes(path, correction.name) if path else []:
+        if node.get("nodetype") == "binning" and node.get("input") == input_name:
+            edges = node["edges"]
+            if isinstance(edges, dict):  # uniform binning
+                edges = [edges["low"], edges["high"]]
+            low, high = min(low, float(edges[0])), max(high, float(edges[-1]))
+    return (low, high) if low < high else (-np.inf, np.inf)
 
 
 def category_keys(correction: Any, input_name: str) -> list[str]:

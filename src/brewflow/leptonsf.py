@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from brewflow.arrays import lib
-from brewflow.corrections import CorrectionError, category_keys, check_keys, evaluate_by_name
+from brewflow.corrections import (
+    CorrectionError,
+    category_keys,
+    check_keys,
+    evaluate_by_name,
+    input_range,
+)
 
 __all__ = [
     "MUON_VALUES",
@@ -201,12 +207,18 @@ def trigger_sf_weights(
     """Event weights of a single-muon trigger scale factor applied to the muon that fired it:
     the leading muon of ``muons`` matched to a trigger object (:func:`trigger_matched`), 1
     for events without one (not the product over all muons, which counts the trigger once
-    per muon). Pass selected muons on the trigger's plateau (e.g. pT > 26 GeV for IsoMu24)."""
+    per muon). A firing muon below the payload's pT range gets its first bin's SF."""
     ak = lib(muons.pt)
     matched = trigger_matched(muons, trigger_objects, pdg_id=13, bits=bits)
     first = ak.local_index(muons.pt, axis=1) == ak.argmax(
         ak.where(matched, muons.pt, -1.0), axis=1, keepdims=True
     )
     firing = matched & first
+    # only the firing muon's SF is used: the others are evaluated at the payload's lowest pT,
+    # the firing one's pT clamped into its range (just below the plateau: the first bin's SF)
+    low, high = input_range(correction, "pt")
+    lowest = low if np.isfinite(low) else 0.0
+    pt = ak.where(firing, np.minimum(np.maximum(muons.pt, lowest), high * (1 - 1e-9)), lowest)
+    evaluated = ak.with_field(muons, pt, "pt")
     return {key: ak.prod(ak.where(firing, sf, 1.0), axis=1)
-            for key, sf in muon_sfs(correction, muons, year).items()}  # fmt: skip
+            for key, sf in muon_sfs(correction, evaluated, year).items()}  # fmt: skip

@@ -9,6 +9,7 @@ import copy
 import math
 
 import awkward as ak
+import numpy as np
 import pytest
 import uproot
 
@@ -29,8 +30,13 @@ from tests.helpers import ROOT
 
 @pytest.fixture
 def example(shared_data, monkeypatch) -> dict:
+    """The example without its lepton_sf blocks (the trivial analyses here select no leptons;
+    test_lepton_sf_blocks_weigh_the_selected_leptons gives them theirs)."""
     monkeypatch.chdir(ROOT)  # its paths are relative to the repository (../shared/data)
-    return load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
+    config = load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
+    for era in config["eras"].values():
+        era.pop("lepton_sf", None)
+    return config
 
 
 def _flags(config: dict, dataset: str) -> tuple[str, ...]:
@@ -439,3 +445,77 @@ def test_payload_names_and_pdf_sets_fail_before_any_job(example, tmp_path):
     with pytest.raises(ConfigError, match=r"systematics\.pdf_2018\.set': 325300 .* stores LHA "
                        r"IDs 91400 - 91432"):  # fmt: skip
         check_analysis(config, record=None)
+
+
+def _selected(events, context: Context) -> AnalysisOutput:
+    """A trivial analysis naming its selected leptons (what lepton_sf weighs)."""
+    output = _trivial(events, context)
+    mu, el = events.Muon, events.Electron
+    output.objects["Muon"] = mu[(mu.pt > 26) & (abs(mu.eta) < 2.4) & mu.tightId]
+    output.objects["Electron"] = el[(el.pt > 10) & (abs(el.eta) < 2.5)]
+    return output
+
+
+def test_lepton_sf_blocks_weigh_the_selected_leptons(example):
+    """The 2022 Run 3 muon ID (no year), electron ID and pT-split reco SFs (real payloads,
+    tests/data/payloads) on the ttbar sample's selected leptons, and the 2018 IsoMu24 SF on the
+    Drell-Yan muon that fired it: each weight against correctionlib lepton by lepton."""
+    import correctionlib
+
+    payloads = ROOT / "tests" / "data" / "payloads"
+    config = copy.deepcopy(example)
+    electron = str(payloads / "EGM" / "2022_Summer22" / "electron.json.gz")
+    muon = str(payloads / "MUO" / "2022_Summer22" / "muon_Z.json.gz")
+    config["eras"]["2022"]["lepton_sf"] = {
+        "mu_id": {"file": muon, "name": "NUM_TightID_DEN_TrackerMuons", "collection": "Muon"},
+        "el_id": {"file": electron, "name": "Electron-ID-SF", "collection": "Electron",
+                  "year": "2022Re-recoBCD", "working_point": "Tight"},
+        "el_reco": {"file": electron, "name": "Electron-ID-SF", "collection": "Electron",
+                    "year": "2022Re-recoBCD", "kind": "reco"},
+    }  # fmt: skip
+    trigger = "../shared/data/corrections/2018_UL/muon_Z.json.gz"
+    config["eras"]["2018"]["lepton_sf"] = {"mu_trigger": {
+        "file": trigger, "name": "NUM_IsoMu24_DEN_CutBasedIdTight_and_PFIsoTight",
+        "collection": "Muon", "kind": "trigger", "year": "2018_UL"}}  # fmt: skip
+    dataset = "TTto2L2Nu_2022"
+    events = eager_events(config["datasets"][dataset]["files"][0])
+    output = with_blocks(config, dataset, _selected)(events, Context(dataset, False))
+    selected = _selected(events, Context(dataset, False)).objects
+    mu_c = correctionlib.CorrectionSet.from_file(muon)["NUM_TightID_DEN_TrackerMuons"]
+    el_c = correctionlib.CorrectionSet.from_file(electron)["Electron-ID-SF"]
+
+    def point(e) -> str:
+        return "RecoBelow20" if e["pt"] < 20 else "Reco20to75" if e["pt"] < 75 else "RecoAbove75"
+
+    def sc(e) -> float:
+        return e["eta"] + e["deltaEtaSC"]
+
+    factors = {  # weight: (nominal, up, down) per lepton, the collection
+        "mu_id": ([lambda m, v=v: mu_c.evaluate(m["eta"], m["pt"], v)
+                   for v in ("nominal", "systup", "systdown")], "Muon"),
+        "el_id": ([lambda e, v=v: el_c.evaluate("2022Re-recoBCD", v, "Tight", sc(e), e["pt"])
+                   for v in ("sf", "sfup", "sfdown")], "Electron"),
+        "el_reco": ([lambda e, v=v: el_c.evaluate("2022Re-recoBCD", v, point(e), sc(e), e["pt"])
+                     for v in ("sf", "sfup", "sfdown")], "Electron"),
+    }  # fmt: skip
+    nominal = np.asarray(output.weights.weight().tolist())
+    for name, (per_lepton, collection) in factors.items():
+        leptons = ak.to_list(selected[collection])
+        for index, direction in ((1, "Up"), (2, "Down")):
+            ratio = [
+                math.prod(per_lepton[index](x) / per_lepton[0](x) for x in event)
+                for event in leptons
+            ]  # the variation replaces this weight only
+            found = np.asarray(output.weights.weight(name + direction).tolist()) / nominal
+            np.testing.assert_allclose(found, ratio, rtol=1e-9)
+        assert output.weights.partial_weight(include=[name]).tolist() == pytest.approx(
+            [math.prod(per_lepton[0](x) for x in event) for event in leptons], rel=1e-12
+        )
+    assert sum(len(e) for e in ak.to_list(selected["Electron"])) > 50
+    dy = "DYJetsToLL_M50_2018"
+    dy_events = eager_events(config["datasets"][dy]["files"][0])
+    found = with_blocks(config, dy, _selected)(dy_events, Context(dy, False))
+    assert "mu_trigger" in found.weights.names  # values: tests/test_leptonsf.py, same function
+    with pytest.raises(ConfigError, match=r"lepton_sf\.mu_id': the analysis names no selected "
+                       r"Muon \(AnalysisOutput\.objects"):  # fmt: skip
+        with_blocks(config, dataset, _trivial)(events, Context(dataset, False))

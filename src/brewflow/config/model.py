@@ -242,7 +242,7 @@ def era_datasets(config: Mapping, era: str | None) -> list[str]:
     return [d for d in config["datasets"] if era is None or era_of(config, d) == era]
 
 
-BLOCKS = ("jets", "electrons", "muons", "met_filters", "hem_veto", "l1_prefiring")
+BLOCKS = ("jets", "electrons", "muons", "lepton_sf", "met_filters", "hem_veto", "l1_prefiring")
 """The era settings that are the era's own, else the top-level one (absent without either)."""
 
 

@@ -148,7 +148,9 @@ def analysis(events: Any, context: Context) -> AnalysisOutput:
             weights.add("btag", sf["nominal"])
             for name in names:
                 weights.add_variation(f"btag_{name}", "btag", sf[f"{name}Up"], sf[f"{name}Down"])
-    return AnalysisOutput(selection=selection, variables=variables, weights=weights)
+    objects = {"Muon": muons, "Electron": electrons}  # what lepton_sf blocks weigh
+    return AnalysisOutput(selection=selection, variables=variables, weights=weights,
+                          objects=objects)  # fmt: skip
 
 
 def train_bdt(

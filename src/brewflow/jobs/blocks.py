@@ -13,6 +13,8 @@ check before a run) runs it through :func:`with_blocks`, which adds to its outpu
   or the jets in vetoed cells removed before the analysis sees them (``mode: jet``);
 - ``hem_veto`` (per era, 2018; :mod:`brewflow.detector`): the cut ``hem_veto``;
 - ``l1_prefiring`` (per era, MC): the weight ``l1_prefiring`` with its variations;
+- ``lepton_sf`` (per era, MC): a weight per entry, named by its key, on the analysis's
+  selected leptons (``AnalysisOutput.objects``; :mod:`brewflow.leptonsf`);
 - systematics of type ``pdf`` (MC they apply to): ``LHEPdfWeight``'s members as variations
   ``<name>|<entry>`` of a factor 1, the histograms they fill combined bin by bin later.
 
@@ -40,10 +42,16 @@ from brewflow.config import (
     theory_applies,
 )
 from brewflow.corrected import with_collection
-from brewflow.corrections import load
+from brewflow.corrections import CorrectionError, load
 from brewflow.detector import PREFIRING_BRANCHES, HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
 from brewflow.jetquality import veto_map_jets, veto_map_selected
+from brewflow.leptonsf import (
+    electron_reco_sf_weights,
+    electron_sf_weights,
+    muon_sf_weights,
+    trigger_sf_weights,
+)
 from brewflow.metfilters import (
     RECOMMENDATIONS,
     MissingFlag,
@@ -159,10 +167,11 @@ class _Blocks:
     hem_cut: bool  # a region lists the cut hem_veto (an era has a HEM veto)
     prefiring: bool
     pdf: tuple[tuple[str, int], ...]  # (systematic, LHEPdfWeight entries) of type pdf
+    lepton_sf: Mapping[str, Any]  # MC: weight name -> its lepton_sf entry
 
     def __bool__(self) -> bool:
         return bool(self.flags or self.theory or self.veto_map or self.jet_veto_cut
-                    or self.hem_cut or self.prefiring or self.pdf)  # fmt: skip
+                    or self.hem_cut or self.prefiring or self.pdf or self.lepton_sf)  # fmt: skip
 
     def missing(self, branch: str, key: str) -> InputError:
         return InputError(
@@ -237,6 +246,33 @@ class _Blocks:
         if self.theory is not None:
             _theory(output, events, self.theory, self.dataset, self.process, self.where,
                     variations)  # fmt: skip
+        for name, spec in self.lepton_sf.items():
+            factor = self._lepton_sf(output, events, spec, name)
+            _add_weight(output, name, f"lepton_sf.{name}", factor, variations)
+
+    def _lepton_sf(self, output: AnalysisOutput, events: Any, spec: Mapping[str, Any],
+                   name: str) -> dict[str, Any]:  # fmt: skip
+        """The event weights of one ``lepton_sf`` entry on the analysis's selected leptons."""
+        collection = spec["collection"]
+        if collection not in output.objects:
+            raise ConfigError(
+                f"config key 'lepton_sf.{name}': the analysis names no selected {collection} "
+                f"(AnalysisOutput.objects[{collection!r}]; it names: "
+                f"{', '.join(output.objects) or 'none'})"
+            )
+        leptons, correction = output.objects[collection], load(spec["file"], spec["name"])
+        kind, year = spec.get("kind", "id"), spec.get("year")
+        try:
+            if kind == "trigger":
+                return trigger_sf_weights(correction, leptons, events.TrigObj, year,
+                                          bits=spec.get("bits", (1, 3)))  # fmt: skip
+            if collection == "Muon":
+                return muon_sf_weights(correction, leptons, year)
+            if kind == "reco":
+                return electron_reco_sf_weights(correction, leptons, year)
+            return electron_sf_weights(correction, leptons, year, spec.get("working_point", ""))
+        except CorrectionError as err:
+            raise ConfigError(f"config key 'lepton_sf.{name}': {err}") from None
 
 
 def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
@@ -264,6 +300,7 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         hem=None if hem is None else HemRegion(**(hem if isinstance(hem, Mapping) else {})),
         hem_cut=HEM_VETO in listed,
         prefiring=bool(era.get("l1_prefiring")) and not spec["is_data"],
+        lepton_sf={} if spec["is_data"] else dict(era.get("lepton_sf") or {}),
         pdf=tuple(
             (name, PDF_SETS[config["systematics"][name]["set"]].entries)
             for name in applicable_systematics(config, dataset)

@@ -54,12 +54,13 @@ def check_payloads(config: Mapping) -> None:
     for era in era_names(config):
         settings = era_settings(config, era)
         where = f"eras.{era}." if era else ""
-        for key, spec in settings["corrections"].items():
-            if spec["file"] not in generated:
-                try:
-                    load(spec["file"], spec["name"])
-                except CorrectionError as err:
-                    raise ConfigError(f"config key '{where}corrections.{key}': {err}") from None
+        for block in ("corrections", "lepton_sf"):
+            for key, spec in (settings.get(block) or {}).items():
+                if spec["file"] not in generated:
+                    try:
+                        load(spec["file"], spec["name"])
+                    except CorrectionError as err:
+                        raise ConfigError(f"config key '{where}{block}.{key}': {err}") from None
         for block, key, corrector in (("electrons", "scale_smearing", ElectronCorrector),
                                       ("muons", "scale_resolution", MuonCorrector),
                                       ("muons", "rochester", RochesterCorrector)):  # fmt: skip
