@@ -118,3 +118,14 @@ def test_type1_from_raw_needs_a_compound_jec(shared_data, ttbar):
     corrector = JetCorrector.from_config(spec, is_data=False)
     with pytest.raises(CorrectionError, match="needs a compound L1L2L3Res JEC"):
         corrector.apply(eager_events(ttbar))
+
+
+def test_type1_from_raw_names_a_missing_branch(shared_data, ttbar):
+    """Regression (review): a file without CorrT1METJet was an AttributeError (a traceback)."""
+    from brewflow.errors import InputError
+
+    spec = {**RUN3, "file": str(shared_data / PAYLOAD), "met": "PuppiMET", "type1_from_raw": True}
+    events = eager_events(ttbar)
+    without = events[[f for f in events.fields if f != "CorrT1METJet"]]
+    with pytest.raises(InputError, match="type1_from_raw needs the branches CorrT1METJet_"):
+        JetCorrector.from_config(spec, is_data=False).apply(without)

@@ -74,6 +74,13 @@ def test_the_crystal_ball_quantile_inverts_the_integrated_density():
         )
 
 
+def _valid(reference: float, corrected: float, before: float) -> bool:
+    """MuonScaRe's guards: the reference pT in 26-200 GeV, the correction a number changing
+    the pT by less than x 2 and more than x 0.1."""
+    return (26 <= reference <= 200 and not math.isnan(corrected)
+            and 0.1 < corrected / before < 2)  # fmt: skip
+
+
 def _loop(path: str, payload: str, *, is_data: bool, variation=None) -> list[list[float]]:
     c = correctionlib.CorrectionSet.from_file(payload)
     fields = ("pt", "eta", "phi", "charge", "nTrackerLayers")
@@ -91,6 +98,7 @@ def _loop(path: str, payload: str, *, is_data: bool, variation=None) -> list[lis
             tag = "data" if is_data else "mc"
             scaled = 1 / (c[f"m_{tag}"].evaluate(eta, phi, "nom") / pt
                           + q * c[f"a_{tag}"].evaluate(eta, phi, "nom"))  # fmt: skip
+            scaled = scaled if _valid(pt, scaled, pt) else pt
             value = scaled
             if not is_data:
                 width = max(0.0, sum(c["poly_params"].evaluate(abs(eta), layers, k) * scaled**k
@@ -104,18 +112,18 @@ def _loop(path: str, payload: str, *, is_data: bool, variation=None) -> list[lis
                                           int(a["event"][i]), j, 0x3C)  # fmt: skip
                 draw = float(crystal_ball_quantile(np.array([u]), mean, sigma, n, alpha)[0])
                 smear = k * width * draw
-                value = scaled * (1 + smear)
                 if kind == "muon_resolution" and k_mc > 0:
-                    stat = c["k_mc"].evaluate(abs(eta), "stat")
-                    value = scaled * (1 + smear * (1 + sign * stat / k_mc))
-                if kind == "muon_scale":
+                    smear *= 1 + sign * c["k_mc"].evaluate(abs(eta), "stat") / k_mc
+                smeared = scaled * (1 + smear)
+                value = smeared if _valid(scaled, smeared, scaled) else scaled
+                if kind == "muon_scale":  # every muon
                     dm, da = (c[x].evaluate(eta, phi, "stat") for x in ("m_mc", "a_mc"))
                     value += (
                         sign
                         * value**2
                         * math.sqrt(dm**2 / value**2 + da**2 + 2 * q * RHO * dm * da / value)
                     )
-            pts.append(pt if pt < 26 or pt > 200 or math.isnan(value) else value)
+            pts.append(value)
         out.append(pts)
     return out
 
@@ -147,3 +155,26 @@ def test_the_scale_variation_needs_rho_stat(ttbar):
     corrector = MuonCorrector.from_config({"file": str(PAYLOAD)}, is_data=False)
     with pytest.raises(CorrectionError, match="needs m_mc's 'rho_stat' values"):
         corrector.muons(eager_events(ttbar), ("muon_scale", "", "Up"))
+
+
+def test_edges_of_the_recipe(with_rho):
+    """Regressions (review), synthetic muons: in a bin whose Crystal Ball is empty the scaled pT
+    stays (not the raw one); just below 200 GeV a muon scaled above it is not smeared (the range
+    is the scaled pT's); the scale variation moves every muon."""
+    events = ak.Array([{"run": 1, "luminosityBlock": 1, "event": 7, "Muon": [
+        {"pt": 50.0, "eta": 2.08, "phi": 0.3, "charge": 1, "nTrackerLayers": 5, "mass": 0.1},
+        {"pt": 199.9, "eta": 0.2, "phi": 0.3, "charge": 1, "nTrackerLayers": 12, "mass": 0.1},
+        {"pt": 20.0, "eta": 0.5, "phi": 0.3, "charge": -1, "nTrackerLayers": 12, "mass": 0.1},
+    ]}])  # fmt: skip
+    c = correctionlib.CorrectionSet.from_file(with_rho)
+    scaled = [1 / (c["m_mc"].evaluate(m["eta"], m["phi"], "nom") / m["pt"]
+                   + m["charge"] * c["a_mc"].evaluate(m["eta"], m["phi"], "nom"))
+              for m in events.Muon[0].tolist()]  # fmt: skip
+    corrector = MuonCorrector.from_config({"file": with_rho}, is_data=False)
+    found = ak.to_list(corrector.muons(events).pt[0])
+    assert found[0] == pytest.approx(scaled[0], rel=1e-12)  # the empty bin: scaled, not smeared
+    assert scaled[1] > 200
+    assert found[1] == pytest.approx(scaled[1], rel=1e-12)  # scaled above 200: not smeared
+    assert found[2] == 20.0  # below 26 GeV: untouched
+    up = ak.to_list(corrector.muons(events, ("muon_scale", "", "Up")).pt[0])
+    assert up[2] > 20.0  # the variation moves it too

@@ -159,3 +159,16 @@ def test_the_uncertainty_over_every_set_and_member(shared_data, reference):
         assert error > 0
     with pytest.raises(CorrectionError, match="one uncertainty"):
         corrector.muons(eager_events(path), ("muon_resolution", "", "Up"))
+
+
+def test_a_truncated_file_is_refused(tmp_path):
+    """Regression (review): a file cut after 300 lines was read, its missing members left at
+    defaults (data numbers changed silently, every MC muon NaN)."""
+    from brewflow.rochester import read_rochester
+
+    with gzip.open(FILE, "rt") as handle:
+        lines = handle.readlines()
+    cut = tmp_path / "RoccoR_cut.txt"
+    cut.write_text("".join(lines[:300]))
+    with pytest.raises(CorrectionError, match=r"is incomplete: set \d+ member \d+ has no"):
+        read_rochester(cut)

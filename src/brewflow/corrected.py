@@ -27,6 +27,11 @@ class CorrectedEvents:
         self._replaced = dict(replaced)
 
     @property
+    def nanoaod(self) -> Any:
+        """The events as NanoAOD stores them (no collection replaced)."""
+        return self._events
+
+    @property
     def fields(self) -> list[str]:
         return list(self._events.fields)
 

@@ -37,6 +37,7 @@ from brewflow.arrays import lib
 from brewflow.corrected import CorrectedEvents
 from brewflow.corrections import CorrectionError, evaluate_by_name, load
 from brewflow.draws import event_normals
+from brewflow.errors import InputError
 from brewflow.jetquality import payload_jet_id, recomputed_jet_id
 from brewflow.met import RAW_MET, propagate_met, type1_met, unclustered_shift
 from brewflow.objects import link, resolved_branch
@@ -230,10 +231,17 @@ class JetCorrector:
             values = {"JetA": jets.area, "JetEta": jets.eta, "JetPt": raw, "Rho": raw * 0.0 + rho}
             return evaluate_by_name(l123, values), evaluate_by_name(l1, values)
 
+        raw_name = RAW_MET.get(self.met, f"Raw{self.met}")
+        for name in ("CorrT1METJet", raw_name):
+            if name not in events.fields:
+                raise InputError(
+                    f"jets.type1_from_raw needs the branches {name}_*, which the events lack "
+                    "(NanoAOD has them since v9): leave type1_from_raw out"
+                )
         low = events.CorrT1METJet
         jet_l123, jet_l1 = factors(corrected, corrected.pt_raw)
         low_l123, low_l1 = factors(low, low.rawPt)
-        raw_met = events[RAW_MET.get(self.met, f"Raw{self.met}")]
+        raw_met = events[raw_name]
         return type1_met(raw_met, events.Jet, jet_l123, jet_l1, low, low_l123, low_l1)
 
     def _xy_corrected(self, events: Any, met: Mapping[str, Any]) -> dict[str, Any]:

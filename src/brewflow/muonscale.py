@@ -9,11 +9,14 @@ scale: the MUO POG's ``muon_scalesmearing.json.gz`` payload and its recipe (``Mu
   ``cb_params`` (mean, sigma, n, alpha) by its inverse CDF at a uniform number that is a pure
   function of the event and the muon's index (:func:`brewflow.draws.object_uniforms`; the
   recipe's own draws are not reproducible).
-- Muons outside 26-200 GeV, or whose correction is not a number, keep their pT (the recipe's
-  validity range).
+- The recipe's validity range, 26-200 GeV: the scale applies to muons whose pT is in it, the
+  smearing to muons whose scaled pT is; a correction that is not a number, or changes the pT by
+  more than x 2 or less than x 0.1, is not applied (the scaled pT kept when only the smearing
+  fails).
 - **Variations** (MC): ``muon_scale`` ``pt'' +- pt''^2 sqrt(dm^2 / pt''^2 + da^2 + 2 q rho dm da
-  / pt'')`` (``m_mc``, ``a_mc`` at ``"stat"``, ``m_mc`` at ``"rho_stat"``); ``muon_resolution``
-  the smearing ``pt'' / pt' - 1`` scaled by ``1 +- k_mc(stat) / k_mc(nom)``.
+  / pt'')`` (``m_mc``, ``a_mc`` at ``"stat"``, ``m_mc`` at ``"rho_stat"``), every muon;
+  ``muon_resolution`` the smearing ``pt'' / pt' - 1`` scaled by ``1 +- k_mc(stat) /
+  k_mc(nom)``.
 
 Rochester corrections (Run 2) are a text format of their own, not read here.
 """
@@ -27,7 +30,7 @@ import numpy as np
 from scipy import special
 
 from brewflow.arrays import is_lazy, lib, metadata_pass
-from brewflow.corrections import CorrectionError, load
+from brewflow.corrections import CorrectionError, category_keys, load
 from brewflow.draws import object_uniforms
 
 __all__ = ["PT_RANGE", "VARIATIONS", "MuonCorrector", "crystal_ball_quantile"]
@@ -86,6 +89,15 @@ class MuonCorrector:
                      "cb_params"):  # fmt: skip
             self.correction(name)
 
+    def check_scale_variation(self) -> None:
+        """A :class:`CorrectionError` unless the payload has what ``muon_scale`` needs (m_mc's
+        ``rho_stat``; older payloads lack it)."""
+        if "rho_stat" not in category_keys(self.correction("m_mc"), "variation"):
+            raise CorrectionError(
+                f"the muon_scale variation needs m_mc's 'rho_stat' values, which "
+                f"{self.file!r} lacks (an older payload): use the POG's muon_scalesmearing.json.gz"
+            )
+
     def _scaled(self, muons: Any) -> Any:
         kind = "data" if self.is_data else "mc"
         real = lambda a: lib(muons.pt).values_astype(a, np.float64)  # noqa: E731
@@ -119,31 +131,26 @@ class MuonCorrector:
         if kind and kind not in VARIATIONS:
             raise ValueError(f"unknown muon variation {kind!r}; known: {VARIATIONS}")
         sign = 1.0 if direction == "Up" else -1.0
-        scaled = self._scaled(muons)
+        scaled = _valid(muons.pt, self._scaled(muons), muons.pt)  # in range: scaled
         if self.is_data:
             return _with_pt(muons, scaled)
         smearing = self._smearing(events, muons, scaled)
-        pt = scaled * (1.0 + smearing)
         if kind == "muon_resolution":
             abseta = ak.values_astype(np.abs(muons.eta), np.float64)
             k_mc = self.correction("k_mc").evaluate(abseta, "nom")
             k_stat = self.correction("k_mc").evaluate(abseta, "stat")
             ratio = ak.where(k_mc > 0, k_stat / ak.where(k_mc > 0, k_mc, 1.0), 0.0)
-            pt = scaled * (1.0 + smearing * (1.0 + sign * ratio))
-        elif kind == "muon_scale":
+            smearing = smearing * (1.0 + sign * ratio)
+        pt = _valid(scaled, scaled * (1.0 + smearing), scaled)  # the range on the scaled pT
+        if kind == "muon_scale":  # every muon varied, as the recipe does
             pt = pt + sign * self._scale_uncertainty(muons, pt)
         return _with_pt(muons, pt)
 
     def _scale_uncertainty(self, muons: Any, pt: Any) -> Any:
         ak = lib(muons.pt)
         eta, phi = (ak.values_astype(x, np.float64) for x in (muons.eta, muons.phi))
-        try:
-            rho = self.correction("m_mc").evaluate(eta, phi, "rho_stat")
-        except (IndexError, RuntimeError):  # correctionlib: no such category
-            raise CorrectionError(
-                f"the muon_scale variation needs m_mc's 'rho_stat' values, which "
-                f"{self.file!r} lacks (an older payload): use the POG's muon_scalesmearing.json.gz"
-            ) from None
+        self.check_scale_variation()
+        rho = self.correction("m_mc").evaluate(eta, phi, "rho_stat")
         dm = self.correction("m_mc").evaluate(eta, phi, "stat")
         da = self.correction("a_mc").evaluate(eta, phi, "stat")
         q = muons.charge
@@ -164,11 +171,19 @@ def _quantiles(u: Any, mean: Any, sigma: Any, n: Any, alpha: Any) -> Any:
     return ak.unflatten(crystal_ball_quantile(*flat), ak.num(u, axis=1))
 
 
+def _valid(reference: Any, corrected: Any, otherwise: Any) -> Any:
+    """``corrected`` where ``reference`` is in :data:`PT_RANGE` and ``corrected`` a positive
+    number within 0.1 and 2 times ``otherwise`` (the recipe's guards), else ``otherwise``."""
+    ak = lib(reference)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = corrected / otherwise
+    good = ((reference >= PT_RANGE[0]) & (reference <= PT_RANGE[1]) & ~np.isnan(corrected)
+            & (ratio > 0.1) & (ratio < 2.0))  # fmt: skip
+    return ak.where(good, corrected, otherwise)
+
+
 def _with_pt(muons: Any, pt: Any) -> Any:
-    """``muons`` with ``pt`` where it is valid (in :data:`PT_RANGE`, a number), and the mass
-    scaled alike."""
+    """``muons`` with ``pt``, and the mass scaled alike."""
     ak = lib(muons.pt)
-    keep = (muons.pt < PT_RANGE[0]) | (muons.pt > PT_RANGE[1]) | np.isnan(pt)
-    new = ak.where(keep, muons.pt, pt)
-    out = ak.with_field(muons, new, "pt")
-    return ak.with_field(out, muons.mass * new / muons.pt, "mass")
+    out = ak.with_field(muons, pt, "pt")
+    return ak.with_field(out, muons.mass * pt / muons.pt, "mass")

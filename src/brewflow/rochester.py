@@ -173,8 +173,29 @@ def _read(path: str, mtime_ns: int) -> Rochester:
         _fill(out, body)
     except (KeyError, ValueError, IndexError, OSError, EOFError) as err:
         raise CorrectionError(f"cannot read Rochester file {path!r}: {err!r}") from None
+    _check_complete(out, body, path)
     _READ[(path, mtime_ns)] = out
     return out
+
+
+def _check_complete(out: Rochester, body: list[list[str]], path: str) -> None:
+    """Every set and member has all its ``C``, ``F`` and ``R`` lines (a truncated file would
+    leave defaults that change the numbers without a word)."""
+    n_eta, n_res = len(out.eta_edges) - 1, len(out.res_eta_edges) - 1
+    seen = {(int(w[0]), int(w[1]), w[2], *map(int, w[3 : {"C": 6, "F": 4, "R": 5}[w[2]]]))
+            for w in body if w[2] in ("C", "F", "R")}  # fmt: skip
+    for s, count in enumerate(out.members):
+        for k in range(count):
+            wanted: list[tuple] = [(s, k, "C", t, v, h) for t in (0, 1) for v in (0, 1)
+                                   for h in range(n_eta)]  # fmt: skip
+            wanted += [(s, k, "F", t) for t in (0, 1)]
+            wanted += [(s, k, "R", v, h) for v in range(6) for h in range(n_res)]
+            missing = next((w for w in wanted if w not in seen), None)
+            if missing is not None:
+                raise CorrectionError(
+                    f"Rochester file {path!r} is incomplete: set {s} member {k} has no "
+                    f"{missing[2]} line {' '.join(map(str, missing[3:]))} (truncated?)"
+                )
 
 
 def _fill(out: Rochester, body: list[list[str]]) -> None:
@@ -241,7 +262,8 @@ def _corrected(rochester: Rochester, is_data: bool, sign: float, *jagged: Any) -
     q, pt, eta, phi, gen_pt, layers, u = flat
     nominal, error = rochester.factors(is_data, q, pt, eta, phi, gen_pt,
                                        layers.astype(np.int64), u)  # fmt: skip
-    return ak.unflatten(pt * (nominal + sign * error), counts)
+    factor = nominal + sign * error if sign else nominal
+    return ak.unflatten(pt * factor, counts)
 
 
 @dataclass

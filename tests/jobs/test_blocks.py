@@ -379,6 +379,12 @@ def test_2022_data_get_the_ecal_bad_calib_patch_in_the_met_filters(example):
     expected = [f and p for f, p in zip(ak.to_list(flags), patch, strict=True)]
     assert ak.to_list(output.selection.all("met_filters")) == expected
     assert not all(patch)  # the written jet is caught
+    # the veto reads NanoAOD's jets (the recipe's), not the corrected ones the analysis sees
+    from brewflow.corrected import CorrectedEvents
+
+    moved = CorrectedEvents(given, {"Jet": ak.with_field(given.Jet, given.Jet.pt * 0.1, "pt")})
+    output = with_blocks(config, "Muon_2022", _trivial)(moved, Context("Muon_2022", True))
+    assert ak.to_list(output.selection.all("met_filters")) == expected
     mc = with_blocks(config, "TTto2L2Nu_2022", _trivial)(given, Context("TTto2L2Nu_2022", False))
     assert ak.to_list(mc.selection.all("met_filters")) == ak.to_list(flags)
     assert ak.to_list(ecal_bad_calib_pass(events)) == [True] * len(events)  # MC runs: 1
@@ -519,3 +525,38 @@ def test_lepton_sf_blocks_weigh_the_selected_leptons(example):
     with pytest.raises(ConfigError, match=r"lepton_sf\.mu_id': the analysis names no selected "
                        r"Muon \(AnalysisOutput\.objects"):  # fmt: skip
         with_blocks(config, dataset, _trivial)(events, Context(dataset, False))
+
+
+def test_every_block_payload_is_an_input_of_the_jobs_that_read_it(example):
+    """Regression (review): the Rochester, muon, electron, veto-map and MET-xy payloads were no
+    inputs of the analyze rules: editing one reran nothing."""
+    from brewflow.config import payload_files
+
+    full = load_config(ROOT / "config" / "examples" / "cms_multi_era.yaml")
+    eras = full["eras"]
+    assert {eras["2018"]["muons"]["rochester"]["file"], eras["2018"]["jets"]["met_xy"]["file"],
+            eras["2018"]["lepton_sf"]["muon_trigger"]["file"]} <= set(
+        payload_files(full, "DYJetsToLL_M50_2018"))  # fmt: skip
+    assert {eras["2022"]["jets"]["veto_map"]["file"],
+            eras["2022"]["electrons"]["scale_smearing"]["file"],
+            eras["2022"]["muons"]["scale_resolution"]["file"],
+            eras["2022"]["lepton_sf"]["muon_id"]["file"]} <= set(
+        payload_files(full, "TTto2L2Nu_2022"))  # fmt: skip
+
+
+def test_muon_payload_mistakes_fail_before_any_job(example):
+    """Regressions (review): muon_scale on a payload without rho_stat failed in every job as
+    "unexpected"; scale_resolution and rochester together gave raw schema text."""
+    from brewflow.config import validate
+    from brewflow.jobs.validation import check_payloads
+
+    config = copy.deepcopy(example)
+    config["systematics"]["muon_scale"]["datasets"] = ["TTto2L2Nu_2022"]
+    with pytest.raises(ConfigError, match=r"systematics\.muon_scale': the muon_scale variation "
+                       r"needs m_mc's 'rho_stat'"):  # fmt: skip
+        check_payloads(config)
+    config = copy.deepcopy(example)
+    config["eras"]["2018"]["muons"]["scale_resolution"] = {"file": "x.json"}
+    with pytest.raises(ConfigError, match=r"eras\.2018\.muons': give scale_resolution \(Run 3\) "
+                       r"or rochester \(Run 2\), not both"):  # fmt: skip
+        validate(config)

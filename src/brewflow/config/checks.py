@@ -306,6 +306,14 @@ def _check(config: dict) -> None:
         if "source" in syst and syst["type"] != "jes":
             raise ConfigError(f"config key 'systematics.{name}.source': only for type 'jes'")
         _check_combined(name, syst)
+    for era in era_names(config):
+        muons = era_settings(config, era).get("muons") or {}
+        if "scale_resolution" in muons and "rochester" in muons:
+            where = f"eras.{era}.muons" if era else "muons"
+            raise ConfigError(
+                f"config key '{where}': give scale_resolution (Run 3) or rochester (Run 2), "
+                "not both"
+            )
     for name, dataset in datasets.items():
         if dataset["is_data"] and "xsec" in dataset:
             raise ConfigError(f"config key 'datasets.{name}.xsec': data has no cross section")

@@ -55,13 +55,24 @@ def golden_json(config: Mapping, dataset: str) -> str | None:
 
 def payload_files(config: Mapping, dataset: str) -> list[str]:
     """Files besides its data that a dataset's analysis reads: golden JSON (data with
-    ``lumi_mask``), its era's correction payloads and JERC payload, the models; each once,
-    in config order."""
+    ``lumi_mask``), its era's correction payloads, its blocks' payloads (JERC, jet veto map,
+    jet ID, MET xy, electron and muon scale, lepton SFs), the models; each once, in config
+    order. The workflow's analyze rules take them as inputs: an edited payload reruns them."""
     mask = golden_json(config, dataset)
     settings = era_settings(config, era_of(config, dataset))
     files = [spec["file"] for spec in settings["corrections"].values()]
-    if "jets" in settings:
-        files.append(settings["jets"]["file"])
+    jets = settings.get("jets") or {}
+    if jets:
+        files.append(jets["file"])
+        files += [jets[key]["file"] for key in ("veto_map", "met_xy")
+                  if isinstance(jets.get(key), Mapping)]  # fmt: skip
+        if isinstance(jets.get("id"), Mapping):
+            files.append(jets["id"]["file"])
+    electrons = (settings.get("electrons") or {}).get("scale_smearing")
+    if isinstance(electrons, Mapping):
+        files.append(electrons["file"])
+    files += [spec["file"] for spec in (settings.get("muons") or {}).values()]
+    files += [spec["file"] for spec in (settings.get("lepton_sf") or {}).values()]
     files += config.get("models", {}).values()
     return list(dict.fromkeys([*([mask] if mask else []), *files]))
 

@@ -41,7 +41,7 @@ from brewflow.config import (
     met_filters_of,
     theory_applies,
 )
-from brewflow.corrected import with_collection
+from brewflow.corrected import CorrectedEvents, with_collection
 from brewflow.corrections import CorrectionError, load
 from brewflow.detector import PREFIRING_BRANCHES, HemRegion, hem_veto, prefiring_weights
 from brewflow.errors import InputError
@@ -201,8 +201,10 @@ class _Blocks:
                     "requires; older NanoAOD needs a list of its own: met_filters: "
                     "[goodVertices, ...]"
                 ) from None
-            if self.ecal_patch:  # the flag is wrong for some 2022-23 runs: JetMET's veto
-                mask = mask & ecal_bad_calib_pass(events)
+            if self.ecal_patch:  # the flag is wrong for some 2022-23 runs: JetMET's veto,
+                # on NanoAOD's jets and PuppiMET as the recipe is written
+                stored = events.nanoaod if isinstance(events, CorrectedEvents) else events
+                mask = mask & ecal_bad_calib_pass(stored)
             _add_cut(output, MET_FILTERS, mask)
         if self.jet_veto_cut:
             _add_cut(output, JET_VETO, self._jet_veto(events))

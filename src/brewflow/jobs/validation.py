@@ -61,6 +61,15 @@ def check_payloads(config: Mapping) -> None:
                         load(spec["file"], spec["name"])
                     except CorrectionError as err:
                         raise ConfigError(f"config key '{where}{block}.{key}': {err}") from None
+        muons = (settings.get("muons") or {}).get("scale_resolution")
+        varied = [n for n, spec in config["systematics"].items() if spec["type"] == "muon_scale"
+                  and any(n in applicable_systematics(config, d)
+                          for d in era_datasets(config, era))]  # fmt: skip
+        if muons is not None and varied:
+            try:
+                MuonCorrector.from_config(muons, is_data=False).check_scale_variation()
+            except CorrectionError as err:
+                raise ConfigError(f"config key 'systematics.{varied[0]}': {err}") from None
         for block, key, corrector in (("electrons", "scale_smearing", ElectronCorrector),
                                       ("muons", "scale_resolution", MuonCorrector),
                                       ("muons", "rochester", RochesterCorrector)):  # fmt: skip
