@@ -560,3 +560,19 @@ def test_muon_payload_mistakes_fail_before_any_job(example):
     with pytest.raises(ConfigError, match=r"eras\.2018\.muons': give scale_resolution \(Run 3\) "
                        r"or rochester \(Run 2\), not both"):  # fmt: skip
         validate(config)
+
+
+def test_a_skim_job_runs_the_blocks_in_its_own_view(example):
+    """Regression: a skim job's view holds no systematics (nominal objects only); the blocks
+    asked it for the pdf ones and every skim of the two-era workflow failed (KeyError)."""
+    from brewflow.config import validate
+    from brewflow.config.specs import job_spec
+
+    config = copy.deepcopy(example)
+    config["skims"] = {"muons": {"region": "zmumu"}}
+    config = validate(config)
+    dataset = "DYJetsToLL_M50_2018"
+    view = job_spec("skim", config, code=False, skim="muons", dataset=dataset).config()
+    events = eager_events(config["datasets"][dataset]["files"][0])
+    output = with_blocks(view, dataset, _trivial)(events, Context(dataset, False))
+    assert "met_filters" in output.selection

@@ -303,11 +303,19 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
         hem_cut=HEM_VETO in listed,
         prefiring=bool(era.get("l1_prefiring")) and not spec["is_data"],
         lepton_sf={} if spec["is_data"] else dict(era.get("lepton_sf") or {}),
-        pdf=tuple(
-            (name, PDF_SETS[config["systematics"][name]["set"]].entries)
-            for name in applicable_systematics(config, dataset)
-            if config["systematics"][name]["type"] == "pdf"
-        ),
+        pdf=_pdf_members(config, dataset),
+    )
+
+
+def _pdf_members(config: Mapping[str, Any], dataset: str) -> tuple[tuple[str, int], ...]:
+    """(systematic, LHEPdfWeight entries) of the dataset's ``pdf`` systematics; none in a job
+    whose view holds no systematics (skims: nominal objects only)."""
+    if not config.get("systematics"):
+        return ()
+    return tuple(
+        (name, PDF_SETS[config["systematics"][name]["set"]].entries)
+        for name in applicable_systematics(config, dataset)
+        if config["systematics"][name]["type"] == "pdf"
     )
 
 
