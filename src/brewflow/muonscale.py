@@ -32,6 +32,7 @@ from scipy import special
 from brewflow.arrays import is_lazy, lib, metadata_pass
 from brewflow.corrections import CorrectionError, category_keys, load
 from brewflow.draws import object_uniforms
+from brewflow.objects import with_pt
 
 __all__ = ["PT_RANGE", "VARIATIONS", "MuonCorrector", "crystal_ball_quantile"]
 
@@ -133,7 +134,7 @@ class MuonCorrector:
         sign = 1.0 if direction == "Up" else -1.0
         scaled = _valid(muons.pt, self._scaled(muons), muons.pt)  # in range: scaled
         if self.is_data:
-            return _with_pt(muons, scaled)
+            return with_pt(muons, scaled)
         smearing = self._smearing(events, muons, scaled)
         if kind == "muon_resolution":
             abseta = ak.values_astype(np.abs(muons.eta), np.float64)
@@ -144,7 +145,7 @@ class MuonCorrector:
         pt = _valid(scaled, scaled * (1.0 + smearing), scaled)  # the range on the scaled pT
         if kind == "muon_scale":  # every muon varied, as the recipe does
             pt = pt + sign * self._scale_uncertainty(muons, pt)
-        return _with_pt(muons, pt)
+        return with_pt(muons, pt)
 
     def _scale_uncertainty(self, muons: Any, pt: Any) -> Any:
         ak = lib(muons.pt)
@@ -180,10 +181,3 @@ def _valid(reference: Any, corrected: Any, otherwise: Any) -> Any:
     good = ((reference >= PT_RANGE[0]) & (reference <= PT_RANGE[1]) & ~np.isnan(corrected)
             & (ratio > 0.1) & (ratio < 2.0))  # fmt: skip
     return ak.where(good, corrected, otherwise)
-
-
-def _with_pt(muons: Any, pt: Any) -> Any:
-    """``muons`` with ``pt``, and the mass scaled alike."""
-    ak = lib(muons.pt)
-    out = ak.with_field(muons, pt, "pt")
-    return ak.with_field(out, muons.mass * pt / muons.pt, "mass")

@@ -15,7 +15,7 @@ from typing import Any
 
 from brewflow.arrays import lib
 
-__all__ = ["TARGETS", "link", "matched", "resolved_branch"]
+__all__ = ["TARGETS", "has_branch", "link", "matched", "resolved_branch", "with_pt"]
 
 TARGETS = {
     "muonIdx": "Muon",
@@ -51,12 +51,30 @@ def matched(events: Any, collection: str, field: str) -> Any:
     return link(events[TARGETS[key]], source[field])
 
 
+def has_branch(events: Any, name: str) -> bool:
+    """Whether the events have the NanoAOD branch ``name``: a top-level field, or a field of
+    its group (``Jet_jetId``, ``Rho_fixedGridRhoFastjetAll``)."""
+    if name in events.fields:
+        return True
+    prefix, _, rest = name.partition("_")
+    return bool(rest) and prefix in events.fields and rest in events[prefix].fields
+
+
 def resolved_branch(events: Any, name: str) -> Any:
     """A flat NanoAOD branch by its branch name, e.g. ``fixedGridRhoFastjetAll`` (Run 2, a
     top-level field) or ``Rho_fixedGridRhoFastjetAll`` (Run 3, field of the ``Rho`` group)."""
+    if not has_branch(events, name):
+        raise KeyError(
+            f"branch {name!r} not found in the events (is it the right NanoAOD version?)"
+        )
     if name in events.fields:
         return events[name]
     prefix, _, rest = name.partition("_")
-    if rest and prefix in events.fields and rest in events[prefix].fields:
-        return events[prefix][rest]
-    raise KeyError(f"branch {name!r} not found in the events (is it the right NanoAOD version?)")
+    return events[prefix][rest]
+
+
+def with_pt(objects: Any, pt: Any) -> Any:
+    """``objects`` with a new ``pt`` and the mass scaled alike (a momentum correction)."""
+    ak = lib(objects.pt)
+    out = ak.with_field(objects, pt, "pt")
+    return ak.with_field(out, objects.mass * pt / objects.pt, "mass")

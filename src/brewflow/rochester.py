@@ -39,6 +39,7 @@ from brewflow.arrays import is_lazy, lib, metadata_pass
 from brewflow.corrections import CorrectionError
 from brewflow.draws import object_uniforms
 from brewflow.muonscale import crystal_ball_quantile
+from brewflow.objects import link, with_pt
 
 __all__ = ["ROCCOR_PI", "Rochester", "RochesterCorrector", "read_rochester", "rochester_pt"]
 
@@ -238,8 +239,6 @@ def rochester_pt(rochester: Rochester, events: Any, muons: Any, is_data: bool,
     if is_data:
         gen_pt = muons.pt * np.nan
     else:
-        from brewflow.objects import link
-
         gen = link(events.GenPart, muons.genPartIdx)
         gen_pt = ak.fill_none(gen.pt, np.nan)
         u = object_uniforms(events, muons.pt, _SALT)
@@ -290,6 +289,4 @@ class RochesterCorrector:
             )
         muons = events.Muon
         pt = rochester_pt(read_rochester(self.file), events, muons, self.is_data, direction)
-        ak = lib(muons.pt)
-        out = ak.with_field(muons, pt, "pt")
-        return ak.with_field(out, muons.mass * pt / muons.pt, "mass")
+        return with_pt(muons, pt)

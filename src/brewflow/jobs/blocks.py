@@ -58,6 +58,7 @@ from brewflow.metfilters import (
     ecal_bad_calib_pass,
     met_filter_mask,
 )
+from brewflow.objects import has_branch
 from brewflow.pdfsets import PDF_SETS
 from brewflow.theory import parton_shower_weights, pdf_members, scale_weights, top_pt_weights
 
@@ -120,14 +121,6 @@ def _theory(output: AnalysisOutput, events: Any, block: Mapping[str, Any], datas
         )
     for name, factor in found.items():
         _add_weight(output, name, "theory", factor, variations)
-
-
-def _has_branch(events: Any, branch: str) -> bool:
-    """Whether the events have NanoAOD branch ``branch`` (``Jet_jetId``: field of ``Jet``)."""
-    if branch in events.fields:
-        return True
-    collection, _, name = branch.partition("_")
-    return bool(name) and collection in events.fields and name in events[collection].fields
 
 
 def _add_cut(output: AnalysisOutput, name: str, mask: Any) -> None:
@@ -216,7 +209,7 @@ class _Blocks:
         if not self.veto_map or self.veto_map.get("mode", "event") != "event":
             return passed
         for branch in ("Jet_chEmEF", "Jet_neEmEF", "Jet_jetId", "Muon_isPFcand"):
-            if not _has_branch(events, branch):
+            if not has_branch(events, branch):
                 raise self.missing(branch, "jets.veto_map")
         jets = events.Jet
         vetoed = veto_map_jets(jets, self._map(), self.veto_map.get("map", "jetvetomap"))
@@ -240,7 +233,7 @@ class _Blocks:
                 for index, member in enumerate(pdf_members(lhe, entries, what)):
                     output.weights.add_variation(f"{name}{MEMBER}{index}", members, member, member)
         if self.prefiring:
-            absent = [b for b in PREFIRING_BRANCHES if not _has_branch(events, b)]
+            absent = [b for b in PREFIRING_BRANCHES if not has_branch(events, b)]
             if absent:
                 raise self.missing(absent[0], "l1_prefiring")
             prefiring = prefiring_weights(events)
@@ -285,14 +278,15 @@ def _blocks(config: Mapping[str, Any], dataset: str, where: str) -> _Blocks:
     listed = {cut for region in config["regions"].values() for cut in region["cuts"]}
     jets = era.get("jets") or {}
     hem = era.get("hem_veto") or None  # false: off
+    recommendation = met_filters_of(config, dataset)  # a campaign's name, a list, or None
     return _Blocks(
         dataset=dataset,
         is_data=spec["is_data"],
         where=f" (file {where!r})" if where else "",
         flags=_flags(config, dataset),
         ecal_patch=spec["is_data"]
-        and isinstance(met_filters_of(config, dataset), str)
-        and RECOMMENDATIONS[met_filters_of(config, dataset)].ecal_patch,
+        and isinstance(recommendation, str)
+        and RECOMMENDATIONS[recommendation].ecal_patch,
         theory=theory,
         process=spec.get("process", dataset) if top_pt else dataset,
         veto_map=jets.get("veto_map"),
