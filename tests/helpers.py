@@ -38,6 +38,12 @@ def snakemake(
     )  # fmt: skip
 
 
+def computed(array):
+    """``array`` computed (dask's single-threaded scheduler) when lazy, else itself: one
+    assertion for the lazy and the eager path of a physics function."""
+    return array.compute(scheduler="sync") if hasattr(array, "compute") else array
+
+
 def tiny_workflow_config(directory: Path) -> dict:
     """A small, fast workflow: 3 datasets, 2 systematics, 1 histogram, all variations of a
     dataset in one job, chunk groups of 700 events (2 per dataset)."""

@@ -13,6 +13,7 @@ import uproot
 from brewflow.detector import HEM, hem_veto, prefiring_weights
 from brewflow.draws import event_uniforms
 from brewflow.nanoevents.reader import eager_events, lazy_events
+from tests.helpers import computed
 
 
 def _loop_hem(path: str) -> list[bool]:
@@ -34,10 +35,6 @@ def _loop_hem(path: str) -> list[bool]:
     ]  # fmt: skip
 
 
-def _computed(array):
-    return array.compute(scheduler="sync") if hasattr(array, "compute") else array
-
-
 @pytest.mark.parametrize("lazy", [False, True])
 def test_data_are_vetoed_from_the_first_affected_run(shared_data, lazy):
     """SingleMuon 2018, run 315267: before the failure, nothing vetoed; with the failure
@@ -46,9 +43,9 @@ def test_data_are_vetoed_from_the_first_affected_run(shared_data, lazy):
     in_hem = _loop_hem(path)
     assert sum(in_hem) >= 1
     events = lazy_events([path], step_size=15) if lazy else eager_events(path)
-    assert ak.all(_computed(hem_veto(events, is_data=True)))
+    assert ak.all(computed(hem_veto(events, is_data=True)))
     earlier = dataclasses.replace(HEM, first_run=315000)
-    assert ak.to_list(_computed(hem_veto(events, True, earlier))) == [not h for h in in_hem]
+    assert ak.to_list(computed(hem_veto(events, True, earlier))) == [not h for h in in_hem]
 
 
 def test_mc_is_vetoed_in_the_affected_share_of_events(shared_data):

@@ -10,10 +10,7 @@ import numpy as np
 from brewflow.draws import event_normals, event_uniforms
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import jet_reference
-
-
-def _computed(array):
-    return array.compute(scheduler="sync") if hasattr(array, "compute") else array
+from tests.helpers import computed
 
 
 def test_event_normals_are_standard_normal_and_reproducible():
@@ -49,5 +46,5 @@ def test_event_draws_are_uniform_and_the_same_for_any_chunking(shared_data):
     path = str(shared_data / "nanoaod" / "nano_dy.root")
     eager = ak.to_list(event_uniforms(eager_events(path), salt=1))
     for step in (7, 40):
-        assert _computed(event_uniforms(lazy_events([path], step_size=step), salt=1)).tolist() \
+        assert computed(event_uniforms(lazy_events([path], step_size=step), salt=1)).tolist() \
             == eager  # fmt: skip

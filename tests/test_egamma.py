@@ -16,7 +16,7 @@ from brewflow.corrections import CorrectionError
 from brewflow.egamma import ElectronCorrector
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import jet_reference
-from tests.helpers import ROOT
+from tests.helpers import ROOT, computed
 
 PAYLOAD = str(ROOT / "tests" / "data" / "payloads" / "EGM" / "2022_Summer22" / "electronSS.json.gz")
 FIELDS = ("pt", "eta", "deltaEtaSC", "r9", "seedGain")
@@ -64,8 +64,7 @@ def _loop(path: str, variation, *, is_data: bool, run: float | None = None) -> l
 
 
 def _pts(electrons) -> list[list[float]]:
-    computed = electrons.compute(scheduler="sync") if hasattr(electrons, "compute") else electrons
-    return ak.to_list(computed.pt)
+    return ak.to_list(computed(electrons).pt)
 
 
 @pytest.mark.parametrize("lazy", [False, True])

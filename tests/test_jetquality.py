@@ -19,7 +19,7 @@ from brewflow.jetquality import (
     veto_map_selected,
 )
 from brewflow.nanoevents.reader import eager_events, lazy_events
-from tests.helpers import ROOT
+from tests.helpers import ROOT, computed
 
 VETO_MAP = ROOT / "tests" / "data" / "payloads" / "JME" / "2022_Summer22" / "jetvetomaps.json.gz"
 VETO_MAP_NAME = "Summer22_23Sep2023_RunCD_V1"
@@ -54,16 +54,12 @@ def _jets(read: dict, event: int) -> list[dict]:
     return [{f: read[f"Jet_{f}"][event][j] for f in JET} for j in range(len(read["Jet_pt"][event]))]
 
 
-def _computed(array):
-    return array.compute(scheduler="sync") if hasattr(array, "compute") else array
-
-
 @pytest.mark.parametrize("lazy", [False, True])
 def test_jet_id_is_recomputed_as_the_recipe_says(ttbar, lazy):
     read = _read(ttbar)
     expected = [[_loop_id(j) for j in _jets(read, i)] for i in range(len(read["Jet_pt"]))]
     events = lazy_events([ttbar], step_size=70) if lazy else eager_events(ttbar)
-    found = ak.to_list(_computed(recomputed_jet_id(events.Jet)))
+    found = ak.to_list(computed(recomputed_jet_id(events.Jet)))
     assert found == expected
     changed = sum(a != b for e, s in zip(expected, read["Jet_jetId"], strict=True)
                   for a, b in zip(e, s, strict=True))  # fmt: skip
@@ -99,9 +95,9 @@ def test_the_veto_map_vetoes_the_events_a_jet_by_jet_loop_does(ttbar, lazy):
         vetoed.append(any(c and s for c, s in zip(cells, selected, strict=True)))
     events = lazy_events([ttbar], step_size=70) if lazy else eager_events(ttbar)
     cells = veto_map_jets(events.Jet, correction)
-    assert ak.to_list(_computed(cells)) == in_map
+    assert ak.to_list(computed(cells)) == in_map
     found = ak.any(cells & veto_map_selected(events.Jet, events.Muon), axis=1)
-    assert ak.to_list(_computed(found)) == vetoed
+    assert ak.to_list(computed(found)) == vetoed
     assert 5 < sum(vetoed) < 50  # the real map vetoes some of the 200 events
 
 
@@ -199,7 +195,7 @@ def test_nanoaod_v15_jet_id_from_the_payload(ttbar, jet_id_payload, lazy):
          "id": {"file": jet_id_payload, "tight": "AK4PUPPI_Tight",
                 "lepton_veto": "AK4PUPPI_TightLeptonVeto"}}, is_data=False)  # fmt: skip
     corrector.jec = None  # the jet ID alone
-    found = ak.to_list(_computed(corrector.corrected(given).jetId))
+    found = ak.to_list(computed(corrector.corrected(given).jetId))
     rows = _read(ttbar)
     with uproot.open(ttbar) as f:
         constituents = f["Events"]["Jet_nConstituents"].array().tolist()

@@ -22,7 +22,7 @@ from brewflow.leptonsf import (
     trigger_sf_weights,
 )
 from brewflow.nanoevents.reader import eager_events, lazy_events
-from tests.helpers import ROOT
+from tests.helpers import ROOT, computed
 
 PAYLOADS = ROOT / "tests" / "data" / "payloads"
 MUON_2022 = (PAYLOADS / "MUO" / "2022_Summer22" / "muon_Z.json.gz", "NUM_TightID_DEN_TrackerMuons")
@@ -36,10 +36,6 @@ def _direct(path, name):
 
 def _events(path: str, lazy: bool):
     return lazy_events([path], step_size=70) if lazy else eager_events(path)
-
-
-def _computed(array) -> np.ndarray:
-    return ak.to_numpy(array.compute(scheduler="sync") if hasattr(array, "compute") else array)
 
 
 def _rows(path: str, collection: str, fields) -> list[list[dict]]:
@@ -67,7 +63,7 @@ def test_run3_muon_payload_without_a_year(ttbar, lazy):
     for key, value in (("nominal", "nominal"), ("up", "systup"), ("down", "systdown")):
         expected = [math.prod(direct.evaluate(m["eta"], m["pt"], value) for m in event)
                     for event in rows]  # fmt: skip
-        np.testing.assert_allclose(_computed(weights[key]), expected, rtol=1e-12)
+        np.testing.assert_allclose(ak.to_numpy(computed(weights[key])), expected, rtol=1e-12)
     assert len({round(x, 9) for x in expected}) > 10
 
 
@@ -98,7 +94,7 @@ def test_2023_electron_payload_binned_in_phi(ttbar, lazy):
         expected = [math.prod(direct.evaluate("2023PromptC", value, "Tight",
                                               e["eta"] + e["deltaEtaSC"], e["pt"], e["phi"])
                               for e in event) for event in rows]  # fmt: skip
-        np.testing.assert_allclose(_computed(weights[key]), expected, rtol=1e-12)
+        np.testing.assert_allclose(ak.to_numpy(computed(weights[key])), expected, rtol=1e-12)
     assert [i.name for i in direct.inputs][-1] == "phi"  # the layout with phi
 
 
@@ -122,7 +118,7 @@ def test_reconstruction_sfs_take_the_working_point_of_each_electrons_pt(ttbar, l
         expected = [math.prod(direct.evaluate("2022Re-recoBCD", value, point(e["pt"]),
                                               e["eta"] + e["deltaEtaSC"], e["pt"])
                               for e in event) for event in rows]  # fmt: skip
-        np.testing.assert_allclose(_computed(weights[key]), expected, rtol=1e-12)
+        np.testing.assert_allclose(ak.to_numpy(computed(weights[key])), expected, rtol=1e-12)
     with pytest.raises(CorrectionError, match="no pT-split reconstruction working points"):
         electron_reco_sf_weights(load(*MUON_2022), events.Electron, None)
 
@@ -158,4 +154,4 @@ def test_the_trigger_sf_is_the_firing_muons(shared_data, lazy):
         expected = [1.0 if m is None else direct.evaluate("2018_UL", abs(m["eta"]),
                                                           max(m["pt"], 26.0), value)
                     for m in firing]  # the payload starts at 26 GeV: its first bin  # fmt: skip
-        np.testing.assert_allclose(_computed(weights[key]), expected, rtol=1e-12)
+        np.testing.assert_allclose(ak.to_numpy(computed(weights[key])), expected, rtol=1e-12)

@@ -21,7 +21,7 @@ from brewflow.corrections import CorrectionError
 from brewflow.muonscale import MuonCorrector, crystal_ball_quantile
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests import jet_reference
-from tests.helpers import ROOT
+from tests.helpers import ROOT, computed
 
 PAYLOAD = ROOT / "tests" / "data" / "payloads" / "MUO" / "2022_Summer22"
 PAYLOAD = PAYLOAD / "muon_scalesmearing_schemaV2.json.gz"
@@ -129,8 +129,7 @@ def _loop(path: str, payload: str, *, is_data: bool, variation=None) -> list[lis
 
 
 def _pts(muons) -> list[float]:
-    done = muons.compute(scheduler="sync") if hasattr(muons, "compute") else muons
-    return ak.to_list(ak.flatten(done.pt))
+    return ak.to_list(ak.flatten(computed(muons).pt))
 
 
 @pytest.mark.parametrize("lazy", [False, True])

@@ -18,7 +18,7 @@ from brewflow.muonscale import crystal_ball_quantile
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from brewflow.rochester import RochesterCorrector
 from tests import jet_reference
-from tests.helpers import ROOT
+from tests.helpers import ROOT, computed
 
 FILE = str(ROOT / "tests" / "data" / "payloads" / "MUO" / "2018_UL" / "RoccoR2018UL.txt.gz")
 
@@ -119,8 +119,7 @@ def _muons(path: str) -> list[list[dict]]:
 
 
 def _pts(muons) -> list[float]:
-    done = muons.compute(scheduler="sync") if hasattr(muons, "compute") else muons
-    return ak.to_list(ak.flatten(done.pt))
+    return ak.to_list(ak.flatten(computed(muons).pt))
 
 
 @pytest.mark.parametrize("lazy", [False, True])

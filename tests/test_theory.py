@@ -12,6 +12,7 @@ import uproot
 
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from brewflow.theory import parton_shower_weights, scale_weights, top_pt_weights
+from tests.helpers import computed
 
 SAMPLES = ("nano_dy.root", "nano_tt_v12.root")
 
@@ -28,7 +29,7 @@ def _both(path, name):
 
 
 def _computed(value):
-    return np.asarray(value.compute(scheduler="sync") if hasattr(value, "compute") else value)
+    return np.asarray(computed(value))
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
