@@ -1,7 +1,9 @@
 """RNTuple NanoAOD (CMS's next format): files whose ``Events`` is an RNTuple, written here with
 uproot from the shared samples, are read like the TTrees: same column projection, and every
 histogram of preprocess + analyze (lazy and eager), the ADL queries, inspect and skims equal
-the TTree run bin for bin."""
+the TTree run bin for bin. Two layouts: flat fields (a TTree's branches as they are) and
+CMSSW's (collections of records without counters, singleton records, trigger records of
+booleans, a few top-level projections)."""
 
 from __future__ import annotations
 
@@ -16,29 +18,75 @@ from brewflow.config import load_config, systematics_for, validate
 from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
 from brewflow.jobs.inspection import inspect_dataset
-from brewflow.nanoevents import trees
+from brewflow.nanoevents import grouped, trees
 from brewflow.nanoevents.reader import eager_events, lazy_events
 from tests.helpers import ROOT
 
 SAMPLES = {"DYJetsToLL_M50": "nano_dy.root", "SingleMuon_2018": "nano_dimuon.root"}
 
 
-def write_rntuple(source, target) -> None:
-    """``target``: the events of ``source`` (every branch) as an RNTuple ``Events``."""
+GROUPS = ("HLT", "Flag", "L1")
+PROJECTED = ("Muon_pt", "Jet_eta", "HLT_IsoMu24", "MET_pt")  # top-level copies, as CMSSW can add
+
+
+def write_rntuple(source, target, layout: str = "flat") -> None:
+    """``target``: the events of ``source`` (every branch) as an RNTuple ``Events``, with flat
+    fields or in CMSSW's layout (:func:`cmssw_fields`)."""
     ttree = uproot.open(source)["Events"]
     arrays = ttree.arrays(how=dict)
+    fields = {name: arrays[name] for name in trees.branch_names(ttree)}
     with uproot.recreate(target) as out:
-        out["Events"] = {name: arrays[name] for name in trees.branch_names(ttree)}
+        out.mkrntuple("Events", fields if layout == "flat" else cmssw_fields(fields))
 
 
-@pytest.fixture(scope="module")
-def rntuples(shared_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("rntuple")
+def cmssw_fields(branches: dict) -> dict:
+    """A TTree NanoAOD's branches grouped as CMSSW's RNTuple output module writes them (cms-sw
+    pull requests 48071, 51832): ``Muon`` a collection of records and no ``nMuon``, ``MET`` a
+    record, ``HLT``/``Flag``/``L1`` records of booleans (``HLTriggerFinalPath`` under its own
+    name), a list without members (``LHEPdfWeight``) a plain field without its counter, and
+    the top-level projections of :data:`PROJECTED`."""
+    collections = {n[1:] for n in branches if n.startswith("n") and f"{n[1:]}_" in
+                   "|".join(branches)}  # fmt: skip
+    collections = {c for c in collections if any(b.startswith(f"{c}_") for b in branches)}
+    grouped: dict[str, dict] = {}
+    out: dict = {}
+    for name, array in branches.items():
+        prefix, _, member = name.partition("_")
+        group = next((g for g in GROUPS if name.startswith(g) and array.ndim == 1
+                      and str(array.type.content) == "bool"), None)  # fmt: skip
+        if name.startswith("n") and name[1:] in collections:
+            continue  # the collection's offsets count its items
+        if prefix in collections and member:
+            grouped.setdefault(prefix, {})[member] = array
+        elif group is not None:
+            key = member if prefix == group and member else name
+            grouped.setdefault(group, {})[key] = array
+        elif member and array.ndim == 1 and prefix not in branches:
+            grouped.setdefault(prefix, {})[member] = array
+        else:
+            out[name] = array
+    for name, members in grouped.items():
+        depth = 2 if name in collections else 1
+        out[name] = ak.zip(members, depth_limit=depth)
+    for name in PROJECTED:
+        if name in branches:
+            out[name] = branches[name]
+    return out
+
+
+@pytest.fixture(scope="module", params=["flat", "cmssw"])
+def rntuples(request, shared_data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"rntuple-{request.param}")
     out = {}
     for dataset, name in SAMPLES.items():
-        write_rntuple(shared_data / "nanoaod" / name, folder / name)
+        write_rntuple(shared_data / "nanoaod" / name, folder / name, request.param)
         out[dataset] = str(folder / name)
-    assert trees.is_rntuple(uproot.open(out["DYJetsToLL_M50"])["Events"])
+    ntuple = uproot.open(out["DYJetsToLL_M50"])["Events"]
+    assert trees.is_rntuple(ntuple)
+    if request.param == "cmssw":
+        names = {f.name for f in ntuple.fields}
+        assert {"Muon", "MET", "HLT", "Flag"} <= names, names
+        assert "nMuon" not in names
     return out
 
 
@@ -60,11 +108,23 @@ def test_rntuple_form_and_columns_equal_the_ttree(shared_data, rntuples):
     assert sorted(trees.branch_names(rntuple)) == sorted(trees.branch_names(ttree))
     forms = [trees.branch_form(t) for t in (rntuple, ttree)]
     for field in forms[1].fields:  # the same form per branch (uproot writes fields sorted)
+        if grouped.layout(rntuple)[field].counter:
+            assert forms[0].content(field).to_dict()["primitive"] == "int32"
+            continue  # a counter of CMSSW's layout: int32 (Int_t), this 2018 file's uint32
         assert forms[0].content(field).to_dict() == forms[1].content(field).to_dict(), field
     assert trees.cluster_edges(rntuple)[-1] == 40
     lazy = lazy_events([rntuples["DYJetsToLL_M50"]], step_size=15)
     reference = lazy_events([str(shared_data / "nanoaod" / "nano_dy.root")], step_size=15)
-    for column in ("Muon.pt", "Jet.eta", "MET.pt", "genWeight"):
+    for column in (
+        "Muon.pt",
+        "Jet.eta",
+        "MET.pt",
+        "genWeight",
+        "HLT.IsoMu24",
+        "Flag.goodVertices",
+        "LHEPdfWeight",
+        "Electron.pt",
+    ):
         a, b = lazy, reference
         for field in column.split("."):
             a, b = a[field], b[field]
@@ -129,3 +189,35 @@ def test_skim_of_rntuple_equals_the_skim_of_the_ttree(monkeypatch, rntuples, tmp
     assert sorted(a.fields) == sorted(b.fields)  # an RNTuple's fields come sorted by name
     for field in a.fields:
         assert ak.to_list(a[field]) == ak.to_list(b[field]), field
+
+
+def test_cmssw_layout_reads_only_the_members_needed(shared_data, tmp_path, monkeypatch):
+    """A member of a collection reads that member's column, a lone counter the collection's
+    narrowest member; trigger bits keep NanoAOD's flat names (``HLTriggerFinalPath`` too)."""
+    path = tmp_path / "nano_dy.root"
+    write_rntuple(shared_data / "nanoaod" / "nano_dy.root", path, "cmssw")
+    read: list[set[str]] = []
+    arrays = uproot.behaviors.RNTuple.RNTuple.arrays
+
+    def spy(self, *args, **kwargs):
+        out = arrays(self, *args, **kwargs)
+        members = {f: ak.fields(out[f]) or [""] for f in out.fields}
+        read.append({f"{f}.{m}" if m else f for f, names in members.items() for m in names})
+        return out
+
+    monkeypatch.setattr(uproot.behaviors.RNTuple.RNTuple, "arrays", spy)
+    events = lazy_events([str(path)], step_size=40)
+    reference = eager_events(str(shared_data / "nanoaod" / "nano_dy.root"))
+    cases = {
+        "Muon.pt": (lambda e: e.Muon.pt, {"Muon.pt"}),
+        "nMuon": (lambda e: ak.num(e.Muon, axis=1), {"Muon.highPtId"}),  # one byte a muon
+        "HLTriggerFinalPath": (lambda e: e.HLTriggerFinalPath, {"HLT.HLTriggerFinalPath"}),
+        "L1Reco_step": (lambda e: e.L1Reco.step, {"L1.L1Reco_step"}),
+        "Flag": (lambda e: e.Flag.goodVertices, {"Flag.goodVertices"}),
+        "LHEPdfWeight": (lambda e: ak.num(e.LHEPdfWeight, axis=1), {"LHEPdfWeight"}),
+    }
+    for name, (column, expected) in cases.items():
+        read.clear()
+        got = column(events).compute(scheduler="sync")
+        assert got.to_list() == column(reference).to_list(), name
+        assert read == [expected], name

@@ -2,7 +2,8 @@
 
 An ``Events`` tree is a TTree or an RNTuple (CMS's new format; uproot reads both): the helpers
 here (:func:`branch_names`, :func:`read`, :func:`cluster_edges`, :func:`branch_form`) treat
-them alike, so everything above reads both.
+them alike, so everything above reads both; an RNTuple in CMSSW's grouped layout is seen under
+NanoAOD's flat branch names (:mod:`.grouped`).
 
 Parsing the metadata of a NanoAOD ``Events`` tree (about 1500 branches) costs about a second
 in uproot, more than reading a few columns of 100k events. Every partition of a file (and
@@ -26,7 +27,7 @@ import awkward as ak
 import uproot
 
 from brewflow.locations import RemoteSettings, is_url
-from brewflow.nanoevents import remote
+from brewflow.nanoevents import grouped, remote
 
 __all__ = [
     "branch_form",
@@ -107,19 +108,17 @@ def is_tree(obj: Any) -> bool:
 
 
 def branch_names(ttree: Any) -> list[str]:
-    """The top-level branches (TTree) or fields (RNTuple)."""
+    """The top-level branches (TTree) or the flat names of an RNTuple's fields (``nMuon``,
+    ``Muon_pt`` for CMSSW's collection ``Muon``: :mod:`.grouped`)."""
     if is_rntuple(ttree):
-        return [field.name for field in ttree.fields]
+        return list(grouped.layout(ttree))
     return list(ttree.keys(recursive=False))
 
 
 def read(ttree: Any, branches: Sequence[str], start: int, stop: int) -> dict[str, Any]:
     """``{branch: awkward array}`` of entries ``[start, stop)`` of a TTree or an RNTuple."""
     if is_rntuple(ttree):
-        if not branches:
-            return {}
-        array = ttree.arrays(filter_name=list(branches), entry_start=start, entry_stop=stop)
-        return {name: array[name] for name in branches}
+        return grouped.read(ttree, branches, start, stop)
     return ttree.arrays(list(branches), entry_start=start, entry_stop=stop, how=dict)
 
 
@@ -150,8 +149,7 @@ def clear() -> None:
 def branch_form(ttree: Any) -> ak.forms.RecordForm:
     """One field per top-level branch, with the form uproot reads it as (no basket is read)."""
     if is_rntuple(ttree):
-        form = ttree.to_akform()[0]
-        return ak.forms.from_dict(_without_form_keys(form.to_dict()))
+        return grouped.form(ttree)
     if not is_tree(ttree):
         raise TypeError(f"{ttree.file.file_path}: {ttree.name!r} is not a TTree or an RNTuple")
     names, contents = [], []
@@ -167,12 +165,3 @@ def branch_form(ttree: Any) -> ak.forms.RecordForm:
         names.append(branch.name)
         contents.append(form)
     return ak.forms.RecordForm(contents, names)
-
-
-def _without_form_keys(form: Any) -> Any:
-    """A form dict without uproot's RNTuple column keys (brewflow assigns its own)."""
-    if isinstance(form, dict):
-        return {k: _without_form_keys(v) for k, v in form.items() if k != "form_key"}
-    if isinstance(form, list):
-        return [_without_form_keys(v) for v in form]
-    return form
