@@ -227,3 +227,32 @@ def test_a_bad_config_stops_the_workflow_with_one_line(tmp_path):
     assert "config key 'datasets.dy': 'xsec' is a required property" in done.stderr
     assert "Traceback" not in done.stderr
     assert 'File "' not in done.stderr
+
+
+def test_first_plan_of_many_datasets_finds_every_spec_file(tmp_path):
+    """Regression (issue 29): Snakemake lists a folder the first time it checks a file in it
+    and takes files written there later as missing; spec files written by input functions
+    while the first DAG of a config was built made ``snakemake -n`` of 20 datasets fail with a
+    MissingInputException for a spec file. Every spec is written before the DAG is built."""
+    import re
+
+    import yaml
+
+    from tests.helpers import snakemake
+
+    config = flat_demo_config()
+    dy = config["datasets"]["dy"]
+    for i in range(20):
+        name = f"dy_{i:02d}"
+        config["datasets"][name] = {**dy, "files": [f"results/generated/{name}/{name}_0.root"]}
+        config["datasets"][name].pop("label", None)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    targets = [f"results/preprocess/{name}.json" for name in config["datasets"]]
+    done = snakemake(tmp_path, "-n", *targets)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    planned = re.search(r"^preprocess\s+(\d+)\s*$", done.stdout, flags=re.M)
+    assert planned is not None, done.stdout[-2000:]
+    assert int(planned.group(1)) == len(targets)
+    assert sorted(p.stem for p in (tmp_path / ".brewflow/specs/analyze").iterdir()) == sorted(
+        config["datasets"]
+    )

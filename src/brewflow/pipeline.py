@@ -26,6 +26,7 @@ from brewflow.config import (
     local_files,
     payload_files,
     processes,
+    skim_targets,
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
@@ -68,6 +69,7 @@ __all__ = [
     "start_run",
     "table_outputs",
     "write_resolved",
+    "write_specs",
 ]
 
 
@@ -92,7 +94,41 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
+    Decided once per process and config (a DAG build asks for a dataset's spec once per job).
     """
+    key = (kind, tuple(sorted(params.items())))
+    known = _DECIDED.get(key)
+    if known is not None and known[0] is config:
+        return known[1]
+    decided = _spec_file(config, kind, **params)
+    _DECIDED[key] = (config, decided)
+    return decided
+
+
+_DECIDED: dict[tuple, tuple[Mapping, str]] = {}
+"""``(kind, params)`` -> the config and spec file :func:`spec_file` decided in this process."""
+
+
+def write_specs(config: Mapping) -> None:
+    """Decide (write) the spec file of every job the workflow can plan, before Snakemake
+    builds its DAG. Snakemake lists a folder's files the first time it checks one of them and
+    takes any file not listed as missing: spec files written by input functions while the DAG
+    is built (the first run of a config with many datasets) were refused as missing inputs."""
+    for dataset in config["datasets"]:
+        for kind in ("preprocess", "analyze", "scale"):
+            spec_file(config, kind, dataset=dataset)
+    for skim, dataset in skim_targets(config):
+        spec_file(config, "skim", skim=skim, dataset=dataset)
+    for region in config["regions"]:
+        for histogram in filled_histograms(config, region):
+            spec_file(config, "plot", region=region, histogram=histogram)
+        for era in scopes(config):
+            spec_file(config, "cutflow", region=region, era=era)
+    for histogram in config.get("shapes", {}).get("histograms", []):
+        spec_file(config, "shapes", histogram=histogram)
+
+
+def _spec_file(config: Mapping, kind: str, **params: Any) -> str:
     path = spec_path(kind, **params)
     spec = job_spec(kind, config, **params)
     text = spec.document()

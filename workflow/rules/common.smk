@@ -33,6 +33,7 @@ from brewflow.pipeline import (
     stack_inputs,
     start_run,
     table_outputs,
+    write_specs,
     RESOLVED,
 )
 
@@ -44,6 +45,7 @@ CONFIG = RESOLVED  # written by onstart (below), under Snakemake's lock
 PROCESSES = processes(config)
 DATASETS = list(config["datasets"])
 SCOPES = scopes(config)  # the combination (None), then each era
+write_specs(config)  # every job's spec file there before Snakemake lists their folders
 
 
 wildcard_constraints:
