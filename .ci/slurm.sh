@@ -31,6 +31,10 @@ write_conf() {
     cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
     mkdir -p /etc/slurm "$DIR"/{spool,state,log} /run/slurm
+    if [ -f "$CONF" ] && [ ! -f "$DIR/wrote-conf" ]; then
+        cp -p "$CONF" "$DIR/slurm.conf.orig"  # someone else's: put back by stop
+    fi
+    touch "$DIR/wrote-conf"
     cat >"$CONF" <<EOF
 ClusterName=brewflow
 SlurmctldHost=$host
@@ -116,6 +120,17 @@ stop() {
         rm -f "$DIR/started-munged"
     fi
     rm -rf "$DIR/state" "$DIR/spool"
+    # no slurm.conf left pointing at a stopped controller: with one, every `scontrol show
+    # config` waits ~9 s for it, and the Snakemake slurm plugin runs that when it is imported
+    # (every snakemake start); without one it fails at once
+    if [ -f "$DIR/wrote-conf" ]; then
+        if [ -f "$DIR/slurm.conf.orig" ]; then
+            mv "$DIR/slurm.conf.orig" "$CONF"
+        else
+            rm -f "$CONF"
+        fi
+        rm -f "$DIR/wrote-conf"
+    fi
 }
 
 case "${1:-}" in
