@@ -332,3 +332,21 @@ def test_fused_systematics_give_the_same_files(workflow_run, tmp_path):
                     err_msg=f"{dataset} {path.stem} {name}",
                 )
     assert not list((fused_dir / "results" / "analyze").glob("*.all-systematics.json"))
+
+
+def test_each_analyze_job_records_the_rate_batch_requests_follow(workflow_run):
+    """Issue 29: every analyze job keeps the events it read per second and thread, which the
+    next plan's runtime requests use (brewflow.config.rates)."""
+    import json
+
+    from brewflow.config import rates
+
+    workdir, config = workflow_run["workdir"], workflow_run["config"]
+    folder = workdir / rates.RATES
+    for dataset in config["datasets"]:
+        raw = load(workdir / "results" / "analyze" / dataset / "nominal.json")
+        kept = json.loads((folder / f"{dataset}.nominal.json").read_text())
+        assert kept["events"] == raw.meta["events"] > 0
+        assert rates.measured(dataset, "nominal", folder) == pytest.approx(
+            kept["events"] / (kept["seconds"] * kept["threads"])
+        )

@@ -126,10 +126,12 @@ def test_resolved_config_is_stable(config, tmp_path):
         load_config(path)
 
 
-def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
+def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set, monkeypatch):
     from brewflow.config import validate
     from brewflow.pipeline import analyze_resources
     from brewflow.results.inventory import write_inventory as save
+
+    monkeypatch.chdir(tmp_path)  # no rates measured here
 
     inventory = tmp_path / "dy.json"
     save({"entries": 4_000_000, "files": []}, inventory)
@@ -139,6 +141,32 @@ def test_analyze_resources_follow_the_events_a_job_reads(tmp_path, demo_set):
     assert analyze_resources(config, inventory, 2, attempt=2) == {"mem_mb": 7000, "runtime": 20}
     grouped = validate({**config, "events_per_job": 400_000})  # a job reads <= 500k events
     assert analyze_resources(grouped, inventory, threads=1)["runtime"] == 6
+
+
+def test_analyze_runtime_follows_the_rate_the_job_measured_before(tmp_path, monkeypatch):
+    """Issue 29: a job's runtime request comes from the events/s its dataset's job measured
+    when it last ran (per fused job or systematic), not only from the configured guess."""
+    from brewflow.config import rates
+    from brewflow.pipeline import analyze_resources
+    from brewflow.results.inventory import write_inventory as save
+
+    monkeypatch.chdir(tmp_path)
+    inventory = tmp_path / "dy.json"
+    save({"entries": 4_000_000, "files": []}, inventory)
+    config = validate(flat_demo_config())
+    guessed = analyze_resources(config, inventory, threads=2)["runtime"]
+    # 1M events in 100 s on 2 threads: 5000 events/s a thread; 3 x 4M / (5000 x 2) = 20 min
+    rates.record("dy", "all", 1_000_000, 100.0, 2)
+    assert analyze_resources(config, inventory, threads=2)["runtime"] == 20 + 5
+    assert analyze_resources(config, inventory, threads=2, systematics="jesUp")["runtime"] == (
+        guessed
+    )
+    rates.record("dy", "jesUp", 2_000_000, 100.0, 1)  # 20k/s: 3 x 4M / 40k = 5 min
+    assert analyze_resources(config, inventory, threads=2, systematics="jesUp")["runtime"] == 10
+    (rates.RATES / "dy.all.json").write_text('{"events": 5, "seconds": 0, "threads": 1}')
+    assert analyze_resources(config, inventory, threads=2)["runtime"] == guessed  # not a rate
+    rates.record("dy", "all", 0, 3.0, 1)  # read nothing: kept as it was
+    assert rates.measured("dy", "all") is None
 
 
 def test_config_file_is_read_safely_and_configfile_templates_are_refused(tmp_path):

@@ -26,6 +26,7 @@ from brewflow.config import (
     local_files,
     payload_files,
     processes,
+    rates,
     skim_targets,
     systematics_for,
 )
@@ -205,13 +206,16 @@ def chunk_groups(config: Mapping, inventory: str | Path) -> list[int]:
 
 
 def analyze_resources(
-    config: Mapping, inventory: str | Path, threads: int, attempt: int = 1
-) -> dict[str, int]:
+    config: Mapping, inventory: str | Path, threads: int, attempt: int = 1,
+    systematics: str = "all",
+) -> dict[str, int]:  # fmt: skip
     """``mem_mb`` and ``runtime`` (minutes) of an analyze job, from the events it reads.
 
     Memory: ``mem_mb_base`` plus ``mem_mb_per_thread`` per thread for partitions of 100k events
-    (scaled with ``step_size``). Runtime: 3x the events over ``events_per_second`` per thread,
-    plus 5 minutes. A retried job (``attempt`` > 1) asks for proportionally more of both.
+    (scaled with ``step_size``). Runtime: 3x the events over the events per second and thread
+    that this dataset's job (``systematics``: ``all`` fused, else its systematic) measured when
+    it last ran (:mod:`brewflow.config.rates`), else config ``resources.events_per_second``, plus
+    5 minutes. A retried job (``attempt`` > 1) asks for proportionally more of both.
     """
     spec = config["resources"]
     events = _load_inventory(inventory)["entries"]
@@ -219,7 +223,8 @@ def analyze_resources(
         events = min(events, config["events_per_job"] + config["step_size"])
     per_thread = spec["mem_mb_per_thread"] * max(config["step_size"] / 100_000, 0.25)
     mem_mb = spec["mem_mb_base"] + per_thread * threads
-    seconds = 3 * events / (spec["events_per_second"] * threads)
+    rate = rates.measured(Path(inventory).stem, systematics) or spec["events_per_second"]
+    seconds = 3 * events / (rate * threads)
     return {"mem_mb": int(mem_mb * attempt), "runtime": int((seconds / 60 + 5) * attempt)}
 
 

@@ -92,9 +92,10 @@ def analyze_inputs(wildcards):
 
 
 def analyze_job_resources(name):
-    """A resource of an analyze job, derived from the events it reads (see brewflow.pipeline)."""
+    """A resource of an analyze job, derived from the events it reads and the rate its
+    dataset's job measured when it last ran (see brewflow.pipeline)."""
     return lambda wildcards, input, threads, attempt: analyze_resources(
-        config, input.inventory, threads, attempt
+        config, input.inventory, threads, attempt, wildcards.get("systematic", "all")
     )[name]
 
 

@@ -4,6 +4,7 @@ stack, skim."""
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from brewflow.cli._common import command, job, results
@@ -26,6 +27,7 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
+    from brewflow.config import rates
     from brewflow.jobs.analyze import analyze_job
     from brewflow.results.arithmetic import save_split
     from brewflow.results.model import save
@@ -34,6 +36,7 @@ def _analyze(args: argparse.Namespace) -> None:
     which = "all" if args.all_systematics else "+".join(args.systematic or ["nominal"])
     name = f"{args.dataset}{part}.{which}"
     with job(args.config, "analyze", name, dataset=args.dataset) as view:
+        started = time.perf_counter()
         result = analyze_job(
             view,
             args.dataset,
@@ -48,6 +51,8 @@ def _analyze(args: argparse.Namespace) -> None:
             save(result, args.output)
         else:
             save_split(result, args.outdir)
+        seconds = time.perf_counter() - started
+        rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
 
 
 def _split(args: argparse.Namespace) -> None:
