@@ -5,6 +5,7 @@ info, an ``authz`` token: the servers ignore them), which no file of the run hol
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,14 @@ def test_workflow_over_root_and_http_equals_the_local_run(xrootd, shared_data, t
             assert load(local / "results" / "stack" / f"{process}.json").histograms.keys()
             assert _histograms(a) == _histograms(b), process
         _assert_no_secret(remote)
+    # the dead redirector is met by the first job reading DY (preprocess); the jobs after it
+    # start at the redirector that answered (issue 29: replica health shared by the run)
+    dead = xrootd.redirector("dead").removeprefix("root://").rstrip("/")
+    tried = sorted(str(p.relative_to(over_root)) for p in (over_root / "logs").rglob("*.log")
+                   if dead in p.read_text())  # fmt: skip
+    assert tried == ["logs/preprocess/DYJetsToLL_M50.log"], tried
+    (health,) = (over_root / ".brewflow" / "health").iterdir()
+    assert f"root://{dead}" == json.loads(health.read_text())["server"]
     merged = load(over_root / "results" / "merge" / "DYJetsToLL_M50.json")
     replicas = {c["replica"] for c in merged.meta["ledger"]["replicas"]}
     assert replicas == {xrootd.url(dy, "a").replace("root://", "root://***@")}

@@ -24,6 +24,11 @@ def config(path: str) -> dict:
     return load_config(path)
 
 
+HEALTH = ".brewflow/health"
+"""Where a workflow's jobs share which replica servers failed (relative to the run's folder;
+:class:`brewflow.nanoevents.remote.Health`)."""
+
+
 def is_resolved(path: str) -> bool:
     """Whether ``path`` is the workflow's resolved config in the working directory: the job
     runs for the workflow, whose plan (spec files) it must match."""
@@ -44,8 +49,14 @@ def job(path: str, kind: str, name: str | None = None, **params: Any) -> Iterato
     from brewflow.jobs.guard import guarded
 
     spec = job_spec(kind, load_config(path), **params)
-    with guarded(spec, name, planned=is_resolved(path)):
-        yield spec.config()
+    planned = is_resolved(path)
+    with guarded(spec, name, planned=planned):
+        view = spec.config()
+        if planned and "remote" in view:  # a workflow's job: share what replicas answer
+            from brewflow.nanoevents.remote import share_health
+
+            share_health(HEALTH, view["remote"]["retry_after"])
+        yield view
 
 
 def results(paths: Sequence[str]) -> list:

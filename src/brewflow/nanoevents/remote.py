@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import importlib
+import json
 import logging
 import lzma
 import os
@@ -31,17 +32,21 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import uproot
 
 from brewflow import secrets
 from brewflow.errors import BrewflowError, InputError
+from brewflow.files import atomic_write
 from brewflow.locations import RemoteSettings, is_remote_url, is_url, is_xrootd
 
 __all__ = [
     "READ_ERRORS",
     "CredentialMissing",
+    "Health",
     "Locations",
     "NotRootFile",
     "ReplicaChanged",
@@ -52,6 +57,8 @@ __all__ = [
     "open_options",
     "prepare_client",
     "remote_errors",
+    "server_of",
+    "share_health",
     "with_failover",
 ]
 
@@ -248,12 +255,70 @@ _PREFERRED: dict[str, str] = {}
 """Per process: the replica of a file that last worked (later chunks start there)."""
 
 
+@dataclass(frozen=True)
+class Health:
+    """Which replica servers failed, shared by the jobs of a run (one small JSON file per
+    server in ``folder``: when it last failed, and why, redacted): a server that failed less
+    than ``retry_after`` seconds ago is tried after every other replica of a file, so the
+    jobs that follow the first to meet a dead server start at the replica that answered; once
+    a read from it works again, it is marked so. Hints only: a replica is never skipped
+    (when every other one fails it is still tried), so no read depends on them."""
+
+    folder: Path
+    retry_after: float = 300.0
+
+    def _path(self, url: str) -> Path:
+        return self.folder / f"{quote(server_of(url), safe='')}.json"
+
+    def failed_recently(self, url: str) -> bool:
+        try:
+            state = json.loads(self._path(url).read_text())
+            return time.time() - float(state["failed_at"]) < self.retry_after
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def failed(self, url: str, error: str) -> None:
+        document = {"server": server_of(url), "failed_at": time.time(), "error": error}
+        with contextlib.suppress(OSError):  # a hint: never fails a read
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._path(url), json.dumps(document) + "\n")
+
+    def answered(self, url: str) -> None:
+        path = self._path(url)
+        if path.exists():
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+_HEALTH: Health | None = None
+
+
+def share_health(folder: str | Path | None, retry_after: float = 300.0) -> None:
+    """Share replica health with the other processes using ``folder`` (a workflow's jobs:
+    ``.brewflow/health``); None: this process only (the default)."""
+    global _HEALTH
+    _HEALTH = None if folder is None else Health(Path(folder), retry_after)
+
+
+def server_of(url: str) -> str:
+    """``scheme://host:port`` of a URL, without credentials (a path for a local file)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 def preferred(name: str, urls: Sequence[str]) -> list[str]:
-    """``urls`` with the one that last worked for ``name`` first."""
+    """``urls`` with the one that last worked for ``name`` first, and replicas whose server
+    failed recently (:class:`Health`, shared by a run's jobs) last."""
     good = _PREFERRED.get(name)
-    if good is None or good not in urls:
-        return list(urls)
-    return [good, *(u for u in urls if u != good)]
+    ordered = list(urls) if good is None or good not in urls else [
+        good, *(u for u in urls if u != good)]  # fmt: skip
+    if _HEALTH is None or len(ordered) < 2:
+        return ordered
+    down = [u for u in ordered if is_remote_url(u) and _HEALTH.failed_recently(u)]
+    return [u for u in ordered if u not in down] + down
 
 
 def with_failover(
@@ -288,6 +353,8 @@ def with_failover(
                     on_error(url)
                 message = secrets.redact(" ".join(str(err).split())) or type(err).__name__
                 failures.append((url, f"{message} (after {time.monotonic() - started:.1f} s)"))
+                if remote and _HEALTH is not None and attempt + 1 == attempts:
+                    _HEALTH.failed(url, message)
                 if attempt + 1 < attempts:
                     wait = backoff * 2**attempt
                     log.warning("%s%s: %s; reading again in %.1f s", url, what, message, wait)
@@ -299,5 +366,7 @@ def with_failover(
                 log.warning("file %r%s: read from %s after %d failure(s)", name, what, url,
                             len(failures))  # fmt: skip
             _PREFERRED[name] = url
+            if remote and _HEALTH is not None:
+                _HEALTH.answered(url)
             return value, url, failures
     raise ReplicasFailed(name, failures, what)
