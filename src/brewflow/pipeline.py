@@ -95,43 +95,11 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
-    Decided once per process and config (a DAG build asks for a dataset's spec once per job).
+    The spec itself is computed once per process and config (a DAG build asks for a dataset's
+    spec once per job); the file is decided at every call.
     """
-    key = (kind, tuple(sorted(params.items())))
-    known = _DECIDED.get(key)
-    if known is not None and known[0] is config:
-        return known[1]
-    decided = _spec_file(config, kind, **params)
-    _DECIDED[key] = (config, decided)
-    return decided
-
-
-_DECIDED: dict[tuple, tuple[Mapping, str]] = {}
-"""``(kind, params)`` -> the config and spec file :func:`spec_file` decided in this process."""
-
-
-def write_specs(config: Mapping) -> None:
-    """Decide (write) the spec file of every job the workflow can plan, before Snakemake
-    builds its DAG. Snakemake lists a folder's files the first time it checks one of them and
-    takes any file not listed as missing: spec files written by input functions while the DAG
-    is built (the first run of a config with many datasets) were refused as missing inputs."""
-    for dataset in config["datasets"]:
-        for kind in ("preprocess", "analyze", "scale"):
-            spec_file(config, kind, dataset=dataset)
-    for skim, dataset in skim_targets(config):
-        spec_file(config, "skim", skim=skim, dataset=dataset)
-    for region in config["regions"]:
-        for histogram in filled_histograms(config, region):
-            spec_file(config, "plot", region=region, histogram=histogram)
-        for era in scopes(config):
-            spec_file(config, "cutflow", region=region, era=era)
-    for histogram in config.get("shapes", {}).get("histograms", []):
-        spec_file(config, "shapes", histogram=histogram)
-
-
-def _spec_file(config: Mapping, kind: str, **params: Any) -> str:
     path = spec_path(kind, **params)
-    spec = job_spec(kind, config, **params)
+    spec = _job_spec(config, kind, params)
     text = spec.document()
     try:
         current: str | None = path.read_text()
@@ -154,6 +122,40 @@ def _spec_file(config: Mapping, kind: str, **params: Any) -> str:
     elif planned != text:
         atomic_write(path, text)  # newer than any output: they rerun
     return str(path)
+
+
+_SPECS: dict[tuple, tuple[Mapping, Any]] = {}
+"""``(kind, params)`` -> the config and the job spec computed for it in this process."""
+
+
+def _job_spec(config: Mapping, kind: str, params: Mapping[str, Any]) -> Any:
+    """:func:`~brewflow.config.specs.job_spec`, once per process and config."""
+    key = (kind, tuple(sorted(params.items())))
+    known = _SPECS.get(key)
+    if known is not None and known[0] is config:
+        return known[1]
+    spec = job_spec(kind, config, **params)
+    _SPECS[key] = (config, spec)
+    return spec
+
+
+def write_specs(config: Mapping) -> None:
+    """Decide (write) the spec file of every job the workflow can plan, before Snakemake
+    builds its DAG. Snakemake lists a folder's files the first time it checks one of them and
+    takes any file not listed as missing: spec files written by input functions while the DAG
+    is built (the first run of a config with many datasets) were refused as missing inputs."""
+    for dataset in config["datasets"]:
+        for kind in ("preprocess", "analyze", "scale"):
+            spec_file(config, kind, dataset=dataset)
+    for skim, dataset in skim_targets(config):
+        spec_file(config, "skim", skim=skim, dataset=dataset)
+    for region in config["regions"]:
+        for histogram in filled_histograms(config, region):
+            spec_file(config, "plot", region=region, histogram=histogram)
+        for era in scopes(config):
+            spec_file(config, "cutflow", region=region, era=era)
+    for histogram in config.get("shapes", {}).get("histograms", []):
+        spec_file(config, "shapes", histogram=histogram)
 
 
 RERUN_MARK = "\n# rerun: "
