@@ -69,20 +69,38 @@ def analyzed_files(wildcards):
     return analysis_inputs(config, wildcards.dataset)
 
 
+def job_inputs(kind):
+    """An input function (used with unpack) for the jobs of ``kind`` of a dataset: its
+    inventory, the files it reads and its spec file. One function a rule: Snakemake inspects
+    each callable of a rule for every job it plans (a third of a 10k-job plan's time)."""
+
+    def inputs(wildcards):
+        return {
+            "inventory": f"results/preprocess/{wildcards.dataset}.json",
+            "files": analysis_inputs(config, wildcards.dataset),
+            "spec": spec_file(config, kind, dataset=wildcards.dataset),
+        }
+
+    return inputs
+
+
 GROUPED = config["events_per_job"] is not None
-# one analyze job's output: per dataset x systematic, or per dataset x systematic x chunk group
-ANALYZE = (
-    "results/analyze/{dataset}/"
-    + ("part{group}/" if GROUPED else "")
-    + "{systematic}.json"
-)
+# one analyze job's output: per dataset x systematic (x chunk group), or with
+# fuse_systematics every variation of a dataset (x chunk group) in one file
+PART = "part{group}/" if GROUPED else ""
+ANALYZE = "results/analyze/{dataset}/" + PART + "{systematic}.json"
+FUSED = "results/analyze/{dataset}/" + PART + "all.json"
 
 
 def analyze_inputs(wildcards):
     """Every analyze output of a dataset: its systematics (x its chunk groups, known once
-    preprocessing has run: the preprocess checkpoint)."""
-    inventory = checkpoints.preprocess.get(dataset=wildcards.dataset).output[0]
-    groups = {"group": chunk_groups(config, inventory)} if GROUPED else {}
+    preprocessing has run: the preprocess checkpoint, which only chunk groups need)."""
+    groups = {}
+    if GROUPED:
+        inventory = checkpoints.preprocess.get(dataset=wildcards.dataset).output[0]
+        groups = {"group": chunk_groups(config, inventory)}
+    if config["fuse_systematics"]:
+        return expand(FUSED, dataset=wildcards.dataset, **groups)
     return expand(
         ANALYZE,
         dataset=wildcards.dataset,

@@ -24,10 +24,8 @@ rule scale:
         "logs/scale/{dataset}.log",
     conda:
         "../../envs/brewflow.yaml"
-    params:
-        config=lambda w, input: CONFIG,
     shell:
-        "brewflow scale --config {params.config} --dataset {wildcards.dataset} "
+        f"brewflow scale --config {CONFIG} --dataset {{wildcards.dataset}} "
         "--input {input.result} "
         "--preprocess {input.preprocess} --output {output} > {log} 2>&1"
 
