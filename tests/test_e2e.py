@@ -319,7 +319,7 @@ def test_fused_systematics_give_the_same_files(workflow_run, tmp_path):
     (fused_dir / "config.yaml").write_text(yaml.safe_dump(config))
     run = _snakemake(fused_dir)
     assert run.returncode == 0, run.stderr[-3000:]
-    jobs = re.findall(r"^rule analyze_fused:", run.stdout + run.stderr, flags=re.M)
+    jobs = re.findall(r"\(Rule: analyze_fused[,)]", run.stdout + run.stderr)
     assert len(jobs) == len(config["datasets"])
     for dataset in config["datasets"]:
         outputs = sorted((fused_dir / "results" / "analyze" / dataset).iterdir())

@@ -72,7 +72,8 @@ def analyzed_files(wildcards):
 def job_inputs(kind):
     """An input function (used with unpack) for the jobs of ``kind`` of a dataset: its
     inventory, the files it reads and its spec file. One function a rule: Snakemake inspects
-    each callable of a rule for every job it plans (a third of a 10k-job plan's time)."""
+    each callable of a rule for every job it plans (a third of a 10k-job plan's time).
+    """
 
     def inputs(wildcards):
         return {
