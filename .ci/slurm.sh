@@ -31,7 +31,7 @@ write_conf() {
     cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
     mkdir -p /etc/slurm "$DIR"/{spool,state,log} /run/slurm
-    if [ -f "$CONF" ] && [ ! -f "$DIR/wrote-conf" ]; then
+    if [ -f "$CONF" ] && [ ! -f "$DIR/wrote-conf" ] && ! grep -q '^ClusterName=brewflow$' "$CONF"; then
         cp -p "$CONF" "$DIR/slurm.conf.orig"  # someone else's: put back by stop
     fi
     touch "$DIR/wrote-conf"

@@ -284,3 +284,21 @@ def test_first_plan_of_many_datasets_finds_every_spec_file(tmp_path):
     assert sorted(p.stem for p in (tmp_path / ".brewflow/specs/analyze").iterdir()) == sorted(
         config["datasets"]
     )
+
+
+def test_a_config_edited_in_place_gets_a_new_spec(tmp_path, monkeypatch, config):
+    """Regression (issue 29 review): specs were computed once per config object, so a config
+    edited in place (a notebook, a long-lived process) kept its old spec file; only the config
+    a DAG build plans (write_specs) is computed once."""
+    import copy
+
+    from brewflow.pipeline import spec_file
+
+    monkeypatch.chdir(tmp_path)
+    edited = copy.deepcopy(config)
+    path = spec_file(edited, "analyze", dataset="dy")
+    before = Path(path).read_text()
+    edited["step_size"] = 123
+    spec_file(edited, "analyze", dataset="dy")
+    assert Path(path).read_text() != before
+    assert json.loads(Path(path).read_text().split("\n# rerun")[0])["config"]["step_size"] == 123

@@ -95,8 +95,8 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
-    The spec itself is computed once per process and config (a DAG build asks for a dataset's
-    spec once per job); the file is decided at every call.
+    The file is decided at every call (the spec itself is computed once for the config a DAG
+    build plans: :func:`write_specs`).
     """
     path = spec_path(kind, **params)
     spec = _job_spec(config, kind, params)
@@ -128,8 +128,15 @@ _SPECS: dict[tuple, tuple[Mapping, Any]] = {}
 """``(kind, params)`` -> the config and the job spec computed for it in this process."""
 
 
+_PLANNED: list[Mapping] = []
+"""The config a DAG build plans (:func:`write_specs`): its job specs are computed once."""
+
+
 def _job_spec(config: Mapping, kind: str, params: Mapping[str, Any]) -> Any:
-    """:func:`~brewflow.config.specs.job_spec`, once per process and config."""
+    """:func:`~brewflow.config.specs.job_spec`; once per process for the config a DAG build
+    plans (which nothing edits after :func:`write_specs`), every time for any other."""
+    if not _PLANNED or _PLANNED[0] is not config:
+        return job_spec(kind, config, **params)
     key = (kind, tuple(sorted(params.items())))
     known = _SPECS.get(key)
     if known is not None and known[0] is config:
@@ -143,7 +150,11 @@ def write_specs(config: Mapping) -> None:
     """Decide (write) the spec file of every job the workflow can plan, before Snakemake
     builds its DAG. Snakemake lists a folder's files the first time it checks one of them and
     takes any file not listed as missing: spec files written by input functions while the DAG
-    is built (the first run of a config with many datasets) were refused as missing inputs."""
+    is built (the first run of a config with many datasets) were refused as missing inputs.
+    ``config`` is the one the build plans, not to be edited after: the specs of its jobs are
+    computed once (a 10k-job DAG asks for a dataset's spec once per job)."""
+    _PLANNED[:] = [config]
+    _SPECS.clear()
     for dataset in config["datasets"]:
         for kind in ("preprocess", "analyze", "scale"):
             spec_file(config, kind, dataset=dataset)

@@ -30,7 +30,7 @@ def _job(attempts: list[str], urls=(DEAD, GOOD)) -> str:
 
     def action(url: str) -> str:
         attempts.append(url)
-        if "dead" in url:
+        if "dead" in url or "bad" in url:
             raise ConnectionRefusedError("connection refused")
         return url
 
@@ -90,3 +90,15 @@ def test_a_server_that_answers_again_is_no_longer_tried_last(health):
     attempts.clear()
     remote._PREFERRED.clear()
     assert remote.preferred("/store/a.root", [DEAD, GOOD]) == [DEAD, GOOD]
+
+
+def test_a_replica_with_a_bad_port_fails_over_and_keeps_no_secret(health):
+    """Regression (issue 29 review): with shared health, a replica URL whose port is out of
+    range raised a bare ValueError from the health's server name and the next replica was
+    never tried."""
+    attempts: list[str] = []
+    bad = "root://cms:SECRET@bad.example:99999//store/a.root"
+    assert _job(attempts, urls=(bad, GOOD)) == GOOD
+    (kept,) = health.iterdir()
+    assert "SECRET" not in kept.read_text() + kept.name
+    assert remote.server_of(bad) == "root://bad.example:99999"

@@ -221,3 +221,20 @@ def test_cmssw_layout_reads_only_the_members_needed(shared_data, tmp_path, monke
         got = column(events).compute(scheduler="sync")
         assert got.to_list() == column(reference).to_list(), name
         assert read == [expected], name
+
+
+def test_plain_list_fields_get_the_counter_a_ttree_has(tmp_path):
+    """Regression (issue 29 review): top-level list fields ``Foo_bar``, ``Foo_baz`` without a
+    ``Foo`` collection got counters ``nFoo_bar``, ``nFoo_baz``; a TTree has one ``nFoo``."""
+    values = ak.Array([[1.0, 2.0], [], [3.0]])
+    path = tmp_path / "plain.root"
+    with uproot.recreate(path) as out:
+        out.mkrntuple("Events", {"Foo_bar": values, "Foo_baz": values * 2, "Weights": values,
+                                 "run": np.array([1, 1, 2], np.uint32)})  # fmt: skip
+    ntuple = uproot.open(path)["Events"]
+    assert sorted(trees.branch_names(ntuple)) == sorted(
+        ["Foo_bar", "Foo_baz", "nFoo", "Weights", "nWeights", "run"]
+    )
+    read = trees.read(ntuple, ["nFoo", "nWeights", "Foo_baz"], 1, 3)
+    assert read["nFoo"].to_list() == read["nWeights"].to_list() == [0, 1]
+    assert read["Foo_baz"].to_list() == [[], [6.0]]

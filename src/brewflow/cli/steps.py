@@ -7,7 +7,7 @@ import argparse
 import time
 from typing import Any
 
-from brewflow.cli._common import command, job, results
+from brewflow.cli._common import command, is_resolved, job, results
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -51,8 +51,9 @@ def _analyze(args: argparse.Namespace) -> None:
             save(result, args.output)
         else:
             save_split(result, args.outdir)
-        seconds = time.perf_counter() - started
-        rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
+        if is_resolved(args.config):  # a workflow's job: its rate is the next plan's hint
+            seconds = time.perf_counter() - started
+            rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
 
 
 def _split(args: argparse.Namespace) -> None:

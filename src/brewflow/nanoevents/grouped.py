@@ -16,9 +16,9 @@ TTree NanoAOD spreads over flat branches:
 with the same names, forms and column projection as a TTree: a member of a collection reads
 that member's column (and the collection's offsets); a lone counter reads the narrowest member.
 A name present both grouped and as a top-level field (a projection) is read from the group. A
-top-level list field without a counter (``LHEPdfWeight``) gets one (``nLHEPdfWeight``), as in
-a TTree. An RNTuple with flat fields only (as uproot writes a TTree's branches) maps each name
-to itself.
+top-level list field without a counter gets one, as in a TTree (``LHEPdfWeight``:
+``nLHEPdfWeight``; ``Foo_bar``: ``nFoo``, counted through the first such field). An RNTuple
+with flat fields only (as uproot writes a TTree's branches) maps each name to itself.
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def _layout(top: ak.forms.RecordForm) -> dict[str, Flat]:
         if name in grouped:
             continue  # a projection of a grouped member: read from the group
         out[name] = Flat(name, None, False, content)
-        counted = {f"n{name}", f"n{name.partition('_')[0]}"}  # Muon_pt is counted by nMuon
-        if _is_list(content) and not counted & (plain.keys() | grouped.keys()):
-            out[f"n{name}"] = Flat(name, None, True, ak.forms.NumpyForm(COUNTER))
+        counter = f"n{name.partition('_')[0]}"  # Foo_bar is counted by nFoo, LHEPdfWeight by
+        if _is_list(content) and counter not in out and counter not in plain:  # nLHEPdfWeight
+            out[counter] = Flat(name, None, True, ak.forms.NumpyForm(COUNTER))
     return out
 
 

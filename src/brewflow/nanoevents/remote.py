@@ -303,10 +303,10 @@ def share_health(folder: str | Path | None, retry_after: float = 300.0) -> None:
 def server_of(url: str) -> str:
     """``scheme://host:port`` of a URL, without credentials (a path for a local file)."""
     parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
+    if not parts.scheme or not parts.netloc:
         return url
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    host = parts.netloc.rpartition("@")[2]  # no user info: it may hold a password
+    return f"{parts.scheme}://{host.lower()}"
 
 
 def preferred(name: str, urls: Sequence[str]) -> list[str]:
