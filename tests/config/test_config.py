@@ -365,7 +365,7 @@ def test_urls_and_logical_names_are_valid_without_contacting_a_server(config):
     config["datasets"]["dy"]["files"] = ["https://host.example/data/dy.root"]
     del config["datasets"]["dy"]["generator"]
     checked = validate(config)
-    assert checked["remote"] == {"timeout": 30, "retries": 1, "backoff": 1.0}
+    assert checked["remote"] == {"timeout": 30, "retries": 1, "backoff": 1.0, "retry_after": 300}
     assert local_files(checked, "ww") == []
     assert local_files(checked, "dy") == []
     assert dataset_replicas(checked, "ww", "/store/mc/A/f1.root") == [
