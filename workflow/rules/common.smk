@@ -40,8 +40,9 @@ from brewflow.pipeline import (
 CONFIG = RESOLVED  # written by onstart (below), under Snakemake's lock
 # Every job takes its spec as an input file (brewflow.config.specs; the part of the config the
 # job reads and the identity of its code, rewritten only when it changes), so a job reruns
-# exactly when something it reads changes. Params are functions of input (which Snakemake does
-# not compare); without params to compare, Snakemake never imports pandas while planning.
+# exactly when something it reads changes. Rules have no params Snakemake would compare (the
+# config path is in the shell command, or params are functions of input): it never imports
+# pandas while planning.
 PROCESSES = processes(config)
 DATASETS = list(config["datasets"])
 SCOPES = scopes(config)  # the combination (None), then each era
