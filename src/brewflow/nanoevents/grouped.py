@@ -47,20 +47,36 @@ class Flat(NamedTuple):
     form: ak.forms.Form
 
 
-# id of an open ntuple -> (a reference to it, its layout); an entry goes with its ntuple
-_LAYOUTS: dict[int, tuple[weakref.ref, dict[str, Flat]]] = {}
+class _Known(NamedTuple):
+    """What is kept of an open ntuple: a reference to it, its layout, and the field id of each
+    of its keys (``Muon.pt``), which a read selects its fields by."""
+
+    ref: weakref.ref
+    layout: dict[str, Flat]
+    ids: dict[str, int]
+
+
+_KNOWN: dict[int, _Known] = {}  # id of an open ntuple -> _Known; an entry goes with its ntuple
+
+
+def _known(rntuple: Any) -> _Known:
+    key = id(rntuple)
+    cached = _KNOWN.get(key)
+    if cached is not None and cached.ref() is rntuple:
+        return cached
+    found = _Known(
+        weakref.ref(rntuple),
+        _layout(rntuple.to_akform()[0]),
+        {name: field.field_id for name, field in rntuple.iteritems()},
+    )
+    _KNOWN[key] = found
+    weakref.finalize(rntuple, _KNOWN.pop, key, None)
+    return found
 
 
 def layout(rntuple: Any) -> dict[str, Flat]:
     """Flat name -> where it is read from, for an open RNTuple (computed once per ntuple)."""
-    key = id(rntuple)
-    cached = _LAYOUTS.get(key)
-    if cached is not None and cached[0]() is rntuple:
-        return cached[1]
-    found = _layout(rntuple.to_akform()[0])
-    _LAYOUTS[key] = (weakref.ref(rntuple), found)
-    weakref.finalize(rntuple, _LAYOUTS.pop, key, None)
-    return found
+    return _known(rntuple).layout
 
 
 def _layout(top: ak.forms.RecordForm) -> dict[str, Flat]:
@@ -120,12 +136,12 @@ def read(rntuple: Any, branches: Sequence[str], start: int, stop: int) -> dict[s
     one pass (a counter through a member of its collection already read, when one is)."""
     if not branches:
         return {}
-    flat = layout(rntuple)
-    needed = [flat[b] for b in branches]
+    known = _known(rntuple)
+    needed = [known.layout[b] for b in branches]
     members = {f.field: f.member for f in needed if not f.counter and f.member is not None}
     sources = [(f.field, members.get(f.field, f.member) if f.counter else f.member) for f in needed]
     keys = {field if member is None else f"{field}.{member}" for field, member in sources}
-    ids = {field.field_id for key, field in rntuple.iteritems() if key in keys}
+    ids = {known.ids[key] for key in keys}
     arrays = rntuple.arrays(
         filter_field=lambda field: field.field_id in ids, entry_start=start, entry_stop=stop
     )
