@@ -6,11 +6,9 @@ The ``.smk`` rules import these so that no logic lives in the workflow files.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from brewflow.config import (
     systematics_for,
 )
 from brewflow.config.loading import resolved_document
-from brewflow.config.specs import job_spec, made_path, spec_path
+from brewflow.config.specfiles import planning, spec_file
 from brewflow.files import atomic_write, sweep_temporary
 from brewflow.results.inventory import group_chunks, read_inventory
 
@@ -74,87 +72,14 @@ __all__ = [
 ]
 
 
-def spec_file(config: Mapping, kind: str, **params: Any) -> str:
-    """The file holding the spec of the ``kind`` job with ``params``
-    (:func:`brewflow.config.specs.job_spec`: the part of the config it reads and the identity
-    of its code): a rule's input, so that Snakemake reruns the job when its spec changes.
-
-    Its modification time says what the job's outputs are up to date with, decided against
-    the spec they were made from (recorded by each job when it ends,
-    :func:`brewflow.jobs.guard.guarded`, in :data:`brewflow.config.specs.MADE`):
-
-    - made from this spec: the file is kept (its content rewritten if another DAG build
-      wrote another, its time set back to what it was when they were made), so a dry run or a
-      second run refused by the lock, planned with another config, leaves the jobs up to date;
-    - made from another spec: the file is written now, newer than the outputs: they rerun
-      (also when that other spec's run made them after this config was last planned), unless
-      it already holds this spec, written after they were made (then its time decides: a
-      ``snakemake --touch`` after the edit makes them up to date);
-    - no record (a new checkout, ``.brewflow`` removed, outputs ``snakemake --touch``-ed):
-      written now when missing or when it holds another spec, else kept.
-
-    Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
-    params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
-    The file is decided at every call (the spec itself is computed once for the config a DAG
-    build plans: :func:`write_specs`).
-    """
-    path = spec_path(kind, **params)
-    spec = _job_spec(config, kind, params)
-    text = spec.document()
-    try:
-        current: str | None = path.read_text()
-    except FileNotFoundError:
-        current = None
-    planned = None if current is None else current.split(RERUN_MARK, 1)[0]  # the spec it holds
-    made, recorded = _made(path)
-    if made is not None and made.get("spec") == spec.fingerprint():
-        if current != text:
-            atomic_write(path, text)
-        when = made.get("mtime_ns")
-        if isinstance(when, int) and path.stat().st_mtime_ns != when:
-            os.utime(path, ns=(when, when))  # what the outputs are up to date with
-    elif made is not None and (planned != text or path.stat().st_mtime_ns <= recorded):
-        # made from another spec: newer than the outputs, and other bytes than Snakemake
-        # recorded when they were made (it reruns a job for a newer input only when its
-        # checksum differs), so they rerun
-        rerun = {"outputs_made_from": made.get("spec"), "planned_ns": time.time_ns()}
-        atomic_write(path, f"{text}{RERUN_MARK}{json.dumps(rerun)}\n")
-    elif planned != text:
-        atomic_write(path, text)  # newer than any output: they rerun
-    return str(path)
-
-
-_SPECS: dict[tuple, tuple[Mapping, Any]] = {}
-"""``(kind, params)`` -> the config and the job spec computed for it in this process."""
-
-
-_PLANNED: list[Mapping] = []
-"""The config a DAG build plans (:func:`write_specs`): its job specs are computed once."""
-
-
-def _job_spec(config: Mapping, kind: str, params: Mapping[str, Any]) -> Any:
-    """:func:`~brewflow.config.specs.job_spec`; once per process for the config a DAG build
-    plans (which nothing edits after :func:`write_specs`), every time for any other."""
-    if not _PLANNED or _PLANNED[0] is not config:
-        return job_spec(kind, config, **params)
-    key = (kind, tuple(sorted(params.items())))
-    known = _SPECS.get(key)
-    if known is not None and known[0] is config:
-        return known[1]
-    spec = job_spec(kind, config, **params)
-    _SPECS[key] = (config, spec)
-    return spec
-
-
 def write_specs(config: Mapping) -> None:
     """Decide (write) the spec file of every job the workflow can plan, before Snakemake
     builds its DAG. Snakemake lists a folder's files the first time it checks one of them and
     takes any file not listed as missing: spec files written by input functions while the DAG
     is built (the first run of a config with many datasets) were refused as missing inputs.
-    ``config`` is the one the build plans, not to be edited after: the specs of its jobs are
-    computed once (a 10k-job DAG asks for a dataset's spec once per job)."""
-    _PLANNED[:] = [config]
-    _SPECS.clear()
+    ``config`` is the one the build plans, not to be edited after
+    (:func:`brewflow.config.specfiles.planning`)."""
+    planning(config)
     for dataset in config["datasets"]:
         for kind in ("preprocess", "analyze", "scale"):
             spec_file(config, kind, dataset=dataset)
@@ -167,24 +92,6 @@ def write_specs(config: Mapping) -> None:
             spec_file(config, "cutflow", region=region, era=era)
     for histogram in config.get("shapes", {}).get("histograms", []):
         spec_file(config, "shapes", histogram=histogram)
-
-
-RERUN_MARK = "\n# rerun: "
-"""Where a spec file's note of a forced rerun starts (after the spec's JSON)."""
-
-
-def _made(spec: Path) -> tuple[dict | None, int]:
-    """The record of what the outputs of ``spec``'s jobs were made from, and when it was
-    written (None, 0 without). A spec file written after that for another spec was planned
-    after those outputs were made: its time decides, as Snakemake's rule is (outputs touched
-    by ``snakemake --touch`` are up to date)."""
-    record = made_path(spec)
-    try:
-        made = json.loads(record.read_text())
-        recorded = record.stat().st_mtime_ns
-    except (OSError, ValueError):
-        return None, 0
-    return (made, recorded) if isinstance(made, dict) else (None, 0)
 
 
 def preprocess_inputs(config: Mapping, dataset: str) -> list[str]:
