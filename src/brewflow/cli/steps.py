@@ -27,8 +27,10 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from brewflow.config import rates
+    from brewflow.config import incomplete, load_config, rates
+    from brewflow.config.specs import job_spec
     from brewflow.jobs.analyze import analyze_job
+    from brewflow.jobs.piececache import CACHE
     from brewflow.results.arithmetic import save_split
     from brewflow.results.model import save
 
@@ -43,6 +45,7 @@ def _analyze(args: argparse.Namespace) -> None:
             args.preprocess,
             None if args.all_systematics else args.systematic or ["nominal"],
             group=args.group,
+            pieces=CACHE if is_resolved(args.config) else None,  # a workflow's job
             scheduler=args.scheduler,
             workers=args.threads,
             progress_interval=args.progress_interval,
@@ -51,9 +54,13 @@ def _analyze(args: argparse.Namespace) -> None:
             save(result, args.output)
         else:
             save_split(result, args.outdir)
-        if is_resolved(args.config):  # a workflow's job: its rate is the next plan's hint
+        if is_resolved(args.config):  # a workflow's job: its rate is the next plan's hint;
+            # chunks it skipped are read by the next run (brewflow.config.incomplete)
             seconds = time.perf_counter() - started
             rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
+            spec = job_spec("analyze", load_config(args.config), dataset=args.dataset)
+            incomplete.record(args.dataset, name, spec.fingerprint(),
+                              len(result.meta["skipped"]))  # fmt: skip
 
 
 def _split(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from brewflow.config import incomplete
 from brewflow.config.specs import JobSpec, job_spec, made_path, spec_path
 from brewflow.files import atomic_write
 
@@ -34,7 +35,10 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
       it already holds this spec, written after they were made (then its time decides: a
       ``snakemake --touch`` after the edit makes them up to date);
     - no record (a new checkout, ``.brewflow`` removed, outputs ``snakemake --touch``-ed):
-      written now when missing or when it holds another spec, else kept.
+      written now when missing or when it holds another spec, else kept;
+    - an analyze job of this spec skipped chunks (:mod:`brewflow.config.incomplete`): written
+      now with a fill-in mark, unless it already holds one written after that job ended, so
+      that the dataset's analyze jobs rerun and read the chunks skipped.
 
     Rules carry their config dependencies this way rather than as ``params``: Snakemake compares
     params through pandas whenever pandas is installed, which costs every DAG build 0.5 s.
@@ -50,6 +54,8 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
         current = None
     planned = None if current is None else current.split(RERUN_MARK, 1)[0]  # the spec it holds
     made, recorded = _made(path)
+    if kind == "analyze" and _fill_in(path, current, text, spec.fingerprint(), params["dataset"]):
+        return str(path)
     if made is not None and made.get("spec") == spec.fingerprint():
         if current != text:
             atomic_write(path, text)
@@ -90,6 +96,28 @@ def _job_spec(config: Mapping, kind: str, params: Mapping[str, Any]) -> JobSpec:
     if key not in _SPECS:
         _SPECS[key] = job_spec(kind, config, **params)
     return _SPECS[key]
+
+
+def _fill_in(path: Path, current: str | None, text: str, fingerprint: str, dataset: str) -> bool:
+    """Mark ``dataset``'s analyze spec file (``text``: the spec) for a rerun when one of its
+    jobs skipped chunks after it was last marked (whether the file holds a fill-in mark)."""
+    skipped = incomplete.newest(dataset, fingerprint)
+    if skipped is None:
+        return False
+    note = {} if current is None or RERUN_MARK not in current else _note(current)
+    if note.get("fill_in") == fingerprint and note.get("planned_ns", 0) > skipped:
+        return True  # marked after that job ended: the outputs are older, they rerun
+    rerun = {"fill_in": fingerprint, "planned_ns": time.time_ns()}
+    atomic_write(path, f"{text}{RERUN_MARK}{json.dumps(rerun)}\n")
+    return True
+
+
+def _note(current: str) -> dict[str, Any]:
+    try:
+        note = json.loads(current.split(RERUN_MARK, 1)[1])
+    except ValueError:
+        return {}
+    return note if isinstance(note, dict) else {}
 
 
 RERUN_MARK = "\n# rerun: "

@@ -3,7 +3,9 @@
 The dataset's files are opened lazily with ``uproot.dask`` (only the columns the analysis needs
 are read), the analysis callable builds selections, variables and weights, and every histogram
 and cutflow is filled with ``hist.dask``; all of them are computed together, so the data are
-read once.
+read once. Sums are added per chunk, file and job in one fixed order
+(:mod:`brewflow.jobs.pieces`); a workflow's job keeps them per file (or chunk) and computes
+only the files and chunks it has not computed before (:mod:`brewflow.jobs.piececache`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 
 from brewflow.checkpoints import persisting
@@ -29,13 +30,12 @@ from brewflow.config import (
 from brewflow.jobs import execution
 from brewflow.jobs.build import analysis_code, book_histograms, build, merge_stacked
 from brewflow.jobs.gate import DataGate
+from brewflow.jobs.lazy import compute as compute_lazy
+from brewflow.jobs.piececache import PieceCache, job_identity
+from brewflow.jobs.pieces import Piece, fold
 from brewflow.jobs.reading import ReadPlan, covers, preflight
-from brewflow.nanoevents.inputs import (
-    InputError,
-    MissingBranchError,
-    is_missing_field,
-)
-from brewflow.nanoevents.reader import ChunkReadError, eager_events, lazy_events
+from brewflow.nanoevents.inputs import InputError
+from brewflow.nanoevents.reader import eager_events
 from brewflow.results import provenance
 from brewflow.results.inventory import group_chunks, read_inventory
 from brewflow.results.model import Result
@@ -44,50 +44,6 @@ from brewflow.weights import weight_sums
 __all__ = ["analyze_job", "run"]
 
 log = logging.getLogger(__name__)
-
-
-def _lazy_graph(config, dataset, systematics, plan, files) -> tuple[Any, list[Mapping]]:
-    """The optimized graph ``(histograms, n_certified, sumw, reads, exposures)`` over the
-    files' chunks
-    (``reads``: per chunk, the replica it was read from), and the files it reads. The first
-    file defines the event layout: if it lacks a field the analysis uses, it is the bad file (a
-    later file without a needed branch is found when read)."""
-    while True:
-        reading = plan.reading(files)
-        if not reading:
-            return None, []
-        events, reads = lazy_events(
-            {f["path"]: f["tree"] for f in reading},
-            steps={f["path"]: plan.steps[f["path"]] for f in reading},
-            entries={f["path"]: f["entries"] for f in reading},
-            retries=(config["retries"]["read"], config["retries"]["backoff"]),
-            locations=plan.locations(reading),
-            report=True,
-        )
-        layout = reading[0]["path"]
-        try:
-            graph = build(config, dataset, systematics, events, layout)
-        except AttributeError as err:  # a field the analysis uses is not in the first file
-            if not is_missing_field(err):
-                raise
-            plan.bad(
-                InputError(
-                    f"dataset {dataset!r}, file {layout!r}: the analysis reads a branch this "
-                    f"file does not have ({err}); is it the right kind of file?"
-                ),
-                layout,
-            )
-            continue
-        except InputError as err:
-            plan.bad(err, layout)
-            continue
-        sumw = None
-        if not config["datasets"][dataset]["is_data"]:
-            sumw = weight_sums(events.genWeight)[0]
-        (optimized,) = dask.optimize(  # reads only what is needed
-            (graph.histograms, graph.certified, sumw, reads, graph.exposures)
-        )
-        return optimized, reading
 
 
 @contextlib.contextmanager
@@ -108,40 +64,6 @@ def _checkpoints(config: Mapping, scheduler: str, workers: int) -> Iterator[Any]
             log.info("checkpoints persisted: %s", ", ".join(kept.names))
 
 
-def _compute_lazy(
-    config: Mapping,
-    dataset: str,
-    systematics: Sequence[str],
-    files: Sequence[Mapping[str, Any]],
-    plan: ReadPlan,
-    label: str,
-    progress_interval: float | None,
-    **where: Any,
-) -> tuple[Any, Any, Any, Any, Any]:
-    """``(histograms, n_certified, sumw, reads, exposures)`` of the files' chunks in the plan,
-    computed on
-    ``where`` (scheduler, workers, client); a bad chunk or file is skipped (``on_bad_file:
-    skip``: the graph is built again without it) or raises. Nones if nothing is left."""
-    while True:
-        optimized, reading = _lazy_graph(config, dataset, systematics, plan, files)
-        if optimized is None:
-            return None, None, None, None, None
-        log.info("%s: %d chunks, %d files", label, sum(map(len, plan.steps.values())),
-                 len(reading))  # fmt: skip
-        sizes = [b - a for f in reading for a, b in plan.steps[f["path"]]]
-        progress = (
-            execution.Progress(label, sizes, progress_interval)
-            if progress_interval is not None
-            else None
-        )
-        try:
-            return execution.compute(optimized, progress=progress, **where)
-        except ChunkReadError as err:  # skip the chunk and compute again without it
-            plan.bad(err, err.path, (err.start, err.stop))
-        except MissingBranchError as err:  # skip the file and compute again without it
-            plan.bad(err, err.path)
-
-
 def run(
     config: Mapping,
     dataset: str,
@@ -152,6 +74,7 @@ def run(
     workers: int = 1,
     lazy: bool = True,
     progress_interval: float | None = 10.0,
+    cache: PieceCache | None = None,
 ) -> Result:
     """Analyze ``files`` (preprocess records: path, tree, entries, chunks) of ``dataset``.
 
@@ -180,33 +103,32 @@ def run(
     preflight(plan, files)
     label = f"{dataset}/{systematics[0] if len(systematics) == 1 else 'all systematics'}"
     scheduler = scheduler or execution.scheduler_name(config)
-    computed = certified = sumw = reads = None
-    exposures: dict[str, Any] = {}
+    total: Piece | None = None
     if lazy:
         with _checkpoints(config, scheduler, workers) as client:
-            computed, certified, sumw, reads, exposures = _compute_lazy(
-                config, dataset, systematics, files, plan, label, progress_interval,
-                scheduler=scheduler, workers=workers, client=client,
+            done = compute_lazy(
+                config, dataset, systematics, files, plan, cache or PieceCache(None, ""),
+                label, progress_interval, scheduler=scheduler, workers=workers, client=client,
             )  # fmt: skip
-        if computed is not None:
-            computed = merge_stacked(computed)
+        total = done.total
+        if done.cached:
+            log.info("%s: %d chunks read, %d from the cache of earlier runs", label,
+                     done.read, done.cached)  # fmt: skip
+    else:  # the eager (reference) path: chunk by chunk, added in the same order
+        total = fold(_eager_file(config, dataset, systematics, f, plan)
+                     for f in plan.reading(files))  # fmt: skip
     bad = {s["path"] for s in plan.skipped}
-    if computed is None and all(f["path"] in bad for f in files):
-        hists, cutflow = book_histograms(config, systematics, lazy=False)  # every file skipped
-        computed, certified = {**hists, **cutflow}, None
-    if computed is None:  # eager (reference) path, or nothing left to read
-        for f in plan.reading(files) or [f for f in files if f["path"] not in bad][:1]:
-            for a, b in plan.steps[f["path"]] or [(0, 0)]:
-                chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b,
-                                     locations=plan.locations([f]))  # fmt: skip
-                graph = build(config, dataset, systematics, chunk, f["path"])
-                part, n = graph.histograms, graph.certified
-                computed = part if computed is None else {k: computed[k] + part[k] for k in part}
-                certified = n if certified is None else certified + n
-                exposures = {k: exposures.get(k, 0) + v for k, v in graph.exposures.items()}
-                if not is_data:
-                    w = weight_sums(chunk.genWeight)[0]
-                    sumw = w if sumw is None else sumw + w
+    if total is None:  # nothing read: every file skipped, or none has events
+        good = [f for f in files if f["path"] not in bad][:1]
+        if good:  # the first file's empty range: every sum of an empty dataset, zeros
+            total = _eager_file(config, dataset, systematics, good[0], plan, [(0, 0)])
+        else:
+            hists, cutflow = book_histograms(config, systematics, lazy=False)
+            total = {f"h:{k}": h for k, h in {**hists, **cutflow}.items()}
+    assert total is not None
+    computed = merge_stacked({k[2:]: v for k, v in total.items() if k.startswith("h:")})
+    exposures = {k[2:]: v for k, v in total.items() if k.startswith("x:")}
+    certified, sumw = total.get("certified"), total.get("sumw")
     DataGate.of(config, dataset).check(exposures or {})  # no output shows a window's events
     steps = plan.steps
     complete = not plan.skipped and all(covers(steps[f["path"]], f["entries"]) for f in files)
@@ -218,7 +140,7 @@ def run(
         "skipped": plan.skipped,
     }
     if plan.replicas:  # remote files: which replica served each chunk
-        meta["replicas"] = _replicas_read(reads, plan)
+        meta["replicas"] = _replicas_read(total.get("reads"), plan)
     if not is_data:
         meta["sumw_read"] = float(sumw or 0.0)
         if not np.isfinite(meta["sumw_read"]):
@@ -250,6 +172,27 @@ def run(
     )
 
 
+def _eager_file(
+    config: Mapping, dataset: str, systematics: Sequence[str], f: Mapping[str, Any],
+    plan: ReadPlan, chunks: Sequence[tuple[int, int]] | None = None,
+) -> Piece | None:  # fmt: skip
+    """One file's value on the eager path: its chunks' pieces (``chunks``, default those of
+    the plan) added in chunk order."""
+    pieces = []
+    for a, b in plan.steps[f["path"]] if chunks is None else chunks:
+        chunk = eager_events(f["path"], tree=f["tree"], start=a, stop=b,
+                             locations=plan.locations([f]))  # fmt: skip
+        graph = build(config, dataset, systematics, chunk, f["path"])
+        piece = {f"h:{k}": h for k, h in graph.histograms.items()}
+        piece.update({f"x:{k}": int(n) for k, n in graph.exposures.items()})
+        if graph.certified is not None:
+            piece["certified"] = int(graph.certified)
+        if not config["datasets"][dataset]["is_data"]:
+            piece["sumw"] = weight_sums(chunk.genWeight)[0]
+        pieces.append(piece)
+    return fold(pieces)
+
+
 def _replicas_read(reads: Any, plan: ReadPlan) -> list[dict[str, Any]]:
     """Per chunk of a remote file: the replica it was read from and the replicas that failed
     before (from the lazy read's report; the eager path reads from the preflight's choice)."""
@@ -258,7 +201,7 @@ def _replicas_read(reads: Any, plan: ReadPlan) -> list[dict[str, Any]]:
                 for path, urls in plan.replicas.items() for a, b in plan.steps[path]]  # fmt: skip
     out = [
         {**record, "failed": list(record["failed"])}
-        for record in reads.to_list()
+        for record in reads
         if record["path"] in plan.replicas
     ]
     return sorted(out, key=lambda r: (r["path"], r["start"]))
@@ -271,11 +214,13 @@ def analyze_job(
     systematics: Sequence[str] | None = None,
     *,
     group: int | None = None,
+    pieces: Path | None = None,
     **options: Any,
 ) -> Result:
     """One analyze job of the workflow: ``dataset``'s files from its ``inventory`` (all of
     them, or chunk group ``group`` of ``events_per_job``), for ``systematics`` (None: every
-    variation of the dataset), with provenance. ``options`` go to :func:`run`."""
+    variation of the dataset), with provenance; ``pieces``: the folder of the cache of
+    pieces (:mod:`brewflow.jobs.piececache`; None: none). ``options`` go to :func:`run`."""
     dataset_spec(config, dataset)
     files = read_inventory(inventory)["files"]
     if group is not None:
@@ -288,7 +233,8 @@ def analyze_job(
         files = groups[group]
     if systematics is None:
         systematics = systematics_for(config, dataset)
-    result = run(config, dataset, systematics, files, **options)
+    cache = PieceCache(pieces, job_identity(config, dataset, systematics, analysis_code(config)))
+    result = run(config, dataset, systematics, files, cache=cache, **options)
     if group is not None:
         result.meta["group"] = [group, len(groups)]
     result.meta["provenance"] = provenance.record(

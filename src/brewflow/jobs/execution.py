@@ -180,7 +180,8 @@ def compute(
                 )
         else:
             out = _distributed(client, collections, prefix, progress, poll)
-    if progress:
+    if progress and len(progress.done) >= len(progress.sizes):  # (a job computing in
+        # batches: after its last)
         progress.finish()
     return out
 
