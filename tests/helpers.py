@@ -302,8 +302,10 @@ class XRootDServers:
         self.ports: dict[str, tuple[int, int]] = {}
         self.folders: dict[str, Path] = {}  # what each server serves
 
-    def start(self, name: str, folder: Path) -> None:
-        root, http = free_port(), free_port()
+    def start(self, name: str, folder: Path, ports: tuple[int, int] | None = None) -> None:
+        """Start server ``name`` serving ``folder`` (on ``ports``, root and http: e.g. those of
+        a server :meth:`halt`-ed; default free ones)."""
+        root, http = ports or (free_port(), free_port())
         subprocess.run([str(XROOTD_SCRIPT), "start", str(folder), str(root), str(http)],
                        check=True, capture_output=True, text=True,
                        env={**os.environ, "BREWFLOW_XROOTD_DIR": str(self.base)})  # fmt: skip
@@ -316,6 +318,12 @@ class XRootDServers:
 
     def url(self, lfn: str, name: str, scheme: str = "root") -> str:
         return self.redirector(name, scheme).rstrip("/") + "/" + lfn
+
+    def halt(self, name: str) -> None:
+        """Stop server ``name`` (its ports kept: :meth:`start` it again on them)."""
+        subprocess.run([str(XROOTD_SCRIPT), "stop", str(self.ports[name][0])], check=True,
+                       capture_output=True,
+                       env={**os.environ, "BREWFLOW_XROOTD_DIR": str(self.base)})  # fmt: skip
 
     def stop(self) -> None:
         for name, (root, _) in self.ports.items():

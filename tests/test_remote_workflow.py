@@ -111,3 +111,51 @@ def _histograms(text: str) -> str:
     import json
 
     return json.dumps(json.loads(text)["histograms"], sort_keys=True)
+
+
+def test_chunks_skipped_while_a_server_is_down_are_filled_in_later(xrootd, shared_data, tmp_path):
+    """Issue 29: a run with ``on_bad_file: skip`` while the server of DY's file is down
+    finishes with DY's events skipped; the next ``snakemake``, with the server back, reruns
+    DY's analyze job alone, reads what was skipped, and gives the results of a run that never
+    missed them, bit for bit; a run after that has nothing to do."""
+    config = _example(shared_data)
+    xrootd.start("flaky", xrootd.folders["a"])
+    dy = xrootd.url(LFNS[DATASETS["DYJetsToLL_M50"]], "flaky")
+    config["datasets"]["DYJetsToLL_M50"]["files"] = [dy]
+    config["datasets"]["SingleMuon_2018"]["files"] = [
+        str(shared_data / "nanoaod" / DATASETS["SingleMuon_2018"])]  # fmt: skip
+    config["on_bad_file"] = "skip"
+    complete = _run(tmp_path / "complete", config)  # the server never down
+
+    workdir = tmp_path / "flaky"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    first = snakemake(workdir, "--until", "preprocess")
+    assert first.returncode == 0, first.stderr[-4000:]
+    xrootd.halt("flaky")
+    try:
+        down = snakemake(workdir)
+    finally:
+        xrootd.start("flaky", xrootd.folders["flaky"], xrootd.ports["flaky"])
+    assert down.returncode == 0, down.stderr[-4000:]
+    merged = load(workdir / "results" / "merge" / "DYJetsToLL_M50.json")
+    assert not merged.meta["ledger"]["complete"]  # the server was down: DY's chunks skipped
+    assert merged.meta["ledger"]["events"]["read"] == 0
+    assert (workdir / ".brewflow" / "incomplete" / "analyze" / "DYJetsToLL_M50").is_dir()
+
+    back = snakemake(workdir)
+    assert back.returncode == 0, back.stderr[-4000:]
+    analyzed = [line for line in back.stderr.splitlines() if line.startswith("rule analyze")]
+    assert len(analyzed) == 1, analyzed  # DY's job alone (data's is up to date)
+    assert_same_results(complete, workdir, DATASETS)
+    for process in ("dy", "SingleMuon_2018"):
+        a = (complete / "results" / "stack" / f"{process}.json").read_text()
+        b = (workdir / "results" / "stack" / f"{process}.json").read_text()
+        assert _histograms(a) == _histograms(b), process
+    merged = load(workdir / "results" / "merge" / "DYJetsToLL_M50.json")
+    assert merged.meta["ledger"]["complete"]
+    assert not list((workdir / ".brewflow" / "incomplete" / "analyze").rglob("*.json"))
+
+    quiet = snakemake(workdir, "-n")
+    assert quiet.returncode == 0, quiet.stderr[-4000:]
+    assert "Nothing to be done" in quiet.stdout + quiet.stderr

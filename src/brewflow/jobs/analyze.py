@@ -39,6 +39,7 @@ from brewflow.nanoevents.reader import eager_events
 from brewflow.results import provenance
 from brewflow.results.inventory import group_chunks, read_inventory
 from brewflow.results.model import Result
+from brewflow.secrets import redact
 from brewflow.weights import weight_sums
 
 __all__ = ["analyze_job", "run"]
@@ -199,10 +200,12 @@ def _replicas_read(reads: Any, plan: ReadPlan) -> list[dict[str, Any]]:
     if reads is None:
         return [{"path": path, "start": a, "stop": b, "replica": urls[0], "failed": []}
                 for path, urls in plan.replicas.items() for a, b in plan.steps[path]]  # fmt: skip
+    remote = {redact(path) for path in plan.replicas}  # (pieces from the cache hold their
+    # URLs redacted, as every file brewflow writes)
     out = [
         {**record, "failed": list(record["failed"])}
         for record in reads
-        if record["path"] in plan.replicas
+        if redact(record["path"]) in remote
     ]
     return sorted(out, key=lambda r: (r["path"], r["start"]))
 

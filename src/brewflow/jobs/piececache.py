@@ -32,6 +32,7 @@ from brewflow.config.projections import SETTINGS
 from brewflow.jobs.pieces import Piece
 from brewflow.locations import is_url
 from brewflow.nanoevents.identity import VerifiedCache, file_identity
+from brewflow.secrets import redact
 
 __all__ = ["CACHE", "PieceCache"]
 
@@ -81,7 +82,8 @@ class PieceCache:
         found = self._file(record)
         if found is None or self.entries.folder is None:
             return None
-        return [self.job, record["path"], record["tree"], found, [list(c) for c in chunks]]
+        identity = [self.job, record["path"], record["tree"], found, [list(c) for c in chunks]]
+        return json.loads(redact(json.dumps(identity)))  # as stored: no credential on disk
 
     def has(self, record: Mapping[str, Any], chunks: Sequence[Sequence[int]]) -> bool:
         """Whether the cache has an intact piece of ``chunks`` of ``record``'s file."""
@@ -113,13 +115,16 @@ def _is_piece(value: Any) -> bool:
 
 
 def _encoded(piece: Piece) -> dict[str, Any]:
+    """The piece as JSON, credentials in its replicas' URLs redacted (as they are on disk:
+    the entry's checksum is of what is stored)."""
     import uhi.io.json
 
-    return {
+    encoded = {
         name: {"histogram": json.loads(json.dumps(value, default=uhi.io.json.default))}
         if hasattr(value, "axes") else {"value": value}
         for name, value in piece.items()
     }  # fmt: skip
+    return json.loads(redact(json.dumps(encoded)))
 
 
 def _decoded(value: Mapping[str, Any]) -> Piece:
