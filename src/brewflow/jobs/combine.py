@@ -102,9 +102,10 @@ def normalise(
         if not spec["allow_partial"]:
             raise InputError(
                 f"dataset {name!r} is incomplete ({describe(book)}): not normalised. "
-                "`brewflow status` lists what was skipped and why; fix or remove those files "
-                f"and rerun, or set datasets.{name}.allow_partial: true to normalise what was "
-                "read"
+                "`brewflow status` lists what was skipped and why; the next `snakemake` "
+                "reads the skipped chunks again (the rest comes from the cache), so rerun it "
+                "once their server answers, or fix or remove those files, or set "
+                f"datasets.{name}.allow_partial: true to normalise what was read"
             )
         meta["fraction"] = book["fraction"]
         sumw = book["sumw"]["read"] if not spec["is_data"] else None
