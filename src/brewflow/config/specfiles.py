@@ -54,7 +54,7 @@ def spec_file(config: Mapping, kind: str, **params: Any) -> str:
         current = None
     planned = None if current is None else current.split(RERUN_MARK, 1)[0]  # the spec it holds
     made, recorded = _made(path)
-    if kind == "analyze" and _fill_in(path, current, text, spec.fingerprint(), params["dataset"]):
+    if kind == "analyze" and _fill_in(path, current, spec, params["dataset"]):
         return str(path)
     if made is not None and made.get("spec") == spec.fingerprint():
         if current != text:
@@ -98,9 +98,10 @@ def _job_spec(config: Mapping, kind: str, params: Mapping[str, Any]) -> JobSpec:
     return _SPECS[key]
 
 
-def _fill_in(path: Path, current: str | None, text: str, fingerprint: str, dataset: str) -> bool:
-    """Mark ``dataset``'s analyze spec file (``text``: the spec) for a rerun when one of its
-    jobs skipped chunks after it was last marked (whether the file holds a fill-in mark)."""
+def _fill_in(path: Path, current: str | None, spec: JobSpec, dataset: str) -> bool:
+    """Mark ``dataset``'s analyze spec file for a rerun when one of its jobs skipped chunks
+    after it was last marked (whether the file holds a fill-in mark)."""
+    fingerprint = spec.fingerprint()
     skipped = incomplete.newest(dataset, fingerprint)
     if skipped is None:
         return False
@@ -108,7 +109,7 @@ def _fill_in(path: Path, current: str | None, text: str, fingerprint: str, datas
     if note.get("fill_in") == fingerprint and note.get("planned_ns", 0) > skipped:
         return True  # marked after that job ended: the outputs are older, they rerun
     rerun = {"fill_in": fingerprint, "planned_ns": time.time_ns()}
-    atomic_write(path, f"{text}{RERUN_MARK}{json.dumps(rerun)}\n")
+    atomic_write(path, f"{spec.document()}{RERUN_MARK}{json.dumps(rerun)}\n")
     return True
 
 

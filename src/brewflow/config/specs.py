@@ -23,6 +23,7 @@ Standard library only: the Snakefile imports it to plan a run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -64,7 +65,12 @@ class JobSpec:
 
     def document(self) -> str:
         """The spec as canonical JSON: what the job depends on (execution settings left
-        out), for the fingerprint file a rule takes as input."""
+        out), for the fingerprint file a rule takes as input (made once: a spec is not
+        edited)."""
+        return self._document
+
+    @functools.cached_property
+    def _document(self) -> str:
         hashed = {k: v for k, v in self.projected.items() if k not in SETTINGS}
         body = {"kind": self.kind, "params": dict(self.params), "config": hashed,
                 "code": dict(self.code)}  # fmt: skip
@@ -72,6 +78,10 @@ class JobSpec:
 
     def fingerprint(self) -> str:
         """SHA-256 of :meth:`document`."""
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
         return hashlib.sha256(self.document().encode()).hexdigest()
 
 
