@@ -94,6 +94,8 @@ def _config(files: list[str], events: int, payloads: Path) -> dict:
             write_demo_corrections(path)
     for key in ("shapes", "fit", "generate"):
         config.pop(key, None)
+    for era in config["eras"].values():  # MC only: no golden JSON
+        era.pop("lumi_mask", None)
     config["datasets"] = {"big": {"files": files, "xsec": 1.0, "process": "top",
                                   "era": next(iter(config["eras"]))}}  # fmt: skip
     config["fuse_systematics"] = True
