@@ -86,6 +86,12 @@ def test_adding_and_removing_files_reads_only_new_chunks(config, inventories, tm
     assert _read(caplog) == (0, len(files[1]["chunks"]))
     _identical(removed, run(config, "dy", systematics, files[1:]))
 
+    listed = {**config, "datasets": {**config["datasets"], "dy": {
+        **config["datasets"]["dy"], "files": config["datasets"]["dy"]["files"][:1]}}}  # fmt: skip
+    code = analysis_code(config)  # a workflow job's identity: its config lists the files
+    assert job_identity(listed, "dy", systematics, code) == cache.job  # (benchmark: a file
+    # added to the config found no piece before)
+
     caplog.clear()  # other systematics: other pieces
     run(config, "dy", ["nominal"], files, cache=_cache(config, "dy", ["nominal"], tmp_path))
     assert _read(caplog) == (-1, 0)

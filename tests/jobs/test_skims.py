@@ -106,7 +106,11 @@ def test_histograms_from_the_skim_equal_the_original(skimmed, dataset):
         for systematic in systematics:
             a = h[{"region": "zmumu", "systematic": systematic}]
             b = again.histograms[name][{"region": "zmumu", "systematic": systematic}]
-            np.testing.assert_array_equal(a.view(flow=True), b.view(flow=True), f"{name}")
+            x, y = a.view(flow=True), b.view(flow=True)  # the skim's parts are files of
+            # their own: sums of weights add per file in another grouping (to rounding)
+            np.testing.assert_allclose(x.value, y.value, rtol=1e-12, err_msg=name)
+            np.testing.assert_allclose(x.variance, y.variance, rtol=1e-12, err_msg=name)
+            assert x.value.sum() > 0
 
 
 def test_stale_parts_of_a_killed_skim_are_never_mixed_in(skimmed, tmp_path):

@@ -43,12 +43,21 @@ VERSION = 1
 """Of the pieces' layout."""
 
 
+LOCATION = ("files", "files_from", "redirectors")
+"""A dataset's keys that say which files it has and where: not in the job's identity (each
+piece names its file), so that adding a file leaves the other files' pieces valid."""
+
+
 def job_identity(config: Mapping, dataset: str, systematics: Sequence[str], code: Any) -> str:
     """SHA-256 of what every piece of an analyze job depends on besides its file: the job's
-    config (execution settings left out), the code's identity (``code``: the analysis's
-    modules and files), the payload files' content, the dataset and the systematics."""
+    config (execution settings and the dataset's file list left out), the code's identity
+    (``code``: the analysis's modules and files), the payload files' content, the dataset and
+    the systematics."""
+    settings = {k: v for k, v in config.items() if k not in SETTINGS}
+    entry = settings["datasets"][dataset]
+    settings["datasets"] = {dataset: {k: v for k, v in entry.items() if k not in LOCATION}}
     document = {
-        "config": {k: v for k, v in config.items() if k not in SETTINGS},
+        "config": settings,
         "code": {"brewflow": brewflow_identity(), "packages": package_versions(), "analysis": code},
         "payloads": file_digests(payload_files(config, dataset)),
         "dataset": dataset,
