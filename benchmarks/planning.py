@@ -36,6 +36,9 @@ import yaml
 
 from brewflow.pipeline import snakemake_command
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
 GENERATORS = [  # (generator, process, cross section in pb), cycled over an era's MC datasets
@@ -45,6 +48,7 @@ GENERATORS = [  # (generator, process, cross section in pb), cycled over an era'
     ("dy_m100to200", "dy", 199.18),
 ]
 FIRST_ERA = 2015
+SECTION = "## Planning a big analysis"
 
 
 def analysis_config(eras: int, per_era: int, events: int, step: int) -> dict:
@@ -242,6 +246,7 @@ def main() -> None:
     args.output.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     text = render(results, args)
     args.output.write_text(text)
+    replace_section(HERE / "results.md", SECTION, text.replace("# Planning", "## Planning", 1))
     print(text)
 
 
