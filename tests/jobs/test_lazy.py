@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brewflow.config import systematics_for, validate
+from brewflow.config import ConfigError, systematics_for, validate
 from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
 from brewflow.jobs.build import analysis_code
@@ -153,3 +153,44 @@ def test_skipped_chunks_are_filled_in_later(config, inventories, tmp_path, caplo
     assert filled.meta["skipped"] == []
     assert filled.meta["events"] == inventories["dy"]["entries"]
     _identical(filled, run(config, "dy", systematics, files))
+
+
+def test_a_graph_with_a_dataset_wide_reduction_is_computed_whole(
+    config, inventories, tmp_path, caplog, monkeypatch
+):
+    """Regression (issue 29 review): an analysis whose event values depend on a reduction over
+    every event read (a cut on the dataset's mean) has no per-file pieces: with some files'
+    pieces in the cache, a job added the others' values computed with another mean. Such a
+    graph (:func:`~brewflow.jobs.pieces.partition_local`, tests/jobs/test_pieces.py) is
+    computed whole, every chunk, and keeps no piece. (Computing one for real hangs in dask
+    itself: a hist.dask fill of ``x - dak.sum(x)`` never ends, without brewflow.)"""
+    from brewflow.jobs import lazy
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(lazy, "partition_local", lambda graph: False)
+    files = inventories["data"]["files"]
+    folder = tmp_path / "pieces"
+    folder.mkdir()
+    run(config, "data", ["nominal"], files[:1], cache=_cache(config, "data", ["nominal"], folder))
+    assert not list(folder.glob("*.json"))  # no piece kept
+    caplog.clear()
+    whole = run(config, "data", ["nominal"], files,
+                cache=_cache(config, "data", ["nominal"], folder))  # fmt: skip
+    assert "reduces over the whole dataset" in caplog.text
+    assert not list(folder.glob("*.json"))
+    _identical(whole, run(config, "data", ["nominal"], files))
+
+
+def test_a_job_the_data_gate_refuses_keeps_no_piece(config, inventories, tmp_path):
+    """Regression (issue 29 review): a data job refused because a region's events fall in
+    another region's blinded window stored its pieces (those events, and their count) before
+    the gate's check; now each piece passes the gate before it is kept."""
+    regions = {**config["regions"], "pre": {**config["regions"]["dimuon"],
+               "cuts": ["trigger", "lead_muon", "two_muons", "opposite_charge"]}}  # fmt: skip
+    histograms = {**config["histograms"], "mll_pre": {
+        "variable": "mll", "bins": 60, "start": 100, "stop": 160, "regions": ["pre"]}}  # fmt: skip
+    leaky = validate({**config, "regions": regions, "histograms": histograms})
+    cache = _cache(leaky, "data", ["nominal"], tmp_path)
+    with pytest.raises(ConfigError, match="blinded window of region 'dimuon'"):
+        run(leaky, "data", ["nominal"], inventories["data"]["files"], cache=cache)
+    assert not list(tmp_path.glob("*.json"))

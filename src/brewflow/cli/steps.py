@@ -4,10 +4,13 @@ stack, skim."""
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from typing import Any
 
 from brewflow.cli._common import command, is_resolved, job, results
+
+log = logging.getLogger("brewflow.analyze")
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -31,7 +34,9 @@ def _analyze(args: argparse.Namespace) -> None:
     from brewflow.config.specs import job_spec
     from brewflow.jobs.analyze import analyze_job
     from brewflow.jobs.piececache import CACHE
+    from brewflow.locations import is_url
     from brewflow.results.arithmetic import save_split
+    from brewflow.results.inventory import read_inventory
     from brewflow.results.model import save
 
     part = "" if args.group is None else f".part{args.group}"
@@ -59,8 +64,15 @@ def _analyze(args: argparse.Namespace) -> None:
             seconds = time.perf_counter() - started
             rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
             spec = job_spec("analyze", load_config(args.config), dataset=args.dataset)
-            incomplete.record(args.dataset, name, spec.fingerprint(),
-                              len(result.meta["skipped"]))  # fmt: skip
+            remote = {f["path"] for f in read_inventory(args.preprocess)["files"]
+                      if f.get("replicas") or is_url(f["path"])}  # fmt: skip
+            skipped = [[s["path"], s["start"], s["stop"]] for s in result.meta["skipped"]
+                       if s["path"] in remote]  # fmt: skip
+            runs = incomplete.record(args.dataset, name, spec.fingerprint(), skipped)
+            if runs >= incomplete.ATTEMPTS:
+                log.warning("%s: %d chunk(s) of remote files skipped in %d runs in a row: no "
+                            "longer retried by the next run (`snakemake --forcerun` this job "
+                            "to try again)", name, len(skipped), runs)  # fmt: skip
 
 
 def _split(args: argparse.Namespace) -> None:

@@ -127,7 +127,10 @@ def run(
             hists, cutflow = book_histograms(config, systematics, lazy=False)
             total = {f"h:{k}": h for k, h in {**hists, **cutflow}.items()}
     assert total is not None
-    computed = merge_stacked({k[2:]: v for k, v in total.items() if k.startswith("h:")})
+    empty = {k: h for part in book_histograms(config, systematics, lazy=False) for k, h in
+             part.items()}  # fmt: skip
+    filled = {k[2:]: v for k, v in total.items() if k.startswith("h:")}
+    computed = merge_stacked({**{k: h for k, h in empty.items() if k not in filled}, **filled})
     exposures = {k[2:]: v for k, v in total.items() if k.startswith("x:")}
     certified, sumw = total.get("certified"), total.get("sumw")
     DataGate.of(config, dataset).check(exposures or {})  # no output shows a window's events

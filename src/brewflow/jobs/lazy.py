@@ -20,8 +20,16 @@ import dask
 
 from brewflow.jobs import execution
 from brewflow.jobs.build import build
+from brewflow.jobs.gate import DataGate
 from brewflow.jobs.piececache import PieceCache
-from brewflow.jobs.pieces import Piece, add, fold, piece_graph, unit_values
+from brewflow.jobs.pieces import (
+    Piece,
+    add,
+    fold,
+    partition_local,
+    piece_graph,
+    unit_values,
+)
 from brewflow.jobs.reading import ReadPlan, file_chunks
 from brewflow.nanoevents.inputs import InputError, MissingBranchError, is_missing_field
 from brewflow.nanoevents.reader import ChunkReadError, lazy_events
@@ -122,6 +130,12 @@ class _Total:
     def advance(self) -> None:
         while self.at < len(self.files) and not self.files[self.at].missing():
             value = self._value(self.files[self.at])
+            if value is not None and self.value is not None and set(value) != set(self.value):
+                raise InputError(  # every piece of a job has its sums: an entry was altered
+                    f"the cached sums of {self.files[self.at].record['path']!r} are not the "
+                    f"job's ({sorted(set(value) ^ set(self.value))[:3]} differ): the cache of "
+                    "pieces was altered; remove .brewflow/cache/analyze and rerun"
+                )
             if value is not None:
                 self.value = value if self.value is None else add(self.value, value)
             self.at += 1
@@ -141,7 +155,8 @@ class _Total:
     def _unit(self, f: _File, unit: Unit) -> Piece:
         if unit in f.values:
             return f.values[unit]
-        value = self.cache.load(f.record, f.chunks if unit is None else [unit])
+        chunks = f.chunks if unit is None else [unit]
+        value = self.cache.load(f.record, chunks)
         if value is None:
             raise _Vanished(f"the cached piece of {f.record['path']!r} {unit or ''} is gone")
         return value
@@ -173,7 +188,20 @@ def _attempt(
         if graph is None:  # the first file lacks a field: marked bad, plan again
             return _attempt(config, dataset, systematics, files, plan, cache, label,
                             progress_interval, where)  # fmt: skip
-        _run(graph, reading, steps, cache, total, label, progress_interval, where)
+        full, keys, units = _pieces(graph, reading, steps)
+        if not partition_local(full):  # a dataset-wide reduction: every chunk, no piece kept
+            if cache.enabled or len(reading) < len(todo) or done.cached:
+                log.warning("%s: the analysis reduces over the whole dataset (a chunk's "
+                            "histograms depend on the others): computed whole, its pieces "
+                            "not kept", label)  # fmt: skip
+                return _attempt(config, dataset, systematics, files, plan,
+                                PieceCache(None, cache.job), label, progress_interval,
+                                where)  # fmt: skip
+            batch = len(units)  # one compute: the reduction reads every chunk once
+        else:
+            batch = max(8, 4 * int(where.get("workers") or 1))
+        _run(full, keys, units, reading, steps, cache, total, batch,
+             DataGate.of(config, dataset), label, progress_interval, where)  # fmt: skip
         done.read = sum(map(len, steps.values()))
     total.advance()
     done.total = total.value
@@ -217,7 +245,9 @@ def _lazy_graph(
     except InputError as err:
         plan.bad(err, layout)
         return None
-    sums: dict[str, Any] = {f"h:{k}": h for k, h in graph.histograms.items()}
+    sums: dict[str, Any] = {
+        f"h:{k}": h for k, h in graph.histograms.items() if h.staged_fills()
+    }  # (one no region of the dataset fills: empty)
     sums.update({f"x:{k}": n for k, n in graph.exposures.items()})
     if graph.certified is not None:
         sums["certified"] = graph.certified
@@ -229,19 +259,11 @@ def _lazy_graph(
     return dict(optimized)
 
 
-def _run(
-    graph: Mapping[str, Any],
-    reading: Sequence[_File],
-    steps: Mapping[str, Sequence[Chunk]],
-    cache: PieceCache,
-    total: _Total,
-    label: str,
-    progress_interval: float | None,
-    where: Mapping[str, Any],
-) -> None:
-    """Compute the missing units of ``reading`` (their chunks ``steps``, partitions in that
-    order) in batches of about four chunks per worker, keeping each value in its file's
-    ``values`` and in ``cache``, and adding each file to the ``total`` once known."""
+def _pieces(
+    graph: Mapping[str, Any], reading: Sequence[_File], steps: Mapping[str, Sequence[Chunk]]
+) -> tuple[Any, list[Any], list[tuple[_File, Unit, list[int]]]]:
+    """The piece graph of the missing units of ``reading`` (their chunks ``steps``,
+    partitions in that order), its unit keys and the units."""
     units: list[tuple[_File, Unit, list[int]]] = []
     index = 0
     for f in reading:
@@ -252,13 +274,32 @@ def _run(
             units += [(f, c, [index + i]) for i, c in enumerate(chunks)]
         index += len(chunks)
     full, keys = piece_graph(graph, index, [members for _, _, members in units])
+    return full, keys, units
+
+
+def _run(
+    full: Any,
+    keys: Sequence[Any],
+    units: Sequence[tuple[_File, Unit, list[int]]],
+    reading: Sequence[_File],
+    steps: Mapping[str, Sequence[Chunk]],
+    cache: PieceCache,
+    total: _Total,
+    batch: int,
+    gate: DataGate,
+    label: str,
+    progress_interval: float | None,
+    where: Mapping[str, Any],
+) -> None:
+    """Compute ``units`` (their ``keys`` in the piece graph ``full``) in batches of about
+    ``batch`` chunks, in order, keeping each value in its file's ``values`` and in ``cache``,
+    and adding each file to the ``total`` once known."""
     sizes = [b - a for f in reading for a, b in steps[f.record["path"]]]
     log.info("%s: %d chunks to read, %d files", label, len(sizes), len(reading))
     progress = (
         execution.Progress(label, sizes, progress_interval) if progress_interval is not None
         else None
     )  # fmt: skip
-    batch = max(8, 4 * int(where.get("workers") or 1))
     start = 0
     while start < len(units):
         stop, size = start, 0
@@ -268,6 +309,8 @@ def _run(
         values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
                                    **where)  # fmt: skip
         for (f, unit, _), value in zip(units[start:stop], values, strict=True):
+            gate.check({k[2:]: v for k, v in value.items() if k.startswith("x:")})  # before
+            # anything of it is kept: a refused job leaves no blinded event on disk
             f.values[unit] = value
             cache.store(f.record, f.chunks if unit is None else [unit], value)
         total.advance()

@@ -76,6 +76,11 @@ class PieceCache:
         self.job = job
         self._files: dict[str, Any] = {}
 
+    @property
+    def enabled(self) -> bool:
+        """Whether pieces are kept and found."""
+        return self.entries.folder is not None
+
     def _file(self, record: Mapping[str, Any]) -> Any:
         """What says this is the file the record describes (None: cannot be told; no piece)."""
         path = record["path"]

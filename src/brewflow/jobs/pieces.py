@@ -27,7 +27,7 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-__all__ = ["Piece", "add", "fold", "piece_graph"]
+__all__ = ["Piece", "add", "fold", "partition_local", "piece_graph", "unit_values"]
 
 Piece = dict[str, Any]
 """Name -> a histogram, a number or a list of records (they add with ``+``)."""
@@ -130,6 +130,14 @@ def piece_graph(
     layers[pieces] = MaterializedLayer(tasks)
     dependencies[pieces] = {source for source, _ in inputs}
     return HighLevelGraph(layers, dependencies), out
+
+
+def partition_local(graph: HighLevelGraph) -> bool:
+    """Whether every piece of a :func:`piece_graph` depends on its own chunk alone: no
+    reduction is left inside the graph (an analysis that cuts on a dataset-wide mean, say, makes
+    each chunk's value depend on every chunk read with it: such a job is computed whole, from
+    scratch, its pieces never kept)."""
+    return not any(hasattr(layer, "name_input") for layer in graph.layers.values())
 
 
 def unit_values(graph: HighLevelGraph, keys: Sequence[Any]) -> Any:
