@@ -76,6 +76,25 @@ class _Vanished(Exception):
     """A cache entry found when the job was planned is gone when its value is needed."""
 
 
+class _Whole(Exception):
+    """The graph reduces over the whole dataset: every chunk a job reads changes every
+    piece, so the job is computed whole and keeps no piece."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one lazy computation is of (the arguments of :func:`compute`)."""
+
+    config: Mapping
+    dataset: str
+    systematics: Sequence[str]
+    files: Sequence[Mapping[str, Any]]
+    plan: ReadPlan
+    label: str
+    progress_interval: float | None
+    where: Mapping[str, Any]
+
+
 def compute(
     config: Mapping,
     dataset: str,
@@ -91,16 +110,24 @@ def compute(
     (scheduler, workers, client). A bad chunk or file is skipped (``on_bad_file: skip``: the
     pieces computed so far are kept in ``cache``, and the job computes again without it) or
     raises."""
+    job = _Job(config, dataset, systematics, files, plan, label, progress_interval, where)
     while True:
         try:
-            return _attempt(config, dataset, systematics, files, plan, cache, label,
-                            progress_interval, where)  # fmt: skip
+            done = _attempt(job, cache)
         except ChunkReadError as err:  # skip the chunk and compute again without it
             plan.bad(err, err.path, (err.start, err.stop))
         except MissingBranchError as err:  # skip the file and compute again without it
             plan.bad(err, err.path)
         except _Vanished as err:
             log.info("%s; computing it", err)
+        except _Whole:
+            log.warning("%s: the analysis reduces over the whole dataset (a chunk's histograms "
+                        "depend on the others): computed whole, its pieces not kept",
+                        label)  # fmt: skip
+            cache = PieceCache(None, cache.job)
+        else:
+            if done is not None:
+                return done
 
 
 def _files(plan: ReadPlan, files: Sequence[Mapping[str, Any]], cache: PieceCache) -> list[_File]:
@@ -113,9 +140,7 @@ def _files(plan: ReadPlan, files: Sequence[Mapping[str, Any]], cache: PieceCache
             continue
         found: set[Unit] = {c for c in chunks if cache.has(f, [c])}
         whole = not found and chunks == file_chunks(f, plan.step_size)
-        out.append(
-            _File(f, chunks, whole, set(), {}) if whole else _File(f, chunks, False, found, {})
-        )
+        out.append(_File(f, chunks, whole, found, {}))  # (whole: none found)
     return out
 
 
@@ -162,18 +187,10 @@ class _Total:
         return value
 
 
-def _attempt(
-    config: Mapping,
-    dataset: str,
-    systematics: Sequence[str],
-    files: Sequence[Mapping[str, Any]],
-    plan: ReadPlan,
-    cache: PieceCache,
-    label: str,
-    progress_interval: float | None,
-    where: Mapping[str, Any],
-) -> Computed:
-    todo = _files(plan, files, cache)
+def _attempt(job: _Job, cache: PieceCache) -> Computed | None:
+    """One try at the job: None when a file turned out bad building the graph (marked: plan
+    again)."""
+    todo = _files(job.plan, job.files, cache)
     total = _Total(todo, cache)
     done = Computed(None, cached=sum(len(f.chunks) if u is None else 1
                                      for f in todo for u in f.cached))  # fmt: skip
@@ -183,25 +200,17 @@ def _attempt(
         steps = {f.record["path"]: f.chunks if f.whole else [c for c in f.missing()
                                                                if c is not None]
                  for f in reading}  # fmt: skip
-        graph = _lazy_graph(config, dataset, systematics, plan, [f.record for f in reading],
-                            steps)  # fmt: skip
-        if graph is None:  # the first file lacks a field: marked bad, plan again
-            return _attempt(config, dataset, systematics, files, plan, cache, label,
-                            progress_interval, where)  # fmt: skip
+        graph = _lazy_graph(job, [f.record for f in reading], steps)
+        if graph is None:  # the first file lacks a field: marked bad
+            return None
         full, keys, units = _pieces(graph, reading, steps)
         if not partition_local(full):  # a dataset-wide reduction: every chunk, no piece kept
             if cache.enabled or len(reading) < len(todo) or done.cached:
-                log.warning("%s: the analysis reduces over the whole dataset (a chunk's "
-                            "histograms depend on the others): computed whole, its pieces "
-                            "not kept", label)  # fmt: skip
-                return _attempt(config, dataset, systematics, files, plan,
-                                PieceCache(None, cache.job), label, progress_interval,
-                                where)  # fmt: skip
+                raise _Whole
             batch = len(units)  # one compute: the reduction reads every chunk once
         else:
-            batch = max(8, 4 * int(where.get("workers") or 1))
-        _run(full, keys, units, reading, steps, cache, total, batch,
-             DataGate.of(config, dataset), label, progress_interval, where)  # fmt: skip
+            batch = max(8, 4 * int(job.where.get("workers") or 1))
+        _run(job, full, keys, units, reading, steps, cache, total, batch)
         done.read = sum(map(len, steps.values()))
     total.advance()
     done.total = total.value
@@ -209,17 +218,13 @@ def _attempt(
 
 
 def _lazy_graph(
-    config: Mapping,
-    dataset: str,
-    systematics: Sequence[str],
-    plan: ReadPlan,
-    reading: Sequence[Mapping[str, Any]],
-    steps: Mapping[str, Sequence[Chunk]],
+    job: _Job, reading: Sequence[Mapping[str, Any]], steps: Mapping[str, Sequence[Chunk]]
 ) -> dict[str, Any] | None:
     """The optimized lazy sums of the analysis over ``steps`` of the ``reading`` files, by
     piece name: ``h:<histogram>``, ``certified``, ``sumw``, ``x:<exposure>``, ``reads`` (the
     reader's report). None when the first file lacks a field the analysis uses (then marked
     bad; a later file without a needed branch is found when read)."""
+    config, dataset, plan = job.config, job.dataset, job.plan
     events, reads = lazy_events(
         {f["path"]: f["tree"] for f in reading},
         steps=steps,
@@ -230,7 +235,7 @@ def _lazy_graph(
     )
     layout = reading[0]["path"]
     try:
-        graph = build(config, dataset, systematics, events, layout)
+        graph = build(config, dataset, job.systematics, events, layout)
     except AttributeError as err:  # a field the analysis uses is not in the first file
         if not is_missing_field(err):
             raise
@@ -278,6 +283,7 @@ def _pieces(
 
 
 def _run(
+    job: _Job,
     full: Any,
     keys: Sequence[Any],
     units: Sequence[tuple[_File, Unit, list[int]]],
@@ -286,19 +292,16 @@ def _run(
     cache: PieceCache,
     total: _Total,
     batch: int,
-    gate: DataGate,
-    label: str,
-    progress_interval: float | None,
-    where: Mapping[str, Any],
 ) -> None:
     """Compute ``units`` (their ``keys`` in the piece graph ``full``) in batches of about
-    ``batch`` chunks, in order, keeping each value in its file's ``values`` and in ``cache``,
-    and adding each file to the ``total`` once known."""
+    ``batch`` chunks, in order, keeping each value in its file's ``values`` and in ``cache``
+    (once it passed the data gate), and adding each file to the ``total`` once known."""
+    label, gate = job.label, DataGate.of(job.config, job.dataset)
     sizes = [b - a for f in reading for a, b in steps[f.record["path"]]]
     log.info("%s: %d chunks to read, %d files", label, len(sizes), len(reading))
     progress = (
-        execution.Progress(label, sizes, progress_interval) if progress_interval is not None
-        else None
+        execution.Progress(label, sizes, job.progress_interval)
+        if job.progress_interval is not None else None
     )  # fmt: skip
     start = 0
     while start < len(units):
@@ -307,7 +310,7 @@ def _run(
             size += len(units[stop][2])
             stop += 1
         values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
-                                   **where)  # fmt: skip
+                                   **job.where)  # fmt: skip
         for (f, unit, _), value in zip(units[start:stop], values, strict=True):
             gate.check({k[2:]: v for k, v in value.items() if k.startswith("x:")})  # before
             # anything of it is kept: a refused job leaves no blinded event on disk
