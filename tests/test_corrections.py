@@ -259,3 +259,22 @@ def test_wrong_year_working_point_or_systematic_lists_what_the_payload_has(
     correction = load(real["base"] / payload, name)
     with pytest.raises(CorrectionError, match=message):
         call(correction, real[True])  # fails while the graph is built, before any data is read
+
+
+def test_a_loaded_correction_is_tokenized_by_its_payload_not_pickled(real, monkeypatch):
+    """dask names a lazy operation by tokenizing its arguments; a correctionlib object pickled
+    for that re-parsed its whole payload (~4 s a b-tag payload, twice a graph: half of an
+    analyze job on real NanoAOD, issue 30). A loaded correction's token is its payload file and
+    name: distinct per correction, the same for the same one, and never a pickle."""
+    import dask.base
+
+    def refuse(self):
+        raise AssertionError("a correction was pickled to be tokenized")
+
+    monkeypatch.setattr(correctionlib.highlevel.Correction, "__getstate__", refuse)
+    btag = real["base"] / "btagging.json.gz"
+    shape, wp = load(btag, "deepJet_shape"), load(btag, "deepJet_wp")
+    assert dask.base.tokenize(shape) == dask.base.tokenize(load(btag, "deepJet_shape"))
+    assert len({dask.base.tokenize(c) for c in (shape, wp, real["pu"], real["muon"])}) == 4
+    weights = btag_shape_weights(shape, _jets(real[True]), ["hf"])  # tokenizes it
+    assert set(weights) == {"nominal", "hfUp", "hfDown"}

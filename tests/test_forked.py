@@ -5,6 +5,7 @@ parent (SIGTERM or SIGKILL), each case run many times to catch rare races (issue
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import signal
@@ -45,6 +46,24 @@ def test_partitions_in_processes_equal_one_fill(workers):
         expected = hist.Hist(axis).fill(data)
         assert np.array_equal(out[name].values(flow=True), expected.values(flow=True)), name
     assert forked.available()  # Linux: forked workers were used for workers > 1
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_keys_computed_in_processes_come_back_in_order(workers):
+    """compute_keys: each key's value (not combined), in the order asked, from the workers
+    (an analyze job's chunk pieces, folded by the job in its own order)."""
+    collections, values = _collections(npartitions=7)
+    work = forked.optimized(collections)
+    keys = [*work.keys["x2"][::-1], *work.keys["x"][:3]]
+    out = forked.compute_keys(work.graph, keys, workers)
+    edges = dak.from_awkward(ak.Array(values), npartitions=7).divisions
+    parts = [values[a:b] for a, b in itertools.pairwise(edges)]
+    axis = hist.axis.Regular(20, 0, 10, name="x")
+    expected = [*(hist.Hist(axis).fill(p * 2) for p in parts[::-1]),
+                *(hist.Hist(axis).fill(p) for p in parts[:3])]  # fmt: skip
+    assert len(out) == len(expected)
+    for got, want in zip(out, expected, strict=True):
+        assert np.array_equal(got.values(flow=True), want.values(flow=True))
 
 
 def test_collections_must_share_partitions():

@@ -63,9 +63,10 @@ def load(path: str | Path, name: str) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CorrectionError(f"correction payload {str(path)!r} does not exist")
-    corrections = _payload(str(path.resolve()), path.stat().st_mtime_ns)
+    source = (str(path.resolve()), path.stat().st_mtime_ns)
+    corrections = _payload(*source)
     if name in corrections.compound:
-        return corrections.compound[name]
+        return _named(corrections.compound[name], *source, name)
     available = [*corrections.keys(), *corrections.compound.keys()]
     if name not in available:
         close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
@@ -73,9 +74,37 @@ def load(path: str | Path, name: str) -> Any:
         raise CorrectionError(
             f"no correction {name!r} in {str(path)!r}{hint}; available: {', '.join(available)}"
         )
-    correction = corrections[name]
+    correction = _named(corrections[name], *source, name)
     _SOURCES[id(correction)] = (str(path), correction)  # keeps it alive: the id stays unique
     return correction
+
+
+def _named(correction: Any, path: str, mtime_ns: int, name: str) -> Any:
+    """``correction`` with its dask token: its payload file (path, modification time) and name.
+    dask otherwise tokenizes an argument of a lazy operation by pickling it, and a
+    correctionlib object pickles (and unpickles) its whole payload: ~4 s for a b-tag payload
+    in every graph that passes one to ``map_partitions``."""
+    correction._brewflow_token = ("correctionlib", type(correction).__name__, path, mtime_ns, name)
+    return correction
+
+
+def _tokenize(correction: Any) -> Any:
+    token = getattr(correction, "_brewflow_token", None)
+    if token is not None:
+        return token
+    from dask.tokenize import normalize_object  # one loaded otherwise: dask's way
+
+    return normalize_object(correction)
+
+
+def _register_tokens() -> None:
+    from dask.base import normalize_token
+
+    for kind in (correctionlib.highlevel.Correction, correctionlib.highlevel.CompoundCorrection):
+        normalize_token.register(kind)(_tokenize)
+
+
+_register_tokens()
 
 
 _SOURCES: dict[int, tuple[str, Any]] = {}  # id(correction) -> (payload path, correction)

@@ -45,6 +45,7 @@ __all__ = [
     "Partitioned",
     "WorkerLost",
     "available",
+    "compute_keys",
     "compute_partitions",
     "optimized",
 ]
@@ -105,15 +106,48 @@ def compute_partitions(
         outputs = dask.threaded.get(work.graph, keys, num_workers=workers)
         return {n: reduce(combine, out) for n, out in zip(names, outputs, strict=True)}
     shares = [list(range(npartitions))[i::workers] for i in range(workers)]
-    _GRAPH.update(graph=work.graph, keys=keys)
-    try:
-        partials = _run(shares, combine, npartitions)
-    finally:
-        _GRAPH.clear()
+    wanted = lambda share: [[k[i] for i in share] for k in keys]  # noqa: E731
+    partials = _in_workers(work.graph, shares, wanted, combine, npartitions)
     merged = partials[0]
     for part in partials[1:]:
         merged = [combine(a, b) for a, b in zip(merged, part, strict=True)]
     return dict(zip(names, merged, strict=True))
+
+
+def compute_keys(graph: Mapping, keys: Sequence[Any], workers: int) -> list[Any]:
+    """The values of ``keys`` of the (optimized, low-level) ``graph``, in order: each of
+    ``workers`` forked processes computes every ``workers``-th key with dask's synchronous
+    scheduler and sends back its values (small ones: histograms, counts). Waits and deaths as
+    :func:`compute_partitions`."""
+    import dask.threaded
+
+    workers = max(1, min(workers, len(keys)))
+    if workers == 1 or not available():
+        return list(dask.threaded.get(dict(graph), list(keys), num_workers=workers))
+    shares = [list(range(len(keys)))[i::workers] for i in range(workers)]
+    wanted = lambda share: [[keys[i] for i in share]]  # noqa: E731
+    partials = _in_workers(graph, shares, wanted, None, len(keys))
+    out: list[Any] = [None] * len(keys)
+    for share, (values,) in zip(shares, partials, strict=True):
+        for i, value in zip(share, values, strict=True):
+            out[i] = value
+    return out
+
+
+def _in_workers(
+    graph: Mapping,
+    shares: list[list[int]],
+    wanted: Callable[[list[int]], list[list[Any]]],
+    combine: Callable[[Any, Any], Any] | None,
+    npartitions: int,
+) -> list[list[Any]]:
+    """Per share, per group of ``wanted(share)``: its keys' values (combined when ``combine``
+    is given), each share computed by a worker forked from this process."""
+    _GRAPH.update(graph=graph, wanted=wanted, combine=combine)
+    try:
+        return _run(shares, npartitions)
+    finally:
+        _GRAPH.clear()
 
 
 class _Worker(NamedTuple):
@@ -121,9 +155,7 @@ class _Worker(NamedTuple):
     pipe: Any  # the parent's (reading) end of the worker's pipe
 
 
-def _run(
-    shares: list[list[int]], combine: Callable[[Any, Any], Any], npartitions: int
-) -> list[list[Any]]:
+def _run(shares: list[list[int]], npartitions: int) -> list[list[Any]]:
     """Each share's results, from a forked worker per share (one more for a share whose
     worker died)."""
     context = multiprocessing.get_context("fork")
@@ -133,7 +165,7 @@ def _run(
     with _children_end_with_this_process(running):
         try:
             for i, share in enumerate(shares):
-                running[i] = _start(context, share, combine)
+                running[i] = _start(context, share)
             while running:
                 waited = [w.pipe for w in running.values()] + [
                     w.process.sentinel for w in running.values()
@@ -157,16 +189,16 @@ def _run(
                             "--workers, or --scheduler threads"
                         )
                     log.warning("%s; computing its partitions again", what)
-                    running[i] = _start(context, shares[i], combine)
+                    running[i] = _start(context, shares[i])
         finally:
             _end(list(running.values()))
     return [results[i] for i in range(len(shares))]
 
 
-def _start(context: Any, share: list[int], combine: Callable[[Any, Any], Any]) -> _Worker:
+def _start(context: Any, share: list[int]) -> _Worker:
     """A forked worker computing ``share``; the parent keeps only the pipe's reading end."""
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work, args=(share, combine, writer, os.getpid()))
+    process = context.Process(target=_work, args=(share, writer, os.getpid()))
     process.start()
     writer.close()  # the worker holds the only writing end: its death is the pipe's end
     return _Worker(process, reader)
@@ -253,12 +285,12 @@ def _children_end_with_this_process(running: dict[int, _Worker]) -> Iterator[Non
             signal.signal(number, restored)
 
 
-def _work(share: Sequence[int], combine: Callable[[Any, Any], Any], pipe: Any, parent: int) -> None:
+def _work(share: list[int], pipe: Any, parent: int) -> None:
     """In a forked worker: die with ``parent``, compute ``share``, send the result (or the
     exception) through ``pipe``."""
     _die_with(parent)
     try:
-        message: tuple[str, Any] = ("ok", _compute_share(share, combine))
+        message: tuple[str, Any] = ("ok", _compute_share(share))
     except Exception as err:
         message = ("error", _sendable(err))
     pipe.send(message)
@@ -297,13 +329,16 @@ def _sendable(err: Exception) -> Exception:
     return err
 
 
-def _compute_share(share: Sequence[int], combine: Callable[[Any, Any], Any]) -> list[Any]:
-    """In a forked worker: partitions ``share`` of every collection, each combined."""
+def _compute_share(share: list[int]) -> list[Any]:
+    """In a forked worker: the values of the keys of ``share``, per group (each group's
+    combined when the work has a ``combine``)."""
     import dask.local
     from dask.optimization import cull
 
-    graph, keys = _GRAPH["graph"], _GRAPH["keys"]
-    wanted: Any = [[k[i] for i in share] for k in keys]
+    graph, combine = _GRAPH["graph"], _GRAPH["combine"]
+    wanted = _GRAPH["wanted"](share)
     needed, _ = cull(graph, [key for group in wanted for key in group])  # only these
     outputs = dask.local.get_sync(needed, wanted)
+    if combine is None:
+        return [list(out) for out in outputs]
     return [reduce(combine, out) for out in outputs]

@@ -89,7 +89,8 @@ def predict(path: str | Path, matrix: np.ndarray) -> np.ndarray:
     if kind == "xgboost":
         import xgboost
 
-        return model.predict(xgboost.DMatrix(matrix)).astype(np.float32)
+        return model.predict(xgboost.DMatrix(matrix, nthread=1)).astype(np.float32)  # (one
+        # thread: the job's workers are the parallelism; OpenMP threads do not survive a fork)
     name = model.get_inputs()[0].name
     out = np.asarray(model.run(None, {name: matrix})[0], dtype=np.float32)
     if out.ndim == 2 and out.shape[1] == 2:

@@ -11,14 +11,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import threading
-import types
 from collections.abc import Iterator
 
 __all__ = ["build_time", "fixed_root_clock"]
 
 _DEFAULT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
-_LOCK = threading.Lock()
 
 
 def build_time() -> datetime.datetime:
@@ -34,26 +31,12 @@ def build_time() -> datetime.datetime:
 
 @contextlib.contextmanager
 def fixed_root_clock() -> Iterator[None]:
-    """Within the block, uproot stamps written ROOT files with :func:`build_time`."""
-    from uproot.writing import _cascade, _cascadentuple, _cascadetree, writable
+    """Within the block, uproot stamps written ROOT files with :func:`build_time` (through
+    :func:`brewflow.uproot_private.fixed_clock`, uproot having no option for it)."""
+    from brewflow.uproot_private import fixed_clock
 
     stamp = build_time().replace(tzinfo=None)
     if stamp.year < 1995:  # the ROOT date format starts in 1995
         stamp = _DEFAULT.replace(tzinfo=None)
-
-    class _Fixed(datetime.datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return stamp
-
-    shim = types.SimpleNamespace(datetime=_Fixed)
-    modules = (_cascade, _cascadentuple, _cascadetree, writable)
-    with _LOCK:
-        originals = [m.datetime for m in modules]
-        for module in modules:
-            module.datetime = shim
-        try:
-            yield
-        finally:
-            for module, original in zip(modules, originals, strict=True):
-                module.datetime = original
+    with fixed_clock(stamp):
+        yield

@@ -23,7 +23,7 @@ def _write(tmp_path, text: str):
 def test_demo_config_is_valid_and_defaults_are_filled():
     config = load_config(DEMO_CONFIG)
     assert config["tree"] == "Events"
-    assert config["scheduler"] == "threads"
+    assert config["scheduler"] == "processes"
     assert config["datasets"]["data"]["is_data"] is True
     assert config["datasets"]["dy"]["is_data"] is False
     assert config["histograms"]["mll"]["log"] is False

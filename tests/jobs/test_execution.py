@@ -50,7 +50,7 @@ def test_a_job_logs_its_progress_on_every_scheduler(config, caplog):
 
 
 def test_the_environment_overrides_the_configured_scheduler(config, monkeypatch):
-    assert execution.scheduler_name(config) == "threads"
+    assert execution.scheduler_name(config) == "processes"  # the default (issue 30)
     monkeypatch.setenv(execution.ENV, "tcp://127.0.0.1:1")
     monkeypatch.setattr(execution, "CONNECT_TIMEOUT", "2s")
     assert execution.scheduler_name(config) == "tcp://127.0.0.1:1"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from brewflow import forked
 from brewflow.config import ConfigError, systematics_for, validate
 from brewflow.jobs import preprocess
 from brewflow.jobs.analyze import run
@@ -59,13 +60,29 @@ def _read(caplog) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
 @pytest.mark.parametrize("dataset", ["dy", "data"])
-def test_lazy_and_eager_jobs_add_up_in_the_same_order(config, inventories, dataset):
+def test_lazy_and_eager_jobs_add_up_in_the_same_order(
+    config, inventories, dataset, scheduler, monkeypatch
+):
+    """dask's threads and forked worker processes (each computing whole chunks, issue 30):
+    the bits of the eager reference, chunk by chunk."""
+    forks = []
+    monkeypatch.setattr(forked, "_start", _counting(forked._start, forks))
     files = inventories[dataset]["files"]
     systematics = systematics_for(config, dataset)  # object variations stacked, weights
-    lazy = run(config, dataset, systematics, files, scheduler="threads", workers=2)
+    lazy = run(config, dataset, systematics, files, scheduler=scheduler, workers=2)
     eager = run(config, dataset, systematics, files, lazy=False)
     _identical(lazy, eager)
+    assert bool(forks) == (scheduler == "processes")  # the chunks were computed there
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return counted
 
 
 def test_adding_and_removing_files_reads_only_new_chunks(config, inventories, tmp_path, caplog):
@@ -127,8 +144,14 @@ def test_a_changed_file_or_payload_is_computed_again(config, inventories, tmp_pa
     assert job_identity(moved, "data", ["nominal"], {}) != before
 
 
-def test_skipped_chunks_are_filled_in_later(config, inventories, tmp_path, caplog, monkeypatch):
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_skipped_chunks_are_filled_in_later(
+    config, inventories, tmp_path, caplog, monkeypatch, scheduler
+):
+    """A chunk that fails is skipped and read by the next job; in a forked worker (issue 30)
+    the failure comes back to the job as the chunk's, not as a lost worker."""
     caplog.set_level(logging.INFO)
+    where = {"scheduler": scheduler, "workers": 2}
     files = inventories["dy"]["files"]
     systematics = ["nominal", "jesUp", "pileupUp"]
     cache = _cache(config, "dy", systematics, tmp_path)
@@ -141,13 +164,13 @@ def test_skipped_chunks_are_filled_in_later(config, inventories, tmp_path, caplo
         return read(self, index, a, b, branches)
 
     monkeypatch.setattr(NanoReader, "_read", failing)
-    skipped = run(config, "dy", systematics, files, cache=cache)
+    skipped = run(config, "dy", systematics, files, cache=cache, **where)
     assert [(s["path"], s["start"]) for s in skipped.meta["skipped"]] == [(path, start)]
     assert "sumw" not in skipped.meta  # the normalisation waits for every event
 
     monkeypatch.setattr(NanoReader, "_read", read)  # the replica answers again
     caplog.clear()
-    filled = run(config, "dy", systematics, files, cache=cache)
+    filled = run(config, "dy", systematics, files, cache=cache, **where)
     chunks = sum(len(f["chunks"]) for f in files)
     assert _read(caplog) == (1, chunks - 1)  # exactly the chunk skipped
     assert filled.meta["skipped"] == []

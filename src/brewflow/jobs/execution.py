@@ -1,8 +1,11 @@
 """Where a graph computes (dask's local schedulers or dask.distributed) and its progress.
 
-``scheduler`` is ``threads``, ``processes`` or ``sync`` (dask's local schedulers, ``workers``
-of them), ``distributed`` (a ``LocalCluster`` of ``workers`` single-threaded worker processes,
-started for the job and closed after it) or the address of a running scheduler
+``scheduler`` is ``processes`` (the default: an analyze job's chunks computed whole in
+``workers`` processes forked from the job, :mod:`brewflow.forked`, as ``brewflow adl`` does;
+dask's threads for remote files, whose live XRootD/HTTP client is never forked, and for other
+graphs), ``threads`` or ``sync`` (dask's local schedulers, ``workers`` of them),
+``distributed`` (a ``LocalCluster`` of ``workers`` single-threaded worker processes, started
+for the job and closed after it) or the address of a running scheduler
 (``tcp://host:8786``), e.g. one started by ``brewflow cluster``, which serves every job. The
 environment variable ``BREWFLOW_SCHEDULER`` overrides the config.
 
@@ -23,11 +26,20 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
+from brewflow import forked
 from brewflow.arrays import local_scheduler
 from brewflow.config import SCHEDULER_ENV, check_scheduler
 from brewflow.errors import BrewflowError
 
-__all__ = ["ENV", "Progress", "SchedulerError", "compute", "connect", "scheduler_name"]
+__all__ = [
+    "ENV",
+    "Progress",
+    "SchedulerError",
+    "compute",
+    "compute_forked",
+    "connect",
+    "scheduler_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +95,12 @@ class Progress:
 
     def finish(self) -> None:
         log.info(self.line())
+
+    def finished(self, done: Sequence[int]) -> None:
+        """Mark partitions ``done``; the last line once every one is."""
+        self.update(done)
+        if len(self.done) >= len(self.sizes):
+            self.finish()
 
 
 class _LocalProgress(Callback):
@@ -163,6 +181,8 @@ def compute(
     """``dask.compute(collections)`` (already optimized) on ``scheduler`` with ``workers``, or
     on ``client`` (a ``distributed.Client`` already connected); ``progress`` is updated as
     chunks are read."""
+    if scheduler in ("processes", "multiprocessing"):  # dask's would pickle every event array
+        scheduler = "threads"  # between processes: forked workers only for :func:`compute_keys`
     parts, _ = dask.base.unpack_collections(collections)
     prefix = _reader_prefix(dask.base.collections_to_dsk(parts, optimize_graph=False))
     given = client is not None
@@ -184,6 +204,25 @@ def compute(
         # batches: after its last)
         progress.finish()
     return out
+
+
+def forks(scheduler: str, workers: int, client: Any, remote: bool) -> bool:
+    """Whether a job computes in forked worker processes: the ``processes`` scheduler, more
+    than one worker, fork available, no remote file and no dask.distributed client."""
+    return (scheduler in ("processes", "multiprocessing") and workers > 1 and client is None
+            and not remote and forked.available())  # fmt: skip
+
+
+def compute_forked(
+    graph: Any, keys: Sequence[Any], *, workers: int, chunks: Sequence[int],
+    progress: Progress | None = None,
+) -> list[Any]:  # fmt: skip
+    """The values of ``keys`` of the optimized high-level ``graph`` (they read the partitions
+    ``chunks``), computed by ``workers`` forked processes (:mod:`brewflow.forked`)."""
+    values = forked.compute_keys(dict(graph.cull(set(keys))), keys, workers)
+    if progress is not None:
+        progress.finished(chunks)
+    return values
 
 
 def _distributed(

@@ -11,10 +11,11 @@ known, so a job holds a batch of values, not one per file.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask
 
@@ -25,12 +26,14 @@ from brewflow.jobs.piececache import PieceCache
 from brewflow.jobs.pieces import (
     Piece,
     add,
+    chunk_keys,
     fold,
     partition_local,
     piece_graph,
     unit_values,
 )
 from brewflow.jobs.reading import ReadPlan, file_chunks
+from brewflow.locations import is_url
 from brewflow.nanoevents.inputs import InputError, MissingBranchError, is_missing_field
 from brewflow.nanoevents.reader import ChunkReadError, lazy_events
 from brewflow.weights import weight_sums
@@ -40,6 +43,9 @@ __all__ = ["Computed", "compute"]
 log = logging.getLogger(__name__)
 
 Chunk = tuple[int, int]
+FORKED_BATCH = 32
+"""Chunks per worker of a batch computed in forked workers (a worker is forked per batch and
+opens the files of its chunks again; a batch's pieces are what the job holds)."""
 
 
 @dataclass
@@ -203,14 +209,21 @@ def _attempt(job: _Job, cache: PieceCache) -> Computed | None:
         graph = _lazy_graph(job, [f.record for f in reading], steps)
         if graph is None:  # the first file lacks a field: marked bad
             return None
-        full, keys, units = _pieces(graph, reading, steps)
-        if not partition_local(full):  # a dataset-wide reduction: every chunk, no piece kept
+        work = _pieces(graph, reading, steps)
+        forks = False
+        if not partition_local(work.graph):  # a dataset-wide reduction: every chunk, no
+            # piece kept
             if cache.enabled or len(reading) < len(todo) or done.cached:
                 raise _Whole
-            batch = len(units)  # one compute: the reduction reads every chunk once
+            batch = len(work.units)  # one compute: the reduction reads every chunk once
         else:
-            batch = max(8, 4 * int(job.where.get("workers") or 1))
-        _run(job, full, keys, units, reading, steps, cache, total, batch)
+            remote = any(is_url(f.record["path"]) or f.record["path"] in job.plan.replicas
+                         for f in reading)  # fmt: skip
+            forks = execution.forks(remote=remote, **job.where)
+            per_worker = FORKED_BATCH if forks else 4  # (forked: a batch forks its workers,
+            # each opens the files it reads again)
+            batch = max(8, per_worker * int(job.where.get("workers") or 1))
+        _run(job, work, reading, steps, cache, total, batch, forks)
         done.read = sum(map(len, steps.values()))
     total.advance()
     done.total = total.value
@@ -264,11 +277,20 @@ def _lazy_graph(
     return dict(optimized)
 
 
+class _Work(NamedTuple):
+    """The piece graph of a job's missing units, its unit keys and the units (file, unit,
+    chunk indices)."""
+
+    graph: Any
+    keys: list[Any]
+    units: list[tuple[_File, Unit, list[int]]]
+
+
 def _pieces(
     graph: Mapping[str, Any], reading: Sequence[_File], steps: Mapping[str, Sequence[Chunk]]
-) -> tuple[Any, list[Any], list[tuple[_File, Unit, list[int]]]]:
+) -> _Work:
     """The piece graph of the missing units of ``reading`` (their chunks ``steps``,
-    partitions in that order), its unit keys and the units."""
+    partitions in that order)."""
     units: list[tuple[_File, Unit, list[int]]] = []
     index = 0
     for f in reading:
@@ -279,26 +301,28 @@ def _pieces(
             units += [(f, c, [index + i]) for i, c in enumerate(chunks)]
         index += len(chunks)
     full, keys = piece_graph(graph, index, [members for _, _, members in units])
-    return full, keys, units
+    return _Work(full, keys, units)
 
 
 def _run(
     job: _Job,
-    full: Any,
-    keys: Sequence[Any],
-    units: Sequence[tuple[_File, Unit, list[int]]],
+    work: _Work,
     reading: Sequence[_File],
     steps: Mapping[str, Sequence[Chunk]],
     cache: PieceCache,
     total: _Total,
     batch: int,
+    forks: bool,
 ) -> None:
-    """Compute ``units`` (their ``keys`` in the piece graph ``full``) in batches of about
-    ``batch`` chunks, in order, keeping each value in its file's ``values`` and in ``cache``
-    (once it passed the data gate), and adding each file to the ``total`` once known."""
+    """Compute the units of ``work`` in batches of about ``batch`` chunks, in order (``forks``:
+    each chunk's piece in a forked worker, each unit's folded here), keeping each value in its
+    file's ``values`` and in ``cache`` (once it passed the data gate), and adding each file to
+    the ``total`` once known."""
     label, gate = job.label, DataGate.of(job.config, job.dataset)
+    full, keys, units = work
     sizes = [b - a for f in reading for a, b in steps[f.record["path"]]]
-    log.info("%s: %d chunks to read, %d files", label, len(sizes), len(reading))
+    log.info("%s: %d chunks to read, %d files%s", label, len(sizes), len(reading),
+             f", {job.where['workers']} forked workers" if forks else "")  # fmt: skip
     progress = (
         execution.Progress(label, sizes, job.progress_interval)
         if job.progress_interval is not None else None
@@ -309,8 +333,20 @@ def _run(
         while stop < len(units) and (size < batch or stop == start):
             size += len(units[stop][2])
             stop += 1
-        values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
-                                   **job.where)  # fmt: skip
+        if forks:  # each chunk's piece in a worker, a unit's folded here in order
+            groups = [
+                chunk_keys(k, m)
+                for k, (_, _, m) in zip(keys[start:stop], units[start:stop], strict=True)
+            ]
+            flat = execution.compute_forked(
+                full, [k for g in groups for k in g], workers=job.where["workers"],
+                chunks=[i for _, _, m in units[start:stop] for i in m], progress=progress,
+            )  # fmt: skip
+            at = [0, *itertools.accumulate(map(len, groups))]
+            values: list[Any] = [fold(flat[a:b]) for a, b in itertools.pairwise(at)]
+        else:
+            values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
+                                       **job.where)  # fmt: skip
         for (f, unit, _), value in zip(units[start:stop], values, strict=True):
             gate.check({k[2:]: v for k, v in value.items() if k.startswith("x:")})  # before
             # anything of it is kept: a refused job leaves no blinded event on disk

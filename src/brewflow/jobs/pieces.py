@@ -27,7 +27,15 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-__all__ = ["Piece", "add", "fold", "partition_local", "piece_graph", "unit_values"]
+__all__ = [
+    "Piece",
+    "add",
+    "chunk_keys",
+    "fold",
+    "partition_local",
+    "piece_graph",
+    "unit_values",
+]
 
 Piece = dict[str, Any]
 """Name -> a histogram, a number or a list of records (they add with ``+``)."""
@@ -130,6 +138,12 @@ def piece_graph(
     layers[pieces] = MaterializedLayer(tasks)
     dependencies[pieces] = {source for source, _ in inputs}
     return HighLevelGraph(layers, dependencies), out
+
+
+def chunk_keys(key: Any, members: Sequence[int]) -> list[Any]:
+    """The keys of the chunk pieces of the unit ``key`` of :func:`piece_graph` (its chunk
+    indices ``members``): their :func:`fold`, in this order, is the unit's value."""
+    return [(key[0], c) for c in members]
 
 
 def partition_local(graph: HighLevelGraph) -> bool:

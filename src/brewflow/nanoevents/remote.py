@@ -171,7 +171,7 @@ def open_file(
 
 def _open(path: str, tree: str | None, branches: Iterable[str] | None, options: dict) -> Any:
     if tree is not None and branches is not None:
-        from brewflow.nanoevents.partial import open_partial
+        from brewflow.uproot_private import open_partial
 
         return open_partial(path, tree, branches, **options)
     return uproot.open({path: tree} if tree is not None else path, **options)

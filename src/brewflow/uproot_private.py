@@ -1,11 +1,16 @@
-"""Open a TTree parsing only the branches a graph reads: ~25 of NanoAOD's ~1500.
+"""Everything brewflow does with uproot's private state, in one module, for the uproot versions it
+was verified on (:data:`VERIFIED`, the range ``pyproject.toml`` pins): the partial TTree parse
+(:func:`open_partial`) and the fixed clock of written ROOT files (:func:`fixed_clock`). On an
+uproot outside that range both fall back to uproot's public path with a one-line warning (a
+full parse; the wall clock in written files), never a wrong read. CI runs the reader tests
+against the lowest version of the range as well as the highest (``.ci/run``).
 
-uproot parses every ``TBranch`` of a tree when it opens it (about 0.6 ms each: 0.5-1 s for a
-NanoAOD ``Events`` tree), although reading a chunk needs only the branches read. Here the
-tree's ``TBranch`` class (version 13, what ROOT 6 writes; uproot's ``custom_classes``) reads a
-branch's name and title from its header and, when the branch is not wanted, jumps over its
-bytes (ROOT writes each object's byte count) instead of deserializing it; the tree then holds
-only the wanted branches, each exactly as a full parse gives it.
+**The partial parse.** uproot parses every ``TBranch`` of a tree when it opens it (about 0.6 ms
+each: 0.5-1 s for a NanoAOD ``Events`` tree), although reading a chunk needs only the branches
+read. Here the tree's ``TBranch`` class (version 13, what ROOT 6 writes; uproot's
+``custom_classes``) reads a branch's name and title from its header and, when the branch is not
+wanted, jumps over its bytes (ROOT writes each object's byte count) instead of deserializing
+it; the tree then holds only the wanted branches, each exactly as a full parse gives it.
 
 ROOT's streams refer back to earlier objects and classes by position, so skipping must keep
 those references resolvable:
@@ -20,20 +25,53 @@ those references resolvable:
   reference to it), so the result never depends on a guess.
 
 Anything else (other ``TBranch`` versions, ``TBranchElement``) is parsed in full as usual.
+
+**The clock.** uproot stamps every key and directory header it writes with
+``datetime.now()`` and has no option for another time; :func:`fixed_clock` replaces the
+``datetime`` its writing modules see.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import logging
 import re
 import struct
 import threading
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Iterator
+from numbers import Integral
 from typing import Any, ClassVar
 
 import uproot
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from uproot.models.TBranch import Model_TBranch, Model_TBranch_v13
 
-__all__ = ["open_partial"]
+__all__ = ["LOWEST", "VERIFIED", "fixed_clock", "open_partial", "supported"]
+
+log = logging.getLogger(__name__)
+
+LOWEST = "5.6.4"
+VERIFIED = SpecifierSet(f">={LOWEST},<5.8")
+"""The uproot versions this module was verified on: ``pyproject.toml`` pins this range (a
+test checks they agree); CI runs the reader tests on :data:`LOWEST` and the newest in range."""
+_WARNED: set[str] = set()
+
+
+def supported(what: str = "") -> bool:
+    """Whether the installed uproot is in :data:`VERIFIED`; else, once per process and
+    ``what``, a one-line warning that ``what`` takes uproot's public path."""
+    version = uproot.__version__
+    if Version(version) in VERIFIED:
+        return True
+    if what not in _WARNED:
+        _WARNED.add(what)
+        log.warning("uproot %s is outside the versions brewflow was verified on (%s): %s",
+                    version, VERIFIED, what)  # fmt: skip
+    return False
+
 
 _BYTE_COUNT = 0x40000000  # ROOT's kByteCountMask
 _IS_REFERENCED = 1 << 4  # TObject's kIsReferenced bit: a process id follows fBits
@@ -62,8 +100,8 @@ class _References(dict):
 
     def __contains__(self, key: object) -> bool:
         found = dict.__contains__(self, key)
-        if not found and getattr(_STATE, "inside", False) and isinstance(key, int):
-            self.missed.append(key)
+        if not found and getattr(_STATE, "inside", False) and isinstance(key, Integral):
+            self.missed.append(int(key))  # (uproot < 5.7.x looks up numpy integers)
         return found
 
 
@@ -132,7 +170,10 @@ def open_partial(path: str, tree: str, branches: Iterable[str], **options: Any) 
     """The TTree ``tree`` of ``path`` (local or URL; ``options`` go to ``uproot.open``) with
     only ``branches`` (and what their leaves refer to) parsed. Names not in the tree are
     simply absent (as ``tree[name]`` on a full parse, reading them raises
-    ``KeyInFileError``). Anything but a TTree is returned as uproot reads it."""
+    ``KeyInFileError``). Anything but a TTree is returned as uproot reads it; on an uproot
+    outside :data:`VERIFIED`, every branch is parsed (uproot's public path)."""
+    if not supported("every branch of a TTree parsed (no partial parse)"):
+        return uproot.open(path, object_cache=None, **options)[tree]
     classes = {**uproot.classes, "TBranch": _PartialTBranch}
     handle = uproot.open(path, custom_classes=classes, object_cache=None, **options)
     wanted = set(branches)
@@ -163,3 +204,33 @@ def open_partial(path: str, tree: str, branches: Iterable[str], **options: Any) 
         listed._data = [b for b in listed._data if not isinstance(b, _Skipped)]
         ttree._lookup = {k: v for k, v in ttree._lookup.items() if not isinstance(v, _Skipped)}
     return ttree
+
+
+@contextlib.contextmanager
+def fixed_clock(stamp: datetime.datetime) -> Iterator[None]:
+    """Within the block, uproot stamps the ROOT files it writes with ``stamp`` (naive, UTC)
+    instead of the wall clock; on an uproot outside :data:`VERIFIED`, with the wall clock."""
+    if not supported("written ROOT files carry the wall clock (not byte-reproducible)"):
+        yield
+        return
+    from uproot.writing import _cascade, _cascadentuple, _cascadetree, writable
+
+    class _Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return stamp
+
+    shim = types.SimpleNamespace(datetime=_Fixed)
+    modules = (_cascade, _cascadentuple, _cascadetree, writable)
+    with _LOCK:
+        originals = [m.datetime for m in modules]
+        for module in modules:
+            module.datetime = shim
+        try:
+            yield
+        finally:
+            for module, original in zip(modules, originals, strict=True):
+                module.datetime = original
+
+
+_LOCK = threading.Lock()

@@ -1,0 +1,115 @@
+"""brewflow's use of uproot's private state: the partial TTree parse gives the wanted branches
+exactly as a full parse; the fixed clock of written files; on an uproot outside the verified
+range, uproot's public path with a one-line warning (issue 30)."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import tomllib
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from packaging.requirements import Requirement
+
+from brewflow import uproot_private as partial
+
+ADL = [
+    "MET_pt", "MET_phi", "nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btagDeepFlavB",
+    "nMuon", "Muon_pt", "Muon_charge", "nElectron", "Electron_pt", "Electron_charge",
+]  # fmt: skip
+REAL = ["nano_dy.root", "nano_dimuon.root", "nano_tt_v12.root", "missing_luminosityBlock.root"]
+
+
+def _same_as_full(path: str, wanted: list[str]) -> uproot.TTree:
+    full = uproot.open(path)["Events"]
+    tree = partial.open_partial(path, "Events", wanted)
+    present = [w for w in wanted if w in full]
+    assert set(present) <= set(tree.keys())
+    assert len(tree.keys()) < len(full.keys())  # the point: most branches never parsed
+    assert tree.num_entries == full.num_entries
+    assert list(tree.common_entry_offsets()) == list(full.common_entry_offsets())
+    for name in present:
+        assert str(tree[name].interpretation) == str(full[name].interpretation), name
+        assert ak.array_equal(tree[name].array(), full[name].array()), name
+    return tree
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_nanoaod_reads_as_a_full_parse(shared_data, name):
+    path = str(shared_data / "nanoaod" / name)
+    _same_as_full(path, ADL)
+    _same_as_full(path, ["Jet_pt"])  # a jagged branch without its counter asked for
+    tree = _same_as_full(path, ["MET_pt"])
+    with pytest.raises(uproot.KeyInFileError):
+        tree["Photon_pt"]  # not parsed: absent, as a missing branch is
+
+
+def test_a_counter_defined_in_a_skipped_branch_is_found(shared_data):
+    """nano_tt_v12 gives every jagged branch its own counter leaf (``nJet_pt``), written
+    inside a branch nobody asked for: the unresolved reference is detected and that branch
+    parsed in a second pass, never read wrongly as a flat branch."""
+    path = str(shared_data / "nanoaod" / "nano_tt_v12.root")
+    tree = _same_as_full(path, ["Jet_pt"])
+    assert tree["Jet_pt"].member("fLeaves")[0].member("fLeafCount") is not None
+    assert "nJet_pt" in tree
+
+
+def test_generated_files_and_every_branch(demo_set):
+    path = demo_set["config"]["datasets"]["ttbar"]["files"][0]
+    names = uproot.open(path)["Events"].keys()
+    _same_as_full(path, names[: len(names) // 2])
+    _same_as_full(path, ["Jet_pt", "Muon_eta"])
+
+
+def test_the_verified_range_is_the_one_pinned():
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    (pin,) = [Requirement(r) for r in project["project"]["dependencies"]
+              if Requirement(r).name == "uproot"]  # fmt: skip
+    assert pin.specifier == partial.VERIFIED
+    assert partial.LOWEST in partial.VERIFIED
+    assert partial.supported()  # the environment's uproot: what the suite verifies
+
+
+def _header_time(path: Path) -> datetime.datetime:
+    """The date in a written file's first key header (ROOT's packed TDatime)."""
+    with uproot.open(path) as f:
+        packed = f.key(f.keys()[0]).fDatime
+    return datetime.datetime(
+        1995 + (packed >> 26), (packed >> 22) & 0xF, (packed >> 17) & 0x1F,
+        (packed >> 12) & 0x1F, (packed >> 6) & 0x3F, packed & 0x3F,
+    )  # fmt: skip
+
+
+def _write(path: Path, stamp: datetime.datetime) -> datetime.datetime:
+    with partial.fixed_clock(stamp), uproot.recreate(path) as f:
+        f["x"] = np.histogram([1.0], bins=1, range=(0, 2))
+    return _header_time(path)
+
+
+def test_outside_the_verified_range_the_public_path_is_taken(
+    shared_data, tmp_path, monkeypatch, caplog
+):
+    """A version never verified: every branch parsed (a full parse, never a wrong read) and
+    written files with the wall clock, each said in one warning line, once."""
+    stamp = datetime.datetime(2001, 2, 3, 4, 5, 6)
+    assert _write(tmp_path / "fixed.root", stamp) == stamp
+    path = str(shared_data / "nanoaod" / "nano_dy.root")
+    monkeypatch.setattr(uproot, "__version__", "6.0.0")
+    monkeypatch.setattr(partial, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger=partial.__name__)
+    for _ in range(2):
+        tree = partial.open_partial(path, "Events", ["MET_pt"])
+        assert len(tree.keys()) == len(uproot.open(path)["Events"].keys())  # a full parse
+        assert ak.array_equal(tree["MET_pt"].array(),
+                              uproot.open(path)["Events"]["MET_pt"].array())  # fmt: skip
+    assert _write(tmp_path / "wall.root", stamp) != stamp
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines  # one per fallback, not one per call
+    assert all(re.fullmatch(r"uproot 6\.0\.0 is outside the versions brewflow was verified "
+                            r"on \(.+\): .+", line) for line in lines)  # fmt: skip
+    assert "\n" not in "".join(lines)
