@@ -43,7 +43,7 @@ __all__ = ["Computed", "compute"]
 log = logging.getLogger(__name__)
 
 Chunk = tuple[int, int]
-FORKED_BATCH = 32
+FORKED_BATCH = 8
 """Chunks per worker of a batch computed in forked workers (a worker is forked per batch and
 opens the files of its chunks again; a batch's pieces are what the job holds)."""
 
