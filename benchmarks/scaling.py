@@ -5,7 +5,8 @@
 The demo analysis (all 21 variations of ttbar in one graph: weights, JES/JER object
 variations) on generated ttbar events made in a temporary folder. Each measurement is a fresh
 process (interpreter start and imports included, as for a batch job). Ways to use 2 cores:
-dask threads, dask processes, a dask.distributed LocalCluster of 2 single-threaded workers,
+dask threads, forked worker processes (the default since issue 30; dask's own processes scheduler
+before it), a dask.distributed LocalCluster of 2 single-threaded workers,
 and two concurrent analyze processes each reading one chunk group (``events_per_job``: how
 Snakemake fans out to a batch system). Writes ``benchmarks/results-scaling.md`` and ``.json``.
 """
@@ -31,7 +32,7 @@ from run import demo_config, measure  # noqa: E402
 WAYS = [  # (label, scheduler, workers, jobs)
     ("1 thread", "threads", 1, 1),
     ("2 threads", "threads", 2, 1),
-    ("2 processes (dask processes)", "processes", 2, 1),
+    ("2 forked workers (processes, the default)", "processes", 2, 1),
     ("LocalCluster, 1 worker", "distributed", 1, 1),
     ("LocalCluster, 2 workers", "distributed", 2, 1),
     ("2 chunk-group jobs x 1 thread", "threads", 1, 2),
