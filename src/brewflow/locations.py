@@ -13,6 +13,7 @@ import glob
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from brewflow.secrets import expected, is_token_parameter
@@ -24,6 +25,7 @@ __all__ = [
     "is_lfn",
     "is_url",
     "is_xrootd",
+    "reads_remotely",
     "replicas",
     "url_problem",
 ]
@@ -38,6 +40,12 @@ LFN_PREFIXES = ("/store/",)
 def is_url(entry: str) -> bool:
     """Whether ``entry`` is a URL (``scheme://...``), not a local path or a logical name."""
     return "://" in entry
+
+
+def reads_remotely(record: Mapping[str, Any]) -> bool:
+    """Whether the file of an inventory record is read over the network: a URL, or a file
+    read through its replicas (a logical name resolved at redirectors)."""
+    return is_url(record["path"]) or bool(record.get("replicas"))
 
 
 def is_remote_url(entry: str) -> bool:

@@ -58,6 +58,7 @@ VERIFIED = SpecifierSet(f">={LOWEST},<5.8")
 """The uproot versions this module was verified on: ``pyproject.toml`` pins this range (a
 test checks they agree); CI runs the reader tests on :data:`LOWEST` and the newest in range."""
 _WARNED: set[str] = set()
+_LOCK = threading.Lock()  # one block at a time swaps uproot's clock
 
 
 def supported(what: str = "") -> bool:
@@ -231,6 +232,3 @@ def fixed_clock(stamp: datetime.datetime) -> Iterator[None]:
         finally:
             for module, original in zip(modules, originals, strict=True):
                 module.datetime = original
-
-
-_LOCK = threading.Lock()

@@ -34,7 +34,7 @@ def _analyze(args: argparse.Namespace) -> None:
     from brewflow.config.specs import job_spec
     from brewflow.jobs.analyze import analyze_job
     from brewflow.jobs.piececache import CACHE
-    from brewflow.locations import is_url
+    from brewflow.locations import reads_remotely
     from brewflow.results.arithmetic import save_split
     from brewflow.results.inventory import read_inventory
     from brewflow.results.model import save
@@ -65,7 +65,7 @@ def _analyze(args: argparse.Namespace) -> None:
             rates.record(args.dataset, which, result.meta["events"], seconds, args.threads)
             spec = job_spec("analyze", load_config(args.config), dataset=args.dataset)
             remote = {f["path"] for f in read_inventory(args.preprocess)["files"]
-                      if f.get("replicas") or is_url(f["path"])}  # fmt: skip
+                      if reads_remotely(f)}  # fmt: skip
             skipped = [[s["path"], s["start"], s["stop"]] for s in result.meta["skipped"]
                        if s["path"] in remote]  # fmt: skip
             runs = incomplete.record(args.dataset, name, spec.fingerprint(), skipped)

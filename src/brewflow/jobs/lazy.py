@@ -33,7 +33,7 @@ from brewflow.jobs.pieces import (
     unit_values,
 )
 from brewflow.jobs.reading import ReadPlan, file_chunks
-from brewflow.locations import is_url
+from brewflow.locations import reads_remotely
 from brewflow.nanoevents.inputs import InputError, MissingBranchError, is_missing_field
 from brewflow.nanoevents.reader import ChunkReadError, lazy_events
 from brewflow.weights import weight_sums
@@ -217,8 +217,7 @@ def _attempt(job: _Job, cache: PieceCache) -> Computed | None:
                 raise _Whole
             batch = len(work.units)  # one compute: the reduction reads every chunk once
         else:
-            remote = any(is_url(f.record["path"]) or f.record["path"] in job.plan.replicas
-                         for f in reading)  # fmt: skip
+            remote = any(reads_remotely(f.record) for f in reading)
             forks = execution.forks(remote=remote, **job.where)
             per_worker = FORKED_BATCH if forks else 4  # (forked: a batch forks its workers,
             # each opens the files it reads again)

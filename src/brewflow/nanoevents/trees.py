@@ -119,9 +119,11 @@ def read(ttree: Any, branches: Sequence[str], start: int, stop: int) -> dict[str
     """``{branch: awkward array}`` of entries ``[start, stop)`` of a TTree or an RNTuple."""
     if is_rntuple(ttree):
         return grouped.read(ttree, branches, start, stop)
-    return ttree.arrays(list(branches), entry_start=start, entry_stop=stop, how=dict,
-                        array_cache=None)  # (each chunk is read once: uproot's default
-    # cache of 100 MB a file only grew a job's memory with the chunks it read)
+    # no array cache: each chunk is read once (uproot's default, 100 MB a file, only grew a
+    # job's memory with the chunks it read)
+    return ttree.arrays(
+        list(branches), entry_start=start, entry_stop=stop, how=dict, array_cache=None
+    )
 
 
 def cluster_edges(ttree: Any) -> list[int]:
