@@ -170,6 +170,52 @@ def test_a_worker_exception_is_raised_in_the_parent():
     assert not set(_children(os.getpid())) - before
 
 
+def _hangs(i: int) -> int:
+    if os.environ.get("BREWFLOW_TEST_PARENT") != str(os.getpid()):  # in a worker only
+        time.sleep(3600)
+    return i
+
+
+def _step(previous: int, i: int) -> int:
+    time.sleep(0.3)
+    return previous + i
+
+
+def test_a_hung_worker_is_ended_and_named(monkeypatch):
+    """A worker that finishes no task for ``stall`` seconds is ended, its share computed once
+    more, and a second hang named by the share's keys (a library that hangs after a fork):
+    the wait is bounded, no worker is left."""
+    monkeypatch.setenv("BREWFLOW_TEST_PARENT", str(os.getpid()))
+    graph = {("x", i): (_hangs, i) for i in range(4)}
+    keys = list(graph)
+    names = [f"f.root entries {i}-{i + 1}" for i in range(4)]
+    before = set(_children(os.getpid()))
+    started = time.monotonic()
+    with _deadline(30), pytest.raises(forked.WorkerLost) as lost:
+        forked.compute_keys(graph, keys, 2, names=names, stall=1.5)
+    assert 3.0 <= time.monotonic() - started < 15  # two stalls of 1.5 s, then named
+    message = str(lost.value)
+    assert "f.root entries 0-1, f.root entries 2-3" in message or (
+        "f.root entries 1-2, f.root entries 3-4" in message)  # fmt: skip
+    assert "finished no task in 1.5 s (hung), twice" in message
+    assert "--scheduler threads" in message
+    assert not set(_children(os.getpid())) - before  # every worker reaped
+
+
+def test_a_slow_worker_that_progresses_is_not_ended():
+    """Tasks of 0.3 s, 12 of them a worker (3.6 s): longer than ``stall`` in all, but each
+    finished task is reported, so the worker is never taken as hung."""
+    graph: dict = {}
+    keys = []
+    for chain in range(2):
+        graph[("x", chain, 0)] = (_step, 0, 1)
+        for i in range(1, 12):
+            graph[("x", chain, i)] = (_step, ("x", chain, i - 1), 1)
+        keys.append(("x", chain, 11))
+    with _deadline(60):
+        assert forked.compute_keys(graph, keys, 2, stall=1.5) == [12, 12]
+
+
 PARENT = """
 import sys, time
 from brewflow import forked

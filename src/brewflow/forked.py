@@ -12,7 +12,10 @@ within one job.
 Every wait is bounded. The parent watches each worker's pipe and exit: a worker that dies
 before its whole result has arrived (killed, out of memory, at any point) is noticed within
 :data:`POLL` seconds, its share is computed once more by a new worker, and a second death
-raises :class:`WorkerLost`. Workers die with the parent: the kernel kills them when it dies
+raises :class:`WorkerLost`. A worker that hangs (a library whose thread pool does not survive
+a fork, a dead file system) is one that finishes no task of its share for ``stall`` seconds
+(each finished task is reported to the parent, at most every :data:`POLL` seconds): it is
+ended and counts as a death. Workers die with the parent: the kernel kills them when it dies
 (``PR_SET_PDEATHSIG`` on Linux), its SIGTERM and SIGINT handlers end them first, and each
 worker watches its parent's pid.
 
@@ -24,6 +27,7 @@ worker or partition, the partitions are computed in this process by dask's threa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import operator
@@ -42,6 +46,7 @@ from brewflow.errors import BrewflowError
 __all__ = [
     "GRACE",
     "POLL",
+    "STALL",
     "Partitioned",
     "WorkerLost",
     "available",
@@ -56,13 +61,17 @@ POLL = 0.5
 """Seconds between the parent's checks of its workers, and a worker's of its parent."""
 GRACE = 5.0
 """Seconds a worker has to exit once it sent its result or was sent SIGTERM; then SIGKILL."""
+STALL = 600.0
+"""Seconds a worker may go without finishing a task before it is taken as hung (the
+default of :func:`compute_partitions` and :func:`compute_keys`)."""
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 _GRAPH: dict[str, Any] = {}  # the graph the forked workers inherit
 
 
 class WorkerLost(BrewflowError):
-    """A forked worker died before sending its result, twice for the same partitions."""
+    """A forked worker died or hung before sending its result, twice for the same
+    partitions."""
 
 
 def available() -> bool:
@@ -90,12 +99,15 @@ def optimized(collections: Mapping[str, Any]) -> Partitioned:
 
 
 def compute_partitions(
-    work: Partitioned, workers: int, combine: Callable[[Any, Any], Any] = operator.add
+    work: Partitioned,
+    workers: int,
+    combine: Callable[[Any, Any], Any] = operator.add,
+    stall: float | None = STALL,
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
     forked processes, each partition's results merged with ``combine``. Raises
-    :class:`WorkerLost` where a share's worker dies twice; a worker's own exception is
-    raised here."""
+    :class:`WorkerLost` where a share's worker dies, or finishes no task for ``stall``
+    seconds (None: no limit), twice; a worker's own exception is raised here."""
     import dask.threaded
 
     names = list(work.keys)
@@ -107,18 +119,26 @@ def compute_partitions(
         return {n: reduce(combine, out) for n, out in zip(names, outputs, strict=True)}
     shares = [list(range(npartitions))[i::workers] for i in range(workers)]
     wanted = lambda share: [[k[i] for i in share] for k in keys]  # noqa: E731
-    partials = _in_workers(work.graph, shares, wanted, combine, npartitions)
+    what = lambda share: f"partitions {_listed(share)} of {npartitions}"  # noqa: E731
+    partials = _in_workers(work.graph, shares, wanted, combine, _Watch(what, stall))
     merged = partials[0]
     for part in partials[1:]:
         merged = [combine(a, b) for a, b in zip(merged, part, strict=True)]
     return dict(zip(names, merged, strict=True))
 
 
-def compute_keys(graph: Mapping, keys: Sequence[Any], workers: int) -> list[Any]:
+def compute_keys(
+    graph: Mapping,
+    keys: Sequence[Any],
+    workers: int,
+    names: Sequence[str] | None = None,
+    stall: float | None = STALL,
+) -> list[Any]:
     """The values of ``keys`` of the (optimized, low-level) ``graph``, in order: each of
     ``workers`` forked processes computes every ``workers``-th key with dask's synchronous
-    scheduler and sends back its values (small ones: histograms, counts). Waits and deaths as
-    :func:`compute_partitions`."""
+    scheduler and sends back its values (small ones: histograms, counts). Waits, deaths and
+    stalls as :func:`compute_partitions`; a lost worker is named by its keys' ``names``
+    (e.g. the file and entries of a chunk)."""
     import dask.threaded
 
     workers = max(1, min(workers, len(keys)))
@@ -126,7 +146,11 @@ def compute_keys(graph: Mapping, keys: Sequence[Any], workers: int) -> list[Any]
         return list(dask.threaded.get(dict(graph), list(keys), num_workers=workers))
     shares = [list(range(len(keys)))[i::workers] for i in range(workers)]
     wanted = lambda share: [[keys[i] for i in share]]  # noqa: E731
-    partials = _in_workers(graph, shares, wanted, None, len(keys))
+
+    def what(share: list[int]) -> str:
+        return _listed([names[i] for i in share]) if names else f"keys {_listed(share)}"
+
+    partials = _in_workers(graph, shares, wanted, None, _Watch(what, stall))
     out: list[Any] = [None] * len(keys)
     for share, (values,) in zip(shares, partials, strict=True):
         for i, value in zip(share, values, strict=True):
@@ -139,29 +163,42 @@ def _in_workers(
     shares: list[list[int]],
     wanted: Callable[[list[int]], list[list[Any]]],
     combine: Callable[[Any, Any], Any] | None,
-    npartitions: int,
+    watch: _Watch,
 ) -> list[list[Any]]:
     """Per share, per group of ``wanted(share)``: its keys' values (combined when ``combine``
     is given), each share computed by a worker forked from this process."""
     _GRAPH.update(graph=graph, wanted=wanted, combine=combine)
     try:
-        return _run(shares, npartitions)
+        return _run(shares, watch)
     finally:
         _GRAPH.clear()
 
 
-class _Worker(NamedTuple):
+class _Watch(NamedTuple):
+    """How a share is named in messages, and the seconds its worker may go without finishing
+    a task (None: no limit)."""
+
+    what: Callable[[list[int]], str]
+    stall: float | None
+
+
+@dataclasses.dataclass
+class _Worker:
     process: Any  # multiprocessing's forked Process
     pipe: Any  # the parent's (reading) end of the worker's pipe
+    seen: float  # when it last finished a task (time.monotonic), or started
 
 
-def _run(shares: list[list[int]], npartitions: int) -> list[list[Any]]:
+_ALIVE = object()  # a worker's messages so far were reports of finished tasks
+
+
+def _run(shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
     """Each share's results, from a forked worker per share (one more for a share whose
-    worker died)."""
+    worker died or hung)."""
     context = multiprocessing.get_context("fork")
     running: dict[int, _Worker] = {}
     results: dict[int, list[Any]] = {}
-    deaths = dict.fromkeys(range(len(shares)), 0)
+    lost = dict.fromkeys(range(len(shares)), 0)
     with _children_end_with_this_process(running):
         try:
             for i, share in enumerate(shares):
@@ -172,23 +209,31 @@ def _run(shares: list[list[int]], npartitions: int) -> list[list[Any]]:
                 ]
                 ready = set(multiprocessing.connection.wait(waited, timeout=POLL))
                 for i, worker in list(running.items()):
-                    if worker.pipe not in ready and worker.process.sentinel not in ready:
+                    what = f"the forked worker of {watch.what(shares[i])}"
+                    if worker.pipe in ready or worker.process.sentinel in ready:
+                        outcome = _receive(worker)
+                        if outcome is _ALIVE:
+                            continue
+                        del running[i]
+                        if outcome is not None:
+                            results[i] = outcome
+                            continue
+                        what += f" {_death(worker.process)} before sending its result"
+                        advice = ("is the machine out of memory? Rerun with fewer --workers, "
+                                  "or --scheduler threads")  # fmt: skip
+                    elif watch.stall and time.monotonic() - worker.seen > watch.stall:
+                        del running[i]
+                        _end([worker])
+                        what += f" finished no task in {watch.stall:g} s (hung)"
+                        advice = ("does a library it calls not survive a fork? Rerun with "
+                                  "--scheduler threads (config scheduler: threads), or a "
+                                  "longer stall_timeout for very long tasks")  # fmt: skip
+                    else:
                         continue
-                    outcome = _receive(worker)
-                    del running[i]
-                    if outcome is not None:
-                        results[i] = outcome
-                        continue
-                    deaths[i] += 1
-                    what = (f"the forked worker of partitions {_partitions(shares[i])} of "
-                            f"{npartitions} {_death(worker.process)} before sending its "
-                            "result")  # fmt: skip
-                    if deaths[i] > 1:
-                        raise WorkerLost(
-                            f"{what}, twice; is the machine out of memory? Rerun with fewer "
-                            "--workers, or --scheduler threads"
-                        )
-                    log.warning("%s; computing its partitions again", what)
+                    lost[i] += 1
+                    if lost[i] > 1:
+                        raise WorkerLost(f"{what}, twice; {advice}")
+                    log.warning("%s; computing its share again", what)
                     running[i] = _start(context, shares[i])
         finally:
             _end(list(running.values()))
@@ -201,22 +246,30 @@ def _start(context: Any, share: list[int]) -> _Worker:
     process = context.Process(target=_work, args=(share, writer, os.getpid()))
     process.start()
     writer.close()  # the worker holds the only writing end: its death is the pipe's end
-    return _Worker(process, reader)
+    return _Worker(process, reader, time.monotonic())
 
 
-def _receive(worker: _Worker) -> list[Any] | None:
-    """The worker's result (raising its exception), or None where it died first; the worker
-    reaped either way (killed after :data:`GRACE` seconds)."""
+def _receive(worker: _Worker) -> Any:
+    """The worker's result (raising its exception), None where it died first (the worker
+    reaped either way, killed after :data:`GRACE` seconds), or :data:`_ALIVE` where it only
+    reported finished tasks (``seen`` updated)."""
+    message: Any = None
     try:
-        message = worker.pipe.recv() if worker.pipe.poll(0) else None
-    except (EOFError, OSError):  # died while sending
+        while worker.pipe.poll(0):
+            message = worker.pipe.recv()
+            if message[0] != "done":
+                break
+            worker.seen, message = time.monotonic(), None
+        else:
+            if worker.process.exitcode is None:
+                return _ALIVE
+    except (EOFError, OSError):  # died (while sending)
         message = None
-    finally:
-        worker.pipe.close()
+    worker.pipe.close()
+    worker.process.join(GRACE)
+    if worker.process.exitcode is None:
+        worker.process.kill()
         worker.process.join(GRACE)
-        if worker.process.exitcode is None:
-            worker.process.kill()
-            worker.process.join(GRACE)
     if message is None:
         return None
     status, value = message
@@ -240,8 +293,8 @@ def _end(workers: Sequence[_Worker]) -> None:
             worker.pipe.close()
 
 
-def _partitions(share: list[int]) -> str:
-    return ", ".join(map(str, share[:10])) + (", ..." if len(share) > 10 else "")
+def _listed(items: Sequence[Any]) -> str:
+    return ", ".join(map(str, items[:10])) + (", ..." if len(items) > 10 else "")
 
 
 def _death(process: Any) -> str:
@@ -290,7 +343,7 @@ def _work(share: list[int], pipe: Any, parent: int) -> None:
     exception) through ``pipe``."""
     _die_with(parent)
     try:
-        message: tuple[str, Any] = ("ok", _compute_share(share))
+        message: tuple[str, Any] = ("ok", _compute_share(share, _Reports(pipe)))
     except Exception as err:
         message = ("error", _sendable(err))
     pipe.send(message)
@@ -329,16 +382,32 @@ def _sendable(err: Exception) -> Exception:
     return err
 
 
-def _compute_share(share: list[int]) -> list[Any]:
+class _Reports:
+    """In a forked worker: tells the parent through ``pipe`` that a task finished, at most
+    every :data:`POLL` seconds (its watch for hung workers)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe, self.sent = pipe, time.monotonic()
+
+    def __call__(self, *args: Any) -> None:  # dask's posttask callback
+        now = time.monotonic()
+        if now - self.sent >= POLL:
+            self.pipe.send(("done", None))
+            self.sent = now
+
+
+def _compute_share(share: list[int], report: _Reports) -> list[Any]:
     """In a forked worker: the values of the keys of ``share``, per group (each group's
-    combined when the work has a ``combine``)."""
+    combined when the work has a ``combine``), each finished task reported."""
     import dask.local
+    from dask.callbacks import Callback
     from dask.optimization import cull
 
     graph, combine = _GRAPH["graph"], _GRAPH["combine"]
     wanted = _GRAPH["wanted"](share)
     needed, _ = cull(graph, [key for group in wanted for key in group])  # only these
-    outputs = dask.local.get_sync(needed, wanted)
+    with Callback(posttask=report):
+        outputs = dask.local.get_sync(needed, wanted)
     if combine is None:
         return [list(out) for out in outputs]
     return [reduce(combine, out) for out in outputs]

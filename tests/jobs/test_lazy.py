@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,26 @@ def test_a_job_the_data_gate_refuses_keeps_no_piece(config, inventories, tmp_pat
     with pytest.raises(ConfigError, match="blinded window of region 'dimuon'"):
         run(leaky, "data", ["nominal"], inventories["data"]["files"], cache=cache)
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_hung_worker_fails_the_job_named_by_its_chunks(config, inventories, monkeypatch):
+    """A forked worker that finishes no task for ``stall_timeout`` seconds (a library that
+    hangs after a fork) is ended; the second hang fails the job in bounded time, naming the
+    file and entries of its chunks (invariant 6), no worker left behind."""
+    parent, read = os.getpid(), NanoReader._read
+
+    def hangs(self, index, a, b, branches):
+        if os.getpid() != parent:
+            time.sleep(3600)
+        return read(self, index, a, b, branches)
+
+    monkeypatch.setattr(NanoReader, "_read", hangs)
+    files = inventories["dy"]["files"]
+    started = time.monotonic()
+    with pytest.raises(forked.WorkerLost) as lost:
+        run({**config, "stall_timeout": 1}, "dy", ["nominal"], files, scheduler="processes",
+            workers=2)  # fmt: skip
+    assert time.monotonic() - started < 60
+    chunks = [f"{f['path']} entries {a}-{b}" for f in files for a, b in f["chunks"]]
+    assert any(chunk in str(lost.value) for chunk in chunks), str(lost.value)
+    assert "finished no task in 1 s (hung), twice" in str(lost.value)

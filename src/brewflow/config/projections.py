@@ -22,8 +22,8 @@ from brewflow.config.systematics import (
 
 __all__ = ["KINDS", "SETTINGS", "Projection", "SpecError", "View"]
 
-SETTINGS = ("threads", "scheduler", "retries", "remote", "resources", "persist_checkpoints",
-            "fuse_systematics")  # fmt: skip
+SETTINGS = ("threads", "scheduler", "stall_timeout", "retries", "remote", "resources",
+            "persist_checkpoints", "fuse_systematics")  # fmt: skip
 """Top-level keys every job may read that no fingerprint holds: how a job runs, not what it
 makes (the results are the same, tested bin for bin)."""
 

@@ -215,11 +215,13 @@ def forks(scheduler: str, workers: int, client: Any, remote: bool) -> bool:
 
 def compute_forked(
     graph: Any, keys: Sequence[Any], *, workers: int, chunks: Sequence[int],
-    progress: Progress | None = None,
+    names: Sequence[str], stall: float | None, progress: Progress | None = None,
 ) -> list[Any]:  # fmt: skip
     """The values of ``keys`` of the optimized high-level ``graph`` (they read the partitions
-    ``chunks``), computed by ``workers`` forked processes (:mod:`brewflow.forked`)."""
-    values = forked.compute_keys(dict(graph.cull(set(keys))), keys, workers)
+    ``chunks``; a lost or hung worker is named by its keys' ``names``), computed by
+    ``workers`` forked processes (:mod:`brewflow.forked`), a worker that finishes no task
+    for ``stall`` seconds taken as hung."""
+    values = forked.compute_keys(dict(graph.cull(set(keys))), keys, workers, names, stall)
     if progress is not None:
         progress.finished(chunks)
     return values

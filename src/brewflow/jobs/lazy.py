@@ -339,7 +339,10 @@ def _run(
             ]
             flat = execution.compute_forked(
                 full, [k for g in groups for k in g], workers=job.where["workers"],
-                chunks=[i for _, _, m in units[start:stop] for i in m], progress=progress,
+                chunks=[i for _, _, m in units[start:stop] for i in m],
+                names=[f"{f.record['path']} entries {a}-{b}" for f, unit, _ in units[start:stop]
+                       for a, b in (steps[f.record["path"]] if unit is None else [unit])],
+                stall=job.config["stall_timeout"] or None, progress=progress,
             )  # fmt: skip
             at = [0, *itertools.accumulate(map(len, groups))]
             values: list[Any] = [fold(flat[a:b]) for a, b in itertools.pairwise(at)]
