@@ -59,26 +59,30 @@ NOISE = 0.02  # s per variation: below this, graph-build slopes are timing noise
 # -- measuring one process -------------------------------------------------------------------
 
 
-def measure(command: list[str], output: Path | None = None) -> dict:
+def measure(command: list[str], output: Path | None = None, pss: bool = False) -> dict:
     """Run ``command``; its last stdout line is JSON (or, with ``output``, the JSON file it
-    writes). Adds wall time, peak tree RSS (MB) and the phases brewflow logs."""
+    writes). Adds wall time, peak tree RSS (MB) and the phases brewflow logs; with ``pss``, the
+    peak tree PSS too (``pss``, MB: pages shared by forked processes counted once, in shares;
+    what the machine gives the tree, read from /proc/<pid>/smaps_rollup, sampled every 0.1 s)."""
     import psutil
 
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         root = psutil.Process(process.pid)
         while not stop.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in tree))
+                if pss:
+                    peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in tree))
             except psutil.Error:
                 pass
-            stop.wait(0.01)
+            stop.wait(0.1 if pss else 0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -92,7 +96,8 @@ def measure(command: list[str], output: Path | None = None) -> dict:
         result = _adl_document(output, err)
     else:
         result = json.loads(out.strip().splitlines()[-1])
-    return {**result, "wall": wall, "rss": peak / 2**20}
+    return {**result, "wall": wall, "rss": peak / 2**20,
+            **({"pss": peak_pss / 2**20} if pss else {})}  # fmt: skip
 
 
 def _adl_document(output: Path, log: str) -> dict:

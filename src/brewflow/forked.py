@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import operator
@@ -168,9 +169,11 @@ def _in_workers(
     """Per share, per group of ``wanted(share)``: its keys' values (combined when ``combine``
     is given), each share computed by a worker forked from this process."""
     _GRAPH.update(graph=graph, wanted=wanted, combine=combine)
-    try:
+    gc.freeze()  # the workers' collections leave the parent's objects (and their pages,
+    try:  # shared until written) alone
         return _run(shares, watch)
     finally:
+        gc.unfreeze()
         _GRAPH.clear()
 
 

@@ -15,8 +15,8 @@ the labels and styles and no cut. The projection is both
 
 So a job reruns when, and only when, something it reads changes, with no list of keys kept by
 hand beside the code that reads them. Execution settings (``threads``, ``scheduler``,
-``stall_timeout``, ``retries``, ``remote``, ``resources``, ``persist_checkpoints``) are readable by every job and
-hashed by none: they change how a job runs, never what it makes.
+``stall_timeout``, ``retries``, ``remote``, ``resources``, ``persist_checkpoints``) are
+readable by every job and hashed by none: they change how a job runs, never what it makes.
 
 Standard library only: the Snakefile imports it to plan a run.
 """

@@ -11,9 +11,8 @@ known, so a job holds a batch of values, not one per file.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -221,7 +220,8 @@ def _attempt(job: _Job, cache: PieceCache) -> Computed | None:
             forks = execution.forks(remote=remote, **job.where)
             per_worker = FORKED_BATCH if forks else 4  # (forked: a batch forks its workers,
             # each opens the files it reads again)
-            batch = max(8, per_worker * int(job.where.get("workers") or 1))
+            batch = per_worker * int(job.where.get("workers") or 1)
+            batch = batch if forks else max(8, batch)
         _run(job, work, reading, steps, cache, total, batch, forks)
         done.read = sum(map(len, steps.values()))
     total.advance()
@@ -314,45 +314,79 @@ def _run(
     forks: bool,
 ) -> None:
     """Compute the units of ``work`` in batches of about ``batch`` chunks, in order (``forks``:
-    each chunk's piece in a forked worker, each unit's folded here), keeping each value in its
-    file's ``values`` and in ``cache`` (once it passed the data gate), and adding each file to
-    the ``total`` once known."""
-    label, gate = job.label, DataGate.of(job.config, job.dataset)
-    full, keys, units = work
+    each chunk's piece in a forked worker, workers forked again for each batch, a unit's
+    pieces folded here once all are known), keeping each value in its file's ``values`` and in
+    ``cache`` (once it passed the data gate), and adding each file to the ``total`` once
+    known."""
+    gate = DataGate.of(job.config, job.dataset)
     sizes = [b - a for f in reading for a, b in steps[f.record["path"]]]
-    log.info("%s: %d chunks to read, %d files%s", label, len(sizes), len(reading),
+    log.info("%s: %d chunks to read, %d files%s", job.label, len(sizes), len(reading),
              f", {job.where['workers']} forked workers" if forks else "")  # fmt: skip
     progress = (
-        execution.Progress(label, sizes, job.progress_interval)
+        execution.Progress(job.label, sizes, job.progress_interval)
         if job.progress_interval is not None else None
     )  # fmt: skip
+
+    def keep(unit: tuple[_File, Unit, list[int]], value: Piece) -> None:
+        f, chunk, _ = unit
+        gate.check({k[2:]: v for k, v in value.items() if k.startswith("x:")})  # before
+        # anything of it is kept: a refused job leaves no blinded event on disk
+        f.values[chunk] = value
+        cache.store(f.record, f.chunks if chunk is None else [chunk], value)
+
+    if forks:
+        _run_forked(job, work, steps, batch, progress, keep, total)
+        return
+    full, keys, units = work
     start = 0
     while start < len(units):
         stop, size = start, 0
         while stop < len(units) and (size < batch or stop == start):
             size += len(units[stop][2])
             stop += 1
-        if forks:  # each chunk's piece in a worker, a unit's folded here in order
-            groups = [
-                chunk_keys(k, m)
-                for k, (_, _, m) in zip(keys[start:stop], units[start:stop], strict=True)
-            ]
-            flat = execution.compute_forked(
-                full, [k for g in groups for k in g], workers=job.where["workers"],
-                chunks=[i for _, _, m in units[start:stop] for i in m],
-                names=[f"{f.record['path']} entries {a}-{b}" for f, unit, _ in units[start:stop]
-                       for a, b in (steps[f.record["path"]] if unit is None else [unit])],
-                stall=job.config["stall_timeout"] or None, progress=progress,
-            )  # fmt: skip
-            at = [0, *itertools.accumulate(map(len, groups))]
-            values: list[Any] = [fold(flat[a:b]) for a, b in itertools.pairwise(at)]
-        else:
-            values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
-                                       **job.where)  # fmt: skip
-        for (f, unit, _), value in zip(units[start:stop], values, strict=True):
-            gate.check({k[2:]: v for k, v in value.items() if k.startswith("x:")})  # before
-            # anything of it is kept: a refused job leaves no blinded event on disk
-            f.values[unit] = value
-            cache.store(f.record, f.chunks if unit is None else [unit], value)
+        values = execution.compute(unit_values(full, keys[start:stop]), progress=progress,
+                                   **job.where)  # fmt: skip
+        for unit, value in zip(units[start:stop], values, strict=True):
+            keep(unit, value)
         total.advance()
         start = stop
+
+
+def _run_forked(
+    job: _Job,
+    work: _Work,
+    steps: Mapping[str, Sequence[Chunk]],
+    batch: int,
+    progress: execution.Progress | None,
+    keep: Callable[[tuple[_File, Unit, list[int]], Piece], None],
+    total: _Total,
+) -> None:
+    """:func:`_run` in forked workers: the chunks of every unit, in order, ``batch`` at a time
+    (a worker's memory grows with the chunks it computes: it lives for one batch), a unit's
+    value folded from its chunks' pieces once the last is known."""
+    full, keys, units = work
+    chunks = []  # (unit index, chunk key, partition, name), units' chunks in order
+    for u, (key, (f, unit, members)) in enumerate(zip(keys, units, strict=True)):
+        path = f.record["path"]
+        spans = steps[path] if unit is None else [unit]
+        chunks += [(u, k, m, f"{path} entries {a}-{b}")
+                   for k, m, (a, b) in zip(chunk_keys(key, members), members, spans,
+                                           strict=True)]  # fmt: skip
+    pieces: list[list[Piece]] = [[] for _ in units]
+    folded = 0  # the units before it are kept
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        values = execution.compute_forked(
+            full, [c[1] for c in part], workers=job.where["workers"],
+            chunks=[c[2] for c in part], names=[c[3] for c in part],
+            stall=job.config["stall_timeout"] or None, progress=progress,
+        )  # fmt: skip
+        for (u, *_), value in zip(part, values, strict=True):
+            pieces[u].append(value)
+        while folded < len(units) and len(pieces[folded]) == len(units[folded][2]):
+            value = fold(pieces[folded])
+            assert value is not None
+            pieces[folded] = []
+            keep(units[folded], value)
+            folded += 1
+        total.advance()
