@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 import os
 import random
 import signal
@@ -64,6 +65,32 @@ def test_keys_computed_in_processes_come_back_in_order(workers):
     assert len(out) == len(expected)
     for got, want in zip(out, expected, strict=True):
         assert np.array_equal(got.values(flow=True), want.values(flow=True))
+
+
+def test_computations_in_threads_each_get_their_own_values(monkeypatch):
+    """Two computations started at once from two threads of one process (a notebook, a
+    service): each one's workers compute its own graph, even when the other starts between
+    its set-up and its fork (a pause there made likely; a module-level graph was swapped)."""
+    run = forked._run
+
+    def late(*args, **kwargs):
+        time.sleep(0.3)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(forked, "_run", late)
+    out: dict[int, list] = {}
+
+    def compute(offset: int) -> None:
+        graph = {("x", i): (operator.add, i, offset) for i in range(6)}
+        out[offset] = forked.compute_keys(graph, list(graph), 2)
+
+    threads = [threading.Thread(target=compute, args=(offset,)) for offset in (100, 200)]
+    with _deadline(60):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert out == {o: [o + i for i in range(6)] for o in (100, 200)}
 
 
 def test_collections_must_share_partitions():
@@ -281,3 +308,9 @@ def test_no_worker_outlives_its_parent(kill):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # whatever a failure left
             parent.wait()
+
+
+def test_no_fork_on_macos(monkeypatch):
+    """macOS forks crash processes that used its frameworks: threads there."""
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not forked.available()

@@ -20,7 +20,7 @@ ended and counts as a death. Workers die with the parent: the kernel kills them 
 worker watches its parent's pid.
 
 Used for collections with one output key per partition (dask-histogram's
-``PartitionedHistogram``). Where ``fork`` is not available (not Linux/macOS), or with one
+``PartitionedHistogram``). Where ``fork`` is not available or safe (Windows, macOS), or with one
 worker or partition, the partitions are computed in this process by dask's threads.
 """
 
@@ -67,8 +67,6 @@ STALL = 600.0
 default of :func:`compute_partitions` and :func:`compute_keys`)."""
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-_GRAPH: dict[str, Any] = {}  # the graph the forked workers inherit
-
 
 class WorkerLost(BrewflowError):
     """A forked worker died or hung before sending its result, twice for the same
@@ -76,8 +74,9 @@ class WorkerLost(BrewflowError):
 
 
 def available() -> bool:
-    """Whether worker processes can be forked here."""
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether worker processes can be forked here: not on macOS, where a forked process
+    that uses the system's frameworks may crash (Python's own advice)."""
+    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
 
 
 class Partitioned(NamedTuple):
@@ -168,13 +167,21 @@ def _in_workers(
 ) -> list[list[Any]]:
     """Per share, per group of ``wanted(share)``: its keys' values (combined when ``combine``
     is given), each share computed by a worker forked from this process."""
-    _GRAPH.update(graph=graph, wanted=wanted, combine=combine)
     gc.freeze()  # the workers' collections leave the parent's objects (and their pages,
     try:  # shared until written) alone
-        return _run(shares, watch)
+        return _run(_Task(graph, wanted, combine), shares, watch)
     finally:
         gc.unfreeze()
-        _GRAPH.clear()
+
+
+class _Task(NamedTuple):
+    """What the workers of one computation compute: a forked worker inherits it as its
+    process's argument (nothing pickled; a module-level copy was overwritten by a computation
+    started meanwhile in another thread, whose graph the first one's workers computed)."""
+
+    graph: Mapping
+    wanted: Callable[[list[int]], list[list[Any]]]
+    combine: Callable[[Any, Any], Any] | None
 
 
 class _Watch(NamedTuple):
@@ -193,9 +200,11 @@ class _Worker:
 
 
 _ALIVE = object()  # a worker's messages so far were reports of finished tasks
+_FEWER = ("Rerun with fewer workers (analyze: --threads, config threads; adl: --workers) or "
+          "the threads scheduler (--scheduler threads; config scheduler: threads)")  # fmt: skip
 
 
-def _run(shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
+def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
     """Each share's results, from a forked worker per share (one more for a share whose
     worker died or hung)."""
     context = multiprocessing.get_context("fork")
@@ -205,7 +214,7 @@ def _run(shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
     with _children_end_with_this_process(running):
         try:
             for i, share in enumerate(shares):
-                running[i] = _start(context, share)
+                running[i] = _start(context, task, share)
             while running:
                 waited = [w.pipe for w in running.values()] + [
                     w.process.sentinel for w in running.values()
@@ -222,31 +231,32 @@ def _run(shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
                             results[i] = outcome
                             continue
                         what += f" {_death(worker.process)} before sending its result"
-                        advice = ("is the machine out of memory? Rerun with fewer --workers, "
-                                  "or --scheduler threads")  # fmt: skip
+                        advice = f"is the machine out of memory? {_FEWER}"
                     elif watch.stall and time.monotonic() - worker.seen > watch.stall:
                         del running[i]
                         _end([worker])
                         what += f" finished no task in {watch.stall:g} s (hung)"
                         advice = ("does a library it calls not survive a fork? Rerun with "
-                                  "--scheduler threads (config scheduler: threads), or a "
-                                  "longer stall_timeout for very long tasks")  # fmt: skip
+                                  "the threads scheduler (--scheduler threads; config "
+                                  "scheduler: threads), or a longer stall_timeout for very "
+                                  "long tasks")  # fmt: skip
                     else:
                         continue
                     lost[i] += 1
                     if lost[i] > 1:
                         raise WorkerLost(f"{what}, twice; {advice}")
                     log.warning("%s; computing its share again", what)
-                    running[i] = _start(context, shares[i])
+                    running[i] = _start(context, task, shares[i])
         finally:
             _end(list(running.values()))
     return [results[i] for i in range(len(shares))]
 
 
-def _start(context: Any, share: list[int]) -> _Worker:
-    """A forked worker computing ``share``; the parent keeps only the pipe's reading end."""
+def _start(context: Any, task: _Task, share: list[int]) -> _Worker:
+    """A forked worker computing ``share`` of ``task``; the parent keeps only the pipe's
+    reading end."""
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work, args=(share, writer, os.getpid()))
+    process = context.Process(target=_work, args=(task, share, writer, os.getpid()))
     process.start()
     writer.close()  # the worker holds the only writing end: its death is the pipe's end
     return _Worker(process, reader, time.monotonic())
@@ -341,12 +351,12 @@ def _children_end_with_this_process(running: dict[int, _Worker]) -> Iterator[Non
             signal.signal(number, restored)
 
 
-def _work(share: list[int], pipe: Any, parent: int) -> None:
+def _work(task: _Task, share: list[int], pipe: Any, parent: int) -> None:
     """In a forked worker: die with ``parent``, compute ``share``, send the result (or the
     exception) through ``pipe``."""
     _die_with(parent)
     try:
-        message: tuple[str, Any] = ("ok", _compute_share(share, _Reports(pipe)))
+        message: tuple[str, Any] = ("ok", _compute_share(task, share, _Reports(pipe)))
     except Exception as err:
         message = ("error", _sendable(err))
     pipe.send(message)
@@ -399,15 +409,15 @@ class _Reports:
             self.sent = now
 
 
-def _compute_share(share: list[int], report: _Reports) -> list[Any]:
+def _compute_share(task: _Task, share: list[int], report: _Reports) -> list[Any]:
     """In a forked worker: the values of the keys of ``share``, per group (each group's
     combined when the work has a ``combine``), each finished task reported."""
     import dask.local
     from dask.callbacks import Callback
     from dask.optimization import cull
 
-    graph, combine = _GRAPH["graph"], _GRAPH["combine"]
-    wanted = _GRAPH["wanted"](share)
+    graph, combine = task.graph, task.combine
+    wanted: Any = task.wanted(share)
     needed, _ = cull(graph, [key for group in wanted for key in group])  # only these
     with Callback(posttask=report):
         outputs = dask.local.get_sync(needed, wanted)
