@@ -256,14 +256,24 @@ def package_versions() -> dict[str, str]:
 
 
 def file_digests(paths: Iterable[str | Path]) -> dict[str, str]:
-    """Path -> ``sha256:<hex>`` of each file's content (``missing`` for one that is not)."""
+    """Path -> ``sha256:<hex>`` of each file's content (``missing`` for one that is not);
+    each file hashed once per process while unchanged (device, inode, size, modification and
+    change time: any write changes ``ctime``, which cannot be set back)."""
     out = {}
     for path in paths:
         try:
-            out[str(path)] = f"sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+            stat = os.stat(path)
+            key = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns,
+                   stat.st_ctime_ns)  # fmt: skip
+            if key not in _DIGESTS:
+                _DIGESTS[key] = f"sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+            out[str(path)] = _DIGESTS[key]
         except OSError:
             out[str(path)] = "missing"
     return out
+
+
+_DIGESTS: dict[tuple[str | int, ...], str] = {}
 
 
 def import_analysis(module: str) -> ModuleType:

@@ -4,6 +4,7 @@ fingerprint hashes, so an edit reruns only the jobs that read it."""
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 from collections.abc import Callable
 
@@ -214,3 +215,19 @@ def test_a_search_reruns_for_what_it_reads_only(config):
     changed = rerun(config, xsec)
     assert "search:zprime" in changed
     assert not {j for j in changed if j.startswith(("shapes", "fit"))}
+
+
+def test_a_payload_edited_with_its_old_mtime_reruns_its_analyze_jobs(config, tmp_path):
+    """A payload's content is in the spec of the jobs that read it (found by the review of
+    issue 30: a payload edited with its mtime kept, as cp -p or rsync -t do, left results made
+    from the old payload up to date for Snakemake)."""
+    payload = tmp_path / "model.json"
+    payload.write_text('{"weights": [1.0, 1.1]}')
+    config = {**copy.deepcopy(config), "models": {"bdt": str(payload)}}
+    dataset = next(iter(config["datasets"]))
+    before = job_spec("analyze", config, dataset=dataset).document()
+    assert job_spec("analyze", config, dataset=dataset).document() == before  # (hashed once)
+    stat = payload.stat()
+    payload.write_text('{"weights": [2.0, 1.1]}')
+    os.utime(payload, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # its mtime kept
+    assert job_spec("analyze", config, dataset=dataset).document() != before

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from brewflow.code import analysis_modules, brewflow_identity, file_digests, package_versions
-from brewflow.config.model import dataset_spec
+from brewflow.config.model import dataset_spec, payload_files
 from brewflow.config.projections import KINDS, SETTINGS, SpecError, View
 from brewflow.errors import ConfigError
 
@@ -108,6 +108,9 @@ def job_spec(kind: str, config: Mapping[str, Any], *, code: bool = True, **param
         if runs_analysis:
             identity["analysis"] = analysis_modules(config["analysis"]["callable"])
             identity["analysis_files"] = file_digests(config["analysis"].get("files", []))
+            if "dataset" in params:  # its payloads by content: one edited with its old
+                # mtime kept (cp -p, rsync -t) reruns the job too
+                identity["payloads"] = file_digests(payload_files(config, params["dataset"]))
     return JobSpec(kind, dict(params), projection(config, **params), identity)
 
 
