@@ -113,3 +113,28 @@ def test_outside_the_verified_range_the_public_path_is_taken(
     assert all(re.fullmatch(r"uproot 6\.0\.0 is outside the versions brewflow was verified "
                             r"on \(.+\): .+", line) for line in lines)  # fmt: skip
     assert "\n" not in "".join(lines)
+
+
+def test_an_uproot_without_the_private_models_falls_back(shared_data, monkeypatch, caplog):
+    """An uproot whose private TBranch models moved: the public path (every branch parsed)
+    with the one-line warning, never an ImportError."""
+    import builtins
+
+    real = builtins.__import__
+
+    def without_models(name, *args, **kwargs):
+        if name == "uproot.models.TBranch":
+            raise ImportError("moved")
+        return real(name, *args, **kwargs)
+
+    path = str(shared_data / "nanoaod" / "nano_dy.root")
+    partial._partial_classes.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", without_models)
+    monkeypatch.setattr(partial, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger=partial.__name__)
+    try:
+        tree = partial.open_partial(path, "Events", ["MET_pt"])
+    finally:
+        partial._partial_classes.cache_clear()
+    assert len(tree.keys()) == len(uproot.open(path)["Events"].keys())  # a full parse
+    assert len([r for r in caplog.records if "uproot" in r.getMessage()]) == 1

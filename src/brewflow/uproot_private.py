@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import re
 import struct
@@ -47,7 +48,6 @@ from typing import Any, ClassVar
 import uproot
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-from uproot.models.TBranch import Model_TBranch, Model_TBranch_v13
 
 __all__ = ["LOWEST", "VERIFIED", "fixed_clock", "open_partial", "supported"]
 
@@ -58,14 +58,16 @@ VERIFIED = SpecifierSet(f">={LOWEST},<5.8")
 """The uproot versions this module was verified on: ``pyproject.toml`` pins this range (a
 test checks they agree); CI runs the reader tests on :data:`LOWEST` and the newest in range."""
 _WARNED: set[str] = set()
+_WHOLE = "every branch of a TTree parsed (no partial parse)"
 _LOCK = threading.Lock()  # one block at a time swaps uproot's clock
 
 
-def supported(what: str = "") -> bool:
-    """Whether the installed uproot is in :data:`VERIFIED`; else, once per process and
-    ``what``, a one-line warning that ``what`` takes uproot's public path."""
+def supported(what: str = "", force: bool = False) -> bool:
+    """Whether the installed uproot is in :data:`VERIFIED` (``force``: taken as not); else,
+    once per process and ``what``, a one-line warning that ``what`` takes uproot's public
+    path."""
     version = uproot.__version__
-    if Version(version) in VERIFIED:
+    if Version(version) in VERIFIED and not force:
         return True
     if what not in _WARNED:
         _WARNED.add(what)
@@ -116,55 +118,63 @@ def _string(blob: bytes, at: int) -> tuple[str, int]:
     return blob[at : at + size].decode(errors="surrogateescape"), at + size
 
 
-class _PartialTBranch_v13(Model_TBranch_v13):
-    """``TBranch`` v13 that parses only wanted branches while :func:`open_partial` runs."""
+@functools.cache
+def _partial_classes() -> dict[str, Any] | None:
+    """uproot's classes with ``TBranch`` v13 parsing only wanted branches; None where uproot
+    no longer has the private models they extend (then the public path, with the warning)."""
+    try:
+        from uproot.models.TBranch import Model_TBranch, Model_TBranch_v13
+    except ImportError:
+        return None
 
-    @classmethod
-    def read(cls, chunk, cursor, context, file, selffile, parent, concrete=None):
-        wanted = getattr(_STATE, "wanted", None)
-        if wanted is None:
-            return super().read(chunk, cursor, context, file, selffile, parent, concrete)
-        if not isinstance(cursor._refs, _References):
-            cursor._refs = _STATE.refs = _References(cursor.refs)
-        if _STATE.blob is None or _STATE.blob[0] is not chunk:
-            _STATE.blob = (chunk, chunk.raw_data.tobytes())
-        blob = _STATE.blob[1]
-        at = cursor.index - chunk.start
-        (count,) = struct.unpack_from(">I", blob, at)
-        if not count & _BYTE_COUNT:
-            return super().read(chunk, cursor, context, file, selffile, parent, concrete)
-        end = cursor.index + (count & ~_BYTE_COUNT) + 4
-        # the branch's byte count and version (6), TNamed's (6), TObject: version (2),
-        # fUniqueID (4), fBits (4) [, process id (2)]; then fName and fTitle
-        (bits,) = struct.unpack_from(">I", blob, at + 18)
-        name, at = _string(blob, at + 22 + (2 if bits & _IS_REFERENCED else 0))
-        title, _ = _string(blob, at)
-        counter = _COUNTER.search(title)
-        first_of_counter = counter and counter[1] in wanted and counter[1] not in _STATE.seen
-        if name in wanted or first_of_counter:
-            _STATE.seen.update([name, *([counter[1]] if counter else [])])
-            _STATE.inside = True
-            try:
+    class _PartialTBranch_v13(Model_TBranch_v13):
+        """``TBranch`` v13 that parses only wanted branches while :func:`open_partial` runs."""
+
+        @classmethod
+        def read(cls, chunk, cursor, context, file, selffile, parent, concrete=None):
+            wanted = getattr(_STATE, "wanted", None)
+            if wanted is None:
                 return super().read(chunk, cursor, context, file, selffile, parent, concrete)
-            finally:
-                _STATE.inside = False
-        for match in _NEW_CLASS.finditer(blob, cursor.index - chunk.start, end - chunk.start):
-            tag = chunk.start + match.start() + 4  # read_object_any keys a class by its tag
-            position = tag - cursor.origin + uproot.const.kMapOffset
-            cursor.refs[position] = file.class_named(match[1].decode())
-        _STATE.skipped.append((name, cursor.index, end))
-        cursor.move_to(end)
-        return _Skipped(name)
+            if not isinstance(cursor._refs, _References):
+                cursor._refs = _STATE.refs = _References(cursor.refs)
+            if _STATE.blob is None or _STATE.blob[0] is not chunk:
+                _STATE.blob = (chunk, chunk.raw_data.tobytes())
+            blob = _STATE.blob[1]
+            at = cursor.index - chunk.start
+            (count,) = struct.unpack_from(">I", blob, at)
+            if not count & _BYTE_COUNT:
+                return super().read(chunk, cursor, context, file, selffile, parent, concrete)
+            end = cursor.index + (count & ~_BYTE_COUNT) + 4
+            # the branch's byte count and version (6), TNamed's (6), TObject: version (2),
+            # fUniqueID (4), fBits (4) [, process id (2)]; then fName and fTitle
+            (bits,) = struct.unpack_from(">I", blob, at + 18)
+            name, at = _string(blob, at + 22 + (2 if bits & _IS_REFERENCED else 0))
+            title, _ = _string(blob, at)
+            counter = _COUNTER.search(title)
+            first_of_counter = counter and counter[1] in wanted and counter[1] not in _STATE.seen
+            if name in wanted or first_of_counter:
+                _STATE.seen.update([name, *([counter[1]] if counter else [])])
+                _STATE.inside = True
+                try:
+                    return super().read(chunk, cursor, context, file, selffile, parent, concrete)
+                finally:
+                    _STATE.inside = False
+            for match in _NEW_CLASS.finditer(blob, cursor.index - chunk.start, end - chunk.start):
+                tag = chunk.start + match.start() + 4  # read_object_any keys a class by its tag
+                position = tag - cursor.origin + uproot.const.kMapOffset
+                cursor.refs[position] = file.class_named(match[1].decode())
+            _STATE.skipped.append((name, cursor.index, end))
+            cursor.move_to(end)
+            return _Skipped(name)
 
+    _PartialTBranch_v13.__name__ = "Model_TBranch_v13"  # uproot derives the C++ name from it
 
-_PartialTBranch_v13.__name__ = "Model_TBranch_v13"  # uproot derives the C++ name from it
+    class _PartialTBranch(Model_TBranch):
+        known_versions: ClassVar[dict] = {**Model_TBranch.known_versions, 13: _PartialTBranch_v13}
 
+    _PartialTBranch.__name__ = "Model_TBranch"
 
-class _PartialTBranch(Model_TBranch):
-    known_versions: ClassVar[dict] = {**Model_TBranch.known_versions, 13: _PartialTBranch_v13}
-
-
-_PartialTBranch.__name__ = "Model_TBranch"
+    return {**uproot.classes, "TBranch": _PartialTBranch}
 
 
 def open_partial(path: str, tree: str, branches: Iterable[str], **options: Any) -> Any:
@@ -173,9 +183,10 @@ def open_partial(path: str, tree: str, branches: Iterable[str], **options: Any) 
     simply absent (as ``tree[name]`` on a full parse, reading them raises
     ``KeyInFileError``). Anything but a TTree is returned as uproot reads it; on an uproot
     outside :data:`VERIFIED`, every branch is parsed (uproot's public path)."""
-    if not supported("every branch of a TTree parsed (no partial parse)"):
+    classes = _partial_classes() if supported(_WHOLE) else None
+    if classes is None:
+        supported(_WHOLE, force=True)
         return uproot.open(path, object_cache=None, **options)[tree]
-    classes = {**uproot.classes, "TBranch": _PartialTBranch}
     handle = uproot.open(path, custom_classes=classes, object_cache=None, **options)
     wanted = set(branches)
     for _ in range(MAX_PASSES):
