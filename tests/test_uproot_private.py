@@ -138,3 +138,34 @@ def test_an_uproot_without_the_private_models_falls_back(shared_data, monkeypatc
         partial._partial_classes.cache_clear()
     assert len(tree.keys()) == len(uproot.open(path)["Events"].keys())  # a full parse
     assert len([r for r in caplog.records if "uproot" in r.getMessage()]) == 1
+
+
+FORKED = """
+import logging, sys
+import uproot
+from brewflow import forked, uproot_private
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+uproot.__version__ = "6.0.0"
+
+def entries(path):
+    return int(uproot_private.open_partial(path, "Events", ["MET_pt"]).num_entries)
+
+graph = {("x", i): (entries, sys.argv[1]) for i in range(3)}
+print(forked.compute_keys(graph, list(graph), 3))
+"""
+
+
+def test_the_fallback_is_said_once_by_a_process_and_its_forked_workers(shared_data):
+    """Forked workers parse partially; the parent says the fallback before it forks them, and
+    they inherit that it was said: one line, not one per worker (found by the review)."""
+    import subprocess
+    import sys
+
+    path = str(shared_data / "nanoaod" / "nano_dy.root")
+    done = subprocess.run([sys.executable, "-c", FORKED, path], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str([uproot.open(path)["Events"].num_entries] * 3)
+    said = [line for line in done.stderr.splitlines() if "outside the versions" in line]
+    assert len(said) == 1, done.stderr

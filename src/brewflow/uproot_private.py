@@ -37,6 +37,7 @@ import contextlib
 import datetime
 import functools
 import logging
+import os
 import re
 import struct
 import threading
@@ -74,6 +75,10 @@ def supported(what: str = "", force: bool = False) -> bool:
         log.warning("uproot %s is outside the versions brewflow was verified on (%s): %s",
                     version, VERIFIED, what)  # fmt: skip
     return False
+
+
+os.register_at_fork(before=lambda: supported(_WHOLE))  # said once, here, not once in each
+# worker process (forked processes parse partially, and inherit what was said)
 
 
 _BYTE_COUNT = 0x40000000  # ROOT's kByteCountMask

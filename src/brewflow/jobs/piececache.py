@@ -85,7 +85,10 @@ class PieceCache:
         """What says this is the file the record describes (None: cannot be told; no piece)."""
         path = record["path"]
         if path not in self._files:
-            if record.get("replicas") and is_url(record["replicas"][0]):
+            if record.get("replicas") and is_url(record["replicas"][0]):  # (not
+                # locations.reads_remotely: a direct URL's own header says what it is; which
+                # of several replicas is read is known only then, each checked against the
+                # inventory's UUID when read)
                 found: Any = {"uuid": record.get("uuid"), "entries": record["entries"]}
             else:
                 found = file_identity(path, record["tree"])
