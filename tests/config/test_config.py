@@ -696,3 +696,11 @@ def test_met_filters_are_listed_by_the_regions_and_set_for_every_era():
         ConfigError, match=r"theory\.top_pt\.datasets': no MC dataset or process 'tt'"
     ):
         validate(config)
+
+
+@pytest.mark.parametrize("value", [1, -3, "soon"])
+def test_a_bad_stall_timeout_says_what_the_key_takes(demo_set, value):
+    """A key that takes one of several forms says what it takes, not "not valid under any of
+    the given schemas"."""
+    with pytest.raises(ConfigError, match=r"'stall_timeout': .* is not valid: seconds a forked"):
+        validate({**demo_set["config"], "stall_timeout": value})

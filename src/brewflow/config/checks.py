@@ -117,6 +117,8 @@ def _message(error: Any) -> str:
         and "variable" in (error.instance)
     ):
         return "give either 'bins', 'start' and 'stop' or 'edges'"
+    if error.validator == "anyOf" and error.schema.get("description"):  # what the key takes
+        return f"{error.instance!r} is not valid: {' '.join(error.schema['description'].split())}"
     return error.message
 
 
