@@ -229,6 +229,86 @@ def test_a_hung_worker_is_ended_and_named(monkeypatch):
     assert not set(_children(os.getpid())) - before  # every worker reaped
 
 
+class _LateLook:
+    """A worker's process whose exit code the parent reads 0.3 s late (a loaded machine
+    deschedules it between its look at the pipe and at the exit code)."""
+
+    def __init__(self, process) -> None:
+        self._process = process
+
+    def __getattr__(self, name):
+        return getattr(self._process, name)
+
+    @property
+    def exitcode(self):
+        time.sleep(0.3)
+        return self._process.exitcode
+
+
+def _sleeps(x, seconds: float):
+    time.sleep(seconds)
+    return x
+
+
+def test_a_result_sent_just_before_the_worker_exits_is_kept(monkeypatch):
+    """A worker that sends its result and exits between the parent's look at its pipe and at
+    its exit code: the result is read, not taken for a death (found by the review: "exited
+    with code 0 before sending its result", twice)."""
+    start = forked._start
+
+    def late(*args):
+        worker = start(*args)
+        worker.process = _LateLook(worker.process)
+        return worker
+
+    monkeypatch.setattr(forked, "_start", late)
+    graph = {**{("a", i): (_sleeps, i, 0.6) for i in range(4)},
+             **{("k", i): (_sleeps, ("a", i), 0.1) for i in range(4)}}  # fmt: skip
+    with _deadline(60):
+        assert forked.compute_keys(graph, [("k", i) for i in range(4)], 2, stall=None) == [
+            0, 1, 2, 3]  # fmt: skip
+
+
+SUSPENDED = """
+import sys, time
+from brewflow import forked
+
+def step(previous, i):
+    time.sleep(0.3)
+    return previous + i
+
+graph = {}
+for chain in range(2):
+    graph[("x", chain, 0)] = (step, 0, 1)
+    for i in range(1, 30):
+        graph[("x", chain, i)] = (step, ("x", chain, i - 1), 1)
+print("forking", flush=True)
+print(forked.compute_keys(graph, [("x", c, 29) for c in range(2)], 2, stall=5), flush=True)
+"""
+
+
+def test_a_suspended_job_is_not_taken_for_hung_workers():
+    """The whole job stopped (Ctrl-Z, a batch system's suspend) for longer than ``stall``,
+    then continued: its workers are not hung, the job carries on (found by the review: every
+    worker ended as hung, twice failed the job)."""
+    job = subprocess.Popen([sys.executable, "-c", SUSPENDED], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        assert job.stdout is not None
+        assert job.stdout.readline() == "forking\n"
+        time.sleep(2)
+        os.killpg(job.pid, signal.SIGSTOP)
+        time.sleep(8)
+        os.killpg(job.pid, signal.SIGCONT)
+        out, err = job.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 0, err[-2000:]
+    assert out.strip() == "[30, 30]"
+    assert "hung" not in err
+
+
 def test_a_slow_worker_that_progresses_is_not_ended():
     """Tasks of 0.3 s, 12 of them a worker (3.6 s): longer than ``stall`` in all, but each
     finished task is reported, so the worker is never taken as hung."""

@@ -143,13 +143,14 @@ def test_an_uproot_without_the_private_models_falls_back(shared_data, monkeypatc
 FORKED = """
 import logging, sys
 import uproot
-from brewflow import forked, uproot_private
+from brewflow import forked
+from brewflow.nanoevents import trees  # what a parent opens files with (as brewflow adl)
 
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 uproot.__version__ = "6.0.0"
 
 def entries(path):
-    return int(uproot_private.open_partial(path, "Events", ["MET_pt"]).num_entries)
+    return int(trees.open_tree(path, "Events", branches=["MET_pt"]).num_entries)
 
 graph = {("x", i): (entries, sys.argv[1]) for i in range(3)}
 print(forked.compute_keys(graph, list(graph), 3))
@@ -157,8 +158,9 @@ print(forked.compute_keys(graph, list(graph), 3))
 
 
 def test_the_fallback_is_said_once_by_a_process_and_its_forked_workers(shared_data):
-    """Forked workers parse partially; the parent says the fallback before it forks them, and
-    they inherit that it was said: one line, not one per worker (found by the review)."""
+    """Forked workers parse partially; the parent, which imported what opens files but never
+    parsed one, says the fallback before it forks them, and they inherit that it was said: one
+    line, not one per worker (found by the reviews, `brewflow adl`)."""
     import subprocess
     import sys
 

@@ -65,6 +65,9 @@ GRACE = 5.0
 STALL = 600.0
 """Seconds a worker may go without finishing a task before it is taken as hung (the
 default of :func:`compute_partitions` and :func:`compute_keys`)."""
+SUSPENDED = 2.0
+"""Seconds the parent's look at its workers may come late before it counts as stopped with
+them (a suspended job: that time is no worker's stall)."""
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -215,11 +218,17 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
         try:
             for i, share in enumerate(shares):
                 running[i] = _start(context, task, share)
+            looked = time.monotonic()
             while running:
                 waited = [w.pipe for w in running.values()] + [
                     w.process.sentinel for w in running.values()
                 ]
                 ready = set(multiprocessing.connection.wait(waited, timeout=POLL))
+                now = time.monotonic()
+                if now - looked > POLL + SUSPENDED:  # this process was stopped too (Ctrl-Z,
+                    for worker in running.values():  # a batch system's suspend): the time
+                        worker.seen += now - looked - POLL  # it lost is no worker's
+                looked = now
                 for i, worker in list(running.items()):
                     what = f"the forked worker of {watch.what(shares[i])}"
                     if worker.pipe in ready or worker.process.sentinel in ready:
@@ -234,12 +243,15 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
                         advice = f"is the machine out of memory? {_FEWER}"
                     elif watch.stall and time.monotonic() - worker.seen > watch.stall:
                         del running[i]
-                        _end([worker])
+                        worker.process.kill()  # (a stopped process would wait out SIGTERM)
+                        worker.process.join(GRACE)
+                        worker.pipe.close()
                         what += f" finished no task in {watch.stall:g} s (hung)"
                         advice = ("does a library it calls not survive a fork? Rerun with "
                                   "the threads scheduler (--scheduler threads; config "
-                                  "scheduler: threads), or a longer stall_timeout for very "
-                                  "long tasks")  # fmt: skip
+                                  "scheduler: threads), or, for an analyze job whose "
+                                  "single tasks take that long, a longer config "
+                                  "stall_timeout")  # fmt: skip
                     else:
                         continue
                     lost[i] += 1
@@ -268,12 +280,15 @@ def _receive(worker: _Worker) -> Any:
     reported finished tasks (``seen`` updated)."""
     message: Any = None
     try:
-        while worker.pipe.poll(0):
-            message = worker.pipe.recv()
-            if message[0] != "done":
+        for _ in range(2):  # the pipe read again once the worker is seen to have exited: it
+            # may have sent its result and exited between the two looks
+            while worker.pipe.poll(0):
+                message = worker.pipe.recv()
+                if message[0] != "done":
+                    break
+                worker.seen, message = time.monotonic(), None
+            if message is not None:
                 break
-            worker.seen, message = time.monotonic(), None
-        else:
             if worker.process.exitcode is None:
                 return _ALIVE
     except (EOFError, OSError):  # died (while sending)

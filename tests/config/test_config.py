@@ -704,3 +704,21 @@ def test_a_bad_stall_timeout_says_what_the_key_takes(demo_set, value):
     the given schemas"."""
     with pytest.raises(ConfigError, match=r"'stall_timeout': .* is not valid: seconds a forked"):
         validate({**demo_set["config"], "stall_timeout": value})
+
+
+def test_a_choice_of_keys_missing_names_the_keys(demo_set):
+    """A config with neither 'luminosity' nor 'eras', a dataset with neither 'files' nor
+    'files_from': one short line naming the keys (was the whole config printed, then "is not
+    valid under any of the given schemas"; found by the review)."""
+    config = copy.deepcopy(demo_set["config"])
+    config["datasets"]["dy"].pop("files")
+    config["datasets"]["dy"].pop("files_from", None)
+    with pytest.raises(ConfigError, match=r"'datasets\.dy': give 'files' or 'files_from'$"):
+        validate(config)
+    config = {k: v for k, v in demo_set["config"].items() if k not in ("eras", "luminosity")}
+    config["datasets"] = {n: {k: v for k, v in d.items() if k != "era"}
+                          for n, d in demo_set["config"]["datasets"].items()}  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+    assert "give 'luminosity' or 'eras'" in str(error.value)
+    assert len(str(error.value)) < 200

@@ -117,8 +117,13 @@ def _message(error: Any) -> str:
         and "variable" in (error.instance)
     ):
         return "give either 'bins', 'start' and 'stop' or 'edges'"
-    if error.validator == "anyOf" and error.schema.get("description"):  # what the key takes
-        return f"{error.instance!r} is not valid: {' '.join(error.schema['description'].split())}"
+    if error.validator == "anyOf":
+        required = [rule.get("required") for rule in error.validator_value]
+        if all(required):  # one of several keys
+            return "give " + " or ".join(" and ".join(map(repr, keys)) for keys in required)
+        if error.schema.get("description") and not isinstance(error.instance, dict | list):
+            description = " ".join(error.schema["description"].split())  # what the key takes
+            return f"{error.instance!r} is not valid: {description}"
     return error.message
 
 

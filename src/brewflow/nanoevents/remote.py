@@ -42,6 +42,7 @@ from brewflow import secrets
 from brewflow.errors import BrewflowError, InputError
 from brewflow.files import atomic_write
 from brewflow.locations import RemoteSettings, is_remote_url, is_url, is_xrootd
+from brewflow.uproot_private import open_partial  # (imported here: said before any fork)
 
 __all__ = [
     "READ_ERRORS",
@@ -171,8 +172,6 @@ def open_file(
 
 def _open(path: str, tree: str | None, branches: Iterable[str] | None, options: dict) -> Any:
     if tree is not None and branches is not None:
-        from brewflow.uproot_private import open_partial
-
         return open_partial(path, tree, branches, **options)
     return uproot.open({path: tree} if tree is not None else path, **options)
 
