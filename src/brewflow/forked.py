@@ -230,7 +230,6 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
                         worker.seen += now - looked - POLL  # it lost is no worker's
                 looked = now
                 for i, worker in list(running.items()):
-                    what = f"the forked worker of {watch.what(shares[i])}"
                     if worker.pipe in ready or worker.process.sentinel in ready:
                         outcome = _receive(worker)
                         if outcome is _ALIVE:
@@ -239,14 +238,14 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
                         if outcome is not None:
                             results[i] = outcome
                             continue
-                        what += f" {_death(worker.process)} before sending its result"
+                        what = f"{_death(worker.process)} before sending its result"
                         advice = f"is the machine out of memory? {_FEWER}"
                     elif watch.stall and time.monotonic() - worker.seen > watch.stall:
                         del running[i]
                         worker.process.kill()  # (a stopped process would wait out SIGTERM)
                         worker.process.join(GRACE)
                         worker.pipe.close()
-                        what += f" finished no task in {watch.stall:g} s (hung)"
+                        what = f"finished no task in {watch.stall:g} s (hung)"
                         advice = ("does a library it calls not survive a fork? Rerun with "
                                   "the threads scheduler (--scheduler threads; config "
                                   "scheduler: threads), or, for an analyze job whose "
@@ -254,7 +253,8 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
                                   "stall_timeout")  # fmt: skip
                     else:
                         continue
-                    lost[i] += 1
+                    what = f"the forked worker of {watch.what(shares[i])} {what}"  # (named only
+                    lost[i] += 1  # when lost: not at every look)
                     if lost[i] > 1:
                         raise WorkerLost(f"{what}, twice; {advice}")
                     log.warning("%s; computing its share again", what)
