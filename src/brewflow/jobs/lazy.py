@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 Chunk = tuple[int, int]
 FORKED_BATCH = 8
-"""Chunks per worker of a batch computed in forked workers (a worker is forked per batch and
-opens the files of its chunks again; a batch's pieces are what the job holds)."""
+"""Chunks per worker of a batch computed in forked workers (a worker is forked per batch,
+inheriting the files the job opened, and its memory grows with the chunks it computes; a
+batch's pieces are what the job holds)."""
 
 
 @dataclass
@@ -218,8 +219,7 @@ def _attempt(job: _Job, cache: PieceCache) -> Computed | None:
         else:
             remote = any(reads_remotely(f.record) for f in reading)
             forks = execution.forks(remote=remote, **job.where)
-            per_worker = FORKED_BATCH if forks else 4  # (forked: a batch forks its workers,
-            # each opens the files it reads again)
+            per_worker = FORKED_BATCH if forks else 4  # (forked: a batch forks its workers)
             batch = per_worker * int(job.where.get("workers") or 1)
             batch = batch if forks else max(8, batch)
         _run(job, work, reading, steps, cache, total, batch, forks)
