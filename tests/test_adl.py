@@ -82,3 +82,35 @@ def test_one_pass_over_the_needed_columns(demo_set):
     graph = dask.base.collections_to_dsk(list(optimized.values()), optimize_graph=False)
     readers = [name for name in graph.layers if name.startswith("from-nanoaod")]
     assert len(readers) == 1
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_progress_bar_only_while_threads_compute(demo_set, tmp_path, monkeypatch, scheduler):
+    """dask's progress bar, once ended, waits out its refresh period (0.25 s): active around
+    the graph's optimization (a dask call of its own) or inherited by forked workers, it cost
+    every run a quarter of a second per call. It is shown only while dask's threads compute."""
+    from dask.callbacks import Callback
+    from dask.diagnostics import ProgressBar
+
+    from brewflow import forked
+
+    seen: dict[str, bool] = {}
+
+    def spy(name, function):
+        def call(*args, **kwargs):
+            methods = [f for callbacks in Callback.active for f in callbacks if f]
+            seen[name] = any(isinstance(getattr(f, "__self__", None), ProgressBar) for f in methods)
+            return function(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(dask, "optimize", spy("optimize", dask.optimize))
+    monkeypatch.setattr(dask, "compute", spy("compute", dask.compute))
+    monkeypatch.setattr(forked, "optimized", spy("optimize", forked.optimized))
+    monkeypatch.setattr(forked, "compute_partitions", spy("fork", forked.compute_partitions))
+    path = demo_set["config"]["datasets"]["ttbar"]["files"][0]
+    document = adl.run_files([path], tmp_path / "adl.json", scheduler=scheduler, workers=2)
+    _check(document, [path])
+    expected = {"optimize": False, "compute": True} if scheduler == "threads" else {
+        "optimize": False, "fork": False}  # fmt: skip
+    assert seen == expected

@@ -154,11 +154,12 @@ def run(
     scheduler: str | None = None,
     workers: int | None = None,
     timings: dict[str, float] | None = None,
+    progress: bool = False,
 ) -> dict:
     """``brewflow adl``: all queries on ``files`` in one lazy pass; the ADL JSON document.
 
     ``timings``, when given, receives the seconds spent opening the files (tree metadata) and
-    the phases of :func:`compute`."""
+    the phases of :func:`compute`; ``progress``: as :func:`compute`."""
     from brewflow.locations import is_url
     from brewflow.nanoevents.inputs import InputError, is_missing_field
     from brewflow.nanoevents.reader import lazy_events
@@ -172,7 +173,9 @@ def run(
     if timings is not None:
         timings["open"] = time.perf_counter() - started
     try:
-        return compute(events, scheduler=scheduler, workers=workers, timings=timings)
+        return compute(
+            events, scheduler=scheduler, workers=workers, timings=timings, progress=progress
+        )
     except AttributeError as err:  # the first file, whose branches define the events
         if not is_missing_field(err):
             raise
@@ -187,11 +190,13 @@ def compute(
     scheduler: str | None = None,
     workers: int | None = None,
     timings: dict[str, float] | None = None,
+    progress: bool = False,
 ) -> dict:
     """Fill every query histogram (one graph, one pass) and return the ADL JSON document.
 
     For lazy events, ``timings`` (when given) receives the seconds spent building the graph,
-    optimizing it (column projection) and computing it."""
+    optimizing it (column projection) and computing it. ``progress``: dask's progress bar
+    for a computation longer than 5 s by dask's threads (forked workers show none)."""
     clock = _Clock(timings)
     lazy = is_lazy(events.MET.pt)
     if lazy and scheduler == "processes":
@@ -205,13 +210,14 @@ def compute(
         clock("build")
         hists, n_events = dask.optimize(hists, n_events)
         clock("optimize")
-        hists, n_events = dask.compute(
-            hists,
-            n_events,
-            scheduler=local_scheduler(scheduler),
-            num_workers=workers,
-            optimize_graph=False,
-        )
+        with _progress_bar(progress):  # around the computation alone: a bar's end waits out
+            hists, n_events = dask.compute(  # its refresh period (0.25 s), at every compute
+                hists,
+                n_events,
+                scheduler=local_scheduler(scheduler),
+                num_workers=workers,
+                optimize_graph=False,
+            )
         hists = {name: hist.Hist(h) for name, h in hists.items()}
         clock("compute")
     return to_json(hists, int(n_events))
@@ -234,6 +240,14 @@ def _compute_forked(events: Any, workers: int, clock: _Clock) -> dict:
     out = compute_partitions(work, workers)
     clock("compute")
     return to_json({name: hist.Hist(h) for name, h in out.items()}, int(events.divisions[-1]))
+
+
+def _progress_bar(shown: bool) -> contextlib.AbstractContextManager:
+    if not shown:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=5, dt=0.25)
 
 
 class _Clock:
@@ -286,11 +300,8 @@ def run_files(
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
     try:
-        from dask.diagnostics import ProgressBar
-
         timings: dict[str, float] = {}
-        with ProgressBar(minimum=5, dt=0.25) if progress else contextlib.nullcontext():
-            document = run(files, timings=timings, **options)
+        document = run(files, timings=timings, progress=progress, **options)
     except CombinatoricsError as err:  # raised in a task: the chunk's file is not known there
         where = f"file {files[0]!r}" if len(files) == 1 else f"one of {len(files)} files"
         raise CombinatoricsError(f"{where}: {err}") from None
