@@ -53,6 +53,20 @@ def test_trijet_closest_to_top_mass(jets):
     assert set(ak.num(got)) == {0, 3}  # events with < 3 jets get an empty list
 
 
+def test_four_objects_from_sums_of_three_and_two():
+    """k = 4 where C(n, 3) < C(n, 4) (n >= 8): the sums built from those of three, those from
+    pairs' (kinematics._prefix); the same numbers as adding left to right."""
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 12, 200)
+    n = int(counts.sum())
+    fields = {"pt": rng.exponential(40, n) + 15, "eta": rng.normal(0, 1.5, n),
+              "phi": rng.uniform(-np.pi, np.pi, n), "mass": rng.uniform(0, 20, n)}  # fmt: skip
+    objects = ak.unflatten(ak.zip(fields), counts)
+    assert (counts >= 8).sum() >= 20  # the path is taken
+    got = best_combination(objects, 4, 350.0)
+    assert ak.to_list(got) == _loop(ak.to_list(objects), 4, 350.0)
+
+
 def test_pairs_with_requirements_and_lazy_equals_eager(jets):
     path, jet = jets
     jet = ak.with_field(jet, jet.hadronFlavour, "flavour")

@@ -66,44 +66,62 @@ def queries(events: Any) -> dict[str, Any]:
     ak = lib(events.MET.pt)
     met = ak.values_astype(events.MET.pt, np.float64)
     met_phi = ak.values_astype(events.MET.phi, np.float64)
-    jets = ak.zip(
-        {
-            **{
-                f: ak.values_astype(events.Jet[f], np.float64) for f in ("pt", "eta", "phi", "mass")
-            },
-            "btag": events.Jet.btagDeepFlavB,
-        },
-        with_name="Momentum4D",
-    )
-    out: dict[str, Any] = {
+    jets = _jets(ak, events)
+    out = _q1_to_q4(ak, met, jets)
+    muons = _p4(ak, events.Muon)
+    out["q5"] = _q5(ak, muons, met)
+    out["q6_pt"], out["q6_btag"] = _q6(ak, jets)
+    leptons = _leptons(ak, events, muons)
+    out["q7"] = _q7(ak, jets, leptons)
+    out["q8"] = _q8(ak, leptons, met, met_phi)
+    return out
+
+
+def _jets(ak: Any, events: Any) -> Any:
+    """Float64 Momentum4D jets with their b-tag score."""
+    fields = {f: ak.values_astype(events.Jet[f], np.float64) for f in ("pt", "eta", "phi", "mass")}
+    return ak.zip({**fields, "btag": events.Jet.btagDeepFlavB}, with_name="Momentum4D")
+
+
+def _q1_to_q4(ak: Any, met: Any, jets: Any) -> dict[str, Any]:
+    """MET; jet pt, all and central; MET of events with two jets above 40."""
+    return {
         "q1": met,
         "q2": ak.flatten(jets.pt),
         "q3": ak.flatten(jets.pt[np.abs(jets.eta) < 1]),
         "q4": met[ak.sum(jets.pt > 40, axis=1) >= 2],
     }
 
-    muons = _p4(ak, events.Muon)
+
+def _q5(ak: Any, muons: Any, met: Any) -> Any:
+    """MET of events with an opposite-charge muon pair of mass in (60, 120)."""
     pairs = ak.combinations(muons, 2, fields=["a", "b"])
     mass = (pairs.a + pairs.b).mass
     good = (pairs.a.charge != pairs.b.charge) & (mass > 60) & (mass < 120)
-    out["q5"] = met[ak.any(good, axis=1)]
+    return met[ak.any(good, axis=1)]
 
+
+def _q6(ak: Any, jets: Any) -> tuple[Any, Any]:
+    """The pt of the trijet of mass closest to the top's, and its largest b-tag score."""
     trijet = jets[best_combination(jets, 3, TOP_MASS)]
     px, py = trijet.pt * np.cos(trijet.phi), trijet.pt * np.sin(trijet.phi)
     has = ak.num(trijet) == 3
-    out["q6_pt"] = np.hypot(ak.sum(px, axis=1), ak.sum(py, axis=1))[has]
-    out["q6_btag"] = ak.max(trijet.btag, axis=1)[has]
+    return np.hypot(ak.sum(px, axis=1), ak.sum(py, axis=1))[has], ak.max(trijet.btag, axis=1)[has]
 
+
+def _leptons(ak: Any, events: Any, muons: Any) -> Any:
+    """Electrons then muons, with a ``flavour`` (11, 13)."""
     electrons = _p4(ak, events.Electron, flavour=events.Electron.charge * 0 + 11)
-    leptons = ak.concatenate(
+    return ak.concatenate(
         [electrons, ak.with_field(muons, muons.charge * 0 + 13, "flavour")], axis=1
     )
+
+
+def _q7(ak: Any, jets: Any, leptons: Any) -> Any:
+    """Scalar sum of the pt of jets above 30 away from every light lepton above 10."""
     light = leptons[leptons.pt > 10]
     hard = jets[jets.pt > 30]
-    out["q7"] = ak.sum(hard.pt[~near(hard, light, 0.4)], axis=1)
-
-    out["q8"] = _q8(ak, leptons, met, met_phi)
-    return out
+    return ak.sum(hard.pt[~near(hard, light, 0.4)], axis=1)
 
 
 def _q8(ak: Any, leptons: Any, met: Any, met_phi: Any) -> Any:

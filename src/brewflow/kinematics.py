@@ -55,12 +55,43 @@ def _table(n: int, k: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
 
 
-def _sum(values: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Per event (row) and combination, the sum of ``values`` over the combination's objects."""
-    out = values[:, table[:, 0]]
-    for i in range(1, table.shape[1]):
-        out += values[:, table[:, i]]  # left to right, as a + b + c
+@cache
+def _prefix(n: int, k: int) -> np.ndarray:
+    """Per combination of :func:`_table` ``(n, k)``, the row of its first ``k - 1`` objects in
+    ``_table(n, k - 1)``."""
+    rows = {c: i for i, c in enumerate(itertools.combinations(range(n), k - 1))}
+    return np.array([rows[c[:-1]] for c in itertools.combinations(range(n), k)], dtype=np.int64)
+
+
+def _sum(values: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Per combination of :func:`_table` ``(n, k)`` (row) and event (column; ``values`` has
+    shape ``(n, events)``: each gather copies whole rows), the sum of ``values`` over the
+    combination's objects, left to right as ``(a + b) + c``; where there are fewer ``k - 1``-
+    combinations than ``k``-combinations, from their sums (each ``a + b`` added once, then
+    reused: the same numbers, fewer passes)."""
+    table = _table(n, k)
+    if k >= 3 and math.comb(n, k - 1) < len(table):
+        out = _sum(values, n, k - 1)[_prefix(n, k)]
+        out += values[table[:, -1]]
+        return out
+    out = values[table[:, 0]]
+    for i in range(1, k):
+        out += values[table[:, i]]
     return out
+
+
+def _distance(sums: list[np.ndarray], target: float) -> np.ndarray:
+    """``|m - target|`` of summed ``px, py, pz, E``, ``m = sqrt(max(E² - px² - py² - pz², 0))``
+    in that order, computed in place in the sums' arrays (no temporaries)."""
+    sx, sy, sz, se = sums
+    np.multiply(se, se, out=se)
+    for s in (sx, sy, sz):
+        np.multiply(s, s, out=s)
+        np.subtract(se, s, out=se)
+    np.maximum(se, 0.0, out=se)
+    np.sqrt(se, out=se)
+    np.subtract(se, target, out=se)
+    return np.abs(se, out=se)
 
 
 def _counts(objects: ak.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -94,15 +125,13 @@ def _best(
         group = np.flatnonzero(counts == n)
         step = max(1, _BLOCK // len(table))  # bounded memory for high multiplicities
         for events in (group[i : i + step] for i in range(0, len(group), step)):
-            rows = starts[events, None] + np.arange(n)  # (events, n): the group's objects
-            sx, sy, sz, se = (_sum(v[rows], table) for v in (px, py, pz, e))
-            mass = np.sqrt(np.maximum(se * se - sx * sx - sy * sy - sz * sz, 0.0))
-            distance = np.abs(mass - target)
-            for values, same in checks:
+            rows = np.arange(n)[:, None] + starts[events]  # (n, events): the group's objects
+            distance = _distance([_sum(v[rows], int(n), k) for v in (px, py, pz, e)], target)
+            for values, same in checks:  # distance: (combinations, events)
                 v = values[rows]
-                distance[(v[:, table[:, 0]] == v[:, table[:, 1]]) != same] = np.inf
-            pick = np.argmin(distance, axis=1)
-            found = np.isfinite(distance[np.arange(len(events)), pick])
+                distance[(v[table[:, 0]] == v[table[:, 1]]) != same] = np.inf
+            pick = np.argmin(distance, axis=0)
+            found = np.isfinite(distance[pick, np.arange(len(events))])
             chosen[events] = table[pick]
             best[events[found]] = 0
     has = best >= 0
