@@ -8,6 +8,7 @@ import datetime
 import logging
 import re
 import tomllib
+import types
 from pathlib import Path
 
 import awkward as ak
@@ -171,3 +172,42 @@ def test_the_fallback_is_said_once_by_a_process_and_its_forked_workers(shared_da
     assert done.stdout.strip() == str([uproot.open(path)["Events"].num_entries] * 3)
     said = [line for line in done.stderr.splitlines() if "outside the versions" in line]
     assert len(said) == 1, done.stderr
+
+
+@pytest.mark.parametrize("name", ["TLeafF", "T" * 300, "Model_" + "x" * 249])
+def test_class_names_read_as_uproot_reads_them(name):
+    """brewflow's Cursor.classname (no copy of the chunk's remainder per object) against
+    uproot's own: the same string and cursor move, short names and names past the window."""
+    data = np.frombuffer(b"ab" + name.encode() + b"\x00" + b"rest" * 100 + b"\x00", dtype=np.uint8)
+    source = types.SimpleNamespace(file_path="made.root")  # what an error message names
+    chunk = uproot.source.chunk.Chunk.wrap(source, data)
+    ours, theirs = uproot.source.cursor.Cursor(2), uproot.source.cursor.Cursor(2)
+    assert partial._classname(ours, chunk, {}) == name
+    assert partial._UPROOT_CLASSNAME(theirs, chunk, {}) == name
+    assert ours.index == theirs.index == 2 + len(name) + 1
+    assert partial._classname(ours, chunk, {}, move=False) == "rest" * 100
+    assert ours.index == theirs.index
+    unterminated = chunk.wrap(source, data[:-1])
+
+    def error(read) -> type:
+        with pytest.raises((OSError, IndexError)) as info:  # (IndexError: uproot 5.6)
+            read(uproot.source.cursor.Cursor(ours.index), unterminated, {})
+        return type(info.value)
+
+    assert error(partial._classname) is error(partial._UPROOT_CLASSNAME)  # (uproot's error)
+
+
+def test_class_names_are_installed_on_a_verified_uproot_only(monkeypatch, shared_data):
+    assert uproot.source.cursor.Cursor.classname is partial._classname  # (this uproot's)
+    monkeypatch.setattr(uproot.source.cursor.Cursor, "classname", partial._UPROOT_CLASSNAME)
+    assert not partial._install_classname("6.0.0")
+    assert uproot.source.cursor.Cursor.classname is partial._UPROOT_CLASSNAME
+    path = str(shared_data / "nanoaod" / "nano_dy.root")
+    theirs = uproot.open(path, object_cache=None)["Events"]
+    assert partial._install_classname(uproot.__version__)
+    ours = uproot.open(path, object_cache=None)["Events"]  # a full parse through ours
+    assert ours.keys() == theirs.keys()
+    assert [b.classname for b in ours.branches] == [b.classname for b in theirs.branches]
+    assert [str(b.interpretation) for b in ours.branches] == [
+        str(b.interpretation) for b in theirs.branches
+    ]

@@ -1,7 +1,8 @@
 """Everything brewflow does with uproot's private state, in one module, for the uproot versions it
 was verified on (:data:`VERIFIED`, the range ``pyproject.toml`` pins): the partial TTree parse
-(:func:`open_partial`) and the fixed clock of written ROOT files (:func:`fixed_clock`). On an
-uproot outside that range both fall back to uproot's public path with a one-line warning (a
+(:func:`open_partial`), the class names read without a copy per object (:func:`_classname`)
+and the fixed clock of written ROOT files (:func:`fixed_clock`). On an uproot outside that
+range they fall back to uproot's public path (the first and last with a one-line warning: a
 full parse; the wall clock in written files), never a wrong read. CI runs the reader tests
 against the lowest version of the range as well as the highest (``.ci/run``).
 
@@ -25,6 +26,13 @@ those references resolvable:
   reference to it), so the result never depends on a guess.
 
 Anything else (other ``TBranch`` versions, ``TBranchElement``) is parsed in full as usual.
+
+**The class names.** uproot's ``Cursor.classname`` copies the whole rest of the metadata
+chunk to find the end of each object's class name: quadratic in a tree's metadata (for a
+NanoAOD ``Events`` tree, 0.07 s of the 0.12 s partial parse of 20 branches, 0.14 s of a full
+parse). :func:`_classname`, installed in its place on a verified uproot when this module is
+imported, looks for the end in the name's first bytes (uproot's own path for a longer name):
+the same strings, the same cursor moves.
 
 **The clock.** uproot stamps every key and directory header it writes with
 ``datetime.now()`` and has no option for another time; :func:`fixed_clock` replaces the
@@ -77,6 +85,30 @@ def supported(what: str = "", force: bool = False) -> bool:
     return False
 
 
+_NAME_WINDOW = 256  # bytes searched for the end of a class name before uproot's own path
+_UPROOT_CLASSNAME = uproot.source.cursor.Cursor.classname
+
+
+def _classname(self: Any, chunk: Any, context: dict, move: bool = True) -> str:
+    """``uproot.source.cursor.Cursor.classname`` without copying the chunk's remainder."""
+    remainder = chunk.remainder(self._index, self, context)
+    end = remainder[:_NAME_WINDOW].tobytes().find(0)
+    if end < 0:  # longer (or unterminated: uproot's error)
+        return _UPROOT_CLASSNAME(self, chunk, context, move)
+    if move:
+        self._index += end + 1
+    return remainder[:end].tobytes().decode(errors="surrogateescape")
+
+
+def _install_classname(version: str) -> bool:
+    """:func:`_classname` as uproot's, on a verified ``version`` (else nothing changes)."""
+    if Version(version) not in VERIFIED:
+        return False
+    uproot.source.cursor.Cursor.classname = _classname
+    return True
+
+
+_install_classname(uproot.__version__)
 os.register_at_fork(before=lambda: supported(_WHOLE))  # said once, here, not once in each
 # worker process (forked processes parse partially, and inherit what was said)
 
