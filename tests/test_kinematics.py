@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from brewflow.kinematics import best_combination
+from brewflow.kinematics import best_combination, near
 from brewflow.nanoevents.reader import eager_events, lazy_events
 
 
@@ -121,3 +121,33 @@ def test_combinatorics_are_bounded():
     assert time.perf_counter() - started < 5
     assert math.comb(220, 3) <= MAX_COMBINATIONS  # what a real event needs is searched
     assert len(best_combination(jets[:1], 3, 172.5)[0]) == 3
+
+
+def test_near_against_a_loop_at_the_boundary():
+    """near() against an explicit loop, with pairs at |deta| just below, at and above the
+    distance (the pairs it skips before wrapping dphi), dphi across +-pi, and a NaN."""
+    rng = np.random.default_rng(11)
+    d = 0.4
+    events_a, events_b = [], []
+    for _ in range(300):
+        b = [{"eta": float(rng.normal(0, 1.5)), "phi": float(rng.uniform(-np.pi, np.pi))}
+             for _ in range(int(rng.integers(0, 4)))]  # fmt: skip
+        a = [{"eta": float(rng.normal(0, 1.5)), "phi": float(rng.uniform(-np.pi, np.pi))}
+             for _ in range(int(rng.integers(0, 6)))]  # fmt: skip
+        for o in b[:1]:  # edge cases around this event's first b
+            for deta in (d, np.nextafter(d, 0), np.nextafter(d, 1), -d, 0.39999):
+                a.append({"eta": o["eta"] + deta, "phi": o["phi"]})
+            a.append({"eta": o["eta"], "phi": o["phi"] + 2 * np.pi - 0.1})  # wraps: close
+            a.append({"eta": float("nan"), "phi": o["phi"]})
+        events_a.append(a)
+        events_b.append(b)
+
+    def close(x, y) -> bool:
+        dphi = (x["phi"] - y["phi"] + math.pi) % (2 * math.pi) - math.pi
+        return math.sqrt((x["eta"] - y["eta"]) ** 2 + dphi**2) < d
+
+    pairs = zip(events_a, events_b, strict=True)
+    expected = [[any(close(x, y) for y in b) for x in a] for a, b in pairs]
+    got = near(ak.Array(events_a), ak.Array(events_b), d)
+    assert ak.to_list(got) == expected
+    assert sum(map(sum, expected)) > 300  # close pairs exist (the edge cases among them)

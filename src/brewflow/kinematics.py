@@ -201,8 +201,13 @@ def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
         for x in (a, b)
         for f in ("eta", "phi")
     )
+    deta = eta_a[ia] - eta_b[ib]
+    # a pair with |deta| >= distance is not close (sqrt(deta² + dphi²) >= sqrt(deta²) = |deta|,
+    # exactly in floating point): the wrapped dphi (a slow modulo) only for the others
+    keep = np.flatnonzero(np.abs(deta) < distance)
+    ia, ib, deta = ia[keep], ib[keep], deta[keep]
     dphi = (phi_a[ia] - phi_b[ib] + np.pi) % (2 * np.pi) - np.pi
-    close = np.sqrt((eta_a[ia] - eta_b[ib]) ** 2 + dphi**2) < distance
+    close = np.sqrt(deta**2 + dphi**2) < distance
     out = np.zeros(len(eta_a), dtype=bool)
     out[ia[close]] = True
     return ak.unflatten(out, na)
