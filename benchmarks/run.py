@@ -226,10 +226,10 @@ def _job_graph(config: dict, files: list, kind: str, n: int) -> dict:
     lazy_events(paths, steps=steps)  # open the files once
     started = time.perf_counter()
     events = lazy_events(paths, steps=steps)
-    graph = build(config, "ttbar", systematics_for(config, "ttbar"), events)
-    dask.optimize(graph)
+    histograms = build(config, "ttbar", systematics_for(config, "ttbar"), events).histograms
+    dask.optimize(histograms)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, **graph_report(graph)}
+    return {"seconds": seconds, **graph_report(histograms)}
 
 
 def _job_open(path: str, columns: list[str]) -> dict:
@@ -237,12 +237,13 @@ def _job_open(path: str, columns: list[str]) -> dict:
     description from its tree cache (what a graph needs), the parse of only ``columns``."""
     import uproot
 
-    from brewflow.nanoevents import metadata, partial
-
-    metadata.describe(path, "Events")  # seen before: what the cache is for
-    started = time.perf_counter()
+    started = time.perf_counter()  # uproot as it comes (before brewflow's import changes it)
     tree = uproot.open(path)["Events"]
     full = time.perf_counter() - started
+    from brewflow import uproot_private as partial
+    from brewflow.nanoevents import metadata
+
+    metadata.describe(path, "Events")  # seen before: what the cache is for
     started = time.perf_counter()
     info = metadata.describe(path, "Events")
     described = time.perf_counter() - started

@@ -28,9 +28,9 @@ def _environment():
 @pytest.fixture(autouse=True)
 def _preprocess_cache(tmp_path_factory, monkeypatch) -> None:
     """Tests keep preprocessing's per-file cache in a temporary folder, not the checkout."""
-    from brewflow.jobs import preprocess
+    from brewflow.jobs import recordcache
 
-    monkeypatch.setattr(preprocess, "CACHE", tmp_path_factory.getbasetemp() / "preprocess-cache")
+    monkeypatch.setattr(recordcache, "CACHE", tmp_path_factory.getbasetemp() / "preprocess-cache")
 
 
 @pytest.fixture(autouse=True)

@@ -251,18 +251,18 @@ def test_a_forged_record_is_refused_by_the_analyze_preflight_then_dropped(
     """A record forged consistently, checksum recomputed, passes every check the cache can
     make; the analyze job's preflight opens the file and finds its real entries: a named
     error (or a skip), and the record is dropped, so preprocessing again reads the file."""
-    from brewflow.jobs import preprocess as P
+    from brewflow.jobs import recordcache
     from brewflow.jobs.reading import ReadPlan, preflight
     from tests.helpers import forge_cache_entry
 
-    monkeypatch.setattr(P, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(recordcache, "CACHE", tmp_path / "cache")
     path = tmp_path / "mc.root"
     path.write_bytes(_image(tmp_path, 400))
     config = _mc_config(demo_set, path)
     config["datasets"]["dy"]["on_bad_file"] = policy
-    preprocess(config, "dy", cache=P.CACHE)
-    forge_cache_entry(_only_entry(P.CACHE), _halve_consistently, fix_checksum=True)
-    forged = preprocess(config, "dy", cache=P.CACHE)["files"]
+    preprocess(config, "dy", cache=recordcache.CACHE)
+    forge_cache_entry(_only_entry(recordcache.CACHE), _halve_consistently, fix_checksum=True)
+    forged = preprocess(config, "dy", cache=recordcache.CACHE)["files"]
     assert forged[0]["entries"] == 200  # trusted: nothing in the cache contradicts it
     plan = ReadPlan(config, "dy", forged)
     says = "400 entries, 200 when it was preprocessed: the file changed"
@@ -273,8 +273,8 @@ def test_a_forged_record_is_refused_by_the_analyze_preflight_then_dropped(
         preflight(plan, forged)
         assert [s["path"] for s in plan.skipped] == [str(path)]
         assert says in plan.skipped[0]["reason"]
-    assert not list(P.CACHE.glob("*.json"))  # dropped
-    assert preprocess(config, "dy", cache=P.CACHE)["entries"] == 400
+    assert not list(recordcache.CACHE.glob("*.json"))  # dropped
+    assert preprocess(config, "dy", cache=recordcache.CACHE)["entries"] == 400
 
 
 def test_a_chunk_of_a_changed_file_skips_the_whole_file(tmp_path, demo_set):

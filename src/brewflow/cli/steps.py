@@ -21,11 +21,11 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from brewflow.jobs import preprocess
+    from brewflow.jobs import preprocess, recordcache
     from brewflow.results.inventory import write_inventory
 
     with job(args.config, "preprocess", dataset=args.dataset) as view:
-        inventory = preprocess.preprocess(view, args.dataset, cache=preprocess.CACHE)
+        inventory = preprocess.preprocess(view, args.dataset, cache=recordcache.CACHE)
         write_inventory(inventory, args.output)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from brewflow.config import dataset_replicas, on_bad_file
-from brewflow.jobs import preprocess
+from brewflow.jobs import recordcache
 from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import parquet
 from brewflow.nanoevents.inputs import SKIP_HINT, InputError, open_replica
@@ -136,7 +136,7 @@ def _forget_record(plan: ReadPlan, record: Mapping[str, Any], urls: Sequence[str
     """Drop preprocessing's cached record of a file that contradicts it, so that preprocessing
     it again inspects the file (best effort: the error that follows names the file)."""
     try:
-        preprocess.forget(record["path"], record["tree"], is_data=plan.is_data,
+        recordcache.forget(record["path"], record["tree"], is_data=plan.is_data,
                           step_size=plan.step_size, replicas=urls, remote=plan.remote,
                           dataset=plan.dataset)  # fmt: skip
     except InputError as err:
