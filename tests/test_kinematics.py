@@ -151,3 +151,11 @@ def test_near_against_a_loop_at_the_boundary():
     got = near(ak.Array(events_a), ak.Array(events_b), d)
     assert ak.to_list(got) == expected
     assert sum(map(sum, expected)) > 300  # close pairs exist (the edge cases among them)
+
+
+@pytest.mark.parametrize("distance", [1e-200, 2e-155, 5e-324])
+def test_near_at_distances_whose_squares_underflow(distance):
+    """Below ~1e-154 a square underflows and sqrt(deta²) < |deta|: no pair is skipped there."""
+    a, b = ak.Array([[{"eta": distance, "phi": 0.0}]]), ak.Array([[{"eta": 0.0, "phi": 0.0}]])
+    expected = math.sqrt(distance**2 + 0.0**2) < distance
+    assert ak.to_list(near(a, b, distance)) == [[expected]]

@@ -211,3 +211,16 @@ def test_class_names_are_installed_on_a_verified_uproot_only(monkeypatch, shared
     assert [str(b.interpretation) for b in ours.branches] == [
         str(b.interpretation) for b in theirs.branches
     ]
+
+
+def test_class_names_after_the_module_is_imported_again():
+    """importlib.reload (a notebook's autoreload) runs the module again: its fallback must
+    still be uproot's own, not the first import's replacement (which then called itself)."""
+    import importlib
+
+    importlib.reload(partial)
+    importlib.reload(partial)
+    data = np.frombuffer(b"T" * 300 + b"\x00", dtype=np.uint8)
+    chunk = uproot.source.chunk.Chunk.wrap(types.SimpleNamespace(file_path="made.root"), data)
+    assert uproot.source.cursor.Cursor(0).classname(chunk, {}) == "T" * 300
+    assert partial._UPROOT_CLASSNAME.__module__ == "uproot.source.cursor"

@@ -30,6 +30,7 @@ from brewflow.errors import BrewflowError
 __all__ = ["MAX_COMBINATIONS", "CombinatoricsError", "best_combination", "cartesian", "near"]
 
 _BLOCK = 1 << 20  # combinations evaluated at once
+_SQUARES_NORMAL = 1e-150  # above this, x² is a normal float64 and sqrt(x²) == |x|
 MAX_COMBINATIONS = 2_000_000
 """The most combinations :func:`best_combination` searches in one event (``C(n, k)``; e.g.
 three of 220 jets): beyond that an event is refused, not searched for minutes and gigabytes."""
@@ -202,10 +203,11 @@ def _near(a: ak.Array, b: ak.Array, distance: float) -> ak.Array:
         for f in ("eta", "phi")
     )
     deta = eta_a[ia] - eta_b[ib]
-    # a pair with |deta| >= distance is not close (sqrt(deta² + dphi²) >= sqrt(deta²) = |deta|,
-    # exactly in floating point): the wrapped dphi (a slow modulo) only for the others
-    keep = np.flatnonzero(np.abs(deta) < distance)
-    ia, ib, deta = ia[keep], ib[keep], deta[keep]
+    if distance > _SQUARES_NORMAL:  # a pair with |deta| >= distance is not close:
+        # sqrt(deta² + dphi²) >= sqrt(deta²) = |deta| exactly in floating point, where deta²
+        # does not underflow; the wrapped dphi (a slow modulo) only for the others
+        keep = np.flatnonzero(np.abs(deta) < distance)
+        ia, ib, deta = ia[keep], ib[keep], deta[keep]
     dphi = (phi_a[ia] - phi_b[ib] + np.pi) % (2 * np.pi) - np.pi
     close = np.sqrt(deta**2 + dphi**2) < distance
     out = np.zeros(len(eta_a), dtype=bool)

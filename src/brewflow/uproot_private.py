@@ -86,7 +86,9 @@ def supported(what: str = "", force: bool = False) -> bool:
 
 
 _NAME_WINDOW = 256  # bytes searched for the end of a class name before uproot's own path
-_UPROOT_CLASSNAME = uproot.source.cursor.Cursor.classname
+_INSTALLED = uproot.source.cursor.Cursor.classname
+_UPROOT_CLASSNAME = getattr(_INSTALLED, "uproot_classname", _INSTALLED)  # uproot's own, also
+# when this module is imported again (importlib.reload, a notebook's autoreload): never ours
 
 
 def _classname(self: Any, chunk: Any, context: dict, move: bool = True) -> str:
@@ -98,6 +100,9 @@ def _classname(self: Any, chunk: Any, context: dict, move: bool = True) -> str:
     if move:
         self._index += end + 1
     return remainder[:end].tobytes().decode(errors="surrogateescape")
+
+
+_classname.uproot_classname = _UPROOT_CLASSNAME  # type: ignore[attr-defined]
 
 
 def _install_classname(version: str) -> bool:
