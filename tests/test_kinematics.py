@@ -159,3 +159,14 @@ def test_near_at_distances_whose_squares_underflow(distance):
     a, b = ak.Array([[{"eta": distance, "phi": 0.0}]]), ak.Array([[{"eta": 0.0, "phi": 0.0}]])
     expected = math.sqrt(distance**2 + 0.0**2) < distance
     assert ak.to_list(near(a, b, distance)) == [[expected]]
+
+
+def test_an_object_with_nan_never_wins():
+    """A NaN in one object makes its combinations' distances NaN: the best finite one wins,
+    as in the loop (argmin alone picked the NaN and gave the event nothing)."""
+    nan = float("nan")
+    rows = [(80.0, 0.1, 0.0), (nan, 0.2, 1.0), (60.0, -0.5, 2.0), (70.0, 1.0, -2.0)]
+    jets = [[{"pt": p, "eta": e, "phi": f, "mass": 5.0} for p, e, f in rows],
+            [{"pt": nan, "eta": 0.0, "phi": 0.0, "mass": 5.0}] * 3]  # fmt: skip
+    got = ak.to_list(best_combination(ak.Array(jets), 3, 172.5))
+    assert got == _loop(jets, 3, 172.5) == [[0, 2, 3], []]

@@ -131,7 +131,8 @@ def _best(
             for values, same in checks:  # distance: (combinations, events)
                 v = values[rows]
                 distance[(v[table[:, 0]] == v[table[:, 1]]) != same] = np.inf
-            pick = np.argmin(distance, axis=0)
+            np.copyto(distance, np.inf, where=np.isnan(distance))  # a NaN never wins (argmin
+            pick = np.argmin(distance, axis=0)  # would pick it), as in a loop's d < best
             found = np.isfinite(distance[pick, np.arange(len(events))])
             chosen[events] = table[pick]
             best[events[found]] = 0

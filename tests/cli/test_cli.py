@@ -167,3 +167,15 @@ def test_the_log_of_a_command_holds_no_credential():
     assert "SECRETTOKEN" not in text
     assert "https://h.example/x.root?authz=***: [ERROR] root://***@h.example//x.root" in text
     assert "Traceback" in text
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, capsys):
+    """Ctrl-C in a command (here adl's computation) says so in one line, no traceback."""
+    from brewflow import adl
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adl, "run_files", interrupted)
+    assert main(["adl", "--output", str(tmp_path / "adl.json"), "x.root"]) == 130
+    assert capsys.readouterr().err == "brewflow adl: interrupted\n"

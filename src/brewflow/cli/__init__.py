@@ -92,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: the user's own stop, not an error to trace back
+        if args.debug:
+            raise
+        print(f"brewflow {args.command}: interrupted", file=sys.stderr)
+        return 130
     except OSError as err:  # e.g. an output folder that is not writable, a full disk
         if args.debug:
             raise
