@@ -114,3 +114,13 @@ def test_progress_bar_only_while_threads_compute(demo_set, tmp_path, monkeypatch
     expected = {"optimize": False, "compute": True} if scheduler == "threads" else {
         "optimize": False, "fork": False}  # fmt: skip
     assert seen == expected
+
+
+def test_forked_workers_progress_bar(demo_set, tmp_path, monkeypatch, capsys):
+    """Forked workers' progress drawn by the parent from their reports (shown here from the
+    start), ending at 100%."""
+    monkeypatch.setattr(adl, "PROGRESS_AFTER", 0.0)
+    path = demo_set["config"]["datasets"]["ttbar"]["files"][0]
+    adl.run_files([path], tmp_path / "adl.json", scheduler="processes", workers=2)
+    last = capsys.readouterr().out.rstrip("\n").rsplit("\r", 1)[-1]  # (each draw: \r...)
+    assert last.startswith("[" + "#" * 40 + "] | 100% Completed | ")

@@ -50,6 +50,20 @@ def test_partitions_in_processes_equal_one_fill(workers):
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
+def test_progress_is_reported_to_the_last_partition(workers):
+    """The parent hears of every output key computed (2 collections x 7 partitions), in
+    order, up to all of them: what brewflow adl's progress bar draws."""
+    collections, _ = _collections(npartitions=7)
+    calls: list[tuple[int, int]] = []
+    forked.compute_partitions(forked.optimized(collections), workers, progress=lambda *a:
+                              calls.append(a))  # fmt: skip
+    done = [d for d, _ in calls]
+    assert done == sorted(done)
+    assert calls[-1] == (14, 14)
+    assert {t for _, t in calls} == {14}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
 def test_keys_computed_in_processes_come_back_in_order(workers):
     """compute_keys: each key's value (not combined), in the order asked, from the workers
     (an analyze job's chunk pieces, folded by the job in its own order)."""

@@ -213,12 +213,13 @@ def compute(
     """Fill every query histogram (one graph, one pass) and return the ADL JSON document.
 
     For lazy events, ``timings`` (when given) receives the seconds spent building the graph,
-    optimizing it (column projection) and computing it. ``progress``: dask's progress bar
-    for a computation longer than 5 s by dask's threads (forked workers show none)."""
+    optimizing it (column projection) and computing it. ``progress``: a progress bar for a
+    computation longer than :data:`PROGRESS_AFTER` seconds (dask's, around dask's threads;
+    for forked workers, drawn here from their reports)."""
     clock = _Clock(timings)
     lazy = is_lazy(events.MET.pt)
     if lazy and scheduler == "processes":
-        return _compute_forked(events, workers or os.cpu_count() or 1, clock)
+        return _compute_forked(events, workers or os.cpu_count() or 1, clock, progress)
     hists = histograms(events)
     n_events = lib(events.MET.pt).num(events.MET.pt, axis=0)
     if lazy:
@@ -241,10 +242,11 @@ def compute(
     return to_json(hists, int(n_events))
 
 
-def _compute_forked(events: Any, workers: int, clock: _Clock) -> dict:
+def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) -> dict:
     """:func:`compute` with whole partitions in ``workers`` forked processes
     (:mod:`brewflow.forked`): one histogram per partition, summed. The events counted are
-    the partitions' lengths (every partition is read whole, or the run fails)."""
+    the partitions' lengths (every partition is read whole, or the run fails). ``progress``:
+    a bar drawn here from the workers' reports (:class:`_Bar`)."""
     import hist
 
     from brewflow.forked import compute_partitions, optimized
@@ -255,9 +257,18 @@ def _compute_forked(events: Any, workers: int, clock: _Clock) -> dict:
     clock("build")
     work = optimized(hists)
     clock("optimize")
-    out = compute_partitions(work, workers)
+    bar = _Bar() if progress else None
+    try:
+        out = compute_partitions(work, workers, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     clock("compute")
     return to_json({name: hist.Hist(h) for name, h in out.items()}, int(events.divisions[-1]))
+
+
+PROGRESS_AFTER = 5.0
+"""Seconds a computation runs before its progress bar is shown (dask's ``minimum``)."""
 
 
 def _progress_bar(shown: bool) -> contextlib.AbstractContextManager:
@@ -265,7 +276,35 @@ def _progress_bar(shown: bool) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
     from dask.diagnostics import ProgressBar
 
-    return ProgressBar(minimum=5, dt=0.25)
+    return ProgressBar(minimum=PROGRESS_AFTER, dt=0.25)
+
+
+class _Bar:
+    """dask's progress bar for forked workers, drawn by this process from their reports
+    (``forked.compute_partitions``' ``progress``): on stdout, once the computation has run
+    :data:`PROGRESS_AFTER` seconds."""
+
+    WIDTH = 40
+
+    def __init__(self) -> None:
+        self.started, self.drawn, self.last = time.perf_counter(), False, (0, 1)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.last = (done, total)
+        elapsed = time.perf_counter() - self.started
+        if elapsed < PROGRESS_AFTER:
+            return
+        self.drawn = True
+        fraction = done / total if total else 1.0
+        bar = "#" * int(self.WIDTH * fraction)
+        print(f"\r[{bar:<{self.WIDTH}}] | {fraction:4.0%} Completed | {elapsed:.1f}s",
+              end="", flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        """The bar's last state and a new line, where it was shown."""
+        if self.drawn:
+            self(*self.last)
+            print(flush=True)
 
 
 class _Clock:

@@ -106,11 +106,14 @@ def compute_partitions(
     workers: int,
     combine: Callable[[Any, Any], Any] = operator.add,
     stall: float | None = STALL,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
     forked processes, each partition's results merged with ``combine``. Raises
     :class:`WorkerLost` where a share's worker dies, or finishes no task for ``stall``
-    seconds (None: no limit), twice; a worker's own exception is raised here."""
+    seconds (None: no limit), twice; a worker's own exception is raised here. ``progress``,
+    when given, is called with the output keys computed so far and their number, as the
+    workers report them (at least every :data:`POLL` seconds while they run)."""
     import dask.threaded
 
     names = list(work.keys)
@@ -118,12 +121,14 @@ def compute_partitions(
     npartitions = len(keys[0])
     workers = max(1, min(workers, npartitions))
     if workers == 1 or not available():
-        outputs = dask.threaded.get(work.graph, keys, num_workers=workers)
+        with _counted({k for ks in keys for k in ks}, progress):
+            outputs = dask.threaded.get(work.graph, keys, num_workers=workers)
         return {n: reduce(combine, out) for n, out in zip(names, outputs, strict=True)}
     shares = [list(range(npartitions))[i::workers] for i in range(workers)]
     wanted = lambda share: [[k[i] for i in share] for k in keys]  # noqa: E731
     what = lambda share: f"partitions {_listed(share)} of {npartitions}"  # noqa: E731
-    partials = _in_workers(work.graph, shares, wanted, combine, _Watch(what, stall))
+    watch = _Watch(what, stall, progress)
+    partials = _in_workers(work.graph, shares, wanted, combine, watch)
     merged = partials[0]
     for part in partials[1:]:
         merged = [combine(a, b) for a, b in zip(merged, part, strict=True)]
@@ -188,11 +193,13 @@ class _Task(NamedTuple):
 
 
 class _Watch(NamedTuple):
-    """How a share is named in messages, and the seconds its worker may go without finishing
-    a task (None: no limit)."""
+    """How a share is named in messages, the seconds its worker may go without finishing
+    a task (None: no limit), and who is told the output keys computed so far (and of how
+    many)."""
 
     what: Callable[[list[int]], str]
     stall: float | None
+    progress: Callable[[int, int], None] | None = None
 
 
 @dataclasses.dataclass
@@ -200,6 +207,7 @@ class _Worker:
     process: Any  # multiprocessing's forked Process
     pipe: Any  # the parent's (reading) end of the worker's pipe
     seen: float  # when it last finished a task (time.monotonic), or started
+    finished: int = 0  # output keys of its share it reported computed
 
 
 _ALIVE = object()  # a worker's messages so far were reports of finished tasks
@@ -214,6 +222,7 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
     running: dict[int, _Worker] = {}
     results: dict[int, list[Any]] = {}
     lost = dict.fromkeys(range(len(shares)), 0)
+    outputs = [sum(map(len, task.wanted(share))) for share in shares]
     with _children_end_with_this_process(running):
         try:
             for i, share in enumerate(shares):
@@ -259,6 +268,10 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
                         raise WorkerLost(f"{what}, twice; {advice}")
                     log.warning("%s; computing its share again", what)
                     running[i] = _start(context, task, shares[i])
+                if watch.progress is not None:
+                    done = sum(outputs[i] for i in results)
+                    watch.progress(done + sum(w.finished for w in running.values()),
+                                   sum(outputs))  # fmt: skip
         finally:
             _end(list(running.values()))
     return [results[i] for i in range(len(shares))]
@@ -286,7 +299,7 @@ def _receive(worker: _Worker) -> Any:
                 message = worker.pipe.recv()
                 if message[0] != "done":
                     break
-                worker.seen, message = time.monotonic(), None
+                worker.seen, worker.finished, message = time.monotonic(), message[1], None
             if message is not None:
                 break
             if worker.process.exitcode is None:
@@ -412,16 +425,41 @@ def _sendable(err: Exception) -> Exception:
 
 class _Reports:
     """In a forked worker: tells the parent through ``pipe`` that a task finished, at most
-    every :data:`POLL` seconds (its watch for hung workers)."""
+    every :data:`POLL` seconds (its watch for hung workers), and how many of the ``outputs``
+    (the keys its share is computed for) are done, at once when one is."""
 
     def __init__(self, pipe: Any) -> None:
         self.pipe, self.sent = pipe, time.monotonic()
+        self.outputs: frozenset = frozenset()
+        self.finished = 0
 
-    def __call__(self, *args: Any) -> None:  # dask's posttask callback
+    def __call__(self, key: Any, *args: Any) -> None:  # dask's posttask callback
         now = time.monotonic()
-        if now - self.sent >= POLL:
-            self.pipe.send(("done", None))
+        output = key in self.outputs
+        self.finished += output
+        if output or now - self.sent >= POLL:
+            self.pipe.send(("done", self.finished))
             self.sent = now
+
+
+@contextlib.contextmanager
+def _counted(outputs: set, progress: Callable[[int, int], None] | None) -> Iterator[None]:
+    """While dask computes in this process: ``progress`` told of the ``outputs`` done."""
+    if progress is None:
+        yield
+        return
+    from dask.callbacks import Callback
+
+    done = 0
+
+    def posttask(key: Any, *args: Any) -> None:
+        nonlocal done
+        if key in outputs:
+            done += 1
+            progress(done, len(outputs))
+
+    with Callback(posttask=posttask):
+        yield
 
 
 def _compute_share(task: _Task, share: list[int], report: _Reports) -> list[Any]:
@@ -433,7 +471,8 @@ def _compute_share(task: _Task, share: list[int], report: _Reports) -> list[Any]
 
     graph, combine = task.graph, task.combine
     wanted: Any = task.wanted(share)
-    needed, _ = cull(graph, [key for group in wanted for key in group])  # only these
+    report.outputs = frozenset(key for group in wanted for key in group)
+    needed, _ = cull(graph, list(report.outputs))  # only these
     with Callback(posttask=report):
         outputs = dask.local.get_sync(needed, wanted)
     if combine is None:
