@@ -6,6 +6,7 @@ import itertools
 import math
 
 import awkward as ak
+import dask_awkward as dak
 import numpy as np
 import pytest
 
@@ -170,3 +171,21 @@ def test_an_object_with_nan_never_wins():
             [{"pt": nan, "eta": 0.0, "phi": 0.0, "mass": 5.0}] * 3]  # fmt: skip
     got = ak.to_list(best_combination(ak.Array(jets), 3, 172.5))
     assert got == _loop(jets, 3, 172.5) == [[0, 2, 3], []]
+
+
+@pytest.mark.parametrize("missing", ["in lists", "an event"])
+def test_objects_with_missing_values_are_refused_by_name(missing):
+    """ak.mask-ed objects or a None event: a named error, not numpy's IndexError or
+    ValueError from deep inside (which gave a wrong index or no file); lazy too."""
+    from brewflow.kinematics import MissingObjectsError
+
+    rows = [[{"pt": 50.0 + i, "eta": 0.1 * i, "phi": 0.0, "mass": 5.0} for i in range(4)]] * 2
+    jets = ak.Array(rows)
+    masked = ak.mask(jets, jets.pt > 51) if missing == "in lists" else ak.mask(jets, [True, False])
+    for objects in (masked, dak.from_awkward(masked, npartitions=1)):
+        with pytest.raises(MissingObjectsError, match="best-combination: the objects have"):
+            best_combination(objects, 3, 172.5)
+        with pytest.raises(MissingObjectsError, match="near: the objects have missing"):
+            near(objects, jets, 0.4)
+    extra = ak.with_field(jets, ak.mask(jets.pt, jets.pt > 51), "tag")  # a field not read
+    assert ak.to_list(best_combination(extra, 3, 172.5)) == _loop(rows, 3, 172.5)

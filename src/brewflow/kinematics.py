@@ -27,7 +27,14 @@ import numpy as np
 from brewflow.arrays import is_lazy, metadata_pass, typetracer_like
 from brewflow.errors import BrewflowError
 
-__all__ = ["MAX_COMBINATIONS", "CombinatoricsError", "best_combination", "cartesian", "near"]
+__all__ = [
+    "MAX_COMBINATIONS",
+    "CombinatoricsError",
+    "MissingObjectsError",
+    "best_combination",
+    "cartesian",
+    "near",
+]
 
 _BLOCK = 1 << 20  # combinations evaluated at once
 _SQUARES_NORMAL = 1e-150  # above this, x² is a normal float64 and sqrt(x²) == |x|
@@ -38,6 +45,10 @@ three of 220 jets): beyond that an event is refused, not searched for minutes an
 
 class CombinatoricsError(BrewflowError, ValueError):
     """An event with more object combinations than :data:`MAX_COMBINATIONS`."""
+
+
+class MissingObjectsError(BrewflowError, ValueError):
+    """Objects with missing values (an option type): what they stand for is not defined."""
 
 
 def cartesian(objects: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -154,7 +165,16 @@ def _apply(
     function: Callable, arrays: Sequence[Any], args: Sequence[Any], *, fields: Sequence[str],
     example: list, label: str,
 ) -> Any:  # fmt: skip
-    """``function(*arrays, *args)``: directly for eager arrays, per partition for lazy ones."""
+    """``function(*arrays, *args)``: directly for eager arrays, per partition for lazy ones
+    (either refused, by name, when an array has missing values)."""
+    for array in arrays:
+        forms = [a.form if is_lazy(a) else a.layout.form for a in (array[f] for f in fields)]
+        if any(map(_has_option, forms)):  # (the fields read: other fields may miss values)
+            raise MissingObjectsError(
+                f"{label}: the objects have missing values ({array.type}), e.g. from ak.mask "
+                "or a None event; select them with a boolean mask (jets[jets.pt > 30]) or "
+                "ak.drop_none first"
+            )
     if not is_lazy(arrays[0]):
         return function(*arrays, *args)
     import dask_awkward as dak
@@ -162,6 +182,15 @@ def _apply(
     return dak.map_partitions(
         _per_partition, function, tuple(fields), example, len(arrays), *arrays, *args, label=label
     )
+
+
+def _has_option(form: Any) -> bool:
+    """Whether a value at any depth of ``form`` may be missing."""
+    if form.is_option:
+        return True
+    if form.is_record or form.is_union:
+        return any(_has_option(c) for c in form.contents)
+    return hasattr(form, "content") and _has_option(form.content)
 
 
 def best_combination(
