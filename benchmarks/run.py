@@ -722,6 +722,8 @@ GAPS = {
 
 def plot(rows: list[dict], path: Path) -> None:
     """Events per second of each ADL system on each input (bar chart)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -739,7 +741,8 @@ def plot(rows: list[dict], path: Path) -> None:
             for lab in labels
         ]  # fmt: skip
         ax.bar([x + i * width for x in range(len(labels))], rates, width, label=system)
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels)
+    wrapped = [textwrap.fill(label, 22) for label in labels]  # long labels overlapped
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], wrapped)
     ax.set_ylabel("thousand events / s (whole process)")
     ax.set_title(f"ADL Q1-Q8 in one pass, {os.cpu_count()} cores")
     ax.legend(fontsize=8)
