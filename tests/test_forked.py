@@ -408,3 +408,30 @@ def test_no_fork_on_macos(monkeypatch):
     """macOS forks crash processes that used its frameworks: threads there."""
     monkeypatch.setattr(sys, "platform", "darwin")
     assert not forked.available()
+
+
+def _faults_of_steps() -> int:
+    """Minor page faults of 20 rounds of a chunk's steps (arrays of MB alive, then freed)."""
+    import resource
+
+    def step() -> float:
+        arrays = [np.ones(1 << 20) for _ in range(4)]
+        return sum(float(a.sum()) for a in arrays)
+
+    step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(not forked.available(), reason="fork: Linux")
+def test_workers_keep_freed_memory_when_asked():
+    """``keep_memory=True`` (brewflow adl's): each worker reuses the pages its arrays freed
+    (brewflow.allocator); else glibc's default hands them back and faults them in again."""
+    work = forked.Partitioned({("faults", i): (_faults_of_steps,) for i in range(2)},
+                              {"faults": [("faults", 0), ("faults", 1)]})  # fmt: skip
+    kept = forked.compute_partitions(work, 2, keep_memory=True)["faults"]
+    default = forked.compute_partitions(work, 2)["faults"]
+    pages = (1 << 20) * 8 // 4096  # one 8 MB array
+    assert kept < pages < 5 * pages < default, (kept, default)

@@ -259,7 +259,7 @@ def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) ->
     clock("optimize")
     bar = _Bar() if progress else None
     try:
-        out = compute_partitions(work, workers, progress=bar)
+        out = compute_partitions(work, workers, progress=bar, keep_memory=True)
     finally:
         if bar is not None:
             bar.close()
