@@ -10,9 +10,11 @@ import sys
 import pytest
 
 MB_ARRAYS = """
-import json, resource, sys
+import ctypes, json, resource, sys
 import numpy as np
 from brewflow.allocator import keep_freed_memory
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 kB pages, whatever the
+# machine's transparent huge pages (a huge page would fault 512 pages' worth at once)
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 
 def step():  # what a chunk's steps do: a few arrays of MB alive at once, then freed

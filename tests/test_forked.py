@@ -411,8 +411,13 @@ def test_no_fork_on_macos(monkeypatch):
 
 
 def _faults_of_steps() -> int:
-    """Minor page faults of 20 rounds of a chunk's steps (arrays of MB alive, then freed)."""
+    """Minor page faults of 20 rounds of a chunk's steps (arrays of MB alive, then freed), in
+    4 kB pages whatever the machine's transparent huge pages (PR_SET_THP_DISABLE: this
+    process, a forked worker, only)."""
+    import ctypes
     import resource
+
+    ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)
 
     def step() -> float:
         arrays = [np.ones(1 << 20) for _ in range(4)]
