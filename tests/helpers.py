@@ -402,3 +402,9 @@ def forge_cache_entry(entry: Path, edit, *, fix_checksum: bool) -> None:
     body = json.dumps(document, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(body.encode()).hexdigest() if fix_checksum else old[len("sha256:") :]
     entry.write_text(f'{{"checksum":"sha256:{digest}",{body[1:]}\n')
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the user's settings of glibc's allocator."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}  # fmt: skip

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import operator
 import os
+import platform
 import random
 import signal
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 
 from brewflow import forked
 from brewflow.errors import BrewflowError
+from tests.helpers import clean_environment
 
 
 def _collections(npartitions: int) -> tuple[dict, np.ndarray]:
@@ -410,33 +412,39 @@ def test_no_fork_on_macos(monkeypatch):
     assert not forked.available()
 
 
-def _faults_of_steps() -> int:
-    """Minor page faults of 20 rounds of a chunk's steps (arrays of MB alive, then freed), in
-    4 kB pages whatever the machine's transparent huge pages (PR_SET_THP_DISABLE: this
-    process, a forked worker, only)."""
-    import ctypes
-    import resource
+WORKERS_FAULTS = """
+import ctypes, json, resource, sys
+import numpy as np
+from brewflow import forked
 
-    ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)
-
-    def step() -> float:
+def faults():  # minor page faults of 20 rounds of a chunk's steps (arrays of MB, then freed)
+    ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE (this worker): 4 kB pages
+    def step():
         arrays = [np.ones(1 << 20) for _ in range(4)]
         return sum(float(a.sum()) for a in arrays)
-
     step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(20):
         step()
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
+work = forked.Partitioned({("f", i): (faults,) for i in range(2)}, {"f": [("f", 0), ("f", 1)]})
+print(json.dumps(forked.compute_partitions(work, 2, keep_memory=sys.argv[1] == "keep")["f"]))
+"""
+
 
 @pytest.mark.skipif(not forked.available(), reason="fork: Linux")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 def test_workers_keep_freed_memory_when_asked():
     """``keep_memory=True`` (brewflow adl's): each worker reuses the pages its arrays freed
-    (brewflow.allocator); else glibc's default hands them back and faults them in again."""
-    work = forked.Partitioned({("faults", i): (_faults_of_steps,) for i in range(2)},
-                              {"faults": [("faults", 0), ("faults", 1)]})  # fmt: skip
-    kept = forked.compute_partitions(work, 2, keep_memory=True)["faults"]
-    default = forked.compute_partitions(work, 2)["faults"]
+    (brewflow.allocator); else glibc's default hands them back and faults them in again.
+    Each way from a fresh parent (glibc's thresholds adapt to what a process freed before)."""
+
+    def faults(how: str) -> int:
+        done = subprocess.run([sys.executable, "-c", WORKERS_FAULTS, how], capture_output=True,
+                              text=True, check=True, env=clean_environment())  # fmt: skip
+        return int(done.stdout)
+
+    kept, default = faults("keep"), faults("default")
     pages = (1 << 20) * 8 // 4096  # one 8 MB array
     assert kept < pages < 5 * pages < default, (kept, default)
