@@ -17,7 +17,7 @@ a fork, a dead file system) is one that finishes no task of its share for ``stal
 (each finished task is reported to the parent, at most every :data:`POLL` seconds): it is
 ended and counts as a death. Workers die with the parent: the kernel kills them when it dies
 (``PR_SET_PDEATHSIG`` on Linux), its SIGTERM and SIGINT handlers end them first, and each
-worker watches its parent's pid.
+worker watches its parent's pid. (What a worker runs: :mod:`brewflow.worker`.)
 
 Used for collections with one output key per partition (dask-histogram's
 ``PartitionedHistogram``). Where ``fork`` is not available or safe (Windows, macOS), or with one
@@ -33,7 +33,6 @@ import logging
 import multiprocessing
 import operator
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -42,8 +41,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from typing import Any, NamedTuple
 
-from brewflow.allocator import keep_freed_memory
 from brewflow.errors import BrewflowError
+from brewflow.worker import POLL, Task, work
 
 __all__ = [
     "GRACE",
@@ -59,8 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POLL = 0.5
-"""Seconds between the parent's checks of its workers, and a worker's of its parent."""
 GRACE = 5.0
 """Seconds a worker has to exit once it sent its result or was sent SIGTERM; then SIGKILL."""
 STALL = 600.0
@@ -69,7 +66,6 @@ default of :func:`compute_partitions` and :func:`compute_keys`)."""
 SUSPENDED = 2.0
 """Seconds the parent's look at its workers may come late before it counts as stopped with
 them (a suspended job: that time is no worker's stall)."""
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WorkerLost(BrewflowError):
@@ -185,20 +181,9 @@ def _in_workers(
     is given), each share computed by a worker forked from this process."""
     gc.freeze()  # the workers' collections leave the parent's objects (and their pages,
     try:  # shared until written) alone
-        return _run(_Task(graph, wanted, combine, keep_memory), shares, watch)
+        return _run(Task(graph, wanted, combine, keep_memory), shares, watch)
     finally:
         gc.unfreeze()
-
-
-class _Task(NamedTuple):
-    """What the workers of one computation compute: a forked worker inherits it as its
-    process's argument (nothing pickled; a module-level copy was overwritten by a computation
-    started meanwhile in another thread, whose graph the first one's workers computed)."""
-
-    graph: Mapping
-    wanted: Callable[[list[int]], list[list[Any]]]
-    combine: Callable[[Any, Any], Any] | None
-    keep_memory: bool = False  # keep_freed_memory() in each worker
 
 
 class _Watch(NamedTuple):
@@ -224,7 +209,7 @@ _FEWER = ("Rerun with fewer workers (analyze: --threads, config threads; adl: --
           "the threads scheduler (--scheduler threads; config scheduler: threads)")  # fmt: skip
 
 
-def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
+def _run(task: Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
     """Each share's results, from a forked worker per share (one more for a share whose
     worker died or hung)."""
     context = multiprocessing.get_context("fork")
@@ -286,11 +271,11 @@ def _run(task: _Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]
     return [results[i] for i in range(len(shares))]
 
 
-def _start(context: Any, task: _Task, share: list[int]) -> _Worker:
+def _start(context: Any, task: Task, share: list[int]) -> _Worker:
     """A forked worker computing ``share`` of ``task``; the parent keeps only the pipe's
     reading end."""
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work, args=(task, share, writer, os.getpid()))
+    process = context.Process(target=work, args=(task, share, writer, os.getpid()))
     process.start()
     writer.close()  # the worker holds the only writing end: its death is the pipe's end
     return _Worker(process, reader, time.monotonic())
@@ -388,71 +373,6 @@ def _children_end_with_this_process(running: dict[int, _Worker]) -> Iterator[Non
             signal.signal(number, restored)
 
 
-def _work(task: _Task, share: list[int], pipe: Any, parent: int) -> None:
-    """In a forked worker: die with ``parent``, compute ``share``, send the result (or the
-    exception) through ``pipe``."""
-    _die_with(parent)
-    if task.keep_memory:
-        keep_freed_memory()  # its arrays' pages faulted in once, not at every step
-    try:
-        message: tuple[str, Any] = ("ok", _compute_share(task, share, _Reports(pipe)))
-    except Exception as err:
-        message = ("error", _sendable(err))
-    pipe.send(message)
-    pipe.close()
-
-
-def _die_with(parent: int) -> None:
-    """This worker ends when ``parent`` does: the kernel's parent-death signal (Linux), a
-    thread that watches the parent's pid; SIGTERM ends it, SIGINT is the parent's to act
-    on."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(POLL)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _sendable(err: Exception) -> Exception:
-    """``err``, or a copy of its message where it does not survive pickling."""
-    try:
-        pickle.loads(pickle.dumps(err))
-    except Exception:
-        kind = BrewflowError if isinstance(err, BrewflowError) else RuntimeError
-        return kind(f"{type(err).__name__}: {err}" if kind is RuntimeError else str(err))
-    return err
-
-
-class _Reports:
-    """In a forked worker: tells the parent through ``pipe`` that a task finished, at most
-    every :data:`POLL` seconds (its watch for hung workers), and how many of the ``outputs``
-    (the keys its share is computed for) are done, at once when one is."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.pipe, self.sent = pipe, time.monotonic()
-        self.outputs: frozenset = frozenset()
-        self.finished = 0
-
-    def __call__(self, key: Any, *args: Any) -> None:  # dask's posttask callback
-        now = time.monotonic()
-        output = key in self.outputs
-        self.finished += output
-        if output or now - self.sent >= POLL:
-            self.pipe.send(("done", self.finished))
-            self.sent = now
-
-
 @contextlib.contextmanager
 def _counted(outputs: set, progress: Callable[[int, int], None] | None) -> Iterator[None]:
     """While dask computes in this process: ``progress`` told of the ``outputs`` done."""
@@ -471,21 +391,3 @@ def _counted(outputs: set, progress: Callable[[int, int], None] | None) -> Itera
 
     with Callback(posttask=posttask):
         yield
-
-
-def _compute_share(task: _Task, share: list[int], report: _Reports) -> list[Any]:
-    """In a forked worker: the values of the keys of ``share``, per group (each group's
-    combined when the work has a ``combine``), each finished task reported."""
-    import dask.local
-    from dask.callbacks import Callback
-    from dask.optimization import cull
-
-    graph, combine = task.graph, task.combine
-    wanted: Any = task.wanted(share)
-    report.outputs = frozenset(key for group in wanted for key in group)
-    needed, _ = cull(graph, list(report.outputs))  # only these
-    with Callback(posttask=report):
-        outputs = dask.local.get_sync(needed, wanted)
-    if combine is None:
-        return [list(out) for out in outputs]
-    return [reduce(combine, out) for out in outputs]
