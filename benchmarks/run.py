@@ -700,18 +700,26 @@ GAPS = {
         "process) than they save at this size."
     ),
     "read limit, warm": (
-        "- *One NanoAOD file against the read limit, warm*: the read limit is 0.4 s of "
-        "interpreter and imports and 0.7 s of opening (a full parse, 0.42 s) and reading; "
-        "brewflow pays 0.55 s of interpreter and imports (dask, dask-awkward, hist on top of "
-        "uproot and awkward), 0.25 s of graph build and column projection, and computes 0.6-0.7 "
-        "s: per 1M events and core 145 ms parsing the 20 needed branches, 430 reading, ~1500 "
-        "queries and fills (trijets 640 of it: real NanoAOD events have up to 9 jets)."
+        "- *One NanoAOD file against the read limit, warm* (results-profile.md, ms per 1M "
+        "events): the read limit is ~930 of interpreter and imports and ~1600 of opening (a "
+        "full parse) and reading; brewflow pays ~1470 of interpreter and imports (dask, "
+        "dask-awkward, hist on top of uproot and awkward), ~125 opening (the cached "
+        "description), ~375 graph build (of which ~120 first-call imports of hist, "
+        "dask-histogram and vector's Lorentz functions) and ~300 column projection (a "
+        "typetracer pass over the graph, on the form of all 1499 branches), and computes on 2 "
+        "workers: per core ~135 parsing the 20 needed branches, ~550 reading, ~2000 queries "
+        "and fills (trijets ~800 of it: real NanoAOD events have up to 9 jets). The fixed "
+        "costs alone (imports +0.2 s, build and projection 0.25 s) are most of the gap; only "
+        "a cache of the projected columns or of the graph, keyed by the analysis code, the "
+        "libraries and the form, would remove them (not done: a plan made for other code "
+        "reads other columns, a missing one failing the run; it needs its own design)."
     ),
     "first sight": (
         "- *First sight* (the tree cache empty): describing the file (entries and the form of "
-        "its 1499 branches) takes uproot's full parse, 0.34 s since this round (0.48 s before), "
-        "on top of the warm run. A description from the branches' titles alone (what the "
-        "partial parse reads) would remove most of it; not done."
+        "its 1499 branches) takes uproot's full parse and the branches' interpretations, "
+        "~0.3 s, on top of the warm run. A description from the branches' headers alone (what "
+        "the partial parse reads) would remove most of it; not done (a second source of the "
+        "form, to be verified against the interpretations of the branches read)."
     ),
     "nominal + 20 variations": (
         "- *Demo, nominal + 20 variations* (3.09x nominal, 2.97x in the previous run): at "
