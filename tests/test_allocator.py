@@ -72,6 +72,12 @@ def test_the_users_allocator_settings_are_kept():
         ({"MALLOC_TOP_PAD_": "67108864"}, True),
         ({"MALLOC_MMAP_THRESHOLD_": "65536"}, True),
         ({"GLIBC_TUNABLES": "glibc.malloc.check=0:glibc.malloc.trim_threshold=0"}, True),
+        ({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"}, True),
+        ({"MALLOC_TRIM_THRESHOLD_": ""}, False),  # empty: glibc's default
+        ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold="}, False),
+        ({"GLIBC_TUNABLES": "GLIBC.MALLOC.TRIM_THRESHOLD=0"}, False),  # glibc ignores it
+        ({"GLIBC_TUNABLES": "glibc.malloc.top_pad_extra=1"}, False),  # no such tunable
+        ({"GLIBC_TUNABLES": "glibc.foo.bar=glibc.malloc.top_pad"}, False),  # a value
     ],
 )
 def test_user_tuned(environ, tuned):

@@ -40,12 +40,16 @@ _TUNED = ("TRIM_THRESHOLD", "MMAP_THRESHOLD", "TOP_PAD", "MMAP_MAX")  # what thi
 
 def user_tuned(environ: dict[str, str] | None = None) -> bool:
     """Whether ``environ`` (default: this process's) sets how glibc's allocator returns
-    memory (trim and mmap thresholds, top pad, mmap count): in ``MALLOC_..._`` variables or
-    ``glibc.malloc`` tunables. Others (e.g. ``MALLOC_ARENA_MAX``) do not count."""
+    memory (trim and mmap thresholds, top pad, mmap count): a non-empty ``MALLOC_<x>_``
+    variable or ``glibc.malloc.<x>`` tunable in ``GLIBC_TUNABLES`` (names exact, as glibc
+    reads them). Others (e.g. ``MALLOC_ARENA_MAX``) do not count."""
     environ = dict(os.environ) if environ is None else environ
-    tunables = environ.get("GLIBC_TUNABLES", "").lower()
-    return any(f"MALLOC_{x}_" in environ or f"glibc.malloc.{x.lower()}" in tunables
-               for x in _TUNED)  # fmt: skip
+    tunables = dict(
+        item.partition("=")[::2] for item in environ.get("GLIBC_TUNABLES", "").split(":")
+    )
+    return any(
+        environ.get(f"MALLOC_{x}_") or tunables.get(f"glibc.malloc.{x.lower()}") for x in _TUNED
+    )
 
 
 def keep_freed_memory() -> bool:

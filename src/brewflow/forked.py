@@ -11,13 +11,14 @@ within one job.
 
 Every wait is bounded. The parent watches each worker's pipe and exit: a worker that dies
 before its whole result has arrived (killed, out of memory, at any point) is noticed within
-:data:`POLL` seconds, its share is computed once more by a new worker, and a second death
-raises :class:`WorkerLost`. A worker that hangs (a library whose thread pool does not survive
-a fork, a dead file system) is one that finishes no task of its share for ``stall`` seconds
-(each finished task is reported to the parent, at most every :data:`POLL` seconds): it is
-ended and counts as a death. Workers die with the parent: the kernel kills them when it dies
-(``PR_SET_PDEATHSIG`` on Linux), its SIGTERM and SIGINT handlers end them first, and each
-worker watches its parent's pid. (What a worker runs: :mod:`brewflow.worker`.)
+:data:`~brewflow.worker.POLL` seconds, its share is computed once more by a new worker, and
+a second death raises :class:`WorkerLost`. A worker that hangs (a library whose thread pool
+does not survive a fork, a dead file system) is one that finishes no task of its share for
+``stall`` seconds (each finished task is reported to the parent, at most every
+:data:`~brewflow.worker.POLL` seconds): it is ended and counts as a death. Workers die with
+the parent: the kernel kills them when it dies (``PR_SET_PDEATHSIG`` on Linux), its SIGTERM
+and SIGINT handlers end them first, and each worker watches its parent's pid. (What a worker
+runs: :mod:`brewflow.worker`.)
 
 Used for collections with one output key per partition (dask-histogram's
 ``PartitionedHistogram``). Where ``fork`` is not available or safe (Windows, macOS), or with one
@@ -41,12 +42,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from typing import Any, NamedTuple
 
+import brewflow.worker
 from brewflow.errors import BrewflowError
-from brewflow.worker import POLL, Task, work
+from brewflow.worker import Task, work
 
 __all__ = [
     "GRACE",
-    "POLL",
     "STALL",
     "Partitioned",
     "WorkerLost",
@@ -111,7 +112,7 @@ def compute_partitions(
     :class:`WorkerLost` where a share's worker dies, or finishes no task for ``stall``
     seconds (None: no limit), twice; a worker's own exception is raised here. ``progress``,
     when given, is called with the output keys computed so far and their number, as the
-    workers report them (at least every :data:`POLL` seconds while they run).
+    workers report them (at least every :data:`~brewflow.worker.POLL` seconds while they run).
     ``keep_memory``: the forked workers keep the memory they free for their next arrays
     (:func:`brewflow.allocator.keep_freed_memory`; never this process, also when the
     partitions are computed here): for partitions of ~100k events, whose arrays of MB glibc
@@ -226,11 +227,13 @@ def _run(task: Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
                 waited = [w.pipe for w in running.values()] + [
                     w.process.sentinel for w in running.values()
                 ]
-                ready = set(multiprocessing.connection.wait(waited, timeout=POLL))
+                ready = set(multiprocessing.connection.wait(waited, timeout=brewflow.worker.POLL))
                 now = time.monotonic()
-                if now - looked > POLL + SUSPENDED:  # this process was stopped too (Ctrl-Z,
+                if (
+                    now - looked > brewflow.worker.POLL + SUSPENDED
+                ):  # this process was stopped too (Ctrl-Z,
                     for worker in running.values():  # a batch system's suspend): the time
-                        worker.seen += now - looked - POLL  # it lost is no worker's
+                        worker.seen += now - looked - brewflow.worker.POLL  # it lost is no worker's
                 looked = now
                 for i, worker in list(running.items()):
                     if worker.pipe in ready or worker.process.sentinel in ready:

@@ -45,7 +45,11 @@ def work(task: Task, share: list[int], pipe: Any, parent: int) -> None:
         message: tuple[str, Any] = ("ok", _compute_share(task, share, _Reports(pipe)))
     except Exception as err:
         message = ("error", _sendable(err))
-    pipe.send(message)
+    try:
+        pipe.send(message)  # (pickled whole before any byte is written)
+    except Exception as err:  # a result that does not pickle: said, not a worker's death
+        unsent = f"a forked worker's result could not be sent to its parent: {_text(err)}"
+        pipe.send(("error", RuntimeError(unsent)))
     pipe.close()
 
 
@@ -72,13 +76,26 @@ def _die_with(parent: int) -> None:
 
 
 def _sendable(err: Exception) -> Exception:
-    """``err``, or a copy of its message where it does not survive pickling."""
+    """``err``, or a copy of its message where it does not survive pickling (or has no
+    readable message: the parent would fail to say it)."""
     try:
         pickle.loads(pickle.dumps(err))
+        str(err)
     except Exception:
-        kind = BrewflowError if isinstance(err, BrewflowError) else RuntimeError
-        return kind(f"{type(err).__name__}: {err}" if kind is RuntimeError else str(err))
+        if isinstance(err, BrewflowError):
+            return BrewflowError(_text(err, named=False))
+        return RuntimeError(_text(err))
     return err
+
+
+def _text(err: BaseException, named: bool = True) -> str:
+    """``"Type: message"`` of ``err`` (``named=False``: the message alone), also where its
+    ``str`` raises."""
+    try:
+        message = str(err)
+    except Exception:
+        message = "(its message could not be read)"
+    return f"{type(err).__name__}: {message}" if named else message
 
 
 class _Reports:
