@@ -408,3 +408,28 @@ def clean_environment() -> dict[str, str]:
     """This process's environment without the user's settings of glibc's allocator."""
     return {k: v for k, v in os.environ.items()
             if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}  # fmt: skip
+
+
+PAGE_FAULTS = """
+import ctypes, resource
+import numpy as np
+
+def faults() -> int:
+    \"\"\"Minor page faults of 20 rounds of a chunk's steps (a few arrays of MB alive at once,
+    then freed), after a first round (its pages faulted in either way); in 4 kB pages whatever
+    the machine's transparent huge pages (PR_SET_THP_DISABLE, this process only).\"\"\"
+    ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)
+
+    def step() -> float:
+        arrays = [np.ones(1 << 20) for _ in range(4)]
+        return sum(float(a.sum()) for a in arrays)
+
+    step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+"""
+"""Source defining ``faults()``, for the scripts that count page faults in fresh processes."""
+ARRAY_PAGES = (1 << 20) * 8 // 4096
+"""One of :data:`PAGE_FAULTS`' 8 MB arrays in 4 kB pages."""

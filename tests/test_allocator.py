@@ -11,30 +11,19 @@ import sys
 import pytest
 
 from brewflow import allocator
-from tests.helpers import clean_environment
+from tests.helpers import ARRAY_PAGES, PAGE_FAULTS, clean_environment
 
 GLIBC = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 
-MB_ARRAYS = """
-import ctypes, json, resource, sys
-import numpy as np
+MB_ARRAYS = (
+    PAGE_FAULTS
+    + """
+import json, sys
 from brewflow.allocator import keep_freed_memory
-ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 kB pages, whatever the
-# machine's transparent huge pages (a huge page would fault 512 pages' worth at once)
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
-
-def step():  # what a chunk's steps do: a few arrays of MB alive at once, then freed
-    arrays = [np.ones(1 << 20) for _ in range(4)]
-    return sum(a.sum() for a in arrays)
-
-step()  # the first round's pages are faulted in, both ways
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
-    step()
-faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-print(json.dumps({"kept": kept, "faults": faults}))
+print(json.dumps({"kept": kept, "faults": faults()}))
 """
-ARRAY_PAGES = (1 << 20) * 8 // 4096  # one 8 MB array: 2048 4-kB pages
+)
 
 
 def _faults(how: str, environ: dict[str, str] | None = None) -> dict:

@@ -26,7 +26,7 @@ import pytest
 
 from brewflow import forked
 from brewflow.errors import BrewflowError
-from tests.helpers import clean_environment
+from tests.helpers import ARRAY_PAGES, PAGE_FAULTS, clean_environment
 
 
 def _collections(npartitions: int) -> tuple[dict, np.ndarray]:
@@ -412,25 +412,15 @@ def test_no_fork_on_macos(monkeypatch):
     assert not forked.available()
 
 
-WORKERS_FAULTS = """
-import ctypes, json, resource, sys
-import numpy as np
+WORKERS_FAULTS = (
+    PAGE_FAULTS
+    + """
+import json, sys
 from brewflow import forked
-
-def faults():  # minor page faults of 20 rounds of a chunk's steps (arrays of MB, then freed)
-    ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE (this worker): 4 kB pages
-    def step():
-        arrays = [np.ones(1 << 20) for _ in range(4)]
-        return sum(float(a.sum()) for a in arrays)
-    step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
-        step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
 work = forked.Partitioned({("f", i): (faults,) for i in range(2)}, {"f": [("f", 0), ("f", 1)]})
 print(json.dumps(forked.compute_partitions(work, 2, keep_memory=sys.argv[1] == "keep")["f"]))
 """
+)
 
 
 @pytest.mark.skipif(not forked.available(), reason="fork: Linux")
@@ -445,6 +435,5 @@ def test_workers_keep_freed_memory_when_asked():
                               text=True, check=True, env=clean_environment())  # fmt: skip
         return int(done.stdout)
 
-    kept, default = faults("keep"), faults("default")
-    pages = (1 << 20) * 8 // 4096  # one 8 MB array
-    assert kept < pages < 5 * pages < default, (kept, default)
+    kept, default = faults("keep"), faults("default")  # both workers' faults, summed
+    assert kept < ARRAY_PAGES < 5 * ARRAY_PAGES < default, (kept, default)

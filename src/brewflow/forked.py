@@ -214,6 +214,7 @@ def _run(task: Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
     """Each share's results, from a forked worker per share (one more for a share whose
     worker died or hung)."""
     context = multiprocessing.get_context("fork")
+    poll = brewflow.worker.POLL  # (the workers' own: one constant, read at each run)
     running: dict[int, _Worker] = {}
     results: dict[int, list[Any]] = {}
     lost = dict.fromkeys(range(len(shares)), 0)
@@ -227,13 +228,11 @@ def _run(task: Task, shares: list[list[int]], watch: _Watch) -> list[list[Any]]:
                 waited = [w.pipe for w in running.values()] + [
                     w.process.sentinel for w in running.values()
                 ]
-                ready = set(multiprocessing.connection.wait(waited, timeout=brewflow.worker.POLL))
+                ready = set(multiprocessing.connection.wait(waited, timeout=poll))
                 now = time.monotonic()
-                if (
-                    now - looked > brewflow.worker.POLL + SUSPENDED
-                ):  # this process was stopped too (Ctrl-Z,
+                if now - looked > poll + SUSPENDED:  # this process was stopped too (Ctrl-Z,
                     for worker in running.values():  # a batch system's suspend): the time
-                        worker.seen += now - looked - brewflow.worker.POLL  # it lost is no worker's
+                        worker.seen += now - looked - poll  # it lost is no worker's
                 looked = now
                 for i, worker in list(running.items()):
                     if worker.pipe in ready or worker.process.sentinel in ready:
