@@ -415,12 +415,31 @@ def test_no_fork_on_macos(monkeypatch):
 WORKERS_FAULTS = (
     PAGE_FAULTS
     + """
-import json, sys
+import json, os, signal, sys
 from brewflow import forked
-work = forked.Partitioned({("f", i): (faults,) for i in range(2)}, {"f": [("f", 0), ("f", 1)]})
+
+def share() -> int:
+    # faults(); the first worker here, where a marker path is given, is SIGKILLed first (its
+    # share is computed again by a new worker)
+    if len(sys.argv) > 2:
+        try:
+            os.close(os.open(sys.argv[2], os.O_CREAT | os.O_EXCL))
+            os.kill(os.getpid(), signal.SIGKILL)
+        except FileExistsError:
+            pass
+    return faults()
+
+work = forked.Partitioned({("f", i): (share,) for i in range(2)}, {"f": [("f", 0), ("f", 1)]})
 print(json.dumps(forked.compute_partitions(work, 2, keep_memory=sys.argv[1] == "keep")["f"]))
 """
 )
+
+
+def _faults(*args: str) -> int:
+    """Both workers' page faults (WORKERS_FAULTS), from a fresh parent."""
+    done = subprocess.run([sys.executable, "-c", WORKERS_FAULTS, *args], capture_output=True,
+                          text=True, check=True, env=clean_environment())  # fmt: skip
+    return int(done.stdout)
 
 
 @pytest.mark.skipif(not forked.available(), reason="fork: Linux")
@@ -429,11 +448,15 @@ def test_workers_keep_freed_memory_when_asked():
     """``keep_memory=True`` (brewflow adl's): each worker reuses the pages its arrays freed
     (brewflow.allocator); else glibc's default hands them back and faults them in again.
     Each way from a fresh parent (glibc's thresholds adapt to what a process freed before)."""
-
-    def faults(how: str) -> int:
-        done = subprocess.run([sys.executable, "-c", WORKERS_FAULTS, how], capture_output=True,
-                              text=True, check=True, env=clean_environment())  # fmt: skip
-        return int(done.stdout)
-
-    kept, default = faults("keep"), faults("default")  # both workers' faults, summed
+    kept, default = _faults("keep"), _faults("default")  # both workers' faults, summed
     assert kept < ARRAY_PAGES < 5 * ARRAY_PAGES < default, (kept, default)
+
+
+@pytest.mark.skipif(not forked.available(), reason="fork: Linux")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_a_worker_computed_again_keeps_freed_memory(tmp_path):
+    """The worker that computes a lost worker's share again keeps its freed memory too."""
+    marker = tmp_path / "killed"
+    kept = _faults("keep", str(marker))
+    assert marker.exists()  # a worker was killed and its share computed again
+    assert kept < ARRAY_PAGES, kept
