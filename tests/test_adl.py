@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import dask
 import dask_awkward as dak
@@ -141,3 +143,27 @@ def test_adl_asks_its_workers_to_keep_freed_memory(demo_set, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         adl.compute(events, scheduler="processes", workers=2)
     assert seen["keep_memory"] is True
+
+
+def test_a_lost_worker_is_named_by_the_entries_it_read(shared_data, tmp_path, monkeypatch, capsys):
+    """A forked worker of ``brewflow adl`` that dies (here SIGKILLed) twice: one line naming
+    the file and entries of its share, exit 2, nothing written."""
+    from brewflow import forked, worker
+
+    monkeypatch.setattr(worker, "_compute_share", lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+    if not forked.available():
+        pytest.skip("fork: Linux")
+    path = str(shared_data / "nanoaod" / "nano_dy.root")  # 40 events: 4 partitions of 10
+    out = tmp_path / "adl.json"
+    argv = ["adl", "--output", str(out), "--step-size", "10", "--scheduler", "processes",
+            "--workers", "2", path]  # fmt: skip
+    assert main(argv) == 2
+    said = capsys.readouterr().err
+    shares = (
+        f"{path} entries 0-10, {path} entries 20-30",
+        f"{path} entries 10-20, {path} entries 30-40",
+    )
+    assert any(share in said for share in shares), said
+    assert "killed by SIGKILL before sending its result, twice" in said
+    assert "Traceback" not in said
+    assert not out.exists()

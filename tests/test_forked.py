@@ -200,6 +200,20 @@ def test_a_worker_killed_twice_is_named(tmp_path):
         assert not set(_children(os.getpid())) - before  # every worker reaped
 
 
+def test_a_lost_worker_is_named_by_its_partitions_names(tmp_path):
+    """``names``: a lost worker's share named by its partitions' names (e.g. file and
+    entries); as many names as partitions, or a ValueError."""
+    killer = _Killer(tmp_path / "unused", delay=0, always=True)
+    names = [f"file{i}.root entries 0-10" for i in range(6)]
+    with _deadline(30), pytest.raises(forked.WorkerLost) as lost:
+        forked.compute_partitions(_work(6), 2, combine=killer, names=names)
+    message = str(lost.value)
+    shares = [", ".join(names[i::2]) for i in range(2)]
+    assert any(f"the forked worker of {share} was killed" in message for share in shares), message
+    with pytest.raises(ValueError, match="5 names for 6 partitions"):
+        forked.compute_partitions(_work(6), 2, names=names[:5])
+
+
 def _fails(i: int) -> None:
     raise ValueError(f"partition {i} is damaged")
 

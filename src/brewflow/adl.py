@@ -250,6 +250,7 @@ def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) ->
     import hist
 
     from brewflow.forked import compute_partitions, optimized
+    from brewflow.nanoevents.reader import partition_names
 
     if events.divisions[-1] is None:
         raise ValueError("the processes scheduler needs partitions of known length")
@@ -259,7 +260,8 @@ def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) ->
     clock("optimize")
     bar = _Bar() if progress else None
     try:
-        out = compute_partitions(work, workers, progress=bar, keep_memory=True)
+        out = compute_partitions(work, workers, progress=bar, keep_memory=True,
+                                 names=partition_names(events))  # fmt: skip
     finally:
         if bar is not None:
             bar.close()

@@ -106,6 +106,7 @@ def compute_partitions(
     stall: float | None = STALL,
     progress: Callable[[int, int], None] | None = None,
     keep_memory: bool = False,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
     forked processes, each partition's results merged with ``combine``. Raises
@@ -117,26 +118,35 @@ def compute_partitions(
     (:func:`brewflow.allocator.keep_freed_memory`; never this process, also when the
     partitions are computed here): for partitions of ~100k events, whose arrays of MB glibc
     would otherwise hand back and fault in again at every step (the ADL queries: 0.27 s of a
-    worker's 1.6 s); on chunks of 10k events it measured 6% slower."""
+    worker's 1.6 s); on chunks of 10k events it measured 6% slower. ``names``: one per
+    partition (e.g. its file and entries), to name a lost worker's share by (else their
+    numbers)."""
     import dask.threaded
 
-    names = list(work.keys)
-    keys: Any = [work.keys[n] for n in names]
+    collections = list(work.keys)
+    keys: Any = [work.keys[n] for n in collections]
     npartitions = len(keys[0])
+    if names is not None and len(names) != npartitions:
+        raise ValueError(f"{len(names)} names for {npartitions} partitions")
     workers = max(1, min(workers, npartitions))
     if workers == 1 or not available():
         with _counted({k for ks in keys for k in ks}, progress):
             outputs = dask.threaded.get(work.graph, keys, num_workers=workers)
-        return {n: reduce(combine, out) for n, out in zip(names, outputs, strict=True)}
+        return {n: reduce(combine, out) for n, out in zip(collections, outputs, strict=True)}
     shares = [list(range(npartitions))[i::workers] for i in range(workers)]
     wanted = lambda share: [[k[i] for i in share] for k in keys]  # noqa: E731
-    what = lambda share: f"partitions {_listed(share)} of {npartitions}"  # noqa: E731
+
+    def what(share: list[int]) -> str:
+        if names is not None:
+            return _listed([names[i] for i in share])
+        return f"partitions {_listed(share)} of {npartitions}"
+
     watch = _Watch(what, stall, progress)
     partials = _in_workers(work.graph, shares, wanted, combine, watch, keep_memory)
     merged = partials[0]
     for part in partials[1:]:
         merged = [combine(a, b) for a, b in zip(merged, part, strict=True)]
-    return dict(zip(names, merged, strict=True))
+    return dict(zip(collections, merged, strict=True))
 
 
 def compute_keys(

@@ -5,7 +5,7 @@ import dask_awkward as dak
 import numpy as np
 import uproot
 
-from brewflow.nanoevents.reader import eager_events, lazy_events, nanoaod_form
+from brewflow.nanoevents.reader import eager_events, lazy_events, nanoaod_form, partition_names
 
 
 def _columns(*arrays) -> set[str]:
@@ -260,3 +260,20 @@ def test_a_chunk_of_a_file_with_other_entries_than_the_graph_is_a_named_error(tm
     np.testing.assert_array_equal(ak.to_numpy(good.x.compute()), np.arange(400.0))
     np.testing.assert_array_equal(ak.to_numpy(eager_events(large, start=100, stop=400).x),
                                   np.arange(100.0, 400.0))  # fmt: skip
+
+
+def test_partitions_are_named_by_file_and_entries(demo_set):
+    """``partition_names``: each partition's file and entries, in the partitions' order (what
+    each reads: the values equal those entries of the file); None for another collection."""
+    paths = demo_set["config"]["datasets"]["ww"]["files"]
+    events = lazy_events(paths, step_size=700)
+    names = partition_names(events)
+    assert names is not None
+    assert len(names) == events.npartitions
+    for i, name in enumerate(names):
+        path, entries = name.split(" entries ")
+        start, stop = map(int, entries.split("-"))
+        expected = uproot.open(path)["Events"]["MET_pt"].array(entry_start=start, entry_stop=stop)
+        assert ak.to_list(events.MET.pt.partitions[i].compute()) == ak.to_list(expected)
+    assert {name.split(" entries ")[0] for name in names} == set(map(str, paths))
+    assert partition_names(dak.from_awkward(ak.Array([1, 2, 3]), npartitions=2)) is None

@@ -53,6 +53,7 @@ __all__ = [
     "eager_events",
     "lazy_events",
     "nanoaod_form",
+    "partition_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -347,6 +348,20 @@ def lazy_events(
         reader, parts, label="from-nanoaod", token=dask.base.tokenize(reader, parts),
         divisions=divisions,
     )  # fmt: skip
+
+
+def partition_names(events: Any) -> list[str] | None:
+    """``"<path> entries <start>-<stop>"`` of each partition of ``events`` as
+    :func:`lazy_events` made it (a lost worker, or a failure, named by what it read); None for
+    another collection (e.g. a parquet skim's, or one whose stops are unknown)."""
+    layer = events.dask.layers.get(events.name)
+    reader = getattr(layer, "io_func", None)
+    if not isinstance(reader, NanoReader):
+        return None
+    parts = list(layer.inputs)
+    if any(stop is None for _, _, stop in parts):
+        return None
+    return [f"{reader.sources[i][0]} entries {a}-{b}" for i, a, b in parts]
 
 
 def _open(path: str, tree: str, locations: Locations) -> Any:
