@@ -200,18 +200,25 @@ def test_a_worker_killed_twice_is_named(tmp_path):
         assert not set(_children(os.getpid())) - before  # every worker reaped
 
 
-def test_a_lost_worker_is_named_by_its_partitions_names(tmp_path):
-    """``names``: a lost worker's share named by its partitions' names (e.g. file and
-    entries); as many names as partitions, or a ValueError."""
+def test_a_lost_worker_is_named_by_what_its_share_reads(tmp_path):
+    """``sources``: a lost worker's share named by the files and entries its partitions read
+    (a share takes every n-th partition: it spans the files), bounded; as many sources as
+    partitions, or a ValueError."""
+    sources = [(f"{f}.root", a, a + 10) for f in "ab" for a in (0, 10, 20)]
     killer = _Killer(tmp_path / "unused", delay=0, always=True)
-    names = [f"file{i}.root entries 0-10" for i in range(6)]
     with _deadline(30), pytest.raises(forked.WorkerLost) as lost:
-        forked.compute_partitions(_work(6), 2, combine=killer, names=names)
-    message = str(lost.value)
-    shares = [", ".join(names[i::2]) for i in range(2)]
-    assert any(f"the forked worker of {share} was killed" in message for share in shares), message
-    with pytest.raises(ValueError, match="5 names for 6 partitions"):
-        forked.compute_partitions(_work(6), 2, names=names[:5])
+        forked.compute_partitions(_work(6), 2, combine=killer, sources=sources)
+    shares = (
+        "3 partitions of 6 ('a.root' entries 0-10, 20-30; 'b.root' entries 10-20) was",
+        "3 partitions of 6 ('a.root' entries 10-20; 'b.root' entries 0-10, 20-30) was",
+    )
+    assert any(f"the forked worker of {share}" in str(lost.value) for share in shares), lost.value
+    many = [(f"file{f}.root", a, a + 1) for f in range(8) for a in range(12)]  # 96 partitions
+    said = forked._read_by(list(range(0, 96, 2)), many)
+    assert said.startswith("'file0.root' entries 0-1, 2-3, 4-5, 6-7, ...; 'file1.root' entries")
+    assert said.endswith("; 5 more files")
+    with pytest.raises(ValueError, match="5 sources for 6 partitions"):
+        forked.compute_partitions(_work(6), 2, sources=sources[:5])
 
 
 def _fails(i: int) -> None:

@@ -250,7 +250,7 @@ def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) ->
     import hist
 
     from brewflow.forked import compute_partitions, optimized
-    from brewflow.nanoevents.reader import partition_names
+    from brewflow.nanoevents.reader import partition_sources
 
     if events.divisions[-1] is None:
         raise ValueError("the processes scheduler needs partitions of known length")
@@ -261,7 +261,7 @@ def _compute_forked(events: Any, workers: int, clock: _Clock, progress: bool) ->
     bar = _Bar() if progress else None
     try:
         out = compute_partitions(work, workers, progress=bar, keep_memory=True,
-                                 names=partition_names(events))  # fmt: skip
+                                 sources=partition_sources(events))  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -287,16 +287,22 @@ class _Bar:
     :data:`PROGRESS_AFTER` seconds."""
 
     WIDTH = 40
+    EVERY = 0.25
+    """Seconds between draws (workers report every task: a log file would get thousands)."""
 
     def __init__(self) -> None:
         self.started, self.drawn, self.last = time.perf_counter(), False, (0, 1)
+        self.shown = -self.EVERY  # when it was last drawn (s after started)
 
     def __call__(self, done: int, total: int) -> None:
         self.last = (done, total)
         elapsed = time.perf_counter() - self.started
-        if elapsed < PROGRESS_AFTER:
+        if elapsed < PROGRESS_AFTER or elapsed - self.shown < self.EVERY:
             return
-        self.drawn = True
+        self._draw(done, total, elapsed)
+
+    def _draw(self, done: int, total: int, elapsed: float) -> None:
+        self.drawn, self.shown = True, elapsed
         fraction = done / total if total else 1.0
         bar = "#" * int(self.WIDTH * fraction)
         print(f"\r[{bar:<{self.WIDTH}}] | {fraction:4.0%} Completed | {elapsed:.1f}s",
@@ -305,7 +311,7 @@ class _Bar:
     def close(self) -> None:
         """The bar's last state and a new line, where it was shown."""
         if self.drawn:
-            self(*self.last)
+            self._draw(*self.last, time.perf_counter() - self.started)
             print(flush=True)
 
 
@@ -343,6 +349,7 @@ def run_files(
     from brewflow.kinematics import CombinatoricsError
     from brewflow.locations import RemoteSettings, is_glob, is_url
     from brewflow.nanoevents import remote
+    from brewflow.nanoevents.reader import distinct_files
 
     files = []
     for pattern in patterns:
@@ -358,6 +365,7 @@ def run_files(
     missing = [f for f in files if not is_url(f) and not Path(f).is_file()]
     if missing:
         raise InputError(f"input file(s) not found: {', '.join(missing)}")
+    distinct_files(files)
     try:
         timings: dict[str, float] = {}
         document = run(files, timings=timings, progress=progress, **options)

@@ -106,7 +106,7 @@ def compute_partitions(
     stall: float | None = STALL,
     progress: Callable[[int, int], None] | None = None,
     keep_memory: bool = False,
-    names: Sequence[str] | None = None,
+    sources: Sequence[tuple[str, int, int]] | None = None,
 ) -> dict[str, Any]:
     """``{name: combined result}``: every partition of ``work`` computed, by ``workers``
     forked processes, each partition's results merged with ``combine``. Raises
@@ -118,16 +118,16 @@ def compute_partitions(
     (:func:`brewflow.allocator.keep_freed_memory`; never this process, also when the
     partitions are computed here): for partitions of ~100k events, whose arrays of MB glibc
     would otherwise hand back and fault in again at every step (the ADL queries: 0.27 s of a
-    worker's 1.6 s); on chunks of 10k events it measured 6% slower. ``names``: one per
-    partition (e.g. its file and entries), to name a lost worker's share by (else their
-    numbers)."""
+    worker's 1.6 s); on chunks of 10k events it measured 6% slower. ``sources``: the
+    ``(file, start, stop)`` each partition reads, to name a lost worker's share by (its files
+    and entries; else the partitions' numbers)."""
     import dask.threaded
 
     collections = list(work.keys)
     keys: Any = [work.keys[n] for n in collections]
     npartitions = len(keys[0])
-    if names is not None and len(names) != npartitions:
-        raise ValueError(f"{len(names)} names for {npartitions} partitions")
+    if sources is not None and len(sources) != npartitions:
+        raise ValueError(f"{len(sources)} sources for {npartitions} partitions")
     workers = max(1, min(workers, npartitions))
     if workers == 1 or not available():
         with _counted({k for ks in keys for k in ks}, progress):
@@ -137,9 +137,9 @@ def compute_partitions(
     wanted = lambda share: [[k[i] for i in share] for k in keys]  # noqa: E731
 
     def what(share: list[int]) -> str:
-        if names is not None:
-            return _listed([names[i] for i in share])
-        return f"partitions {_listed(share)} of {npartitions}"
+        if sources is None:
+            return f"partitions {_listed(share)} of {npartitions}"
+        return f"{len(share)} partitions of {npartitions} ({_read_by(share, sources)})"
 
     watch = _Watch(what, stall, progress)
     partials = _in_workers(work.graph, shares, wanted, combine, watch, keep_memory)
@@ -340,8 +340,20 @@ def _end(workers: Sequence[_Worker]) -> None:
             worker.pipe.close()
 
 
-def _listed(items: Sequence[Any]) -> str:
-    return ", ".join(map(str, items[:10])) + (", ..." if len(items) > 10 else "")
+def _listed(items: Sequence[Any], limit: int = 10) -> str:
+    return ", ".join(map(str, items[:limit])) + (", ..." if len(items) > limit else "")
+
+
+def _read_by(share: list[int], sources: Sequence[tuple[str, int, int]]) -> str:
+    """What the partitions ``share`` read, by file (a worker's share takes every n-th
+    partition: it spans the files), bounded: 3 files, 4 entry ranges each."""
+    spans: dict[str, list[str]] = {}
+    for i in share:
+        path, start, stop = sources[i]
+        spans.setdefault(path, []).append(f"{start}-{stop}")
+    shown = [f"{path!r} entries {_listed(ranges, 4)}" for path, ranges in list(spans.items())[:3]]
+    more = f"; {len(spans) - 3} more files" if len(spans) > 3 else ""
+    return "; ".join(shown) + more
 
 
 def _death(process: Any) -> str:

@@ -179,3 +179,32 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(adl, "run_files", interrupted)
     assert main(["adl", "--output", str(tmp_path / "adl.json"), "x.root"]) == 130
     assert capsys.readouterr().err == "brewflow adl: interrupted\n"
+
+
+ANALYZE = ["analyze", "--config", "c", "--dataset", "d", "--preprocess", "p", "--output", "o"]
+ADL = ["adl", "-o", "o.json", "f.root"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ([*ADL, "--step-size", "0"], "--step-size: 0 is not above 0"),
+        ([*ADL, "--step-size", "-5"], "--step-size: -5 is not above 0"),
+        ([*ADL, "--workers", "0"], "--workers: 0 is not above 0"),
+        ([*ADL, "--step-size", "1e3"], "--step-size: '1e3' is not a number"),
+        ([*ANALYZE, "--threads", "-1"], "--threads: -1 is not above 0"),
+        ([*ANALYZE, "--group", "-1"], "--group: -1 is below 0"),
+        ([*ANALYZE, "--progress-interval", "nan"], "--progress-interval: nan is not above 0"),
+        (["generate", "--seed", "-3"], "--seed: -3 is below 0"),
+        (["cluster", "local", "--jobs", "0"], "--jobs: 0 is not above 0"),
+    ],
+)
+def test_counts_below_one_are_usage_errors(argv, said, capsys):
+    """A count, step or interval of 0 or below (a step of -5 read no event and said 0
+    events) is argparse's usage error naming the option: exit 2, no traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err

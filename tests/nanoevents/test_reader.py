@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import awkward as ak
 import dask_awkward as dak
 import numpy as np
+import pytest
 import uproot
 
-from brewflow.nanoevents.reader import eager_events, lazy_events, nanoaod_form, partition_names
+from brewflow.errors import InputError
+from brewflow.nanoevents.reader import (
+    eager_events,
+    lazy_events,
+    nanoaod_form,
+    partition_sources,
+)
 
 
 def _columns(*arrays) -> set[str]:
@@ -262,18 +271,37 @@ def test_a_chunk_of_a_file_with_other_entries_than_the_graph_is_a_named_error(tm
                                   np.arange(100.0, 400.0))  # fmt: skip
 
 
-def test_partitions_are_named_by_file_and_entries(demo_set):
-    """``partition_names``: each partition's file and entries, in the partitions' order (what
-    each reads: the values equal those entries of the file); None for another collection."""
+def test_partition_sources_are_what_each_partition_reads(demo_set):
+    """``partition_sources``: each partition's file and entries, in the partitions' order (the
+    values equal those entries of the file); None for another collection."""
     paths = demo_set["config"]["datasets"]["ww"]["files"]
     events = lazy_events(paths, step_size=700)
-    names = partition_names(events)
-    assert names is not None
-    assert len(names) == events.npartitions
-    for i, name in enumerate(names):
-        path, entries = name.split(" entries ")
-        start, stop = map(int, entries.split("-"))
+    sources = partition_sources(events)
+    assert sources is not None
+    assert len(sources) == events.npartitions
+    for i, (path, start, stop) in enumerate(sources):
         expected = uproot.open(path)["Events"]["MET_pt"].array(entry_start=start, entry_stop=stop)
         assert ak.to_list(events.MET.pt.partitions[i].compute()) == ak.to_list(expected)
-    assert {name.split(" entries ")[0] for name in names} == set(map(str, paths))
-    assert partition_names(dak.from_awkward(ak.Array([1, 2, 3]), npartitions=2)) is None
+    assert {path for path, _, _ in sources} == set(map(str, paths))
+    assert partition_sources(dak.from_awkward(ak.Array([1, 2, 3]), npartitions=2)) is None
+
+
+def test_a_file_given_twice_is_refused(demo_set, tmp_path):
+    """Under one name, two names, a symlink or two overlapping globs: its events would be
+    counted twice."""
+    path = Path(demo_set["config"]["datasets"]["ww"]["files"][0])
+    link = tmp_path / "link.root"
+    link.symlink_to(path)
+    for files in ([path, path], [path, path.parent / "." / path.name], [path, link],
+                  [str(path), str(path.parent / "*.root")]):  # fmt: skip
+        with pytest.raises(InputError, match="counted twice"):
+            lazy_events(files, step_size=700)
+    with pytest.raises(InputError, match="are the same file"):
+        lazy_events({str(path): "Events", str(link): "Events"})
+
+
+def test_a_step_below_one_event_is_refused(demo_set):
+    path = demo_set["config"]["datasets"]["ww"]["files"][0]
+    for step in (0, -5):
+        with pytest.raises(ValueError, match="at least 1 event"):
+            lazy_events(path, step_size=step)

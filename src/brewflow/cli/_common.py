@@ -17,6 +17,34 @@ def command(sub: Any, name: str, func: Handler, help: str) -> argparse.ArgumentP
     return p
 
 
+def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type``: a number of ``kind`` (int, float) above 0, else argparse's one-line
+    usage error (a count or a step of 0 or -5 would read nothing, or nothing sensible)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def non_negative(text: str) -> int:
+    """An argparse ``type``: an index (an integer from 0)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
+
+
 def config(path: str) -> dict:
     """The validated config at ``path``."""
     from brewflow.config import load_config

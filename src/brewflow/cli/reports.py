@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from brewflow.cli._common import command, job, results
+from brewflow.cli._common import command, job, positive, results
 
 
 def _cutflow(args: argparse.Namespace) -> None:
@@ -154,6 +154,6 @@ def register(sub: Any) -> None:
     p = command(sub, "status", _status, "the event ledger: what was read, skipped and why")
     p.add_argument("results", nargs="?", default="results", help="a results folder")
     p.add_argument("--json", action="store_true", help="print the ledger as JSON")
-    p.add_argument("--width", type=int, default=140, help="table width in characters")
+    p.add_argument("--width", type=positive(int), default=140, help="table width in characters")
     p = command(sub, "provenance", _provenance, "what made an output: versions, config, inputs")
     p.add_argument("file", help="a result JSON, plot, table, shapes file or datacard")

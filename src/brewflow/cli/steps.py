@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from brewflow.cli._common import command, is_resolved, job, results
+from brewflow.cli._common import command, is_resolved, job, non_negative, positive, results
 
 log = logging.getLogger("brewflow.analyze")
 
@@ -112,8 +112,8 @@ def register(sub: Any) -> None:
     """Add the commands of this group to the ``brewflow`` parser."""
     p = command(sub, "generate", _generate, "write the demo datasets named in a config")
     p.add_argument("--config", default="config/config.yaml")
-    p.add_argument("--events", type=int, help="MC events per dataset (default: config)")
-    p.add_argument("--seed", type=int, help="random seed (default: config)")
+    p.add_argument("--events", type=positive(int), help="MC events per dataset (default: config)")
+    p.add_argument("--seed", type=non_negative, help="random seed (default: config)")
     p.add_argument("--datasets", nargs="*", help="only these datasets")
     p = command(sub, "preprocess", _preprocess, "inventory a dataset: entries, sum of weights")
     p.add_argument("--config", required=True)
@@ -133,15 +133,20 @@ def register(sub: Any) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--output", help="one result file (all its systematics)")
     where.add_argument("--outdir", help="one result file per systematic: <outdir>/<syst>.json")
-    p.add_argument("--group", type=int, help="only this chunk group (config events_per_job)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--group", type=non_negative, help="only this chunk group (config events_per_job)"
+    )
+    p.add_argument("--threads", type=positive(int), default=1)
     p.add_argument(
         "--scheduler",
         help="threads, processes, sync, distributed or tcp://host:port "
         "(default: $BREWFLOW_SCHEDULER, else config 'scheduler')",
     )
     p.add_argument(
-        "--progress-interval", type=float, default=10.0, help="seconds between progress lines"
+        "--progress-interval",
+        type=positive(float),
+        default=10.0,
+        help="seconds between progress lines",
     )
     p = command(sub, "split", _split, "one result file per systematic of a multi-systematic result")
     p.add_argument("--input", required=True)
@@ -167,5 +172,5 @@ def register(sub: Any) -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--preprocess", required=True, help="the dataset's preprocess JSON")
     p.add_argument("--output-dir", required=True, help="the skim folder to write")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive(int), default=1)
     p.add_argument("--scheduler", help="as for analyze")

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from brewflow import forked
-from brewflow.cli._common import command, config
+from brewflow.cli._common import command, config, positive
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="the JSON file to write")
     p.add_argument("--tree", default="Events")
-    p.add_argument("--step-size", type=int, default=100_000, help="events per partition")
+    p.add_argument("--step-size", type=positive(int), default=100_000, help="events per partition")
     p.add_argument(
         "--scheduler",
         choices=["threads", "processes", "sync"],
@@ -127,7 +127,7 @@ def register(sub: Any) -> None:
         "(awkward's Python overhead holds the GIL: threads scale poorly); threads: dask's "
         "threads; sync: one thread, for debugging",
     )
-    p.add_argument("--workers", type=int, help="threads or processes (default: cores)")
+    p.add_argument("--workers", type=positive(int), help="threads or processes (default: cores)")
     p = command(
         sub, "inspect", _inspect, "columns an analysis reads and its graph size, no data read"
     )
@@ -135,12 +135,14 @@ def register(sub: Any) -> None:
     p.add_argument("--dataset", help="only this dataset")
     p.add_argument("--adl", nargs="+", metavar="FILE", help="inspect the ADL queries on FILEs")
     p.add_argument("--query", nargs="+", help="only these ADL queries (e.g. q8)")
-    p.add_argument("--width", type=int, default=140, help="table width in characters")
+    p.add_argument("--width", type=positive(int), default=140, help="table width in characters")
     p = command(sub, "cluster", _cluster, "serve one dask cluster (local, Slurm or HTCondor jobs)")
     p.add_argument("kind", choices=["local", "slurm", "htcondor"])
-    p.add_argument("--jobs", type=int, default=1, help="batch jobs of workers (local: workers)")
-    p.add_argument("--cores", type=int, default=1, help="cores per job")
-    p.add_argument("--processes", type=int, default=1, help="worker processes per job")
+    p.add_argument(
+        "--jobs", type=positive(int), default=1, help="batch jobs of workers (local: workers)"
+    )
+    p.add_argument("--cores", type=positive(int), default=1, help="cores per job")
+    p.add_argument("--processes", type=positive(int), default=1, help="worker processes per job")
     p.add_argument("--memory", default="2GB", help="memory per job")
     p.add_argument("--walltime", default="01:00:00", help="HH:MM:SS per job")
     p.add_argument("--queue", help="Slurm partition")

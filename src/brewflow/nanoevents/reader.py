@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,11 @@ __all__ = [
     "FileChangedError",
     "NanoReader",
     "behavior",
+    "distinct_files",
     "eager_events",
     "lazy_events",
     "nanoaod_form",
-    "partition_names",
+    "partition_sources",
 ]
 
 log = logging.getLogger(__name__)
@@ -314,6 +316,8 @@ def lazy_events(
     :class:`FileChangedError`, as does a file that no longer has the entries its opening (or
     the tree cache) found.
     """
+    if step_size < 1:  # (range() would raise for 0, and make no partition below it)
+        raise ValueError(f"step_size is {step_size}: a partition needs at least 1 event")
     locations = locations or Locations()
     sources = list(_file_map(files, tree, locations.remote).items())
     if not sources:
@@ -350,10 +354,10 @@ def lazy_events(
     )  # fmt: skip
 
 
-def partition_names(events: Any) -> list[str] | None:
-    """``"<path> entries <start>-<stop>"`` of each partition of ``events`` as
-    :func:`lazy_events` made it (a lost worker, or a failure, named by what it read); None for
-    another collection (e.g. a parquet skim's, or one whose stops are unknown)."""
+def partition_sources(events: Any) -> list[tuple[str, int, int]] | None:
+    """The ``(path, start, stop)`` each partition of ``events`` reads, as :func:`lazy_events`
+    made them (a lost worker named by what it read); None for another collection (e.g. a
+    parquet skim's, or one whose stops are unknown)."""
     layer = events.dask.layers.get(events.name)
     reader = getattr(layer, "io_func", None)
     if not isinstance(reader, NanoReader):
@@ -361,7 +365,7 @@ def partition_names(events: Any) -> list[str] | None:
     parts = list(layer.inputs)
     if any(stop is None for _, _, stop in parts):
         return None
-    return [f"{reader.sources[i][0]} entries {a}-{b}" for i, a, b in parts]
+    return [(reader.sources[i][0], a, b) for i, a, b in parts]
 
 
 def _open(path: str, tree: str, locations: Locations) -> Any:
@@ -437,19 +441,32 @@ def _file_map(
     files: Mapping[str, str] | Sequence[str] | str, tree: str, settings: RemoteSettings
 ) -> dict[str, str]:
     """``{path: tree}``; globs are expanded (sorted; on an XRootD server through its folder
-    listing), other paths and URLs kept as given."""
+    listing), other paths and URLs kept as given; each file once (:func:`distinct_files`)."""
     if isinstance(files, Mapping):
-        return {str(k): v for k, v in files.items()}
-    if isinstance(files, str | Path):
-        files = [str(files)]
-    out: dict[str, str] = {}
-    for pattern in map(str, files):
+        out = {str(k): v for k, v in files.items()}
+        distinct_files(out)
+        return out
+    paths: list[str] = []
+    for pattern in map(str, [files] if isinstance(files, str | Path) else files):
         if not is_glob(pattern):
-            matches = [pattern]
+            paths.append(pattern)
         elif is_url(pattern):
-            matches = expand_glob(pattern, settings)
+            paths += expand_glob(pattern, settings)
         else:
-            matches = sorted(glob.glob(pattern))
-        for path in matches:
-            out[path] = tree
-    return out
+            paths += sorted(glob.glob(pattern))
+    return dict.fromkeys(distinct_files(paths), tree)
+
+
+def distinct_files(paths: Iterable[str]) -> list[str]:
+    """``paths``, checked to name each file once: a local file given twice (also under two
+    names: ``x.root``, ``./x.root``, a symlink; or matched by two globs) is an
+    :class:`InputError`, as its events would be counted twice."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        identity = path if is_url(path) else os.path.realpath(path)
+        if identity in seen:
+            first = seen[identity]
+            same = "is given twice" if first == path else f"and {path!r} are the same file"
+            raise InputError(f"{first!r} {same}; its events would be counted twice (give it once)")
+        seen[identity] = path
+    return list(seen.values())
