@@ -364,7 +364,7 @@ def run_files(
         files += matches
     missing = [f for f in files if not is_url(f) and not Path(f).is_file()]
     if missing:
-        raise InputError(f"input file(s) not found: {', '.join(missing)}")
+        raise InputError(f"input file(s) not found: {', '.join(map(repr, missing))}")
     distinct_files(files)
     try:
         timings: dict[str, float] = {}

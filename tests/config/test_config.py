@@ -38,6 +38,13 @@ def test_unknown_key_is_named(config):
         validate(config)
 
 
+def test_a_negative_demo_seed_is_named(config):
+    """(numpy refuses it: the generate job ended in an 'unexpected' ValueError)"""
+    config["generate"]["seed"] = -1
+    with pytest.raises(ConfigError, match=r"generate\.seed.*-1 is less than the minimum of 0"):
+        validate(config)
+
+
 def test_mc_without_cross_section(config):
     del config["datasets"]["ttbar"]["xsec"]
     with pytest.raises(ConfigError, match=r"datasets\.ttbar.*'xsec' is a required property"):

@@ -18,31 +18,32 @@ def command(sub: Any, name: str, func: Handler, help: str) -> argparse.ArgumentP
 
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type``: a number of ``kind`` (int, float) above 0, else argparse's one-line
-    usage error (a count or a step of 0 or -5 would read nothing, or nothing sensible)."""
+    """An argparse ``type``: a number of ``kind`` (int, float) above 0, else argparse's usage
+    error naming the option (a count or a step of 0 or -5 would read nothing sensible)."""
+    return _bounded(kind, lambda value: value > 0, "is not above 0")
+
+
+def non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type``: a number of ``kind`` from 0 (an index, a seed, an interval)."""
+    return _bounded(kind, lambda value: value >= 0, "is below 0")
+
+
+def _bounded(
+    kind: Callable[[str], Any], within: Callable[[Any], bool], outside: str
+) -> Callable[[str], Any]:
+    what = "an integer" if kind is int else "a number"
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not within(value):  # (nan is neither)
+            raise argparse.ArgumentTypeError(f"{text} {outside}")
         return value
 
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = what  # (argparse names the type by it)
     return parse
-
-
-def non_negative(text: str) -> int:
-    """An argparse ``type``: an index (an integer from 0)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is below 0")
-    return value
 
 
 def config(path: str) -> dict:

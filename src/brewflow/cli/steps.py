@@ -113,7 +113,7 @@ def register(sub: Any) -> None:
     p = command(sub, "generate", _generate, "write the demo datasets named in a config")
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--events", type=positive(int), help="MC events per dataset (default: config)")
-    p.add_argument("--seed", type=non_negative, help="random seed (default: config)")
+    p.add_argument("--seed", type=non_negative(int), help="random seed (default: config)")
     p.add_argument("--datasets", nargs="*", help="only these datasets")
     p = command(sub, "preprocess", _preprocess, "inventory a dataset: entries, sum of weights")
     p.add_argument("--config", required=True)
@@ -134,7 +134,7 @@ def register(sub: Any) -> None:
     where.add_argument("--output", help="one result file (all its systematics)")
     where.add_argument("--outdir", help="one result file per systematic: <outdir>/<syst>.json")
     p.add_argument(
-        "--group", type=non_negative, help="only this chunk group (config events_per_job)"
+        "--group", type=non_negative(int), help="only this chunk group (config events_per_job)"
     )
     p.add_argument("--threads", type=positive(int), default=1)
     p.add_argument(
@@ -144,9 +144,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--progress-interval",
-        type=positive(float),
+        type=non_negative(float),
         default=10.0,
-        help="seconds between progress lines",
+        help="seconds between progress lines (0: a line per chunk)",
     )
     p = command(sub, "split", _split, "one result file per systematic of a multi-systematic result")
     p.add_argument("--input", required=True)

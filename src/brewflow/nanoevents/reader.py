@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -319,7 +319,7 @@ def lazy_events(
     if step_size < 1:  # (range() would raise for 0, and make no partition below it)
         raise ValueError(f"step_size is {step_size}: a partition needs at least 1 event")
     locations = locations or Locations()
-    sources = list(_file_map(files, tree, locations.remote).items())
+    sources = list(_file_map(files, tree, locations).items())
     if not sources:
         raise FileNotFoundError(f"no input file in {files!r}")
     if all(not is_url(path) and parquet.is_parquet(path) for path, _ in sources):
@@ -438,35 +438,46 @@ def eager_events(
 
 
 def _file_map(
-    files: Mapping[str, str] | Sequence[str] | str, tree: str, settings: RemoteSettings
+    files: Mapping[str, str] | Sequence[str] | str, tree: str, locations: Locations
 ) -> dict[str, str]:
     """``{path: tree}``; globs are expanded (sorted; on an XRootD server through its folder
     listing), other paths and URLs kept as given; each file once (:func:`distinct_files`)."""
     if isinstance(files, Mapping):
         out = {str(k): v for k, v in files.items()}
-        distinct_files(out)
+        distinct_files(out, locations.urls)
         return out
     paths: list[str] = []
     for pattern in map(str, [files] if isinstance(files, str | Path) else files):
         if not is_glob(pattern):
             paths.append(pattern)
         elif is_url(pattern):
-            paths += expand_glob(pattern, settings)
+            paths += expand_glob(pattern, locations.remote)
         else:
             paths += sorted(glob.glob(pattern))
-    return dict.fromkeys(distinct_files(paths), tree)
+    return dict.fromkeys(distinct_files(paths, locations.urls), tree)
 
 
-def distinct_files(paths: Iterable[str]) -> list[str]:
+def distinct_files(paths: Iterable[str], remote: Collection[str] = ()) -> list[str]:
     """``paths``, checked to name each file once: a local file given twice (also under two
-    names: ``x.root``, ``./x.root``, a symlink; or matched by two globs) is an
-    :class:`InputError`, as its events would be counted twice."""
-    seen: dict[str, str] = {}
+    names: ``x.root``, ``./x.root``, a symlink, a hard link; or matched by two globs) is an
+    :class:`InputError`, as its events would be counted twice. URLs and the logical names in
+    ``remote`` (read from their replicas) are compared by name, never looked up on disk."""
+    seen: dict[tuple, str] = {}
     for path in paths:
-        identity = path if is_url(path) else os.path.realpath(path)
+        identity = _file_identity(path, remote)
         if identity in seen:
             first = seen[identity]
             same = "is given twice" if first == path else f"and {path!r} are the same file"
             raise InputError(f"{first!r} {same}; its events would be counted twice (give it once)")
         seen[identity] = path
     return list(seen.values())
+
+
+def _file_identity(path: str, remote: Collection[str]) -> tuple:
+    if is_url(path) or path in remote:
+        return ("name", path)
+    try:
+        found = os.stat(path)
+    except OSError:  # (named by the read that fails)
+        return ("path", os.path.realpath(path))
+    return ("file", found.st_dev, found.st_ino)
