@@ -349,7 +349,7 @@ def run_files(
     from brewflow.kinematics import CombinatoricsError
     from brewflow.locations import RemoteSettings, is_glob, is_url
     from brewflow.nanoevents import remote
-    from brewflow.nanoevents.reader import distinct_files
+    from brewflow.nanoevents.filelists import distinct_files
 
     files = []
     for pattern in patterns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from brewflow.secrets import expected, is_token_parameter
 __all__ = [
     "SCHEMES",
     "RemoteSettings",
+    "file_identity",
     "is_glob",
     "is_lfn",
     "is_url",
@@ -69,6 +71,20 @@ def is_glob(entry: str) -> bool:
 def is_lfn(entry: str) -> bool:
     """Whether ``entry`` looks like a CMS logical file name (``/store/...``)."""
     return entry.startswith(LFN_PREFIXES)
+
+
+def file_identity(entry: str, by_name: bool = False) -> tuple:
+    """What two names of one file share: a URL, or a logical name read through redirectors
+    (``by_name``), its name (never looked up on disk: a mount may hang); a local file its
+    device and inode (``x.root``, ``./x.root``, a symlink, a hard link), or its resolved path
+    where it cannot be looked up (the read that fails names it)."""
+    if by_name or is_url(entry):
+        return ("name", entry)
+    try:
+        found = os.stat(entry)
+    except OSError:
+        return ("path", os.path.realpath(entry))
+    return ("file", found.st_dev, found.st_ino)
 
 
 def url_problem(url: str) -> str | None:

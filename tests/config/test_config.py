@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import yaml
@@ -185,6 +186,7 @@ def test_one_file_under_two_names_is_refused(tmp_path, demo_set, monkeypatch):
     real = demo_set["config"]["datasets"]["dy"]["files"][0]
     shutil.copy(real, "x.root")
     (tmp_path / "link.root").symlink_to(tmp_path / "x.root")
+    os.link(tmp_path / "x.root", tmp_path / "zhard.root")  # (sorted after link.root)
     (tmp_path / "folder.root").mkdir()
     base = copy.deepcopy(demo_set["config"])
     for dataset in base["datasets"].values():  # real files, not the generator's
@@ -192,6 +194,7 @@ def test_one_file_under_two_names_is_refused(tmp_path, demo_set, monkeypatch):
     cases = {
         ("x.root", "./x.root"): r"'datasets\.dy\.files': 'x\.root' and '\./x\.root' are the same",
         ("x.root", "link.root"): r"'x\.root' and 'link\.root' are the same file",
+        ("x.root", "zhard.root"): r"'x\.root' and 'zhard\.root' are the same file",
         ("x.root", "*.root"): r"'x\.root' and 'link\.root' are the same file",
         ("x.root", "x.root"): r"'x\.root' listed twice",
         ("folder.root",): r"'folder\.root' is a folder; list its files or use a glob",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from brewflow.errors import ConfigError
 from brewflow.files import expand_glob
 from brewflow.locations import (
     SCHEMES,
+    file_identity,
     is_glob,
     is_lfn,
     is_url,
@@ -83,7 +83,7 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
     kept (a glob on an XRootD folder is expanded by preprocessing, which contacts the server).
     Checks that each local file exists, each URL is well formed, each logical name has
     redirectors, and that no file is listed twice under any name (``x.root``, ``./x.root``, a
-    symlink: the resolved path counts)."""
+    symlink, a hard link: :func:`~brewflow.locations.file_identity`)."""
     spec = config["datasets"][dataset]
     out: list[str] = []
     key = f"config key 'datasets.{dataset}.files'"
@@ -137,9 +137,9 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
             )
         else:
             raise ConfigError(f"{key}: file {pattern!r} does not exist")
-    seen: dict[str, int] = {}
+    seen: dict[tuple, int] = {}
     for i, name in enumerate(out):
-        first = seen.setdefault(_identity(name, redirectors), i)
+        first = seen.setdefault(file_identity(name, bool(redirectors)), i)
         if first != i:
             other = out[first]
             same = "listed twice" if other == name else f"and {name!r} are the same file"
@@ -147,11 +147,6 @@ def dataset_files(config: Mapping, dataset: str) -> list[str]:
                 f"{key}: {other!r} {same}; its events would be counted twice (list it once)"
             )
     return out
-
-
-def _identity(entry: str, redirectors: list[str]) -> str:
-    """What two names of one file share: the resolved path of a local file, else the name."""
-    return entry if is_url(entry) or redirectors else os.path.realpath(entry)
 
 
 def local_files(config: Mapping, dataset: str) -> list[str]:
@@ -196,12 +191,13 @@ def expand_files_from(config: dict, base: Path | None = None) -> dict:
 def check_files_once(config: Mapping) -> None:
     """Every dataset's files exist (:func:`dataset_files`) and no file is in two datasets (it
     would be counted twice in a process, or in data and MC)."""
-    owner: dict[str, tuple[str, str]] = {}
+    owner: dict[tuple, tuple[str, str]] = {}
     for name, dataset in config["datasets"].items():
         if is_generated(dataset):
             continue
         for path in dataset_files(config, name):
-            first = owner.setdefault(_identity(path, dataset.get("redirectors", [])), (name, path))
+            by_name = bool(dataset.get("redirectors"))
+            first = owner.setdefault(file_identity(path, by_name), (name, path))
             if first[0] != name:
                 raise ConfigError(
                     f"config key 'datasets.{name}.files': {path!r} is also in dataset "

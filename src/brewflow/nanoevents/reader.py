@@ -8,11 +8,8 @@ graph uses and reads only the buffers an analysis touches; trees stay open once 
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import awkward as ak
@@ -24,15 +21,15 @@ from awkward._nplikes.numpy import Numpy
 from dask_awkward.lib import utils as dak_utils
 
 from brewflow.errors import BrewflowError, InputError
-from brewflow.locations import RemoteSettings, is_glob, is_url
+from brewflow.locations import RemoteSettings, is_url
 from brewflow.nanoevents import metadata, parquet, trees
+from brewflow.nanoevents.filelists import file_map
 from brewflow.nanoevents.inputs import check_branches, open_checked
 from brewflow.nanoevents.remote import (
     READ_ERRORS,
     Locations,
     ReplicasFailed,
     check_uuid,
-    expand_glob,
     remote_errors,
     with_failover,
 )
@@ -51,7 +48,6 @@ __all__ = [
     "FileChangedError",
     "NanoReader",
     "behavior",
-    "distinct_files",
     "eager_events",
     "lazy_events",
     "nanoaod_form",
@@ -319,7 +315,7 @@ def lazy_events(
     if step_size < 1:  # (range() would raise for 0, and make no partition below it)
         raise ValueError(f"step_size is {step_size}: a partition needs at least 1 event")
     locations = locations or Locations()
-    sources = list(_file_map(files, tree, locations).items())
+    sources = list(file_map(files, tree, locations).items())
     if not sources:
         raise FileNotFoundError(f"no input file in {files!r}")
     if all(not is_url(path) and parquet.is_parquet(path) for path, _ in sources):
@@ -435,49 +431,3 @@ def eager_events(
     return ak.from_buffers(
         form, stop - start, container, buffer_key=key_format, behavior=behavior()
     )
-
-
-def _file_map(
-    files: Mapping[str, str] | Sequence[str] | str, tree: str, locations: Locations
-) -> dict[str, str]:
-    """``{path: tree}``; globs are expanded (sorted; on an XRootD server through its folder
-    listing), other paths and URLs kept as given; each file once (:func:`distinct_files`)."""
-    if isinstance(files, Mapping):
-        out = {str(k): v for k, v in files.items()}
-        distinct_files(out, locations.urls)
-        return out
-    paths: list[str] = []
-    for pattern in map(str, [files] if isinstance(files, str | Path) else files):
-        if not is_glob(pattern):
-            paths.append(pattern)
-        elif is_url(pattern):
-            paths += expand_glob(pattern, locations.remote)
-        else:
-            paths += sorted(glob.glob(pattern))
-    return dict.fromkeys(distinct_files(paths, locations.urls), tree)
-
-
-def distinct_files(paths: Iterable[str], remote: Collection[str] = ()) -> list[str]:
-    """``paths``, checked to name each file once: a local file given twice (also under two
-    names: ``x.root``, ``./x.root``, a symlink, a hard link; or matched by two globs) is an
-    :class:`InputError`, as its events would be counted twice. URLs and the logical names in
-    ``remote`` (read from their replicas) are compared by name, never looked up on disk."""
-    seen: dict[tuple, str] = {}
-    for path in paths:
-        identity = _file_identity(path, remote)
-        if identity in seen:
-            first = seen[identity]
-            same = "is given twice" if first == path else f"and {path!r} are the same file"
-            raise InputError(f"{first!r} {same}; its events would be counted twice (give it once)")
-        seen[identity] = path
-    return list(seen.values())
-
-
-def _file_identity(path: str, remote: Collection[str]) -> tuple:
-    if is_url(path) or path in remote:
-        return ("name", path)
-    try:
-        found = os.stat(path)
-    except OSError:  # (named by the read that fails)
-        return ("path", os.path.realpath(path))
-    return ("file", found.st_dev, found.st_ino)
